@@ -1,0 +1,33 @@
+use actix::Message;
+
+use super::ComStatus;
+use crate::transport::DeviceError;
+
+/// Read `count` holding registers from `addr` (FC03).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<u16>, DeviceError>")]
+pub struct ReadRegisters {
+    pub addr: u16,
+    pub count: u16,
+}
+
+/// Write `values` from `addr` (FC06 for one word, FC16 for several).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), DeviceError>")]
+pub struct WriteRegisters {
+    pub addr: u16,
+    pub values: Vec<u16>,
+}
+
+/// The device's communication health and identity.
+#[derive(Debug, Message)]
+#[rtype(result = "DeviceStatus")]
+pub struct GetStatus;
+
+#[derive(Debug, Clone)]
+pub struct DeviceStatus {
+    pub com: ComStatus,
+    /// `manufacturer,device,device version,firmware,serial`, or
+    /// `failed to connect` until the device has been identified.
+    pub model: String,
+}

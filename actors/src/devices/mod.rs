@@ -1,0 +1,77 @@
+//! Device actors: one per configured meter or wallbox. A device owns its
+//! communication state and reaches its Modbus session through the bus
+//! actor of its endpoint.
+
+mod actor;
+mod kind;
+mod messages;
+pub mod powerbrain;
+mod settings;
+
+use std::time::Instant;
+
+pub use actor::Device;
+pub use kind::DeviceType;
+pub use messages::{DeviceStatus, GetStatus, ReadRegisters, WriteRegisters};
+pub use settings::{validate_devices, DeviceSettings, DeviceSettingsError};
+
+use crate::transport::DeviceError;
+
+/// Communication health of one device, as `get_dev_info` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ComStatus {
+    /// The last exchange failed to reach the device.
+    pub com_err: bool,
+    /// Failed exchanges since start.
+    pub com_errors: u64,
+    /// Text of the last failure, empty if none.
+    pub last_error: String,
+    pub last_error_at: Option<Instant>,
+}
+
+impl ComStatus {
+    /// Notes the outcome of one exchange. A Modbus exception is an answer:
+    /// the device is reachable, the request was wrong.
+    pub fn record(&mut self, outcome: Result<(), &DeviceError>, now: Instant) {
+        match outcome {
+            Ok(()) | Err(DeviceError::Exception(_)) => self.com_err = false,
+            Err(err) => {
+                self.com_err = true;
+                self.com_errors += 1;
+                self.last_error = err.to_string();
+                self.last_error_at = Some(now);
+            }
+        }
+    }
+
+    /// Seconds since the last communication error (0 if none).
+    pub fn com_err_secs(&self, now: Instant) -> u64 {
+        self.last_error_at
+            .map_or(0, |at| now.saturating_duration_since(at).as_secs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::Exception;
+
+    #[test]
+    fn exceptions_do_not_count_as_communication_errors() {
+        let now = Instant::now();
+        let mut com = ComStatus::default();
+        com.record(Err(&DeviceError::Timeout(1000)), now);
+        assert!(com.com_err);
+        assert_eq!(com.com_errors, 1);
+        assert_eq!(com.last_error, "no answer within 1000 ms");
+        com.record(Err(&DeviceError::Exception(Exception(2))), now);
+        assert!(!com.com_err);
+        assert_eq!(com.com_errors, 1);
+        com.record(Ok(()), now);
+        assert!(!com.com_err);
+        assert_eq!(
+            com.last_error, "no answer within 1000 ms",
+            "the last error stays visible"
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! chargebrain's device layer: register codecs and maps (pure), the Modbus
+//! transport, device actors, and the simulated plant.
+
+pub mod codec;
+pub mod devices;
+pub mod plant;
+pub mod registers;
+pub mod sim;
+pub mod transport;

@@ -1,0 +1,286 @@
+//! Register maps as data: which registers a device type has, their raw type,
+//! access and unit. Pure code, no I/O.
+//!
+//! Source: the cFos Power Brain Modbus register page (shared registers
+//! 8000–8040, S0 meters 8041–8071, EVSE 8057–8120).
+
+use crate::codec::RegType;
+
+/// Who may read or write a register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+    ReadWrite,
+}
+
+impl Access {
+    pub fn writable(self) -> bool {
+        matches!(self, Access::Write | Access::ReadWrite)
+    }
+}
+
+/// One register (or run of registers holding one value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Register {
+    pub name: &'static str,
+    pub addr: u16,
+    pub ty: RegType,
+    pub access: Access,
+    /// Unit and scale of the raw value, e.g. "0.1 A".
+    pub unit: &'static str,
+}
+
+impl Register {
+    /// The key of this register in a `read=all` answer, e.g. `8062d`.
+    pub fn key(&self) -> String {
+        format!("{}{}", self.addr, self.ty.suffix())
+    }
+
+    fn end(&self) -> u32 {
+        u32::from(self.addr) + u32::from(self.ty.width())
+    }
+}
+
+/// The registers of one device type, sorted by address, non-overlapping.
+#[derive(Debug)]
+pub struct RegisterMap {
+    pub registers: &'static [Register],
+}
+
+/// A run of adjacent registers that can be read in one Modbus request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadBlock {
+    pub start: u16,
+    pub count: u16,
+    pub registers: Vec<Register>,
+}
+
+/// The most registers one Modbus read may ask for.
+pub const MAX_READ_COUNT: u16 = 125;
+
+impl RegisterMap {
+    /// The register that starts at `addr`.
+    pub fn get(&self, addr: u16) -> Option<&Register> {
+        self.registers.iter().find(|r| r.addr == addr)
+    }
+
+    /// The register that covers `addr` (starts at it or spans it).
+    pub fn covering(&self, addr: u16) -> Option<&Register> {
+        self.registers
+            .iter()
+            .find(|r| r.addr <= addr && u32::from(addr) < r.end())
+    }
+
+    /// Groups the whole map into as few reads as possible: adjacent registers
+    /// share a request, gaps start a new one, no request exceeds 125 registers.
+    pub fn read_blocks(&self) -> Vec<ReadBlock> {
+        let mut blocks: Vec<ReadBlock> = Vec::new();
+        for reg in self.registers {
+            match blocks.last_mut() {
+                Some(b)
+                    if u32::from(b.start) + u32::from(b.count) == u32::from(reg.addr)
+                        && b.count + reg.ty.width() <= MAX_READ_COUNT =>
+                {
+                    b.count += reg.ty.width();
+                    b.registers.push(*reg);
+                }
+                _ => blocks.push(ReadBlock {
+                    start: reg.addr,
+                    count: reg.ty.width(),
+                    registers: vec![*reg],
+                }),
+            }
+        }
+        blocks
+    }
+}
+
+const fn reg(
+    name: &'static str,
+    addr: u16,
+    ty: RegType,
+    access: Access,
+    unit: &'static str,
+) -> Register {
+    Register {
+        name,
+        addr,
+        ty,
+        access,
+        unit,
+    }
+}
+
+use Access::{Read as R, ReadWrite as RW, Write as W};
+use RegType::{Str, I32, I64, U16, U32};
+
+/// Registers 8000–8040, common to the S0 meters and the EVSE.
+macro_rules! shared_registers {
+    () => {
+        [
+            reg("vendor_id", 8000, I32, R, "0xcf05 in the high word"),
+            reg("product_id", 8002, U16, R, ""),
+            reg("device_id", 8003, U16, R, ""),
+            // 8004 is two words (major.minor); the page also names 8005
+            // `product_build`, which overlaps it, so `read=all` skips 8005.
+            reg("product_version", 8004, U32, R, "major.minor"),
+            reg("mapping_version", 8006, U16, R, "major.minor"),
+            reg("padding_1", 8007, U16, R, ""),
+            reg("serial_no", 8008, Str(8), R, "text"),
+            reg("name", 8016, Str(16), R, "text"),
+            reg("slave_id", 8040, U16, RW, ""),
+        ]
+    };
+}
+
+const SHARED: [Register; 9] = shared_registers!();
+
+const fn concat<const A: usize, const B: usize, const N: usize>(
+    a: [Register; A],
+    b: [Register; B],
+) -> [Register; N] {
+    let mut out = [a[0]; N];
+    let mut i = 0;
+    while i < A {
+        out[i] = a[i];
+        i += 1;
+    }
+    while i < N {
+        out[i] = b[i - A];
+        i += 1;
+    }
+    out
+}
+
+const S0_METER_OWN: [Register; 18] = [
+    reg("input", 8041, U16, R, "reserved"),
+    reg("pulsesperkwh", 8042, I32, RW, "pulses/kWh"),
+    reg("phases", 8044, U16, RW, "bit0 L1, bit1 L2, bit2 L3"),
+    reg("voltage_l1", 8045, U16, RW, "V"),
+    reg("voltage_l2", 8046, U16, RW, "V"),
+    reg("voltage_l3", 8047, U16, RW, "V"),
+    reg("pulses", 8050, I64, RW, "pulses"),
+    reg("timeperpulse", 8054, I32, R, "ms"),
+    reg("level", 8056, U16, R, "0 current flows, 1 none"),
+    reg("meter_flags", 8057, U16, R, "bit0 per-phase values"),
+    reg("energy", 8058, I64, RW, "Wh"),
+    reg("power", 8062, I32, R, "W"),
+    reg("current_l1", 8064, I32, R, "0.1 A"),
+    reg("current_l2", 8066, I32, R, "0.1 A"),
+    reg("current_l3", 8068, I32, R, "0.1 A"),
+    reg("reset_pulses", 8070, U16, W, "write 1"),
+    reg("reset_energy", 8071, U16, W, "write 1"),
+    reg("count_restart", 8120, I32, RW, "restarts"),
+];
+
+static S0_METER_REGISTERS: [Register; 27] = concat(SHARED, S0_METER_OWN);
+
+const EVSE_OWN: [Register; 30] = [
+    // The EVSE page does not list 8044–8047 and 8050, but the HTTP API's own
+    // examples write them on `device=evse`, and those examples are the contract.
+    reg("phases", 8044, U16, RW, "bit0 L1, bit1 L2, bit2 L3"),
+    reg("voltage_l1", 8045, U16, RW, "V"),
+    reg("voltage_l2", 8046, U16, RW, "V"),
+    reg("voltage_l3", 8047, U16, RW, "V"),
+    reg("pulses", 8050, I64, RW, "pulses"),
+    // The attached ("pinned") meter, valid when has_meter (8112) is 1.
+    reg("meter_flags", 8057, U16, R, "bit0 per-phase values"),
+    reg("energy", 8058, I64, R, "Wh"),
+    reg("power", 8062, I32, R, "W"),
+    reg("current_l1", 8064, I32, R, "0.1 A"),
+    reg("current_l2", 8066, I32, R, "0.1 A"),
+    reg("current_l3", 8068, I32, R, "0.1 A"),
+    // Flash-backed: write rarely.
+    reg("def_fixed_current", 8080, U16, RW, "0.1 A"),
+    reg("def_charg_cur_limit", 8081, U16, RW, "0.1 A"),
+    reg("def_charging_enable", 8082, U16, RW, "0/1"),
+    reg("fail_safe_duration", 8083, I32, RW, "s"),
+    reg("fail_safe_current", 8085, U16, RW, "0.1 A"),
+    // Volatile: safe to write every cycle.
+    reg("disconnect_cp", 8086, U16, RW, "s"),
+    reg("relay_select", 8087, U16, RW, "0 three-phase, 1 one-phase"),
+    reg("relay2", 8088, U16, RW, "0/1"),
+    reg("cable_current", 8090, U16, R, "0.1 A"),
+    reg("fixed_current", 8091, U16, RW, "0.1 A"),
+    reg("charge_pilot_state", 8092, U16, R, "0 A .. 5 F"),
+    reg("charging_cur_limit", 8093, U16, RW, "0.1 A"),
+    reg("charging_enable", 8094, U16, RW, "0/1"),
+    reg("charging_current", 8095, U16, R, "0.1 A"),
+    reg("last_rfid", 8096, Str(15), R, "hex text"),
+    reg("detected_rfids", 8111, U16, R, "count"),
+    reg("has_meter", 8112, U16, R, "0/1"),
+    reg("s0_inputs", 8113, U16, R, "bit field"),
+    reg("count_restart", 8120, I32, RW, "restarts"),
+];
+
+static EVSE_REGISTERS: [Register; 39] = concat(SHARED, EVSE_OWN);
+
+/// The S0 meter of a Power Brain (units 2 and 3, ports 4702/4703).
+pub static POWER_BRAIN_METER: RegisterMap = RegisterMap {
+    registers: &S0_METER_REGISTERS,
+};
+
+/// The EVSE of a Power Brain (unit 1, port 4701).
+pub static POWER_BRAIN_EVSE: RegisterMap = RegisterMap {
+    registers: &EVSE_REGISTERS,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_well_formed(map: &RegisterMap) {
+        for pair in map.registers.windows(2) {
+            assert!(
+                pair[0].end() <= u32::from(pair[1].addr),
+                "{} overlaps {}",
+                pair[0].name,
+                pair[1].name
+            );
+        }
+    }
+
+    #[test]
+    fn maps_are_sorted_and_do_not_overlap() {
+        assert_well_formed(&POWER_BRAIN_METER);
+        assert_well_formed(&POWER_BRAIN_EVSE);
+    }
+
+    #[test]
+    fn meter_keys_are_those_of_the_read_all_example() {
+        let keys: Vec<String> = POWER_BRAIN_METER
+            .registers
+            .iter()
+            .map(Register::key)
+            .collect();
+        assert_eq!(
+            keys.join(","),
+            "8000d,8002,8003,8004,8006,8007,8008s,8016s,8040,8041,8042d,8044,8045,8046,8047,\
+             8050q,8054d,8056,8057,8058q,8062d,8064d,8066d,8068d,8070,8071,8120d"
+        );
+    }
+
+    #[test]
+    fn read_blocks_join_adjacent_registers_only() {
+        let blocks = POWER_BRAIN_METER.read_blocks();
+        let spans: Vec<(u16, u16)> = blocks.iter().map(|b| (b.start, b.count)).collect();
+        assert_eq!(spans, vec![(8000, 32), (8040, 8), (8050, 22), (8120, 2)]);
+        let total: usize = blocks.iter().map(|b| b.registers.len()).sum();
+        assert_eq!(total, POWER_BRAIN_METER.registers.len());
+    }
+
+    #[test]
+    fn covering_finds_the_register_spanning_an_address() {
+        assert_eq!(
+            POWER_BRAIN_METER.covering(8005).map(|r| r.name),
+            Some("product_version")
+        );
+        assert_eq!(
+            POWER_BRAIN_METER.covering(8031).map(|r| r.name),
+            Some("name")
+        );
+        assert_eq!(POWER_BRAIN_METER.covering(8032), None);
+        assert_eq!(POWER_BRAIN_EVSE.get(8093).map(|r| r.unit), Some("0.1 A"));
+    }
+}

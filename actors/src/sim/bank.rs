@@ -1,0 +1,122 @@
+//! A register bank: the memory of a simulated device. Pure code.
+
+use std::collections::BTreeMap;
+
+use crate::codec::{encode_int, encode_str, RegType};
+use crate::registers::RegisterMap;
+
+/// Why the bank refused a request; answered as Modbus exception 02.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IllegalAddress(pub u16);
+
+/// The words of a simulated device, checked against its register map:
+/// reading an address outside the map or writing a read-only register is
+/// refused, as the real device does.
+#[derive(Debug, Clone)]
+pub struct RegisterBank {
+    map: &'static RegisterMap,
+    words: BTreeMap<u16, u16>,
+}
+
+impl RegisterBank {
+    /// All registers zero.
+    pub fn new(map: &'static RegisterMap) -> Self {
+        RegisterBank {
+            map,
+            words: BTreeMap::new(),
+        }
+    }
+
+    /// Reads `count` words from `addr`; every one must lie in the map.
+    /// Write-only registers read as 0.
+    pub fn read(&self, addr: u16, count: u16) -> Result<Vec<u16>, IllegalAddress> {
+        (0..count)
+            .map(|i| {
+                let a = addr.checked_add(i).ok_or(IllegalAddress(addr))?;
+                self.map.covering(a).ok_or(IllegalAddress(a))?;
+                Ok(self.words.get(&a).copied().unwrap_or(0))
+            })
+            .collect()
+    }
+
+    /// Writes words from `addr`; every one must belong to a writable
+    /// register. Nothing is written unless all are.
+    pub fn write(&mut self, addr: u16, values: &[u16]) -> Result<(), IllegalAddress> {
+        let addrs: Vec<u16> = (0..values.len())
+            .map(|i| {
+                let a = u16::try_from(i)
+                    .ok()
+                    .and_then(|i| addr.checked_add(i))
+                    .ok_or(IllegalAddress(addr))?;
+                match self.map.covering(a) {
+                    Some(r) if r.access.writable() => Ok(a),
+                    _ => Err(IllegalAddress(a)),
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        for (a, v) in addrs.into_iter().zip(values) {
+            self.words.insert(a, *v);
+        }
+        Ok(())
+    }
+
+    /// Sets words directly, ignoring access rights (the device's own view).
+    pub fn set_words(&mut self, addr: u16, values: &[u16]) {
+        for (a, v) in (addr..).zip(values) {
+            self.words.insert(a, *v);
+        }
+    }
+
+    /// Sets the integer value of the register at `addr` (its declared type).
+    pub fn set_int(&mut self, addr: u16, value: i64) {
+        if let Some(reg) = self.map.get(addr) {
+            if let Ok(words) = encode_int(reg.ty, i128::from(value)) {
+                self.set_words(addr, &words);
+            }
+        }
+    }
+
+    /// Sets the string register at `addr`.
+    pub fn set_str(&mut self, addr: u16, text: &str) {
+        if let Some(reg) = self.map.get(addr) {
+            if let RegType::Str(len) = reg.ty {
+                self.set_words(addr, &encode_str(len, text));
+            }
+        }
+    }
+
+    /// The raw words of the register at `addr`, for checks.
+    pub fn words_of(&self, addr: u16) -> Option<Vec<u16>> {
+        let reg = self.map.get(addr)?;
+        self.read(addr, reg.ty.width()).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registers::POWER_BRAIN_METER;
+
+    #[test]
+    fn refuses_addresses_outside_the_map_and_read_only_writes() {
+        let mut bank = RegisterBank::new(&POWER_BRAIN_METER);
+        assert_eq!(bank.read(8032, 1), Err(IllegalAddress(8032)));
+        assert_eq!(bank.read(8030, 4), Err(IllegalAddress(8032)));
+        assert_eq!(bank.write(8002, &[5]), Err(IllegalAddress(8002)));
+        // A write that runs into a read-only register changes nothing.
+        assert_eq!(bank.write(8047, &[1, 2, 3]), Err(IllegalAddress(8048)));
+        assert_eq!(bank.read(8047, 1), Ok(vec![0]));
+        assert_eq!(bank.write(8044, &[7, 230, 230, 230]), Ok(()));
+        assert_eq!(bank.read(8044, 4), Ok(vec![7, 230, 230, 230]));
+        assert_eq!(bank.read(65535, 2), Err(IllegalAddress(65535)));
+    }
+
+    #[test]
+    fn typed_setters_use_the_declared_width() {
+        let mut bank = RegisterBank::new(&POWER_BRAIN_METER);
+        bank.set_int(8062, -1);
+        assert_eq!(bank.words_of(8062), Some(vec![0xffff, 0xffff]));
+        bank.set_str(8016, "cFos");
+        assert_eq!(bank.read(8016, 3), Ok(vec![0x6346, 0x6f73, 0]));
+    }
+}

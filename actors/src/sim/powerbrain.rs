@@ -1,0 +1,61 @@
+//! The register contents of a simulated cFos Power Brain: the values of the
+//! HTTP API documentation's examples (serial `fcf5-c46d-310c`, name
+//! `cFos Power Brain`, …), so every documented answer can be reproduced.
+
+use super::bank::RegisterBank;
+use crate::registers::{POWER_BRAIN_EVSE, POWER_BRAIN_METER};
+
+/// Unit ids and port offsets of the three devices of one Power Brain.
+pub const EVSE_UNIT: u8 = 1;
+pub const METER1_UNIT: u8 = 2;
+pub const METER2_UNIT: u8 = 3;
+
+fn identity(bank: &mut RegisterBank) {
+    bank.set_words(8000, &[0xcf05, 0x0000]);
+    bank.set_int(8002, 1);
+    bank.set_int(8003, 0x101);
+    bank.set_words(8004, &[0x0100, 0x0000]);
+    bank.set_int(8006, 0x100);
+    bank.set_str(8008, "fcf5-c46d-310c");
+    bank.set_str(8016, "cFos Power Brain");
+}
+
+/// An S0 meter (`which` = 1 or 2) with nothing counted yet.
+pub fn s0_meter(which: u8) -> RegisterBank {
+    let mut bank = RegisterBank::new(&POWER_BRAIN_METER);
+    identity(&mut bank);
+    // The documented `read=all` of meter 2 shows 41 in 8040.
+    bank.set_int(8040, 39 + i64::from(which));
+    bank.set_int(8041, 1);
+    bank.set_int(8042, 1000);
+    bank.set_int(8044, 1);
+    for a in 8045..=8047 {
+        bank.set_int(a, 230);
+    }
+    // No pulse seen yet: the power is unknown, which the device reports as -1.
+    bank.set_int(8062, -1);
+    bank
+}
+
+/// The EVSE: no car, 16 A limit, charging enabled, an attached meter, a
+/// 32 A cable, and the factory fail-safe (300 s, 6 A).
+pub fn evse() -> RegisterBank {
+    let mut bank = RegisterBank::new(&POWER_BRAIN_EVSE);
+    identity(&mut bank);
+    bank.set_int(8040, i64::from(EVSE_UNIT));
+    bank.set_int(8044, 7);
+    for a in 8045..=8047 {
+        bank.set_int(a, 230);
+    }
+    bank.set_int(8057, 1);
+    bank.set_int(8081, 160);
+    bank.set_int(8082, 1);
+    bank.set_int(8083, 300);
+    bank.set_int(8085, 60);
+    bank.set_int(8090, 320);
+    bank.set_int(8092, 0);
+    bank.set_int(8093, 160);
+    bank.set_int(8094, 1);
+    bank.set_int(8112, 1);
+    bank
+}

@@ -1,0 +1,114 @@
+//! Serves register banks over real Modbus TCP and RTU.
+
+use std::future::{ready, Ready};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::net::TcpListener;
+use tokio_modbus::server::tcp::{accept_tcp_connection, Server as TcpServer};
+use tokio_modbus::server::Service;
+use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
+use tokio_serial::SerialStream;
+
+use super::bank::RegisterBank;
+
+/// A bank shared between its Modbus server and whoever drives the simulation.
+#[derive(Debug, Clone)]
+pub struct SharedBank(Arc<Mutex<RegisterBank>>);
+
+impl SharedBank {
+    pub fn new(bank: RegisterBank) -> Self {
+        SharedBank(Arc::new(Mutex::new(bank)))
+    }
+
+    /// Locks the bank. A panic elsewhere cannot leave a bank half-written
+    /// (every write is checked first), so a poisoned lock is still usable.
+    pub fn lock(&self) -> MutexGuard<'_, RegisterBank> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Answers one unit id from one bank.
+#[derive(Debug, Clone)]
+struct BankService {
+    unit: u8,
+    bank: SharedBank,
+    /// On TCP a wrong unit id gets exception 0x0B; on a serial bus the
+    /// request belongs to another device, so the answer is silence.
+    silent_for_other_units: bool,
+}
+
+impl Service for BankService {
+    type Request = SlaveRequest<'static>;
+    type Response = Option<Response>;
+    type Exception = ExceptionCode;
+    type Future = Ready<Result<Option<Response>, ExceptionCode>>;
+
+    fn call(&self, req: Self::Request) -> Self::Future {
+        if req.slave != self.unit {
+            return ready(if self.silent_for_other_units {
+                Ok(None)
+            } else {
+                Err(ExceptionCode::GatewayTargetDevice)
+            });
+        }
+        let mut bank = self.bank.lock();
+        let illegal = |_| ExceptionCode::IllegalDataAddress;
+        ready(match req.request {
+            Request::ReadHoldingRegisters(addr, count) => bank
+                .read(addr, count)
+                .map(|w| Some(Response::ReadHoldingRegisters(w)))
+                .map_err(illegal),
+            Request::WriteSingleRegister(addr, value) => bank
+                .write(addr, &[value])
+                .map(|()| Some(Response::WriteSingleRegister(addr, value)))
+                .map_err(illegal),
+            Request::WriteMultipleRegisters(addr, words) => {
+                let count = u16::try_from(words.len()).unwrap_or(u16::MAX);
+                bank.write(addr, &words)
+                    .map(|()| Some(Response::WriteMultipleRegisters(addr, count)))
+                    .map_err(illegal)
+            }
+            _ => Err(ExceptionCode::IllegalFunction),
+        })
+    }
+}
+
+/// Serves `bank` as unit `unit` on a TCP listener until the runtime stops;
+/// answers the bound address (bind to port 0 for a free one).
+pub async fn serve_tcp(addr: SocketAddr, unit: u8, bank: SharedBank) -> io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let service = BankService {
+        unit,
+        bank,
+        silent_for_other_units: false,
+    };
+    tokio::spawn(async move {
+        let server = TcpServer::new(listener);
+        let on_connected = move |stream, peer| {
+            let service = service.clone();
+            async move { accept_tcp_connection(stream, peer, |_| Ok(Some(service.clone()))) }
+        };
+        let on_error = |err| log::warn!("simulator connection failed: {err}");
+        if let Err(err) = server.serve(&on_connected, on_error).await {
+            log::error!("simulator on {local} stopped: {err}");
+        }
+    });
+    Ok(local)
+}
+
+/// Serves `bank` as unit `unit` on one end of a serial line (e.g. a pty).
+pub async fn serve_rtu(serial: SerialStream, unit: u8, bank: SharedBank) -> io::Result<()> {
+    let service = BankService {
+        unit,
+        bank,
+        silent_for_other_units: true,
+    };
+    tokio_modbus::server::rtu::Server::new(serial)
+        .serve_forever(service)
+        .await
+}

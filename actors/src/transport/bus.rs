@@ -1,0 +1,224 @@
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use slog::{debug, info, o, warn, Logger};
+use tokio_modbus::client::{rtu, tcp, Context as MbContext, Reader, Writer};
+use tokio_modbus::slave::SlaveContext;
+use tokio_modbus::Slave;
+use tokio_serial::{DataBits, Parity, SerialStream, StopBits};
+
+use super::{DeviceError, Endpoint, Exception, SerialLine};
+
+/// One Modbus request on a bus, for one unit id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// FC03.
+    ReadHolding { addr: u16, count: u16 },
+    /// FC04.
+    ReadInput { addr: u16, count: u16 },
+    /// FC06 for one value, FC16 for several.
+    Write { addr: u16, values: Vec<u16> },
+}
+
+/// Ask the bus to run `op` on unit `unit`. The answer comes by `deadline`:
+/// a request that waited in the queue past it fails without touching the
+/// wire, so a dead device never makes callers wait longer than the timeout.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<u16>, DeviceError>")]
+pub struct BusRequest {
+    pub unit: u8,
+    pub op: Op,
+    pub deadline: Instant,
+}
+
+/// Owns the Modbus session of one TCP endpoint or one serial line. Every
+/// device behind it (several unit ids on an RS-485 line or a TCP gateway)
+/// goes through this actor, so frames never interleave.
+pub struct Bus {
+    endpoint: Endpoint,
+    /// `None` until connected, and again after a timeout or transport
+    /// error: a cancelled call leaves the stream in an unknown state.
+    session: Option<MbContext>,
+    /// After a failed connect, requests fail at once until this instant
+    /// instead of each waiting for its own connect attempt.
+    retry_at: Option<(Instant, DeviceError)>,
+    log: Logger,
+}
+
+impl Bus {
+    pub fn new(endpoint: Endpoint, log: &Logger) -> Self {
+        let log = log.new(o!("bus" => endpoint.to_string()));
+        Bus {
+            endpoint,
+            session: None,
+            retry_at: None,
+            log,
+        }
+    }
+}
+
+impl Actor for Bus {
+    type Context = actix::Context<Self>;
+}
+
+/// How long a failed connect is remembered before the next attempt.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
+
+impl Handler<BusRequest> for Bus {
+    type Result = AtomicResponse<Self, Result<Vec<u16>, DeviceError>>;
+
+    fn handle(&mut self, req: BusRequest, _: &mut Self::Context) -> Self::Result {
+        let now = Instant::now();
+        if let Some((until, err)) = &self.retry_at {
+            if now < *until && self.session.is_none() {
+                let err = err.clone();
+                return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
+            }
+        }
+        let budget = req.deadline.saturating_duration_since(now);
+        let session = self.session.take();
+        let endpoint = self.endpoint.clone();
+        let log = self.log.clone();
+        let work = async move {
+            let deadline = tokio::time::Instant::from_std(req.deadline);
+            match tokio::time::timeout_at(deadline, exchange(session, &endpoint, req, &log)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Outcome {
+                    session: None,
+                    connect_failed: false,
+                    result: Err(DeviceError::Timeout(
+                        budget.as_millis().try_into().unwrap_or(u64::MAX),
+                    )),
+                },
+            }
+        };
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(|outcome, bus, _| {
+            if let Err(err) = &outcome.result {
+                warn!(bus.log, "request failed"; "error" => %err);
+            }
+            bus.retry_at = outcome
+                .connect_failed
+                .then(|| {
+                    outcome
+                        .result
+                        .clone()
+                        .err()
+                        .map(|e| (Instant::now() + RECONNECT_PAUSE, e))
+                })
+                .flatten();
+            bus.session = outcome.session;
+            outcome.result
+        })))
+    }
+}
+
+struct Outcome {
+    session: Option<MbContext>,
+    connect_failed: bool,
+    result: Result<Vec<u16>, DeviceError>,
+}
+
+/// Connects if needed, runs one request, and hands the session back when
+/// it is still usable.
+async fn exchange(
+    session: Option<MbContext>,
+    endpoint: &Endpoint,
+    req: BusRequest,
+    log: &Logger,
+) -> Outcome {
+    let mut session = match session {
+        Some(s) => s,
+        None => match connect(endpoint).await {
+            Ok(s) => {
+                info!(log, "connected");
+                s
+            }
+            Err(reason) => {
+                return Outcome {
+                    session: None,
+                    connect_failed: true,
+                    result: Err(DeviceError::Connect {
+                        endpoint: endpoint.to_string(),
+                        reason,
+                    }),
+                }
+            }
+        },
+    };
+    session.set_slave(Slave(req.unit));
+    debug!(log, "request"; "unit" => req.unit, "op" => ?req.op);
+    let answer = match req.op {
+        Op::ReadHolding { addr, count } => session.read_holding_registers(addr, count).await,
+        Op::ReadInput { addr, count } => session.read_input_registers(addr, count).await,
+        Op::Write { addr, values } if values.len() == 1 => session
+            .write_single_register(addr, values[0])
+            .await
+            .map(|r| r.map(|()| Vec::new())),
+        Op::Write { addr, values } => session
+            .write_multiple_registers(addr, &values)
+            .await
+            .map(|r| r.map(|()| Vec::new())),
+    };
+    match answer {
+        Ok(Ok(words)) => Outcome {
+            session: Some(session),
+            connect_failed: false,
+            result: Ok(words),
+        },
+        Ok(Err(code)) => Outcome {
+            session: Some(session),
+            connect_failed: false,
+            result: Err(DeviceError::Exception(Exception(u8::from(code)))),
+        },
+        Err(tokio_modbus::Error::Transport(e)) => Outcome {
+            session: None,
+            connect_failed: false,
+            result: Err(DeviceError::Transport(e.to_string())),
+        },
+        Err(tokio_modbus::Error::Protocol(e)) => Outcome {
+            session: None,
+            connect_failed: false,
+            result: Err(DeviceError::Protocol(e.to_string())),
+        },
+    }
+}
+
+async fn connect(endpoint: &Endpoint) -> Result<MbContext, String> {
+    match endpoint {
+        Endpoint::Tcp(address) => {
+            let addr = tokio::net::lookup_host(address.as_str())
+                .await
+                .map_err(|e| e.to_string())?
+                .next()
+                .ok_or_else(|| "host has no address".to_string())?;
+            tcp::connect(addr).await.map_err(|e| e.to_string())
+        }
+        Endpoint::Serial(line) => {
+            let stream = SerialStream::open(&serial_builder(line)).map_err(|e| e.to_string())?;
+            Ok(rtu::attach_slave(stream, Slave(1)))
+        }
+    }
+}
+
+fn serial_builder(line: &SerialLine) -> tokio_serial::SerialPortBuilder {
+    let data_bits = match line.data_bits {
+        5 => DataBits::Five,
+        6 => DataBits::Six,
+        7 => DataBits::Seven,
+        _ => DataBits::Eight,
+    };
+    let parity = match line.parity {
+        'e' => Parity::Even,
+        'o' => Parity::Odd,
+        _ => Parity::None,
+    };
+    let stop_bits = if line.stop_bits == 2 {
+        StopBits::Two
+    } else {
+        StopBits::One
+    };
+    tokio_serial::new(line.path.as_str(), line.baud)
+        .data_bits(data_bits)
+        .parity(parity)
+        .stop_bits(stop_bits)
+}

@@ -1,0 +1,58 @@
+//! The one error type of the HTTP API, and the one place that turns errors
+//! into status codes and the cFos error body (a JSON string).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use actors::transport::DeviceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("bad query string: {0}")]
+    BadQuery(String),
+    #[error("missing parameter: {0}")]
+    MissingParam(&'static str),
+    #[error("parameter {0} given more than once")]
+    RepeatedParam(String),
+    #[error("bad parameter {name}: {reason}")]
+    BadParam { name: &'static str, reason: String },
+    #[error("unknown command: {0}")]
+    UnknownCommand(String),
+    #[error("unknown device: {0}")]
+    UnknownDevice(String),
+    /// The exact text of the cFos API for a width that does not match.
+    #[error("bad modbus register size")]
+    BadRegisterSize,
+    #[error("register {addr} ({name}) is read-only")]
+    ReadOnly { addr: u16, name: &'static str },
+    #[error("device {dev_id}: {error}")]
+    Device { dev_id: String, error: DeviceError },
+    #[error("not found: {0}")]
+    NotFound(String),
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadQuery(_)
+            | ApiError::MissingParam(_)
+            | ApiError::RepeatedParam(_)
+            | ApiError::BadParam { .. }
+            | ApiError::UnknownCommand(_)
+            | ApiError::BadRegisterSize
+            | ApiError::ReadOnly { .. } => StatusCode::BAD_REQUEST,
+            ApiError::UnknownDevice(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Device { error, .. } => match error {
+                DeviceError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+                DeviceError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+                DeviceError::Connect { .. }
+                | DeviceError::Transport(_)
+                | DeviceError::Exception(_)
+                | DeviceError::Protocol(_) => StatusCode::BAD_GATEWAY,
+            },
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).json(self.to_string())
+    }
+}

@@ -1,0 +1,64 @@
+//! chargebrain: a load manager for EV charging with the cFos `/cnf` API.
+
+mod api;
+mod app;
+mod logging;
+mod settings;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::settings::{Settings, DEFAULT_SETTINGS};
+
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Settings file (default: ./settings.toml, else the built-in default).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Load and check the settings, then exit 0 (valid) or 2 (invalid).
+    #[arg(long)]
+    check_config: bool,
+    /// Print the built-in default settings and exit.
+    #[arg(long)]
+    print_default_config: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.print_default_config {
+        print!("{DEFAULT_SETTINGS}");
+        return ExitCode::SUCCESS;
+    }
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("chargebrain: invalid settings: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.check_config {
+        println!("settings ok");
+        return ExitCode::SUCCESS;
+    }
+    let (log, guard) = match logging::init(&settings.log) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("chargebrain: cannot start logging: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = actix::System::new().block_on(app::run(settings, log.clone()));
+    let code = match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            slog::crit!(log, "{e}");
+            ExitCode::FAILURE
+        }
+    };
+    drop(log);
+    drop(guard);
+    code
+}
