@@ -1,1 +1,10 @@
-fn main() {}
+//! Tests that start the real daemon on loopback and drive it over HTTP and
+//! Modbus. One test binary; each file is a module.
+
+mod harness;
+
+mod malformed;
+mod modbus_api;
+mod modbus_faults;
+mod modbus_rtu;
+mod settings;

@@ -245,6 +245,13 @@ mod tests {
         Settings::load_with_env(Some(&path), env).map_err(|e| e.to_string())
     }
 
+    /// Settings text, environment overrides, and what the error must name.
+    type BadSettingsCase = (
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        &'static str,
+    );
+
     #[test]
     fn the_shipped_settings_parse() {
         let s = load(DEFAULT_SETTINGS, &[]).unwrap();
@@ -273,7 +280,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let cases: [(&str, &[(&str, &str)], &str); 7] = [
+        let cases: [BadSettingsCase; 7] = [
             ("[http]\nlisten = \"nowhere\"\n", &[], "http.listen"),
             ("[http]\nlisen = \"127.0.0.1:1\"\n", &[], "lisen"),
             ("[modbus]\ntimeout_ms = \"soon\"\n", &[], "timeout_ms"),

@@ -41,11 +41,9 @@ impl Device {
 
     /// Sends `op` to the bus, then records the outcome in the com status.
     fn exchange(&mut self, op: Op) -> ResponseActFuture<Self, Result<Vec<u16>, DeviceError>> {
-        let request = self.bus.send(BusRequest {
-            unit: self.settings.id,
-            op,
-            deadline: Instant::now() + self.timeout,
-        });
+        let request = self
+            .bus
+            .send(BusRequest::new(self.settings.id, op, self.timeout));
         Box::pin(
             async move { request.await.unwrap_or(Err(DeviceError::Stopped)) }
                 .into_actor(self)

@@ -9,7 +9,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 
 pub use bank::{IllegalAddress, RegisterBank};
-pub use server::{serve_rtu, serve_tcp, SharedBank};
+pub use server::{serve_rtu, serve_tcp, SharedBank, TcpSim};
 
 /// A simulated cFos Power Brain: the EVSE and the two S0 meters, each on
 /// its own TCP port as on the real device (base, base+1, base+2).
@@ -40,9 +40,15 @@ impl PowerBrainSim {
         let evse = SharedBank::new(powerbrain::evse());
         let meter1 = SharedBank::new(powerbrain::s0_meter(1));
         let meter2 = SharedBank::new(powerbrain::s0_meter(2));
-        let evse_addr = serve_tcp(port(0)?, powerbrain::EVSE_UNIT, evse.clone()).await?;
-        let meter1_addr = serve_tcp(port(1)?, powerbrain::METER1_UNIT, meter1.clone()).await?;
-        let meter2_addr = serve_tcp(port(2)?, powerbrain::METER2_UNIT, meter2.clone()).await?;
+        let evse_addr = serve_tcp(port(0)?, powerbrain::EVSE_UNIT, evse.clone())
+            .await?
+            .addr;
+        let meter1_addr = serve_tcp(port(1)?, powerbrain::METER1_UNIT, meter1.clone())
+            .await?
+            .addr;
+        let meter2_addr = serve_tcp(port(2)?, powerbrain::METER2_UNIT, meter2.clone())
+            .await?
+            .addr;
         Ok(PowerBrainSim {
             evse,
             meter1,

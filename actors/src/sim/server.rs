@@ -3,6 +3,7 @@
 use std::future::{ready, Ready};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::net::TcpListener;
@@ -31,11 +32,10 @@ impl SharedBank {
     }
 }
 
-/// Answers one unit id from one bank.
+/// Answers each unit id from its bank.
 #[derive(Debug, Clone)]
 struct BankService {
-    unit: u8,
-    bank: SharedBank,
+    units: Arc<[(u8, SharedBank)]>,
     /// On TCP a wrong unit id gets exception 0x0B; on a serial bus the
     /// request belongs to another device, so the answer is silence.
     silent_for_other_units: bool,
@@ -48,14 +48,14 @@ impl Service for BankService {
     type Future = Ready<Result<Option<Response>, ExceptionCode>>;
 
     fn call(&self, req: Self::Request) -> Self::Future {
-        if req.slave != self.unit {
+        let Some((_, bank)) = self.units.iter().find(|(unit, _)| *unit == req.slave) else {
             return ready(if self.silent_for_other_units {
                 Ok(None)
             } else {
                 Err(ExceptionCode::GatewayTargetDevice)
             });
-        }
-        let mut bank = self.bank.lock();
+        };
+        let mut bank = bank.lock();
         let illegal = |_| ExceptionCode::IllegalDataAddress;
         ready(match req.request {
             Request::ReadHoldingRegisters(addr, count) => bank
@@ -77,20 +77,30 @@ impl Service for BankService {
     }
 }
 
-/// Serves `bank` as unit `unit` on a TCP listener until the runtime stops;
-/// answers the bound address (bind to port 0 for a free one).
-pub async fn serve_tcp(addr: SocketAddr, unit: u8, bank: SharedBank) -> io::Result<SocketAddr> {
+/// A running simulated TCP device.
+#[derive(Debug, Clone)]
+pub struct TcpSim {
+    pub addr: SocketAddr,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
+}
+
+/// Serves `bank` as unit `unit` on a TCP listener until the runtime stops
+/// (bind to port 0 for a free port).
+pub async fn serve_tcp(addr: SocketAddr, unit: u8, bank: SharedBank) -> io::Result<TcpSim> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
+    let connections = Arc::new(AtomicUsize::new(0));
     let service = BankService {
-        unit,
-        bank,
+        units: Arc::new([(unit, bank)]),
         silent_for_other_units: false,
     };
+    let counter = connections.clone();
     tokio::spawn(async move {
         let server = TcpServer::new(listener);
         let on_connected = move |stream, peer| {
             let service = service.clone();
+            counter.fetch_add(1, Ordering::Relaxed);
             async move { accept_tcp_connection(stream, peer, |_| Ok(Some(service.clone()))) }
         };
         let on_error = |err| log::warn!("simulator connection failed: {err}");
@@ -98,14 +108,17 @@ pub async fn serve_tcp(addr: SocketAddr, unit: u8, bank: SharedBank) -> io::Resu
             log::error!("simulator on {local} stopped: {err}");
         }
     });
-    Ok(local)
+    Ok(TcpSim {
+        addr: local,
+        connections,
+    })
 }
 
-/// Serves `bank` as unit `unit` on one end of a serial line (e.g. a pty).
-pub async fn serve_rtu(serial: SerialStream, unit: u8, bank: SharedBank) -> io::Result<()> {
+/// Serves several units on one end of a serial line (e.g. a pty), as
+/// devices on one RS-485 bus: each answers only its own unit id.
+pub async fn serve_rtu(serial: SerialStream, units: Vec<(u8, SharedBank)>) -> io::Result<()> {
     let service = BankService {
-        unit,
-        bank,
+        units: units.into(),
         silent_for_other_units: true,
     };
     tokio_modbus::server::rtu::Server::new(serial)

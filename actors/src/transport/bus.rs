@@ -20,15 +20,32 @@ pub enum Op {
     Write { addr: u16, values: Vec<u16> },
 }
 
-/// Ask the bus to run `op` on unit `unit`. The answer comes by `deadline`:
-/// a request that waited in the queue past it fails without touching the
-/// wire, so a dead device never makes callers wait longer than the timeout.
+/// Ask the bus to run `op` on unit `unit`, answering within `timeout` of
+/// `issued`: a request that waited in the queue past that fails without
+/// touching the wire, so a dead device never makes a caller wait longer
+/// than the timeout, however many requests are queued.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Vec<u16>, DeviceError>")]
 pub struct BusRequest {
     pub unit: u8,
     pub op: Op,
-    pub deadline: Instant,
+    pub issued: Instant,
+    pub timeout: Duration,
+}
+
+impl BusRequest {
+    pub fn new(unit: u8, op: Op, timeout: Duration) -> Self {
+        BusRequest {
+            unit,
+            op,
+            issued: Instant::now(),
+            timeout,
+        }
+    }
+
+    fn timed_out(&self) -> DeviceError {
+        DeviceError::Timeout(self.timeout.as_millis().try_into().unwrap_or(u64::MAX))
+    }
 }
 
 /// Owns the Modbus session of one TCP endpoint or one serial line. Every
@@ -69,26 +86,27 @@ impl Handler<BusRequest> for Bus {
 
     fn handle(&mut self, req: BusRequest, _: &mut Self::Context) -> Self::Result {
         let now = Instant::now();
-        if let Some((until, err)) = &self.retry_at {
-            if now < *until && self.session.is_none() {
-                let err = err.clone();
-                return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
-            }
+        let deadline = req.issued + req.timeout;
+        let early_answer = match &self.retry_at {
+            _ if now >= deadline => Some(req.timed_out()),
+            Some((until, err)) if now < *until && self.session.is_none() => Some(err.clone()),
+            _ => None,
+        };
+        if let Some(err) = early_answer {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(err))));
         }
-        let budget = req.deadline.saturating_duration_since(now);
+        let timed_out = req.timed_out();
         let session = self.session.take();
         let endpoint = self.endpoint.clone();
         let log = self.log.clone();
         let work = async move {
-            let deadline = tokio::time::Instant::from_std(req.deadline);
+            let deadline = tokio::time::Instant::from_std(deadline);
             match tokio::time::timeout_at(deadline, exchange(session, &endpoint, req, &log)).await {
                 Ok(outcome) => outcome,
                 Err(_) => Outcome {
                     session: None,
                     connect_failed: false,
-                    result: Err(DeviceError::Timeout(
-                        budget.as_millis().try_into().unwrap_or(u64::MAX),
-                    )),
+                    result: Err(timed_out),
                 },
             }
         };

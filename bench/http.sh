@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# HTTP benchmark of the /cnf API against the release binary on the built-in
+# simulated Power Brain, with wrk on loopback. Prints a Markdown table.
+#   bench/http.sh [seconds per run, default 5]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-5}"
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
+cargo build --release -q
+
+dir=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+base=$(python3 -c 'import socket
+for p in range(30000, 60000, 7):
+    try:
+        ss=[socket.socket() for _ in range(3)]
+        [s.bind(("127.0.0.1",p+i)) for i,s in enumerate(ss)]
+        print(p); break
+    except OSError: pass')
+CHARGEBRAIN__HTTP__LISTEN="127.0.0.1:$port" CHARGEBRAIN__SIMULATION__BASE_PORT="$base" \
+CHARGEBRAIN__STORAGE__DIR="$dir" CHARGEBRAIN__LOG__LEVEL=warn \
+  target/release/chargebrain --config settings.toml >"$dir/out" 2>"$dir/err" &
+pid=$!
+trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.1; done
+sleep 1
+rss_idle=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+
+run() { # name query connections
+  local threads=$(( $3 < 2 ? 1 : 2 ))
+  local out
+  out=$(wrk -t"$threads" -c"$3" -d"${secs}s" --latency "http://127.0.0.1:$port/cnf?$2")
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  local errors
+  errors=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+  echo "| $1 | $3 | $rps | $p50 | $p99 | ${errors:-0} |"
+}
+
+echo "| request | connections | req/s | p50 | p99 | non-2xx |"
+echo "|---|---|---|---|---|---|"
+for c in 1 16 64; do run "modbus read=8093 (evse)" "cmd=modbus&device=evse&read=8093" "$c"; done
+for c in 1 16 64; do run "get_dev_info (no device I/O)" "cmd=get_dev_info" "$c"; done
+echo
+echo "idle RSS with the simulation on: ${rss_idle} kB; after the runs: $(awk '/VmRSS/ {print $2}' /proc/$pid/status) kB"

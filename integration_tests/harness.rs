@@ -1,0 +1,216 @@
+//! Starts the real `chargebrain` binary on loopback and talks to it.
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// How long the daemon may take to announce its address.
+const START_DEADLINE: Duration = Duration::from_secs(20);
+
+/// A running daemon; killed when dropped.
+pub struct Daemon {
+    child: Child,
+    pub base: String,
+    http: reqwest::Client,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A daemon's settings file and environment, before it starts.
+pub struct DaemonConfig {
+    pub settings: String,
+    pub env: Vec<(String, String)>,
+    /// Reuse this directory (a restart keeps its files).
+    pub dir: Option<PathBuf>,
+}
+
+impl DaemonConfig {
+    pub fn new(settings: impl Into<String>) -> Self {
+        DaemonConfig {
+            settings: settings.into(),
+            env: Vec::new(),
+            dir: None,
+        }
+    }
+
+    pub fn env(mut self, key: &str, value: impl ToString) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+}
+
+/// Settings for the built-in simulated Power Brain on free ports.
+pub fn simulated_power_brain() -> DaemonConfig {
+    DaemonConfig::new(
+        std::fs::read_to_string(repo_file("settings.toml")).expect("shipped settings.toml"),
+    )
+    .env("CHARGEBRAIN__SIMULATION__BASE_PORT", free_port_run(3))
+}
+
+pub fn repo_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
+}
+
+impl Daemon {
+    pub async fn start(config: DaemonConfig) -> Daemon {
+        match Self::try_start(config).await {
+            Ok(d) => d,
+            Err(e) => panic!("daemon did not start: {e}"),
+        }
+    }
+
+    /// Starts the binary; on failure answers what it printed.
+    pub async fn try_start(config: DaemonConfig) -> Result<Daemon, String> {
+        let (tempdir, dir) = match config.dir {
+            Some(dir) => (None, dir),
+            None => {
+                let t = tempfile::tempdir().map_err(|e| e.to_string())?;
+                let dir = t.path().to_path_buf();
+                (Some(t), dir)
+            }
+        };
+        let settings_path = dir.join("settings.toml");
+        std::fs::write(&settings_path, &config.settings).map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chargebrain"));
+        cmd.arg("--config")
+            .arg(&settings_path)
+            .current_dir(&dir)
+            .env("CHARGEBRAIN__HTTP__LISTEN", "127.0.0.1:0")
+            .env("CHARGEBRAIN__STORAGE__DIR", dir.join("data"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (k, v) in &config.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(START_DEADLINE, lines.next_line()).await;
+        let base = match first {
+            Ok(Ok(Some(line))) => line
+                .strip_prefix("listening on ")
+                .map(str::to_string)
+                .ok_or_else(|| format!("unexpected first line: {line}"))?,
+            other => {
+                let _ = child.kill().await;
+                let mut err = String::new();
+                if let Some(mut stderr) = child.stderr.take() {
+                    use tokio::io::AsyncReadExt;
+                    let _ = stderr.read_to_string(&mut err).await;
+                }
+                return Err(format!("no address announced ({other:?}); stderr:\n{err}"));
+            }
+        };
+        // Keep draining stderr so the daemon never blocks on a full pipe.
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if std::env::var_os("CHARGEBRAIN_TEST_LOG").is_some() {
+                        eprintln!("[daemon] {line}");
+                    }
+                }
+            });
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Daemon {
+            child,
+            base,
+            http,
+            _dir: tempdir,
+        })
+    }
+
+    /// GET `/cnf?{query}`: the status and the raw body text.
+    pub async fn get_text(&self, query: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .get(format!("{}/cnf?{query}", self.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {query}: {e}"));
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
+    }
+
+    /// GET `/cnf?{query}` with the body parsed as JSON.
+    pub async fn get(&self, query: &str) -> (u16, Value) {
+        let (status, text) = self.get_text(query).await;
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{query}: body {text:?} is not JSON: {e}"));
+        (status, value)
+    }
+
+    /// GET and expect 200.
+    pub async fn ok(&self, query: &str) -> Value {
+        let (status, value) = self.get(query).await;
+        assert_eq!(status, 200, "{query} -> {value}");
+        value
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// SIGTERM, then wait for a clean exit; answers the exit code.
+    pub async fn stop(mut self) -> Option<i32> {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
+        }
+        match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
+            Ok(Ok(status)) => status.code(),
+            _ => None,
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// A run of `n` consecutive TCP ports on 127.0.0.1 that were free just now.
+pub fn free_port_run(n: u16) -> u16 {
+    for _ in 0..200 {
+        let Ok(first) = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)) else {
+            continue;
+        };
+        let Ok(base) = first.local_addr().map(|a| a.port()) else {
+            continue;
+        };
+        if base > u16::MAX - n {
+            continue;
+        }
+        let rest: Vec<_> = (1..n)
+            .map_while(|i| TcpListener::bind((Ipv4Addr::LOCALHOST, base + i)).ok())
+            .collect();
+        if rest.len() == usize::from(n - 1) {
+            return base;
+        }
+    }
+    panic!("no run of {n} free ports");
+}
+
+/// Settings with no simulation and the given `[[devices]]` entries.
+pub fn plain_settings(devices: &str, timeout_ms: u64) -> String {
+    format!(
+        "[modbus]\ntimeout_ms = {timeout_ms}\n[simulation]\nenabled = false\n[log]\nlevel = \"debug\"\n{devices}"
+    )
+}
+
+/// One `[[devices]]` entry.
+pub fn device(dev_id: &str, dev_type: &str, address: &str, unit: u8) -> String {
+    format!("[[devices]]\ndev_id = \"{dev_id}\"\ndev_type = \"{dev_type}\"\nname = \"{dev_id}\"\naddress = \"{address}\"\nid = {unit}\n")
+}
