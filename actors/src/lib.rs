@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod devices;
+pub mod drivers;
 pub mod plant;
 pub mod registers;
 pub mod sim;

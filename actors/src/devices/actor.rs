@@ -5,7 +5,8 @@ use actix::prelude::*;
 use slog::{o, Logger};
 
 use super::messages::{DeviceStatus, GetStatus, ReadRegisters, WriteRegisters};
-use super::{powerbrain, ComStatus, DeviceSettings};
+use super::{ComStatus, DeviceSettings};
+use crate::drivers::powerbrain;
 use crate::transport::{Bus, BusRequest, DeviceError, Op};
 
 /// How often a device that has not been identified yet is asked again.

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::drivers::{evse_powerbrain, meter_powerbrain, DecodeError, Read, Reading};
 use crate::registers::{RegisterMap, POWER_BRAIN_EVSE, POWER_BRAIN_METER};
 
 /// A device type key as used by the API (`dev_type`) and settings.
@@ -43,6 +44,22 @@ impl DeviceType {
         match self {
             DeviceType::EvsePowerbrain => &POWER_BRAIN_EVSE,
             DeviceType::MeterPowerbrain => &POWER_BRAIN_METER,
+        }
+    }
+
+    /// The Modbus reads of one poll.
+    pub fn reads(self) -> &'static [Read] {
+        match self {
+            DeviceType::EvsePowerbrain => evse_powerbrain::READS,
+            DeviceType::MeterPowerbrain => meter_powerbrain::READS,
+        }
+    }
+
+    /// Turns the answers to `reads()` into a reading.
+    pub fn decode(self, blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
+        match self {
+            DeviceType::EvsePowerbrain => evse_powerbrain::decode(blocks),
+            DeviceType::MeterPowerbrain => meter_powerbrain::decode(blocks),
         }
     }
 }

@@ -5,7 +5,6 @@
 mod actor;
 mod kind;
 mod messages;
-pub mod powerbrain;
 mod settings;
 
 use std::time::Instant;

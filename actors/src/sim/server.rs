@@ -55,12 +55,19 @@ impl Service for BankService {
                 Err(ExceptionCode::GatewayTargetDevice)
             });
         };
+        if !bank.is_online() {
+            return ready(Ok(None));
+        }
         let mut bank = bank.lock();
         let illegal = |_| ExceptionCode::IllegalDataAddress;
         ready(match req.request {
             Request::ReadHoldingRegisters(addr, count) => bank
                 .read(addr, count)
                 .map(|w| Some(Response::ReadHoldingRegisters(w)))
+                .map_err(illegal),
+            Request::ReadInputRegisters(addr, count) => bank
+                .read(addr, count)
+                .map(|w| Some(Response::ReadInputRegisters(w)))
                 .map_err(illegal),
             Request::WriteSingleRegister(addr, value) => bank
                 .write(addr, &[value])

@@ -1,0 +1,189 @@
+//! Device drivers: what to read from each device type every cycle, how to
+//! turn the words into readings in daemon units (mA, V, W, Wh), and what to
+//! write to a wallbox. Pure code: the device actor does the I/O.
+//!
+//! Adding a driver: a file here, a variant in `devices::DeviceType`, and
+//! its arms in the `match`es of `DeviceType` (kind.rs).
+
+pub mod evse_powerbrain;
+pub mod meter_powerbrain;
+pub mod powerbrain;
+
+/// Per-phase values, L1, L2, L3.
+pub type PerPhase = [i64; 3];
+
+/// Which Modbus table a read addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// FC03.
+    Holding,
+    /// FC04.
+    Input,
+}
+
+/// One Modbus read a driver needs per poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Read {
+    pub table: Table,
+    pub addr: u16,
+    pub count: u16,
+}
+
+impl Read {
+    pub const fn holding(addr: u16, count: u16) -> Self {
+        Read {
+            table: Table::Holding,
+            addr,
+            count,
+        }
+    }
+
+    pub const fn input(addr: u16, count: u16) -> Self {
+        Read {
+            table: Table::Input,
+            addr,
+            count,
+        }
+    }
+}
+
+/// What a meter measures, in daemon units, as the device reports it (the
+/// `invert` setting and the meter's role are applied by the supervisor).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MeterReading {
+    /// mA per phase; negative where the phase exports.
+    pub current_ma: PerPhase,
+    /// V per phase.
+    pub voltage_v: PerPhase,
+    /// W, signed: negative = export.
+    pub power_w: i64,
+    /// Wh imported (consumed).
+    pub import_wh: i64,
+    /// Wh exported (fed in).
+    pub export_wh: i64,
+    /// Whether `current_ma` holds real per-phase values. A meter without
+    /// them (S0 pulse meters, SDM72D-M V1) spreads its power over its phases.
+    pub per_phase: bool,
+}
+
+/// The IEC 61851 state of a wallbox, numbered as `get_dev_info` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvseState {
+    /// A: no vehicle.
+    Waiting = 1,
+    /// B: vehicle present, not charging.
+    Present = 2,
+    /// C: charging.
+    Charging = 3,
+    /// D: charging with ventilation.
+    Ventilation = 4,
+    /// E/F or a fault.
+    Error = 5,
+    /// No communication.
+    Offline = 6,
+}
+
+impl EvseState {
+    /// A vehicle is connected (B, C or D).
+    pub fn vehicle_present(self) -> bool {
+        matches!(
+            self,
+            EvseState::Present | EvseState::Charging | EvseState::Ventilation
+        )
+    }
+
+    pub fn charging(self) -> bool {
+        matches!(self, EvseState::Charging | EvseState::Ventilation)
+    }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// What a wallbox reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvseReading {
+    pub state: EvseState,
+    /// Charging is enabled on the box.
+    pub charging_enabled: bool,
+    /// The current limit the box offers now, mA.
+    pub offered_ma: i64,
+    /// The charging cable's capacity, mA; 0 = no cable / unknown.
+    pub cable_ma: i64,
+    /// The box's own meter, if it has one.
+    pub meter: Option<MeterReading>,
+    /// The box's fail-safe: seconds without Modbus before it falls back,
+    /// and the current it then allows (mA; 0 = stop).
+    pub fail_safe: FailSafe,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FailSafe {
+    pub duration_s: i64,
+    pub current_ma: i64,
+}
+
+/// A reading of any device type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reading {
+    Meter(MeterReading),
+    Evse(EvseReading),
+}
+
+/// A device's answer that cannot be a valid reading.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("expected {expected} register blocks, got {got}")]
+    Blocks { expected: usize, got: usize },
+    #[error("block at {addr}: expected {expected} registers, got {got}")]
+    ShortBlock {
+        addr: u16,
+        expected: usize,
+        got: usize,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Checks that `blocks` answers `reads` one to one, with full lengths.
+pub fn check_blocks(reads: &[Read], blocks: &[Vec<u16>]) -> Result<(), DecodeError> {
+    if reads.len() != blocks.len() {
+        return Err(DecodeError::Blocks {
+            expected: reads.len(),
+            got: blocks.len(),
+        });
+    }
+    for (read, block) in reads.iter().zip(blocks) {
+        if block.len() != usize::from(read.count) {
+            return Err(DecodeError::ShortBlock {
+                addr: read.addr,
+                expected: usize::from(read.count),
+                got: block.len(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Converts 0.1 A units to mA.
+pub fn deciamps_to_ma(value: i64) -> i64 {
+    value.saturating_mul(100)
+}
+
+/// Converts mA to 0.1 A units, rounding down.
+pub fn ma_to_deciamps(ma: i64) -> i64 {
+    ma.div_euclid(100)
+}
+
+/// The signed 32-bit value at `at` (high word first).
+pub fn i32_at(words: &[u16], at: usize) -> i64 {
+    i64::from(((u32::from(words[at]) << 16) | u32::from(words[at + 1])) as i32)
+}
+
+/// The signed 64-bit value at `at` (high word first).
+pub fn i64_at(words: &[u16], at: usize) -> i64 {
+    words[at..at + 4]
+        .iter()
+        .fold(0u64, |acc, w| (acc << 16) | u64::from(*w)) as i64
+}
