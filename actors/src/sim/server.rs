@@ -3,7 +3,7 @@
 use std::future::{ready, Ready};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::net::TcpListener;
@@ -16,19 +16,35 @@ use super::bank::RegisterBank;
 
 /// A bank shared between its Modbus server and whoever drives the simulation.
 #[derive(Debug, Clone)]
-pub struct SharedBank(Arc<Mutex<RegisterBank>>);
+pub struct SharedBank {
+    bank: Arc<Mutex<RegisterBank>>,
+    online: Arc<AtomicBool>,
+}
 
 impl SharedBank {
     pub fn new(bank: RegisterBank) -> Self {
-        SharedBank(Arc::new(Mutex::new(bank)))
+        SharedBank {
+            bank: Arc::new(Mutex::new(bank)),
+            online: Arc::new(AtomicBool::new(true)),
+        }
     }
 
     /// Locks the bank. A panic elsewhere cannot leave a bank half-written
     /// (every write is checked first), so a poisoned lock is still usable.
     pub fn lock(&self) -> MutexGuard<'_, RegisterBank> {
-        self.0
+        self.bank
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// An offline device keeps its connections but answers nothing, as a
+    /// hung or unplugged device behind a gateway does.
+    pub fn set_online(&self, online: bool) {
+        self.online.store(online, Ordering::Relaxed);
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.online.load(Ordering::Relaxed)
     }
 }
 
