@@ -1,6 +1,7 @@
 //! chargebrain's device layer: register codecs and maps (pure), the Modbus
 //! transport, device actors, and the simulated plant.
 
+pub mod alloc;
 pub mod codec;
 pub mod devices;
 pub mod drivers;

@@ -1,0 +1,417 @@
+//! The allocator: divides the current the site can spare among the cars,
+//! per building phase, by priority, fairly, and never above a limit.
+//!
+//! Pure code (no actix, tokio, clock or I/O), so every rule is tested alone.
+//!
+//! How one allocation runs:
+//! 1. Every limit becomes a constraint per phase: the site (what EVSEs may
+//!    draw after house load and reserve), the cap for all EVSEs together,
+//!    and each group with its ancestors. Uncontrolled EVSEs (a wallbox that
+//!    stopped answering) are counted against every constraint first.
+//! 2. Priorities are served strictly, highest first. Within a priority,
+//!    cars get their minimum in turn order (first come, first served, with
+//!    round robin decided by the caller's `turn`); a car whose minimum does
+//!    not fit is paused, with the limit that stopped it as the reason.
+//! 3. What is left is shared by water-filling: all cars of the priority rise
+//!    together towards one level, each capped at its maximum, until a
+//!    constraint they share is full (max-min fairness).
+//! 4. Targets are rounded down to 100 mA.
+//! 5. Phase imbalance: while the most and least loaded phase differ by more
+//!    than the limit, cars that load the heavy phase but not the light one
+//!    are reduced (lowest priority, latest turn first), then paused.
+//!
+//! The safety invariant, property-tested: no phase of the site, of the EVSE
+//! cap or of any group is ever given more than its limit.
+
+pub mod budget;
+mod fill;
+pub mod turns;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fmt;
+
+/// mA per building phase, L1..L3.
+pub type PerPhase = [i64; 3];
+
+/// Targets are multiples of this (mA).
+pub const STEP_MA: i64 = 100;
+
+/// Wiring of a wallbox's L1/L2/L3 to the building's phases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rotation {
+    /// L1, L2, L3 on L1, L2, L3.
+    #[default]
+    Deg0,
+    /// L1, L2, L3 on L2, L3, L1.
+    Deg120,
+    /// L1, L2, L3 on L3, L1, L2.
+    Deg240,
+}
+
+impl Rotation {
+    pub fn from_degrees(degrees: i64) -> Option<Self> {
+        match degrees {
+            0 => Some(Rotation::Deg0),
+            120 => Some(Rotation::Deg120),
+            240 => Some(Rotation::Deg240),
+            _ => None,
+        }
+    }
+
+    pub fn degrees(self) -> i64 {
+        match self {
+            Rotation::Deg0 => 0,
+            Rotation::Deg120 => 120,
+            Rotation::Deg240 => 240,
+        }
+    }
+
+    fn shift(self) -> usize {
+        match self {
+            Rotation::Deg0 => 0,
+            Rotation::Deg120 => 1,
+            Rotation::Deg240 => 2,
+        }
+    }
+
+    /// The building phase (0..3) of wallbox phase `phase` (0..3).
+    pub fn building_phase(self, phase: usize) -> usize {
+        (phase + self.shift()) % 3
+    }
+
+    /// Maps a wallbox-side phase mask (bit0 L1) to building phases.
+    pub fn to_building(self, mask: u8) -> u8 {
+        (0..3)
+            .filter(|p| mask & (1 << p) != 0)
+            .fold(0, |acc, p| acc | (1 << self.building_phase(p)))
+    }
+
+    /// Maps per-phase values measured at the wallbox to building phases.
+    pub fn to_building_values(self, values: PerPhase) -> PerPhase {
+        let mut out = [0; 3];
+        for (p, v) in values.iter().enumerate() {
+            out[self.building_phase(p)] = *v;
+        }
+        out
+    }
+}
+
+/// A limit the allocator honours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Constraint {
+    /// What the site can spare for EVSEs.
+    Site,
+    /// `max_total_evse_current`: all EVSEs together.
+    EvseTotal,
+    /// An `evse_group` (dev_id `E<n>` is group n).
+    Group(u32),
+}
+
+impl fmt::Display for Constraint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Constraint::Site => write!(f, "site"),
+            Constraint::EvseTotal => write!(f, "max_total_evse_current"),
+            Constraint::Group(n) => write!(f, "group E{n}"),
+        }
+    }
+}
+
+/// Why an EVSE got what it got: the binding constraint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Got its own maximum (`max_charging_cur`, cable, car).
+    MaxCurrent,
+    /// Held back by a limit on a phase (0..3).
+    Limit(Constraint, usize),
+    /// Reduced to keep the phase imbalance within its limit; heavy phase.
+    Imbalance(usize),
+    /// Paused: its minimum does not fit under this limit.
+    NoMinimum(Constraint, usize),
+    /// Paused: even its minimum would exceed the imbalance limit.
+    PausedImbalance(usize),
+    /// Not controlled (e.g. not answering): counted at its assumed draw.
+    Uncontrolled,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let phase = |p: &usize| format!("L{}", p + 1);
+        match self {
+            Reason::MaxCurrent => write!(f, "max_charging_cur"),
+            Reason::Limit(c, p) => write!(f, "{c} {}", phase(p)),
+            Reason::Imbalance(p) => write!(f, "imbalance {}", phase(p)),
+            Reason::NoMinimum(c, p) => write!(f, "paused: no minimum ({c} {})", phase(p)),
+            Reason::PausedImbalance(p) => write!(f, "paused: imbalance {}", phase(p)),
+            Reason::Uncontrolled => write!(f, "not controlled"),
+        }
+    }
+}
+
+/// A group of EVSEs with its own per-phase limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInput {
+    pub id: u32,
+    /// 0 = directly under the site.
+    pub parent: u32,
+    /// mA per phase.
+    pub limit_ma: PerPhase,
+}
+
+/// The site, as the allocator sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteInput {
+    /// What all EVSEs together may draw per building phase: the site limit
+    /// less reserve, house load and overdraft penalty. May be negative.
+    pub available_ma: PerPhase,
+    /// Cap for all EVSEs together per phase (`max_total_evse_current`).
+    pub evse_cap_ma: Option<i64>,
+    /// Largest allowed difference between the most and least loaded phase.
+    pub max_imbalance_ma: Option<i64>,
+    /// Load counted in the imbalance besides the EVSEs (`imbalance_add`).
+    pub imbalance_base_ma: PerPhase,
+    pub groups: Vec<GroupInput>,
+}
+
+/// One EVSE that wants current or draws it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvseInput {
+    /// Its group; 0 = none.
+    pub group: u32,
+    /// Higher is served first.
+    pub prio: i64,
+    /// Within a priority, lower is served first (plug-in order, round robin).
+    pub turn: u64,
+    /// Building phases it draws on (bit0 L1), after rotation.
+    pub phases: u8,
+    pub min_ma: i64,
+    pub max_ma: i64,
+    /// Not controlled: draws `max_ma` whatever happens, counted first.
+    pub uncontrolled: bool,
+}
+
+/// What one EVSE gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allocation {
+    /// mA per phase it draws on; 0 = paused.
+    pub target_ma: i64,
+    pub reason: Reason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AllocError {
+    #[error("EVSE {index} names group E{group}, which does not exist")]
+    UnknownGroup { index: usize, group: u32 },
+    #[error("group E{0} is its own ancestor")]
+    GroupCycle(u32),
+}
+
+/// Constraint index and the per-phase capacity left in it.
+pub(crate) struct Constraints {
+    pub(crate) kinds: Vec<Constraint>,
+    pub(crate) room: Vec<PerPhase>,
+    /// Per EVSE, the constraints that contain it.
+    pub(crate) of_evse: Vec<Vec<usize>>,
+}
+
+fn build_constraints(site: &SiteInput, evses: &[EvseInput]) -> Result<Constraints, AllocError> {
+    let mut kinds = vec![Constraint::Site];
+    let mut room = vec![site.available_ma];
+    if let Some(cap) = site.evse_cap_ma {
+        kinds.push(Constraint::EvseTotal);
+        room.push([cap; 3]);
+    }
+    let mut group_index = HashMap::new();
+    for g in &site.groups {
+        group_index.insert(g.id, kinds.len());
+        kinds.push(Constraint::Group(g.id));
+        room.push(g.limit_ma);
+    }
+    let parents: HashMap<u32, u32> = site.groups.iter().map(|g| (g.id, g.parent)).collect();
+    let shared = kinds
+        .len()
+        .min(if site.evse_cap_ma.is_some() { 2 } else { 1 });
+    let mut of_evse = Vec::with_capacity(evses.len());
+    for (index, e) in evses.iter().enumerate() {
+        let mut list: Vec<usize> = (0..shared).collect();
+        let mut group = e.group;
+        while group != 0 {
+            let k = *group_index
+                .get(&group)
+                .ok_or(AllocError::UnknownGroup { index, group })?;
+            if list.contains(&k) || list.len() > shared + site.groups.len() {
+                return Err(AllocError::GroupCycle(group));
+            }
+            list.push(k);
+            group = parents.get(&group).copied().unwrap_or(0);
+        }
+        of_evse.push(list);
+    }
+    Ok(Constraints {
+        kinds,
+        room,
+        of_evse,
+    })
+}
+
+fn phases_of(mask: u8) -> impl Iterator<Item = usize> {
+    (0..3).filter(move |p| mask & (1 << p) != 0)
+}
+
+fn round_up(ma: i64) -> i64 {
+    ma.div_euclid(STEP_MA) * STEP_MA
+        + if ma.rem_euclid(STEP_MA) == 0 {
+            0
+        } else {
+            STEP_MA
+        }
+}
+
+fn round_down(ma: i64) -> i64 {
+    ma.div_euclid(STEP_MA) * STEP_MA
+}
+
+/// Allocates current to every EVSE; one `Allocation` per input, in order.
+pub fn allocate(site: &SiteInput, evses: &[EvseInput]) -> Result<Vec<Allocation>, AllocError> {
+    let mut cons = build_constraints(site, evses)?;
+    let mut out: Vec<Option<Allocation>> = vec![None; evses.len()];
+
+    // Uncontrolled EVSEs draw what they draw: count it first.
+    for (i, e) in evses.iter().enumerate().filter(|(_, e)| e.uncontrolled) {
+        let draw = e.max_ma.max(0);
+        for &k in &cons.of_evse[i] {
+            for p in phases_of(e.phases) {
+                cons.room[k][p] -= draw;
+            }
+        }
+        out[i] = Some(Allocation {
+            target_ma: draw,
+            reason: Reason::Uncontrolled,
+        });
+    }
+
+    let mut order: Vec<usize> = (0..evses.len())
+        .filter(|&i| !evses[i].uncontrolled)
+        .collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(evses[i].prio), evses[i].turn, i));
+    for level in order.chunk_by(|&a, &b| evses[a].prio == evses[b].prio) {
+        let mut admitted = Vec::with_capacity(level.len());
+        for &i in level {
+            let e = &evses[i];
+            let (min, max) = (round_up(e.min_ma.max(STEP_MA)), round_down(e.max_ma));
+            if max < min || e.phases & 0b111 == 0 {
+                out[i] = Some(Allocation {
+                    target_ma: 0,
+                    reason: Reason::MaxCurrent,
+                });
+                continue;
+            }
+            let blocked = cons.of_evse[i].iter().find_map(|&k| {
+                phases_of(e.phases)
+                    .find(|&p| cons.room[k][p] < min)
+                    .map(|p| (k, p))
+            });
+            match blocked {
+                Some((k, p)) => {
+                    out[i] = Some(Allocation {
+                        target_ma: 0,
+                        reason: Reason::NoMinimum(cons.kinds[k], p),
+                    });
+                }
+                None => {
+                    for &k in &cons.of_evse[i] {
+                        for p in phases_of(e.phases) {
+                            cons.room[k][p] -= min;
+                        }
+                    }
+                    admitted.push(fill::Member {
+                        evse: i,
+                        min,
+                        max,
+                        phases: e.phases,
+                    });
+                }
+            }
+        }
+        for (m, (level_ma, reason)) in admitted.iter().zip(fill::water_fill(&admitted, &mut cons)) {
+            out[m.evse] = Some(Allocation {
+                target_ma: round_down(level_ma),
+                reason,
+            });
+        }
+    }
+
+    let mut out: Vec<Allocation> = out
+        .into_iter()
+        .map(|a| {
+            a.unwrap_or(Allocation {
+                target_ma: 0,
+                reason: Reason::MaxCurrent,
+            })
+        })
+        .collect();
+    if let Some(limit) = site.max_imbalance_ma {
+        hold_imbalance(site.imbalance_base_ma, limit, evses, &mut out);
+    }
+    Ok(out)
+}
+
+/// Load per phase from the base plus every EVSE's target.
+fn phase_load(base: PerPhase, evses: &[EvseInput], out: &[Allocation]) -> PerPhase {
+    let mut load = base;
+    for (e, a) in evses.iter().zip(out) {
+        for p in phases_of(e.phases) {
+            load[p] += a.target_ma;
+        }
+    }
+    load
+}
+
+/// Reduces, then pauses, cars on the heavy phase until the imbalance holds.
+fn hold_imbalance(base: PerPhase, limit: i64, evses: &[EvseInput], out: &mut [Allocation]) {
+    // Lowest priority and latest turn give way first.
+    let mut order: Vec<usize> = (0..evses.len())
+        .filter(|&i| !evses[i].uncontrolled)
+        .collect();
+    order.sort_by_key(|&i| {
+        (
+            evses[i].prio,
+            std::cmp::Reverse(evses[i].turn),
+            std::cmp::Reverse(i),
+        )
+    });
+    for pausing in [false, true] {
+        loop {
+            let load = phase_load(base, evses, out);
+            let heavy = (0..3)
+                .max_by_key(|&p| (load[p], std::cmp::Reverse(p)))
+                .unwrap_or(0);
+            let light = (0..3).min_by_key(|&p| (load[p], p)).unwrap_or(0);
+            let excess = load[heavy] - load[light] - limit;
+            if excess <= 0 {
+                return;
+            }
+            let candidate = order.iter().copied().find(|&i| {
+                let on = |p: usize| evses[i].phases & (1 << p) != 0;
+                let a = &out[i];
+                let min = round_up(evses[i].min_ma.max(STEP_MA));
+                on(heavy) && !on(light) && a.target_ma > 0 && (pausing || a.target_ma > min)
+            });
+            let Some(i) = candidate else { break };
+            let min = round_up(evses[i].min_ma.max(STEP_MA));
+            let a = &mut out[i];
+            if pausing {
+                *a = Allocation {
+                    target_ma: 0,
+                    reason: Reason::PausedImbalance(heavy),
+                };
+            } else {
+                a.target_ma = (a.target_ma - round_up(excess)).max(min);
+                a.reason = Reason::Imbalance(heavy);
+            }
+        }
+    }
+}
