@@ -55,18 +55,18 @@ async fn every_documented_example_is_answered_exactly() {
 async fn dev_ids_work_like_aliases() {
     let d = Daemon::start(simulated_power_brain()).await;
     assert_eq!(d.ok("cmd=modbus&device=M1&read=8002").await, json!(1));
-    assert_eq!(d.ok("cmd=modbus&device=e1&read=8093").await, json!(160));
+    assert_eq!(d.ok("cmd=modbus&device=e1&read=8090").await, json!(320));
 }
 
 #[tokio::test]
 async fn writes_are_read_back() {
     let d = Daemon::start(simulated_power_brain()).await;
-    // The charging current limit in 0.1 A, the way a load manager sets it.
+    // The fixed current in 0.1 A (8093/8094 belong to the load manager).
     assert_eq!(
-        d.ok("cmd=modbus&device=evse&write=8093&value=123").await,
+        d.ok("cmd=modbus&device=evse&write=8091&value=123").await,
         json!("ok")
     );
-    assert_eq!(d.ok("cmd=modbus&device=evse&read=8093").await, json!(123));
+    assert_eq!(d.ok("cmd=modbus&device=evse&read=8091").await, json!(123));
     // 64-bit, negative 32-bit and multi-register writes.
     d.ok("cmd=modbus&device=meter1&write=8058q&value=9007199254740993")
         .await;
@@ -97,15 +97,12 @@ async fn writes_are_read_back() {
 #[tokio::test]
 async fn read_only_registers_are_refused_and_stay_unchanged() {
     let d = Daemon::start(simulated_power_brain()).await;
-    let (status, body) = d.get("cmd=modbus&device=evse&write=8092&value=2").await;
+    let (status, body) = d.get("cmd=modbus&device=evse&write=8090&value=2").await;
     assert_eq!(
         (status, body),
-        (
-            400,
-            json!("register 8092 (charge_pilot_state) is read-only")
-        )
+        (400, json!("register 8090 (cable_current) is read-only"))
     );
-    assert_eq!(d.ok("cmd=modbus&device=evse&read=8092").await, json!(0));
+    assert_eq!(d.ok("cmd=modbus&device=evse&read=8090").await, json!(320));
     // Outside the map the request goes to the device, which refuses it.
     let (status, body) = d.get("cmd=modbus&device=evse&read=9000").await;
     assert_eq!(status, 502);
@@ -121,7 +118,8 @@ async fn get_dev_info_lists_every_device_with_its_identity() {
     // The model is read from the device shortly after start.
     let mut info = d.ok("cmd=get_dev_info").await;
     for _ in 0..100 {
-        if info["devices"][2]["model"] != json!("failed to connect") {
+        let models = [&info["devices"][3]["model"], &info["devices"][4]["model"]];
+        if models.iter().all(|m| **m != json!("failed to connect")) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -130,17 +128,30 @@ async fn get_dev_info_lists_every_device_with_its_identity() {
     assert_eq!(info["params"]["vsn"]["vendorid"], json!(52997));
     let devices = info["devices"].as_array().expect("devices array");
     let ids: Vec<_> = devices.iter().map(|d| d["dev_id"].clone()).collect();
-    assert_eq!(ids, [json!("E1"), json!("M1"), json!("M2")]);
+    assert_eq!(
+        ids,
+        [
+            json!("E1"),
+            json!("E2"),
+            json!("M1"),
+            json!("M2"),
+            json!("M3")
+        ]
+    );
     let evse = &devices[0];
     assert_eq!(evse["dev_type"], json!("evse_powerbrain"));
     assert_eq!(evse["is_evse"], json!(true));
     assert_eq!(evse["device_enabled"], json!(1));
     assert_eq!(evse["id"], json!(1));
     assert_eq!(evse["com_err"], json!(false));
-    assert_eq!(devices[1]["is_evse"], json!(false));
+    assert_eq!(devices[2]["is_evse"], json!(false));
     assert_eq!(
-        devices[2]["model"],
+        devices[3]["model"],
         json!("cFos Power Brain,1.1,1.0,fcf5-c46d-310c")
+    );
+    assert_eq!(
+        devices[4]["model"],
+        json!("Eastron SDM630, SDM630MCT, SDM72DM-V2")
     );
 }
 
@@ -183,7 +194,7 @@ async fn two_hundred_concurrent_reads_share_one_connection() {
 
 #[tokio::test]
 async fn a_third_party_modbus_client_reads_the_simulator() {
-    let base_port = crate::harness::free_port_run(3);
+    let base_port = crate::harness::free_port_run(5);
     let d = Daemon::start(
         DaemonConfig::new(
             std::fs::read_to_string(crate::harness::repo_file("settings.toml")).expect("settings"),
@@ -191,7 +202,7 @@ async fn a_third_party_modbus_client_reads_the_simulator() {
         .env("CHARGEBRAIN__SIMULATION__BASE_PORT", base_port),
     )
     .await;
-    d.ok("cmd=modbus&device=evse&write=8093&value=140").await;
+    d.ok("cmd=modbus&device=evse&write=8091&value=140").await;
     let output = Command::new("mbpoll")
         .args([
             "-m",
@@ -203,7 +214,7 @@ async fn a_third_party_modbus_client_reads_the_simulator() {
             "-t",
             "4",
             "-r",
-            "8093",
+            "8090",
             "-0",
             "-c",
             "2",
@@ -214,6 +225,6 @@ async fn a_third_party_modbus_client_reads_the_simulator() {
         .expect("mbpoll is needed for this test: apt-get install mbpoll");
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "mbpoll failed: {text}");
-    assert!(text.contains("[8093]: \t140"), "{text}");
-    assert!(text.contains("[8094]: \t1"), "{text}");
+    assert!(text.contains("[8090]: \t320"), "{text}");
+    assert!(text.contains("[8091]: \t140"), "{text}");
 }

@@ -32,7 +32,7 @@ async fn bad_settings_stop_the_daemon_with_the_key_name() {
     ];
     for (toml, env, key) in cases {
         let mut config =
-            DaemonConfig::new(toml).env("CHARGEBRAIN__SIMULATION__BASE_PORT", free_port_run(3));
+            DaemonConfig::new(toml).env("CHARGEBRAIN__SIMULATION__BASE_PORT", free_port_run(5));
         for (k, v) in env {
             config = config.env(k, v);
         }
@@ -67,7 +67,7 @@ async fn check_config_validates_without_starting() {
 async fn sigterm_stops_cleanly_and_a_restart_comes_back_the_same() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port_run(1);
-    let sim_base = free_port_run(3);
+    let sim_base = free_port_run(5);
     let config = || DaemonConfig {
         settings: std::fs::read_to_string(repo_file("settings.toml")).expect("settings"),
         env: vec![
@@ -90,7 +90,7 @@ async fn sigterm_stops_cleanly_and_a_restart_comes_back_the_same() {
     let second = Daemon::start(config()).await;
     assert_eq!(second.base, format!("http://127.0.0.1:{port}"));
     let info_after = second.ok("cmd=get_dev_info").await;
-    assert_eq!(info_after["devices"].as_array().map(Vec::len), Some(3));
+    assert_eq!(info_after["devices"].as_array().map(Vec::len), Some(5));
     for key in ["title", "desc", "version"] {
         assert_eq!(info_after["params"][key], info_before["params"][key]);
     }

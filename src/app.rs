@@ -4,9 +4,11 @@
 use std::io::Write;
 use std::time::Duration;
 
+use actix::Actor;
 use actix_web::{web, App, HttpServer};
 use actors::plant::{LocalPorts, Plant};
-use actors::sim::PowerBrainSim;
+use actors::sim::plant::PlantSim;
+use actors::supervisor::Supervisor;
 use slog::{info, Logger};
 
 use crate::api::{self, AppState};
@@ -14,7 +16,7 @@ use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot start the simulated Power Brain on port {port}: {reason}")]
+    #[error("cannot start the simulated plant on port {port}: {reason}")]
     Simulation { port: u16, reason: String },
     #[error("{0}")]
     Devices(String),
@@ -35,19 +37,17 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
 
     let base_port = settings.simulation.base_port;
     let local = if settings.simulation.enabled {
-        let sim = PowerBrainSim::start(base_port)
-            .await
-            .map_err(|e| StartError::Simulation {
-                port: base_port,
-                reason: e.to_string(),
-            })?;
-        info!(log, "simulated Power Brain running";
-            "evse" => %sim.evse_addr, "meter1" => %sim.meter1_addr, "meter2" => %sim.meter2_addr);
-        LocalPorts {
-            evse: sim.evse_addr,
-            meter1: sim.meter1_addr,
-            meter2: sim.meter2_addr,
+        let sim =
+            PlantSim::start(&settings.simulation)
+                .await
+                .map_err(|e| StartError::Simulation {
+                    port: base_port,
+                    reason: e.to_string(),
+                })?;
+        for (name, addr) in &sim.addresses {
+            info!(log, "simulated device"; "name" => name, "address" => %addr);
         }
+        LocalPorts(sim.addresses.clone())
     } else {
         LocalPorts::from_base(base_port)
     };
@@ -57,8 +57,10 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         .map_err(|e| StartError::Devices(e.to_string()))?;
     info!(log, "devices started"; "count" => plant.devices().len());
 
+    let supervisor = Supervisor::new(settings.load.clone(), &plant, &log).start();
     let state = web::Data::new(AppState {
         plant,
+        supervisor,
         site: settings.site.clone(),
     });
     let listen = settings.http.listen.clone();

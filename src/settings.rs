@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use actors::devices::{validate_devices, DeviceSettings};
+use actors::sim::plant::SimulationSettings;
+use actors::supervisor::SiteParams;
 use serde::Deserialize;
 
 /// The shipped `settings.toml`, used when no file is given or found.
@@ -20,6 +22,8 @@ pub struct Settings {
     pub modbus: ModbusSettings,
     #[serde(default)]
     pub simulation: SimulationSettings,
+    #[serde(default)]
+    pub load: SiteParams,
     #[serde(default)]
     pub storage: StorageSettings,
     #[serde(default)]
@@ -58,26 +62,6 @@ pub struct ModbusSettings {
 impl Default for ModbusSettings {
     fn default() -> Self {
         ModbusSettings { timeout_ms: 1000 }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SimulationSettings {
-    /// Run a simulated Power Brain in-process on 127.0.0.1.
-    pub enabled: bool,
-    /// First of the local Power Brain's three Modbus TCP ports (EVSE, meter 1,
-    /// meter 2); the internal addresses `evse`, `meter1`, `meter2` point here.
-    /// 0 lets the simulator pick free ports.
-    pub base_port: u16,
-}
-
-impl Default for SimulationSettings {
-    fn default() -> Self {
-        SimulationSettings {
-            enabled: false,
-            base_port: 4701,
-        }
     }
 }
 
@@ -208,12 +192,12 @@ impl Settings {
                 format!("{} is not 10 to 60000", self.modbus.timeout_ms),
             ));
         }
-        if self.simulation.base_port > u16::MAX - 2 {
-            return Err(field(
-                "simulation.base_port",
-                "leaves no room for three ports".into(),
-            ));
-        }
+        self.simulation
+            .validate()
+            .map_err(|(key, reason)| field(key, reason))?;
+        self.load
+            .validate()
+            .map_err(|(key, reason)| field(&format!("load.{key}"), reason))?;
         validate_devices(&self.devices).map_err(|e| SettingsError::Invalid(e.to_string()))
     }
 
@@ -257,7 +241,7 @@ mod tests {
         let s = load(DEFAULT_SETTINGS, &[]).unwrap();
         assert!(s.simulation.enabled);
         let ids: Vec<&str> = s.devices.iter().map(|d| d.dev_id.as_str()).collect();
-        assert_eq!(ids, ["E1", "M1", "M2"]);
+        assert_eq!(ids, ["E1", "E2", "M1", "M2", "M3"]);
     }
 
     #[test]

@@ -8,4 +8,5 @@ pub mod drivers;
 pub mod plant;
 pub mod registers;
 pub mod sim;
+pub mod supervisor;
 pub mod transport;

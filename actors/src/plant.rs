@@ -1,7 +1,7 @@
 //! The running devices: starts one bus actor per endpoint and one device
-//! actor per configured device, and finds them by dev_id or alias.
+//! actor per configured Modbus device, and finds them by dev_id or alias.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,51 +12,42 @@ use slog::Logger;
 use crate::devices::{Device, DeviceSettings};
 use crate::transport::{Bus, Endpoint, EndpointError};
 
-/// Where the local Power Brain's three Modbus TCP ports are: the targets of
-/// the internal addresses `evse`, `meter1` and `meter2`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LocalPorts {
-    pub evse: SocketAddr,
-    pub meter1: SocketAddr,
-    pub meter2: SocketAddr,
-}
+/// Where the internal addresses point: `evse`, `meter1`, `meter2` (the
+/// local Power Brain), and with the simulated plant also `evse2`…, `grid`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LocalPorts(pub BTreeMap<String, SocketAddr>);
 
 impl LocalPorts {
-    /// The ports base, base+1, base+2 on 127.0.0.1 (4701 on the device).
+    /// The local Power Brain's ports base, base+1, base+2 on 127.0.0.1.
     pub fn from_base(base_port: u16) -> Self {
         let at =
             |offset: u16| SocketAddr::from((Ipv4Addr::LOCALHOST, base_port.saturating_add(offset)));
-        LocalPorts {
-            evse: at(0),
-            meter1: at(1),
-            meter2: at(2),
-        }
+        LocalPorts(BTreeMap::from([
+            ("evse".to_string(), at(0)),
+            ("meter1".to_string(), at(1)),
+            ("meter2".to_string(), at(2)),
+        ]))
     }
 
     /// Resolves an internal address; other addresses are parsed as written.
     pub fn endpoint(&self, address: &str) -> Result<Endpoint, EndpointError> {
-        let internal = match address.trim().to_ascii_lowercase().as_str() {
-            "evse" => Some(self.evse),
-            "meter1" => Some(self.meter1),
-            "meter2" => Some(self.meter2),
-            _ => None,
-        };
-        match internal {
+        match self.0.get(&address.trim().to_ascii_lowercase()) {
             Some(addr) => Ok(Endpoint::Tcp(addr.to_string())),
             None => Endpoint::parse(address),
         }
     }
 }
 
-/// A running device: its declaration, where it is reached, and its actor.
+/// A configured device: its declaration, and for Modbus devices where it
+/// is reached and its actor.
 #[derive(Debug, Clone)]
 pub struct DeviceHandle {
     pub settings: Arc<DeviceSettings>,
-    pub endpoint: Endpoint,
-    pub addr: Addr<Device>,
+    pub endpoint: Option<Endpoint>,
+    pub addr: Option<Addr<Device>>,
 }
 
-/// All running devices, in declaration order.
+/// All configured devices, in declaration order.
 #[derive(Debug, Clone, Default)]
 pub struct Plant {
     devices: Vec<DeviceHandle>,
@@ -74,17 +65,25 @@ impl Plant {
         let mut buses: HashMap<Endpoint, Addr<Bus>> = HashMap::new();
         let mut handles = Vec::with_capacity(devices.len());
         for settings in devices {
+            let settings = Arc::new(settings.clone());
+            if !settings.dev_type.is_modbus() {
+                handles.push(DeviceHandle {
+                    settings,
+                    endpoint: None,
+                    addr: None,
+                });
+                continue;
+            }
             let endpoint = local.endpoint(&settings.address)?;
             let bus = buses
                 .entry(endpoint.clone())
                 .or_insert_with(|| Bus::new(endpoint.clone(), log).start())
                 .clone();
-            let settings = Arc::new(settings.clone());
             let addr = Device::new(settings.clone(), bus, timeout, log).start();
             handles.push(DeviceHandle {
                 settings,
-                endpoint,
-                addr,
+                endpoint: Some(endpoint),
+                addr: Some(addr),
             });
         }
         Ok(Plant { devices: handles })

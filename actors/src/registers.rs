@@ -226,6 +226,149 @@ pub static POWER_BRAIN_EVSE: RegisterMap = RegisterMap {
     registers: &EVSE_REGISTERS,
 };
 
+// Third-party meters. Their float32 values are listed as `U32` pairs (high
+// word first); the unit says "float32". Source: the meters' public register
+// tables (EVerest device files, the Eastron manuals, ya-modbus for the Orno).
+// Addresses are 0-based offsets, written in hex as the manuals do.
+
+/// Eastron SDM630 / SDM630MCT / SDM72D-M V2: INPUT registers (FC04). The
+/// reserved pairs read as 0; they are listed so that a read spanning them is
+/// answered.
+pub static EASTRON_SDM630: RegisterMap = RegisterMap {
+    registers: &[
+        reg("voltage_l1", 0x0000, U32, R, "float32 V"),
+        reg("voltage_l2", 0x0002, U32, R, "float32 V"),
+        reg("voltage_l3", 0x0004, U32, R, "float32 V"),
+        reg("current_l1", 0x0006, U32, R, "float32 A, unsigned"),
+        reg("current_l2", 0x0008, U32, R, "float32 A, unsigned"),
+        reg("current_l3", 0x000a, U32, R, "float32 A, unsigned"),
+        reg("power_l1", 0x000c, U32, R, "float32 W, signed"),
+        reg("power_l2", 0x000e, U32, R, "float32 W, signed"),
+        reg("power_l3", 0x0010, U32, R, "float32 W, signed"),
+        reg("apparent_power_l1", 0x0012, U32, R, "float32 VA"),
+        reg("apparent_power_l2", 0x0014, U32, R, "float32 VA"),
+        reg("apparent_power_l3", 0x0016, U32, R, "float32 VA"),
+        reg("reactive_power_l1", 0x0018, U32, R, "float32 var"),
+        reg("reactive_power_l2", 0x001a, U32, R, "float32 var"),
+        reg("reactive_power_l3", 0x001c, U32, R, "float32 var"),
+        reg("power_factor_l1", 0x001e, U32, R, "float32"),
+        reg("power_factor_l2", 0x0020, U32, R, "float32"),
+        reg("power_factor_l3", 0x0022, U32, R, "float32"),
+        reg("phase_angle_l1", 0x0024, U32, R, "float32 degrees"),
+        reg("phase_angle_l2", 0x0026, U32, R, "float32 degrees"),
+        reg("phase_angle_l3", 0x0028, U32, R, "float32 degrees"),
+        reg("average_voltage", 0x002a, U32, R, "float32 V"),
+        reg("reserved", 0x002c, U32, R, "reads 0"),
+        reg("average_current", 0x002e, U32, R, "float32 A"),
+        reg("sum_of_currents", 0x0030, U32, R, "float32 A"),
+        reg("reserved", 0x0032, U32, R, "reads 0"),
+        reg(
+            "total_power",
+            0x0034,
+            U32,
+            R,
+            "float32 W, signed (- = export)",
+        ),
+        reg("reserved", 0x0036, U32, R, "reads 0"),
+        reg("total_apparent_power", 0x0038, U32, R, "float32 VA"),
+        reg("reserved", 0x003a, U32, R, "reads 0"),
+        reg("total_reactive_power", 0x003c, U32, R, "float32 var"),
+        reg("total_power_factor", 0x003e, U32, R, "float32"),
+        reg("reserved", 0x0040, U32, R, "reads 0"),
+        reg("total_phase_angle", 0x0042, U32, R, "float32 degrees"),
+        reg("reserved", 0x0044, U32, R, "reads 0"),
+        reg("frequency", 0x0046, U32, R, "float32 Hz"),
+        reg("import_energy", 0x0048, U32, R, "float32 kWh"),
+        reg("export_energy", 0x004a, U32, R, "float32 kWh"),
+        reg("import_reactive_energy", 0x004c, U32, R, "float32 kvarh"),
+        reg("export_reactive_energy", 0x004e, U32, R, "float32 kvarh"),
+    ],
+};
+
+/// Eastron SDM72D-M V1: INPUT registers (FC04). Only total power and the
+/// two energies; the pairs between them are listed as reserved (reading 0)
+/// so that one read covers 0x0034..0x004C.
+pub static EASTRON_SDM72DM_V1: RegisterMap = RegisterMap {
+    registers: &[
+        reg(
+            "total_power",
+            0x0034,
+            U32,
+            R,
+            "float32 W, signed (- = export)",
+        ),
+        reg("reserved", 0x0036, U32, R, "reads 0"),
+        reg("reserved", 0x0038, U32, R, "reads 0"),
+        reg("reserved", 0x003a, U32, R, "reads 0"),
+        reg("reserved", 0x003c, U32, R, "reads 0"),
+        reg("reserved", 0x003e, U32, R, "reads 0"),
+        reg("reserved", 0x0040, U32, R, "reads 0"),
+        reg("reserved", 0x0042, U32, R, "reads 0"),
+        reg("reserved", 0x0044, U32, R, "reads 0"),
+        reg("reserved", 0x0046, U32, R, "reads 0"),
+        reg("import_energy", 0x0048, U32, R, "float32 kWh"),
+        reg("export_energy", 0x004a, U32, R, "float32 kWh"),
+    ],
+};
+
+/// Orno OR-WE-516: HOLDING registers (FC03). Powers are in kW.
+pub static ORNO_WE516: RegisterMap = RegisterMap {
+    registers: &[
+        reg("serial_no", 0x0000, U16, R, ""),
+        reg("slave_id", 0x0002, U16, R, ""),
+        reg("baud_rate", 0x0003, U16, R, ""),
+        reg("software_version", 0x0004, U32, R, ""),
+        reg("hardware_version", 0x0006, U32, R, ""),
+        reg("voltage_l1", 0x000e, U32, R, "float32 V"),
+        reg("voltage_l2", 0x0010, U32, R, "float32 V"),
+        reg("voltage_l3", 0x0012, U32, R, "float32 V"),
+        reg("frequency", 0x0014, U32, R, "float32 Hz"),
+        reg("current_l1", 0x0016, U32, R, "float32 A, unsigned"),
+        reg("current_l2", 0x0018, U32, R, "float32 A, unsigned"),
+        reg("current_l3", 0x001a, U32, R, "float32 A, unsigned"),
+        reg("total_power", 0x001c, U32, R, "float32 kW, signed"),
+        reg("power_l1", 0x001e, U32, R, "float32 kW, signed"),
+        reg("power_l2", 0x0020, U32, R, "float32 kW, signed"),
+        reg("power_l3", 0x0022, U32, R, "float32 kW, signed"),
+        reg("total_reactive_power", 0x0024, U32, R, "float32 kvar"),
+        reg("reactive_power_l1", 0x0026, U32, R, "float32 kvar"),
+        reg("reactive_power_l2", 0x0028, U32, R, "float32 kvar"),
+        reg("reactive_power_l3", 0x002a, U32, R, "float32 kvar"),
+        reg("total_apparent_power", 0x002c, U32, R, "float32 kVA"),
+        reg("apparent_power_l1", 0x002e, U32, R, "float32 kVA"),
+        reg("apparent_power_l2", 0x0030, U32, R, "float32 kVA"),
+        reg("apparent_power_l3", 0x0032, U32, R, "float32 kVA"),
+        reg("total_power_factor", 0x0034, U32, R, "float32"),
+        reg("power_factor_l1", 0x0036, U32, R, "float32"),
+        reg("power_factor_l2", 0x0038, U32, R, "float32"),
+        reg("power_factor_l3", 0x003a, U32, R, "float32"),
+        reg("total_energy", 0x0100, U32, R, "float32 kWh"),
+        reg("energy_l1", 0x0102, U32, R, "float32 kWh"),
+        reg("energy_l2", 0x0104, U32, R, "float32 kWh"),
+        reg("energy_l3", 0x0106, U32, R, "float32 kWh"),
+        reg("import_energy", 0x0108, U32, R, "float32 kWh"),
+        reg("import_energy_l1", 0x010a, U32, R, "float32 kWh"),
+        reg("import_energy_l2", 0x010c, U32, R, "float32 kWh"),
+        reg("import_energy_l3", 0x010e, U32, R, "float32 kWh"),
+        reg("export_energy", 0x0110, U32, R, "float32 kWh"),
+        reg("export_energy_l1", 0x0112, U32, R, "float32 kWh"),
+        reg("export_energy_l2", 0x0114, U32, R, "float32 kWh"),
+        reg("export_energy_l3", 0x0116, U32, R, "float32 kWh"),
+        reg("total_reactive_energy", 0x0118, U32, R, "float32 kvarh"),
+        reg("reactive_energy_l1", 0x011a, U32, R, "float32 kvarh"),
+        reg("reactive_energy_l2", 0x011c, U32, R, "float32 kvarh"),
+        reg("reactive_energy_l3", 0x011e, U32, R, "float32 kvarh"),
+        reg("import_reactive_energy", 0x0120, U32, R, "float32 kvarh"),
+        reg("import_reactive_energy_l1", 0x0122, U32, R, "float32 kvarh"),
+        reg("import_reactive_energy_l2", 0x0124, U32, R, "float32 kvarh"),
+        reg("import_reactive_energy_l3", 0x0126, U32, R, "float32 kvarh"),
+        reg("export_reactive_energy", 0x0128, U32, R, "float32 kvarh"),
+        reg("export_reactive_energy_l1", 0x012a, U32, R, "float32 kvarh"),
+        reg("export_reactive_energy_l2", 0x012c, U32, R, "float32 kvarh"),
+        reg("export_reactive_energy_l3", 0x012e, U32, R, "float32 kvarh"),
+    ],
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +388,9 @@ mod tests {
     fn maps_are_sorted_and_do_not_overlap() {
         assert_well_formed(&POWER_BRAIN_METER);
         assert_well_formed(&POWER_BRAIN_EVSE);
+        assert_well_formed(&EASTRON_SDM630);
+        assert_well_formed(&EASTRON_SDM72DM_V1);
+        assert_well_formed(&ORNO_WE516);
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub enum ApiError {
     Device { dev_id: String, error: DeviceError },
     #[error("not found: {0}")]
     NotFound(String),
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl ResponseError for ApiError {
@@ -41,6 +43,7 @@ impl ResponseError for ApiError {
             | ApiError::BadRegisterSize
             | ApiError::ReadOnly { .. } => StatusCode::BAD_REQUEST,
             ApiError::UnknownDevice(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Device { error, .. } => match error {
                 DeviceError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
                 DeviceError::Stopped => StatusCode::SERVICE_UNAVAILABLE,

@@ -10,6 +10,7 @@ use actix::{Addr, Handler, Message};
 use actix_web::{web, HttpRequest, HttpResponse};
 use actors::devices::Device;
 use actors::plant::Plant;
+use actors::supervisor::Supervisor;
 use actors::transport::DeviceError;
 use serde_json::Value;
 
@@ -23,6 +24,7 @@ use crate::settings::SiteSettings;
 #[derive(Debug)]
 pub struct AppState {
     pub plant: Plant,
+    pub supervisor: Addr<Supervisor>,
     pub site: SiteSettings,
 }
 
@@ -37,16 +39,24 @@ async fn cnf(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespons
     let params = Params::parse(req.query_string())?;
     let cmd = params.required("cmd")?;
     let answer: Value = match cmd {
-        "get_dev_info" => dev_info::get(&state).await,
+        "get_dev_info" => dev_info::get(&state).await?,
         "modbus" => {
             let name = params.required("device")?;
             let device = state
                 .plant
                 .find(name)
                 .ok_or_else(|| ApiError::UnknownDevice(name.to_string()))?;
-            let request =
-                modbus::ModbusRequest::parse(&params, device.settings.dev_type.register_map())?;
-            modbus::run(device, request).await?
+            let addr = device.addr.as_ref().ok_or_else(|| ApiError::BadParam {
+                name: "device",
+                reason: format!(
+                    "{} is an {} and has no registers",
+                    device.settings.dev_id,
+                    device.settings.dev_type.key()
+                ),
+            })?;
+            let dev_type = device.settings.dev_type;
+            let request = modbus::ModbusRequest::parse(&params, dev_type.register_map())?;
+            modbus::run(&device.settings.dev_id, dev_type, addr, request).await?
         }
         other => return Err(ApiError::UnknownCommand(other.to_string())),
     };

@@ -2,8 +2,7 @@
 
 use actix::Addr;
 use actors::codec::{decode, encode_int, RegType, RegValue, RegisterRef, Suffix};
-use actors::devices::{Device, ReadRegisters, WriteRegisters};
-use actors::plant::DeviceHandle;
+use actors::devices::{Device, DeviceType, ReadRegisters, WriteRegisters};
 use actors::registers::{RegisterMap, MAX_READ_COUNT};
 use serde_json::{Map, Value};
 
@@ -209,9 +208,12 @@ fn encode_values(reg: RegisterRef, values: &str) -> Result<Vec<u16>, ApiError> {
 }
 
 /// Runs a checked request on the device and shapes the answer as cFos does.
-pub async fn run(device: &DeviceHandle, request: ModbusRequest) -> Result<Value, ApiError> {
-    let addr = &device.addr;
-    let dev_id = &device.settings.dev_id;
+pub async fn run(
+    dev_id: &str,
+    dev_type: DeviceType,
+    addr: &Addr<Device>,
+    request: ModbusRequest,
+) -> Result<Value, ApiError> {
     match request {
         ModbusRequest::Read {
             addr: start,
@@ -233,7 +235,7 @@ pub async fn run(device: &DeviceHandle, request: ModbusRequest) -> Result<Value,
         }
         ModbusRequest::ReadAll => {
             let mut all = Map::new();
-            for block in device.settings.dev_type.register_map().read_blocks() {
+            for block in dev_type.register_map().read_blocks() {
                 let words = read(addr, dev_id, block.start, block.count).await?;
                 for reg in &block.registers {
                     let at = usize::from(reg.addr - block.start);
@@ -257,7 +259,7 @@ pub async fn run(device: &DeviceHandle, request: ModbusRequest) -> Result<Value,
             )
             .await
             .map_err(|error| ApiError::Device {
-                dev_id: dev_id.clone(),
+                dev_id: dev_id.to_string(),
                 error,
             })?;
             Ok(Value::from("ok"))

@@ -1,24 +1,34 @@
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use slog::{o, Logger};
+use slog::{info, o, warn, Logger};
 
-use super::messages::{DeviceStatus, GetStatus, ReadRegisters, WriteRegisters};
-use super::{ComStatus, DeviceSettings};
-use crate::drivers::powerbrain;
+use super::messages::{Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, WriteRegisters};
+use super::{ComStatus, DeviceSettings, DeviceType};
+use crate::drivers::{evse_powerbrain, powerbrain, FailSafe, Reading, Table};
 use crate::transport::{Bus, BusRequest, DeviceError, Op};
 
 /// How often a device that has not been identified yet is asked again.
 const IDENTIFY_RETRY: Duration = Duration::from_secs(10);
 
-/// One configured device.
+/// Control registers are written again after this long even if unchanged,
+/// in case the box restarted and lost them.
+const REASSERT_AFTER: Duration = Duration::from_secs(60);
+
+/// One configured Modbus device.
 pub struct Device {
     settings: Arc<DeviceSettings>,
     bus: Addr<Bus>,
     timeout: Duration,
     com: ComStatus,
     model: Option<String>,
+    /// What the control registers were last set to, and when all of them
+    /// were last written.
+    written: HashMap<u16, u16>,
+    asserted_at: Option<Instant>,
+    fail_safe_checked: bool,
     log: Logger,
 }
 
@@ -36,39 +46,101 @@ impl Device {
             timeout,
             com: ComStatus::default(),
             model: None,
+            written: HashMap::new(),
+            asserted_at: None,
+            fail_safe_checked: false,
             log,
         }
     }
 
-    /// Sends `op` to the bus, then records the outcome in the com status.
-    fn exchange(&mut self, op: Op) -> ResponseActFuture<Self, Result<Vec<u16>, DeviceError>> {
-        let request = self
-            .bus
-            .send(BusRequest::new(self.settings.id, op, self.timeout));
-        Box::pin(
-            async move { request.await.unwrap_or(Err(DeviceError::Stopped)) }
-                .into_actor(self)
-                .map(|result, device, _| {
-                    device
-                        .com
-                        .record(result.as_ref().map(|_| ()), Instant::now());
-                    result
-                }),
-        )
+    fn request(&self, op: Op, issued: Instant) -> Request<Bus, BusRequest> {
+        self.bus.send(BusRequest {
+            unit: self.settings.id,
+            op,
+            issued,
+            timeout: self.timeout,
+        })
+    }
+
+    /// Records the outcome of an exchange in the com status.
+    fn track<T: 'static>(
+        &mut self,
+        work: impl std::future::Future<Output = Result<T, DeviceError>> + 'static,
+    ) -> ResponseActFuture<Self, Result<T, DeviceError>> {
+        Box::pin(work.into_actor(self).map(|result, device, _| {
+            device
+                .com
+                .record(result.as_ref().map(|_| ()), Instant::now());
+            result
+        }))
+    }
+
+    /// Runs `ops` one after the other within one timeout.
+    fn exchange_all(
+        &mut self,
+        ops: Vec<Op>,
+    ) -> ResponseActFuture<Self, Result<Vec<Vec<u16>>, DeviceError>> {
+        let issued = Instant::now();
+        let requests: Vec<_> = ops.into_iter().map(|op| (self.bus.clone(), op)).collect();
+        let (unit, timeout) = (self.settings.id, self.timeout);
+        self.track(async move {
+            let mut answers = Vec::with_capacity(requests.len());
+            for (bus, op) in requests {
+                let req = BusRequest {
+                    unit,
+                    op,
+                    issued,
+                    timeout,
+                };
+                answers.push(bus.send(req).await.unwrap_or(Err(DeviceError::Stopped))?);
+            }
+            Ok(answers)
+        })
     }
 
     fn identify(&mut self, ctx: &mut Context<Self>) {
-        if self.model.is_some() {
+        if self.model.is_some() || !self.settings.dev_type.is_powerbrain() {
             return;
         }
         let (addr, count) = powerbrain::IDENTITY_BLOCK;
-        let read = self.exchange(Op::ReadHolding { addr, count });
+        let read = self.exchange_all(vec![Op::ReadHolding { addr, count }]);
         ctx.spawn(read.map(|result, device, _| {
             if let Ok(words) = result {
-                device.model = powerbrain::model_from_identity(&words);
+                device.model = words
+                    .first()
+                    .and_then(|w| powerbrain::model_from_identity(w));
                 if let Some(model) = &device.model {
-                    slog::info!(device.log, "identified"; "model" => model);
+                    info!(device.log, "identified"; "model" => model);
                 }
+            }
+        }));
+    }
+
+    /// Sets the wallbox's own fail-safe once, if it differs from settings:
+    /// those registers live in flash, so they are never written routinely.
+    fn check_fail_safe(&mut self, reading: &Reading, ctx: &mut Context<Self>) {
+        let Reading::Evse(evse) = reading else { return };
+        if self.fail_safe_checked || self.settings.dev_type != DeviceType::EvsePowerbrain {
+            return;
+        }
+        self.fail_safe_checked = true;
+        let wanted = FailSafe {
+            duration_s: self.settings.fail_safe_duration_s,
+            current_ma: self.settings.fail_safe_current,
+        };
+        if evse.fail_safe == wanted {
+            return;
+        }
+        info!(self.log, "configuring the wallbox fail-safe";
+            "duration_s" => wanted.duration_s, "current_ma" => wanted.current_ma);
+        let ops = evse_powerbrain::fail_safe_words(wanted)
+            .into_iter()
+            .map(|(addr, values)| Op::Write { addr, values })
+            .collect();
+        ctx.spawn(self.exchange_all(ops).map(|result, device, _| {
+            if let Err(e) = result {
+                warn!(device.log, "could not configure the fail-safe"; "error" => %e);
+                device.fail_safe_checked = false;
             }
         }));
     }
@@ -87,10 +159,14 @@ impl Handler<ReadRegisters> for Device {
     type Result = ResponseActFuture<Self, Result<Vec<u16>, DeviceError>>;
 
     fn handle(&mut self, msg: ReadRegisters, _: &mut Self::Context) -> Self::Result {
-        self.exchange(Op::ReadHolding {
-            addr: msg.addr,
-            count: msg.count,
-        })
+        let request = self.request(
+            Op::ReadHolding {
+                addr: msg.addr,
+                count: msg.count,
+            },
+            Instant::now(),
+        );
+        self.track(async move { request.await.unwrap_or(Err(DeviceError::Stopped)) })
     }
 }
 
@@ -98,11 +174,95 @@ impl Handler<WriteRegisters> for Device {
     type Result = ResponseActFuture<Self, Result<(), DeviceError>>;
 
     fn handle(&mut self, msg: WriteRegisters, _: &mut Self::Context) -> Self::Result {
-        let write = self.exchange(Op::Write {
+        let op = Op::Write {
             addr: msg.addr,
             values: msg.values,
-        });
-        Box::pin(write.map(|result, _, _| result.map(|_| ())))
+        };
+        let request = self.request(op, Instant::now());
+        self.track(async move {
+            request
+                .await
+                .unwrap_or(Err(DeviceError::Stopped))
+                .map(|_| ())
+        })
+    }
+}
+
+impl Handler<Poll> for Device {
+    type Result = ResponseActFuture<Self, Result<Reading, DeviceError>>;
+
+    fn handle(&mut self, _: Poll, _: &mut Self::Context) -> Self::Result {
+        let dev_type = self.settings.dev_type;
+        let ops = dev_type
+            .reads()
+            .iter()
+            .map(|r| match r.table {
+                Table::Holding => Op::ReadHolding {
+                    addr: r.addr,
+                    count: r.count,
+                },
+                Table::Input => Op::ReadInput {
+                    addr: r.addr,
+                    count: r.count,
+                },
+            })
+            .collect();
+        Box::pin(self.exchange_all(ops).map(move |blocks, device, ctx| {
+            let reading = dev_type
+                .decode(&blocks?)
+                .map_err(|e| DeviceError::Protocol(e.to_string()));
+            match &reading {
+                Ok(r) => {
+                    if device.model.is_none() && !dev_type.is_powerbrain() {
+                        device.model = Some(dev_type.display_name().to_string());
+                    }
+                    device.check_fail_safe(r, ctx);
+                }
+                Err(e) => device.com.record(Err(e), Instant::now()),
+            }
+            reading
+        }))
+    }
+}
+
+impl Handler<Apply> for Device {
+    type Result = ResponseActFuture<Self, Result<(), DeviceError>>;
+
+    fn handle(&mut self, msg: Apply, _: &mut Self::Context) -> Self::Result {
+        if !self.settings.dev_type.is_evse() {
+            return Box::pin(fut::ready(Ok(())));
+        }
+        let words = evse_powerbrain::control_words(msg.current_ma, msg.enable);
+        let reassert = self
+            .asserted_at
+            .is_none_or(|at| at.elapsed() >= REASSERT_AFTER);
+        let changed: Vec<(u16, u16)> = words
+            .into_iter()
+            .filter(|(addr, value)| reassert || self.written.get(addr) != Some(value))
+            .collect();
+        if changed.is_empty() {
+            return Box::pin(fut::ready(Ok(())));
+        }
+        let ops = changed
+            .iter()
+            .map(|&(addr, value)| Op::Write {
+                addr,
+                values: vec![value],
+            })
+            .collect();
+        Box::pin(self.exchange_all(ops).map(move |result, device, _| {
+            match &result {
+                Ok(_) => {
+                    device.written.extend(changed);
+                    if reassert {
+                        device.asserted_at = Some(Instant::now());
+                    }
+                }
+                // Unknown state on the box: write everything next time.
+                Err(_) => device.asserted_at = None,
+            }
+            result.map(|_| ())
+        }))
     }
 }
 

@@ -2,8 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::drivers::{evse_powerbrain, meter_powerbrain, DecodeError, Read, Reading};
-use crate::registers::{RegisterMap, POWER_BRAIN_EVSE, POWER_BRAIN_METER};
+use crate::drivers::{
+    evse_powerbrain, meter_orno_we516, meter_powerbrain, meter_sdm630, meter_sdm72dm, DecodeError,
+    Read, Reading,
+};
+use crate::registers::{
+    RegisterMap, EASTRON_SDM630, EASTRON_SDM72DM_V1, ORNO_WE516, POWER_BRAIN_EVSE,
+    POWER_BRAIN_METER,
+};
 
 /// A device type key as used by the API (`dev_type`) and settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -13,16 +19,35 @@ pub enum DeviceType {
     EvsePowerbrain,
     /// An S0 meter input of a cFos Power Brain.
     MeterPowerbrain,
+    /// Eastron SDM630, SDM630MCT or SDM72D-M V2 (input registers, float32).
+    MeterSdm630,
+    /// Eastron SDM72D-M V1: total power and energies only.
+    MeterSdm72dm,
+    /// Orno OR-WE-516 (holding registers, float32, kW).
+    MeterOrnoWe516,
+    /// A group of wallboxes with its own per-phase limit; no hardware.
+    EvseGroup,
 }
 
 impl DeviceType {
-    pub const ALL: [DeviceType; 2] = [DeviceType::EvsePowerbrain, DeviceType::MeterPowerbrain];
+    pub const ALL: [DeviceType; 6] = [
+        DeviceType::EvsePowerbrain,
+        DeviceType::MeterPowerbrain,
+        DeviceType::MeterSdm630,
+        DeviceType::MeterSdm72dm,
+        DeviceType::MeterOrnoWe516,
+        DeviceType::EvseGroup,
+    ];
 
     /// The API key, e.g. `evse_powerbrain`.
     pub fn key(self) -> &'static str {
         match self {
             DeviceType::EvsePowerbrain => "evse_powerbrain",
             DeviceType::MeterPowerbrain => "meter_powerbrain",
+            DeviceType::MeterSdm630 => "meter_sdm630",
+            DeviceType::MeterSdm72dm => "meter_sdm72dm",
+            DeviceType::MeterOrnoWe516 => "meter_orno_we516",
+            DeviceType::EvseGroup => "evse_group",
         }
     }
 
@@ -31,19 +56,33 @@ impl DeviceType {
         match self {
             DeviceType::EvsePowerbrain => "cFos Power Brain Wallbox",
             DeviceType::MeterPowerbrain => "cFos Power Brain S0 Meter",
+            DeviceType::MeterSdm630 => "Eastron SDM630, SDM630MCT, SDM72DM-V2",
+            DeviceType::MeterSdm72dm => "Eastron SDM72DM V1",
+            DeviceType::MeterOrnoWe516 => "Orno OR-WE-516",
+            DeviceType::EvseGroup => "EVSE group",
         }
     }
 
     pub fn is_evse(self) -> bool {
-        matches!(self, DeviceType::EvsePowerbrain)
+        match self {
+            DeviceType::EvsePowerbrain | DeviceType::EvseGroup => true,
+            DeviceType::MeterPowerbrain
+            | DeviceType::MeterSdm630
+            | DeviceType::MeterSdm72dm
+            | DeviceType::MeterOrnoWe516 => false,
+        }
     }
 
     /// The registers `cmd=modbus&read=all` lists, and against which writes
-    /// are checked.
+    /// are checked. For the Eastron meters these are input registers.
     pub fn register_map(self) -> &'static RegisterMap {
         match self {
             DeviceType::EvsePowerbrain => &POWER_BRAIN_EVSE,
             DeviceType::MeterPowerbrain => &POWER_BRAIN_METER,
+            DeviceType::MeterSdm630 => &EASTRON_SDM630,
+            DeviceType::MeterSdm72dm => &EASTRON_SDM72DM_V1,
+            DeviceType::MeterOrnoWe516 => &ORNO_WE516,
+            DeviceType::EvseGroup => &NO_REGISTERS,
         }
     }
 
@@ -52,6 +91,10 @@ impl DeviceType {
         match self {
             DeviceType::EvsePowerbrain => evse_powerbrain::READS,
             DeviceType::MeterPowerbrain => meter_powerbrain::READS,
+            DeviceType::MeterSdm630 => meter_sdm630::READS,
+            DeviceType::MeterSdm72dm => meter_sdm72dm::READS,
+            DeviceType::MeterOrnoWe516 => meter_orno_we516::READS,
+            DeviceType::EvseGroup => &[],
         }
     }
 
@@ -60,6 +103,74 @@ impl DeviceType {
         match self {
             DeviceType::EvsePowerbrain => evse_powerbrain::decode(blocks),
             DeviceType::MeterPowerbrain => meter_powerbrain::decode(blocks),
+            DeviceType::MeterSdm630 => meter_sdm630::decode(blocks),
+            DeviceType::MeterSdm72dm => meter_sdm72dm::decode(blocks),
+            DeviceType::MeterOrnoWe516 => meter_orno_we516::decode(blocks),
+            DeviceType::EvseGroup => Err(DecodeError::Invalid(
+                "an evse_group has no registers".into(),
+            )),
+        }
+    }
+
+    /// A cFos Power Brain device (it has the identity registers 8000–8031).
+    pub fn is_powerbrain(self) -> bool {
+        matches!(
+            self,
+            DeviceType::EvsePowerbrain | DeviceType::MeterPowerbrain
+        )
+    }
+
+    /// Reached over Modbus (needs an address, has an actor).
+    pub fn is_modbus(self) -> bool {
+        !matches!(self, DeviceType::EvseGroup)
+    }
+}
+
+static NO_REGISTERS: RegisterMap = RegisterMap { registers: &[] };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registers::MAX_READ_COUNT;
+
+    #[test]
+    fn serde_keys_are_the_api_keys() {
+        for t in DeviceType::ALL {
+            assert_eq!(
+                serde_json::to_value(t).unwrap(),
+                serde_json::Value::from(t.key())
+            );
+            let back: DeviceType = serde_json::from_value(t.key().into()).unwrap();
+            assert_eq!(back, t);
+        }
+    }
+
+    #[test]
+    fn every_read_lies_inside_the_register_map() {
+        for t in DeviceType::ALL {
+            let map = t.register_map();
+            for r in t.reads() {
+                assert!(r.count > 0 && r.count <= MAX_READ_COUNT, "{t:?} {r:?}");
+                for a in r.addr..r.addr + r.count {
+                    assert!(map.covering(a).is_some(), "{t:?}: {a:#x} not in map");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn all_zero_answers_decode_to_the_right_kind_of_reading() {
+        for t in DeviceType::ALL.into_iter().filter(|t| t.is_modbus()) {
+            let blocks: Vec<Vec<u16>> = t
+                .reads()
+                .iter()
+                .map(|r| vec![0; usize::from(r.count)])
+                .collect();
+            match t.decode(&blocks) {
+                Ok(Reading::Evse(_)) => assert!(t.is_evse(), "{t:?}"),
+                Ok(Reading::Meter(_)) => assert!(!t.is_evse(), "{t:?}"),
+                Err(e) => panic!("{t:?}: {e}"),
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 use actix::Message;
 
 use super::ComStatus;
+use crate::drivers::Reading;
 use crate::transport::DeviceError;
 
 /// Read `count` holding registers from `addr` (FC03).
@@ -17,6 +18,20 @@ pub struct ReadRegisters {
 pub struct WriteRegisters {
     pub addr: u16,
     pub values: Vec<u16>,
+}
+
+/// Read everything the driver reads each cycle, within one timeout.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Reading, DeviceError>")]
+pub struct Poll;
+
+/// Set a wallbox's charging current (mA) and enable flag. Registers are
+/// written only when their value changes, and re-asserted once a minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
+#[rtype(result = "Result<(), DeviceError>")]
+pub struct Apply {
+    pub current_ma: i64,
+    pub enable: bool,
 }
 
 /// The device's communication health and identity.

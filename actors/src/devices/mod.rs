@@ -11,7 +11,7 @@ use std::time::Instant;
 
 pub use actor::Device;
 pub use kind::DeviceType;
-pub use messages::{DeviceStatus, GetStatus, ReadRegisters, WriteRegisters};
+pub use messages::{Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, WriteRegisters};
 pub use settings::{validate_devices, DeviceSettings, DeviceSettingsError};
 
 use crate::transport::DeviceError;

@@ -29,6 +29,44 @@ pub struct DeviceSettings {
     /// A disabled device is kept but not controlled.
     #[serde(default = "enabled_by_default")]
     pub device_enabled: bool,
+
+    // ---- wallboxes ----
+    /// Text shown while a car is plugged in.
+    #[serde(default)]
+    pub label: String,
+    /// mA; cars cannot charge below 6 A.
+    #[serde(default = "default_min_charging_cur")]
+    pub min_charging_cur: i64,
+    /// mA per phase: the wallbox's limit (for an `evse_group`: the group's).
+    #[serde(default = "default_max_charging_cur")]
+    pub max_charging_cur: i64,
+    /// Higher is served first.
+    #[serde(default = "default_prio")]
+    pub prio: i64,
+    /// 0, 120 or 240: how the wallbox's L1/L2/L3 sit on the building's phases.
+    #[serde(default)]
+    pub phase_rotation: i64,
+    /// 0 = determine from the wallbox meter; else bit0 L1, bit1 L2, bit2 L3.
+    #[serde(default)]
+    pub used_phases: u8,
+    /// The `evse_group` this device belongs to (its number); 0 = none.
+    #[serde(default)]
+    pub group: u32,
+    /// The wallbox's own fallback if the daemon stops talking to it:
+    /// after this many seconds it allows `fail_safe_current` (mA, 0 = stop).
+    #[serde(default = "default_fail_safe_duration")]
+    pub fail_safe_duration_s: i64,
+    #[serde(default = "default_min_charging_cur")]
+    pub fail_safe_current: i64,
+
+    // ---- meters ----
+    /// 0 display, 1 consumption, 2 production, 3 grid, 4 EV consumption,
+    /// 5 storage (home), 6 storage (all).
+    #[serde(default)]
+    pub role: i64,
+    /// Invert currents and power (a meter mounted the other way round).
+    #[serde(default)]
+    pub invert: bool,
 }
 
 fn default_unit_id() -> u8 {
@@ -37,6 +75,22 @@ fn default_unit_id() -> u8 {
 
 fn enabled_by_default() -> bool {
     true
+}
+
+fn default_min_charging_cur() -> i64 {
+    6000
+}
+
+fn default_max_charging_cur() -> i64 {
+    16_000
+}
+
+fn default_prio() -> i64 {
+    1
+}
+
+fn default_fail_safe_duration() -> i64 {
+    60
 }
 
 /// A device declaration that cannot be used, naming the field at fault.
@@ -48,15 +102,38 @@ pub struct DeviceSettingsError {
     pub reason: String,
 }
 
-/// Checks every declaration and that dev_ids and aliases are unique.
+/// Checks every declaration, that dev_ids and aliases are unique, and that
+/// groups exist and do not contain themselves.
 pub fn validate_devices(devices: &[DeviceSettings]) -> Result<(), DeviceSettingsError> {
     let mut names = HashSet::new();
+    let groups: std::collections::HashMap<u32, u32> = devices
+        .iter()
+        .filter(|d| d.dev_type == DeviceType::EvseGroup)
+        .filter_map(|d| d.group_number().map(|n| (n, d.group)))
+        .collect();
     for (index, d) in devices.iter().enumerate() {
         let fail = |field, reason: String| DeviceSettingsError {
             index,
             field,
             reason,
         };
+        validate_numbers(d).map_err(|(field, reason)| fail(field, reason))?;
+        if d.group != 0 && !groups.contains_key(&d.group) {
+            return Err(fail(
+                "group",
+                format!("there is no evse_group E{}", d.group),
+            ));
+        }
+        if d.dev_type == DeviceType::EvseGroup {
+            let mut seen = HashSet::new();
+            let mut at = d.group_number().unwrap_or(0);
+            while at != 0 {
+                if !seen.insert(at) {
+                    return Err(fail("group", format!("group E{at} would contain itself")));
+                }
+                at = groups.get(&at).copied().unwrap_or(0);
+            }
+        }
         let prefix = if d.dev_type.is_evse() { 'E' } else { 'M' };
         let rest = d.dev_id.strip_prefix(prefix).unwrap_or_default();
         if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) {
@@ -72,7 +149,7 @@ pub fn validate_devices(devices: &[DeviceSettings]) -> Result<(), DeviceSettings
         if !(1..=247).contains(&d.id) {
             return Err(fail("id", format!("unit id {} is not 1 to 247", d.id)));
         }
-        if d.address.trim().is_empty() {
+        if d.dev_type.is_modbus() && d.address.trim().is_empty() {
             return Err(fail("address", "is empty".into()));
         }
         for name in std::iter::once(&d.dev_id).chain(d.alias.as_ref()) {
@@ -85,20 +162,78 @@ pub fn validate_devices(devices: &[DeviceSettings]) -> Result<(), DeviceSettings
     Ok(())
 }
 
+impl DeviceSettings {
+    /// For an `evse_group`: its number, from its dev_id (E5 is group 5).
+    pub fn group_number(&self) -> Option<u32> {
+        self.dev_id.get(1..).and_then(|n| n.parse().ok())
+    }
+}
+
+fn validate_numbers(d: &DeviceSettings) -> Result<(), (&'static str, String)> {
+    if d.dev_type.is_evse() {
+        if d.min_charging_cur < 6000 {
+            return Err((
+                "min_charging_cur",
+                format!("{} mA is below 6000 mA", d.min_charging_cur),
+            ));
+        }
+        if d.max_charging_cur < d.min_charging_cur {
+            return Err((
+                "max_charging_cur",
+                format!(
+                    "{} mA is below min_charging_cur {} mA",
+                    d.max_charging_cur, d.min_charging_cur
+                ),
+            ));
+        }
+    }
+    if d.dev_type == DeviceType::EvseGroup && d.max_charging_cur < 0 {
+        return Err(("max_charging_cur", "must not be negative".into()));
+    }
+    if d.max_charging_cur > 1_000_000 {
+        return Err((
+            "max_charging_cur",
+            format!("{} mA is above 1000 A", d.max_charging_cur),
+        ));
+    }
+    if ![0, 120, 240].contains(&d.phase_rotation) {
+        return Err((
+            "phase_rotation",
+            format!("{} is not 0, 120 or 240", d.phase_rotation),
+        ));
+    }
+    if d.used_phases > 7 {
+        return Err((
+            "used_phases",
+            format!("{} is not a phase mask 0 to 7", d.used_phases),
+        ));
+    }
+    if !(0..=6).contains(&d.role) {
+        return Err(("role", format!("{} is not a meter role 0 to 6", d.role)));
+    }
+    if !(0..=65_535).contains(&d.fail_safe_duration_s) {
+        return Err((
+            "fail_safe_duration_s",
+            format!("{} is not 0 to 65535 s", d.fail_safe_duration_s),
+        ));
+    }
+    if d.fail_safe_current != 0 && !(6000..=63_000).contains(&d.fail_safe_current) {
+        return Err((
+            "fail_safe_current",
+            format!("{} mA is not 0 or 6000 to 63000", d.fail_safe_current),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn evse(dev_id: &str) -> DeviceSettings {
-        DeviceSettings {
-            dev_id: dev_id.into(),
-            dev_type: DeviceType::EvsePowerbrain,
-            name: String::new(),
-            alias: None,
-            address: "evse".into(),
-            id: 1,
-            device_enabled: true,
-        }
+        let toml =
+            format!("dev_id = \"{dev_id}\"\ndev_type = \"evse_powerbrain\"\naddress = \"evse\"\n");
+        toml::from_str(&toml).unwrap()
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! its arms in the `match`es of `DeviceType` (kind.rs).
 
 pub mod evse_powerbrain;
+pub mod meter_orno_we516;
 pub mod meter_powerbrain;
+pub mod meter_sdm630;
+pub mod meter_sdm72dm;
 pub mod powerbrain;
 
 /// Per-phase values, L1, L2, L3.
@@ -186,4 +189,35 @@ pub fn i64_at(words: &[u16], at: usize) -> i64 {
     words[at..at + 4]
         .iter()
         .fold(0u64, |acc, w| (acc << 16) | u64::from(*w)) as i64
+}
+
+/// The IEEE-754 float32 at `at` (high word first).
+pub fn f32_at(words: &[u16], at: usize) -> f32 {
+    f32::from_bits((u32::from(words[at]) << 16) | u32::from(words[at + 1]))
+}
+
+/// `value * scale`, rounded to the nearest integer (halves away from zero).
+/// A NaN, an infinity or a result outside `i64` is `DecodeError::Invalid`
+/// naming `what`.
+pub fn float_to_int(value: f32, scale: f64, what: &str) -> Result<i64, DecodeError> {
+    // -2^63 and 2^63 are exact in f64 (i64::MAX is not).
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    let scaled = (f64::from(value) * scale).round();
+    if scaled.is_finite() && (-LIMIT..LIMIT).contains(&scaled) {
+        Ok(scaled as i64)
+    } else {
+        Err(DecodeError::Invalid(format!(
+            "{what}: {value} is not a valid value"
+        )))
+    }
+}
+
+/// `magnitude` with the sign of `sign_of`: negative when `sign_of` is below
+/// zero (e.g. an unsigned phase current signed by the phase's power).
+pub fn signed_like(magnitude: f32, sign_of: f32) -> f32 {
+    if sign_of < 0.0 {
+        -magnitude.abs()
+    } else {
+        magnitude.abs()
+    }
 }

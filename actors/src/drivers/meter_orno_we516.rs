@@ -1,0 +1,187 @@
+//! Orno OR-WE-516 (`meter_orno_we516`).
+//!
+//! HOLDING registers (FC03), IEEE-754 float32, two registers each,
+//! big-endian, high word first. Powers are in **kW**.
+//!
+//! | addr | raw type | unit | meaning |
+//! |---|---|---|---|
+//! | 0x000E/10/12 | f32 | V | voltage L1/L2/L3 |
+//! | 0x0016/18/1A | f32 | A | current L1/L2/L3, unsigned |
+//! | 0x001C | f32 | kW | active power total, signed (- = export) |
+//! | 0x001E/20/22 | f32 | kW | active power L1/L2/L3, signed |
+//! | 0x0108 | f32 | kWh | forward (import) active energy total |
+//! | 0x0110 | f32 | kWh | reverse (export) active energy total |
+//!
+//! Each phase current gets the sign of that phase's active power, so an
+//! exporting phase has a negative current.
+
+use super::{check_blocks, f32_at, float_to_int, signed_like};
+use super::{DecodeError, MeterReading, Read, Reading};
+
+/// Voltages, frequency, currents and active powers: 0x000E..0x0024.
+pub const MEASURE_BLOCK: Read = Read::holding(0x000e, 0x0016);
+/// Forward and reverse active energy: 0x0108..0x0112.
+pub const ENERGY_BLOCK: Read = Read::holding(0x0108, 0x000a);
+
+pub const READS: &[Read] = &[MEASURE_BLOCK, ENERGY_BLOCK];
+
+const REG_VOLTAGE: [u16; 3] = [0x000e, 0x0010, 0x0012];
+const REG_CURRENT: [u16; 3] = [0x0016, 0x0018, 0x001a];
+const REG_TOTAL_POWER: u16 = 0x001c;
+const REG_POWER: [u16; 3] = [0x001e, 0x0020, 0x0022];
+const REG_IMPORT: u16 = 0x0108;
+const REG_EXPORT: u16 = 0x0110;
+
+const VOLTAGE: [&str; 3] = ["voltage L1", "voltage L2", "voltage L3"];
+const CURRENT: [&str; 3] = ["current L1", "current L2", "current L3"];
+const POWER: [&str; 3] = ["power L1", "power L2", "power L3"];
+
+/// The float at register `addr` of the block answering `read`.
+fn float(block: &[u16], read: Read, addr: u16) -> f32 {
+    f32_at(block, usize::from(addr - read.addr))
+}
+
+pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
+    check_blocks(READS, blocks)?;
+    let (measure, energy) = (&blocks[0], &blocks[1]);
+    let phase = |i: usize| -> Result<(i64, i64), DecodeError> {
+        let power_kw = float(measure, MEASURE_BLOCK, REG_POWER[i]);
+        // Validates the power, whose sign the current takes.
+        float_to_int(power_kw, 1000.0, POWER[i])?;
+        let current = signed_like(float(measure, MEASURE_BLOCK, REG_CURRENT[i]), power_kw);
+        let voltage = float(measure, MEASURE_BLOCK, REG_VOLTAGE[i]);
+        Ok((
+            float_to_int(current, 1000.0, CURRENT[i])?,
+            float_to_int(voltage, 1.0, VOLTAGE[i])?,
+        ))
+    };
+    let (l1, l2, l3) = (phase(0)?, phase(1)?, phase(2)?);
+    Ok(Reading::Meter(MeterReading {
+        current_ma: [l1.0, l2.0, l3.0],
+        voltage_v: [l1.1, l2.1, l3.1],
+        power_w: float_to_int(
+            float(measure, MEASURE_BLOCK, REG_TOTAL_POWER),
+            1000.0,
+            "power",
+        )?,
+        import_wh: float_to_int(
+            float(energy, ENERGY_BLOCK, REG_IMPORT),
+            1000.0,
+            "import energy",
+        )?,
+        export_wh: float_to_int(
+            float(energy, ENERGY_BLOCK, REG_EXPORT),
+            1000.0,
+            "export energy",
+        )?,
+        per_phase: true,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::meters::{self, set_f32, set_orno_we516};
+    use crate::sim::RegisterBank;
+
+    fn blocks_of(bank: &RegisterBank) -> Vec<Vec<u16>> {
+        READS
+            .iter()
+            .map(|r| bank.read(r.addr, r.count).unwrap())
+            .collect()
+    }
+
+    fn meter(bank: &RegisterBank) -> MeterReading {
+        match decode(&blocks_of(bank)) {
+            Ok(Reading::Meter(m)) => m,
+            other => panic!("not a meter reading: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_are_holding_registers() {
+        assert!(READS
+            .iter()
+            .all(|r| r.table == super::super::Table::Holding));
+    }
+
+    #[test]
+    fn decodes_the_idle_meter() {
+        assert_eq!(
+            meter(&meters::orno_we516()),
+            MeterReading {
+                current_ma: [0; 3],
+                voltage_v: [230; 3],
+                power_w: 0,
+                import_wh: 0,
+                export_wh: 0,
+                per_phase: true,
+            }
+        );
+    }
+
+    #[test]
+    fn decodes_kilowatts_and_signs_the_currents() {
+        let mut bank = meters::orno_we516();
+        set_orno_we516(
+            &mut bank,
+            [231.5, 229.4, 230.6],
+            [10.2, 10.0, 0.0],
+            [2_361.3, -2_300.0, 0.0],
+            12_345.678,
+            987.654,
+        );
+        let m = meter(&bank);
+        assert_eq!(m.voltage_v, [232, 229, 231], "rounded to nearest");
+        assert_eq!(m.current_ma, [10_200, -10_000, 0], "signed by phase power");
+        assert_eq!(m.power_w, 61, "(2.3613 - 2.3) kW");
+        assert_eq!(m.import_wh, 12_345_678);
+        assert_eq!(m.export_wh, 987_654);
+        assert!(m.per_phase);
+    }
+
+    #[test]
+    fn total_power_is_the_meters_own_and_may_be_export() {
+        let mut bank = meters::orno_we516();
+        set_f32(&mut bank, 0x001c, -4.6004);
+        assert_eq!(meter(&bank).power_w, -4_600);
+    }
+
+    #[test]
+    fn nan_infinite_and_huge_values_are_invalid() {
+        for (addr, value, what) in [
+            (0x0010, f32::NAN, "voltage L2"),
+            (0x0016, f32::INFINITY, "current L1"),
+            (0x0022, f32::NAN, "power L3"),
+            (0x001c, f32::NEG_INFINITY, "power"),
+            (0x001c, 1e16, "power"),
+            (0x0108, f32::MAX, "import energy"),
+            (0x0110, f32::NAN, "export energy"),
+        ] {
+            let mut bank = meters::orno_we516();
+            set_f32(&mut bank, addr, value);
+            match decode(&blocks_of(&bank)) {
+                Err(DecodeError::Invalid(msg)) => assert!(msg.contains(what), "{msg}"),
+                other => panic!("{addr:#x} = {value}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn short_or_missing_blocks_are_errors_not_panics() {
+        assert!(matches!(decode(&[]), Err(DecodeError::Blocks { .. })));
+        assert!(matches!(
+            decode(&[vec![0; 22]]),
+            Err(DecodeError::Blocks { .. })
+        ));
+        assert!(matches!(
+            decode(&[vec![0; 22], vec![0; 9]]),
+            Err(DecodeError::ShortBlock { .. })
+        ));
+        assert!(matches!(
+            decode(&[vec![0; 2], vec![0; 10]]),
+            Err(DecodeError::ShortBlock { .. })
+        ));
+        assert!(decode(&[vec![0; 22], vec![0; 10]]).is_ok());
+    }
+}

@@ -1,0 +1,201 @@
+//! Eastron SDM630, SDM630MCT and SDM72D-M V2 (`meter_sdm630`).
+//!
+//! INPUT registers (FC04), IEEE-754 float32, two registers each,
+//! big-endian, high word first.
+//!
+//! | addr | raw type | unit | meaning |
+//! |---|---|---|---|
+//! | 0x0000/02/04 | f32 | V | voltage L1/L2/L3 (line to neutral) |
+//! | 0x0006/08/0A | f32 | A | current L1/L2/L3, unsigned |
+//! | 0x000C/0E/10 | f32 | W | active power L1/L2/L3, signed (- = export) |
+//! | 0x0034 | f32 | W | total system power, signed (- = export) |
+//! | 0x0048 | f32 | kWh | total import active energy |
+//! | 0x004A | f32 | kWh | total export active energy |
+//!
+//! The meter reports currents unsigned: each phase current gets the sign of
+//! that phase's active power, so an exporting phase has a negative current.
+//!
+//! Two reads per poll rather than one read of 0x0000..0x004C (76 registers,
+//! 38 values): the SDM630 accepts at most 40 values per request, but the
+//! SDM72D-M manual limits a request to 30 and answers an exception beyond.
+
+use super::{check_blocks, f32_at, float_to_int, signed_like};
+use super::{DecodeError, MeterReading, Read, Reading};
+
+/// Voltages, currents and powers of the phases: 0x0000..0x0012.
+pub const PHASE_BLOCK: Read = Read::input(0x0000, 0x0012);
+/// Total power and the energies: 0x0034..0x004C.
+pub const TOTAL_BLOCK: Read = Read::input(0x0034, 0x0018);
+
+pub const READS: &[Read] = &[PHASE_BLOCK, TOTAL_BLOCK];
+
+const REG_VOLTAGE: [u16; 3] = [0x0000, 0x0002, 0x0004];
+const REG_CURRENT: [u16; 3] = [0x0006, 0x0008, 0x000a];
+const REG_POWER: [u16; 3] = [0x000c, 0x000e, 0x0010];
+const REG_TOTAL_POWER: u16 = 0x0034;
+const REG_IMPORT: u16 = 0x0048;
+const REG_EXPORT: u16 = 0x004a;
+
+const VOLTAGE: [&str; 3] = ["voltage L1", "voltage L2", "voltage L3"];
+const CURRENT: [&str; 3] = ["current L1", "current L2", "current L3"];
+const POWER: [&str; 3] = ["power L1", "power L2", "power L3"];
+
+/// The float at register `addr` of the block answering `read`.
+fn float(block: &[u16], read: Read, addr: u16) -> f32 {
+    f32_at(block, usize::from(addr - read.addr))
+}
+
+pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
+    check_blocks(READS, blocks)?;
+    let (phases, totals) = (&blocks[0], &blocks[1]);
+    let phase = |i: usize| -> Result<(i64, i64), DecodeError> {
+        let power = float(phases, PHASE_BLOCK, REG_POWER[i]);
+        // Validates the power, whose sign the current takes.
+        float_to_int(power, 1.0, POWER[i])?;
+        let current = signed_like(float(phases, PHASE_BLOCK, REG_CURRENT[i]), power);
+        let voltage = float(phases, PHASE_BLOCK, REG_VOLTAGE[i]);
+        Ok((
+            float_to_int(current, 1000.0, CURRENT[i])?,
+            float_to_int(voltage, 1.0, VOLTAGE[i])?,
+        ))
+    };
+    let (l1, l2, l3) = (phase(0)?, phase(1)?, phase(2)?);
+    Ok(Reading::Meter(MeterReading {
+        current_ma: [l1.0, l2.0, l3.0],
+        voltage_v: [l1.1, l2.1, l3.1],
+        power_w: float_to_int(float(totals, TOTAL_BLOCK, REG_TOTAL_POWER), 1.0, "power")?,
+        import_wh: float_to_int(
+            float(totals, TOTAL_BLOCK, REG_IMPORT),
+            1000.0,
+            "import energy",
+        )?,
+        export_wh: float_to_int(
+            float(totals, TOTAL_BLOCK, REG_EXPORT),
+            1000.0,
+            "export energy",
+        )?,
+        per_phase: true,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::meters::{self, set_f32, set_sdm630};
+    use crate::sim::RegisterBank;
+
+    fn blocks_of(bank: &RegisterBank) -> Vec<Vec<u16>> {
+        READS
+            .iter()
+            .map(|r| bank.read(r.addr, r.count).unwrap())
+            .collect()
+    }
+
+    fn meter(bank: &RegisterBank) -> MeterReading {
+        match decode(&blocks_of(bank)) {
+            Ok(Reading::Meter(m)) => m,
+            other => panic!("not a meter reading: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_stay_within_the_eastron_request_limit() {
+        for r in READS {
+            assert_eq!(r.table, super::super::Table::Input);
+            assert!(r.count <= 60, "at most 30 float values per request");
+        }
+    }
+
+    #[test]
+    fn decodes_the_idle_meter() {
+        let m = meter(&meters::sdm630());
+        assert_eq!(
+            m,
+            MeterReading {
+                current_ma: [0; 3],
+                voltage_v: [230; 3],
+                power_w: 0,
+                import_wh: 0,
+                export_wh: 0,
+                per_phase: true,
+            }
+        );
+    }
+
+    #[test]
+    fn decodes_a_meter_with_one_exporting_phase() {
+        let mut bank = meters::sdm630();
+        set_sdm630(
+            &mut bank,
+            [231.5, 229.4, 230.6],
+            [10.2, 10.0, 0.0],
+            [2361.3, -2300.0, 0.0],
+            12_345.678,
+            987.654,
+        );
+        let m = meter(&bank);
+        assert_eq!(m.voltage_v, [232, 229, 231], "rounded to nearest");
+        assert_eq!(m.current_ma, [10_200, -10_000, 0], "signed by phase power");
+        assert_eq!(m.power_w, 61, "2361.3 - 2300.0");
+        assert_eq!(m.import_wh, 12_345_678);
+        assert_eq!(m.export_wh, 987_654);
+        assert!(m.per_phase);
+    }
+
+    #[test]
+    fn total_power_is_the_meters_own_and_may_be_export() {
+        let mut bank = meters::sdm630();
+        set_f32(&mut bank, 0x0034, -4_600.4);
+        assert_eq!(meter(&bank).power_w, -4_600);
+    }
+
+    #[test]
+    fn nan_infinite_and_huge_values_are_invalid() {
+        for (addr, value, what) in [
+            (0x0002, f32::NAN, "voltage L2"),
+            (0x0006, f32::INFINITY, "current L1"),
+            (0x0010, f32::NAN, "power L3"),
+            (0x0034, f32::NEG_INFINITY, "power"),
+            (0x0048, f32::MAX, "import energy"),
+            (0x004a, f32::NAN, "export energy"),
+        ] {
+            let mut bank = meters::sdm630();
+            set_f32(&mut bank, addr, value);
+            match decode(&blocks_of(&bank)) {
+                Err(DecodeError::Invalid(msg)) => assert!(msg.contains(what), "{msg}"),
+                other => panic!("{addr:#x} = {value}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn float_conversion_rounds_and_checks_the_i64_range() {
+        use crate::drivers::{float_to_int, signed_like};
+        assert_eq!(float_to_int(2.5, 1.0, "x"), Ok(3));
+        assert_eq!(float_to_int(-2.5, 1.0, "x"), Ok(-3));
+        assert_eq!(float_to_int(-0.0004, 1000.0, "x"), Ok(0));
+        // -2^63 fits, 2^63 does not.
+        assert_eq!(float_to_int(-(2f32.powi(63)), 1.0, "x"), Ok(i64::MIN));
+        assert!(float_to_int(2f32.powi(63), 1.0, "x").is_err());
+        assert_eq!(signed_like(3.0, -0.1), -3.0);
+        assert_eq!(signed_like(-3.0, 0.0), 3.0);
+    }
+
+    #[test]
+    fn short_or_missing_blocks_are_errors_not_panics() {
+        assert!(matches!(decode(&[]), Err(DecodeError::Blocks { .. })));
+        assert!(matches!(
+            decode(&[vec![0; 18]]),
+            Err(DecodeError::Blocks { .. })
+        ));
+        assert!(matches!(
+            decode(&[vec![0; 18], vec![0; 23]]),
+            Err(DecodeError::ShortBlock { .. })
+        ));
+        assert!(matches!(
+            decode(&[vec![0; 17], vec![0; 24]]),
+            Err(DecodeError::ShortBlock { .. })
+        ));
+        assert!(decode(&[vec![0; 18], vec![0; 24]]).is_ok());
+    }
+}

@@ -1,0 +1,147 @@
+//! Eastron SDM72D-M V1 (`meter_sdm72dm`).
+//!
+//! INPUT registers (FC04), IEEE-754 float32, two registers each,
+//! big-endian, high word first.
+//!
+//! | addr | raw type | unit | meaning |
+//! |---|---|---|---|
+//! | 0x0034 | f32 | W | total system power, signed (- = export) |
+//! | 0x0048 | f32 | kWh | total import active energy |
+//! | 0x004A | f32 | kWh | total export active energy |
+//!
+//! The meter has no voltages or phase currents: the reading reports the
+//! nominal 230 V and the total power spread evenly over three phases,
+//! I = P / (3 × 230 V), signed like the power, with `per_phase` false.
+//!
+//! One read of 0x0034..0x004C (12 values, within the meter's limit of 30
+//! per request); the pairs between the three values are not used.
+
+use super::{check_blocks, f32_at, float_to_int};
+use super::{DecodeError, MeterReading, Read, Reading};
+
+/// Total power to export energy: 0x0034..0x004C.
+pub const TOTAL_BLOCK: Read = Read::input(0x0034, 0x0018);
+
+pub const READS: &[Read] = &[TOTAL_BLOCK];
+
+const REG_TOTAL_POWER: u16 = 0x0034;
+const REG_IMPORT: u16 = 0x0048;
+const REG_EXPORT: u16 = 0x004a;
+
+/// The voltage assumed on each phase, V.
+const NOMINAL_V: i64 = 230;
+
+/// The float at register `addr` of the block answering `read`.
+fn float(block: &[u16], read: Read, addr: u16) -> f32 {
+    f32_at(block, usize::from(addr - read.addr))
+}
+
+pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
+    check_blocks(READS, blocks)?;
+    let totals = &blocks[0];
+    let power = float(totals, TOTAL_BLOCK, REG_TOTAL_POWER);
+    let power_w = float_to_int(power, 1.0, "power")?;
+    // mA per phase = W * 1000 / (3 * 230 V).
+    let per_phase_ma = float_to_int(power, 1000.0 / (3 * NOMINAL_V) as f64, "current")?;
+    Ok(Reading::Meter(MeterReading {
+        current_ma: [per_phase_ma; 3],
+        voltage_v: [NOMINAL_V; 3],
+        power_w,
+        import_wh: float_to_int(
+            float(totals, TOTAL_BLOCK, REG_IMPORT),
+            1000.0,
+            "import energy",
+        )?,
+        export_wh: float_to_int(
+            float(totals, TOTAL_BLOCK, REG_EXPORT),
+            1000.0,
+            "export energy",
+        )?,
+        per_phase: false,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::meters::{self, set_f32, set_sdm72dm};
+    use crate::sim::RegisterBank;
+
+    fn blocks_of(bank: &RegisterBank) -> Vec<Vec<u16>> {
+        READS
+            .iter()
+            .map(|r| bank.read(r.addr, r.count).unwrap())
+            .collect()
+    }
+
+    fn meter(bank: &RegisterBank) -> MeterReading {
+        match decode(&blocks_of(bank)) {
+            Ok(Reading::Meter(m)) => m,
+            other => panic!("not a meter reading: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn decodes_the_idle_meter() {
+        assert_eq!(
+            meter(&meters::sdm72dm()),
+            MeterReading {
+                current_ma: [0; 3],
+                voltage_v: [230; 3],
+                power_w: 0,
+                import_wh: 0,
+                export_wh: 0,
+                per_phase: false,
+            }
+        );
+    }
+
+    #[test]
+    fn spreads_the_power_over_three_phases_at_230_v() {
+        let mut bank = meters::sdm72dm();
+        set_sdm72dm(&mut bank, 6_900.4, 12_345.678, 0.5);
+        let m = meter(&bank);
+        assert_eq!(m.power_w, 6_900);
+        assert_eq!(m.current_ma, [10_001; 3], "6900.4 W / 690 V = 10.0006 A");
+        assert_eq!(m.voltage_v, [230; 3]);
+        assert_eq!((m.import_wh, m.export_wh), (12_345_678, 500));
+        assert!(!m.per_phase);
+
+        set_sdm72dm(&mut bank, -2_300.0, 12_345.678, 987.654);
+        let m = meter(&bank);
+        assert_eq!(m.power_w, -2_300);
+        assert_eq!(m.current_ma, [-3_333; 3], "export: negative currents");
+        assert_eq!(m.export_wh, 987_654);
+    }
+
+    #[test]
+    fn nan_infinite_and_huge_values_are_invalid() {
+        for (addr, value, what) in [
+            (0x0034, f32::NAN, "power"),
+            (0x0034, f32::INFINITY, "power"),
+            (0x0048, f32::MAX, "import energy"),
+            (0x004a, f32::NAN, "export energy"),
+        ] {
+            let mut bank = meters::sdm72dm();
+            set_f32(&mut bank, addr, value);
+            match decode(&blocks_of(&bank)) {
+                Err(DecodeError::Invalid(msg)) => assert!(msg.contains(what), "{msg}"),
+                other => panic!("{addr:#x} = {value}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn short_or_missing_blocks_are_errors_not_panics() {
+        assert!(matches!(decode(&[]), Err(DecodeError::Blocks { .. })));
+        assert!(matches!(
+            decode(&[vec![0; 23]]),
+            Err(DecodeError::ShortBlock { .. })
+        ));
+        assert!(matches!(
+            decode(&[vec![0; 24], vec![0; 24]]),
+            Err(DecodeError::Blocks { .. })
+        ));
+        assert!(decode(&[vec![0; 24]]).is_ok());
+    }
+}

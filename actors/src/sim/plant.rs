@@ -1,0 +1,435 @@
+//! The closed-loop simulated plant: Power Brain wallboxes with simulated
+//! cars, an SDM630 grid meter, a household load and PV. Cars draw what
+//! their wallbox offers (up to their own maximum) after a short ramp, and
+//! the grid meter shows house + cars − PV per phase, so load management
+//! can be watched working with no hardware.
+//!
+//! Ports from `base_port`: the first wallbox (`evse`), the Power Brain's two
+//! S0 meters (`meter1`, `meter2`), further wallboxes (`evse2`, `evse3`, …),
+//! then the grid meter (`grid`, unit 1). Base port 0 takes free ports.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{meters, powerbrain, serve_tcp, SharedBank};
+
+/// `[simulation]` settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimulationSettings {
+    /// Run the simulated plant in-process on 127.0.0.1.
+    pub enabled: bool,
+    /// First port (see the module documentation); 0 = free ports.
+    pub base_port: u16,
+    /// Number of Power Brain wallboxes (at least 1).
+    pub wallboxes: usize,
+    /// Phase rotation of each wallbox's wiring (0, 120, 240); missing = 0.
+    pub rotations: Vec<i64>,
+    /// Serve an SDM630 grid meter.
+    pub grid_meter: bool,
+    /// Household load per phase, mA.
+    pub house_load_ma: [i64; 3],
+    /// PV generation per phase, mA.
+    pub pv_ma: [i64; 3],
+    /// Cars and when they come and go.
+    pub cars: Vec<CarSettings>,
+    /// Simulation step, ms.
+    pub tick_ms: u64,
+}
+
+impl Default for SimulationSettings {
+    fn default() -> Self {
+        SimulationSettings {
+            enabled: false,
+            base_port: 4701,
+            wallboxes: 1,
+            rotations: Vec::new(),
+            grid_meter: false,
+            house_load_ma: [0; 3],
+            pv_ma: [0; 3],
+            cars: Vec::new(),
+            tick_ms: 100,
+        }
+    }
+}
+
+/// One simulated car.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CarSettings {
+    /// The wallbox it plugs into, 1-based.
+    pub wallbox: usize,
+    /// 1 or 3 phases.
+    #[serde(default = "three")]
+    pub phases: u8,
+    /// The most the car draws per phase, mA.
+    #[serde(default = "sixteen_amps")]
+    pub max_current_ma: i64,
+    /// Seconds after start when it plugs in.
+    #[serde(default)]
+    pub arrive_s: u64,
+    /// Seconds after start when it leaves; 0 = never.
+    #[serde(default)]
+    pub leave_s: u64,
+}
+
+fn three() -> u8 {
+    3
+}
+
+fn sixteen_amps() -> i64 {
+    16_000
+}
+
+impl SimulationSettings {
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(1..=200).contains(&self.wallboxes) {
+            return Err((
+                "simulation.wallboxes",
+                format!("{} is not 1 to 200", self.wallboxes),
+            ));
+        }
+        if let Some(r) = self.rotations.iter().find(|r| ![0, 120, 240].contains(*r)) {
+            return Err(("simulation.rotations", format!("{r} is not 0, 120 or 240")));
+        }
+        for car in &self.cars {
+            if car.wallbox == 0 || car.wallbox > self.wallboxes {
+                return Err((
+                    "simulation.cars.wallbox",
+                    format!("{} is not 1 to {}", car.wallbox, self.wallboxes),
+                ));
+            }
+            if ![1, 3].contains(&car.phases) {
+                return Err((
+                    "simulation.cars.phases",
+                    format!("{} is not 1 or 3", car.phases),
+                ));
+            }
+        }
+        if !(10..=10_000).contains(&self.tick_ms) {
+            return Err((
+                "simulation.tick_ms",
+                format!("{} is not 10 to 10000", self.tick_ms),
+            ));
+        }
+        let ports = self.wallboxes + 2 + usize::from(self.grid_meter);
+        if self.base_port != 0 && usize::from(self.base_port) + ports > usize::from(u16::MAX) {
+            return Err((
+                "simulation.base_port",
+                "leaves no room for the plant's ports".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A car at a wallbox.
+#[derive(Debug, Clone)]
+struct Car {
+    settings: CarSettings,
+    /// mA per phase it draws now.
+    current_ma: i64,
+    /// ms since it was plugged in: cars take a moment before they draw.
+    plugged_ms: u64,
+}
+
+impl Car {
+    fn new(settings: CarSettings) -> Self {
+        Car {
+            settings,
+            current_ma: 0,
+            plugged_ms: 0,
+        }
+    }
+}
+
+/// How long a car stays in state B after plugging in before it draws.
+const START_DELAY_MS: u64 = 2000;
+
+#[derive(Debug)]
+struct State {
+    time_ms: u64,
+    house_ma: [i64; 3],
+    pv_ma: [i64; 3],
+    plugged: Vec<Option<Car>>,
+    /// Cars still to come or go, and whether they have arrived.
+    schedule: Vec<(CarSettings, bool)>,
+    /// Energy counters in mWh, to keep sub-Wh steps.
+    wallbox_mwh: Vec<i64>,
+    grid_import_mwh: i64,
+    grid_export_mwh: i64,
+}
+
+/// A running plant. Cheap to clone; every clone drives the same plant.
+#[derive(Debug, Clone)]
+pub struct PlantSim {
+    /// Bound address of every simulated device, by internal name.
+    pub addresses: BTreeMap<String, SocketAddr>,
+    wallboxes: Vec<SharedBank>,
+    rotations: Vec<usize>,
+    pub meter1: SharedBank,
+    pub meter2: SharedBank,
+    pub grid: Option<SharedBank>,
+    state: Arc<Mutex<State>>,
+}
+
+/// How fast a car follows a higher offer, mA per second.
+const RAMP_MA_PER_S: i64 = 32_000;
+const VOLTS: i64 = 230;
+
+impl PlantSim {
+    /// Starts every server and the simulation clock.
+    pub async fn start(settings: &SimulationSettings) -> io::Result<Self> {
+        let mut next_port = settings.base_port;
+        let mut port = || -> SocketAddr {
+            let p = next_port;
+            if next_port != 0 {
+                next_port = next_port.saturating_add(1);
+            }
+            SocketAddr::from((Ipv4Addr::LOCALHOST, p))
+        };
+        let mut addresses = BTreeMap::new();
+        let mut wallboxes = Vec::new();
+        let first = SharedBank::new(powerbrain::evse());
+        addresses.insert(
+            "evse".to_string(),
+            serve_tcp(port(), powerbrain::EVSE_UNIT, first.clone())
+                .await?
+                .addr,
+        );
+        wallboxes.push(first);
+        let meter1 = SharedBank::new(powerbrain::s0_meter(1));
+        let meter2 = SharedBank::new(powerbrain::s0_meter(2));
+        addresses.insert(
+            "meter1".into(),
+            serve_tcp(port(), powerbrain::METER1_UNIT, meter1.clone())
+                .await?
+                .addr,
+        );
+        addresses.insert(
+            "meter2".into(),
+            serve_tcp(port(), powerbrain::METER2_UNIT, meter2.clone())
+                .await?
+                .addr,
+        );
+        for n in 2..=settings.wallboxes.max(1) {
+            let bank = SharedBank::new(powerbrain::evse());
+            addresses.insert(
+                format!("evse{n}"),
+                serve_tcp(port(), powerbrain::EVSE_UNIT, bank.clone())
+                    .await?
+                    .addr,
+            );
+            wallboxes.push(bank);
+        }
+        let grid = if settings.grid_meter {
+            let bank = SharedBank::new(meters::sdm630());
+            addresses.insert(
+                "grid".into(),
+                serve_tcp(port(), 1, bank.clone()).await?.addr,
+            );
+            Some(bank)
+        } else {
+            None
+        };
+        let rotations = (0..wallboxes.len())
+            .map(|i| match settings.rotations.get(i) {
+                Some(120) => 1,
+                Some(240) => 2,
+                _ => 0,
+            })
+            .collect();
+        let state = State {
+            time_ms: 0,
+            house_ma: settings.house_load_ma,
+            pv_ma: settings.pv_ma,
+            plugged: vec![None; wallboxes.len()],
+            schedule: settings.cars.iter().map(|c| (c.clone(), false)).collect(),
+            wallbox_mwh: vec![0; wallboxes.len()],
+            grid_import_mwh: 0,
+            grid_export_mwh: 0,
+        };
+        let plant = PlantSim {
+            addresses,
+            wallboxes,
+            rotations,
+            meter1,
+            meter2,
+            grid,
+            state: Arc::new(Mutex::new(state)),
+        };
+        plant.step(0);
+        let ticking = plant.clone();
+        let tick = Duration::from_millis(settings.tick_ms.max(1));
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(tick);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                interval.tick().await;
+                ticking.step(u64::try_from(tick.as_millis()).unwrap_or(100));
+            }
+        });
+        Ok(plant)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sets the household load per phase (mA).
+    pub fn set_house_load(&self, ma: [i64; 3]) {
+        self.state().house_ma = ma;
+    }
+
+    /// Sets the PV generation per phase (mA).
+    pub fn set_pv(&self, ma: [i64; 3]) {
+        self.state().pv_ma = ma;
+    }
+
+    /// Plugs a car into wallbox `wallbox` (1-based) now.
+    pub fn plug(&self, wallbox: usize, phases: u8, max_current_ma: i64) {
+        let mut s = self.state();
+        if let Some(slot) = s.plugged.get_mut(wallbox.wrapping_sub(1)) {
+            *slot = Some(Car::new(CarSettings {
+                wallbox,
+                phases,
+                max_current_ma,
+                arrive_s: 0,
+                leave_s: 0,
+            }));
+        }
+    }
+
+    /// Unplugs the car at wallbox `wallbox` (1-based).
+    pub fn unplug(&self, wallbox: usize) {
+        if let Some(slot) = self.state().plugged.get_mut(wallbox.wrapping_sub(1)) {
+            *slot = None;
+        }
+    }
+
+    /// The register bank of wallbox `wallbox` (1-based).
+    pub fn wallbox(&self, wallbox: usize) -> Option<&SharedBank> {
+        self.wallboxes.get(wallbox.wrapping_sub(1))
+    }
+
+    /// What each car draws now, mA per phase, by wallbox.
+    pub fn car_currents(&self) -> Vec<i64> {
+        self.state()
+            .plugged
+            .iter()
+            .map(|c| c.as_ref().map_or(0, |c| c.current_ma))
+            .collect()
+    }
+
+    /// What the grid meter shows per phase (mA, + import).
+    pub fn grid_ma(&self) -> [i64; 3] {
+        let s = self.state();
+        self.grid_currents(&s)
+    }
+
+    fn grid_currents(&self, s: &State) -> [i64; 3] {
+        let mut grid = [0, 1, 2].map(|p| s.house_ma[p] - s.pv_ma[p]);
+        for (w, car) in s.plugged.iter().enumerate() {
+            let Some(car) = car else { continue };
+            for wallbox_phase in 0..usize::from(car.settings.phases.min(3)) {
+                let phase = if car.settings.phases == 1 {
+                    0
+                } else {
+                    wallbox_phase
+                };
+                grid[(phase + self.rotations[w]) % 3] += car.current_ma;
+            }
+        }
+        grid
+    }
+
+    /// Advances the plant by `dt_ms`.
+    fn step(&self, dt_ms: u64) {
+        let mut s = self.state();
+        s.time_ms += dt_ms;
+        let now_s = s.time_ms / 1000;
+        let mut schedule = std::mem::take(&mut s.schedule);
+        for (car, arrived) in &mut schedule {
+            let slot = car.wallbox - 1;
+            if !*arrived && now_s >= car.arrive_s {
+                *arrived = true;
+                s.plugged[slot] = Some(Car::new(car.clone()));
+            }
+            let gone = car.leave_s != 0 && now_s >= car.leave_s;
+            if *arrived && gone && s.plugged[slot].as_ref().is_some_and(|c| c.settings == *car) {
+                s.plugged[slot] = None;
+            }
+        }
+        schedule.retain(|(car, arrived)| !(*arrived && car.leave_s != 0 && now_s >= car.leave_s));
+        s.schedule = schedule;
+
+        let dt = i64::try_from(dt_ms).unwrap_or(0);
+        for (w, bank) in self.wallboxes.iter().enumerate() {
+            let mut regs = bank.lock();
+            let limit_ma = regs.read(8093, 1).map_or(0, |v| i64::from(v[0]) * 100);
+            let enabled = regs.read(8094, 1).is_ok_and(|v| v[0] != 0);
+            let (state, current, phases) = match s.plugged[w].as_mut() {
+                None => (0, 0, 0),
+                Some(car) => {
+                    car.plugged_ms += dt_ms;
+                    let ready = car.plugged_ms >= START_DELAY_MS;
+                    let offer = if ready && enabled && limit_ma >= 6000 {
+                        limit_ma.min(car.settings.max_current_ma)
+                    } else {
+                        0
+                    };
+                    car.current_ma = if offer <= car.current_ma {
+                        offer
+                    } else {
+                        (car.current_ma + RAMP_MA_PER_S * dt / 1000).min(offer)
+                    };
+                    let state = if offer > 0 { 2 } else { 1 };
+                    (state, car.current_ma, car.settings.phases)
+                }
+            };
+            let per_phase = |p: i64| {
+                if p < i64::from(phases) {
+                    current / 100
+                } else {
+                    0
+                }
+            };
+            regs.set_int(8092, state);
+            regs.set_int(8095, current / 100);
+            regs.set_int(8064, per_phase(0));
+            regs.set_int(8066, per_phase(1));
+            regs.set_int(8068, per_phase(2));
+            let power_w = current * i64::from(phases) * VOLTS / 1000;
+            regs.set_int(8062, power_w);
+            s.wallbox_mwh[w] += power_w * dt / 3600;
+            regs.set_int(8058, s.wallbox_mwh[w] / 1000);
+        }
+        if let Some(grid_bank) = &self.grid {
+            let grid = self.grid_currents(&s);
+            let power: [i64; 3] = grid.map(|ma| ma * VOLTS / 1000);
+            let total: i64 = power.iter().sum();
+            if total >= 0 {
+                s.grid_import_mwh += total * dt / 3600;
+            } else {
+                s.grid_export_mwh -= total * dt / 3600;
+            }
+            let mut regs = grid_bank.lock();
+            #[allow(clippy::cast_precision_loss)]
+            meters::set_sdm630(
+                &mut regs,
+                [VOLTS as f32; 3],
+                grid.map(|ma| ma as f32 / 1000.0),
+                power.map(|w| w as f32),
+                s.grid_import_mwh as f32 / 1_000_000.0,
+                s.grid_export_mwh as f32 / 1_000_000.0,
+            );
+        }
+    }
+}

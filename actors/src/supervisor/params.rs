@@ -1,0 +1,97 @@
+//! Site parameters of load management (`[load]` in settings, `params` in
+//! the API). Currents in mA per phase.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SiteParams {
+    /// The installed limit per phase (main fuse), mA.
+    pub max_total_current: i64,
+    /// Headroom kept free, subtracted from `max_total_current`, mA.
+    pub reserve_current: i64,
+    /// Cap for all wallboxes together per phase (their feeder); 0 = none.
+    pub max_total_evse_current: i64,
+    /// false = observation: read, compute and report, write nothing.
+    pub lb_enabled: bool,
+    /// What a disabled wallbox gets: 0 disabled, 1 its minimum, -1 no limit.
+    pub disable_policy: i64,
+    /// How often the cycle runs, ms.
+    pub cycle_time_ms: u64,
+    /// Largest difference between the most and least loaded phase, mA; 0 = off.
+    pub max_imbalance: i64,
+    /// Count all loads in the imbalance, not only the wallboxes.
+    pub imbalance_add: bool,
+    /// A paused car waits at least this long, s; also the length of a turn.
+    pub min_pause_time_s: u64,
+    /// A site meter silent for longer than this puts every car on its minimum, s.
+    pub meter_timeout_s: u64,
+    /// A wallbox silent for longer than this counts at its fail-safe current, s.
+    pub evse_fault_after_s: u64,
+    /// Nominal voltage for power figures, V.
+    pub voltage: i64,
+}
+
+impl Default for SiteParams {
+    fn default() -> Self {
+        SiteParams {
+            max_total_current: 32_000,
+            reserve_current: 0,
+            max_total_evse_current: 0,
+            lb_enabled: true,
+            disable_policy: 0,
+            cycle_time_ms: 1000,
+            max_imbalance: 20_000,
+            imbalance_add: false,
+            min_pause_time_s: 300,
+            meter_timeout_s: 10,
+            evse_fault_after_s: 180,
+            voltage: 230,
+        }
+    }
+}
+
+impl SiteParams {
+    /// Checks ranges; the error names the key.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let non_negative = [
+            ("max_total_current", self.max_total_current),
+            ("reserve_current", self.reserve_current),
+            ("max_total_evse_current", self.max_total_evse_current),
+            ("max_imbalance", self.max_imbalance),
+        ];
+        for (key, value) in non_negative {
+            if !(0..=10_000_000).contains(&value) {
+                return Err((key, format!("{value} mA is not 0 to 10000000")));
+            }
+        }
+        if ![-1, 0, 1].contains(&self.disable_policy) {
+            return Err((
+                "disable_policy",
+                format!("{} is not -1, 0 or 1", self.disable_policy),
+            ));
+        }
+        if !(100..=60_000).contains(&self.cycle_time_ms) {
+            return Err((
+                "cycle_time_ms",
+                format!("{} is not 100 to 60000", self.cycle_time_ms),
+            ));
+        }
+        if !(1..=3600).contains(&self.meter_timeout_s) {
+            return Err((
+                "meter_timeout_s",
+                format!("{} is not 1 to 3600", self.meter_timeout_s),
+            ));
+        }
+        if !(100..=400).contains(&self.voltage) {
+            return Err(("voltage", format!("{} V is not 100 to 400", self.voltage)));
+        }
+        if self.min_pause_time_s > 86_400 || self.evse_fault_after_s > 86_400 {
+            return Err((
+                "min_pause_time_s",
+                "times above one day are not allowed".into(),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,583 @@
+//! One cycle's decisions, as pure code: from the latest readings and the
+//! clock to the currents each wallbox gets, and the state `get_dev_info`
+//! reports. The supervisor actor only does the I/O around it.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::SiteParams;
+use crate::alloc::budget::{self, MeterLoad, MeterRole, Overdraft};
+use crate::alloc::turns::TurnState;
+use crate::alloc::{allocate, EvseInput, GroupInput, PerPhase, Rotation, SiteInput};
+use crate::devices::{DeviceSettings, DeviceType};
+use crate::drivers::{EvseReading, EvseState, MeterReading, Reading};
+
+/// A phase counts as drawing above this (mA) when determining phases.
+const PHASE_DRAW_THRESHOLD_MA: i64 = 1000;
+
+/// What the cycle tells one wallbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Command {
+    pub device: usize,
+    pub current_ma: i64,
+    pub enable: bool,
+}
+
+/// The load-management state of one wallbox, as `get_dev_info` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EvseView {
+    pub state: u8,
+    pub charging_enabled: bool,
+    pub cur_charging_power: i64,
+    pub total_energy: i64,
+    pub current_l1: i64,
+    pub current_l2: i64,
+    pub current_l3: i64,
+    /// Phases in use now (wallbox side, bit0 L1).
+    pub phases: u8,
+    pub paused: bool,
+    pub pause_time: u64,
+    pub pause_min_time: u64,
+    /// mA last written; -1 if never.
+    pub last_set_charging_cur: i64,
+    /// Why it gets what it gets: the binding constraint.
+    pub lb_reason: String,
+}
+
+/// What one meter reports, after `invert`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MeterView {
+    pub import: i64,
+    pub export: i64,
+    pub power_w: i64,
+    pub current_l1: i64,
+    pub current_l2: i64,
+    pub current_l3: i64,
+    pub voltage_l1: i64,
+    pub voltage_l2: i64,
+    pub voltage_l3: i64,
+}
+
+/// What the site reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SiteView {
+    /// W drawn by all wallboxes.
+    pub cons_evse_power: i64,
+    /// W the wallboxes may draw in all (available current × voltage).
+    pub avail_evse_power: i64,
+    /// mA per phase the wallboxes may draw.
+    pub available_ma: PerPhase,
+    /// mA per phase of non-EVSE load.
+    pub house_ma: PerPhase,
+    /// mA per phase drawn by the wallboxes.
+    pub evse_ma: PerPhase,
+    pub overdraft_cur: i64,
+    pub meter_stale: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub params: SiteParams,
+    pub site: SiteView,
+    /// Per device, in declaration order.
+    pub evses: Vec<Option<EvseView>>,
+    pub meters: Vec<Option<MeterView>>,
+    /// ms between the last two cycle starts.
+    pub cycle_time_ms: u64,
+}
+
+/// What the cycle remembers of one device.
+#[derive(Debug, Clone)]
+struct Tracked {
+    settings: Arc<DeviceSettings>,
+    reading: Option<Reading>,
+    /// ms of the last good reading.
+    last_ok: Option<u64>,
+    /// The last poll failed.
+    offline: bool,
+    /// While a car is plugged in.
+    turn: Option<TurnState>,
+    /// Phases seen drawing since plug-in (wallbox side).
+    seen_phases: u8,
+    last_set: i64,
+    view: EvseView,
+}
+
+/// All the state the cycle keeps between runs.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub params: SiteParams,
+    devices: Vec<Tracked>,
+    overdraft: Overdraft,
+    started_ms: u64,
+}
+
+fn wallbox_phases(mask: u8) -> impl Iterator<Item = usize> {
+    (0..3).filter(move |p| mask & (1 << p) != 0)
+}
+
+impl Site {
+    pub fn new(params: SiteParams, devices: &[Arc<DeviceSettings>], now: u64) -> Self {
+        Site {
+            params,
+            devices: devices
+                .iter()
+                .map(|settings| Tracked {
+                    settings: settings.clone(),
+                    reading: None,
+                    last_ok: None,
+                    offline: false,
+                    turn: None,
+                    seen_phases: 0,
+                    last_set: -1,
+                    view: EvseView::default(),
+                })
+                .collect(),
+            overdraft: Overdraft::default(),
+            started_ms: now,
+        }
+    }
+
+    /// Notes one device's poll: a reading, or that it did not answer.
+    /// Devices that are not polled (groups) are given `None`.
+    pub fn record(&mut self, device: usize, polled: Option<Result<Reading, String>>, now: u64) {
+        let Some(t) = self.devices.get_mut(device) else {
+            return;
+        };
+        match polled {
+            Some(Ok(reading)) => {
+                t.reading = Some(reading);
+                t.last_ok = Some(now);
+                t.offline = false;
+            }
+            Some(Err(_)) => t.offline = true,
+            None => {}
+        }
+    }
+
+    /// Resets the largest overdraw seen (`overdraft_cur` set to 0).
+    pub fn reset_overdraft(&mut self) {
+        self.overdraft.max_seen_ma = 0;
+    }
+
+    /// Runs the allocation at `now` (ms): the commands for the wallboxes
+    /// (empty in observation mode) and the snapshot for the API.
+    pub fn cycle(&mut self, now: u64, cycle_time_ms: u64) -> (Vec<Command>, Snapshot) {
+        let params = self.params.clone();
+        let stale_after = params.meter_timeout_s * 1000;
+        let mut meter_stale = false;
+        let mut meters = Vec::new();
+        let mut meter_views = vec![None; self.devices.len()];
+        for (i, t) in self.devices.iter().enumerate() {
+            let Some(role) = meter_role(&t.settings) else {
+                continue;
+            };
+            let reading = match &t.reading {
+                Some(Reading::Meter(m)) => Some(inverted(m, t.settings.invert)),
+                _ => None,
+            };
+            if let Some(m) = &reading {
+                meter_views[i] = Some(meter_view(m));
+            }
+            if !role.is_site_meter() || role == MeterRole::Display {
+                continue;
+            }
+            let since = t.last_ok.unwrap_or(self.started_ms);
+            if now.saturating_sub(since) > stale_after {
+                meter_stale = true;
+            }
+            if let Some(m) = reading {
+                meters.push(MeterLoad {
+                    role,
+                    current_ma: m.current_ma,
+                });
+            }
+        }
+
+        // Plug-in bookkeeping and each wallbox's draw on the building's phases.
+        let mut evse_ma = [0i64; 3];
+        let mut inputs: Vec<(usize, EvseInput)> = Vec::new();
+        let mut commands = Vec::new();
+        let mut notes: Vec<(usize, &'static str)> = Vec::new();
+        let pause_ms = params.min_pause_time_s * 1000;
+        for (i, t) in self.devices.iter_mut().enumerate() {
+            if !t.settings.dev_type.is_evse() || t.settings.dev_type == DeviceType::EvseGroup {
+                continue;
+            }
+            let s = t.settings.clone();
+            let rotation = Rotation::from_degrees(s.phase_rotation).unwrap_or_default();
+            let reading = match &t.reading {
+                Some(Reading::Evse(r)) => Some(r.clone()),
+                _ => None,
+            };
+            let present = reading.as_ref().is_some_and(|r| r.state.vehicle_present());
+            if !t.offline {
+                match (present, &t.turn) {
+                    (true, None) => {
+                        t.turn = Some(TurnState::plugged(now));
+                        t.seen_phases = 0;
+                    }
+                    (false, Some(_)) => {
+                        t.turn = None;
+                        t.seen_phases = 0;
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(meter) = reading.as_ref().and_then(|r| r.meter.as_ref()) {
+                if meter.per_phase && reading.as_ref().is_some_and(|r| r.state.charging()) {
+                    for p in 0..3 {
+                        if meter.current_ma[p].abs() >= PHASE_DRAW_THRESHOLD_MA {
+                            t.seen_phases |= 1 << p;
+                        }
+                    }
+                }
+            }
+            // Never under-count: all three phases until the meter shows which.
+            let phases = match (s.used_phases, t.seen_phases) {
+                (0, 0) => 0b111,
+                (0, seen) => seen,
+                (fixed, _) => fixed,
+            };
+            let building = rotation.to_building(phases);
+            let draw = measured_draw(reading.as_ref(), phases, t.offline.then_some(t.last_set));
+            let draw_building = rotation.to_building_values(draw);
+            for p in 0..3 {
+                evse_ma[p] += draw_building[p];
+            }
+            t.view = evse_view(
+                reading.as_ref(),
+                t.offline,
+                phases,
+                &params,
+                t.last_set,
+                draw,
+            );
+
+            let turn_rank = t.turn.map_or(u64::MAX, |turn| turn.rank(now, pause_ms));
+            let base = EvseInput {
+                group: s.group,
+                prio: s.prio,
+                turn: turn_rank,
+                phases: building,
+                min_ma: s.min_charging_cur,
+                max_ma: s.max_charging_cur,
+                uncontrolled: false,
+            };
+            if t.offline {
+                // Not answering: it keeps drawing what it drew; after a while
+                // its own fail-safe current is what it may draw.
+                let silent_for = now.saturating_sub(t.last_ok.unwrap_or(self.started_ms));
+                let assumed = if t.turn.is_none() {
+                    0
+                } else if silent_for > params.evse_fault_after_s * 1000 {
+                    s.fail_safe_current
+                } else {
+                    draw.iter().copied().max().unwrap_or(0).max(0)
+                };
+                if assumed > 0 {
+                    inputs.push((
+                        i,
+                        EvseInput {
+                            max_ma: assumed,
+                            uncontrolled: true,
+                            ..base
+                        },
+                    ));
+                }
+                notes.push((i, "com error"));
+                continue;
+            }
+            if !s.device_enabled {
+                let (current, enable, note) = match params.disable_policy {
+                    1 => (s.min_charging_cur, true, "disabled: minimum current"),
+                    -1 => (s.max_charging_cur, true, "disabled: no limit"),
+                    _ => (0, false, "disabled"),
+                };
+                if present && enable {
+                    inputs.push((
+                        i,
+                        EvseInput {
+                            max_ma: current,
+                            uncontrolled: true,
+                            ..base
+                        },
+                    ));
+                }
+                commands.push(Command {
+                    device: i,
+                    current_ma: current,
+                    enable,
+                });
+                notes.push((i, note));
+                continue;
+            }
+            match reading.as_ref().map(|r| r.state) {
+                None => {
+                    notes.push((i, "no reading yet"));
+                    continue;
+                }
+                Some(EvseState::Error) => {
+                    commands.push(Command {
+                        device: i,
+                        current_ma: 0,
+                        enable: false,
+                    });
+                    notes.push((i, "wallbox error"));
+                    continue;
+                }
+                Some(state) if !state.vehicle_present() => {
+                    commands.push(Command {
+                        device: i,
+                        current_ma: 0,
+                        enable: false,
+                    });
+                    notes.push((i, "no vehicle"));
+                    continue;
+                }
+                Some(_) => {}
+            }
+            if t.turn.is_some_and(|turn| turn.pausing(now)) {
+                commands.push(Command {
+                    device: i,
+                    current_ma: 0,
+                    enable: false,
+                });
+                notes.push((i, "paused: waiting for its turn"));
+                continue;
+            }
+            let cable = reading.as_ref().map_or(0, |r| r.cable_ma);
+            let mut max = s.max_charging_cur;
+            if cable > 0 {
+                max = max.min(cable);
+            }
+            if meter_stale {
+                max = s.min_charging_cur.min(max);
+            }
+            inputs.push((
+                i,
+                EvseInput {
+                    max_ma: max,
+                    ..base
+                },
+            ));
+        }
+
+        let house_ma = budget::house_load(&meters, evse_ma);
+        if !meters.is_empty() {
+            let total = [0, 1, 2].map(|p| house_ma[p] + evse_ma[p]);
+            self.overdraft.record(total, params.max_total_current, now);
+        }
+        let penalty = self.overdraft.penalty(now);
+        let available_ma = budget::available(
+            params.max_total_current,
+            params.reserve_current,
+            house_ma,
+            penalty,
+        );
+        let site_input = SiteInput {
+            available_ma,
+            evse_cap_ma: (params.max_total_evse_current > 0)
+                .then_some(params.max_total_evse_current),
+            max_imbalance_ma: (params.max_imbalance > 0).then_some(params.max_imbalance),
+            imbalance_base_ma: if params.imbalance_add {
+                house_ma
+            } else {
+                [0; 3]
+            },
+            groups: self.groups(),
+        };
+        let evse_inputs: Vec<EvseInput> = inputs.iter().map(|(_, e)| e.clone()).collect();
+        let results = allocate(&site_input, &evse_inputs).unwrap_or_else(|_| {
+            // Settings validation rules out unknown groups; should one slip
+            // through, nobody charges rather than anybody over a limit.
+            evse_inputs
+                .iter()
+                .map(|_| crate::alloc::Allocation {
+                    target_ma: 0,
+                    reason: crate::alloc::Reason::MaxCurrent,
+                })
+                .collect()
+        });
+        for ((i, input), result) in inputs.iter().zip(&results) {
+            let t = &mut self.devices[*i];
+            if input.uncontrolled {
+                continue;
+            }
+            let target = result.target_ma;
+            if let Some(turn) = t.turn.as_mut() {
+                turn.settle(target, now, pause_ms);
+            }
+            commands.push(Command {
+                device: *i,
+                current_ma: target,
+                enable: target > 0,
+            });
+            let mut reason = result.reason.to_string();
+            if meter_stale {
+                reason = format!("meter stale ({reason})");
+            }
+            t.view.lb_reason = reason;
+        }
+        for (i, note) in notes {
+            self.devices[i].view.lb_reason = note.to_string();
+        }
+
+        let mut evse_views = vec![None; self.devices.len()];
+        for c in &commands {
+            let t = &mut self.devices[c.device];
+            if params.lb_enabled {
+                t.last_set = c.current_ma;
+            }
+            t.view.charging_enabled = c.enable;
+            t.view.last_set_charging_cur = t.last_set;
+        }
+        for (i, t) in self.devices.iter_mut().enumerate() {
+            if !t.settings.dev_type.is_evse() || t.settings.dev_type == DeviceType::EvseGroup {
+                continue;
+            }
+            t.view.paused = t.turn.is_some_and(|turn| turn.pausing(now))
+                || t.view.lb_reason.starts_with("paused");
+            t.view.pause_time = t
+                .turn
+                .filter(|_| t.view.paused)
+                .map_or(0, |turn| turn.pause_secs(now));
+            t.view.pause_min_time = params.min_pause_time_s;
+            evse_views[i] = Some(t.view.clone());
+        }
+
+        let volts = params.voltage;
+        let snapshot = Snapshot {
+            params: params.clone(),
+            site: SiteView {
+                cons_evse_power: evse_ma.iter().map(|ma| ma * volts / 1000).sum(),
+                avail_evse_power: available_ma
+                    .iter()
+                    .map(|ma| ma.max(&0) * volts / 1000)
+                    .sum(),
+                available_ma,
+                house_ma,
+                evse_ma,
+                overdraft_cur: self.overdraft.max_seen_ma,
+                meter_stale,
+            },
+            evses: evse_views,
+            meters: meter_views,
+            cycle_time_ms,
+        };
+        if !params.lb_enabled {
+            commands.clear();
+        }
+        (commands, snapshot)
+    }
+
+    fn groups(&self) -> Vec<GroupInput> {
+        self.devices
+            .iter()
+            .filter(|t| t.settings.dev_type == DeviceType::EvseGroup)
+            .filter_map(|t| {
+                Some(GroupInput {
+                    id: t.settings.group_number()?,
+                    parent: t.settings.group,
+                    limit_ma: [t.settings.max_charging_cur; 3],
+                })
+            })
+            .collect()
+    }
+}
+
+fn meter_role(settings: &DeviceSettings) -> Option<MeterRole> {
+    if settings.dev_type.is_evse() {
+        return None;
+    }
+    MeterRole::from_code(settings.role)
+}
+
+fn inverted(m: &MeterReading, invert: bool) -> MeterReading {
+    if !invert {
+        return m.clone();
+    }
+    MeterReading {
+        current_ma: m.current_ma.map(|c| -c),
+        power_w: -m.power_w,
+        import_wh: m.export_wh,
+        export_wh: m.import_wh,
+        ..m.clone()
+    }
+}
+
+fn meter_view(m: &MeterReading) -> MeterView {
+    MeterView {
+        import: m.import_wh,
+        export: m.export_wh,
+        power_w: m.power_w,
+        current_l1: m.current_ma[0],
+        current_l2: m.current_ma[1],
+        current_l3: m.current_ma[2],
+        voltage_l1: m.voltage_v[0],
+        voltage_l2: m.voltage_v[1],
+        voltage_l3: m.voltage_v[2],
+    }
+}
+
+/// What a wallbox draws per wallbox phase: its meter's reading, or, without
+/// a meter, the current it is offered on its phases while charging. An
+/// offline wallbox is assumed to keep drawing what it was last given.
+fn measured_draw(
+    reading: Option<&EvseReading>,
+    phases: u8,
+    offline_last_set: Option<i64>,
+) -> PerPhase {
+    let mut draw = [0; 3];
+    match (reading, offline_last_set) {
+        (Some(r), _) if r.meter.is_some() => {
+            if let Some(m) = &r.meter {
+                draw = m.current_ma;
+            }
+        }
+        (Some(r), None) if r.state.charging() => {
+            for p in wallbox_phases(phases) {
+                draw[p] = r.offered_ma;
+            }
+        }
+        (_, Some(last)) if last > 0 => {
+            for p in wallbox_phases(phases) {
+                draw[p] = last;
+            }
+        }
+        _ => {}
+    }
+    draw
+}
+
+fn evse_view(
+    reading: Option<&EvseReading>,
+    offline: bool,
+    phases: u8,
+    params: &SiteParams,
+    last_set: i64,
+    draw: PerPhase,
+) -> EvseView {
+    let state = if offline {
+        EvseState::Offline
+    } else {
+        reading.map_or(EvseState::Offline, |r| r.state)
+    };
+    let meter = reading.and_then(|r| r.meter.as_ref());
+    EvseView {
+        state: state.code(),
+        charging_enabled: reading.is_some_and(|r| r.charging_enabled),
+        cur_charging_power: meter.map_or_else(
+            || draw.iter().sum::<i64>() * params.voltage / 1000,
+            |m| m.power_w,
+        ),
+        total_energy: meter.map_or(0, |m| m.import_wh),
+        current_l1: draw[0],
+        current_l2: draw[1],
+        current_l3: draw[2],
+        phases: if state.charging() { phases } else { 0 },
+        last_set_charging_cur: last_set,
+        ..EvseView::default()
+    }
+}
