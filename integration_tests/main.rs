@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod load_management;
 mod malformed;
 mod modbus_api;
 mod modbus_faults;

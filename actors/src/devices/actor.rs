@@ -28,6 +28,10 @@ pub struct Device {
     /// were last written.
     written: HashMap<u16, u16>,
     asserted_at: Option<Instant>,
+    /// The fail-safe the box reported last, and whether it has been
+    /// checked against the settings (done with the first control write, so
+    /// observation mode writes nothing at all).
+    fail_safe_seen: Option<FailSafe>,
     fail_safe_checked: bool,
     log: Logger,
 }
@@ -48,6 +52,7 @@ impl Device {
             model: None,
             written: HashMap::new(),
             asserted_at: None,
+            fail_safe_seen: None,
             fail_safe_checked: false,
             log,
         }
@@ -116,33 +121,30 @@ impl Device {
         }));
     }
 
-    /// Sets the wallbox's own fail-safe once, if it differs from settings:
-    /// those registers live in flash, so they are never written routinely.
-    fn check_fail_safe(&mut self, reading: &Reading, ctx: &mut Context<Self>) {
-        let Reading::Evse(evse) = reading else { return };
+    /// The writes that set the wallbox's own fail-safe, once, if it differs
+    /// from settings: those registers live in flash, so they are never
+    /// written routinely.
+    fn fail_safe_writes(&mut self) -> Vec<Op> {
+        let Some(seen) = self.fail_safe_seen else {
+            return Vec::new();
+        };
         if self.fail_safe_checked || self.settings.dev_type != DeviceType::EvsePowerbrain {
-            return;
+            return Vec::new();
         }
         self.fail_safe_checked = true;
         let wanted = FailSafe {
             duration_s: self.settings.fail_safe_duration_s,
             current_ma: self.settings.fail_safe_current,
         };
-        if evse.fail_safe == wanted {
-            return;
+        if seen == wanted {
+            return Vec::new();
         }
         info!(self.log, "configuring the wallbox fail-safe";
             "duration_s" => wanted.duration_s, "current_ma" => wanted.current_ma);
-        let ops = evse_powerbrain::fail_safe_words(wanted)
+        evse_powerbrain::fail_safe_words(wanted)
             .into_iter()
             .map(|(addr, values)| Op::Write { addr, values })
-            .collect();
-        ctx.spawn(self.exchange_all(ops).map(|result, device, _| {
-            if let Err(e) = result {
-                warn!(device.log, "could not configure the fail-safe"; "error" => %e);
-                device.fail_safe_checked = false;
-            }
-        }));
+            .collect()
     }
 }
 
@@ -207,7 +209,7 @@ impl Handler<Poll> for Device {
                 },
             })
             .collect();
-        Box::pin(self.exchange_all(ops).map(move |blocks, device, ctx| {
+        Box::pin(self.exchange_all(ops).map(move |blocks, device, _| {
             let reading = dev_type
                 .decode(&blocks?)
                 .map_err(|e| DeviceError::Protocol(e.to_string()));
@@ -216,7 +218,9 @@ impl Handler<Poll> for Device {
                     if device.model.is_none() && !dev_type.is_powerbrain() {
                         device.model = Some(dev_type.display_name().to_string());
                     }
-                    device.check_fail_safe(r, ctx);
+                    if let Reading::Evse(evse) = r {
+                        device.fail_safe_seen = Some(evse.fail_safe);
+                    }
                 }
                 Err(e) => device.com.record(Err(e), Instant::now()),
             }
@@ -240,17 +244,23 @@ impl Handler<Apply> for Device {
             .into_iter()
             .filter(|(addr, value)| reassert || self.written.get(addr) != Some(value))
             .collect();
-        if changed.is_empty() {
+        let fail_safe = self.fail_safe_writes();
+        if changed.is_empty() && fail_safe.is_empty() {
             return Box::pin(fut::ready(Ok(())));
         }
-        let ops = changed
-            .iter()
-            .map(|&(addr, value)| Op::Write {
+        let configuring = !fail_safe.is_empty();
+        let ops = fail_safe
+            .into_iter()
+            .chain(changed.iter().map(|&(addr, value)| Op::Write {
                 addr,
                 values: vec![value],
-            })
+            }))
             .collect();
         Box::pin(self.exchange_all(ops).map(move |result, device, _| {
+            if configuring && result.is_err() {
+                warn!(device.log, "could not configure the fail-safe");
+                device.fail_safe_checked = false;
+            }
             match &result {
                 Ok(_) => {
                     device.written.extend(changed);

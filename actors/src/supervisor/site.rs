@@ -41,6 +41,8 @@ pub struct EvseView {
     pub pause_min_time: u64,
     /// mA last written; -1 if never.
     pub last_set_charging_cur: i64,
+    /// mA load management gives it this cycle (written unless observing).
+    pub lb_current: i64,
     /// Why it gets what it gets: the binding constraint.
     pub lb_reason: String,
 }
@@ -430,8 +432,11 @@ impl Site {
             if params.lb_enabled {
                 t.last_set = c.current_ma;
             }
-            t.view.charging_enabled = c.enable;
+            if params.lb_enabled {
+                t.view.charging_enabled = c.enable;
+            }
             t.view.last_set_charging_cur = t.last_set;
+            t.view.lb_current = c.current_ma;
         }
         for (i, t) in self.devices.iter_mut().enumerate() {
             if !t.settings.dev_type.is_evse() || t.settings.dev_type == DeviceType::EvseGroup {
