@@ -5,6 +5,8 @@
 
 mod params;
 mod site;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -243,7 +243,20 @@ impl Site {
                 (fixed, _) => fixed,
             };
             let building = rotation.to_building(phases);
-            let draw = measured_draw(reading.as_ref(), phases, t.offline.then_some(t.last_set));
+            // A silent wallbox keeps drawing what it drew; after a while its
+            // own fail-safe current is what it may draw.
+            let silent_for = now.saturating_sub(t.last_ok.unwrap_or(self.started_ms));
+            let faulted =
+                t.offline && t.turn.is_some() && silent_for > params.evse_fault_after_s * 1000;
+            let draw = if faulted {
+                let mut d = [0; 3];
+                for p in wallbox_phases(phases) {
+                    d[p] = s.fail_safe_current;
+                }
+                d
+            } else {
+                measured_draw(reading.as_ref(), phases, t.offline.then_some(t.last_set))
+            };
             let draw_building = rotation.to_building_values(draw);
             for p in 0..3 {
                 evse_ma[p] += draw_building[p];
@@ -268,15 +281,10 @@ impl Site {
                 uncontrolled: false,
             };
             if t.offline {
-                // Not answering: it keeps drawing what it drew; after a while
-                // its own fail-safe current is what it may draw.
-                let silent_for = now.saturating_sub(t.last_ok.unwrap_or(self.started_ms));
-                let assumed = if t.turn.is_none() {
-                    0
-                } else if silent_for > params.evse_fault_after_s * 1000 {
-                    s.fail_safe_current
-                } else {
+                let assumed = if t.turn.is_some() {
                     draw.iter().copied().max().unwrap_or(0).max(0)
+                } else {
+                    0
                 };
                 if assumed > 0 {
                     inputs.push((

@@ -1,0 +1,206 @@
+//! The cycle's rules with a fake clock: phase detection, faults, policies.
+
+use std::sync::Arc;
+
+use super::site::{Command, Site};
+use super::SiteParams;
+use crate::devices::DeviceSettings;
+use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
+
+fn device(toml: &str) -> Arc<DeviceSettings> {
+    Arc::new(toml::from_str(toml).unwrap())
+}
+
+fn wallbox(n: usize, extra: &str) -> Arc<DeviceSettings> {
+    device(&format!(
+        "dev_id = \"E{n}\"\ndev_type = \"evse_powerbrain\"\naddress = \"evse\"\nmax_charging_cur = 32000\n{extra}"
+    ))
+}
+
+fn grid_meter() -> Arc<DeviceSettings> {
+    device("dev_id = \"M1\"\ndev_type = \"meter_sdm630\"\naddress = \"grid\"\nrole = 3\n")
+}
+
+fn charging(current_ma: [i64; 3]) -> Reading {
+    Reading::Evse(EvseReading {
+        state: EvseState::Charging,
+        charging_enabled: true,
+        offered_ma: 16_000,
+        cable_ma: 32_000,
+        meter: Some(MeterReading {
+            current_ma,
+            voltage_v: [230; 3],
+            per_phase: true,
+            ..MeterReading::default()
+        }),
+        fail_safe: FailSafe::default(),
+    })
+}
+
+fn grid(current_ma: [i64; 3]) -> Reading {
+    Reading::Meter(MeterReading {
+        current_ma,
+        per_phase: true,
+        ..MeterReading::default()
+    })
+}
+
+fn command(commands: &[Command], device: usize) -> i64 {
+    commands
+        .iter()
+        .find(|c| c.device == device)
+        .map_or(-1, |c| c.current_ma)
+}
+
+#[test]
+fn a_one_phase_car_is_counted_on_its_phase_once_the_meter_shows_it() {
+    let params = SiteParams {
+        max_imbalance: 0,
+        ..SiteParams::default()
+    };
+    let mut site = Site::new(params, &[wallbox(1, ""), wallbox(2, ""), grid_meter()], 0);
+    // Both cars just plugged in; the grid shows 10 A of house load on L1 only.
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.record(1, Some(Ok(charging([0; 3]))), 0);
+    site.record(2, Some(Ok(grid([10_000, 0, 0]))), 0);
+    let (commands, _) = site.cycle(0, 1000);
+    // Assumed three-phase: L1 (22 A left) is shared.
+    assert_eq!(
+        (command(&commands, 0), command(&commands, 1)),
+        (11_000, 11_000)
+    );
+    // E2's meter shows it draws on L2 only (its car is one-phase).
+    site.record(0, Some(Ok(charging([11_000; 3]))), 1000);
+    site.record(1, Some(Ok(charging([0, 11_000, 0]))), 1000);
+    site.record(2, Some(Ok(grid([21_000, 22_000, 11_000]))), 1000);
+    let (commands, snapshot) = site.cycle(1000, 1000);
+    // E2 no longer takes room on L1; both now share L2 (32 A) equally.
+    assert_eq!(command(&commands, 0), 16_000);
+    assert_eq!(command(&commands, 1), 16_000);
+    assert_eq!(snapshot.evses[1].as_ref().map(|v| v.phases), Some(0b010));
+}
+
+#[test]
+fn a_silent_wallbox_counts_its_last_draw_then_its_fail_safe_current() {
+    let params = SiteParams {
+        evse_fault_after_s: 180,
+        ..SiteParams::default()
+    };
+    let mut site = Site::new(
+        params,
+        &[
+            wallbox(1, ""),
+            wallbox(2, "fail_safe_current = 8000"),
+            grid_meter(),
+        ],
+        0,
+    );
+    site.record(0, Some(Ok(charging([10_000; 3]))), 0);
+    site.record(1, Some(Ok(charging([16_000; 3]))), 0);
+    site.record(2, Some(Ok(grid([26_000; 3]))), 0);
+    site.cycle(0, 1000);
+    // E2 stops answering: it is assumed to keep drawing 16 A.
+    site.record(0, Some(Ok(charging([10_000; 3]))), 1000);
+    site.record(1, Some(Err("no answer".into())), 1000);
+    site.record(2, Some(Ok(grid([26_000; 3]))), 1000);
+    let (commands, snapshot) = site.cycle(1000, 1000);
+    assert_eq!(
+        command(&commands, 1),
+        -1,
+        "nothing is sent to a silent wallbox"
+    );
+    assert_eq!(command(&commands, 0), 32_000 - 16_000);
+    let e2 = snapshot.evses[1].clone().unwrap_or_default();
+    assert_eq!((e2.state, e2.lb_reason.as_str()), (6, "com error"));
+    // After three minutes its fail-safe current (8 A) is what it may draw.
+    let later = 1000 + 181_000;
+    site.record(0, Some(Ok(charging([16_000; 3]))), later);
+    site.record(1, Some(Err("no answer".into())), later);
+    site.record(2, Some(Ok(grid([24_000; 3]))), later);
+    let (commands, _) = site.cycle(later, 1000);
+    assert_eq!(command(&commands, 0), 32_000 - 8000);
+}
+
+#[test]
+fn a_grid_meter_that_never_answered_goes_stale_after_the_timeout() {
+    let params = SiteParams {
+        meter_timeout_s: 10,
+        ..SiteParams::default()
+    };
+    let mut site = Site::new(params, &[wallbox(1, ""), grid_meter()], 0);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.record(1, Some(Err("refused".into())), 0);
+    let (commands, snapshot) = site.cycle(0, 1000);
+    assert!(!snapshot.site.meter_stale);
+    assert_eq!(command(&commands, 0), 32_000);
+    site.record(0, Some(Ok(charging([0; 3]))), 11_000);
+    site.record(1, Some(Err("refused".into())), 11_000);
+    let (commands, snapshot) = site.cycle(11_000, 1000);
+    assert!(snapshot.site.meter_stale);
+    assert_eq!(command(&commands, 0), 6000);
+    let reason = snapshot.evses[0].clone().unwrap_or_default().lb_reason;
+    assert_eq!(reason, "meter stale (max_charging_cur)");
+}
+
+#[test]
+fn disabled_wallboxes_follow_the_disable_policy() {
+    for (policy, expected, enable) in [(0, 0, false), (1, 6000, true), (-1, 32_000, true)] {
+        let params = SiteParams {
+            disable_policy: policy,
+            ..SiteParams::default()
+        };
+        let mut site = Site::new(params, &[wallbox(1, "device_enabled = false")], 0);
+        site.record(0, Some(Ok(charging([0; 3]))), 0);
+        let (commands, _) = site.cycle(0, 1000);
+        assert_eq!(
+            commands,
+            vec![Command {
+                device: 0,
+                current_ma: expected,
+                enable
+            }],
+            "policy {policy}"
+        );
+    }
+}
+
+#[test]
+fn no_car_means_disabled_and_unplugging_ends_the_turn() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    let idle = Reading::Evse(EvseReading {
+        state: EvseState::Waiting,
+        charging_enabled: true,
+        offered_ma: 16_000,
+        cable_ma: 0,
+        meter: None,
+        fail_safe: FailSafe::default(),
+    });
+    site.record(0, Some(Ok(idle)), 0);
+    let (commands, snapshot) = site.cycle(0, 1000);
+    assert_eq!(
+        commands,
+        vec![Command {
+            device: 0,
+            current_ma: 0,
+            enable: false
+        }]
+    );
+    assert_eq!(
+        snapshot.evses[0].clone().unwrap_or_default().lb_reason,
+        "no vehicle"
+    );
+}
+
+#[test]
+fn observation_mode_computes_but_commands_nothing() {
+    let params = SiteParams {
+        lb_enabled: false,
+        ..SiteParams::default()
+    };
+    let mut site = Site::new(params, &[wallbox(1, "")], 0);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    let (commands, snapshot) = site.cycle(0, 1000);
+    assert!(commands.is_empty());
+    let view = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!((view.lb_current, view.last_set_charging_cur), (32_000, -1));
+}
