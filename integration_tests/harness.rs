@@ -150,6 +150,23 @@ impl Daemon {
         (status, value)
     }
 
+    /// POST `/cnf?{query}` with a raw body: the status and the body as JSON.
+    pub async fn post(&self, query: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}/cnf?{query}", self.base))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {query}: {e}"));
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{query}: body {text:?} is not JSON: {e}"));
+        (status, value)
+    }
+
     /// GET and expect 200.
     pub async fn ok(&self, query: &str) -> Value {
         let (status, value) = self.get(query).await;

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod http_input;
 mod load_management;
 mod malformed;
 mod modbus_api;

@@ -6,10 +6,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Addr};
+use actix::{Actor, Addr, Recipient};
 use slog::Logger;
 
-use crate::devices::{Device, DeviceSettings};
+use crate::devices::{Apply, Device, DeviceSettings, DeviceStatus, GetStatus, HttpInput, Poll};
 use crate::transport::{Bus, Endpoint, EndpointError};
 
 /// Where the internal addresses point: `evse`, `meter1`, `meter2` (the
@@ -38,13 +38,66 @@ impl LocalPorts {
     }
 }
 
-/// A configured device: its declaration, and for Modbus devices where it
-/// is reached and its actor.
+/// The actor behind a device.
+#[derive(Debug, Clone)]
+pub enum DeviceActor {
+    /// Polled over Modbus.
+    Modbus(Addr<Device>),
+    /// Pushed over HTTP.
+    Http(Addr<HttpInput>),
+    /// Nothing to talk to (an `evse_group`).
+    None,
+}
+
+/// A configured device: its declaration, where it is reached, its actor.
 #[derive(Debug, Clone)]
 pub struct DeviceHandle {
     pub settings: Arc<DeviceSettings>,
     pub endpoint: Option<Endpoint>,
-    pub addr: Option<Addr<Device>>,
+    pub actor: DeviceActor,
+}
+
+impl DeviceHandle {
+    /// The Modbus device actor, for `cmd=modbus`.
+    pub fn modbus(&self) -> Option<&Addr<Device>> {
+        match &self.actor {
+            DeviceActor::Modbus(addr) => Some(addr),
+            DeviceActor::Http(_) | DeviceActor::None => None,
+        }
+    }
+
+    /// The HTTP-input actor, for `set_ajax_*`.
+    pub fn http_input(&self) -> Option<&Addr<HttpInput>> {
+        match &self.actor {
+            DeviceActor::Http(addr) => Some(addr),
+            DeviceActor::Modbus(_) | DeviceActor::None => None,
+        }
+    }
+
+    pub fn poll_recipient(&self) -> Option<Recipient<Poll>> {
+        match &self.actor {
+            DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Http(addr) => Some(addr.clone().recipient()),
+            DeviceActor::None => None,
+        }
+    }
+
+    pub fn apply_recipient(&self) -> Option<Recipient<Apply>> {
+        match &self.actor {
+            DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Http(addr) => Some(addr.clone().recipient()),
+            DeviceActor::None => None,
+        }
+    }
+
+    /// The device's communication status; `None` for groups or a stopped actor.
+    pub async fn status(&self) -> Option<DeviceStatus> {
+        match &self.actor {
+            DeviceActor::Modbus(addr) => addr.send(GetStatus).await.ok(),
+            DeviceActor::Http(addr) => addr.send(GetStatus).await.ok(),
+            DeviceActor::None => None,
+        }
+    }
 }
 
 /// All configured devices, in declaration order.
@@ -67,10 +120,15 @@ impl Plant {
         for settings in devices {
             let settings = Arc::new(settings.clone());
             if !settings.dev_type.is_modbus() {
+                let actor = if settings.dev_type.is_http_input() {
+                    DeviceActor::Http(HttpInput::new(settings.clone()).start())
+                } else {
+                    DeviceActor::None
+                };
                 handles.push(DeviceHandle {
                     settings,
                     endpoint: None,
-                    addr: None,
+                    actor,
                 });
                 continue;
             }
@@ -83,7 +141,7 @@ impl Plant {
             handles.push(DeviceHandle {
                 settings,
                 endpoint: Some(endpoint),
-                addr: Some(addr),
+                actor: DeviceActor::Modbus(addr),
             });
         }
         Ok(Plant { devices: handles })

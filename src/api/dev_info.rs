@@ -3,8 +3,10 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use actors::devices::{DeviceType, GetStatus};
+use actors::devices::DeviceType;
+use actors::plant::DeviceActor;
 use actors::supervisor::{GetSnapshot, Snapshot};
+use futures_util::future::join_all;
 use serde_json::{json, Map, Value};
 
 use super::{ApiError, AppState};
@@ -13,20 +15,16 @@ use super::{ApiError, AppState};
 const VENDOR_ID: u32 = 0xcf05;
 
 pub async fn get(state: &AppState) -> Result<Value, ApiError> {
-    // Every device is asked at once; the answers are then collected in order.
-    let snapshot = state.supervisor.send(GetSnapshot);
-    let pending: Vec<_> = state
-        .plant
-        .devices()
-        .iter()
-        .map(|d| (d, d.addr.as_ref().map(|a| a.send(GetStatus))))
-        .collect();
-    let snapshot = snapshot
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    // The supervisor and every device are asked at once.
+    let devices_list = state.plant.devices();
+    let (snapshot, statuses) = futures_util::join!(
+        state.supervisor.send(GetSnapshot),
+        join_all(devices_list.iter().map(|d| d.status()))
+    );
+    let snapshot = snapshot.map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let now = Instant::now();
-    let mut devices = Vec::with_capacity(pending.len());
-    for (number, (device, status)) in pending.into_iter().enumerate() {
+    let mut devices = Vec::with_capacity(devices_list.len());
+    for (number, (device, status)) in devices_list.iter().zip(statuses).enumerate() {
         let s = &device.settings;
         let mut entry = object(json!({
             "dev_type": s.dev_type.key(),
@@ -40,11 +38,8 @@ pub async fn get(state: &AppState) -> Result<Value, ApiError> {
             "is_evse": s.dev_type.is_evse(),
             "used_phases": s.used_phases,
         }));
-        let status = match status {
-            Some(request) => request.await.ok(),
-            None => None,
-        };
-        entry.extend(object(match (&status, device.addr.is_some()) {
+        let has_actor = !matches!(device.actor, DeviceActor::None);
+        entry.extend(object(match (&status, has_actor) {
             (Some(status), _) => json!({
                 "com_err": status.com.com_err,
                 "com_err_secs": status.com.com_err_secs(now),

@@ -30,6 +30,10 @@ pub enum ApiError {
     NotFound(String),
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
+    #[error("bad request body: {0}")]
+    BadBody(String),
+    #[error("request body larger than {0} KiB")]
+    BodyTooLarge(usize),
 }
 
 impl ResponseError for ApiError {
@@ -41,7 +45,9 @@ impl ResponseError for ApiError {
             | ApiError::BadParam { .. }
             | ApiError::UnknownCommand(_)
             | ApiError::BadRegisterSize
-            | ApiError::ReadOnly { .. } => StatusCode::BAD_REQUEST,
+            | ApiError::ReadOnly { .. }
+            | ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnknownDevice(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Device { error, .. } => match error {
@@ -50,7 +56,8 @@ impl ResponseError for ApiError {
                 DeviceError::Connect { .. }
                 | DeviceError::Transport(_)
                 | DeviceError::Exception(_)
-                | DeviceError::Protocol(_) => StatusCode::BAD_GATEWAY,
+                | DeviceError::Protocol(_)
+                | DeviceError::Stale(_) => StatusCode::BAD_GATEWAY,
             },
         }
     }

@@ -27,16 +27,22 @@ pub enum DeviceType {
     MeterOrnoWe516,
     /// A group of wallboxes with its own per-phase limit; no hardware.
     EvseGroup,
+    /// A meter whose values are pushed over HTTP (`set_ajax_meter`).
+    MeterAjax,
+    /// A wallbox whose values are pushed over HTTP (`set_ajax_evse`).
+    EvseAjax,
 }
 
 impl DeviceType {
-    pub const ALL: [DeviceType; 6] = [
+    pub const ALL: [DeviceType; 8] = [
         DeviceType::EvsePowerbrain,
         DeviceType::MeterPowerbrain,
         DeviceType::MeterSdm630,
         DeviceType::MeterSdm72dm,
         DeviceType::MeterOrnoWe516,
         DeviceType::EvseGroup,
+        DeviceType::MeterAjax,
+        DeviceType::EvseAjax,
     ];
 
     /// The API key, e.g. `evse_powerbrain`.
@@ -48,6 +54,8 @@ impl DeviceType {
             DeviceType::MeterSdm72dm => "meter_sdm72dm",
             DeviceType::MeterOrnoWe516 => "meter_orno_we516",
             DeviceType::EvseGroup => "evse_group",
+            DeviceType::MeterAjax => "meter_ajax",
+            DeviceType::EvseAjax => "evse_ajax",
         }
     }
 
@@ -60,16 +68,18 @@ impl DeviceType {
             DeviceType::MeterSdm72dm => "Eastron SDM72DM V1",
             DeviceType::MeterOrnoWe516 => "Orno OR-WE-516",
             DeviceType::EvseGroup => "EVSE group",
+            DeviceType::MeterAjax | DeviceType::EvseAjax => "HTTP input",
         }
     }
 
     pub fn is_evse(self) -> bool {
         match self {
-            DeviceType::EvsePowerbrain | DeviceType::EvseGroup => true,
+            DeviceType::EvsePowerbrain | DeviceType::EvseGroup | DeviceType::EvseAjax => true,
             DeviceType::MeterPowerbrain
             | DeviceType::MeterSdm630
             | DeviceType::MeterSdm72dm
-            | DeviceType::MeterOrnoWe516 => false,
+            | DeviceType::MeterOrnoWe516
+            | DeviceType::MeterAjax => false,
         }
     }
 
@@ -82,7 +92,7 @@ impl DeviceType {
             DeviceType::MeterSdm630 => &EASTRON_SDM630,
             DeviceType::MeterSdm72dm => &EASTRON_SDM72DM_V1,
             DeviceType::MeterOrnoWe516 => &ORNO_WE516,
-            DeviceType::EvseGroup => &NO_REGISTERS,
+            DeviceType::EvseGroup | DeviceType::MeterAjax | DeviceType::EvseAjax => &NO_REGISTERS,
         }
     }
 
@@ -94,7 +104,7 @@ impl DeviceType {
             DeviceType::MeterSdm630 => meter_sdm630::READS,
             DeviceType::MeterSdm72dm => meter_sdm72dm::READS,
             DeviceType::MeterOrnoWe516 => meter_orno_we516::READS,
-            DeviceType::EvseGroup => &[],
+            DeviceType::EvseGroup | DeviceType::MeterAjax | DeviceType::EvseAjax => &[],
         }
     }
 
@@ -106,9 +116,9 @@ impl DeviceType {
             DeviceType::MeterSdm630 => meter_sdm630::decode(blocks),
             DeviceType::MeterSdm72dm => meter_sdm72dm::decode(blocks),
             DeviceType::MeterOrnoWe516 => meter_orno_we516::decode(blocks),
-            DeviceType::EvseGroup => Err(DecodeError::Invalid(
-                "an evse_group has no registers".into(),
-            )),
+            DeviceType::EvseGroup | DeviceType::MeterAjax | DeviceType::EvseAjax => Err(
+                DecodeError::Invalid(format!("a {} device has no registers", self.key())),
+            ),
         }
     }
 
@@ -120,9 +130,17 @@ impl DeviceType {
         )
     }
 
-    /// Reached over Modbus (needs an address, has an actor).
+    /// Reached over Modbus (needs an address).
     pub fn is_modbus(self) -> bool {
-        !matches!(self, DeviceType::EvseGroup)
+        !matches!(
+            self,
+            DeviceType::EvseGroup | DeviceType::MeterAjax | DeviceType::EvseAjax
+        )
+    }
+
+    /// Its values are pushed over HTTP.
+    pub fn is_http_input(self) -> bool {
+        matches!(self, DeviceType::MeterAjax | DeviceType::EvseAjax)
     }
 }
 

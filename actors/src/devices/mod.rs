@@ -3,6 +3,7 @@
 //! actor of its endpoint.
 
 mod actor;
+pub mod http_input;
 mod kind;
 mod messages;
 mod settings;
@@ -10,6 +11,7 @@ mod settings;
 use std::time::Instant;
 
 pub use actor::Device;
+pub use http_input::{EvsePush, HttpInput, MeterPush, Push};
 pub use kind::DeviceType;
 pub use messages::{Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, WriteRegisters};
 pub use settings::{validate_devices, DeviceSettings, DeviceSettingsError};

@@ -21,7 +21,9 @@ pub struct DeviceSettings {
     #[serde(default)]
     pub alias: Option<String>,
     /// `host:port` (Modbus TCP), a serial line `/dev/ttyUSB0,9600,8,n,1`
-    /// (Modbus RTU), or `evse`/`meter1`/`meter2` for the local Power Brain.
+    /// (Modbus RTU), or `evse`/`meter1`/`meter2` for the local Power Brain;
+    /// none for groups and HTTP-input devices.
+    #[serde(default)]
     pub address: String,
     /// Modbus unit (slave) id, 1 to 247.
     #[serde(default = "default_unit_id")]
@@ -59,6 +61,11 @@ pub struct DeviceSettings {
     #[serde(default = "default_min_charging_cur")]
     pub fail_safe_current: i64,
 
+    // ---- HTTP-input devices ----
+    /// Values not pushed for this long count as a communication error, s.
+    #[serde(default = "default_push_timeout")]
+    pub timeout_s: u64,
+
     // ---- meters ----
     /// 0 display, 1 consumption, 2 production, 3 grid, 4 EV consumption,
     /// 5 storage (home), 6 storage (all).
@@ -87,6 +94,10 @@ fn default_max_charging_cur() -> i64 {
 
 fn default_prio() -> i64 {
     1
+}
+
+fn default_push_timeout() -> u64 {
+    60
 }
 
 fn default_fail_safe_duration() -> i64 {
@@ -207,6 +218,9 @@ fn validate_numbers(d: &DeviceSettings) -> Result<(), (&'static str, String)> {
             "used_phases",
             format!("{} is not a phase mask 0 to 7", d.used_phases),
         ));
+    }
+    if !(1..=86_400).contains(&d.timeout_s) {
+        return Err(("timeout_s", format!("{} is not 1 to 86400 s", d.timeout_s)));
     }
     if !(0..=6).contains(&d.role) {
         return Err(("role", format!("{} is not a meter role 0 to 6", d.role)));

@@ -17,7 +17,7 @@ use slog::{debug, o, warn, Logger};
 pub use params::SiteParams;
 pub use site::{Command, EvseView, MeterView, Site, SiteView, Snapshot};
 
-use crate::devices::{Apply, Device, Poll};
+use crate::devices::{Apply, Poll};
 use crate::plant::Plant;
 
 /// The latest cycle's state, for `get_dev_info`.
@@ -25,15 +25,23 @@ use crate::plant::Plant;
 #[rtype(result = "Arc<Snapshot>")]
 pub struct GetSnapshot;
 
-/// Runs one cycle now instead of waiting for the timer (a pushed value or
-/// a changed parameter should act at once). Answers when it has run.
+/// Decides again now, with the latest pushed values of the HTTP-input
+/// devices and the last readings of the others (no Modbus wait): a pushed
+/// value acts at once. Answers with the new snapshot.
 #[derive(Debug, Message)]
 #[rtype(result = "Arc<Snapshot>")]
-pub struct RunCycle;
+pub struct Reevaluate;
+
+/// One device as the supervisor reaches it.
+struct Supervised {
+    poll: Option<Recipient<Poll>>,
+    apply: Option<Recipient<Apply>>,
+    http_input: bool,
+}
 
 pub struct Supervisor {
     site: Site,
-    devices: Vec<Option<Addr<Device>>>,
+    devices: Vec<Supervised>,
     clock: Instant,
     snapshot: Arc<Snapshot>,
     last_start: Option<u64>,
@@ -47,7 +55,15 @@ impl Supervisor {
         let settings: Vec<_> = plant.devices().iter().map(|d| d.settings.clone()).collect();
         Supervisor {
             site: Site::new(params, &settings, 0),
-            devices: plant.devices().iter().map(|d| d.addr.clone()).collect(),
+            devices: plant
+                .devices()
+                .iter()
+                .map(|d| Supervised {
+                    poll: d.poll_recipient(),
+                    apply: d.apply_recipient(),
+                    http_input: d.settings.dev_type.is_http_input(),
+                })
+                .collect(),
             clock,
             snapshot: Arc::new(Snapshot::default()),
             last_start: None,
@@ -60,22 +76,34 @@ impl Supervisor {
         u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Polls everything, decides, applies. The returned future resolves
-    /// once the snapshot is updated.
-    fn cycle(&mut self) -> ResponseActFuture<Self, Arc<Snapshot>> {
-        if self.running {
-            return Box::pin(fut::ready(self.snapshot.clone()));
+    /// Polls (everything, or only the HTTP-input devices), decides,
+    /// applies. The returned future resolves once the snapshot is updated.
+    fn cycle(&mut self, http_only: bool) -> ResponseActFuture<Self, Arc<Snapshot>> {
+        if !http_only {
+            if self.running {
+                return Box::pin(fut::ready(self.snapshot.clone()));
+            }
+            self.running = true;
         }
-        self.running = true;
         let start = self.now_ms();
-        let cycle_time = self.last_start.map_or(0, |last| start.saturating_sub(last));
-        self.last_start = Some(start);
+        let cycle_time = if http_only {
+            self.snapshot.cycle_time_ms
+        } else {
+            let period = self.last_start.map_or(0, |last| start.saturating_sub(last));
+            self.last_start = Some(start);
+            period
+        };
         // `send` queues every poll at once; awaiting them in turn then costs
         // the slowest device, not the sum.
         let polls: Vec<_> = self
             .devices
             .iter()
-            .map(|d| d.as_ref().map(|a| a.send(Poll)))
+            .map(|d| {
+                d.poll
+                    .as_ref()
+                    .filter(|_| d.http_input || !http_only)
+                    .map(|r| r.send(Poll))
+            })
             .collect();
         let gather = async move {
             let mut results = Vec::with_capacity(polls.len());
@@ -98,9 +126,9 @@ impl Supervisor {
             }
             let (commands, snapshot) = act.site.cycle(now, cycle_time);
             for c in commands {
-                if let Some(Some(addr)) = act.devices.get(c.device) {
+                if let Some(apply) = act.devices.get(c.device).and_then(|d| d.apply.as_ref()) {
                     let (current_ma, enable) = (c.current_ma, c.enable);
-                    let request = addr.send(Apply { current_ma, enable });
+                    let request = apply.send(Apply { current_ma, enable });
                     let log = act.log.clone();
                     actix::spawn(async move {
                         if let Ok(Err(e)) = request.await {
@@ -112,7 +140,9 @@ impl Supervisor {
             debug!(act.log, "cycle"; "ms" => now.saturating_sub(start),
                 "available_ma" => ?snapshot.site.available_ma, "house_ma" => ?snapshot.site.house_ma);
             act.snapshot = Arc::new(snapshot);
-            act.running = false;
+            if !http_only {
+                act.running = false;
+            }
             act.snapshot.clone()
         }))
     }
@@ -123,9 +153,9 @@ impl Actor for Supervisor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let every = Duration::from_millis(self.site.params.cycle_time_ms);
-        ctx.spawn(self.cycle().map(|_, _, _| ()));
+        ctx.spawn(self.cycle(false).map(|_, _, _| ()));
         ctx.run_interval(every, |act, ctx| {
-            ctx.spawn(act.cycle().map(|_, _, _| ()));
+            ctx.spawn(act.cycle(false).map(|_, _, _| ()));
         });
     }
 }
@@ -138,10 +168,10 @@ impl Handler<GetSnapshot> for Supervisor {
     }
 }
 
-impl Handler<RunCycle> for Supervisor {
+impl Handler<Reevaluate> for Supervisor {
     type Result = ResponseActFuture<Self, Arc<Snapshot>>;
 
-    fn handle(&mut self, _: RunCycle, _: &mut Self::Context) -> Self::Result {
-        self.cycle()
+    fn handle(&mut self, _: Reevaluate, _: &mut Self::Context) -> Self::Result {
+        self.cycle(true)
     }
 }

@@ -38,6 +38,9 @@ pub enum DeviceError {
     Protocol(String),
     #[error("device is shutting down")]
     Stopped,
+    /// An HTTP-input device whose values were not pushed in time.
+    #[error("no values pushed for {0} s")]
+    Stale(u64),
 }
 
 impl DeviceError {
