@@ -9,4 +9,5 @@ mod malformed;
 mod modbus_api;
 mod modbus_faults;
 mod modbus_rtu;
+mod node_red;
 mod settings;

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Runs every test of chargebrain: format, lints, unit, property and
 # integration tests. Installs the tools the tests drive when they are
-# missing (Debian/Ubuntu: mbpoll, a third-party Modbus client).
+# missing: mbpoll (a third-party Modbus client, Debian) and Node-RED
+# (npm, pinned, cached under ~/.cache/chargebrain).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+NODE_RED_VERSION=4.1.15
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/chargebrain"
+
 missing=()
 command -v mbpoll >/dev/null 2>&1 || missing+=(mbpoll)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -14,6 +19,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+node_red_dir="$cache/node-red-$NODE_RED_VERSION"
+if [ ! -x "$node_red_dir/node_modules/.bin/node-red" ]; then
+  echo "installing Node-RED $NODE_RED_VERSION into $node_red_dir"
+  mkdir -p "$node_red_dir"
+  npm install --prefix "$node_red_dir" --no-audit --no-fund --loglevel=error "node-red@$NODE_RED_VERSION" >/dev/null
+fi
+export NODE_RED_BIN="$node_red_dir/node_modules/.bin/node-red"
 
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
