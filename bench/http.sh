@@ -13,13 +13,24 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 base=$(python3 -c 'import socket
 for p in range(30000, 60000, 7):
     try:
-        ss=[socket.socket() for _ in range(3)]
+        ss=[socket.socket() for _ in range(5)]
         [s.bind(("127.0.0.1",p+i)) for i,s in enumerate(ss)]
         print(p); break
     except OSError: pass')
+# The shipped plant plus an HTTP-input wallbox and an HTTP-input meter on a
+# second grid connection (role 3: its pushes change what the cars get).
+cat settings.toml - >"$dir/settings.toml" <<'TOML'
+[[devices]]
+dev_id = "M4"
+dev_type = "meter_ajax"
+role = 3
+[[devices]]
+dev_id = "E3"
+dev_type = "evse_ajax"
+TOML
 CHARGEBRAIN__HTTP__LISTEN="127.0.0.1:$port" CHARGEBRAIN__SIMULATION__BASE_PORT="$base" \
 CHARGEBRAIN__STORAGE__DIR="$dir" CHARGEBRAIN__LOG__LEVEL=warn \
-  target/release/chargebrain --config settings.toml >"$dir/out" 2>"$dir/err" &
+  target/release/chargebrain --config "$dir/settings.toml" >"$dir/out" 2>"$dir/err" &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.1; done
@@ -43,5 +54,19 @@ echo "| request | connections | req/s | p50 | p99 | non-2xx |"
 echo "|---|---|---|---|---|---|"
 for c in 1 16 64; do run "modbus read=8093 (evse)" "cmd=modbus&device=evse&read=8093" "$c"; done
 for c in 1 16 64; do run "get_dev_info (no device I/O)" "cmd=get_dev_info" "$c"; done
+for c in 1 16 64; do run "set_ajax_meter push (GET form)" "cmd=set_ajax_meter&dev_id=M4&current=1000,2000,3000&voltage=230,230,230&import_wh=5" "$c"; done
+
+# Push to answer: a house-load push, then the wallbox's push, whose answer
+# carries the new charging current. Both requests, end to end, with curl.
+H="http://127.0.0.1:$port/cnf"
+curl -s "$H?cmd=set_ajax_evse&dev_id=E3&state=3&max_charging_current=32000&current=0,0,0" >/dev/null
+times=()
+for i in $(seq 200); do
+  house=$(( i % 2 == 0 ? 2000 : 4000 ))
+  t=$(curl -s -o /dev/null -w '%{time_total}' "$H?cmd=set_ajax_meter&dev_id=M4&current=$house,$house,$house")
+  t2=$(curl -s -o /dev/null -w '%{time_total}' "$H?cmd=set_ajax_evse&dev_id=E3&current=0,0,0")
+  times+=("$(python3 -c "print(($t + $t2) * 1e6)")")
+done
+printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "\npush to changed answer (meter push + wallbox push, curl, 200 runs): median %.0f us, p99 %.0f us\n", a[int(NR/2)], a[int(NR*0.99)]}'
 echo
 echo "idle RSS with the simulation on: ${rss_idle} kB; after the runs: $(awk '/VmRSS/ {print $2}' /proc/$pid/status) kB"
