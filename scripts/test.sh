@@ -29,5 +29,5 @@ fi
 export NODE_RED_BIN="$node_red_dir/node_modules/.bin/node-red"
 
 cargo fmt --all -- --check
-cargo clippy --all-targets -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

@@ -1,17 +1,23 @@
-//! Wiring: starts the simulated plant (if enabled), the device actors and
-//! the HTTP server, in that order, all in one place.
+//! Wiring: loads the state, starts the simulated plant (if enabled), the
+//! store, the device actors, the supervisor and the HTTP server, in that
+//! order, all in one place.
 
 use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Actor;
+use actix::{Actor, SyncArbiter};
 use actix_web::{web, App, HttpServer};
+use actors::devices::validate_devices;
 use actors::plant::{LocalPorts, Plant};
 use actors::sim::plant::PlantSim;
+use actors::store::{self, License, State, Store, STATE_FILE, STATE_VERSION};
 use actors::supervisor::Supervisor;
 use slog::{info, Logger};
+use tokio::sync::watch;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, Auth};
 use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +32,39 @@ pub enum StartError {
     Listen { addr: String, reason: String },
     #[error("HTTP server failed: {0}")]
     Server(String),
+    #[error("state: {0}")]
+    State(String),
+}
+
+/// The state file's contents, or on the first start the settings' seed,
+/// which is then written so that the file is the truth from now on.
+fn load_or_seed(settings: &Settings, log: &Logger) -> Result<(PathBuf, State), StartError> {
+    let path = settings.storage.dir.join(STATE_FILE);
+    if let Some(state) = store::load(&path).map_err(|e| StartError::State(e.to_string()))? {
+        validate_devices(&state.devices).map_err(|e| {
+            StartError::State(format!(
+                "{} holds an invalid device ({e}); it was left as it is",
+                path.display()
+            ))
+        })?;
+        state.params.validate().map_err(|(key, reason)| {
+            StartError::State(format!("{}: params.{key}: {reason}", path.display()))
+        })?;
+        info!(log, "state loaded"; "file" => %path.display());
+        return Ok((path, state));
+    }
+    let state = State {
+        version: STATE_VERSION,
+        title: settings.site.title.clone(),
+        desc: settings.site.desc.clone(),
+        params: settings.load.clone(),
+        devices: settings.devices.clone(),
+        admin_hash: None,
+        license: License::default(),
+    };
+    store::save_atomic(&path, &state).map_err(|e| StartError::State(e.to_string()))?;
+    info!(log, "state seeded from the settings"; "file" => %path.display());
+    Ok((path, state))
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -52,16 +91,24 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         LocalPorts::from_base(base_port)
     };
 
+    let (path, state) = load_or_seed(&settings, &log)?;
     let timeout = Duration::from_millis(settings.modbus.timeout_ms);
-    let plant = Plant::start(&settings.devices, &local, timeout, &log)
+    let plant = Plant::start(&state.devices, &local, timeout, &log)
         .map_err(|e| StartError::Devices(e.to_string()))?;
     info!(log, "devices started"; "count" => plant.devices().len());
 
-    let supervisor = Supervisor::new(settings.load.clone(), &plant, &log).start();
+    let auth = Auth::new(state.admin_hash.clone(), &log).start();
+    let stored = state.clone();
+    // fsync blocks: the store gets a thread of its own.
+    let store = SyncArbiter::start(1, move || Store::new(path.clone(), stored.clone()));
+    let (published, plant_view) = watch::channel(Arc::new(plant.clone()));
+    let supervisor = Supervisor::new(state, plant, published, store.clone(), &log).start();
     let state = web::Data::new(AppState {
-        plant,
+        plant: plant_view,
         supervisor,
-        site: settings.site.clone(),
+        store,
+        auth,
+        public_read: settings.http.public_read,
     });
     let listen = settings.http.listen.clone();
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(api::routes))

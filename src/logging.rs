@@ -1,10 +1,65 @@
 //! slog setup: text or JSON on stderr, with the `log` records of libraries
-//! (actix-web, tokio-modbus) bridged in.
+//! (actix-web, tokio-modbus) bridged in, and diagnostic logging that can be
+//! switched on for five minutes (`cmd=set_diag_logging`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use slog::{o, Drain, Level, Logger};
 use slog_async::AsyncGuard;
 
 use crate::settings::{LogFormat, LogLevel, LogSettings};
+
+/// Diagnostic logging stops by itself after this long.
+const DIAG_SECS: u64 = 5 * 60;
+
+/// Unix second until which debug records pass whatever the level (0 = off).
+static DIAG_UNTIL: AtomicU64 = AtomicU64::new(0);
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Turns diagnostic logging on (for five minutes) or off.
+pub fn set_diagnostics(enable: bool) {
+    let until = if enable { unix_now() + DIAG_SECS } else { 0 };
+    DIAG_UNTIL.store(until, Ordering::Relaxed);
+    slog_scope::info!(
+        "diagnostic logging {}",
+        if enable { "on for 5 minutes" } else { "off" }
+    );
+}
+
+fn diagnostics_on() -> bool {
+    unix_now() < DIAG_UNTIL.load(Ordering::Relaxed)
+}
+
+/// Passes records at the configured level, and debug records too while
+/// diagnostic logging is on.
+struct DiagFilter<D> {
+    drain: D,
+    level: Level,
+}
+
+impl<D: Drain<Ok = (), Err = slog::Never>> Drain for DiagFilter<D> {
+    type Ok = ();
+    type Err = slog::Never;
+
+    fn log(
+        &self,
+        record: &slog::Record<'_>,
+        values: &slog::OwnedKVList,
+    ) -> Result<(), slog::Never> {
+        let wanted = record.level().is_at_least(self.level)
+            || (record.level().is_at_least(Level::Debug) && diagnostics_on());
+        if wanted {
+            self.drain.log(record, values)?;
+        }
+        Ok(())
+    }
+}
 
 /// Keeps logging alive; dropping it flushes what is queued.
 pub struct LogGuard {
@@ -32,7 +87,7 @@ pub fn init(settings: &LogSettings) -> Result<(Logger, LogGuard), log::SetLogger
                 .fuse(),
         ),
     };
-    let drain = drain.filter_level(level).fuse();
+    let drain = DiagFilter { drain, level }.fuse();
     // Block rather than drop records when the queue is full: a lost
     // "fuse limit exceeded" line is worse than a slower log call.
     let (drain, guard) = slog_async::Async::new(drain)
@@ -48,7 +103,9 @@ pub fn init(settings: &LogSettings) -> Result<(Logger, LogGuard), log::SetLogger
         Level::Debug => log::Level::Debug,
         Level::Trace => log::Level::Trace,
     };
-    slog_stdlog::init_with_level(bridged)?;
+    // Library records reach the filter at debug, so diagnostics can show them.
+    let _ = bridged;
+    slog_stdlog::init_with_level(log::Level::Debug)?;
     Ok((
         log,
         LogGuard {

@@ -41,6 +41,9 @@ pub struct HttpSettings {
     pub listen: String,
     /// HTTP worker threads (device actors run on their own thread).
     pub workers: usize,
+    /// Serve read-only status (`get_dev_info`, `get_params`, …) without the
+    /// admin password, as existing clients expect.
+    pub public_read: bool,
 }
 
 impl Default for HttpSettings {
@@ -48,6 +51,7 @@ impl Default for HttpSettings {
         HttpSettings {
             listen: "127.0.0.1:8080".into(),
             workers: 1,
+            public_read: true,
         }
     }
 }

@@ -8,5 +8,6 @@ pub mod drivers;
 pub mod plant;
 pub mod registers;
 pub mod sim;
+pub mod store;
 pub mod supervisor;
 pub mod transport;

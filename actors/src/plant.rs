@@ -9,7 +9,9 @@ use std::time::Duration;
 use actix::{Actor, Addr, Recipient};
 use slog::Logger;
 
-use crate::devices::{Apply, Device, DeviceSettings, DeviceStatus, GetStatus, HttpInput, Poll};
+use crate::devices::{
+    Apply, Device, DeviceSettings, DeviceStatus, GetStatus, HttpInput, Poll, Shutdown,
+};
 use crate::transport::{Bus, Endpoint, EndpointError};
 
 /// Where the internal addresses point: `evse`, `meter1`, `meter2` (the
@@ -90,6 +92,24 @@ impl DeviceHandle {
         }
     }
 
+    fn same_actor(&self, other: &DeviceHandle) -> bool {
+        match (&self.actor, &other.actor) {
+            (DeviceActor::Modbus(a), DeviceActor::Modbus(b)) => a == b,
+            (DeviceActor::Http(a), DeviceActor::Http(b)) => a == b,
+            (DeviceActor::None, DeviceActor::None) => true,
+            _ => false,
+        }
+    }
+
+    /// Stops the device's actor (its interval timers would keep it alive).
+    fn stop(&self) {
+        match &self.actor {
+            DeviceActor::Modbus(addr) => addr.do_send(Shutdown),
+            DeviceActor::Http(addr) => addr.do_send(Shutdown),
+            DeviceActor::None => {}
+        }
+    }
+
     /// The device's communication status; `None` for groups or a stopped actor.
     pub async fn status(&self) -> Option<DeviceStatus> {
         match &self.actor {
@@ -100,10 +120,15 @@ impl DeviceHandle {
     }
 }
 
-/// All configured devices, in declaration order.
-#[derive(Debug, Clone, Default)]
+/// All configured devices, in declaration order, and what it takes to
+/// start more.
+#[derive(Debug, Clone)]
 pub struct Plant {
     devices: Vec<DeviceHandle>,
+    buses: HashMap<Endpoint, Addr<Bus>>,
+    local: LocalPorts,
+    timeout: Duration,
+    log: Logger,
 }
 
 impl Plant {
@@ -115,36 +140,102 @@ impl Plant {
         timeout: Duration,
         log: &Logger,
     ) -> Result<Self, EndpointError> {
-        let mut buses: HashMap<Endpoint, Addr<Bus>> = HashMap::new();
-        let mut handles = Vec::with_capacity(devices.len());
+        let mut plant = Plant {
+            devices: Vec::with_capacity(devices.len()),
+            buses: HashMap::new(),
+            local: local.clone(),
+            timeout,
+            log: log.clone(),
+        };
         for settings in devices {
-            let settings = Arc::new(settings.clone());
-            if !settings.dev_type.is_modbus() {
-                let actor = if settings.dev_type.is_http_input() {
-                    DeviceActor::Http(HttpInput::new(settings.clone()).start())
-                } else {
-                    DeviceActor::None
-                };
-                handles.push(DeviceHandle {
-                    settings,
-                    endpoint: None,
-                    actor,
-                });
-                continue;
-            }
-            let endpoint = local.endpoint(&settings.address)?;
-            let bus = buses
-                .entry(endpoint.clone())
-                .or_insert_with(|| Bus::new(endpoint.clone(), log).start())
-                .clone();
-            let addr = Device::new(settings.clone(), bus, timeout, log).start();
-            handles.push(DeviceHandle {
+            let handle = plant.spawn(settings)?;
+            plant.devices.push(handle);
+        }
+        Ok(plant)
+    }
+
+    /// Checks that a device's address can be used, without starting it.
+    pub fn check_address(&self, settings: &DeviceSettings) -> Result<(), EndpointError> {
+        if settings.dev_type.is_modbus() {
+            self.local.endpoint(&settings.address)?;
+        }
+        Ok(())
+    }
+
+    fn spawn(&mut self, settings: &DeviceSettings) -> Result<DeviceHandle, EndpointError> {
+        let settings = Arc::new(settings.clone());
+        if !settings.dev_type.is_modbus() {
+            let actor = if settings.dev_type.is_http_input() {
+                DeviceActor::Http(HttpInput::new(settings.clone()).start())
+            } else {
+                DeviceActor::None
+            };
+            return Ok(DeviceHandle {
                 settings,
-                endpoint: Some(endpoint),
-                actor: DeviceActor::Modbus(addr),
+                endpoint: None,
+                actor,
             });
         }
-        Ok(Plant { devices: handles })
+        let endpoint = self.local.endpoint(&settings.address)?;
+        let log = &self.log;
+        let bus = self
+            .buses
+            .entry(endpoint.clone())
+            .or_insert_with(|| Bus::new(endpoint.clone(), log).start())
+            .clone();
+        let addr = Device::new(settings.clone(), bus, self.timeout, log).start();
+        Ok(DeviceHandle {
+            settings,
+            endpoint: Some(endpoint),
+            actor: DeviceActor::Modbus(addr),
+        })
+    }
+
+    /// Makes the running devices match `devices`: new ones start, removed
+    /// ones stop, and changed ones (or those named in `restart`) get a
+    /// fresh actor and session. Answers the dev_ids that were (re)started.
+    pub fn reconcile(
+        &mut self,
+        devices: &[DeviceSettings],
+        restart: &[String],
+    ) -> Result<Vec<String>, EndpointError> {
+        let mut next = Vec::with_capacity(devices.len());
+        let mut started = Vec::new();
+        for settings in devices {
+            let current = self
+                .devices
+                .iter()
+                .position(|d| d.settings.dev_id == settings.dev_id);
+            match current {
+                Some(i)
+                    if *self.devices[i].settings == *settings
+                        && !restart.contains(&settings.dev_id) =>
+                {
+                    next.push(self.devices[i].clone());
+                }
+                _ => {
+                    next.push(self.spawn(settings)?);
+                    started.push(settings.dev_id.clone());
+                }
+            }
+        }
+        for old in &self.devices {
+            let kept = next
+                .iter()
+                .any(|d| d.settings.dev_id == old.settings.dev_id && d.same_actor(old));
+            if !kept {
+                old.stop();
+            }
+        }
+        self.devices = next;
+        // A bus whose last device went away stops with it.
+        let used: Vec<Endpoint> = self
+            .devices
+            .iter()
+            .filter_map(|d| d.endpoint.clone())
+            .collect();
+        self.buses.retain(|endpoint, _| used.contains(endpoint));
+        Ok(started)
     }
 
     pub fn devices(&self) -> &[DeviceHandle] {

@@ -170,18 +170,18 @@ fn evse_push(f: &Fields<'_>) -> Result<EvsePush, ApiError> {
 }
 
 /// The HTTP-input device `dev_id` of type `wanted`.
-fn target<'a>(
-    state: &'a AppState,
+fn target(
+    state: &AppState,
     params: &Params,
     wanted: DeviceType,
-) -> Result<(&'a DeviceHandle, &'a Addr<HttpInput>), ApiError> {
+) -> Result<(DeviceHandle, Addr<HttpInput>), ApiError> {
     let dev_id = params.required("dev_id")?;
-    let device = state
-        .plant
+    let plant = state.plant();
+    let device = plant
         .find(dev_id)
         .ok_or_else(|| ApiError::UnknownDevice(dev_id.to_string()))?;
     match device.http_input() {
-        Some(addr) if device.settings.dev_type == wanted => Ok((device, addr)),
+        Some(addr) if device.settings.dev_type == wanted => Ok((device.clone(), addr.clone())),
         _ => Err(bad(
             "dev_id",
             format!(
@@ -220,7 +220,7 @@ pub async fn set_meter(
         params,
     };
     let values = meter_push(&fields)?;
-    push(addr, Push::Meter(values)).await?;
+    push(&addr, Push::Meter(values)).await?;
     // A new house load acts at once, not at the next cycle.
     state
         .supervisor
@@ -241,14 +241,14 @@ pub async fn set_evse(
         params,
     };
     let values = evse_push(&fields)?;
-    push(addr, Push::Evse(values)).await?;
+    push(&addr, Push::Evse(values)).await?;
     let snapshot = state
         .supervisor
         .send(Reevaluate)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let index = state
-        .plant
+        .plant()
         .devices()
         .iter()
         .position(|d| d.settings.dev_id == device.settings.dev_id);

@@ -16,7 +16,8 @@ const VENDOR_ID: u32 = 0xcf05;
 
 pub async fn get(state: &AppState) -> Result<Value, ApiError> {
     // The supervisor and every device are asked at once.
-    let devices_list = state.plant.devices();
+    let plant = state.plant();
+    let devices_list = plant.devices();
     let (snapshot, statuses) = futures_util::join!(
         state.supervisor.send(GetSnapshot),
         join_all(devices_list.iter().map(|d| d.status()))
@@ -92,7 +93,7 @@ pub async fn get(state: &AppState) -> Result<Value, ApiError> {
         }
         devices.push(Value::Object(entry));
     }
-    Ok(json!({ "params": params(state, &snapshot), "devices": devices }))
+    Ok(json!({ "params": params(&snapshot), "devices": devices }))
 }
 
 fn object(value: Value) -> Map<String, Value> {
@@ -102,7 +103,7 @@ fn object(value: Value) -> Map<String, Value> {
     }
 }
 
-fn params(state: &AppState, snapshot: &Snapshot) -> Value {
+fn params(snapshot: &Snapshot) -> Value {
     let p = &snapshot.params;
     let site = &snapshot.site;
     let unix_secs = SystemTime::now()
@@ -111,8 +112,8 @@ fn params(state: &AppState, snapshot: &Snapshot) -> Value {
     // The W-named keys of older firmware, at the nominal voltage over three phases.
     let watts = |ma: i64| ma * p.voltage * 3 / 1000;
     json!({
-        "title": state.site.title,
-        "desc": state.site.desc,
+        "title": snapshot.title,
+        "desc": snapshot.desc,
         "max_total_current": p.max_total_current,
         "reserve_current": p.reserve_current,
         "overdraft_cur": site.overdraft_cur,
@@ -143,4 +144,23 @@ fn params(state: &AppState, snapshot: &Snapshot) -> Value {
         "evse_current": site.evse_ma,
         "meter_stale": site.meter_stale,
     })
+}
+
+/// Every supported device type with its display name (`dev_meta`).
+pub fn dev_types() -> Value {
+    Value::Object(
+        DeviceType::ALL
+            .iter()
+            .map(|t| (t.key().to_string(), Value::from(t.display_name())))
+            .collect(),
+    )
+}
+
+/// `get_dev_info` plus `dev_meta`.
+pub async fn get_params(state: &AppState) -> Result<Value, ApiError> {
+    let mut info = get(state).await?;
+    if let Some(map) = info.as_object_mut() {
+        map.insert("dev_meta".into(), dev_types());
+    }
+    Ok(info)
 }

@@ -3,7 +3,11 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use actors::store::StoreError;
+use actors::supervisor::ConfigError;
 use actors::transport::DeviceError;
+
+use super::auth::AuthError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -34,6 +38,12 @@ pub enum ApiError {
     BadBody(String),
     #[error("request body larger than {0} KiB")]
     BodyTooLarge(usize),
+    #[error("{0}")]
+    Auth(#[from] AuthError),
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Store(StoreError),
 }
 
 impl ResponseError for ApiError {
@@ -48,6 +58,14 @@ impl ResponseError for ApiError {
             | ApiError::ReadOnly { .. }
             | ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Auth(AuthError::Required | AuthError::Wrong) => StatusCode::UNAUTHORIZED,
+            ApiError::Auth(AuthError::Locked(_)) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Config(ConfigError::Rejected(_))
+            | ApiError::Store(StoreError::Rejected(_)) => StatusCode::BAD_REQUEST,
+            ApiError::Config(ConfigError::UnknownDevice(_)) => StatusCode::NOT_FOUND,
+            ApiError::Config(ConfigError::Store(_)) | ApiError::Store(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             ApiError::UnknownDevice(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Device { error, .. } => match error {
@@ -63,6 +81,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(self.to_string())
+        let mut response = HttpResponse::build(self.status_code());
+        if self.status_code() == StatusCode::UNAUTHORIZED {
+            // Lets a browser ask for the password.
+            response.insert_header(("WWW-Authenticate", "Basic realm=\"chargebrain\""));
+        }
+        response.json(self.to_string())
     }
 }

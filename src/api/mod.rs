@@ -1,32 +1,47 @@
 //! The HTTP API: `/cnf?cmd=…` translated into actor messages.
 
 mod ajax;
+mod auth;
+mod config;
 mod dev_info;
 mod error;
 mod modbus;
 mod params;
+
+use std::sync::Arc;
 
 use actix::dev::ToEnvelope;
 use actix::{Addr, Handler, Message};
 use actix_web::{web, HttpRequest, HttpResponse};
 use actors::devices::Device;
 use actors::plant::Plant;
+use actors::store::Store;
 use actors::supervisor::Supervisor;
 use actors::transport::DeviceError;
 use serde_json::Value;
+use tokio::sync::watch;
 
+pub use auth::Auth;
 pub use error::ApiError;
 pub use params::Params;
 
-use crate::settings::SiteSettings;
-
-/// What the handlers reach: addresses of actors and fixed settings. No
-/// mutable state lives here.
+/// What the handlers reach: addresses of actors, a read-only view of the
+/// running devices, and fixed settings. No mutable state lives here.
 #[derive(Debug)]
 pub struct AppState {
-    pub plant: Plant,
+    pub plant: watch::Receiver<Arc<Plant>>,
     pub supervisor: Addr<Supervisor>,
-    pub site: SiteSettings,
+    pub store: Addr<Store>,
+    pub auth: Addr<Auth>,
+    /// Read-only commands need no password.
+    pub public_read: bool,
+}
+
+impl AppState {
+    /// The devices running now.
+    pub fn plant(&self) -> Arc<Plant> {
+        self.plant.borrow().clone()
+    }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -38,6 +53,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// The largest request body accepted.
 const MAX_BODY: usize = 64 * 1024;
 
+/// Who may run a command.
+enum Access {
+    /// Read-only status: open unless `http.public_read` is off.
+    Read,
+    /// Changes something: the admin password, once one is set.
+    Admin,
+    /// Checks its own credentials (`change_admin_pwd`).
+    Own,
+}
+
+fn access(cmd: &str, params: &Params) -> Access {
+    match cmd {
+        "get_dev_info" | "get_dev_types" | "get_params" => Access::Read,
+        "modbus" if params.get("write").is_none() => Access::Read,
+        "change_admin_pwd" => Access::Own,
+        _ => Access::Admin,
+    }
+}
+
 /// The `/cnf` dispatcher: one arm per command, kept alphabetical.
 async fn cnf(
     req: HttpRequest,
@@ -47,12 +81,29 @@ async fn cnf(
     let params = Params::parse(req.query_string())?;
     let cmd = params.required("cmd")?;
     let body = read_body(payload).await?;
+    match access(cmd, &params) {
+        Access::Read if state.public_read => {}
+        Access::Read | Access::Admin => {
+            let password = auth::basic_password(
+                req.headers()
+                    .get("Authorization")
+                    .and_then(|h| h.to_str().ok()),
+            );
+            config::require_admin(&state, &req, password, cmd).await?;
+        }
+        Access::Own => {}
+    }
     let answer: Value = match cmd {
+        "accept_license" => config::accept_license(&state, &params).await?,
+        "change_admin_pwd" => config::change_admin_pwd(&state, &req, &params).await?,
+        "del_device" => config::del_device(&state, &params).await?,
         "get_dev_info" => dev_info::get(&state).await?,
+        "get_dev_types" => dev_info::dev_types(),
+        "get_params" => dev_info::get_params(&state).await?,
         "modbus" => {
+            let plant = state.plant();
             let name = params.required("device")?;
-            let device = state
-                .plant
+            let device = plant
                 .find(name)
                 .ok_or_else(|| ApiError::UnknownDevice(name.to_string()))?;
             let addr = device.modbus().ok_or_else(|| ApiError::BadParam {
@@ -67,8 +118,11 @@ async fn cnf(
             let request = modbus::ModbusRequest::parse(&params, dev_type.register_map())?;
             modbus::run(&device.settings.dev_id, dev_type, addr, request).await?
         }
+        "reset_device" => config::reset_device(&state, &params).await?,
         "set_ajax_evse" => ajax::set_evse(&state, &params, body.as_ref()).await?,
         "set_ajax_meter" => ajax::set_meter(&state, &params, body.as_ref()).await?,
+        "set_diag_logging" => config::set_diag_logging(&params)?,
+        "set_params" => config::set_params(&state, body).await?,
         other => return Err(ApiError::UnknownCommand(other.to_string())),
     };
     Ok(HttpResponse::Ok().json(answer))

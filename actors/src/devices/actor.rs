@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use slog::{info, o, warn, Logger};
 
-use super::messages::{Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, WriteRegisters};
+use super::messages::{
+    Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Shutdown, WriteRegisters,
+};
 use super::{ComStatus, DeviceSettings, DeviceType};
 use crate::drivers::{evse_powerbrain, powerbrain, FailSafe, Reading, Table};
 use crate::transport::{Bus, BusRequest, DeviceError, Op};
@@ -287,5 +289,13 @@ impl Handler<GetStatus> for Device {
                 .clone()
                 .unwrap_or_else(|| "failed to connect".into()),
         })
+    }
+}
+
+impl Handler<Shutdown> for Device {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
+        ctx.stop();
     }
 }

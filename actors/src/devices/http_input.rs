@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::messages::{Apply, DeviceStatus, GetStatus, Poll};
+use super::messages::{Apply, DeviceStatus, GetStatus, Poll, Shutdown};
 use super::{ComStatus, DeviceSettings};
 use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
 use crate::transport::DeviceError;
@@ -235,6 +235,14 @@ impl Handler<GetStatus> for HttpInput {
                 .clone()
                 .unwrap_or_else(|| "HTTP input".into()),
         })
+    }
+}
+
+impl Handler<Shutdown> for HttpInput {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
+        ctx.stop();
     }
 }
 

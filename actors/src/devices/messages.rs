@@ -46,3 +46,8 @@ pub struct DeviceStatus {
     /// `failed to connect` until the device has been identified.
     pub model: String,
 }
+
+/// Stop the actor (the device was removed or is being restarted).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;

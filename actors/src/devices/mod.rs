@@ -13,7 +13,7 @@ use std::time::Instant;
 pub use actor::Device;
 pub use http_input::{EvsePush, HttpInput, MeterPush, Push};
 pub use kind::DeviceType;
-pub use messages::{Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, WriteRegisters};
+pub use messages::{Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Shutdown, WriteRegisters};
 pub use settings::{validate_devices, DeviceSettings, DeviceSettingsError};
 
 use crate::transport::DeviceError;

@@ -12,13 +12,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use slog::{debug, o, warn, Logger};
+use serde_json::{Map, Value};
+use slog::{debug, info, o, warn, Logger};
+use tokio::sync::watch;
 
 pub use params::SiteParams;
 pub use site::{Command, EvseView, MeterView, Site, SiteView, Snapshot};
 
 use crate::devices::{Apply, Poll};
 use crate::plant::Plant;
+use crate::store::{self, State, Store, StoreError, Update};
 
 /// The latest cycle's state, for `get_dev_info`.
 #[derive(Debug, Message)]
@@ -32,6 +35,28 @@ pub struct GetSnapshot;
 #[rtype(result = "Arc<Snapshot>")]
 pub struct Reevaluate;
 
+/// A change of the configuration through the API.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), ConfigError>")]
+pub enum Configure {
+    /// A `set_params` body: parameters and/or `devices`.
+    SetParams(Map<String, Value>),
+    DeleteDevice(String),
+    /// Delete and re-create: the same settings, a fresh actor and session.
+    ResetDevice(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The change was refused; nothing changed.
+    #[error("{0}")]
+    Rejected(String),
+    #[error("unknown device: {0}")]
+    UnknownDevice(String),
+    #[error("{0}")]
+    Store(StoreError),
+}
+
 /// One device as the supervisor reaches it.
 struct Supervised {
     poll: Option<Recipient<Poll>>,
@@ -41,7 +66,17 @@ struct Supervised {
 
 pub struct Supervisor {
     site: Site,
+    plant: Plant,
+    /// The running devices, for the API.
+    published: watch::Sender<Arc<Plant>>,
     devices: Vec<Supervised>,
+    /// The configuration in force (as last written by the store).
+    state: State,
+    store: Addr<Store>,
+    /// Bumped at every reconfiguration: a cycle that started before one
+    /// drops its readings (the device list changed under it).
+    generation: u64,
+    timer: Option<SpawnHandle>,
     clock: Instant,
     snapshot: Arc<Snapshot>,
     last_start: Option<u64>,
@@ -49,27 +84,88 @@ pub struct Supervisor {
     log: Logger,
 }
 
+fn supervised(plant: &Plant) -> Vec<Supervised> {
+    plant
+        .devices()
+        .iter()
+        .map(|d| Supervised {
+            poll: d.poll_recipient(),
+            apply: d.apply_recipient(),
+            http_input: d.settings.dev_type.is_http_input(),
+        })
+        .collect()
+}
+
 impl Supervisor {
-    pub fn new(params: SiteParams, plant: &Plant, log: &Logger) -> Self {
-        let clock = Instant::now();
+    pub fn new(
+        state: State,
+        plant: Plant,
+        published: watch::Sender<Arc<Plant>>,
+        store: Addr<Store>,
+        log: &Logger,
+    ) -> Self {
         let settings: Vec<_> = plant.devices().iter().map(|d| d.settings.clone()).collect();
+        published.send_replace(Arc::new(plant.clone()));
         Supervisor {
-            site: Site::new(params, &settings, 0),
-            devices: plant
-                .devices()
-                .iter()
-                .map(|d| Supervised {
-                    poll: d.poll_recipient(),
-                    apply: d.apply_recipient(),
-                    http_input: d.settings.dev_type.is_http_input(),
-                })
-                .collect(),
-            clock,
+            site: Site::new(state.params.clone(), &settings, 0),
+            devices: supervised(&plant),
+            plant,
+            published,
+            state,
+            store,
+            generation: 0,
+            timer: None,
+            clock: Instant::now(),
             snapshot: Arc::new(Snapshot::default()),
             last_start: None,
             running: false,
             log: log.new(o!("component" => "supervisor")),
         }
+    }
+
+    /// Puts a new configuration into force: devices start, stop or restart,
+    /// parameters take effect, the API sees the new device list.
+    fn apply_state(
+        &mut self,
+        state: State,
+        restart: &[String],
+        ctx: &mut Context<Self>,
+    ) -> Result<(), ConfigError> {
+        let restarted = self
+            .plant
+            .reconcile(&state.devices, restart)
+            .map_err(|e| ConfigError::Rejected(e.to_string()))?;
+        let settings: Vec<_> = self
+            .plant
+            .devices()
+            .iter()
+            .map(|d| d.settings.clone())
+            .collect();
+        let now = self.now_ms();
+        let cycle_changed = state.params.cycle_time_ms != self.site.params.cycle_time_ms;
+        self.site
+            .reconfigure(state.params.clone(), &settings, &restarted, now);
+        self.devices = supervised(&self.plant);
+        self.generation += 1;
+        self.published.send_replace(Arc::new(self.plant.clone()));
+        if !restarted.is_empty() {
+            info!(self.log, "devices (re)started"; "dev_ids" => restarted.join(","));
+        }
+        self.state = state;
+        if cycle_changed {
+            self.start_timer(ctx);
+        }
+        Ok(())
+    }
+
+    fn start_timer(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        let every = Duration::from_millis(self.site.params.cycle_time_ms);
+        self.timer = Some(ctx.run_interval(every, |act, ctx| {
+            ctx.spawn(act.cycle(false).map(|_, _, _| ()));
+        }));
     }
 
     fn now_ms(&self) -> u64 {
@@ -119,12 +215,17 @@ impl Supervisor {
             }
             results
         };
+        let generation = self.generation;
         Box::pin(gather.into_actor(self).map(move |results, act, _| {
             let now = act.now_ms();
-            for (i, polled) in results.into_iter().enumerate() {
-                act.site.record(i, polled, now);
+            if generation == act.generation {
+                for (i, polled) in results.into_iter().enumerate() {
+                    act.site.record(i, polled, now);
+                }
             }
-            let (commands, snapshot) = act.site.cycle(now, cycle_time);
+            let (commands, mut snapshot) = act.site.cycle(now, cycle_time);
+            snapshot.title.clone_from(&act.state.title);
+            snapshot.desc.clone_from(&act.state.desc);
             for c in commands {
                 if let Some(apply) = act.devices.get(c.device).and_then(|d| d.apply.as_ref()) {
                     let (current_ma, enable) = (c.current_ma, c.enable);
@@ -152,11 +253,8 @@ impl Actor for Supervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let every = Duration::from_millis(self.site.params.cycle_time_ms);
         ctx.spawn(self.cycle(false).map(|_, _, _| ()));
-        ctx.run_interval(every, |act, ctx| {
-            ctx.spawn(act.cycle(false).map(|_, _, _| ()));
-        });
+        self.start_timer(ctx);
     }
 }
 
@@ -173,5 +271,69 @@ impl Handler<Reevaluate> for Supervisor {
 
     fn handle(&mut self, _: Reevaluate, _: &mut Self::Context) -> Self::Result {
         self.cycle(true)
+    }
+}
+
+impl Handler<Configure> for Supervisor {
+    type Result = AtomicResponse<Self, Result<(), ConfigError>>;
+
+    fn handle(&mut self, change: Configure, _: &mut Self::Context) -> Self::Result {
+        let mut restart = Vec::new();
+        let mut reset_overdraft = false;
+        let update: Option<store::Change> = match change {
+            Configure::SetParams(mut body) => {
+                match body.remove("overdraft_cur") {
+                    None => {}
+                    Some(v) if v.as_i64() == Some(0) => reset_overdraft = true,
+                    Some(_) => {
+                        let refused =
+                            ConfigError::Rejected("overdraft_cur: can only be set to 0".into());
+                        return AtomicResponse::new(Box::pin(fut::ready(Err(refused))));
+                    }
+                }
+                let plant = self.plant.clone();
+                Some(Box::new(move |state: &mut State| {
+                    store::set_params(state, &body, &|d| {
+                        plant.check_address(d).map_err(|e| e.to_string())
+                    })
+                }))
+            }
+            Configure::DeleteDevice(dev_id) => Some(Box::new(move |state: &mut State| {
+                store::delete_device(state, &dev_id)
+            })),
+            Configure::ResetDevice(dev_id) => match self.plant.find(&dev_id) {
+                Some(d) => {
+                    restart.push(d.settings.dev_id.clone());
+                    None
+                }
+                None => {
+                    return AtomicResponse::new(Box::pin(fut::ready(Err(
+                        ConfigError::UnknownDevice(dev_id),
+                    ))));
+                }
+            },
+        };
+        let current = self.state.clone();
+        let store = self.store.clone();
+        let write = async move {
+            match update {
+                Some(change) => match store.send(Update(change)).await {
+                    Ok(Ok(state)) => Ok(state),
+                    Ok(Err(StoreError::Rejected(reason))) => Err(ConfigError::Rejected(reason)),
+                    Ok(Err(e)) => Err(ConfigError::Store(e)),
+                    Err(e) => Err(ConfigError::Rejected(format!("store unavailable: {e}"))),
+                },
+                None => Ok(current),
+            }
+        };
+        AtomicResponse::new(Box::pin(write.into_actor(self).map(
+            move |written, act, ctx| {
+                let state = written?;
+                if reset_overdraft {
+                    act.site.reset_overdraft();
+                }
+                act.apply_state(state, &restart, ctx)
+            },
+        )))
     }
 }

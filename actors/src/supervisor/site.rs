@@ -80,6 +80,8 @@ pub struct SiteView {
 
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    pub title: String,
+    pub desc: String,
     pub params: SiteParams,
     pub site: SiteView,
     /// Per device, in declaration order.
@@ -93,6 +95,8 @@ pub struct Snapshot {
 #[derive(Debug, Clone)]
 struct Tracked {
     settings: Arc<DeviceSettings>,
+    /// When it was configured: silence counts from here until a first reading.
+    added_ms: u64,
     reading: Option<Reading>,
     /// ms of the last good reading.
     last_ok: Option<u64>,
@@ -106,13 +110,28 @@ struct Tracked {
     view: EvseView,
 }
 
+impl Tracked {
+    fn new(settings: Arc<DeviceSettings>, now: u64) -> Self {
+        Tracked {
+            settings,
+            added_ms: now,
+            reading: None,
+            last_ok: None,
+            offline: false,
+            turn: None,
+            seen_phases: 0,
+            last_set: -1,
+            view: EvseView::default(),
+        }
+    }
+}
+
 /// All the state the cycle keeps between runs.
 #[derive(Debug, Clone)]
 pub struct Site {
     pub params: SiteParams,
     devices: Vec<Tracked>,
     overdraft: Overdraft,
-    started_ms: u64,
 }
 
 fn wallbox_phases(mask: u8) -> impl Iterator<Item = usize> {
@@ -125,20 +144,43 @@ impl Site {
             params,
             devices: devices
                 .iter()
-                .map(|settings| Tracked {
-                    settings: settings.clone(),
-                    reading: None,
-                    last_ok: None,
-                    offline: false,
-                    turn: None,
-                    seen_phases: 0,
-                    last_set: -1,
-                    view: EvseView::default(),
-                })
+                .map(|s| Tracked::new(s.clone(), now))
                 .collect(),
             overdraft: Overdraft::default(),
-            started_ms: now,
         }
+    }
+
+    /// Takes new parameters and devices. What was tracked about a device
+    /// (its readings, the car's turn) is kept by dev_id, except for the
+    /// devices in `restarted`, which start afresh.
+    pub fn reconfigure(
+        &mut self,
+        params: SiteParams,
+        devices: &[Arc<DeviceSettings>],
+        restarted: &[String],
+        now: u64,
+    ) {
+        let mut old = std::mem::take(&mut self.devices);
+        self.devices = devices
+            .iter()
+            .map(|settings| {
+                let kept = old
+                    .iter()
+                    .position(|t| {
+                        t.settings.dev_id == settings.dev_id
+                            && !restarted.contains(&settings.dev_id)
+                    })
+                    .map(|i| old.swap_remove(i));
+                match kept {
+                    Some(mut t) => {
+                        t.settings = settings.clone();
+                        t
+                    }
+                    None => Tracked::new(settings.clone(), now),
+                }
+            })
+            .collect();
+        self.params = params;
     }
 
     /// Notes one device's poll: a reading, or that it did not answer.
@@ -185,7 +227,7 @@ impl Site {
             if !role.is_site_meter() || role == MeterRole::Display {
                 continue;
             }
-            let since = t.last_ok.unwrap_or(self.started_ms);
+            let since = t.last_ok.unwrap_or(t.added_ms);
             if now.saturating_sub(since) > stale_after {
                 meter_stale = true;
             }
@@ -245,7 +287,7 @@ impl Site {
             let building = rotation.to_building(phases);
             // A silent wallbox keeps drawing what it drew; after a while its
             // own fail-safe current is what it may draw.
-            let silent_for = now.saturating_sub(t.last_ok.unwrap_or(self.started_ms));
+            let silent_for = now.saturating_sub(t.last_ok.unwrap_or(t.added_ms));
             let faulted =
                 t.offline && t.turn.is_some() && silent_for > params.evse_fault_after_s * 1000;
             let draw = if faulted {
@@ -462,6 +504,8 @@ impl Site {
 
         let volts = params.voltage;
         let snapshot = Snapshot {
+            title: String::new(),
+            desc: String::new(),
             params: params.clone(),
             site: SiteView {
                 cons_evse_power: evse_ma.iter().map(|ma| ma * volts / 1000).sum(),

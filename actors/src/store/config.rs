@@ -1,0 +1,338 @@
+//! How `set_params` and `del_device` change the state. Pure code: a change
+//! either applies whole and validates, or is refused naming the field, and
+//! the state is untouched.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::State;
+use crate::devices::{validate_devices, DeviceSettings};
+use crate::supervisor::SiteParams;
+
+/// Keys of `get_params`/`get_dev_info` that are reports, not settings: a
+/// client that posts back what it read is not refused for them.
+const READ_ONLY_PARAMS: &[&str] = &[
+    "cons_evse_power",
+    "avail_evse_power",
+    "cycle_time",
+    "max_evses",
+    "shareware_mode",
+    "version",
+    "time",
+    "vsn",
+    "ocpp_gateway_license_cnt",
+    "ocpp_gateway_licenses_used",
+    "max_total_power",
+    "power_reserve",
+    "overdraft",
+    "max_total_evse_power",
+    "consumed_evse_power",
+    "remaining_evse_power",
+    "available_current",
+    "house_current",
+    "evse_current",
+    "meter_stale",
+    "dev_meta",
+    "overdraft_cur",
+];
+
+const READ_ONLY_DEVICE: &[&str] = &[
+    "com_err",
+    "com_err_secs",
+    "com_errors",
+    "last_error",
+    "model",
+    "number",
+    "desc",
+    "is_evse",
+    "state",
+    "charging_enabled",
+    "cur_charging_power",
+    "total_energy",
+    "current_l1",
+    "current_l2",
+    "current_l3",
+    "voltage_l1",
+    "voltage_l2",
+    "voltage_l3",
+    "phases",
+    "paused",
+    "pause_time",
+    "pause_min_time",
+    "last_set_charging_cur",
+    "lb_current",
+    "lb_reason",
+    "needs_auth",
+    "attach",
+    "is_va",
+    "import",
+    "export",
+    "power_w",
+    "power",
+];
+
+/// Device keys of the cFos API this version does not implement yet.
+const UNSUPPORTED_DEVICE: &[&str] = &[
+    "battery_save_threshold",
+    "charging_rules",
+    "enable_snooze",
+    "enable_wakeup",
+    "fixed_rfid",
+    "ocpp_gateway_client_id",
+    "soft_meter",
+    "users",
+];
+
+/// The API's name for a parameter, where it differs from the setting's.
+fn param_key(api: &str) -> &str {
+    match api {
+        "min_pause_time" => "min_pause_time_s",
+        other => other,
+    }
+}
+
+/// `current` with `changes` laid over it; an error names the field.
+fn overlay<T: Serialize + DeserializeOwned>(
+    current: Map<String, Value>,
+    changes: impl IntoIterator<Item = (String, Value)>,
+    what: &str,
+) -> Result<T, String> {
+    let mut merged = current;
+    merged.extend(changes);
+    serde_path_to_error::deserialize(Value::Object(merged)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        match inner.split_once(", expected") {
+            _ if path == "." || path.is_empty() => format!("{what}: {inner}"),
+            Some((head, _)) if head.starts_with("unknown field") => format!("{what}: {head}"),
+            _ => format!("{what}.{path}: {inner}"),
+        }
+    })
+}
+
+fn as_object<T: Serialize>(value: &T) -> Map<String, Value> {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+/// Applies a `set_params` body: parameters as top-level keys, and/or
+/// `"devices": [device, …]` (an existing dev_id is changed, a new one
+/// created). `check_address` vets each changed device's address.
+pub fn set_params(
+    state: &mut State,
+    body: &Map<String, Value>,
+    check_address: &dyn Fn(&DeviceSettings) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut next = state.clone();
+    let mut params = Vec::new();
+    for (key, value) in body {
+        match key.as_str() {
+            "devices" => {}
+            "title" | "desc" => {
+                let text = value
+                    .as_str()
+                    .ok_or_else(|| format!("{key}: expected text"))?;
+                if text.chars().count() > 200 {
+                    return Err(format!("{key}: longer than 200 characters"));
+                }
+                if key == "title" {
+                    next.title = text.to_string();
+                } else {
+                    next.desc = text.to_string();
+                }
+            }
+            k if READ_ONLY_PARAMS.contains(&k) => {}
+            k => params.push((param_key(k).to_string(), value.clone())),
+        }
+    }
+    next.params = overlay::<SiteParams>(as_object(&next.params), params, "params")?;
+    next.params
+        .validate()
+        .map_err(|(key, reason)| format!("{key}: {reason}"))?;
+
+    let devices = match body.get("devices") {
+        None => Vec::new(),
+        Some(Value::Array(items)) if items.len() <= 100 => items.clone(),
+        Some(_) => return Err("devices: expected a list of at most 100 device objects".into()),
+    };
+    for item in devices {
+        let Value::Object(fields) = item else {
+            return Err("devices: each entry must be a device object".into());
+        };
+        let dev_id = fields
+            .get("dev_id")
+            .and_then(Value::as_str)
+            .ok_or("devices: every device needs a dev_id")?
+            .to_string();
+        if let Some(key) = UNSUPPORTED_DEVICE.iter().find(|k| fields.contains_key(**k)) {
+            return Err(format!("{dev_id}.{key}: not supported by this version"));
+        }
+        let changes = fields
+            .into_iter()
+            .filter(|(k, _)| !READ_ONLY_DEVICE.contains(&k.as_str()));
+        let existing = next.devices.iter().position(|d| d.dev_id == dev_id);
+        let base = existing
+            .map(|i| as_object(&next.devices[i]))
+            .unwrap_or_default();
+        let device: DeviceSettings = overlay(base, changes, &dev_id)?;
+        check_address(&device).map_err(|e| format!("{dev_id}.address: {e}"))?;
+        match existing {
+            Some(i) => next.devices[i] = device,
+            None => next.devices.push(device),
+        }
+    }
+    validate_devices(&next.devices).map_err(|e| e.to_string())?;
+    *state = next;
+    Ok(())
+}
+
+/// Removes a device; refused if it is unknown or a group that has members.
+pub fn delete_device(state: &mut State, dev_id: &str) -> Result<(), String> {
+    let index = state
+        .devices
+        .iter()
+        .position(|d| d.dev_id.eq_ignore_ascii_case(dev_id))
+        .ok_or_else(|| format!("unknown device: {dev_id}"))?;
+    let mut next = state.devices.clone();
+    let removed = next.remove(index);
+    if let Some(member) = removed
+        .group_number()
+        .filter(|_| removed.dev_type == crate::devices::DeviceType::EvseGroup)
+        .and_then(|n| next.iter().find(|d| d.group == n))
+    {
+        return Err(format!(
+            "{} still has members: {}",
+            removed.dev_id, member.dev_id
+        ));
+    }
+    validate_devices(&next).map_err(|e| e.to_string())?;
+    state.devices = next;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{License, STATE_VERSION};
+
+    fn state() -> State {
+        State {
+            version: STATE_VERSION,
+            title: "t".into(),
+            desc: String::new(),
+            params: SiteParams::default(),
+            devices: vec![toml::from_str(
+                "dev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"evse\"\n",
+            )
+            .unwrap()],
+            admin_hash: None,
+            license: License::default(),
+        }
+    }
+
+    fn apply(body: Value) -> Result<State, String> {
+        let mut s = state();
+        let Value::Object(map) = body else {
+            panic!("not an object")
+        };
+        set_params(&mut s, &map, &|_| Ok(())).map(|()| s)
+    }
+
+    #[test]
+    fn params_change_by_their_api_names_and_reports_are_ignored() {
+        let s = apply(serde_json::json!({"max_total_current": 31000, "min_pause_time": 60, "title": "Home", "cycle_time": 999})).unwrap();
+        assert_eq!(
+            (
+                s.params.max_total_current,
+                s.params.min_pause_time_s,
+                s.title.as_str()
+            ),
+            (31000, 60, "Home")
+        );
+    }
+
+    #[test]
+    fn a_device_is_changed_in_part_or_created() {
+        let s = apply(serde_json::json!({"devices": [{"dev_id": "E1", "max_charging_cur": 20000, "lb_reason": "x"}]})).unwrap();
+        assert_eq!(s.devices[0].max_charging_cur, 20000);
+        assert_eq!(
+            s.devices[0].address, "evse",
+            "fields not sent keep their value"
+        );
+        let s = apply(serde_json::json!({"devices": [{"dev_id": "M2", "dev_type": "meter_sdm630", "address": "10.0.0.2:502", "role": 3}]})).unwrap();
+        assert_eq!(s.devices.len(), 2);
+    }
+
+    #[test]
+    fn errors_name_the_field_and_change_nothing() {
+        let cases = [
+            (
+                serde_json::json!({"max_total_current": "lots"}),
+                "params.max_total_current",
+            ),
+            (
+                serde_json::json!({"max_total_current": -1}),
+                "max_total_current",
+            ),
+            (
+                serde_json::json!({"nonsense": 1}),
+                "unknown field `nonsense`",
+            ),
+            (serde_json::json!({"title": 5}), "title"),
+            (serde_json::json!({"devices": {"dev_id": "E1"}}), "devices"),
+            (
+                serde_json::json!({"devices": [{"max_charging_cur": 1}]}),
+                "dev_id",
+            ),
+            (
+                serde_json::json!({"devices": [{"dev_id": "E1", "min_charging_cur": 5000}]}),
+                "min_charging_cur",
+            ),
+            (
+                serde_json::json!({"devices": [{"dev_id": "E1", "prio": "high"}]}),
+                "E1.prio",
+            ),
+            (
+                serde_json::json!({"devices": [{"dev_id": "E1", "colour": "red"}]}),
+                "E1: unknown field `colour`",
+            ),
+            (
+                serde_json::json!({"devices": [{"dev_id": "X7", "dev_type": "evse_powerbrain", "address": "evse"}]}),
+                "dev_id",
+            ),
+            (
+                serde_json::json!({"devices": [{"dev_id": "E9", "dev_type": "toaster"}]}),
+                "E9.dev_type",
+            ),
+            (
+                serde_json::json!({"devices": [{"dev_id": "E1", "charging_rules": []}]}),
+                "not supported",
+            ),
+        ];
+        for (body, says) in cases {
+            let err = apply(body.clone()).expect_err(&body.to_string());
+            assert!(err.contains(says), "{body}: {err:?} should say {says:?}");
+        }
+    }
+
+    #[test]
+    fn deleting_checks_the_device_and_group_members() {
+        let mut s = state();
+        assert!(delete_device(&mut s, "E7").is_err());
+        let mut group: DeviceSettings =
+            toml::from_str("dev_id = \"E5\"\ndev_type = \"evse_group\"\n").unwrap();
+        group.max_charging_cur = 20000;
+        s.devices.push(group);
+        s.devices[0].group = 5;
+        assert_eq!(
+            delete_device(&mut s, "E5"),
+            Err("E5 still has members: E1".into())
+        );
+        delete_device(&mut s, "e1").unwrap();
+        delete_device(&mut s, "E5").unwrap();
+        assert!(s.devices.is_empty());
+    }
+}

@@ -1,0 +1,183 @@
+//! Configuration and administration: `set_params`, `del_device`,
+//! `reset_device`, `accept_license`, `change_admin_pwd`,
+//! `set_diag_logging`, and the admin check every change goes through.
+
+use actix_web::{web, HttpRequest};
+use actors::store::{State, Update};
+use actors::supervisor::Configure;
+use serde_json::Value;
+
+use super::auth::{self, Check, SetHash, Verdict, Verified};
+use super::{ApiError, AppState, Params};
+use crate::logging;
+
+fn ok() -> Value {
+    Value::from("ok")
+}
+
+/// Lets the request act as admin, or says why not.
+pub async fn require_admin(
+    state: &AppState,
+    req: &HttpRequest,
+    password: Option<String>,
+    action: &str,
+) -> Result<(), ApiError> {
+    let client = req
+        .peer_addr()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    let verdict = state
+        .auth
+        .send(Check {
+            client,
+            password: password.clone(),
+            action: action.to_string(),
+        })
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))??;
+    let Verdict::Verify(hash) = verdict else {
+        return Ok(());
+    };
+    let password = password.unwrap_or_default();
+    let digest = auth::digest(&password);
+    // Argon2 is slow on purpose: never on an actor or HTTP worker thread.
+    let ok = web::block(move || auth::verify(&password, &hash))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    state
+        .auth
+        .send(Verified {
+            client,
+            digest,
+            ok,
+            action: action.to_string(),
+        })
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))??;
+    Ok(())
+}
+
+async fn update(
+    state: &AppState,
+    change: impl FnOnce(&mut State) -> Result<(), String> + Send + 'static,
+) -> Result<State, ApiError> {
+    state
+        .store
+        .send(Update(Box::new(change)))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .map_err(ApiError::Store)
+}
+
+async fn configure(state: &AppState, change: Configure) -> Result<Value, ApiError> {
+    state
+        .supervisor
+        .send(change)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))??;
+    Ok(ok())
+}
+
+/// `set_params`: a JSON object of parameters and/or `devices`.
+pub async fn set_params(state: &AppState, body: Option<Value>) -> Result<Value, ApiError> {
+    match body {
+        Some(Value::Object(map)) => configure(state, Configure::SetParams(map)).await,
+        Some(_) => Err(ApiError::BadBody(
+            "expected a JSON object of parameters".into(),
+        )),
+        None => Err(ApiError::BadBody(
+            "set_params needs a JSON body (POST)".into(),
+        )),
+    }
+}
+
+pub async fn del_device(state: &AppState, params: &Params) -> Result<Value, ApiError> {
+    configure(
+        state,
+        Configure::DeleteDevice(params.required("dev_id")?.to_string()),
+    )
+    .await
+}
+
+pub async fn reset_device(state: &AppState, params: &Params) -> Result<Value, ApiError> {
+    configure(
+        state,
+        Configure::ResetDevice(params.required("dev_id")?.to_string()),
+    )
+    .await
+}
+
+fn flag(params: &Params, name: &'static str) -> Result<Option<bool>, ApiError> {
+    match params.get(name) {
+        None => Ok(None),
+        Some("1") => Ok(Some(true)),
+        Some("0") => Ok(Some(false)),
+        Some(other) => Err(ApiError::BadParam {
+            name,
+            reason: format!("'{other}' is not 0 or 1"),
+        }),
+    }
+}
+
+/// `accept_license&acc=1&allow_usage_stats=0|1`.
+pub async fn accept_license(state: &AppState, params: &Params) -> Result<Value, ApiError> {
+    let accepted = flag(params, "acc")?.ok_or(ApiError::MissingParam("acc"))?;
+    let stats = flag(params, "allow_usage_stats")?;
+    update(state, move |s| {
+        s.license.accepted = accepted;
+        if let Some(stats) = stats {
+            s.license.allow_usage_stats = stats;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(ok())
+}
+
+/// `change_admin_pwd&old_pwd=…&new_pwd=…`: `old_pwd` must be the current
+/// password (wrong guesses count towards the lockout); an empty `new_pwd`
+/// removes the password.
+pub async fn change_admin_pwd(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &Params,
+) -> Result<Value, ApiError> {
+    let old = params.get("old_pwd").unwrap_or_default().to_string();
+    let new = params.required("new_pwd")?.to_string();
+    if new.chars().count() > 128 || new.chars().any(char::is_control) {
+        return Err(ApiError::BadParam {
+            name: "new_pwd",
+            reason: "must be printable text of at most 128 characters".into(),
+        });
+    }
+    require_admin(state, req, Some(old), "change_admin_pwd").await?;
+    let hash = if new.is_empty() {
+        None
+    } else {
+        Some(
+            web::block(move || auth::hash(&new))
+                .await
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?
+                .map_err(ApiError::Unavailable)?,
+        )
+    };
+    let stored = hash.clone();
+    update(state, move |s| {
+        s.admin_hash = stored;
+        Ok(())
+    })
+    .await?;
+    state
+        .auth
+        .send(SetHash(hash))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(ok())
+}
+
+/// `set_diag_logging&enable=1|0`: every Modbus request and answer and every
+/// allocation decision in the log, for five minutes at most.
+pub fn set_diag_logging(params: &Params) -> Result<Value, ApiError> {
+    let enable = flag(params, "enable")?.ok_or(ApiError::MissingParam("enable"))?;
+    logging::set_diagnostics(enable);
+    Ok(ok())
+}
