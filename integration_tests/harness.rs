@@ -192,6 +192,12 @@ impl Daemon {
         }
     }
 
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(mut self) {
+        let _ = self.child.start_kill();
+        // kill_on_drop reaps it.
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod configuration;
 mod http_input;
 mod load_management;
 mod malformed;
@@ -10,4 +11,5 @@ mod modbus_api;
 mod modbus_faults;
 mod modbus_rtu;
 mod node_red;
+mod robustness;
 mod settings;
