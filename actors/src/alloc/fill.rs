@@ -49,6 +49,57 @@ impl Slot {
     }
 }
 
+/// Member indices ordered by `level(member)`. Levels are non-negative and
+/// below 2^31 mA, so level and index pack into one `u64` and sort fast.
+fn by_level(members: &[Member], level: impl Fn(&Member) -> i64) -> Vec<usize> {
+    let mut keys: Vec<u64> = members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            (u64::try_from(level(m).clamp(0, i64::from(u32::MAX))).unwrap_or(0) << 32)
+                | (i as u64 & 0xffff_ffff)
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.into_iter()
+        .map(|k| (k & 0xffff_ffff) as usize)
+        .collect()
+}
+
+/// Every member's slots in one array (no allocation per member).
+struct MemberSlots {
+    flat: Vec<usize>,
+    start: Vec<usize>,
+}
+
+impl MemberSlots {
+    fn of(&self, i: usize) -> &[usize] {
+        &self.flat[self.start[i]..self.start[i + 1]]
+    }
+}
+
+/// Slots whose slope changed since the last event, each once.
+struct Dirty {
+    list: Vec<usize>,
+    marked: Vec<bool>,
+}
+
+impl Dirty {
+    fn push(&mut self, slot: usize) {
+        if !self.marked[slot] {
+            self.marked[slot] = true;
+            self.list.push(slot);
+        }
+    }
+
+    fn take(&mut self) -> Vec<usize> {
+        for &s in &self.list {
+            self.marked[s] = false;
+        }
+        std::mem::take(&mut self.list)
+    }
+}
+
 /// Levels and reasons for `members`; takes what they use above their
 /// minimums out of `cons.room`.
 pub(crate) fn water_fill(members: &[Member], cons: &mut Constraints) -> Vec<(i64, Reason)> {
@@ -59,29 +110,30 @@ pub(crate) fn water_fill(members: &[Member], cons: &mut Constraints) -> Vec<(i64
             ..Slot::default()
         })
         .collect();
-    let member_slots: Vec<Vec<usize>> = members
-        .iter()
-        .map(|m| {
-            cons.of_evse[m.evse]
-                .iter()
-                .flat_map(|&k| phases_of(m.phases).map(move |p| slot_of(k, p)))
-                .collect()
-        })
-        .collect();
-    for (i, list) in member_slots.iter().enumerate() {
-        for &s in list {
-            slots[s].members.push(i);
+    let mut member_slots = MemberSlots {
+        flat: Vec::with_capacity(members.len() * 6),
+        start: Vec::with_capacity(members.len() + 1),
+    };
+    for (i, m) in members.iter().enumerate() {
+        member_slots.start.push(member_slots.flat.len());
+        for &k in cons.of_evse(m.evse) {
+            for p in phases_of(m.phases) {
+                member_slots.flat.push(slot_of(k, p));
+                slots[slot_of(k, p)].members.push(i);
+            }
         }
     }
+    member_slots.start.push(member_slots.flat.len());
 
     let mut state = vec![State::Below; members.len()];
-    let mut starts: Vec<usize> = (0..members.len()).collect();
-    starts.sort_by_key(|&i| members[i].min);
-    let mut stops = starts.clone();
-    stops.sort_by_key(|&i| members[i].max);
+    let starts = by_level(members, |m| m.min);
+    let stops = by_level(members, |m| m.max);
     let (mut next_start, mut next_stop) = (0, 0);
     let mut heap: BinaryHeap<Reverse<(i64, usize, u32)>> = BinaryHeap::new();
-    let mut dirty: Vec<usize> = Vec::new();
+    let mut dirty = Dirty {
+        list: Vec::new(),
+        marked: vec![false; slots.len()],
+    };
 
     loop {
         while next_stop < stops.len() && matches!(state[stops[next_stop]], State::Done(..)) {
@@ -107,7 +159,7 @@ pub(crate) fn water_fill(members: &[Member], cons: &mut Constraints) -> Vec<(i64
         while let Some(&i) = starts.get(next_start).filter(|&&i| members[i].min == level) {
             if state[i] == State::Below {
                 state[i] = State::Rising;
-                for &s in &member_slots[i] {
+                for &s in member_slots.of(i) {
                     slots[s].slope += 1;
                     slots[s].offset -= members[i].min;
                     dirty.push(s);
@@ -133,7 +185,8 @@ pub(crate) fn water_fill(members: &[Member], cons: &mut Constraints) -> Vec<(i64
         } else if let Some(Reverse((_, s, _))) = heap.pop() {
             let p = s % 3;
             let reason = Reason::Limit(cons.kinds[s / 3], p);
-            for i in slots[s].members.clone() {
+            // A slot fills once: its member list is not needed afterwards.
+            for i in std::mem::take(&mut slots[s].members) {
                 match state[i] {
                     State::Rising => finish(
                         i,
@@ -150,9 +203,7 @@ pub(crate) fn water_fill(members: &[Member], cons: &mut Constraints) -> Vec<(i64
             }
         }
 
-        dirty.sort_unstable();
-        dirty.dedup();
-        for s in dirty.drain(..) {
+        for s in dirty.take() {
             let slot = &mut slots[s];
             slot.version = slot.version.wrapping_add(1);
             if let Some(full) = slot.full_at() {
@@ -170,7 +221,7 @@ pub(crate) fn water_fill(members: &[Member], cons: &mut Constraints) -> Vec<(i64
                 // Unreachable in practice: every rising member has a stop.
                 State::Below | State::Rising => (m.min, Reason::MaxCurrent),
             };
-            for &s in &member_slots[i] {
+            for &s in member_slots.of(i) {
                 cons.room[s / 3][s % 3] -= level - m.min;
             }
             (level, reason)
@@ -184,12 +235,12 @@ fn finish(
     level: i64,
     reason: Reason,
     state: &mut [State],
-    member_slots: &[Vec<usize>],
+    member_slots: &MemberSlots,
     slots: &mut [Slot],
-    dirty: &mut Vec<usize>,
+    dirty: &mut Dirty,
 ) {
     state[i] = State::Done(level, reason);
-    for &s in &member_slots[i] {
+    for &s in member_slots.of(i) {
         slots[s].slope -= 1;
         slots[s].offset += level;
         dirty.push(s);

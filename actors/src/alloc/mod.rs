@@ -213,8 +213,18 @@ pub enum AllocError {
 pub(crate) struct Constraints {
     pub(crate) kinds: Vec<Constraint>,
     pub(crate) room: Vec<PerPhase>,
-    /// Per EVSE, the constraints that contain it.
-    pub(crate) of_evse: Vec<Vec<usize>>,
+    /// The constraint lists that occur: the site's (and the EVSE cap's),
+    /// then one per group with its ancestors. Built once per group, not per EVSE.
+    pub(crate) chains: Vec<Vec<usize>>,
+    /// Per EVSE, the index of its chain.
+    pub(crate) chain_of: Vec<usize>,
+}
+
+impl Constraints {
+    /// The constraints that contain EVSE `i`.
+    pub(crate) fn of_evse(&self, i: usize) -> &[usize] {
+        &self.chains[self.chain_of[i]]
+    }
 }
 
 fn build_constraints(site: &SiteInput, evses: &[EvseInput]) -> Result<Constraints, AllocError> {
@@ -224,36 +234,48 @@ fn build_constraints(site: &SiteInput, evses: &[EvseInput]) -> Result<Constraint
         kinds.push(Constraint::EvseTotal);
         room.push([cap; 3]);
     }
-    let mut group_index = HashMap::new();
+    let shared = kinds.len();
+    let mut group_index = HashMap::with_capacity(site.groups.len());
     for g in &site.groups {
         group_index.insert(g.id, kinds.len());
         kinds.push(Constraint::Group(g.id));
         room.push(g.limit_ma);
     }
     let parents: HashMap<u32, u32> = site.groups.iter().map(|g| (g.id, g.parent)).collect();
-    let shared = kinds
-        .len()
-        .min(if site.evse_cap_ma.is_some() { 2 } else { 1 });
-    let mut of_evse = Vec::with_capacity(evses.len());
+    // Chain 0: no group. Then each group that an EVSE names, built once.
+    let mut chains: Vec<Vec<usize>> = vec![(0..shared).collect()];
+    let mut chain_of_group: HashMap<u32, usize> = HashMap::new();
+    let mut chain_of = Vec::with_capacity(evses.len());
     for (index, e) in evses.iter().enumerate() {
+        if e.group == 0 {
+            chain_of.push(0);
+            continue;
+        }
+        if let Some(&c) = chain_of_group.get(&e.group) {
+            chain_of.push(c);
+            continue;
+        }
         let mut list: Vec<usize> = (0..shared).collect();
         let mut group = e.group;
         while group != 0 {
             let k = *group_index
                 .get(&group)
                 .ok_or(AllocError::UnknownGroup { index, group })?;
-            if list.contains(&k) || list.len() > shared + site.groups.len() {
+            if list.contains(&k) {
                 return Err(AllocError::GroupCycle(group));
             }
             list.push(k);
             group = parents.get(&group).copied().unwrap_or(0);
         }
-        of_evse.push(list);
+        chain_of_group.insert(e.group, chains.len());
+        chain_of.push(chains.len());
+        chains.push(list);
     }
     Ok(Constraints {
         kinds,
         room,
-        of_evse,
+        chains,
+        chain_of,
     })
 }
 
@@ -282,7 +304,7 @@ pub fn allocate(site: &SiteInput, evses: &[EvseInput]) -> Result<Vec<Allocation>
     // Uncontrolled EVSEs draw what they draw: count it first.
     for (i, e) in evses.iter().enumerate().filter(|(_, e)| e.uncontrolled) {
         let draw = e.max_ma.max(0);
-        for &k in &cons.of_evse[i] {
+        for k in cons.chains[cons.chain_of[i]].clone() {
             for p in phases_of(e.phases) {
                 cons.room[k][p] -= draw;
             }
@@ -293,10 +315,16 @@ pub fn allocate(site: &SiteInput, evses: &[EvseInput]) -> Result<Vec<Allocation>
         });
     }
 
-    let mut order: Vec<usize> = (0..evses.len())
-        .filter(|&i| !evses[i].uncontrolled)
+    // Sort compact keys, not indices into the inputs: the index makes each
+    // key unique, so an unstable sort gives the same order every time.
+    let mut keys: Vec<(std::cmp::Reverse<i64>, u64, usize)> = evses
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| !e.uncontrolled)
+        .map(|(i, e)| (std::cmp::Reverse(e.prio), e.turn, i))
         .collect();
-    order.sort_by_key(|&i| (std::cmp::Reverse(evses[i].prio), evses[i].turn, i));
+    keys.sort_unstable();
+    let order: Vec<usize> = keys.iter().map(|k| k.2).collect();
     for level in order.chunk_by(|&a, &b| evses[a].prio == evses[b].prio) {
         let mut admitted = Vec::with_capacity(level.len());
         for &i in level {
@@ -309,7 +337,7 @@ pub fn allocate(site: &SiteInput, evses: &[EvseInput]) -> Result<Vec<Allocation>
                 });
                 continue;
             }
-            let blocked = cons.of_evse[i].iter().find_map(|&k| {
+            let blocked = cons.of_evse(i).iter().find_map(|&k| {
                 phases_of(e.phases)
                     .find(|&p| cons.room[k][p] < min)
                     .map(|p| (k, p))
@@ -322,7 +350,8 @@ pub fn allocate(site: &SiteInput, evses: &[EvseInput]) -> Result<Vec<Allocation>
                     });
                 }
                 None => {
-                    for &k in &cons.of_evse[i] {
+                    let chain = cons.chain_of[i];
+                    for &k in &cons.chains[chain] {
                         for p in phases_of(e.phases) {
                             cons.room[k][p] -= min;
                         }
@@ -354,7 +383,7 @@ pub fn allocate(site: &SiteInput, evses: &[EvseInput]) -> Result<Vec<Allocation>
         })
         .collect();
     if let Some(limit) = site.max_imbalance_ma {
-        hold_imbalance(site.imbalance_base_ma, limit, evses, &mut out);
+        hold_imbalance(site.imbalance_base_ma, limit, evses, &order, &mut out);
     }
     Ok(out)
 }
@@ -371,46 +400,72 @@ fn phase_load(base: PerPhase, evses: &[EvseInput], out: &[Allocation]) -> PerPha
 }
 
 /// Reduces, then pauses, cars on the heavy phase until the imbalance holds.
-fn hold_imbalance(base: PerPhase, limit: i64, evses: &[EvseInput], out: &mut [Allocation]) {
-    // Lowest priority and latest turn give way first.
-    let mut order: Vec<usize> = (0..evses.len())
-        .filter(|&i| !evses[i].uncontrolled)
-        .collect();
-    order.sort_by_key(|&i| {
-        (
-            evses[i].prio,
-            std::cmp::Reverse(evses[i].turn),
-            std::cmp::Reverse(i),
-        )
-    });
+/// `order` is the serving order; the reverse gives way first. The load is
+/// kept up to date with each cut, and the scan for the next candidate goes
+/// on where it stopped while the heavy and light phases stay the same.
+fn hold_imbalance(
+    base: PerPhase,
+    limit: i64,
+    evses: &[EvseInput],
+    order: &[usize],
+    out: &mut [Allocation],
+) {
+    let mut load = phase_load(base, evses, out);
+    let spread = |load: &PerPhase| {
+        let heavy = (0..3)
+            .max_by_key(|&p| (load[p], std::cmp::Reverse(p)))
+            .unwrap_or(0);
+        let light = (0..3).min_by_key(|&p| (load[p], p)).unwrap_or(0);
+        (heavy, light, load[heavy] - load[light] - limit)
+    };
+    if spread(&load).2 <= 0 {
+        return;
+    }
     for pausing in [false, true] {
+        let mut cursor = 0;
+        let mut pair = None;
         loop {
-            let load = phase_load(base, evses, out);
-            let heavy = (0..3)
-                .max_by_key(|&p| (load[p], std::cmp::Reverse(p)))
-                .unwrap_or(0);
-            let light = (0..3).min_by_key(|&p| (load[p], p)).unwrap_or(0);
-            let excess = load[heavy] - load[light] - limit;
+            let (heavy, light, excess) = spread(&load);
             if excess <= 0 {
                 return;
             }
-            let candidate = order.iter().copied().find(|&i| {
+            if pair != Some((heavy, light)) {
+                pair = Some((heavy, light));
+                cursor = 0;
+            }
+            let eligible = |i: usize, out: &[Allocation]| {
                 let on = |p: usize| evses[i].phases & (1 << p) != 0;
-                let a = &out[i];
                 let min = round_up(evses[i].min_ma.max(STEP_MA));
-                on(heavy) && !on(light) && a.target_ma > 0 && (pausing || a.target_ma > min)
-            });
-            let Some(i) = candidate else { break };
+                on(heavy)
+                    && !on(light)
+                    && out[i].target_ma > 0
+                    && (pausing || out[i].target_ma > min)
+            };
+            let Some(found) = order
+                .iter()
+                .rev()
+                .skip(cursor)
+                .position(|&i| eligible(i, out))
+            else {
+                break;
+            };
+            cursor += found;
+            let i = order[order.len() - 1 - cursor];
             let min = round_up(evses[i].min_ma.max(STEP_MA));
-            let a = &mut out[i];
-            if pausing {
-                *a = Allocation {
+            let before = out[i].target_ma;
+            out[i] = if pausing {
+                Allocation {
                     target_ma: 0,
                     reason: Reason::PausedImbalance(heavy),
-                };
+                }
             } else {
-                a.target_ma = (a.target_ma - round_up(excess)).max(min);
-                a.reason = Reason::Imbalance(heavy);
+                Allocation {
+                    target_ma: (before - round_up(excess)).max(min),
+                    reason: Reason::Imbalance(heavy),
+                }
+            };
+            for p in phases_of(evses[i].phases) {
+                load[p] += out[i].target_ma - before;
             }
         }
     }
