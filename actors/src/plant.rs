@@ -84,6 +84,14 @@ impl DeviceHandle {
         }
     }
 
+    pub fn status_recipient(&self) -> Option<Recipient<GetStatus>> {
+        match &self.actor {
+            DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Http(addr) => Some(addr.clone().recipient()),
+            DeviceActor::None => None,
+        }
+    }
+
     pub fn apply_recipient(&self) -> Option<Recipient<Apply>> {
         match &self.actor {
             DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),

@@ -6,7 +6,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use actors::devices::DeviceType;
 use actors::plant::DeviceActor;
 use actors::supervisor::{GetSnapshot, Snapshot};
-use futures_util::future::join_all;
 use serde_json::{json, Map, Value};
 
 use super::{ApiError, AppState};
@@ -15,18 +14,23 @@ use super::{ApiError, AppState};
 const VENDOR_ID: u32 = 0xcf05;
 
 pub async fn get(state: &AppState) -> Result<Value, ApiError> {
-    // The supervisor and every device are asked at once.
+    let snapshot = state
+        .supervisor
+        .send(GetSnapshot)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let plant = state.plant();
-    let devices_list = plant.devices();
-    let (snapshot, statuses) = futures_util::join!(
-        state.supervisor.send(GetSnapshot),
-        join_all(devices_list.iter().map(|d| d.status()))
-    );
-    let snapshot = snapshot.map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let now = Instant::now();
-    let mut devices = Vec::with_capacity(devices_list.len());
-    for (number, (device, status)) in devices_list.iter().zip(statuses).enumerate() {
+    let mut devices = Vec::with_capacity(plant.devices().len());
+    for (number, device) in plant.devices().iter().enumerate() {
         let s = &device.settings;
+        // The snapshot is by the last cycle's device list, which a change
+        // made since may have reordered: match by dev_id.
+        let at = snapshot
+            .devices
+            .iter()
+            .position(|(dev_id, _)| *dev_id == s.dev_id);
+        let status = at.and_then(|i| snapshot.devices[i].1.clone());
         let mut entry = object(json!({
             "dev_type": s.dev_type.key(),
             "device_enabled": u8::from(s.device_enabled),
@@ -49,8 +53,8 @@ pub async fn get(state: &AppState) -> Result<Value, ApiError> {
                 "model": status.model,
             }),
             (None, true) => json!({
-                "com_err": true, "com_err_secs": 0, "com_errors": 0,
-                "last_error": "device stopped", "model": "failed to connect",
+                "com_err": false, "com_err_secs": 0, "com_errors": 0,
+                "last_error": "", "model": "failed to connect",
             }),
             (None, false) => json!({
                 "com_err": false, "com_err_secs": 0, "com_errors": 0,
@@ -73,7 +77,7 @@ pub async fn get(state: &AppState) -> Result<Value, ApiError> {
                 "needs_auth": false,
                 "attach": "",
             })));
-            if let Some(Some(view)) = snapshot.evses.get(number) {
+            if let Some(Some(view)) = at.and_then(|i| snapshot.evses.get(i)) {
                 entry.extend(object(serde_json::to_value(view).unwrap_or_default()));
             }
         } else {
@@ -82,11 +86,8 @@ pub async fn get(state: &AppState) -> Result<Value, ApiError> {
                 "invert": s.invert,
                 "role": s.role,
             })));
-            let view = snapshot
-                .meters
-                .get(number)
-                .cloned()
-                .flatten()
+            let view = at
+                .and_then(|i| snapshot.meters.get(i).cloned().flatten())
                 .unwrap_or_default();
             entry.extend(object(serde_json::to_value(&view).unwrap_or_default()));
             entry.insert("power".into(), Value::from(view.power_w));

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 pub use params::SiteParams;
 pub use site::{Command, EvseView, MeterView, Site, SiteView, Snapshot};
 
-use crate::devices::{Apply, Poll};
+use crate::devices::{Apply, DeviceStatus, GetStatus, Poll};
 use crate::plant::Plant;
 use crate::store::{self, State, Store, StoreError, Update};
 
@@ -59,7 +59,10 @@ pub enum ConfigError {
 
 /// One device as the supervisor reaches it.
 struct Supervised {
+    dev_id: String,
     poll: Option<Recipient<Poll>>,
+    status: Option<Recipient<GetStatus>>,
+    last_status: Option<DeviceStatus>,
     apply: Option<Recipient<Apply>>,
     http_input: bool,
 }
@@ -89,7 +92,10 @@ fn supervised(plant: &Plant) -> Vec<Supervised> {
         .devices()
         .iter()
         .map(|d| Supervised {
+            dev_id: d.settings.dev_id.clone(),
             poll: d.poll_recipient(),
+            status: d.status_recipient(),
+            last_status: None,
             apply: d.apply_recipient(),
             http_input: d.settings.dev_type.is_http_input(),
         })
@@ -158,6 +164,34 @@ impl Supervisor {
         Ok(())
     }
 
+    /// Decides with the readings at hand, tells the wallboxes, and keeps
+    /// the snapshot the API reports.
+    fn decide(&mut self, now: u64, cycle_time: u64) {
+        let (commands, mut snapshot) = self.site.cycle(now, cycle_time);
+        snapshot.title.clone_from(&self.state.title);
+        snapshot.desc.clone_from(&self.state.desc);
+        snapshot.devices = self
+            .devices
+            .iter()
+            .map(|d| (d.dev_id.clone(), d.last_status.clone()))
+            .collect();
+        for c in commands {
+            if let Some(apply) = self.devices.get(c.device).and_then(|d| d.apply.as_ref()) {
+                let request = apply.send(Apply {
+                    current_ma: c.current_ma,
+                    enable: c.enable,
+                });
+                let log = self.log.clone();
+                actix::spawn(async move {
+                    if let Ok(Err(e)) = request.await {
+                        warn!(log, "could not set a wallbox"; "device" => c.device, "error" => %e);
+                    }
+                });
+            }
+        }
+        self.snapshot = Arc::new(snapshot);
+    }
+
     fn start_timer(&mut self, ctx: &mut Context<Self>) {
         if let Some(timer) = self.timer.take() {
             ctx.cancel_future(timer);
@@ -201,6 +235,13 @@ impl Supervisor {
                     .map(|r| r.send(Poll))
             })
             .collect();
+        // After the polls, each polled device's communication status, so
+        // that get_dev_info is one message to the supervisor.
+        let status_of: Vec<_> = self
+            .devices
+            .iter()
+            .map(|d| d.status.clone().filter(|_| d.http_input || !http_only))
+            .collect();
         let gather = async move {
             let mut results = Vec::with_capacity(polls.len());
             for poll in polls {
@@ -213,34 +254,35 @@ impl Supervisor {
                     None => None,
                 });
             }
-            results
+            let asked: Vec<_> = status_of
+                .iter()
+                .map(|r| r.as_ref().map(|r| r.send(GetStatus)))
+                .collect();
+            let mut statuses = Vec::with_capacity(asked.len());
+            for request in asked {
+                statuses.push(match request {
+                    Some(r) => r.await.ok(),
+                    None => None,
+                });
+            }
+            (results, statuses)
         };
         let generation = self.generation;
-        Box::pin(gather.into_actor(self).map(move |results, act, _| {
+        Box::pin(gather.into_actor(self).map(move |(results, statuses), act, _| {
             let now = act.now_ms();
             if generation == act.generation {
                 for (i, polled) in results.into_iter().enumerate() {
                     act.site.record(i, polled, now);
                 }
-            }
-            let (commands, mut snapshot) = act.site.cycle(now, cycle_time);
-            snapshot.title.clone_from(&act.state.title);
-            snapshot.desc.clone_from(&act.state.desc);
-            for c in commands {
-                if let Some(apply) = act.devices.get(c.device).and_then(|d| d.apply.as_ref()) {
-                    let (current_ma, enable) = (c.current_ma, c.enable);
-                    let request = apply.send(Apply { current_ma, enable });
-                    let log = act.log.clone();
-                    actix::spawn(async move {
-                        if let Ok(Err(e)) = request.await {
-                            warn!(log, "could not set a wallbox"; "device" => c.device, "error" => %e);
-                        }
-                    });
+                for (d, status) in act.devices.iter_mut().zip(statuses) {
+                    if status.is_some() {
+                        d.last_status = status;
+                    }
                 }
             }
+            act.decide(now, cycle_time);
             debug!(act.log, "cycle"; "ms" => now.saturating_sub(start),
-                "available_ma" => ?snapshot.site.available_ma, "house_ma" => ?snapshot.site.house_ma);
-            act.snapshot = Arc::new(snapshot);
+                "available_ma" => ?act.snapshot.site.available_ma, "house_ma" => ?act.snapshot.site.house_ma);
             if !http_only {
                 act.running = false;
             }
@@ -253,6 +295,8 @@ impl Actor for Supervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        // A first snapshot before any reading, so the API has something to show.
+        self.decide(0, 0);
         ctx.spawn(self.cycle(false).map(|_, _, _| ()));
         self.start_timer(ctx);
     }
@@ -332,7 +376,11 @@ impl Handler<Configure> for Supervisor {
                 if reset_overdraft {
                     act.site.reset_overdraft();
                 }
-                act.apply_state(state, &restart, ctx)
+                act.apply_state(state, &restart, ctx)?;
+                // The API reports the change at once, not after the next cycle.
+                let now = act.now_ms();
+                act.decide(now, act.snapshot.cycle_time_ms);
+                Ok(())
             },
         )))
     }

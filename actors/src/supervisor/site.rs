@@ -10,7 +10,7 @@ use super::SiteParams;
 use crate::alloc::budget::{self, MeterLoad, MeterRole, Overdraft};
 use crate::alloc::turns::TurnState;
 use crate::alloc::{allocate, EvseInput, GroupInput, PerPhase, Rotation, SiteInput};
-use crate::devices::{DeviceSettings, DeviceType};
+use crate::devices::{DeviceSettings, DeviceStatus, DeviceType};
 use crate::drivers::{EvseReading, EvseState, MeterReading, Reading};
 
 /// A phase counts as drawing above this (mA) when determining phases.
@@ -80,6 +80,9 @@ pub struct SiteView {
 
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    /// Per device, in declaration order: its dev_id and its communication
+    /// status after the cycle's poll (`None` for groups).
+    pub devices: Vec<(String, Option<DeviceStatus>)>,
     pub title: String,
     pub desc: String,
     pub params: SiteParams,
@@ -504,6 +507,7 @@ impl Site {
 
         let volts = params.voltage;
         let snapshot = Snapshot {
+            devices: Vec::new(),
             title: String::new(),
             desc: String::new(),
             params: params.clone(),
