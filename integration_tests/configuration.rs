@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{free_port_run, repo_file, Daemon, DaemonConfig};
+use crate::harness::{repo_file, Daemon, DaemonConfig};
 
 const PASSWORD: &str = "1234abcd";
 
@@ -48,7 +48,7 @@ async fn send(d: &Daemon, query: &str, body: Option<&str>, password: Option<&str
 #[tokio::test]
 async fn device_types_are_listed() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let d = Daemon::start(config(dir.path(), free_port_run(5))).await;
+    let d = Daemon::start(config(dir.path(), 0)).await;
     let types = d.ok("cmd=get_dev_types").await;
     assert_eq!(types["evse_powerbrain"], "cFos Power Brain Wallbox");
     assert_eq!(types["meter_orno_we516"], "Orno OR-WE-516");
@@ -61,7 +61,7 @@ async fn device_types_are_listed() {
 #[tokio::test]
 async fn changes_apply_at_once_and_survive_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sim = free_port_run(5);
+    let sim = 0;
     let d = Daemon::start(config(dir.path(), sim)).await;
     let body = json!({
         "max_total_current": 25000, "title": "Garage", "min_pause_time": 120,
@@ -115,7 +115,7 @@ async fn changes_apply_at_once_and_survive_a_restart() {
 #[tokio::test]
 async fn rejected_changes_say_which_field_and_change_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let d = Daemon::start(config(dir.path(), free_port_run(5))).await;
+    let d = Daemon::start(config(dir.path(), 0)).await;
     let state_file = dir.path().join("data/state.json");
     let before = std::fs::read(&state_file).expect("state file");
     let cases = [
@@ -183,7 +183,7 @@ async fn rejected_changes_say_which_field_and_change_nothing() {
 #[tokio::test]
 async fn every_command_with_no_wrong_and_right_password() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let d = Daemon::start(config(dir.path(), free_port_run(5))).await;
+    let d = Daemon::start(config(dir.path(), 0)).await;
     // No password yet: everything is open. Setting one needs no old password.
     assert_eq!(
         d.get(&format!("cmd=change_admin_pwd&new_pwd={PASSWORD}"))
@@ -261,7 +261,7 @@ async fn every_command_with_no_wrong_and_right_password() {
 #[tokio::test]
 async fn repeated_wrong_passwords_lock_the_client_out() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let d = Daemon::start(config(dir.path(), free_port_run(5))).await;
+    let d = Daemon::start(config(dir.path(), 0)).await;
     d.ok(&format!("cmd=change_admin_pwd&new_pwd={PASSWORD}"))
         .await;
     for _ in 0..5 {
@@ -284,10 +284,8 @@ async fn repeated_wrong_passwords_lock_the_client_out() {
 #[tokio::test]
 async fn reading_can_require_the_password_too() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let d = Daemon::start(
-        config(dir.path(), free_port_run(5)).env("CHARGEBRAIN__HTTP__PUBLIC_READ", "false"),
-    )
-    .await;
+    let d =
+        Daemon::start(config(dir.path(), 0).env("CHARGEBRAIN__HTTP__PUBLIC_READ", "false")).await;
     d.ok(&format!("cmd=change_admin_pwd&new_pwd={PASSWORD}"))
         .await;
     assert_eq!(send(&d, "cmd=get_dev_info", None, None).await.0, 401);
@@ -300,7 +298,7 @@ async fn reading_can_require_the_password_too() {
 #[tokio::test]
 async fn the_state_file_wins_over_the_settings_and_a_corrupt_one_stops_the_daemon() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sim = free_port_run(5);
+    let sim = 0;
     let d = Daemon::start(config(dir.path(), sim)).await;
     d.post("cmd=set_params", r#"{"max_total_current": 40000}"#)
         .await;
