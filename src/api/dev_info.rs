@@ -1,19 +1,227 @@
-//! `cmd=get_dev_info`: the site parameters and every device's state, from
-//! the supervisor's last cycle and each device's communication status.
+//! `cmd=get_dev_info` and `cmd=get_params`: the site parameters and every
+//! device's state, from the supervisor's snapshot of the last cycle. Typed
+//! structs serialized straight to the answer (this is the API's hot read).
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use actors::devices::DeviceType;
+use actors::devices::{DeviceSettings, DeviceStatus, DeviceType};
 use actors::plant::DeviceActor;
-use actors::supervisor::{GetSnapshot, Snapshot};
-use serde_json::{json, Map, Value};
+use actors::supervisor::{EvseView, GetSnapshot, MeterView, Snapshot};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::{ApiError, AppState};
 
 /// cFos's vendor id, reported in `params.vsn`.
 const VENDOR_ID: u32 = 0xcf05;
 
-pub async fn get(state: &AppState) -> Result<Value, ApiError> {
+#[derive(Serialize)]
+struct DevInfo<'a> {
+    params: Params<'a>,
+    devices: Vec<Device<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dev_meta: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct Vsn {
+    vendorid: u32,
+}
+
+#[derive(Serialize)]
+struct Params<'a> {
+    title: &'a str,
+    desc: &'a str,
+    max_total_current: i64,
+    reserve_current: i64,
+    overdraft_cur: i64,
+    max_total_evse_current: i64,
+    cons_evse_power: i64,
+    avail_evse_power: i64,
+    lb_enabled: bool,
+    disable_policy: i64,
+    cycle_time: u64,
+    max_imbalance: i64,
+    imbalance_add: bool,
+    min_pause_time: u64,
+    max_evses: u32,
+    shareware_mode: bool,
+    version: &'static str,
+    time: u64,
+    vsn: Vsn,
+    ocpp_gateway_license_cnt: u32,
+    ocpp_gateway_licenses_used: u32,
+    // The W-named keys of older firmware, at the nominal voltage over three phases.
+    max_total_power: i64,
+    power_reserve: i64,
+    overdraft: i64,
+    max_total_evse_power: i64,
+    consumed_evse_power: i64,
+    remaining_evse_power: i64,
+    available_current: [i64; 3],
+    house_current: [i64; 3],
+    evse_current: [i64; 3],
+    meter_stale: bool,
+}
+
+#[derive(Serialize)]
+struct Device<'a> {
+    dev_type: &'static str,
+    device_enabled: u8,
+    name: &'a str,
+    address: &'a str,
+    id: u8,
+    dev_id: &'a str,
+    number: usize,
+    desc: &'static str,
+    is_evse: bool,
+    used_phases: u8,
+    com_err: bool,
+    com_err_secs: u64,
+    com_errors: u64,
+    last_error: &'a str,
+    model: &'a str,
+    #[serde(flatten)]
+    kind: Kind<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Kind<'a> {
+    Group {
+        max_charging_cur: i64,
+        group: u32,
+    },
+    Evse {
+        label: &'a str,
+        min_charging_cur: i64,
+        max_charging_cur: i64,
+        prio: i64,
+        phase_rotation: i64,
+        group: u32,
+        needs_auth: bool,
+        attach: &'static str,
+        #[serde(flatten)]
+        view: Option<&'a EvseView>,
+    },
+    Meter {
+        is_va: bool,
+        invert: bool,
+        role: i64,
+        #[serde(flatten)]
+        view: MeterView,
+        power: i64,
+    },
+}
+
+fn params(snapshot: &Snapshot) -> Params<'_> {
+    let p = &snapshot.params;
+    let site = &snapshot.site;
+    let watts = |ma: i64| ma * p.voltage * 3 / 1000;
+    Params {
+        title: &snapshot.title,
+        desc: &snapshot.desc,
+        max_total_current: p.max_total_current,
+        reserve_current: p.reserve_current,
+        overdraft_cur: site.overdraft_cur,
+        max_total_evse_current: p.max_total_evse_current,
+        cons_evse_power: site.cons_evse_power,
+        avail_evse_power: site.avail_evse_power,
+        lb_enabled: p.lb_enabled,
+        disable_policy: p.disable_policy,
+        cycle_time: snapshot.cycle_time_ms,
+        max_imbalance: p.max_imbalance,
+        imbalance_add: p.imbalance_add,
+        min_pause_time: p.min_pause_time_s,
+        max_evses: 10_000,
+        shareware_mode: false,
+        version: env!("CARGO_PKG_VERSION"),
+        time: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        vsn: Vsn {
+            vendorid: VENDOR_ID,
+        },
+        ocpp_gateway_license_cnt: 0,
+        ocpp_gateway_licenses_used: 0,
+        max_total_power: watts(p.max_total_current),
+        power_reserve: watts(p.reserve_current),
+        overdraft: watts(site.overdraft_cur),
+        max_total_evse_power: watts(p.max_total_evse_current),
+        consumed_evse_power: site.cons_evse_power,
+        remaining_evse_power: (site.avail_evse_power - site.cons_evse_power).max(0),
+        available_current: site.available_ma,
+        house_current: site.house_ma,
+        evse_current: site.evse_ma,
+        meter_stale: site.meter_stale,
+    }
+}
+
+fn device<'a>(
+    number: usize,
+    s: &'a DeviceSettings,
+    has_actor: bool,
+    at: Option<usize>,
+    snapshot: &'a Snapshot,
+    now: Instant,
+) -> Device<'a> {
+    let status: Option<&DeviceStatus> = at.and_then(|i| snapshot.devices[i].1.as_ref());
+    let kind = if s.dev_type == DeviceType::EvseGroup {
+        Kind::Group {
+            max_charging_cur: s.max_charging_cur,
+            group: s.group,
+        }
+    } else if s.dev_type.is_evse() {
+        Kind::Evse {
+            label: &s.label,
+            min_charging_cur: s.min_charging_cur,
+            max_charging_cur: s.max_charging_cur,
+            prio: s.prio,
+            phase_rotation: s.phase_rotation,
+            group: s.group,
+            needs_auth: false,
+            attach: "",
+            view: at
+                .and_then(|i| snapshot.evses.get(i))
+                .and_then(Option::as_ref),
+        }
+    } else {
+        let view = at
+            .and_then(|i| snapshot.meters.get(i).cloned().flatten())
+            .unwrap_or_default();
+        Kind::Meter {
+            is_va: false,
+            invert: s.invert,
+            role: s.role,
+            power: view.power_w,
+            view,
+        }
+    };
+    Device {
+        dev_type: s.dev_type.key(),
+        device_enabled: u8::from(s.device_enabled),
+        name: &s.name,
+        address: &s.address,
+        id: s.id,
+        dev_id: &s.dev_id,
+        number,
+        desc: s.dev_type.display_name(),
+        is_evse: s.dev_type.is_evse(),
+        used_phases: s.used_phases,
+        com_err: status.is_some_and(|st| st.com.com_err),
+        com_err_secs: status.map_or(0, |st| st.com.com_err_secs(now)),
+        com_errors: status.map_or(0, |st| st.com.com_errors),
+        last_error: status.map_or("", |st| st.com.last_error.as_str()),
+        model: match status {
+            Some(st) => &st.model,
+            None if has_actor => "failed to connect",
+            None => "",
+        },
+        kind,
+    }
+}
+
+async fn render(state: &AppState, dev_meta: Option<Value>) -> Result<String, ApiError> {
     let snapshot = state
         .supervisor
         .send(GetSnapshot)
@@ -21,130 +229,37 @@ pub async fn get(state: &AppState) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let plant = state.plant();
     let now = Instant::now();
-    let mut devices = Vec::with_capacity(plant.devices().len());
-    for (number, device) in plant.devices().iter().enumerate() {
-        let s = &device.settings;
-        // The snapshot is by the last cycle's device list, which a change
-        // made since may have reordered: match by dev_id.
-        let at = snapshot
-            .devices
-            .iter()
-            .position(|(dev_id, _)| *dev_id == s.dev_id);
-        let status = at.and_then(|i| snapshot.devices[i].1.clone());
-        let mut entry = object(json!({
-            "dev_type": s.dev_type.key(),
-            "device_enabled": u8::from(s.device_enabled),
-            "name": s.name,
-            "address": s.address,
-            "id": s.id,
-            "dev_id": s.dev_id,
-            "number": number + 1,
-            "desc": s.dev_type.display_name(),
-            "is_evse": s.dev_type.is_evse(),
-            "used_phases": s.used_phases,
-        }));
-        let has_actor = !matches!(device.actor, DeviceActor::None);
-        entry.extend(object(match (&status, has_actor) {
-            (Some(status), _) => json!({
-                "com_err": status.com.com_err,
-                "com_err_secs": status.com.com_err_secs(now),
-                "com_errors": status.com.com_errors,
-                "last_error": status.com.last_error,
-                "model": status.model,
-            }),
-            (None, true) => json!({
-                "com_err": false, "com_err_secs": 0, "com_errors": 0,
-                "last_error": "", "model": "failed to connect",
-            }),
-            (None, false) => json!({
-                "com_err": false, "com_err_secs": 0, "com_errors": 0,
-                "last_error": "", "model": "",
-            }),
-        }));
-        if s.dev_type == DeviceType::EvseGroup {
-            entry.extend(object(json!({
-                "max_charging_cur": s.max_charging_cur,
-                "group": s.group,
-            })));
-        } else if s.dev_type.is_evse() {
-            entry.extend(object(json!({
-                "label": s.label,
-                "min_charging_cur": s.min_charging_cur,
-                "max_charging_cur": s.max_charging_cur,
-                "prio": s.prio,
-                "phase_rotation": s.phase_rotation,
-                "group": s.group,
-                "needs_auth": false,
-                "attach": "",
-            })));
-            if let Some(Some(view)) = at.and_then(|i| snapshot.evses.get(i)) {
-                entry.extend(object(serde_json::to_value(view).unwrap_or_default()));
-            }
-        } else {
-            entry.extend(object(json!({
-                "is_va": false,
-                "invert": s.invert,
-                "role": s.role,
-            })));
-            let view = at
-                .and_then(|i| snapshot.meters.get(i).cloned().flatten())
-                .unwrap_or_default();
-            entry.extend(object(serde_json::to_value(&view).unwrap_or_default()));
-            entry.insert("power".into(), Value::from(view.power_w));
-        }
-        devices.push(Value::Object(entry));
-    }
-    Ok(json!({ "params": params(&snapshot), "devices": devices }))
+    let devices = plant
+        .devices()
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            // The snapshot is by the last cycle's device list, which a change
+            // made since may have reordered: match by dev_id.
+            let at = snapshot
+                .devices
+                .iter()
+                .position(|(dev_id, _)| *dev_id == d.settings.dev_id);
+            let has_actor = !matches!(d.actor, DeviceActor::None);
+            device(i + 1, &d.settings, has_actor, at, &snapshot, now)
+        })
+        .collect();
+    let info = DevInfo {
+        params: params(&snapshot),
+        devices,
+        dev_meta,
+    };
+    serde_json::to_string(&info).map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
-fn object(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
+/// `get_dev_info`, as JSON text.
+pub async fn get(state: &AppState) -> Result<String, ApiError> {
+    render(state, None).await
 }
 
-fn params(snapshot: &Snapshot) -> Value {
-    let p = &snapshot.params;
-    let site = &snapshot.site;
-    let unix_secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    // The W-named keys of older firmware, at the nominal voltage over three phases.
-    let watts = |ma: i64| ma * p.voltage * 3 / 1000;
-    json!({
-        "title": snapshot.title,
-        "desc": snapshot.desc,
-        "max_total_current": p.max_total_current,
-        "reserve_current": p.reserve_current,
-        "overdraft_cur": site.overdraft_cur,
-        "max_total_evse_current": p.max_total_evse_current,
-        "cons_evse_power": site.cons_evse_power,
-        "avail_evse_power": site.avail_evse_power,
-        "lb_enabled": p.lb_enabled,
-        "disable_policy": p.disable_policy,
-        "cycle_time": snapshot.cycle_time_ms,
-        "max_imbalance": p.max_imbalance,
-        "imbalance_add": p.imbalance_add,
-        "min_pause_time": p.min_pause_time_s,
-        "max_evses": 10_000,
-        "shareware_mode": false,
-        "version": env!("CARGO_PKG_VERSION"),
-        "time": unix_secs,
-        "vsn": { "vendorid": VENDOR_ID },
-        "ocpp_gateway_license_cnt": 0,
-        "ocpp_gateway_licenses_used": 0,
-        "max_total_power": watts(p.max_total_current),
-        "power_reserve": watts(p.reserve_current),
-        "overdraft": watts(site.overdraft_cur),
-        "max_total_evse_power": watts(p.max_total_evse_current),
-        "consumed_evse_power": site.cons_evse_power,
-        "remaining_evse_power": (site.avail_evse_power - site.cons_evse_power).max(0),
-        "available_current": site.available_ma,
-        "house_current": site.house_ma,
-        "evse_current": site.evse_ma,
-        "meter_stale": site.meter_stale,
-    })
+/// `get_dev_info` plus `dev_meta`, as JSON text.
+pub async fn get_params(state: &AppState) -> Result<String, ApiError> {
+    render(state, Some(dev_types())).await
 }
 
 /// Every supported device type with its display name (`dev_meta`).
@@ -155,13 +270,4 @@ pub fn dev_types() -> Value {
             .map(|t| (t.key().to_string(), Value::from(t.display_name())))
             .collect(),
     )
-}
-
-/// `get_dev_info` plus `dev_meta`.
-pub async fn get_params(state: &AppState) -> Result<Value, ApiError> {
-    let mut info = get(state).await?;
-    if let Some(map) = info.as_object_mut() {
-        map.insert("dev_meta".into(), dev_types());
-    }
-    Ok(info)
 }

@@ -97,9 +97,10 @@ async fn cnf(
         "accept_license" => config::accept_license(&state, &params).await?,
         "change_admin_pwd" => config::change_admin_pwd(&state, &req, &params).await?,
         "del_device" => config::del_device(&state, &params).await?,
-        "get_dev_info" => dev_info::get(&state).await?,
+        // The big reads are serialized straight from typed structs.
+        "get_dev_info" => return Ok(json_text(dev_info::get(&state).await?)),
         "get_dev_types" => dev_info::dev_types(),
-        "get_params" => dev_info::get_params(&state).await?,
+        "get_params" => return Ok(json_text(dev_info::get_params(&state).await?)),
         "modbus" => {
             let plant = state.plant();
             let name = params.required("device")?;
@@ -126,6 +127,12 @@ async fn cnf(
         other => return Err(ApiError::UnknownCommand(other.to_string())),
     };
     Ok(HttpResponse::Ok().json(answer))
+}
+
+fn json_text(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body)
 }
 
 /// Reads a JSON body of at most `MAX_BODY` bytes; an empty body is `None`.
