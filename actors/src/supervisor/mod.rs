@@ -168,6 +168,12 @@ impl Supervisor {
     /// the snapshot the API reports.
     fn decide(&mut self, now: u64, cycle_time: u64) {
         let (commands, mut snapshot) = self.site.cycle(now, cycle_time);
+        for (i, view) in snapshot.evses.iter().enumerate() {
+            if let (Some(view), Some(d)) = (view, self.devices.get(i)) {
+                debug!(self.log, "decision"; "device" => &d.dev_id, "current_ma" => view.lb_current,
+                    "reason" => &view.lb_reason, "paused" => view.paused);
+            }
+        }
         snapshot.title.clone_from(&self.state.title);
         snapshot.desc.clone_from(&self.state.desc);
         snapshot.devices = self

@@ -111,8 +111,9 @@ impl Handler<BusRequest> for Bus {
             }
         };
         AtomicResponse::new(Box::pin(work.into_actor(self).map(|outcome, bus, _| {
-            if let Err(err) = &outcome.result {
-                warn!(bus.log, "request failed"; "error" => %err);
+            match &outcome.result {
+                Ok(words) => debug!(bus.log, "answer"; "words" => ?words),
+                Err(err) => warn!(bus.log, "request failed"; "error" => %err),
             }
             bus.retry_at = outcome
                 .connect_failed
