@@ -325,3 +325,26 @@ async fn the_state_file_wins_over_the_settings_and_a_corrupt_one_stops_the_daemo
         "{\"version\": 1, \"title\": \"tru"
     );
 }
+
+#[tokio::test]
+async fn diagnostic_logging_shows_modbus_and_decisions_until_switched_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start(config(dir.path(), 0)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(!d.logged("decision"), "no debug lines at level info");
+    assert_eq!(d.ok("cmd=set_diag_logging&enable=1").await, json!("ok"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !(d.logged("DEBG decision") && d.logged("DEBG answer")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no diagnostic lines appeared"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(d.ok("cmd=set_diag_logging&enable=0").await, json!("ok"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    d.clear_log();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert!(!d.logged("decision"), "diagnostics went on after enable=0");
+    assert_eq!(d.get("cmd=set_diag_logging&enable=2").await.0, 400);
+}

@@ -1,9 +1,11 @@
 //! Starts the real `chargebrain` binary on loopback and talks to it.
 
+use std::collections::VecDeque;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -18,6 +20,7 @@ pub struct Daemon {
     child: Child,
     pub base: String,
     http: reqwest::Client,
+    log: Arc<Mutex<VecDeque<String>>>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -108,14 +111,24 @@ impl Daemon {
                 return Err(format!("no address announced ({other:?}); stderr:\n{err}"));
             }
         };
-        // Keep draining stderr so the daemon never blocks on a full pipe.
+        // Keep draining stderr so the daemon never blocks on a full pipe,
+        // keeping the latest lines for tests that look at the log.
+        let log = Arc::new(Mutex::new(VecDeque::new()));
         if let Some(stderr) = child.stderr.take() {
+            let log = log.clone();
             tokio::spawn(async move {
                 let mut lines = BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     if std::env::var_os("CHARGEBRAIN_TEST_LOG").is_some() {
                         eprintln!("[daemon] {line}");
                     }
+                    let mut kept = log
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if kept.len() >= 5000 {
+                        kept.pop_front();
+                    }
+                    kept.push_back(line);
                 }
             });
         }
@@ -127,6 +140,7 @@ impl Daemon {
             child,
             base,
             http,
+            log,
             _dir: tempdir,
         })
     }
@@ -197,6 +211,23 @@ impl Daemon {
     pub fn kill(mut self) {
         let _ = self.child.start_kill();
         // kill_on_drop reaps it.
+    }
+
+    /// Whether a recent line of the daemon's log contains `text`.
+    pub fn logged(&self, text: &str) -> bool {
+        let kept = self
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.iter().any(|line| line.contains(text))
+    }
+
+    /// Forgets the log lines seen so far.
+    pub fn clear_log(&self) {
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 
     /// Whether the process is still running.
