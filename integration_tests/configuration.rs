@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{repo_file, Daemon, DaemonConfig};
+use crate::harness::{device_info, repo_file, Daemon, DaemonConfig};
 
 const PASSWORD: &str = "1234abcd";
 
@@ -17,14 +17,6 @@ fn config(dir: &std::path::Path, sim_base: u16) -> DaemonConfig {
         )],
         dir: Some(dir.to_path_buf()),
     }
-}
-
-fn device(info: &Value, dev_id: &str) -> Value {
-    info["devices"]
-        .as_array()
-        .and_then(|d| d.iter().find(|d| d["dev_id"] == dev_id))
-        .cloned()
-        .unwrap_or(Value::Null)
 }
 
 async fn send(d: &Daemon, query: &str, body: Option<&str>, password: Option<&str>) -> (u16, Value) {
@@ -77,7 +69,7 @@ async fn changes_apply_at_once_and_survive_a_restart() {
     let info = d.ok("cmd=get_dev_info").await;
     assert_eq!(info["params"]["max_total_current"], 25000);
     assert_eq!(info["params"]["title"], "Garage");
-    assert_eq!(device(&info, "E1")["prio"], 3);
+    assert_eq!(device_info(&info, "E1")["prio"], 3);
     // The new device runs: its actor answers Modbus.
     assert_eq!(d.ok("cmd=modbus&device=M7&read=8040").await, json!(41));
     assert_eq!(
@@ -85,7 +77,10 @@ async fn changes_apply_at_once_and_survive_a_restart() {
         json!("ok")
     );
     assert_eq!(d.ok("cmd=del_device&dev_id=M2").await, json!("ok"));
-    assert_eq!(device(&d.ok("cmd=get_dev_info").await, "M2"), Value::Null);
+    assert_eq!(
+        device_info(&d.ok("cmd=get_dev_info").await, "M2"),
+        Value::Null
+    );
     assert_eq!(d.ok("cmd=reset_device&dev_id=M1").await, json!("ok"));
     assert_eq!(
         d.ok("cmd=modbus&device=M1&read=8002").await,
@@ -99,9 +94,9 @@ async fn changes_apply_at_once_and_survive_a_restart() {
     assert_eq!(info["params"]["max_total_current"], 25000);
     assert_eq!(info["params"]["min_pause_time"], 120);
     assert_eq!(info["params"]["title"], "Garage");
-    assert_eq!(device(&info, "E1")["max_charging_cur"], 10000);
-    assert_eq!(device(&info, "M7")["name"], "New meter");
-    assert_eq!(device(&info, "M2"), Value::Null);
+    assert_eq!(device_info(&info, "E1")["max_charging_cur"], 10000);
+    assert_eq!(device_info(&info, "M7")["name"], "New meter");
+    assert_eq!(device_info(&info, "M2"), Value::Null);
     let state: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("data/state.json")).expect("state file"),
     )

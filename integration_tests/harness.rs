@@ -264,3 +264,12 @@ pub fn plain_settings(devices: &str, timeout_ms: u64) -> String {
 pub fn device(dev_id: &str, dev_type: &str, address: &str, unit: u8) -> String {
     format!("[[devices]]\ndev_id = \"{dev_id}\"\ndev_type = \"{dev_type}\"\nname = \"{dev_id}\"\naddress = \"{address}\"\nid = {unit}\n")
 }
+
+/// The entry of `dev_id` in a `get_dev_info` answer (`Null` if missing).
+pub fn device_info(info: &Value, dev_id: &str) -> Value {
+    info["devices"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["dev_id"] == dev_id))
+        .cloned()
+        .unwrap_or(Value::Null)
+}

@@ -6,21 +6,13 @@ use std::time::{Duration, Instant};
 use actors::sim::plant::{CarSettings, PlantSim, SimulationSettings};
 use serde_json::{json, Value};
 
-use crate::harness::{plain_settings, Daemon, DaemonConfig};
+use crate::harness::{device_info, plain_settings, Daemon, DaemonConfig};
 
 fn ajax_devices(timeout_s: u64) -> String {
     format!(
         "[[devices]]\ndev_id = \"E2\"\ndev_type = \"evse_ajax\"\nname = \"Carport\"\nmax_charging_cur = 32000\ntimeout_s = {timeout_s}\n\
          [[devices]]\ndev_id = \"M3\"\ndev_type = \"meter_ajax\"\nname = \"House\"\nrole = 1\ntimeout_s = {timeout_s}\n"
     )
-}
-
-fn device(info: &Value, dev_id: &str) -> Value {
-    info["devices"]
-        .as_array()
-        .and_then(|d| d.iter().find(|d| d["dev_id"] == dev_id))
-        .cloned()
-        .unwrap_or(Value::Null)
 }
 
 #[tokio::test]
@@ -30,7 +22,7 @@ async fn a_meter_push_by_get_shows_in_get_dev_info() {
         .ok("cmd=set_ajax_meter&dev_id=M3&model=TestModell&import_wh=12345&export_wh=23456&voltage=231,232,233&current=10001,10002,10003")
         .await;
     assert_eq!(answer, json!("ok"));
-    let m = device(&d.ok("cmd=get_dev_info").await, "M3");
+    let m = device_info(&d.ok("cmd=get_dev_info").await, "M3");
     assert_eq!(m["model"], "TestModell");
     assert_eq!(
         (m["import"].clone(), m["export"].clone()),
@@ -62,7 +54,7 @@ async fn a_meter_push_by_post_accepts_import_vah_and_keeps_missing_fields() {
             .await,
         (200, json!("ok"))
     );
-    let m = device(&d.ok("cmd=get_dev_info").await, "M3");
+    let m = device_info(&d.ok("cmd=get_dev_info").await, "M3");
     assert_eq!(m["import"], 500);
     assert_eq!(m["voltage_l3"], 230, "229.6 V rounds to 230");
     assert_eq!(m["power_w"], -230);
@@ -93,7 +85,7 @@ async fn an_http_wallbox_gets_its_share_and_is_told_what_to_do() {
     assert_eq!(status, 200);
     assert_eq!(answer["charging_current"], 20_000);
     assert_eq!(answer["charging_enabled"], true);
-    let e = device(&d.ok("cmd=get_dev_info").await, "E2");
+    let e = device_info(&d.ok("cmd=get_dev_info").await, "E2");
     assert_eq!(
         (e["state"].clone(), e["model"].clone()),
         (json!(2), json!("Wallbox X"))
@@ -141,7 +133,11 @@ async fn a_pushed_overload_lowers_the_http_and_the_modbus_wallbox_together() {
         + "[load]\nmax_total_current = 32000\ncycle_time_ms = 500\n";
     let d = Daemon::start(DaemonConfig::new(settings)).await;
 
-    // House 4 A: 28 A for two cars, 14 A each.
+    // House 4 A: 28 A for two cars, 14 A each, once the Modbus wallbox's car is seen.
+    wait_for(&d, "E1 polled with its car", |i| {
+        device_info(i, "E1")["state"].as_i64() >= Some(2)
+    })
+    .await;
     d.ok("cmd=set_ajax_meter&dev_id=M3&current=4000,4000,4000")
         .await;
     let answer = d
@@ -149,7 +145,7 @@ async fn a_pushed_overload_lowers_the_http_and_the_modbus_wallbox_together() {
         .await;
     assert_eq!(answer["charging_current"], 14_000);
     wait_for(&d, "E1 at 14 A", |i| {
-        device(i, "E1")["current_l1"] == 14_000
+        device_info(i, "E1")["current_l1"] == 14_000
     })
     .await;
     d.ok("cmd=set_ajax_evse&dev_id=E2&current=14000,14000,14000")
@@ -167,7 +163,7 @@ async fn a_pushed_overload_lowers_the_http_and_the_modbus_wallbox_together() {
         .await;
     assert_eq!(answer["charging_current"], 10_000);
     let info = d.ok("cmd=get_dev_info").await;
-    assert_eq!(device(&info, "E1")["lb_current"], 10_000);
+    assert_eq!(device_info(&info, "E1")["lb_current"], 10_000);
     assert_eq!(info["params"]["overdraft_cur"], 4000);
     let written = || plant.wallbox(1).and_then(|w| w.lock().read(8093, 1).ok());
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -189,21 +185,21 @@ async fn devices_not_pushed_in_time_get_a_communication_error() {
     d.ok("cmd=set_ajax_evse&dev_id=E2&state=3&current=6000,6000,6000")
         .await;
     let info = wait_for(&d, "both stale", |i| {
-        device(i, "M3")["com_err"] == true && device(i, "E2")["com_err"] == true
+        device_info(i, "M3")["com_err"] == true && device_info(i, "E2")["com_err"] == true
     })
     .await;
-    let e = device(&info, "E2");
+    let e = device_info(&info, "E2");
     assert_eq!(e["state"], 6);
     assert_eq!(e["lb_reason"], "com error");
     assert_eq!(
-        device(&info, "M3")["last_error"],
+        device_info(&info, "M3")["last_error"],
         "no values pushed for 1 s"
     );
     // A push brings it back.
     d.ok("cmd=set_ajax_meter&dev_id=M3&current=1000,1000,1000")
         .await;
     assert_eq!(
-        device(&d.ok("cmd=get_dev_info").await, "M3")["com_err"],
+        device_info(&d.ok("cmd=get_dev_info").await, "M3")["com_err"],
         false
     );
 }
@@ -215,7 +211,7 @@ async fn bad_pushes_are_refused_and_change_nothing() {
     let d = Daemon::start(DaemonConfig::new(settings)).await;
     d.ok("cmd=set_ajax_meter&dev_id=M3&import_wh=100&voltage=230,230,230&current=1,2,3")
         .await;
-    let before = device(&d.ok("cmd=get_dev_info").await, "M3");
+    let before = device_info(&d.ok("cmd=get_dev_info").await, "M3");
     let get_cases: &[(&str, u16, &str)] = &[
         ("cmd=set_ajax_meter", 400, "missing parameter: dev_id"),
         ("cmd=set_ajax_meter&dev_id=M7", 404, "unknown device: M7"),
@@ -376,10 +372,10 @@ async fn bad_pushes_are_refused_and_change_nothing() {
             "{query} {body:.60}: {text:?} should say {says:?}"
         );
     }
-    let after = device(&d.ok("cmd=get_dev_info").await, "M3");
+    let after = device_info(&d.ok("cmd=get_dev_info").await, "M3");
     for key in ["import", "voltage_l1", "current_l1", "current_l3", "model"] {
         assert_eq!(after[key], before[key], "{key} changed by a rejected push");
     }
-    let e = device(&d.ok("cmd=get_dev_info").await, "E2");
+    let e = device_info(&d.ok("cmd=get_dev_info").await, "E2");
     assert_eq!(e["state"], 6, "no wallbox state was ever accepted");
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use actors::sim::plant::{CarSettings, PlantSim, SimulationSettings};
 use serde_json::Value;
 
-use crate::harness::{Daemon, DaemonConfig};
+use crate::harness::{device_info, Daemon, DaemonConfig};
 
 const LIMIT_MA: i64 = 32_000;
 
@@ -67,11 +67,7 @@ fn settings(plant: &PlantSim, load: &str, wallbox_extra: impl Fn(usize) -> Strin
 }
 
 fn evse(info: &Value, dev_id: &str) -> Value {
-    info["devices"]
-        .as_array()
-        .and_then(|d| d.iter().find(|d| d["dev_id"] == dev_id))
-        .cloned()
-        .unwrap_or(Value::Null)
+    device_info(info, dev_id)
 }
 
 fn set_ma(info: &Value, dev_id: &str) -> i64 {

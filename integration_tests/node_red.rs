@@ -9,19 +9,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::process::Command;
 
-use crate::harness::{free_port_run, plain_settings, repo_file, Daemon, DaemonConfig};
+use crate::harness::{device_info, free_port_run, plain_settings, repo_file, Daemon, DaemonConfig};
 
 /// Node-RED: `NODE_RED_BIN`, as `scripts/test.sh` installs it, or on the PATH.
 fn node_red() -> PathBuf {
     std::env::var_os("NODE_RED_BIN").map_or_else(|| PathBuf::from("node-red"), PathBuf::from)
-}
-
-fn device(info: &Value, dev_id: &str) -> Value {
-    info["devices"]
-        .as_array()
-        .and_then(|d| d.iter().find(|d| d["dev_id"] == dev_id))
-        .cloned()
-        .unwrap_or(Value::Null)
 }
 
 #[tokio::test]
@@ -57,10 +49,10 @@ async fn the_example_flow_feeds_the_daemon_and_applies_its_answer() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let info = loop {
         let info = d.ok("cmd=get_dev_info").await;
-        let e2 = device(&info, "E2");
+        let e2 = device_info(&info, "E2");
         let applied = e2["lb_current"].as_i64().is_some_and(|c| c > 0)
             && e2["current_l1"] == e2["lb_current"];
-        if device(&info, "M3")["model"] == "Node-RED meter" && applied {
+        if device_info(&info, "M3")["model"] == "Node-RED meter" && applied {
             break info;
         }
         assert!(
@@ -72,7 +64,7 @@ async fn the_example_flow_feeds_the_daemon_and_applies_its_answer() {
     };
 
     // What Node-RED pushed arrived...
-    let m3 = device(&info, "M3");
+    let m3 = device_info(&info, "M3");
     assert_eq!(
         [&m3["current_l1"], &m3["current_l2"], &m3["current_l3"]],
         [8000, 6000, 5000]
@@ -83,7 +75,7 @@ async fn the_example_flow_feeds_the_daemon_and_applies_its_answer() {
         serde_json::json!([8000, 6000, 5000])
     );
     // ...and the answer it received is what load management decided.
-    let e2 = device(&info, "E2");
+    let e2 = device_info(&info, "E2");
     assert_eq!(e2["model"], "Node-RED wallbox");
     assert_eq!(
         e2["lb_current"], 16_000,

@@ -94,10 +94,7 @@ mod tests {
     use crate::sim::powerbrain;
 
     fn blocks_of(bank: &crate::sim::RegisterBank) -> Vec<Vec<u16>> {
-        READS
-            .iter()
-            .map(|r| bank.read(r.addr, r.count).unwrap())
-            .collect()
+        crate::drivers::testing::blocks_of(bank, READS)
     }
 
     #[test]

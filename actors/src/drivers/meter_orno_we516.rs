@@ -85,17 +85,11 @@ mod tests {
     use crate::sim::RegisterBank;
 
     fn blocks_of(bank: &RegisterBank) -> Vec<Vec<u16>> {
-        READS
-            .iter()
-            .map(|r| bank.read(r.addr, r.count).unwrap())
-            .collect()
+        crate::drivers::testing::blocks_of(bank, READS)
     }
 
     fn meter(bank: &RegisterBank) -> MeterReading {
-        match decode(&blocks_of(bank)) {
-            Ok(Reading::Meter(m)) => m,
-            other => panic!("not a meter reading: {other:?}"),
-        }
+        crate::drivers::testing::meter_of(bank, READS, decode)
     }
 
     #[test]

@@ -221,3 +221,30 @@ pub fn signed_like(magnitude: f32, sign_of: f32) -> f32 {
         magnitude.abs()
     }
 }
+
+/// Helpers for the drivers' tests: read a simulated bank as a poll would.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{DecodeError, MeterReading, Read, Reading};
+    use crate::sim::RegisterBank;
+
+    /// The answers to `reads` from `bank`.
+    pub(crate) fn blocks_of(bank: &RegisterBank, reads: &[Read]) -> Vec<Vec<u16>> {
+        reads
+            .iter()
+            .map(|r| bank.read(r.addr, r.count).unwrap())
+            .collect()
+    }
+
+    /// A meter driver's reading of `bank`.
+    pub(crate) fn meter_of(
+        bank: &RegisterBank,
+        reads: &[Read],
+        decode: fn(&[Vec<u16>]) -> Result<Reading, DecodeError>,
+    ) -> MeterReading {
+        match decode(&blocks_of(bank, reads)) {
+            Ok(Reading::Meter(m)) => m,
+            other => panic!("not a meter reading: {other:?}"),
+        }
+    }
+}
