@@ -133,9 +133,10 @@ async fn two_cars_share_what_the_house_leaves_and_back_off_on_a_load_step() {
     })
     .await;
     assert_eq!(info["params"]["overdraft_cur"], 5000);
-    // Two cycles (500 ms each) to see it and act, one simulation tick for the
-    // cars to follow; after that the grid never exceeds the limit.
-    let settled = step + Duration::from_millis(2 * 500 + 500);
+    // Two cycles (500 ms each) to see it and act, and the cars follow within
+    // a simulation tick; with slack for a busy test machine, after that the
+    // grid never exceeds the limit.
+    let settled = step + Duration::from_millis(2 * 500 + 1500);
     tokio::time::sleep_until(settled.into()).await;
     for _ in 0..30 {
         let grid = plant.grid_ma();
