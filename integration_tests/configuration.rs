@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{device_info, repo_file, Daemon, DaemonConfig};
+use crate::harness::{device_info, repo_file, state_configuration, Daemon, DaemonConfig};
 
 const PASSWORD: &str = "1234abcd";
 
@@ -112,7 +112,7 @@ async fn rejected_changes_say_which_field_and_change_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = Daemon::start(config(dir.path(), 0)).await;
     let state_file = dir.path().join("data/state.json");
-    let before = std::fs::read(&state_file).expect("state file");
+    let before = state_configuration(&state_file);
     let cases = [
         (r#"{"max_total_current": -5}"#, "max_total_current"),
         (
@@ -165,7 +165,7 @@ async fn rejected_changes_say_which_field_and_change_nothing() {
     assert_eq!(d.get("cmd=del_device&dev_id=E77").await.0, 400);
     assert_eq!(d.get("cmd=reset_device&dev_id=E77").await.0, 404);
     assert_eq!(
-        std::fs::read(&state_file).expect("state file"),
+        state_configuration(&state_file),
         before,
         "a rejected change was written"
     );

@@ -273,3 +273,15 @@ pub fn device_info(info: &Value, dev_id: &str) -> Value {
         .cloned()
         .unwrap_or(Value::Null)
 }
+
+/// The state file without what changes by itself (open transactions and
+/// soft meters follow the simulated cars).
+pub fn state_configuration(state_file: &std::path::Path) -> Value {
+    let text = std::fs::read_to_string(state_file).expect("the state file exists");
+    let mut state: Value = serde_json::from_str(&text).expect("the state file parses");
+    if let Some(map) = state.as_object_mut() {
+        map.remove("open_transactions");
+        map.remove("soft_meters");
+    }
+    state
+}

@@ -13,7 +13,7 @@ use actors::devices::validate_devices;
 use actors::plant::{LocalPorts, Plant};
 use actors::sim::plant::PlantSim;
 use actors::store::{self, License, State, Store, STATE_FILE, STATE_VERSION};
-use actors::supervisor::Supervisor;
+use actors::supervisor::{Flush, Supervisor};
 use slog::{info, Logger};
 use tokio::sync::watch;
 
@@ -61,6 +61,9 @@ fn load_or_seed(settings: &Settings, log: &Logger) -> Result<(PathBuf, State), S
         devices: settings.devices.clone(),
         admin_hash: None,
         license: License::default(),
+        users: Vec::new(),
+        open_transactions: Vec::new(),
+        soft_meters: std::collections::BTreeMap::new(),
     };
     store::save_atomic(&path, &state).map_err(|e| StartError::State(e.to_string()))?;
     info!(log, "state seeded from the settings"; "file" => %path.display());
@@ -103,6 +106,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     let store = SyncArbiter::start(1, move || Store::new(path.clone(), stored.clone()));
     let (published, plant_view) = watch::channel(Arc::new(plant.clone()));
     let supervisor = Supervisor::new(state, plant, published, store.clone(), &log).start();
+    let supervisor_at_stop = supervisor.clone();
     let state = web::Data::new(AppState {
         plant: plant_view,
         supervisor,
@@ -128,6 +132,8 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         .run()
         .await
         .map_err(|e| StartError::Server(e.to_string()))?;
+    // Soft meters and open transactions are saved at shutdown too.
+    let _ = supervisor_at_stop.send(Flush).await;
     info!(log, "stopped");
     Ok(())
 }

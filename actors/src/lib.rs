@@ -11,3 +11,4 @@ pub mod sim;
 pub mod store;
 pub mod supervisor;
 pub mod transport;
+pub mod users;

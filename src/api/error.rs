@@ -23,6 +23,8 @@ pub enum ApiError {
     UnknownCommand(String),
     #[error("unknown device: {0}")]
     UnknownDevice(String),
+    #[error("unknown user: {0}")]
+    UnknownUser(String),
     /// The exact text of the cFos API for a width that does not match.
     #[error("bad modbus register size")]
     BadRegisterSize,
@@ -66,7 +68,9 @@ impl ResponseError for ApiError {
             ApiError::Config(ConfigError::Store(_)) | ApiError::Store(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            ApiError::UnknownDevice(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::UnknownDevice(_) | ApiError::UnknownUser(_) | ApiError::NotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Device { error, .. } => match error {
                 DeviceError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,

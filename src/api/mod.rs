@@ -7,6 +7,7 @@ mod dev_info;
 mod error;
 mod modbus;
 mod params;
+mod users;
 
 use std::sync::Arc;
 
@@ -67,7 +68,9 @@ fn access(cmd: &str, params: &Params) -> Access {
     match cmd {
         "get_dev_info" | "get_dev_types" | "get_params" => Access::Read,
         "modbus" if params.get("write").is_none() => Access::Read,
-        "change_admin_pwd" => Access::Own,
+        // These check their own credentials: a user id, a card, or the password.
+        "change_admin_pwd" | "enter_rfid" | "get_user" | "override_device" | "set_user"
+        | "soft_meter" => Access::Own,
         _ => Access::Admin,
     }
 }
@@ -100,7 +103,17 @@ async fn cnf(
         // The big reads are serialized straight from typed structs.
         "get_dev_info" => return Ok(json_text(dev_info::get(&state).await?)),
         "get_dev_types" => dev_info::dev_types(),
+        "enter_rfid" => users::enter_rfid(&state, &params).await?,
+        "get_new_user_id" => users::new_user_id()?,
         "get_params" => return Ok(json_text(dev_info::get_params(&state).await?)),
+        "get_ta_log" => {
+            let csv = users::charging_log(&state).await?;
+            return Ok(HttpResponse::Ok()
+                .content_type("text/csv; charset=utf-8")
+                .body(csv));
+        }
+        "get_user" => users::get_user(&state, &params).await?,
+        "get_users" => users::get_users(&state).await?,
         "modbus" => {
             let plant = state.plant();
             let name = params.required("device")?;
@@ -119,11 +132,14 @@ async fn cnf(
             let request = modbus::ModbusRequest::parse(&params, dev_type.register_map())?;
             modbus::run(&device.settings.dev_id, dev_type, addr, request).await?
         }
+        "override_device" => users::override_device(&state, &req, &params).await?,
         "reset_device" => config::reset_device(&state, &params).await?,
         "set_ajax_evse" => ajax::set_evse(&state, &params, body.as_ref()).await?,
         "set_ajax_meter" => ajax::set_meter(&state, &params, body.as_ref()).await?,
         "set_diag_logging" => config::set_diag_logging(&params)?,
         "set_params" => config::set_params(&state, body).await?,
+        "set_user" => users::set_user(&state, &req, body).await?,
+        "soft_meter" => users::soft_meter(&state, &req, &params).await?,
         other => return Err(ApiError::UnknownCommand(other.to_string())),
     };
     Ok(HttpResponse::Ok().json(answer))

@@ -132,6 +132,7 @@ impl Pushed {
             cable_ma: self.evse_max_ma,
             meter: self.evse_has_meter.then(|| self.meter.clone()),
             fail_safe: FailSafe::default(),
+            rfid: self.rfid.clone(),
         }))
     }
 }

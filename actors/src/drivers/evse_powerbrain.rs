@@ -12,17 +12,26 @@
 //! | 8092 | u16 | | CP state 0 A, 1 B, 2 C, 3 D, other error |
 //! | 8093 | u16 | 0.1 A | charging current limit (volatile: safe to write often) |
 //! | 8094 | u16 | 0/1 | charging enable (volatile: safe to write often) |
+//! | 8096 | str15 | | last RFID seen (hex text) |
 //! | 8112 | u16 | 0/1 | a meter is attached |
 
 use super::{check_blocks, deciamps_to_ma, i32_at, i64_at, ma_to_deciamps};
 use super::{DecodeError, EvseReading, EvseState, FailSafe, MeterReading, Read, Reading};
+use crate::codec::decode_str;
 
 pub const METER_BLOCK: Read = Read::holding(8057, 13);
 pub const FAIL_SAFE_BLOCK: Read = Read::holding(8083, 3);
 pub const CONTROL_BLOCK: Read = Read::holding(8090, 6);
 pub const HAS_METER: Read = Read::holding(8112, 1);
+pub const LAST_RFID: Read = Read::holding(8096, 15);
 
-pub const READS: &[Read] = &[METER_BLOCK, FAIL_SAFE_BLOCK, CONTROL_BLOCK, HAS_METER];
+pub const READS: &[Read] = &[
+    METER_BLOCK,
+    FAIL_SAFE_BLOCK,
+    CONTROL_BLOCK,
+    HAS_METER,
+    LAST_RFID,
+];
 
 pub const REG_CURRENT_LIMIT: u16 = 8093;
 pub const REG_CHARGING_ENABLE: u16 = 8094;
@@ -35,7 +44,8 @@ const NOMINAL_V: i64 = 230;
 
 pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
     check_blocks(READS, blocks)?;
-    let (meter, fail_safe, control, has_meter) = (&blocks[0], &blocks[1], &blocks[2], &blocks[3]);
+    let (meter, fail_safe, control, has_meter, rfid) =
+        (&blocks[0], &blocks[1], &blocks[2], &blocks[3], &blocks[4]);
     let state = match control[2] {
         0 => EvseState::Waiting,
         1 => EvseState::Present,
@@ -61,6 +71,7 @@ pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
             duration_s: i32_at(fail_safe, 0),
             current_ma: deciamps_to_ma(i64::from(fail_safe[2])),
         },
+        rfid: decode_str(rfid).trim().to_string(),
     }))
 }
 
@@ -149,7 +160,7 @@ mod tests {
     #[test]
     fn short_answers_are_errors_not_panics() {
         assert!(decode(&[]).is_err());
-        assert!(decode(&[vec![0; 13], vec![0; 3], vec![0; 2], vec![0]]).is_err());
+        assert!(decode(&[vec![0; 13], vec![0; 3], vec![0; 2], vec![0], vec![0; 15]]).is_err());
     }
 
     #[test]

@@ -119,6 +119,8 @@ pub struct EvseReading {
     /// The box's fail-safe: seconds without Modbus before it falls back,
     /// and the current it then allows (mA; 0 = stop).
     pub fail_safe: FailSafe,
+    /// The last RFID card or PIN the box saw (empty if none).
+    pub rfid: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

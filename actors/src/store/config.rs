@@ -230,6 +230,9 @@ mod tests {
             .unwrap()],
             admin_hash: None,
             license: License::default(),
+            users: Vec::new(),
+            open_transactions: Vec::new(),
+            soft_meters: std::collections::BTreeMap::new(),
         }
     }
 

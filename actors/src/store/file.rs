@@ -77,6 +77,9 @@ mod tests {
             devices: Vec::new(),
             admin_hash: None,
             license: License::default(),
+            users: Vec::new(),
+            open_transactions: Vec::new(),
+            soft_meters: std::collections::BTreeMap::new(),
         }
     }
 

@@ -17,11 +17,19 @@ use serde::{Deserialize, Serialize};
 pub use config::{delete_device, set_params};
 pub use file::{load, save_atomic};
 
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+
 use crate::devices::DeviceSettings;
+use crate::supervisor::session::{Transaction, CSV_HEADER};
 use crate::supervisor::SiteParams;
 
 /// The file's name inside the storage directory.
 pub const STATE_FILE: &str = "state.json";
+
+/// The charging log, next to the state file.
+pub const LOG_FILE: &str = "charging_log.csv";
 
 /// Everything changed through the API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +44,15 @@ pub struct State {
     /// Argon2 PHC string of the admin password; `None` = no password.
     pub admin_hash: Option<String>,
     pub license: License,
+    #[serde(default)]
+    pub users: Vec<crate::users::User>,
+    /// Transactions open at the last save (a car plugged in), so that a
+    /// restart continues them.
+    #[serde(default)]
+    pub open_transactions: Vec<Transaction>,
+    /// Soft meter readings of wallboxes without a meter, Wh.
+    #[serde(default)]
+    pub soft_meters: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,5 +119,80 @@ impl Handler<Update> for Store {
             self.state = next;
         }
         Ok(self.state.clone())
+    }
+}
+
+/// Appends closed transactions to the charging log (fsynced).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), StoreError>")]
+pub struct AppendLog(pub Vec<Transaction>);
+
+/// The whole charging log as CSV.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<String, StoreError>")]
+pub struct ReadLog;
+
+impl Store {
+    fn log_path(&self) -> PathBuf {
+        self.path.with_file_name(LOG_FILE)
+    }
+}
+
+impl Handler<AppendLog> for Store {
+    type Result = Result<(), StoreError>;
+
+    fn handle(
+        &mut self,
+        AppendLog(transactions): AppendLog,
+        _: &mut Self::Context,
+    ) -> Self::Result {
+        let path = self.log_path();
+        let fail = |e: std::io::Error| StoreError::Write {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let new = !path.exists();
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(fail)?;
+        let mut text = String::new();
+        if new {
+            text.push_str(CSV_HEADER);
+        }
+        for tx in &transactions {
+            text.push_str(&tx.csv_line());
+        }
+        file.write_all(text.as_bytes()).map_err(fail)?;
+        file.sync_all().map_err(fail)
+    }
+}
+
+impl Handler<ReadLog> for Store {
+    type Result = Result<String, StoreError>;
+
+    fn handle(&mut self, _: ReadLog, _: &mut Self::Context) -> Self::Result {
+        match std::fs::read_to_string(self.log_path()) {
+            Ok(text) => Ok(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CSV_HEADER.to_string()),
+            Err(e) => Err(StoreError::Read {
+                path: self.log_path().display().to_string(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// The state as last written.
+#[derive(Debug, Message)]
+#[rtype(result = "State")]
+pub struct ReadState;
+
+impl Handler<ReadState> for Store {
+    type Result = MessageResult<ReadState>;
+
+    fn handle(&mut self, _: ReadState, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.state.clone())
     }
 }

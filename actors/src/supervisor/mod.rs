@@ -4,6 +4,7 @@
 //! tells each wallbox its current, and keeps the snapshot the API reports.
 
 mod params;
+pub mod session;
 mod site;
 #[cfg(test)]
 mod tests;
@@ -17,11 +18,12 @@ use slog::{debug, info, o, warn, Logger};
 use tokio::sync::watch;
 
 pub use params::SiteParams;
+pub use session::{Transaction, Who};
 pub use site::{Command, EvseView, MeterView, Site, SiteView, Snapshot};
 
 use crate::devices::{Apply, DeviceStatus, GetStatus, Poll};
 use crate::plant::Plant;
-use crate::store::{self, State, Store, StoreError, Update};
+use crate::store::{self, AppendLog, State, Store, StoreError, Update};
 
 /// The latest cycle's state, for `get_dev_info`.
 #[derive(Debug, Message)]
@@ -44,7 +46,44 @@ pub enum Configure {
     DeleteDevice(String),
     /// Delete and re-create: the same settings, a fresh actor and session.
     ResetDevice(String),
+    /// A `set_user` body; `admin` says whether the caller gave the password.
+    SetUser {
+        body: Map<String, Value>,
+        admin: bool,
+    },
 }
+
+/// A card or PIN for a wallbox (`enter_rfid`); answers the wallbox.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<String, ConfigError>")]
+pub struct PresentRfid {
+    pub dev_id: Option<String>,
+    pub rfid: String,
+}
+
+/// `override_device` for the car at a wallbox.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), ConfigError>")]
+pub struct OverrideDevice {
+    pub dev_id: String,
+    pub flags: String,
+    pub max_ma: Option<i64>,
+    pub who: Who,
+}
+
+/// Reads (and with `set`, sets) a soft meter; answers the reading before.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<i64, ConfigError>")]
+pub struct SoftMeter {
+    pub dev_id: String,
+    pub set: Option<i64>,
+}
+
+/// Saves what runs on (open transactions, soft meters): every minute, and
+/// at shutdown. Answers when written.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Flush;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -112,8 +151,11 @@ impl Supervisor {
     ) -> Self {
         let settings: Vec<_> = plant.devices().iter().map(|d| d.settings.clone()).collect();
         published.send_replace(Arc::new(plant.clone()));
+        let mut site = Site::new(state.params.clone(), &settings, 0);
+        site.set_users(state.users.clone());
+        site.restore(&state.open_transactions, &state.soft_meters);
         Supervisor {
-            site: Site::new(state.params.clone(), &settings, 0),
+            site,
             devices: supervised(&plant),
             plant,
             published,
@@ -151,6 +193,7 @@ impl Supervisor {
         let cycle_changed = state.params.cycle_time_ms != self.site.params.cycle_time_ms;
         self.site
             .reconfigure(state.params.clone(), &settings, &restarted, now);
+        self.site.set_users(state.users.clone());
         self.devices = supervised(&self.plant);
         self.generation += 1;
         self.published.send_replace(Arc::new(self.plant.clone()));
@@ -167,7 +210,9 @@ impl Supervisor {
     /// Decides with the readings at hand, tells the wallboxes, and keeps
     /// the snapshot the API reports.
     fn decide(&mut self, now: u64, cycle_time: u64) {
+        self.site.wall_secs = unix_secs();
         let (commands, mut snapshot) = self.site.cycle(now, cycle_time);
+        self.keep_records();
         for (i, view) in snapshot.evses.iter().enumerate() {
             if let (Some(view), Some(d)) = (view, self.devices.get(i)) {
                 debug!(self.log, "decision"; "device" => &d.dev_id, "current_ma" => view.lb_current,
@@ -196,6 +241,45 @@ impl Supervisor {
             }
         }
         self.snapshot = Arc::new(snapshot);
+    }
+
+    /// Logs card events, appends closed transactions to the charging log,
+    /// and saves the open ones when they changed (a plug-in, a card).
+    fn keep_records(&mut self) {
+        let (closed, notices) = self.site.take_events();
+        for notice in notices {
+            info!(self.log, "card"; "event" => notice);
+        }
+        if !closed.is_empty() {
+            info!(self.log, "transactions closed"; "count" => closed.len());
+            self.store.do_send(AppendLog(closed));
+        }
+        let open = self.site.open_transactions();
+        if open != self.state.open_transactions {
+            let save = self.save_running(open, None);
+            actix::spawn(async move {
+                let _ = save.await;
+            });
+        }
+    }
+
+    /// Writes the open transactions (and soft meters) to the state file.
+    fn save_running(
+        &mut self,
+        open: Vec<Transaction>,
+        soft_meters: Option<std::collections::BTreeMap<String, i64>>,
+    ) -> Request<Store, Update> {
+        self.state.open_transactions.clone_from(&open);
+        if let Some(soft) = &soft_meters {
+            self.state.soft_meters.clone_from(soft);
+        }
+        self.store.send(Update(Box::new(move |state: &mut State| {
+            state.open_transactions = open;
+            if let Some(soft) = soft_meters {
+                state.soft_meters = soft;
+            }
+            Ok(())
+        })))
     }
 
     fn start_timer(&mut self, ctx: &mut Context<Self>) {
@@ -301,6 +385,14 @@ impl Actor for Supervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        // Soft meters and open transactions are saved at least every minute.
+        ctx.run_interval(Duration::from_secs(60), |act, _| {
+            let (open, soft) = (act.site.open_transactions(), act.site.soft_meters());
+            let save = act.save_running(open, Some(soft));
+            actix::spawn(async move {
+                let _ = save.await;
+            });
+        });
         // A first snapshot before any reading, so the API has something to show.
         self.decide(0, 0);
         ctx.spawn(self.cycle(false).map(|_, _, _| ()));
@@ -348,6 +440,18 @@ impl Handler<Configure> for Supervisor {
                     })
                 }))
             }
+            Configure::SetUser { body, admin } => {
+                let known: Vec<String> = self
+                    .plant
+                    .devices()
+                    .iter()
+                    .filter(|d| d.settings.dev_type.is_evse())
+                    .map(|d| d.settings.dev_id.clone())
+                    .collect();
+                Some(Box::new(move |state: &mut State| {
+                    crate::users::set_user(&mut state.users, &body, admin, &known)
+                }))
+            }
             Configure::DeleteDevice(dev_id) => Some(Box::new(move |state: &mut State| {
                 store::delete_device(state, &dev_id)
             })),
@@ -389,5 +493,84 @@ impl Handler<Configure> for Supervisor {
                 Ok(())
             },
         )))
+    }
+}
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Handler<PresentRfid> for Supervisor {
+    type Result = Result<String, ConfigError>;
+
+    fn handle(&mut self, msg: PresentRfid, _: &mut Self::Context) -> Self::Result {
+        let result = self.site.present_rfid(msg.dev_id.as_deref(), &msg.rfid);
+        match &result {
+            Ok((dev_id, outcome)) => {
+                info!(self.log, "card presented"; "device" => dev_id, "outcome" => ?outcome)
+            }
+            Err(e) => warn!(self.log, "card refused"; "reason" => e),
+        }
+        let (dev_id, _) = result.map_err(ConfigError::Rejected)?;
+        let now = self.now_ms();
+        self.decide(now, self.snapshot.cycle_time_ms);
+        Ok(dev_id)
+    }
+}
+
+impl Handler<OverrideDevice> for Supervisor {
+    type Result = Result<(), ConfigError>;
+
+    fn handle(&mut self, msg: OverrideDevice, _: &mut Self::Context) -> Self::Result {
+        self.site
+            .override_device(&msg.dev_id, &msg.flags, msg.max_ma, &msg.who)
+            .map_err(ConfigError::Rejected)?;
+        let now = self.now_ms();
+        self.decide(now, self.snapshot.cycle_time_ms);
+        Ok(())
+    }
+}
+
+impl Handler<SoftMeter> for Supervisor {
+    type Result = ResponseActFuture<Self, Result<i64, ConfigError>>;
+
+    fn handle(&mut self, msg: SoftMeter, _: &mut Self::Context) -> Self::Result {
+        let before = match self.site.soft_meter(&msg.dev_id, msg.set) {
+            Ok(b) => b,
+            Err(e) => return Box::pin(fut::ready(Err(ConfigError::Rejected(e)))),
+        };
+        if msg.set.is_none() {
+            return Box::pin(fut::ready(Ok(before)));
+        }
+        let save = self.save_running(self.site.open_transactions(), Some(self.site.soft_meters()));
+        Box::pin(
+            async move {
+                match save.await {
+                    Ok(Ok(_)) => Ok(before),
+                    Ok(Err(e)) => Err(ConfigError::Store(e)),
+                    Err(e) => Err(ConfigError::Rejected(e.to_string())),
+                }
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+impl Handler<Flush> for Supervisor {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: Flush, _: &mut Self::Context) -> Self::Result {
+        let save = self.save_running(self.site.open_transactions(), Some(self.site.soft_meters()));
+        let log = self.log.clone();
+        Box::pin(
+            async move {
+                if !matches!(save.await, Ok(Ok(_))) {
+                    warn!(log, "could not save soft meters and open transactions");
+                }
+            }
+            .into_actor(self),
+        )
     }
 }

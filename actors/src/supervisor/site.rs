@@ -6,12 +6,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::session::{CardOutcome, Session, Transaction, Who};
 use super::SiteParams;
 use crate::alloc::budget::{self, MeterLoad, MeterRole, Overdraft};
 use crate::alloc::turns::TurnState;
 use crate::alloc::{allocate, EvseInput, GroupInput, PerPhase, Rotation, SiteInput};
 use crate::devices::{DeviceSettings, DeviceStatus, DeviceType};
 use crate::drivers::{EvseReading, EvseState, MeterReading, Reading};
+use crate::users::{needs_auth, User};
 
 /// A phase counts as drawing above this (mA) when determining phases.
 const PHASE_DRAW_THRESHOLD_MA: i64 = 1000;
@@ -43,6 +45,12 @@ pub struct EvseView {
     pub last_set_charging_cur: i64,
     /// mA load management gives it this cycle (written unless observing).
     pub lb_current: i64,
+    /// A user is assigned to this wallbox: a car needs authorising.
+    pub needs_auth: bool,
+    /// The user who authorised the car plugged in now.
+    pub user: String,
+    /// Overrides in force for this car (`C`, `E`, `U`).
+    pub overrides: String,
     /// Why it gets what it gets: the binding constraint.
     pub lb_reason: String,
 }
@@ -111,6 +119,16 @@ struct Tracked {
     seen_phases: u8,
     last_set: i64,
     view: EvseView,
+    /// The car plugged in now: who authorised it, overrides, transaction.
+    session: Option<Session>,
+    /// An open transaction from before a restart, until the car is seen.
+    restored_tx: Option<Transaction>,
+    /// The RFID the wallbox reported last.
+    rfid_seen: String,
+    /// The soft meter (wallboxes without a meter): energy in µJ, and when
+    /// it was last brought up to date (ms).
+    soft_uj: u64,
+    soft_at: Option<u64>,
 }
 
 impl Tracked {
@@ -125,8 +143,28 @@ impl Tracked {
             seen_phases: 0,
             last_set: -1,
             view: EvseView::default(),
+            session: None,
+            restored_tx: None,
+            rfid_seen: String::new(),
+            soft_uj: 0,
+            soft_at: None,
         }
     }
+
+    /// The wallbox's energy counter now: its meter, or the soft meter (Wh).
+    fn energy_wh(&self) -> i64 {
+        match &self.reading {
+            Some(Reading::Evse(EvseReading { meter: Some(m), .. })) => m.import_wh,
+            _ => soft_wh(self.soft_uj),
+        }
+    }
+}
+
+/// µJ in one Wh.
+const UJ_PER_WH: u64 = 3_600_000_000;
+
+fn soft_wh(uj: u64) -> i64 {
+    i64::try_from(uj / UJ_PER_WH).unwrap_or(i64::MAX)
 }
 
 /// All the state the cycle keeps between runs.
@@ -135,6 +173,13 @@ pub struct Site {
     pub params: SiteParams,
     devices: Vec<Tracked>,
     overdraft: Overdraft,
+    users: Vec<User>,
+    /// Unix seconds now, for the charging log (set before each cycle).
+    pub wall_secs: u64,
+    /// Transactions closed since the last `take_closed`.
+    closed: Vec<Transaction>,
+    /// What happened with cards read by the wallboxes, for the log.
+    notices: Vec<String>,
 }
 
 fn wallbox_phases(mask: u8) -> impl Iterator<Item = usize> {
@@ -150,6 +195,10 @@ impl Site {
                 .map(|s| Tracked::new(s.clone(), now))
                 .collect(),
             overdraft: Overdraft::default(),
+            users: Vec::new(),
+            wall_secs: 0,
+            closed: Vec::new(),
+            notices: Vec::new(),
         }
     }
 
@@ -259,17 +308,71 @@ impl Site {
                 _ => None,
             };
             let present = reading.as_ref().is_some_and(|r| r.state.vehicle_present());
-            if !t.offline {
+            if !t.offline && reading.is_some() {
+                // The soft meter integrates the offered current while charging.
+                if let Some(r) = reading
+                    .as_ref()
+                    .filter(|r| r.meter.is_none() && r.state.charging())
+                {
+                    let dt = now.saturating_sub(t.soft_at.unwrap_or(now));
+                    let phases = if s.used_phases == 0 {
+                        3
+                    } else {
+                        u64::from(s.used_phases.count_ones())
+                    };
+                    let mw =
+                        u64::try_from(r.offered_ma.max(0) * params.voltage.max(0)).unwrap_or(0);
+                    t.soft_uj = t.soft_uj.saturating_add(mw * phases * dt);
+                }
+                t.soft_at = Some(now);
                 match (present, &t.turn) {
                     (true, None) => {
                         t.turn = Some(TurnState::plugged(now));
                         t.seen_phases = 0;
+                        let energy = t.energy_wh();
+                        let tx = t.restored_tx.take().unwrap_or(Transaction {
+                            dev_id: s.dev_id.clone(),
+                            start: self.wall_secs,
+                            energy_start_wh: energy,
+                            ..Transaction::default()
+                        });
+                        let auth =
+                            (!tx.user.is_empty()).then(|| (tx.user.clone(), tx.rfid.clone()));
+                        t.session = Some(Session {
+                            auth,
+                            tx,
+                            ..Session::default()
+                        });
                     }
-                    (false, Some(_)) => {
+                    (false, _) => {
                         t.turn = None;
                         t.seen_phases = 0;
+                        let energy = t.energy_wh();
+                        let open = t
+                            .session
+                            .take()
+                            .map(|s| s.tx)
+                            .or_else(|| t.restored_tx.take());
+                        if let Some(mut tx) = open {
+                            tx.end = self.wall_secs;
+                            tx.energy_wh = (energy - tx.energy_start_wh).max(0);
+                            self.closed.push(tx);
+                        }
                     }
                     _ => {}
+                }
+                // A card read by the wallbox itself (Power Brain 8096, or the
+                // `rfid` of an HTTP wallbox).
+                if let Some(r) = reading
+                    .as_ref()
+                    .filter(|r| !r.rfid.is_empty() && r.rfid != t.rfid_seen)
+                {
+                    t.rfid_seen.clone_from(&r.rfid);
+                    if let Some(session) = t.session.as_mut() {
+                        let outcome = session.present(&self.users, &s.dev_id, &r.rfid);
+                        self.notices
+                            .push(format!("{}: card {}: {outcome:?}", s.dev_id, r.rfid));
+                    }
                 }
             }
             if let Some(meter) = reading.as_ref().and_then(|r| r.meter.as_ref()) {
@@ -393,19 +496,33 @@ impl Site {
                 }
                 Some(_) => {}
             }
-            if t.turn.is_some_and(|turn| turn.pausing(now)) {
+            let needs_auth = needs_auth(&self.users, &s.dev_id);
+            let session = t.session.clone().unwrap_or_default();
+            let stop_note = if session.overrides.disabled {
+                Some("disabled by override")
+            } else if needs_auth && session.auth.is_none() {
+                Some("waiting for authorisation")
+            } else if t.turn.is_some_and(|turn| turn.pausing(now)) {
+                Some("paused: waiting for its turn")
+            } else {
+                None
+            };
+            if let Some(note) = stop_note {
                 commands.push(Command {
                     device: i,
                     current_ma: 0,
                     enable: false,
                 });
-                notes.push((i, "paused: waiting for its turn"));
+                notes.push((i, note));
                 continue;
             }
             let cable = reading.as_ref().map_or(0, |r| r.cable_ma);
             let mut max = s.max_charging_cur;
             if cable > 0 {
                 max = max.min(cable);
+            }
+            if let Some(limit) = session.overrides.max_ma {
+                max = max.min(limit);
             }
             if meter_stale {
                 max = s.min_charging_cur.min(max);
@@ -502,6 +619,19 @@ impl Site {
                 .filter(|_| t.view.paused)
                 .map_or(0, |turn| turn.pause_secs(now));
             t.view.pause_min_time = params.min_pause_time_s;
+            t.view.needs_auth = needs_auth(&self.users, &t.settings.dev_id);
+            let session = t.session.as_ref();
+            t.view.user = session
+                .and_then(|s| s.auth.as_ref())
+                .map(|(u, _)| u.clone())
+                .unwrap_or_default();
+            t.view.overrides = session.map(|s| s.overrides.flags()).unwrap_or_default();
+            if !matches!(
+                &t.reading,
+                Some(Reading::Evse(EvseReading { meter: Some(_), .. }))
+            ) {
+                t.view.total_energy = soft_wh(t.soft_uj);
+            }
             evse_views[i] = Some(t.view.clone());
         }
 
@@ -531,6 +661,138 @@ impl Site {
             commands.clear();
         }
         (commands, snapshot)
+    }
+
+    /// The users, for authorisation.
+    pub fn set_users(&mut self, users: Vec<User>) {
+        self.users = users;
+    }
+
+    /// Open transactions and soft meter readings from before a restart.
+    pub fn restore(
+        &mut self,
+        open: &[Transaction],
+        soft_meters: &std::collections::BTreeMap<String, i64>,
+    ) {
+        for t in &mut self.devices {
+            t.restored_tx = open
+                .iter()
+                .find(|tx| tx.dev_id == t.settings.dev_id)
+                .cloned();
+            if let Some(wh) = soft_meters.get(&t.settings.dev_id) {
+                t.soft_uj = u64::try_from(*wh).unwrap_or(0).saturating_mul(UJ_PER_WH);
+            }
+        }
+    }
+
+    fn wallbox(&mut self, dev_id: &str) -> Result<&mut Tracked, String> {
+        self.devices
+            .iter_mut()
+            .find(|t| {
+                t.settings.dev_id.eq_ignore_ascii_case(dev_id) && t.settings.dev_type.is_evse()
+            })
+            .filter(|t| t.settings.dev_type != DeviceType::EvseGroup)
+            .ok_or_else(|| format!("unknown wallbox: {dev_id}"))
+    }
+
+    /// A card or PIN entered for `dev_id`, or without one for the wallbox
+    /// that waits for authorisation. Answers the wallbox and what happened.
+    pub fn present_rfid(
+        &mut self,
+        dev_id: Option<&str>,
+        rfid: &str,
+    ) -> Result<(String, CardOutcome), String> {
+        let dev_id = match dev_id {
+            Some(d) => d.to_string(),
+            None => {
+                let users = &self.users;
+                let waiting: Vec<String> = self
+                    .devices
+                    .iter()
+                    .filter(|t| t.session.as_ref().is_some_and(|s| s.auth.is_none()))
+                    .filter(|t| needs_auth(users, &t.settings.dev_id))
+                    .map(|t| t.settings.dev_id.clone())
+                    .collect();
+                match waiting.as_slice() {
+                    [] => return Err("no wallbox is waiting for authorisation".into()),
+                    [one] => one.clone(),
+                    several => {
+                        return Err(format!(
+                            "several wallboxes wait for authorisation ({}): give dev_id",
+                            several.join(", ")
+                        ))
+                    }
+                }
+            }
+        };
+        let users = self.users.clone();
+        let t = self.wallbox(&dev_id)?;
+        let real_id = t.settings.dev_id.clone();
+        let session = t
+            .session
+            .as_mut()
+            .ok_or_else(|| format!("no vehicle at {real_id}"))?;
+        let outcome = session.present(&users, &real_id, rfid)?;
+        Ok((real_id, outcome))
+    }
+
+    /// `override_device` for the car at `dev_id`.
+    pub fn override_device(
+        &mut self,
+        dev_id: &str,
+        flags: &str,
+        max_ma: Option<i64>,
+        who: &Who,
+    ) -> Result<(), String> {
+        let users = self.users.clone();
+        let t = self.wallbox(dev_id)?;
+        let real_id = t.settings.dev_id.clone();
+        let session = t.session.as_mut().ok_or_else(|| {
+            format!("no vehicle at {real_id}: overrides last from plug-in to unplug")
+        })?;
+        session.override_with(&users, flags, max_ma, who)
+    }
+
+    /// Reads the soft meter of `dev_id` (Wh) and, with `set`, sets it.
+    /// Answers the reading before the change.
+    pub fn soft_meter(&mut self, dev_id: &str, set: Option<i64>) -> Result<i64, String> {
+        let t = self.wallbox(dev_id)?;
+        let before = soft_wh(t.soft_uj);
+        if let Some(wh) = set {
+            let wh = u64::try_from(wh).map_err(|_| "val: must not be negative".to_string())?;
+            t.soft_uj = wh.saturating_mul(UJ_PER_WH);
+        }
+        Ok(before)
+    }
+
+    /// Every wallbox's soft meter, Wh.
+    pub fn soft_meters(&self) -> std::collections::BTreeMap<String, i64> {
+        self.devices
+            .iter()
+            .filter(|t| t.soft_uj > 0)
+            .map(|t| (t.settings.dev_id.clone(), soft_wh(t.soft_uj)))
+            .collect()
+    }
+
+    /// The transactions open now.
+    pub fn open_transactions(&self) -> Vec<Transaction> {
+        self.devices
+            .iter()
+            .filter_map(|t| {
+                t.session
+                    .as_ref()
+                    .map(|s| s.tx.clone())
+                    .or_else(|| t.restored_tx.clone())
+            })
+            .collect()
+    }
+
+    /// Transactions closed since the last call, and card notices.
+    pub fn take_events(&mut self) -> (Vec<Transaction>, Vec<String>) {
+        (
+            std::mem::take(&mut self.closed),
+            std::mem::take(&mut self.notices),
+        )
     }
 
     fn groups(&self) -> Vec<GroupInput> {

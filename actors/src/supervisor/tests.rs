@@ -34,6 +34,7 @@ fn charging(current_ma: [i64; 3]) -> Reading {
             ..MeterReading::default()
         }),
         fail_safe: FailSafe::default(),
+        rfid: String::new(),
     })
 }
 
@@ -174,6 +175,7 @@ fn no_car_means_disabled_and_unplugging_ends_the_turn() {
         cable_ma: 0,
         meter: None,
         fail_safe: FailSafe::default(),
+        rfid: String::new(),
     });
     site.record(0, Some(Ok(idle)), 0);
     let (commands, snapshot) = site.cycle(0, 1000);

@@ -1,0 +1,263 @@
+//! One car's stay at a wallbox, plug-in to unplug: who authorised it, the
+//! overrides set for it, and its transaction for the charging log. Pure.
+
+use serde::{Deserialize, Serialize};
+
+use crate::users::{find_card, may_use, User};
+
+/// A transaction of the charging log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transaction {
+    pub dev_id: String,
+    /// The user id, empty while nobody authorised it.
+    pub user: String,
+    pub rfid: String,
+    /// Unix seconds.
+    pub start: u64,
+    /// Unix seconds; 0 while open.
+    pub end: u64,
+    /// The wallbox's energy counter at plug-in, Wh.
+    pub energy_start_wh: i64,
+    /// Energy charged, Wh (set when it closes).
+    pub energy_wh: i64,
+}
+
+impl Transaction {
+    /// A line of the charging log (CSV).
+    pub fn csv_line(&self) -> String {
+        let field = |s: &str| s.replace([',', '"', '\n', '\r'], " ");
+        format!(
+            "{},{},{},{},{},{}\n",
+            field(&self.dev_id),
+            field(&self.user),
+            field(&self.rfid),
+            self.start,
+            self.end,
+            self.energy_wh
+        )
+    }
+}
+
+/// The header of the charging log.
+pub const CSV_HEADER: &str = "dev_id,user,rfid,start,end,energy_wh\n";
+
+/// Overrides for the current car (`override_device`); they end at unplug.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `C`: charging disabled.
+    pub disabled: bool,
+    /// `E`: the wallbox's charging rules are off.
+    pub wallbox_rules_off: bool,
+    /// `U`: the user's charging rules are off.
+    pub user_rules_off: bool,
+    /// `mamps`: at most this current, mA.
+    pub max_ma: Option<i64>,
+}
+
+impl Overrides {
+    /// The flags in force, as `override_device` spells them.
+    pub fn flags(&self) -> String {
+        [
+            (self.disabled, 'C'),
+            (self.wallbox_rules_off, 'E'),
+            (self.user_rules_off, 'U'),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, f)| *f)
+        .collect()
+    }
+}
+
+/// Who asks for an override.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    Admin,
+    /// An RFID card or PIN.
+    Card(String),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Session {
+    /// The user who authorised charging, and with which card.
+    pub auth: Option<(String, String)>,
+    pub overrides: Overrides,
+    pub tx: Transaction,
+}
+
+/// What presenting a card did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardOutcome {
+    Authorised {
+        user: String,
+    },
+    /// An `ac_ovch` card of the charging user: charging stops.
+    Stopped {
+        user: String,
+    },
+}
+
+impl Session {
+    /// A card at this wallbox (`dev_id`), with a car plugged in.
+    pub fn present(
+        &mut self,
+        users: &[User],
+        dev_id: &str,
+        rfid: &str,
+    ) -> Result<CardOutcome, String> {
+        let (user, card) =
+            find_card(users, rfid).ok_or_else(|| format!("unknown RFID/PIN {rfid}"))?;
+        if !may_use(user, dev_id) {
+            return Err(format!("user {} may not charge at {dev_id}", user.id));
+        }
+        if self.auth.as_ref().is_some_and(|(u, _)| *u == user.id) && card.ac_ovch {
+            self.overrides.disabled = true;
+            return Ok(CardOutcome::Stopped {
+                user: user.id.clone(),
+            });
+        }
+        if !card.ac_auth {
+            return Err(format!("card {rfid} does not authorise charging"));
+        }
+        self.auth = Some((user.id.clone(), card.id.clone()));
+        self.overrides.disabled = false;
+        self.tx.user.clone_from(&user.id);
+        self.tx.rfid.clone_from(&card.id);
+        Ok(CardOutcome::Authorised {
+            user: user.id.clone(),
+        })
+    }
+
+    /// `override_device`: flags `C`/`c` (admin or the charging user's
+    /// card), `E`/`e` (admin), `U`/`u` (the charging user's card or admin),
+    /// and `mamps`. Nothing changes unless every part is allowed.
+    pub fn override_with(
+        &mut self,
+        users: &[User],
+        flags: &str,
+        max_ma: Option<i64>,
+        who: &Who,
+    ) -> Result<(), String> {
+        let charging_user = self.auth.as_ref().map(|(u, _)| u.as_str());
+        let own_card = match who {
+            Who::Admin => false,
+            Who::Card(rfid) => {
+                let (user, _) =
+                    find_card(users, rfid).ok_or_else(|| format!("unknown RFID/PIN {rfid}"))?;
+                Some(user.id.as_str()) == charging_user
+            }
+        };
+        let admin = *who == Who::Admin;
+        let mut next = self.overrides.clone();
+        for flag in flags.chars() {
+            let allowed = match flag {
+                'C' | 'c' | 'U' | 'u' => admin || own_card,
+                'E' | 'e' => admin,
+                other => return Err(format!("flags: unknown flag '{other}' (C, c, E, e, U, u)")),
+            };
+            if !allowed {
+                return Err(format!("flags: '{flag}' needs the admin password or the card of the user charging here"));
+            }
+            match flag {
+                'C' => next.disabled = true,
+                'c' => next.disabled = false,
+                'E' => next.wallbox_rules_off = true,
+                'e' => next.wallbox_rules_off = false,
+                'U' => next.user_rules_off = true,
+                _ => next.user_rules_off = false,
+            }
+        }
+        if let Some(max) = max_ma {
+            if !(admin || own_card) {
+                return Err(
+                    "mamps: needs the admin password or the card of the user charging here".into(),
+                );
+            }
+            next.max_ma = Some(max);
+        }
+        self.overrides = next;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn users() -> Vec<User> {
+        serde_json::from_value(json!([
+            {"id": "anna", "dev_ids": ["E1"], "rfids": [{"id": "04AB"}, {"id": "1111", "ac_auth": false, "ac_ovch": true}]},
+            {"id": "ben", "dev_ids": ["E2"], "rfids": [{"id": "9999"}]}
+        ]))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_card_authorises_its_user_at_its_wallboxes_only() {
+        let u = users();
+        let mut s = Session::default();
+        assert_eq!(
+            s.present(&u, "E1", "0000"),
+            Err("unknown RFID/PIN 0000".into())
+        );
+        assert_eq!(
+            s.present(&u, "E1", "9999"),
+            Err("user ben may not charge at E1".into())
+        );
+        assert_eq!(
+            s.present(&u, "E1", "1111"),
+            Err("card 1111 does not authorise charging".into())
+        );
+        assert_eq!(
+            s.present(&u, "E1", "04ab"),
+            Ok(CardOutcome::Authorised {
+                user: "anna".into()
+            })
+        );
+        assert_eq!((s.tx.user.as_str(), s.tx.rfid.as_str()), ("anna", "04AB"));
+        // The stop card of the same user stops charging.
+        assert_eq!(
+            s.present(&u, "E1", "1111"),
+            Ok(CardOutcome::Stopped {
+                user: "anna".into()
+            })
+        );
+        assert!(s.overrides.disabled);
+    }
+
+    #[test]
+    fn overrides_need_the_right_credentials() {
+        let u = users();
+        let mut s = Session::default();
+        s.present(&u, "E1", "04AB").unwrap();
+        let anna = Who::Card("04AB".into());
+        let ben = Who::Card("9999".into());
+        assert!(s.override_with(&u, "C", None, &ben).is_err());
+        assert!(
+            s.override_with(&u, "E", None, &anna).is_err(),
+            "E is for the admin"
+        );
+        assert_eq!(s.override_with(&u, "CU", Some(8000), &anna), Ok(()));
+        assert_eq!(s.overrides.flags(), "CU");
+        assert_eq!(s.overrides.max_ma, Some(8000));
+        assert_eq!(s.override_with(&u, "cE", None, &Who::Admin), Ok(()));
+        assert_eq!(s.overrides.flags(), "EU");
+        assert!(s.override_with(&u, "X", None, &Who::Admin).is_err());
+    }
+
+    #[test]
+    fn csv_lines_cannot_be_split() {
+        let tx = Transaction {
+            dev_id: "E1".into(),
+            user: "a,b\nc".into(),
+            rfid: "04AB".into(),
+            start: 10,
+            end: 20,
+            energy_start_wh: 0,
+            energy_wh: 5,
+        };
+        assert_eq!(tx.csv_line(), "E1,a b c,04AB,10,20,5\n");
+    }
+}

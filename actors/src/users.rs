@@ -1,0 +1,258 @@
+//! Users and their RFID cards or PINs: who may charge where. Pure code.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One RFID card or PIN of a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rfid {
+    /// The card's id or the PIN (digits or hex).
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// Presenting it authorises charging.
+    #[serde(default = "yes")]
+    pub ac_auth: bool,
+    /// Presenting it again stops charging.
+    #[serde(default)]
+    pub ac_ovch: bool,
+    /// Phases to use while this card charges (0 = no override).
+    #[serde(default)]
+    pub used_phases: u8,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// Shown while plugged in.
+    #[serde(default)]
+    pub display: String,
+    /// The wallboxes this user may use; empty = none.
+    #[serde(default)]
+    pub dev_ids: Vec<String>,
+    #[serde(default)]
+    pub rfids: Vec<Rfid>,
+    /// The user's own charging rules (kept as given).
+    #[serde(default)]
+    pub charging_rules: Vec<Value>,
+}
+
+/// Whether a wallbox asks for authorisation: some user is assigned to it.
+pub fn needs_auth(users: &[User], dev_id: &str) -> bool {
+    users
+        .iter()
+        .any(|u| u.dev_ids.iter().any(|d| d.eq_ignore_ascii_case(dev_id)))
+}
+
+/// The user and card with this RFID/PIN.
+pub fn find_card<'a>(users: &'a [User], rfid: &str) -> Option<(&'a User, &'a Rfid)> {
+    let rfid = rfid.trim();
+    users.iter().find_map(|u| {
+        u.rfids
+            .iter()
+            .find(|r| r.id.eq_ignore_ascii_case(rfid))
+            .map(|r| (u, r))
+    })
+}
+
+/// Whether `user` may charge at `dev_id`.
+pub fn may_use(user: &User, dev_id: &str) -> bool {
+    user.dev_ids.iter().any(|d| d.eq_ignore_ascii_case(dev_id))
+}
+
+fn valid_rfid(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// Checks every user: unique ids and cards, cards of letters and digits.
+pub fn validate_users(users: &[User]) -> Result<(), String> {
+    let mut ids = std::collections::HashSet::new();
+    let mut cards = std::collections::HashSet::new();
+    for u in users {
+        if u.id.is_empty()
+            || u.id.len() > 64
+            || !u
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!(
+                "user id '{}' must be 1 to 64 letters, digits, - or _",
+                u.id
+            ));
+        }
+        if !ids.insert(u.id.to_ascii_lowercase()) {
+            return Err(format!("user id {} is used twice", u.id));
+        }
+        for r in &u.rfids {
+            if !valid_rfid(&r.id) {
+                return Err(format!(
+                    "{}: rfid '{}' must be 1 to 64 letters or digits",
+                    u.id, r.id
+                ));
+            }
+            if r.used_phases > 7 {
+                return Err(format!(
+                    "{}: rfid {}: used_phases {} is not 0 to 7",
+                    u.id, r.id, r.used_phases
+                ));
+            }
+            if !cards.insert(r.id.to_ascii_lowercase()) {
+                return Err(format!("rfid {} belongs to two users", r.id));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A `set_user` body applied to `users`. With `admin`, a user is created or
+/// replaced; without, the body must name an existing user and may change
+/// only that user's `charging_rules` and `rfids`.
+pub fn set_user(
+    users: &mut Vec<User>,
+    body: &Map<String, Value>,
+    admin: bool,
+    known_devices: &[String],
+) -> Result<(), String> {
+    let id = body
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or("id: every user needs an id (get_new_user_id gives a fresh one)")?;
+    let existing = users.iter().position(|u| u.id == id);
+    let mut next = users.clone();
+    if admin {
+        let user: User = serde_json::from_value(Value::Object(body.clone()))
+            .map_err(|e| format!("user: {e}"))?;
+        if let Some(d) = user
+            .dev_ids
+            .iter()
+            .find(|d| !known_devices.iter().any(|k| k.eq_ignore_ascii_case(d)))
+        {
+            return Err(format!("dev_ids: there is no wallbox {d}"));
+        }
+        match existing {
+            Some(i) => next[i] = user,
+            None => next.push(user),
+        }
+    } else {
+        let i = existing
+            .ok_or_else(|| format!("unknown user {id}; creating users needs the admin password"))?;
+        let mut user = next[i].clone();
+        for (key, value) in body {
+            match key.as_str() {
+                "id" => {}
+                "charging_rules" => {
+                    user.charging_rules = serde_json::from_value(value.clone())
+                        .map_err(|e| format!("charging_rules: {e}"))?;
+                }
+                "rfids" => {
+                    user.rfids =
+                        serde_json::from_value(value.clone()).map_err(|e| format!("rfids: {e}"))?
+                }
+                other => {
+                    let current = serde_json::to_value(&next[i])
+                        .ok()
+                        .and_then(|v| v.get(other).cloned());
+                    if current.as_ref() != Some(value) {
+                        return Err(format!("{other}: only charging_rules and rfids can be changed without the admin password"));
+                    }
+                }
+            }
+        }
+        next[i] = user;
+    }
+    validate_users(&next)?;
+    *users = next;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn users() -> Vec<User> {
+        serde_json::from_value(json!([
+            {"id": "u1", "name": "Anna", "dev_ids": ["E1"], "rfids": [{"id": "04AB"}, {"id": "1234", "ac_ovch": true}]},
+            {"id": "u2", "name": "Ben", "dev_ids": ["E2"], "rfids": [{"id": "9999"}]}
+        ]))
+        .unwrap()
+    }
+
+    fn body(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn cards_and_wallboxes() {
+        let u = users();
+        assert!(needs_auth(&u, "e1"));
+        assert!(!needs_auth(&u, "E3"));
+        let (user, card) = find_card(&u, "04ab").unwrap();
+        assert_eq!((user.id.as_str(), card.ac_auth), ("u1", true));
+        assert!(find_card(&u, "0000").is_none());
+        assert!(may_use(user, "E1") && !may_use(user, "E2"));
+    }
+
+    #[test]
+    fn a_user_without_the_password_changes_only_rules_and_cards() {
+        let devices = vec!["E1".to_string(), "E2".to_string()];
+        let mut u = users();
+        set_user(
+            &mut u,
+            &body(json!({"id": "u1", "rfids": [{"id": "5555"}], "charging_rules": [{"mode": 0}]})),
+            false,
+            &devices,
+        )
+        .unwrap();
+        assert_eq!(u[0].rfids[0].id, "5555");
+        assert_eq!(u[0].dev_ids, ["E1"], "unchanged");
+        let raise = set_user(
+            &mut u,
+            &body(json!({"id": "u1", "dev_ids": ["E1", "E2"]})),
+            false,
+            &devices,
+        );
+        assert!(raise
+            .unwrap_err()
+            .contains("dev_ids: only charging_rules and rfids"));
+        let create = set_user(
+            &mut u,
+            &body(json!({"id": "u9", "name": "Eve"})),
+            false,
+            &devices,
+        );
+        assert!(create.unwrap_err().contains("needs the admin password"));
+        let steal = set_user(
+            &mut u,
+            &body(json!({"id": "u1", "rfids": [{"id": "9999"}]})),
+            false,
+            &devices,
+        );
+        assert_eq!(steal, Err("rfid 9999 belongs to two users".into()));
+        set_user(
+            &mut u,
+            &body(json!({"id": "u9", "name": "Eve", "dev_ids": ["E2"]})),
+            true,
+            &devices,
+        )
+        .unwrap();
+        assert_eq!(u.len(), 3);
+        let bad = set_user(
+            &mut u,
+            &body(json!({"id": "u9", "dev_ids": ["E7"]})),
+            true,
+            &devices,
+        );
+        assert_eq!(bad, Err("dev_ids: there is no wallbox E7".into()));
+    }
+}
