@@ -162,7 +162,7 @@ async fn rejected_changes_say_which_field_and_change_nothing() {
     }
     let (status, _) = d.get("cmd=set_params").await;
     assert_eq!(status, 400, "set_params needs a body");
-    assert_eq!(d.get("cmd=del_device&dev_id=E77").await.0, 400);
+    assert_eq!(d.get("cmd=del_device&dev_id=E77").await.0, 404);
     assert_eq!(d.get("cmd=reset_device&dev_id=E77").await.0, 404);
     assert_eq!(
         state_configuration(&state_file),
@@ -213,7 +213,7 @@ async fn every_command_with_no_wrong_and_right_password() {
         ("cmd=set_diag_logging&enable=0", None, [401, 401, 200]),
         ("cmd=set_ajax_meter&dev_id=M1", None, [401, 401, 400]),
         ("cmd=del_device&dev_id=M2", None, [401, 401, 200]),
-        ("cmd=nonsense", None, [401, 401, 400]),
+        ("cmd=nonsense", None, [400, 400, 400]),
     ];
     for (query, body, expected) in table {
         let got = [

@@ -207,10 +207,9 @@ impl Daemon {
         }
     }
 
-    /// SIGKILL: no chance to clean up.
-    pub fn kill(mut self) {
-        let _ = self.child.start_kill();
-        // kill_on_drop reaps it.
+    /// SIGKILL: no chance to clean up. Returns once the process is gone.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
     }
 
     /// Whether a recent line of the daemon's log contains `text`.

@@ -13,3 +13,4 @@ mod modbus_rtu;
 mod node_red;
 mod robustness;
 mod settings;
+mod users;

@@ -117,7 +117,12 @@ const CASES: &[(&str, u16, &str)] = &[
         "value 65536 does not fit a 16-bit register",
     ),
     (
-        "cmd=modbus&device=evse&write=8093&value=-32769",
+        "cmd=modbus&device=evse&write=8093&value=-5",
+        400,
+        "-5 does not fit an unsigned 16-bit register",
+    ),
+    (
+        "cmd=modbus&device=evse&write=9000&value=-32769",
         400,
         "value -32769 does not fit a 16-bit register",
     ),

@@ -72,7 +72,7 @@ async fn killed_at_random_moments_nothing_acknowledged_is_lost() {
                 Err(_) => break,
             }
         }
-        d.kill();
+        d.kill().await;
         let on_disk = max_total_current(&state_file);
         assert!(
             Some(on_disk) == acknowledged || Some(on_disk) == in_flight,

@@ -51,6 +51,11 @@ fn load_or_seed(settings: &Settings, log: &Logger) -> Result<(PathBuf, State), S
             StartError::State(format!("{}: params.{key}: {reason}", path.display()))
         })?;
         info!(log, "state loaded"; "file" => %path.display());
+        if state.params != settings.load || state.devices != settings.devices {
+            slog::warn!(log, "[load], [site] and [[devices]] come from the state file, which differs from the settings; \
+                change them through the API, or delete the state file to seed it from the settings again";
+                "file" => %path.display());
+        }
         return Ok((path, state));
     }
     let state = State {
@@ -94,6 +99,21 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         LocalPorts::from_base(base_port)
     };
 
+    // One daemon per storage directory: a second would overwrite the first's changes.
+    let lock_path = settings.storage.dir.join("lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StartError::Storage {
+            dir: settings.storage.dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    lock.try_lock().map_err(|_| StartError::Storage {
+        dir: settings.storage.dir.display().to_string(),
+        reason: "another chargebrain is using it".into(),
+    })?;
     let (path, state) = load_or_seed(&settings, &log)?;
     let timeout = Duration::from_millis(settings.modbus.timeout_ms);
     let plant = Plant::start(&state.devices, &local, timeout, &log)
@@ -134,6 +154,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         .map_err(|e| StartError::Server(e.to_string()))?;
     // Soft meters and open transactions are saved at shutdown too.
     let _ = supervisor_at_stop.send(Flush).await;
+    drop(lock);
     info!(log, "stopped");
     Ok(())
 }

@@ -68,10 +68,13 @@ fn access(cmd: &str, params: &Params) -> Access {
     match cmd {
         "get_dev_info" | "get_dev_types" | "get_params" => Access::Read,
         "modbus" if params.get("write").is_none() => Access::Read,
-        // These check their own credentials: a user id, a card, or the password.
-        "change_admin_pwd" | "enter_rfid" | "get_user" | "override_device" | "set_user"
-        | "soft_meter" => Access::Own,
-        _ => Access::Admin,
+        "accept_license" | "del_device" | "get_new_user_id" | "get_ta_log" | "get_users"
+        | "modbus" | "reset_device" | "set_ajax_evse" | "set_ajax_meter" | "set_diag_logging"
+        | "set_params" => Access::Admin,
+        // These check their own credentials (a user id, a card, or the
+        // password); an unknown command is answered as such, not as a login
+        // problem.
+        _ => Access::Own,
     }
 }
 

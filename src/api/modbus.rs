@@ -177,6 +177,14 @@ fn encode_value(reg: RegisterRef, value: &str, map: &RegisterMap) -> Result<Vec<
         .trim()
         .parse::<i128>()
         .map_err(|_| bad("value", format!("'{value}' is not an integer")))?;
+    // A register the map declares unsigned takes no negative values; one it
+    // does not know may be signed.
+    if number < 0 && map.get(reg.addr).is_some_and(|r| r.ty == RegType::U16) {
+        return Err(bad(
+            "value",
+            format!("{number} does not fit an unsigned 16-bit register (0 to 65535)"),
+        ));
+    }
     encode_int(ty, number).map_err(|e| bad("value", e.to_string()))
 }
 

@@ -44,12 +44,12 @@ pub fn save_atomic(path: &Path, state: &State) -> Result<(), StoreError> {
         reason: e.to_string(),
     })?;
     let tmp = path.with_extension("json.tmp");
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(fail)?;
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    // The state holds the admin password's hash: readable by its owner only.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp).map_err(fail)?;
     file.write_all(&text).map_err(fail)?;
     file.sync_all().map_err(fail)?;
     drop(file);

@@ -452,6 +452,11 @@ impl Handler<Configure> for Supervisor {
                     crate::users::set_user(&mut state.users, &body, admin, &known)
                 }))
             }
+            Configure::DeleteDevice(dev_id) if self.plant.find(&dev_id).is_none() => {
+                return AtomicResponse::new(Box::pin(fut::ready(Err(ConfigError::UnknownDevice(
+                    dev_id,
+                )))));
+            }
             Configure::DeleteDevice(dev_id) => Some(Box::new(move |state: &mut State| {
                 store::delete_device(state, &dev_id)
             })),

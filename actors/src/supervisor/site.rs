@@ -160,6 +160,9 @@ impl Tracked {
     }
 }
 
+/// How long overdraws are not recorded after the site limit changed.
+const OVERDRAFT_GRACE_MS: u64 = 10_000;
+
 /// µJ in one Wh.
 const UJ_PER_WH: u64 = 3_600_000_000;
 
@@ -180,6 +183,9 @@ pub struct Site {
     closed: Vec<Transaction>,
     /// What happened with cards read by the wallboxes, for the log.
     notices: Vec<String>,
+    /// After the limits change, overdraws are not recorded until this time
+    /// (ms): the cars need a few cycles to follow a lower limit.
+    overdraft_grace_until: u64,
 }
 
 fn wallbox_phases(mask: u8) -> impl Iterator<Item = usize> {
@@ -199,6 +205,7 @@ impl Site {
             wall_secs: 0,
             closed: Vec::new(),
             notices: Vec::new(),
+            overdraft_grace_until: 0,
         }
     }
 
@@ -232,6 +239,11 @@ impl Site {
                 }
             })
             .collect();
+        if params.max_total_current != self.params.max_total_current
+            || params.reserve_current != self.params.reserve_current
+        {
+            self.overdraft_grace_until = now + OVERDRAFT_GRACE_MS;
+        }
         self.params = params;
     }
 
@@ -262,7 +274,13 @@ impl Site {
     pub fn cycle(&mut self, now: u64, cycle_time_ms: u64) -> (Vec<Command>, Snapshot) {
         let params = self.params.clone();
         let stale_after = params.meter_timeout_s * 1000;
-        let mut meter_stale = false;
+        // Only the meters the house load is computed from matter: with a
+        // grid meter those are the grid and EV meters, else the others.
+        let has_grid = self
+            .devices
+            .iter()
+            .any(|t| meter_role(&t.settings) == Some(MeterRole::Grid));
+        let mut stale_meters: Vec<String> = Vec::new();
         let mut meters = Vec::new();
         let mut meter_views = vec![None; self.devices.len()];
         for (i, t) in self.devices.iter().enumerate() {
@@ -276,12 +294,20 @@ impl Site {
             if let Some(m) = &reading {
                 meter_views[i] = Some(meter_view(m));
             }
-            if !role.is_site_meter() || role == MeterRole::Display {
+            let used = match role {
+                MeterRole::Display => false,
+                MeterRole::Grid | MeterRole::Vehicle => has_grid,
+                MeterRole::Consumption
+                | MeterRole::Production
+                | MeterRole::StorageHome
+                | MeterRole::StorageAll => !has_grid,
+            };
+            if !used {
                 continue;
             }
             let since = t.last_ok.unwrap_or(t.added_ms);
             if now.saturating_sub(since) > stale_after {
-                meter_stale = true;
+                stale_meters.push(t.settings.dev_id.clone());
             }
             if let Some(m) = reading {
                 meters.push(MeterLoad {
@@ -290,6 +316,8 @@ impl Site {
                 });
             }
         }
+
+        let meter_stale = !stale_meters.is_empty();
 
         // Plug-in bookkeeping and each wallbox's draw on the building's phases.
         let mut evse_ma = [0i64; 3];
@@ -537,7 +565,7 @@ impl Site {
         }
 
         let house_ma = budget::house_load(&meters, evse_ma);
-        if !meters.is_empty() {
+        if !meters.is_empty() && now >= self.overdraft_grace_until {
             let total = [0, 1, 2].map(|p| house_ma[p] + evse_ma[p]);
             self.overdraft.record(total, params.max_total_current, now);
         }
@@ -588,7 +616,7 @@ impl Site {
             });
             let mut reason = result.reason.to_string();
             if meter_stale {
-                reason = format!("meter stale ({reason})");
+                reason = format!("meter stale: {} (minimum current)", stale_meters.join(", "));
             }
             t.view.lb_reason = reason;
         }

@@ -140,7 +140,7 @@ fn a_grid_meter_that_never_answered_goes_stale_after_the_timeout() {
     assert!(snapshot.site.meter_stale);
     assert_eq!(command(&commands, 0), 6000);
     let reason = snapshot.evses[0].clone().unwrap_or_default().lb_reason;
-    assert_eq!(reason, "meter stale (max_charging_cur)");
+    assert_eq!(reason, "meter stale: M1 (minimum current)");
 }
 
 #[test]

@@ -1,0 +1,383 @@
+//! Users, cards, overrides, the soft meter and the charging log, through
+//! the real binary with the simulated plant running in the test.
+
+use std::time::{Duration, Instant};
+
+use actors::sim::plant::{PlantSim, SimulationSettings};
+use serde_json::{json, Value};
+
+use crate::harness::{device_info, Daemon, DaemonConfig};
+
+const ANNA: &str = r#"{"id": "anna", "name": "Anna", "dev_ids": ["E1", "E2"],
+    "rfids": [{"id": "04AB"}, {"id": "7777", "ac_auth": false, "ac_ovch": true}]}"#;
+const BEN: &str = r#"{"id": "ben", "name": "Ben", "dev_ids": ["E2"], "rfids": [{"id": "9999"}]}"#;
+
+async fn plant() -> PlantSim {
+    PlantSim::start(&SimulationSettings {
+        base_port: 0,
+        wallboxes: 1,
+        tick_ms: 50,
+        ..SimulationSettings::default()
+    })
+    .await
+    .expect("plant")
+}
+
+/// A Modbus wallbox E1 on the plant and an HTTP wallbox E2, in `dir`.
+fn config(plant: &PlantSim, dir: &std::path::Path) -> DaemonConfig {
+    let settings = format!(
+        "[simulation]\nenabled = false\n[load]\ncycle_time_ms = 100\nmax_total_current = 32000\n\
+         [[devices]]\ndev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"{}\"\nmax_charging_cur = 32000\n\
+         [[devices]]\ndev_id = \"E2\"\ndev_type = \"evse_ajax\"\nmax_charging_cur = 16000\n",
+        plant.addresses["evse"]
+    );
+    DaemonConfig {
+        settings,
+        env: Vec::new(),
+        dir: Some(dir.to_path_buf()),
+    }
+}
+
+async fn wait_for(d: &Daemon, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let info = d.ok("cmd=get_dev_info").await;
+        if done(&info) {
+            return info;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not reached; last: {info:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn e1(info: &Value) -> Value {
+    device_info(info, "E1")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_car_waits_for_a_card_charges_and_the_log_keeps_it() {
+    let plant = plant().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start(config(&plant, dir.path())).await;
+    assert_eq!(d.post("cmd=set_user", ANNA).await, (200, json!("ok")));
+    assert_eq!(d.post("cmd=set_user", BEN).await, (200, json!("ok")));
+    plant.plug(1, 3, 16_000);
+    let info = wait_for(&d, "waiting for a card", |i| {
+        e1(i)["lb_reason"] == "waiting for authorisation"
+    })
+    .await;
+    assert_eq!(
+        (
+            e1(&info)["lb_current"].clone(),
+            e1(&info)["needs_auth"].clone()
+        ),
+        (json!(0), json!(true))
+    );
+
+    // An unknown card and another user's card are refused.
+    let (status, answer) = d.get("cmd=enter_rfid&rfid=0000&dev_id=E1").await;
+    assert_eq!((status, answer), (400, json!("unknown RFID/PIN 0000")));
+    let (status, answer) = d.get("cmd=enter_rfid&rfid=9999&dev_id=E1").await;
+    assert_eq!(
+        (status, answer),
+        (400, json!("user ben may not charge at E1"))
+    );
+    // Without dev_id the card goes to the one wallbox that waits.
+    assert_eq!(d.ok("cmd=enter_rfid&rfid=04AB").await, json!("E1"));
+    let info = wait_for(&d, "charging", |i| {
+        e1(i)["lb_current"] == 32_000 && e1(i)["state"] == 3
+    })
+    .await;
+    assert_eq!(e1(&info)["user"], "anna");
+
+    // Anna's stop card ends charging.
+    assert_eq!(
+        d.ok("cmd=enter_rfid&rfid=7777&dev_id=E1").await,
+        json!("E1")
+    );
+    wait_for(&d, "stopped", |i| {
+        e1(i)["lb_reason"] == "disabled by override"
+    })
+    .await;
+
+    // Unplugged: the transaction is in the log, and the next car waits again.
+    plant.unplug(1);
+    wait_for(&d, "unplugged", |i| e1(i)["state"] == 1).await;
+    let log = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let (_, text) = d.get_text("cmd=get_ta_log").await;
+            if text.lines().count() >= 2 {
+                break text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the transaction reached the log");
+    let row: Vec<&str> = log.lines().nth(1).unwrap_or_default().split(',').collect();
+    assert_eq!(
+        log.lines().next(),
+        Some("dev_id,user,rfid,start,end,energy_wh")
+    );
+    assert_eq!(&row[..3], ["E1", "anna", "04AB"]);
+    assert!(row[3].parse::<u64>().unwrap_or(0) <= row[4].parse::<u64>().unwrap_or(0));
+    plant.plug(1, 3, 16_000);
+    wait_for(&d, "waiting again", |i| {
+        e1(i)["lb_reason"] == "waiting for authorisation"
+    })
+    .await;
+
+    // The log survives a restart.
+    assert_eq!(d.stop().await, Some(0));
+    let d = Daemon::start(config(&plant, dir.path())).await;
+    let (_, after) = d.get_text("cmd=get_ta_log").await;
+    assert!(after.contains("E1,anna,04AB,"), "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cards_from_an_http_wallbox_and_from_the_power_brain_authorise_too() {
+    let plant = plant().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start(config(&plant, dir.path())).await;
+    d.post("cmd=set_user", ANNA).await;
+    // The HTTP wallbox: a car, no card yet.
+    let answer = d.ok("cmd=set_ajax_evse&dev_id=E2&state=2").await;
+    assert_eq!(answer["charging_current"], 0);
+    let answer = d.ok("cmd=set_ajax_evse&dev_id=E2&state=2&rfid=04AB").await;
+    assert_eq!(answer["charging_current"], 16_000);
+    assert_eq!(
+        device_info(&d.ok("cmd=get_dev_info").await, "E2")["user"],
+        "anna"
+    );
+
+    // The Power Brain reports the card it read in register 8096.
+    plant.plug(1, 3, 16_000);
+    wait_for(&d, "E1 waits", |i| {
+        e1(i)["lb_reason"] == "waiting for authorisation"
+    })
+    .await;
+    if let Some(w) = plant.wallbox(1) {
+        w.lock().set_str(8096, "04AB");
+    }
+    let info = wait_for(&d, "E1 authorised", |i| e1(i)["user"] == "anna").await;
+    assert!(e1(&info)["lb_current"].as_i64() > Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overrides_with_the_right_and_wrong_credentials() {
+    let plant = plant().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start(config(&plant, dir.path())).await;
+    d.post("cmd=set_user", ANNA).await;
+    d.post("cmd=set_user", BEN).await;
+    d.ok("cmd=change_admin_pwd&new_pwd=secret").await;
+    plant.plug(1, 3, 32_000);
+    wait_for(&d, "E1 waits", |i| {
+        e1(i)["lb_reason"] == "waiting for authorisation"
+    })
+    .await;
+    d.ok("cmd=enter_rfid&rfid=04AB&dev_id=E1").await;
+    wait_for(&d, "charging", |i| e1(i)["lb_current"] == 32_000).await;
+
+    // mamps limits the current at once.
+    assert_eq!(
+        d.ok("cmd=override_device&dev_id=E1&mamps=8000&rfid=04AB")
+            .await,
+        json!("ok")
+    );
+    assert_eq!(e1(&d.ok("cmd=get_dev_info").await)["lb_current"], 8000);
+    // Another user's card, no credentials, or E without the password: refused.
+    assert_eq!(
+        d.get("cmd=override_device&dev_id=E1&flags=C&rfid=9999")
+            .await
+            .0,
+        400
+    );
+    assert_eq!(d.get("cmd=override_device&dev_id=E1&flags=C").await.0, 401);
+    assert_eq!(
+        d.get("cmd=override_device&dev_id=E1&flags=E&rfid=04AB")
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        d.get("cmd=override_device&dev_id=E1&flags=Z&rfid=04AB")
+            .await
+            .0,
+        400
+    );
+    // The user's own card pauses and resumes.
+    d.ok("cmd=override_device&dev_id=E1&flags=C&rfid=04AB")
+        .await;
+    assert_eq!(
+        e1(&d.ok("cmd=get_dev_info").await)["lb_reason"],
+        "disabled by override"
+    );
+    d.ok("cmd=override_device&dev_id=E1&flags=c&rfid=04AB")
+        .await;
+    assert_eq!(e1(&d.ok("cmd=get_dev_info").await)["lb_current"], 8000);
+    // The admin may set E.
+    let resp = d
+        .client()
+        .get(format!(
+            "{}/cnf?cmd=override_device&dev_id=E1&flags=E",
+            d.base
+        ))
+        .basic_auth("admin", Some("secret"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(e1(&d.ok("cmd=get_dev_info").await)["overrides"], "E");
+    // Overrides end at unplug.
+    plant.unplug(1);
+    wait_for(&d, "unplugged", |i| e1(i)["state"] == 1).await;
+    plant.plug(1, 3, 32_000);
+    let info = wait_for(&d, "a new car", |i| {
+        e1(i)["lb_reason"] == "waiting for authorisation"
+    })
+    .await;
+    assert_eq!(e1(&info)["overrides"], "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_cannot_edit_others_or_raise_their_rights() {
+    let plant = plant().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start(config(&plant, dir.path())).await;
+    d.post("cmd=set_user", ANNA).await;
+    d.post("cmd=set_user", BEN).await;
+    let a = d.ok("cmd=get_new_user_id").await;
+    let b = d.ok("cmd=get_new_user_id").await;
+    let id = a.as_str().unwrap_or_default();
+    assert!(
+        id.len() == 17 && id.starts_with('U') && id[1..].chars().all(|c| c.is_ascii_hexdigit()),
+        "{a}"
+    );
+    assert_ne!(a, b);
+    d.ok("cmd=change_admin_pwd&new_pwd=secret").await;
+
+    // Without the password: only one's own rules and cards.
+    let own = r#"{"id": "ben", "rfids": [{"id": "8888"}], "charging_rules": [{"mode": 0, "current": 8000}]}"#;
+    assert_eq!(d.post("cmd=set_user", own).await, (200, json!("ok")));
+    let ben = d.ok("cmd=get_user&id=ben").await;
+    assert_eq!(ben["rfids"][0]["id"], "8888");
+    let cases = [
+        (
+            r#"{"id": "ben", "dev_ids": ["E1", "E2"]}"#,
+            "dev_ids: only charging_rules and rfids",
+        ),
+        (
+            r#"{"id": "ben", "name": "Boss"}"#,
+            "name: only charging_rules and rfids",
+        ),
+        (
+            r#"{"id": "eve", "name": "Eve", "dev_ids": ["E1"]}"#,
+            "needs the admin password",
+        ),
+        (
+            r#"{"id": "ben", "rfids": [{"id": "04AB"}]}"#,
+            "rfid 04AB belongs to two users",
+        ),
+        (r#"{"name": "nobody"}"#, "id: every user needs an id"),
+    ];
+    for (body, says) in cases {
+        let (status, answer) = d.post("cmd=set_user", body).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            answer.as_str().unwrap_or_default().contains(says),
+            "{body}: {answer}"
+        );
+    }
+    assert_eq!(
+        d.get("cmd=get_users").await.0,
+        401,
+        "the list needs the password"
+    );
+    assert_eq!(d.get("cmd=get_user&id=nobody").await.0, 404);
+    let state = std::fs::read_to_string(dir.path().join("data/state.json")).expect("state");
+    assert!(state.contains("\"8888\""), "users are persisted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_soft_meter_integrates_a_wallbox_without_a_meter() {
+    let plant = plant().await;
+    if let Some(w) = plant.wallbox(1) {
+        w.lock().set_words(8112, &[0]);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start(config(&plant, dir.path())).await;
+    plant.plug(1, 3, 32_000);
+    wait_for(&d, "charging at 32 A", |i| {
+        e1(i)["lb_current"] == 32_000 && e1(i)["state"] == 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Reset, wait, read: 32 A × 230 V × 3 phases over the time between.
+    d.ok("cmd=soft_meter&dev_id=E1&val=0").await;
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let wh = d
+        .ok("cmd=soft_meter&dev_id=E1")
+        .await
+        .as_f64()
+        .unwrap_or(0.0);
+    let expected = 32.0 * 230.0 * 3.0 * start.elapsed().as_secs_f64() / 3600.0;
+    assert!(
+        (wh - expected).abs() <= expected * 0.01 + 1.0,
+        "soft meter {wh} Wh, expected {expected:.1} Wh"
+    );
+    let shown = e1(&d.ok("cmd=get_dev_info").await)["total_energy"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(
+        shown >= wh,
+        "get_dev_info shows the soft meter as total_energy: {shown} < {wh}"
+    );
+    // Setting it needs the password once one is set; bad values are refused.
+    d.ok("cmd=change_admin_pwd&new_pwd=secret").await;
+    assert_eq!(d.get("cmd=soft_meter&dev_id=E1&val=5").await.0, 401);
+    assert_eq!(d.get("cmd=soft_meter&dev_id=E9").await.0, 400);
+    assert_eq!(d.get("cmd=soft_meter&dev_id=E1&val=-5").await.0, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_transaction_survives_a_restart() {
+    let plant = plant().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start(config(&plant, dir.path())).await;
+    d.post("cmd=set_user", ANNA).await;
+    plant.plug(1, 3, 16_000);
+    wait_for(&d, "E1 waits", |i| {
+        e1(i)["lb_reason"] == "waiting for authorisation"
+    })
+    .await;
+    d.ok("cmd=enter_rfid&rfid=04AB&dev_id=E1").await;
+    wait_for(&d, "charging", |i| e1(i)["user"] == "anna").await;
+    assert_eq!(d.stop().await, Some(0));
+
+    let d = Daemon::start(config(&plant, dir.path())).await;
+    let info = wait_for(&d, "still authorised", |i| {
+        e1(i)["user"] == "anna" && e1(i)["lb_current"] == 32_000
+    })
+    .await;
+    assert_eq!(e1(&info)["lb_reason"], "max_charging_cur");
+    plant.unplug(1);
+    wait_for(&d, "unplugged", |i| e1(i)["state"] == 1).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, log) = d.get_text("cmd=get_ta_log").await;
+        if log.contains("E1,anna,04AB,") {
+            assert_eq!(log.lines().count(), 2, "one transaction, not two: {log}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no transaction in the log: {log}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
