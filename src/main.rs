@@ -40,7 +40,12 @@ fn main() -> ExitCode {
         }
     };
     if cli.check_config {
-        println!("settings ok");
+        let source = match &cli.config {
+            Some(path) => path.display().to_string(),
+            None if std::path::Path::new("settings.toml").exists() => "./settings.toml".to_string(),
+            None => "the built-in default".to_string(),
+        };
+        println!("settings ok: {source} (with CHARGEBRAIN__* overrides)");
         return ExitCode::SUCCESS;
     }
     let (log, guard) = match logging::init(&settings.log) {

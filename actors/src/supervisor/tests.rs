@@ -206,3 +206,44 @@ fn observation_mode_computes_but_commands_nothing() {
     let view = snapshot.evses[0].clone().unwrap_or_default();
     assert_eq!((view.lb_current, view.last_set_charging_cur), (32_000, -1));
 }
+
+#[test]
+fn a_card_without_a_wallbox_goes_to_the_one_that_waits() {
+    let users: Vec<crate::users::User> = serde_json::from_value(serde_json::json!([
+        {"id": "anna", "dev_ids": ["E1", "E2"], "rfids": [{"id": "04AB"}]}
+    ]))
+    .unwrap();
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), wallbox(2, "")], 0);
+    site.set_users(users);
+    assert_eq!(
+        site.present_rfid(None, "04AB").map(|(d, _)| d),
+        Err("no wallbox is waiting for authorisation".to_string())
+    );
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.record(1, Some(Ok(charging([0; 3]))), 0);
+    let (commands, snapshot) = site.cycle(0, 1000);
+    assert_eq!(
+        command(&commands, 0),
+        0,
+        "a car at a wallbox with users waits for a card"
+    );
+    assert_eq!(
+        snapshot.evses[0].clone().unwrap_or_default().lb_reason,
+        "waiting for authorisation"
+    );
+    let several = site.present_rfid(None, "04AB").map(|(d, _)| d);
+    assert_eq!(
+        several,
+        Err("several wallboxes wait for authorisation (E1, E2): give dev_id".to_string())
+    );
+    assert_eq!(
+        site.present_rfid(Some("E2"), "04AB").map(|(d, _)| d),
+        Ok("E2".to_string())
+    );
+    assert_eq!(
+        site.present_rfid(None, "04AB").map(|(d, _)| d),
+        Ok("E1".to_string())
+    );
+    let (commands, _) = site.cycle(1000, 1000);
+    assert!(command(&commands, 0) > 0 && command(&commands, 1) > 0);
+}
