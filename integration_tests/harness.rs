@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -204,6 +204,28 @@ impl Daemon {
         match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
             Ok(Ok(status)) => status.code(),
             _ => None,
+        }
+    }
+
+    /// Polls `get_dev_info` until `done` holds and answers it; fails with
+    /// the last answer after `within`.
+    pub async fn wait_for(
+        &self,
+        within: Duration,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let info = self.ok("cmd=get_dev_info").await;
+            if done(&info) {
+                return info;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not reached; last get_dev_info: {info:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

@@ -83,17 +83,7 @@ async fn wait_for(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let info = d.ok("cmd=get_dev_info").await;
-        if done(&info) {
-            return info;
-        }
-        if Instant::now() > deadline {
-            panic!("{what}: not reached; last get_dev_info: {info:#}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    d.wait_for(within, what, done).await
 }
 
 const SETTLE: Duration = Duration::from_secs(15);

@@ -39,18 +39,7 @@ fn config(plant: &PlantSim, dir: &std::path::Path) -> DaemonConfig {
 }
 
 async fn wait_for(d: &Daemon, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let info = d.ok("cmd=get_dev_info").await;
-        if done(&info) {
-            return info;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not reached; last: {info:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    d.wait_for(Duration::from_secs(15), what, done).await
 }
 
 fn e1(info: &Value) -> Value {
