@@ -52,6 +52,10 @@ impl Slot {
 /// Member indices ordered by `level(member)`. Levels are non-negative and
 /// below 2^31 mA, so level and index pack into one `u64` and sort fast.
 fn by_level(members: &[Member], level: impl Fn(&Member) -> i64) -> Vec<usize> {
+    // Usually every car has the same minimum: then any order will do.
+    if members.windows(2).all(|w| level(&w[0]) == level(&w[1])) {
+        return (0..members.len()).collect();
+    }
     let mut keys: Vec<u64> = members
         .iter()
         .enumerate()
@@ -114,16 +118,28 @@ pub(crate) fn water_fill(members: &[Member], cons: &mut Constraints) -> Vec<(i64
         flat: Vec::with_capacity(members.len() * 6),
         start: Vec::with_capacity(members.len() + 1),
     };
-    for (i, m) in members.iter().enumerate() {
+    for m in members {
         member_slots.start.push(member_slots.flat.len());
         for &k in cons.of_evse(m.evse) {
-            for p in phases_of(m.phases) {
-                member_slots.flat.push(slot_of(k, p));
-                slots[slot_of(k, p)].members.push(i);
-            }
+            member_slots
+                .flat
+                .extend(phases_of(m.phases).map(|p| slot_of(k, p)));
         }
     }
     member_slots.start.push(member_slots.flat.len());
+    // Size each slot's member list once (the site's holds nearly everyone).
+    let mut counts = vec![0usize; slots.len()];
+    for &s in &member_slots.flat {
+        counts[s] += 1;
+    }
+    for (slot, count) in slots.iter_mut().zip(counts) {
+        slot.members.reserve_exact(count);
+    }
+    for i in 0..members.len() {
+        for &s in member_slots.of(i) {
+            slots[s].members.push(i);
+        }
+    }
 
     let mut state = vec![State::Below; members.len()];
     let starts = by_level(members, |m| m.min);
