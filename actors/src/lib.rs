@@ -7,6 +7,7 @@ pub mod devices;
 pub mod drivers;
 pub mod plant;
 pub mod registers;
+pub mod rules;
 pub mod sim;
 pub mod store;
 pub mod supervisor;

@@ -1,0 +1,6 @@
+//! Charging rules and the formula language they use. Pure code.
+
+pub mod formula;
+
+#[cfg(test)]
+mod tests;
