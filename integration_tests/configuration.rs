@@ -343,3 +343,30 @@ async fn diagnostic_logging_shows_modbus_and_decisions_until_switched_off() {
     assert!(!d.logged("decision"), "diagnostics went on after enable=0");
     assert_eq!(d.get("cmd=set_diag_logging&enable=2").await.0, 400);
 }
+
+#[tokio::test]
+async fn charging_rules_are_set_checked_and_shown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start(config(dir.path(), 0)).await;
+    let bad = r#"{"devices": [{"dev_id": "E1", "charging_rules": [{"expr": "min(1"}]}]}"#;
+    let (status, answer) = d.post("cmd=set_params", bad).await;
+    assert_eq!(status, 400);
+    assert!(
+        answer
+            .as_str()
+            .unwrap_or_default()
+            .contains("charging_rules: rule 0: expr: at 6: expected ',' or ')'"),
+        "{answer}"
+    );
+    let good = r#"{"devices": [{"dev_id": "E1", "charging_rules": [{"current": 7000}]}]}"#;
+    assert_eq!(d.post("cmd=set_params", good).await, (200, json!("ok")));
+    let info = d
+        .wait_for(
+            std::time::Duration::from_secs(15),
+            "the rule decides",
+            |i| device_info(i, "E1")["rule_id"] == "E1/0",
+        )
+        .await;
+    assert_eq!(device_info(&info, "E1")["rule_current"], 7000);
+    assert!(device_info(&info, "E1")["lb_current"].as_i64() <= Some(7000));
+}

@@ -41,9 +41,9 @@ pub struct User {
     pub dev_ids: Vec<String>,
     #[serde(default)]
     pub rfids: Vec<Rfid>,
-    /// The user's own charging rules (kept as given).
+    /// The user's own charging rules.
     #[serde(default)]
-    pub charging_rules: Vec<Value>,
+    pub charging_rules: Vec<crate::rules::charging::Rule>,
 }
 
 /// Whether a wallbox asks for authorisation: some user is assigned to it.
@@ -93,6 +93,8 @@ pub fn validate_users(users: &[User]) -> Result<(), String> {
         if !ids.insert(u.id.to_ascii_lowercase()) {
             return Err(format!("user id {} is used twice", u.id));
         }
+        crate::rules::charging::RuleSet::new(&u.charging_rules)
+            .map_err(|e| format!("{}: charging_rules: {e}", u.id))?;
         for r in &u.rfids {
             if !valid_rfid(&r.id) {
                 return Err(format!(

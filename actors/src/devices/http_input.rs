@@ -225,11 +225,9 @@ impl Handler<GetStatus> for HttpInput {
     type Result = MessageResult<GetStatus>;
 
     fn handle(&mut self, _: GetStatus, _: &mut Self::Context) -> Self::Result {
-        let now = Instant::now();
-        let mut com = self.com.clone();
-        com.com_err = self.stale(now).is_some();
+        // As of the last poll, so it agrees with what the cycle decided on.
         MessageResult(DeviceStatus {
-            com,
+            com: self.com.clone(),
             model: self
                 .pushed
                 .model

@@ -74,6 +74,10 @@ pub struct DeviceSettings {
     /// Invert currents and power (a meter mounted the other way round).
     #[serde(default)]
     pub invert: bool,
+
+    /// The wallbox's charging rules (admin only).
+    #[serde(default)]
+    pub charging_rules: Vec<crate::rules::charging::Rule>,
 }
 
 fn default_unit_id() -> u8 {
@@ -219,6 +223,7 @@ fn validate_numbers(d: &DeviceSettings) -> Result<(), (&'static str, String)> {
             format!("{} is not a phase mask 0 to 7", d.used_phases),
         ));
     }
+    crate::rules::charging::RuleSet::new(&d.charging_rules).map_err(|e| ("charging_rules", e))?;
     if !(1..=86_400).contains(&d.timeout_s) {
         return Err(("timeout_s", format!("{} is not 1 to 86400 s", d.timeout_s)));
     }

@@ -77,7 +77,7 @@ fn yes() -> bool {
 }
 
 /// One rule, in the JSON of the API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// Weekdays: bit0 Monday … bit6 Sunday.
@@ -118,7 +118,7 @@ fn absolute() -> Mode {
 }
 
 /// A rule set checked and with its formulas parsed, ready for every cycle.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RuleSet {
     rules: Vec<(Rule, Option<Expr>)>,
 }

@@ -75,7 +75,6 @@ const READ_ONLY_DEVICE: &[&str] = &[
 /// Device keys of the cFos API this version does not implement yet.
 const UNSUPPORTED_DEVICE: &[&str] = &[
     "battery_save_threshold",
-    "charging_rules",
     "enable_snooze",
     "enable_wakeup",
     "fixed_rfid",
@@ -311,7 +310,7 @@ mod tests {
                 "E9.dev_type",
             ),
             (
-                serde_json::json!({"devices": [{"dev_id": "E1", "charging_rules": []}]}),
+                serde_json::json!({"devices": [{"dev_id": "E1", "soft_meter": 5}]}),
                 "not supported",
             ),
         ];

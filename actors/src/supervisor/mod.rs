@@ -211,6 +211,7 @@ impl Supervisor {
     /// the snapshot the API reports.
     fn decide(&mut self, now: u64, cycle_time: u64) {
         self.site.wall_secs = unix_secs();
+        self.site.local = local_time(now);
         let (commands, mut snapshot) = self.site.cycle(now, cycle_time);
         self.keep_records();
         for (i, view) in snapshot.evses.iter().enumerate() {
@@ -577,5 +578,18 @@ impl Handler<Flush> for Supervisor {
             }
             .into_actor(self),
         )
+    }
+}
+
+/// Local time for the charging rules: the system's time zone, daylight
+/// saving included; UTC if it cannot be read.
+fn local_time(now_ms: u64) -> crate::rules::charging::LocalTime {
+    let zoned = jiff::Zoned::now();
+    let weekday = zoned.weekday().to_monday_zero_offset();
+    let minute_of_day = i32::from(zoned.hour()) * 60 + i32::from(zoned.minute());
+    crate::rules::charging::LocalTime {
+        weekday: u8::try_from(weekday).unwrap_or(0),
+        minute_of_day: u32::try_from(minute_of_day).unwrap_or(0),
+        secs: now_ms / 1000,
     }
 }

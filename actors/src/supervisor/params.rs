@@ -30,6 +30,9 @@ pub struct SiteParams {
     pub evse_fault_after_s: u64,
     /// Nominal voltage for power figures, V.
     pub voltage: i64,
+    /// The electricity price level for price rules (-6 very cheap … -2
+    /// very expensive); none = unknown.
+    pub price_level: Option<i64>,
 }
 
 impl Default for SiteParams {
@@ -47,6 +50,7 @@ impl Default for SiteParams {
             meter_timeout_s: 10,
             evse_fault_after_s: 180,
             voltage: 230,
+            price_level: None,
         }
     }
 }

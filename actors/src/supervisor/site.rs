@@ -2,6 +2,7 @@
 //! clock to the currents each wallbox gets, and the state `get_dev_info`
 //! reports. The supervisor actor only does the I/O around it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -13,6 +14,8 @@ use crate::alloc::turns::TurnState;
 use crate::alloc::{allocate, EvseInput, GroupInput, PerPhase, Rotation, SiteInput};
 use crate::devices::{DeviceSettings, DeviceStatus, DeviceType};
 use crate::drivers::{EvseReading, EvseState, MeterReading, Reading};
+use crate::rules::charging::{combine, Inputs as RuleInputs, LocalTime, Memory, RuleSet};
+use crate::rules::formula::Names;
 use crate::users::{needs_auth, User};
 
 /// A phase counts as drawing above this (mA) when determining phases.
@@ -51,6 +54,11 @@ pub struct EvseView {
     pub user: String,
     /// Overrides in force for this car (`C`, `E`, `U`).
     pub overrides: String,
+    /// The charging rule that decides now (`E1/0`: the wallbox's first rule,
+    /// `anna/2`: the user's third; `E1/none`: rules, none matching).
+    pub rule_id: String,
+    /// What that rule wishes, mA; -1 without rules.
+    pub rule_current: i64,
     /// Why it gets what it gets: the binding constraint.
     pub lb_reason: String,
 }
@@ -129,10 +137,15 @@ struct Tracked {
     /// it was last brought up to date (ms).
     soft_uj: u64,
     soft_at: Option<u64>,
+    /// The wallbox's charging rules, and what their undercut remembers.
+    rules: RuleSet,
+    rule_memory: Memory,
+    user_rule_memory: Memory,
 }
 
 impl Tracked {
     fn new(settings: Arc<DeviceSettings>, now: u64) -> Self {
+        let settings_rules = settings.charging_rules.clone();
         Tracked {
             settings,
             added_ms: now,
@@ -148,6 +161,9 @@ impl Tracked {
             rfid_seen: String::new(),
             soft_uj: 0,
             soft_at: None,
+            rules: RuleSet::new(&settings_rules).unwrap_or_default(),
+            rule_memory: Memory::default(),
+            user_rule_memory: Memory::default(),
         }
     }
 
@@ -157,6 +173,15 @@ impl Tracked {
             Some(Reading::Evse(EvseReading { meter: Some(m), .. })) => m.import_wh,
             _ => soft_wh(self.soft_uj),
         }
+    }
+}
+
+/// Values formulas can name, for one cycle.
+struct NameTable(HashMap<String, f64>);
+
+impl Names for NameTable {
+    fn lookup(&self, path: &[String]) -> Option<f64> {
+        self.0.get(&path.join(".")).copied()
     }
 }
 
@@ -183,6 +208,10 @@ pub struct Site {
     closed: Vec<Transaction>,
     /// What happened with cards read by the wallboxes, for the log.
     notices: Vec<String>,
+    /// The users' charging rules, by user id.
+    user_rules: HashMap<String, RuleSet>,
+    /// Local time now, for the charging rules (set before each cycle).
+    pub local: LocalTime,
     /// After the limits change, overdraws are not recorded until this time
     /// (ms): the cars need a few cycles to follow a lower limit.
     overdraft_grace_until: u64,
@@ -206,6 +235,12 @@ impl Site {
             closed: Vec::new(),
             notices: Vec::new(),
             overdraft_grace_until: 0,
+            user_rules: HashMap::new(),
+            local: LocalTime {
+                weekday: 0,
+                minute_of_day: 0,
+                secs: 0,
+            },
         }
     }
 
@@ -232,6 +267,10 @@ impl Site {
                     .map(|i| old.swap_remove(i));
                 match kept {
                     Some(mut t) => {
+                        if t.settings.charging_rules != settings.charging_rules {
+                            t.rules = RuleSet::new(&settings.charging_rules).unwrap_or_default();
+                            t.rule_memory = Memory::default();
+                        }
                         t.settings = settings.clone();
                         t
                     }
@@ -318,12 +357,33 @@ impl Site {
         }
 
         let meter_stale = !stale_meters.is_empty();
+        // What the charging rules see: solar production and what would be
+        // fed into the grid, summed over the phases.
+        let sum_of = |roles: &[MeterRole]| -> i64 {
+            meters
+                .iter()
+                .filter(|m| roles.contains(&m.role))
+                .map(|m| m.current_ma.iter().sum::<i64>())
+                .sum()
+        };
+        let solar_sum = sum_of(&[MeterRole::Production]);
+        let export_sum = if has_grid {
+            -sum_of(&[MeterRole::Grid])
+        } else {
+            solar_sum
+                - sum_of(&[
+                    MeterRole::Consumption,
+                    MeterRole::StorageHome,
+                    MeterRole::StorageAll,
+                ])
+        };
+        let names = self.names(&params, export_sum);
 
         // Plug-in bookkeeping and each wallbox's draw on the building's phases.
         let mut evse_ma = [0i64; 3];
         let mut inputs: Vec<(usize, EvseInput)> = Vec::new();
         let mut commands = Vec::new();
-        let mut notes: Vec<(usize, &'static str)> = Vec::new();
+        let mut notes: Vec<(usize, String)> = Vec::new();
         let pause_ms = params.min_pause_time_s * 1000;
         for (i, t) in self.devices.iter_mut().enumerate() {
             if !t.settings.dev_type.is_evse() || t.settings.dev_type == DeviceType::EvseGroup {
@@ -472,7 +532,7 @@ impl Site {
                         },
                     ));
                 }
-                notes.push((i, "com error"));
+                notes.push((i, "com error".to_string()));
                 continue;
             }
             if !s.device_enabled {
@@ -496,12 +556,12 @@ impl Site {
                     current_ma: current,
                     enable,
                 });
-                notes.push((i, note));
+                notes.push((i, note.to_string()));
                 continue;
             }
             match reading.as_ref().map(|r| r.state) {
                 None => {
-                    notes.push((i, "no reading yet"));
+                    notes.push((i, "no reading yet".to_string()));
                     continue;
                 }
                 Some(EvseState::Error) => {
@@ -510,7 +570,7 @@ impl Site {
                         current_ma: 0,
                         enable: false,
                     });
-                    notes.push((i, "wallbox error"));
+                    notes.push((i, "wallbox error".to_string()));
                     continue;
                 }
                 Some(state) if !state.vehicle_present() => {
@@ -519,7 +579,7 @@ impl Site {
                         current_ma: 0,
                         enable: false,
                     });
-                    notes.push((i, "no vehicle"));
+                    notes.push((i, "no vehicle".to_string()));
                     continue;
                 }
                 Some(_) => {}
@@ -541,7 +601,7 @@ impl Site {
                     current_ma: 0,
                     enable: false,
                 });
-                notes.push((i, note));
+                notes.push((i, note.to_string()));
                 continue;
             }
             let cable = reading.as_ref().map_or(0, |r| r.cable_ma);
@@ -551,6 +611,65 @@ impl Site {
             }
             if let Some(limit) = session.overrides.max_ma {
                 max = max.min(limit);
+            }
+            t.view.rule_id = String::new();
+            t.view.rule_current = -1;
+            let phases_used = i64::from(building.count_ones().max(1));
+            let rule_inputs = RuleInputs {
+                time: self.local,
+                max_ma: max,
+                solar_ma: solar_sum / phases_used,
+                surplus_ma: draw.iter().copied().max().unwrap_or(0).max(0)
+                    + export_sum / phases_used,
+                price_level: params.price_level,
+                names: &names,
+            };
+            let wallbox_rules = if session.overrides.wallbox_rules_off {
+                None
+            } else {
+                t.rules.decide(&rule_inputs, &mut t.rule_memory)
+            };
+            let user_rules = match &session.auth {
+                Some((user, _)) if !session.overrides.user_rules_off => self
+                    .user_rules
+                    .get(user)
+                    .and_then(|r| r.decide(&rule_inputs, &mut t.user_rule_memory)),
+                _ => None,
+            };
+            if let Some(d) = combine(wallbox_rules, user_rules) {
+                let set = if wallbox_rules == Some(d) {
+                    s.dev_id.clone()
+                } else {
+                    session
+                        .auth
+                        .as_ref()
+                        .map(|(u, _)| u.clone())
+                        .unwrap_or_default()
+                };
+                t.view.rule_id = format!(
+                    "{set}/{}",
+                    d.rule.map_or("none".to_string(), |r| r.to_string())
+                );
+                t.view.rule_current = d.current_ma;
+                // Riding through an undercut, a car keeps at least its minimum.
+                let wish = if d.undercut {
+                    d.current_ma.max(s.min_charging_cur)
+                } else {
+                    d.current_ma
+                };
+                if wish < s.min_charging_cur {
+                    commands.push(Command {
+                        device: i,
+                        current_ma: 0,
+                        enable: false,
+                    });
+                    notes.push((
+                        i,
+                        format!("charging rule {}: {} mA", t.view.rule_id, d.current_ma),
+                    ));
+                    continue;
+                }
+                max = max.min(wish);
             }
             if meter_stale {
                 max = s.min_charging_cur.min(max);
@@ -621,7 +740,7 @@ impl Site {
             t.view.lb_reason = reason;
         }
         for (i, note) in notes {
-            self.devices[i].view.lb_reason = note.to_string();
+            self.devices[i].view.lb_reason = note;
         }
 
         let mut evse_views = vec![None; self.devices.len()];
@@ -693,6 +812,10 @@ impl Site {
 
     /// The users, for authorisation.
     pub fn set_users(&mut self, users: Vec<User>) {
+        self.user_rules = users
+            .iter()
+            .filter_map(|u| Some((u.id.clone(), RuleSet::new(&u.charging_rules).ok()?)))
+            .collect();
         self.users = users;
     }
 
@@ -821,6 +944,60 @@ impl Site {
             std::mem::take(&mut self.closed),
             std::mem::take(&mut self.notices),
         )
+    }
+
+    /// The names formulas can use: devices' values, `date.*`, `cm.*`, `gm.*`.
+    fn names(&self, params: &SiteParams, export_sum: i64) -> NameTable {
+        let mut table = HashMap::new();
+        for t in &self.devices {
+            let id = t.settings.dev_id.to_ascii_lowercase();
+            let meter = match &t.reading {
+                Some(Reading::Meter(m)) => Some(m),
+                Some(Reading::Evse(e)) => {
+                    table.insert(format!("{id}.state"), f64::from(e.state.code()));
+                    table.insert(format!("{id}.offered"), e.offered_ma as f64);
+                    e.meter.as_ref()
+                }
+                None => None,
+            };
+            if let Some(m) = meter {
+                for (p, c) in m.current_ma.iter().enumerate() {
+                    table.insert(format!("{id}.current_l{}", p + 1), *c as f64);
+                }
+                table.insert(
+                    format!("{id}.current"),
+                    m.current_ma.iter().copied().max().unwrap_or(0) as f64,
+                );
+                table.insert(format!("{id}.power_w"), m.power_w as f64);
+                table.insert(format!("{id}.import_wh"), m.import_wh as f64);
+                table.insert(format!("{id}.export_wh"), m.export_wh as f64);
+            }
+        }
+        let local = self.local;
+        let date = [
+            ("weekday", f64::from((local.weekday + 1) % 7)),
+            ("hour", f64::from(local.minute_of_day / 60)),
+            ("minute", f64::from(local.minute_of_day % 60)),
+            ("dayminute", f64::from(local.minute_of_day)),
+            ("daysecond", f64::from(local.minute_of_day * 60)),
+            ("timestamp", self.wall_secs as f64),
+        ];
+        for (k, v) in date {
+            table.insert(format!("date.{k}"), v);
+        }
+        if let Some(level) = params.price_level {
+            table.insert("cm._price_level".into(), level as f64);
+        }
+        table.insert(
+            "cm._max_total_current".into(),
+            params.max_total_current as f64,
+        );
+        table.insert("gm.surplus.current".into(), export_sum as f64 / 3.0);
+        table.insert(
+            "gm.surplus.power_w".into(),
+            (export_sum * params.voltage) as f64 / 1000.0,
+        );
+        NameTable(table)
     }
 
     fn groups(&self) -> Vec<GroupInput> {

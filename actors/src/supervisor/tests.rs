@@ -247,3 +247,65 @@ fn a_card_without_a_wallbox_goes_to_the_one_that_waits() {
     let (commands, _) = site.cycle(1000, 1000);
     assert!(command(&commands, 0) > 0 && command(&commands, 1) > 0);
 }
+
+#[test]
+fn charging_rules_limit_the_wish_and_the_lower_set_wins() {
+    let rules = "charging_rules = [{ current = 10000 }]";
+    let mut site = Site::new(
+        SiteParams::default(),
+        &[
+            wallbox(1, rules),
+            wallbox(
+                2,
+                "charging_rules = [{ time = 0, dur = 1, current = 16000 }]",
+            ),
+        ],
+        0,
+    );
+    site.local = crate::rules::charging::LocalTime {
+        weekday: 2,
+        minute_of_day: 600,
+        secs: 0,
+    };
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.record(1, Some(Ok(charging([0; 3]))), 0);
+    let (commands, snapshot) = site.cycle(0, 1000);
+    assert_eq!(command(&commands, 0), 10_000);
+    let e1 = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!((e1.rule_id.as_str(), e1.rule_current), ("E1/0", 10_000));
+    // E2's only rule is a time window that is not now: no current.
+    assert_eq!(command(&commands, 1), 0);
+    let e2 = snapshot.evses[1].clone().unwrap_or_default();
+    assert_eq!(e2.lb_reason, "charging rule E2/none: 0 mA");
+
+    // A user's rules apply too; the lower wins. The wallbox's own rules can
+    // be switched off for the car (override E).
+    let users: Vec<crate::users::User> = serde_json::from_value(serde_json::json!([
+        {"id": "anna", "dev_ids": ["E1"], "rfids": [{"id": "04AB"}], "charging_rules": [{"current": 8000}]}
+    ]))
+    .unwrap();
+    site.set_users(users);
+    site.present_rfid(Some("E1"), "04AB").unwrap();
+    let (commands, snapshot) = site.cycle(1000, 1000);
+    assert_eq!(command(&commands, 0), 8000);
+    assert_eq!(
+        snapshot.evses[0].clone().unwrap_or_default().rule_id,
+        "anna/0"
+    );
+    site.override_device("E1", "U", None, &crate::supervisor::Who::Admin)
+        .unwrap();
+    let (commands, _) = site.cycle(2000, 1000);
+    assert_eq!(
+        command(&commands, 0),
+        10_000,
+        "without the user's rules the wallbox's 10 A"
+    );
+    site.override_device("E1", "E", None, &crate::supervisor::Who::Admin)
+        .unwrap();
+    let (commands, _) = site.cycle(3000, 1000);
+    assert_eq!(
+        command(&commands, 0),
+        32_000,
+        "with both sets off: no rule limit"
+    );
+}
