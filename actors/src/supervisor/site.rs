@@ -176,12 +176,65 @@ impl Tracked {
     }
 }
 
-/// Values formulas can name, for one cycle.
-struct NameTable(HashMap<String, f64>);
+/// A device for formulas: lower-case dev_id, (state, offered mA) of a
+/// wallbox, its meter.
+type NamedDevice = (String, Option<(u8, i64)>, Option<MeterReading>);
+
+/// Values formulas can name, for one cycle: copied from the readings,
+/// looked up by name only when a formula asks.
+struct NameTable {
+    devices: Vec<NamedDevice>,
+    local: LocalTime,
+    wall_secs: u64,
+    price_level: Option<i64>,
+    max_total_current: i64,
+    export_sum: i64,
+    voltage: i64,
+}
 
 impl Names for NameTable {
+    #[allow(clippy::cast_precision_loss)]
     fn lookup(&self, path: &[String]) -> Option<f64> {
-        self.0.get(&path.join(".")).copied()
+        let [head, rest @ ..] = path else { return None };
+        let minutes = self.local.minute_of_day;
+        let value = match (head.as_str(), rest) {
+            ("date", [field]) => match field.as_str() {
+                "weekday" => i64::from((self.local.weekday + 1) % 7),
+                "hour" => i64::from(minutes / 60),
+                "minute" => i64::from(minutes % 60),
+                "dayminute" => i64::from(minutes),
+                "daysecond" => i64::from(minutes) * 60,
+                "timestamp" => i64::try_from(self.wall_secs).ok()?,
+                _ => return None,
+            },
+            ("cm", [field]) => match field.as_str() {
+                "_price_level" => self.price_level?,
+                "_max_total_current" => self.max_total_current,
+                _ => return None,
+            },
+            ("gm", [meter, field]) if meter == "surplus" => match field.as_str() {
+                "current" => self.export_sum / 3,
+                "power_w" => self.export_sum * self.voltage / 1000,
+                _ => return None,
+            },
+            (dev_id, [field]) => {
+                let (_, evse, meter) = self.devices.iter().find(|(id, _, _)| id == dev_id)?;
+                match field.as_str() {
+                    "state" => i64::from(evse.as_ref()?.0),
+                    "offered" => evse.as_ref()?.1,
+                    "current" => meter.as_ref()?.current_ma.iter().copied().max()?,
+                    "current_l1" => meter.as_ref()?.current_ma[0],
+                    "current_l2" => meter.as_ref()?.current_ma[1],
+                    "current_l3" => meter.as_ref()?.current_ma[2],
+                    "power_w" => meter.as_ref()?.power_w,
+                    "import_wh" => meter.as_ref()?.import_wh,
+                    "export_wh" => meter.as_ref()?.export_wh,
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        Some(value as f64)
     }
 }
 
@@ -948,56 +1001,28 @@ impl Site {
 
     /// The names formulas can use: devices' values, `date.*`, `cm.*`, `gm.*`.
     fn names(&self, params: &SiteParams, export_sum: i64) -> NameTable {
-        let mut table = HashMap::new();
-        for t in &self.devices {
-            let id = t.settings.dev_id.to_ascii_lowercase();
-            let meter = match &t.reading {
-                Some(Reading::Meter(m)) => Some(m),
-                Some(Reading::Evse(e)) => {
-                    table.insert(format!("{id}.state"), f64::from(e.state.code()));
-                    table.insert(format!("{id}.offered"), e.offered_ma as f64);
-                    e.meter.as_ref()
-                }
-                None => None,
-            };
-            if let Some(m) = meter {
-                for (p, c) in m.current_ma.iter().enumerate() {
-                    table.insert(format!("{id}.current_l{}", p + 1), *c as f64);
-                }
-                table.insert(
-                    format!("{id}.current"),
-                    m.current_ma.iter().copied().max().unwrap_or(0) as f64,
-                );
-                table.insert(format!("{id}.power_w"), m.power_w as f64);
-                table.insert(format!("{id}.import_wh"), m.import_wh as f64);
-                table.insert(format!("{id}.export_wh"), m.export_wh as f64);
-            }
+        NameTable {
+            devices: self
+                .devices
+                .iter()
+                .map(|t| {
+                    let (evse, meter) = match &t.reading {
+                        Some(Reading::Meter(m)) => (None, Some(m.clone())),
+                        Some(Reading::Evse(e)) => {
+                            (Some((e.state.code(), e.offered_ma)), e.meter.clone())
+                        }
+                        None => (None, None),
+                    };
+                    (t.settings.dev_id.to_ascii_lowercase(), evse, meter)
+                })
+                .collect(),
+            local: self.local,
+            wall_secs: self.wall_secs,
+            price_level: params.price_level,
+            max_total_current: params.max_total_current,
+            export_sum,
+            voltage: params.voltage,
         }
-        let local = self.local;
-        let date = [
-            ("weekday", f64::from((local.weekday + 1) % 7)),
-            ("hour", f64::from(local.minute_of_day / 60)),
-            ("minute", f64::from(local.minute_of_day % 60)),
-            ("dayminute", f64::from(local.minute_of_day)),
-            ("daysecond", f64::from(local.minute_of_day * 60)),
-            ("timestamp", self.wall_secs as f64),
-        ];
-        for (k, v) in date {
-            table.insert(format!("date.{k}"), v);
-        }
-        if let Some(level) = params.price_level {
-            table.insert("cm._price_level".into(), level as f64);
-        }
-        table.insert(
-            "cm._max_total_current".into(),
-            params.max_total_current as f64,
-        );
-        table.insert("gm.surplus.current".into(), export_sum as f64 / 3.0);
-        table.insert(
-            "gm.surplus.power_w".into(),
-            (export_sum * params.voltage) as f64 / 1000.0,
-        );
-        NameTable(table)
     }
 
     fn groups(&self) -> Vec<GroupInput> {
