@@ -9,9 +9,7 @@ use std::time::Duration;
 use actix::{Actor, Addr, Recipient};
 use slog::Logger;
 
-use crate::devices::{
-    Apply, Device, DeviceSettings, DeviceStatus, GetStatus, HttpInput, Poll, Shutdown,
-};
+use crate::devices::{Apply, Device, DeviceSettings, GetStatus, HttpInput, Poll, Shutdown};
 use crate::transport::{Bus, Endpoint, EndpointError};
 
 /// Where the internal addresses point: `evse`, `meter1`, `meter2` (the
@@ -115,15 +113,6 @@ impl DeviceHandle {
             DeviceActor::Modbus(addr) => addr.do_send(Shutdown),
             DeviceActor::Http(addr) => addr.do_send(Shutdown),
             DeviceActor::None => {}
-        }
-    }
-
-    /// The device's communication status; `None` for groups or a stopped actor.
-    pub async fn status(&self) -> Option<DeviceStatus> {
-        match &self.actor {
-            DeviceActor::Modbus(addr) => addr.send(GetStatus).await.ok(),
-            DeviceActor::Http(addr) => addr.send(GetStatus).await.ok(),
-            DeviceActor::None => None,
         }
     }
 }

@@ -48,11 +48,6 @@ impl MeterRole {
             MeterRole::StorageAll => 6,
         }
     }
-
-    /// Whether load management needs this meter's values to be fresh.
-    pub fn is_site_meter(self) -> bool {
-        !matches!(self, MeterRole::Display)
-    }
 }
 
 /// One meter's currents on the building's phases (signed, mA).

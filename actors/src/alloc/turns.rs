@@ -83,27 +83,6 @@ impl TurnState {
             (waiting @ Turn::Waiting { .. }, false) => waiting,
         };
     }
-
-    /// Starts a pause of `pause_ms` unless one is already running.
-    pub fn pause(&mut self, now: u64, pause_ms: u64) {
-        match self.turn {
-            Turn::Waiting { since, until } if until > now => {
-                self.turn = Turn::Waiting { since, until }
-            }
-            Turn::Waiting { since, .. } => {
-                self.turn = Turn::Waiting {
-                    since,
-                    until: now + pause_ms,
-                }
-            }
-            Turn::Charging { .. } => {
-                self.turn = Turn::Waiting {
-                    since: now,
-                    until: now + pause_ms,
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -127,7 +106,8 @@ mod tests {
         let mut a = TurnState::plugged(0);
         let mut b = TurnState::plugged(10);
         a.settle(6000, 0, SLICE);
-        b.pause(10, SLICE);
+        b.settle(6000, 0, SLICE);
+        b.settle(0, 10, SLICE);
         assert!(b.pausing(20));
         let now = 10 + SLICE;
         assert!(!b.pausing(now));

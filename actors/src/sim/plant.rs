@@ -288,11 +288,6 @@ impl PlantSim {
         self.state().house_ma = ma;
     }
 
-    /// Sets the PV generation per phase (mA).
-    pub fn set_pv(&self, ma: [i64; 3]) {
-        self.state().pv_ma = ma;
-    }
-
     /// Plugs a car into wallbox `wallbox` (1-based) now.
     pub fn plug(&self, wallbox: usize, phases: u8, max_current_ma: i64) {
         let mut s = self.state();

@@ -42,10 +42,3 @@ pub enum DeviceError {
     #[error("no values pushed for {0} s")]
     Stale(u64),
 }
-
-impl DeviceError {
-    /// Whether the device answered at all (an exception is an answer).
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, DeviceError::Timeout(_))
-    }
-}
