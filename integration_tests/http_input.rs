@@ -118,13 +118,14 @@ async fn a_pushed_overload_lowers_the_http_and_the_modbus_wallbox_together() {
         "[[devices]]\ndev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"{}\"\nmax_charging_cur = 32000\n",
         plant.addresses["evse"]
     );
-    let settings = plain_settings(&format!("{modbus_wallbox}{}", ajax_devices(60)), 300)
+    let settings = plain_settings(&format!("{modbus_wallbox}{}", ajax_devices(60)), 2000)
         + "[load]\nmax_total_current = 32000\ncycle_time_ms = 500\n";
     let d = Daemon::start(DaemonConfig::new(settings)).await;
 
     // House 4 A: 28 A for two cars, 14 A each, once the Modbus wallbox's car is seen.
     wait_for(&d, "E1 polled with its car", |i| {
         device_info(i, "E1")["state"].as_i64() >= Some(2)
+            && device_info(i, "E1")["com_err"] == false
     })
     .await;
     d.ok("cmd=set_ajax_meter&dev_id=M3&current=4000,4000,4000")
