@@ -168,13 +168,30 @@ impl RuleSet {
 }
 
 /// The moment a rule set is evaluated at, in local time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LocalTime {
     /// 0 Monday … 6 Sunday.
     pub weekday: u8,
     pub minute_of_day: u32,
     /// A monotonic clock, s (for the undercut).
     pub secs: u64,
+    /// The calendar, for formulas (`date.year`, `date.month`, …).
+    pub calendar: Calendar,
+}
+
+/// The local calendar date and the finer parts of the time of day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Calendar {
+    pub year: i16,
+    /// 1–12 (formulas see 0–11, as cFos documents).
+    pub month: u8,
+    /// 1–31.
+    pub day: u8,
+    /// 1–366.
+    pub yearday: u16,
+    pub second: u8,
+    /// Daylight saving time is in force.
+    pub dst: bool,
 }
 
 /// What the rules of one wallbox see.
@@ -320,6 +337,7 @@ mod tests {
             weekday,
             minute_of_day: hour * 60 + minute,
             secs,
+            ..LocalTime::default()
         }
     }
 

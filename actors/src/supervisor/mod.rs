@@ -587,9 +587,22 @@ fn local_time(now_ms: u64) -> crate::rules::charging::LocalTime {
     let zoned = jiff::Zoned::now();
     let weekday = zoned.weekday().to_monday_zero_offset();
     let minute_of_day = i32::from(zoned.hour()) * 60 + i32::from(zoned.minute());
+    let dst = zoned
+        .time_zone()
+        .to_offset_info(zoned.timestamp())
+        .dst()
+        .is_dst();
     crate::rules::charging::LocalTime {
         weekday: u8::try_from(weekday).unwrap_or(0),
         minute_of_day: u32::try_from(minute_of_day).unwrap_or(0),
         secs: now_ms / 1000,
+        calendar: crate::rules::charging::Calendar {
+            year: zoned.year(),
+            month: u8::try_from(zoned.month()).unwrap_or(1),
+            day: u8::try_from(zoned.day()).unwrap_or(1),
+            yearday: u16::try_from(zoned.day_of_year()).unwrap_or(1),
+            second: u8::try_from(zoned.second()).unwrap_or(0),
+            dst,
+        },
     }
 }

@@ -197,13 +197,20 @@ impl Names for NameTable {
     fn lookup(&self, path: &[String]) -> Option<f64> {
         let [head, rest @ ..] = path else { return None };
         let minutes = self.local.minute_of_day;
+        let calendar = self.local.calendar;
         let value = match (head.as_str(), rest) {
             ("date", [field]) => match field.as_str() {
+                "year" => i64::from(calendar.year),
+                "month" => i64::from(calendar.month.saturating_sub(1)),
+                "day" => i64::from(calendar.day),
+                "yearday" => i64::from(calendar.yearday),
                 "weekday" => i64::from((self.local.weekday + 1) % 7),
                 "hour" => i64::from(minutes / 60),
                 "minute" => i64::from(minutes % 60),
+                "second" => i64::from(calendar.second),
                 "dayminute" => i64::from(minutes),
-                "daysecond" => i64::from(minutes) * 60,
+                "daysecond" => i64::from(minutes) * 60 + i64::from(calendar.second),
+                "dst" => i64::from(calendar.dst),
                 "timestamp" => i64::try_from(self.wall_secs).ok()?,
                 _ => return None,
             },
@@ -289,11 +296,7 @@ impl Site {
             notices: Vec::new(),
             overdraft_grace_until: 0,
             user_rules: HashMap::new(),
-            local: LocalTime {
-                weekday: 0,
-                minute_of_day: 0,
-                secs: 0,
-            },
+            local: LocalTime::default(),
         }
     }
 
@@ -375,6 +378,9 @@ impl Site {
         let mut stale_meters: Vec<String> = Vec::new();
         let mut meters = Vec::new();
         let mut meter_views = vec![None; self.devices.len()];
+        // Battery meters, for the surplus the rules see (with or without a
+        // grid meter).
+        let mut batteries = Vec::new();
         for (i, t) in self.devices.iter().enumerate() {
             let Some(role) = meter_role(&t.settings) else {
                 continue;
@@ -385,6 +391,12 @@ impl Site {
             };
             if let Some(m) = &reading {
                 meter_views[i] = Some(meter_view(m));
+                if matches!(role, MeterRole::StorageHome | MeterRole::StorageAll) {
+                    batteries.push(MeterLoad {
+                        role,
+                        current_ma: m.current_ma,
+                    });
+                }
             }
             let used = match role {
                 MeterRole::Display => false,
@@ -411,24 +423,31 @@ impl Site {
 
         let meter_stale = !stale_meters.is_empty();
         // What the charging rules see: solar production and what would be
-        // fed into the grid, summed over the phases.
-        let sum_of = |roles: &[MeterRole]| -> i64 {
+        // fed into the grid, summed over the phases (a meter's `part` of its
+        // phase sum).
+        let sum_of = |meters: &[MeterLoad], roles: &[MeterRole], part: fn(i64) -> i64| -> i64 {
             meters
                 .iter()
                 .filter(|m| roles.contains(&m.role))
-                .map(|m| m.current_ma.iter().sum::<i64>())
+                .map(|m| part(m.current_ma.iter().sum::<i64>()))
                 .sum()
         };
-        let solar_sum = sum_of(&[MeterRole::Production]);
+        let all = |x: i64| x;
+        let charging = |x: i64| x.max(0);
+        let discharging = |x: i64| (-x).max(0);
+        let solar_sum = sum_of(&meters, &[MeterRole::Production], all);
+        // Batteries (positive while charging, cfos.md §3.10): what a battery
+        // charges with is surplus the car may take instead; what a home
+        // battery discharges is not surplus, what an "all" battery
+        // discharges is.
+        let battery_roles = [MeterRole::StorageHome, MeterRole::StorageAll];
         let export_sum = if has_grid {
-            -sum_of(&[MeterRole::Grid])
+            // The grid meter nets the batteries in: take them back out.
+            -sum_of(&meters, &[MeterRole::Grid], all) + sum_of(&batteries, &battery_roles, charging)
+                - sum_of(&batteries, &[MeterRole::StorageHome], discharging)
         } else {
-            solar_sum
-                - sum_of(&[
-                    MeterRole::Consumption,
-                    MeterRole::StorageHome,
-                    MeterRole::StorageAll,
-                ])
+            solar_sum - sum_of(&meters, &[MeterRole::Consumption], all)
+                + sum_of(&batteries, &[MeterRole::StorageAll], discharging)
         };
         let names = self.names(&params, export_sum);
 

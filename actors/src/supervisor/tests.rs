@@ -249,6 +249,53 @@ fn a_card_without_a_wallbox_goes_to_the_one_that_waits() {
 }
 
 #[test]
+fn formulas_see_the_local_calendar() {
+    // 28 November 2026, a Saturday, 21:30:15 in winter time. cFos counts
+    // months from 0 and weekdays from Sunday.
+    let rule = |expr: &str| format!("charging_rules = [{{ expr = \"{expr}\" }}]");
+    let mut site = Site::new(
+        SiteParams::default(),
+        &[
+            wallbox(
+                1,
+                &rule(
+                    "date.year * 10000 + (date.month + 1) * 100 + date.day == 20261128 ? 7000 : 0",
+                ),
+            ),
+            wallbox(
+                2,
+                &rule("date.weekday == 6 && date.yearday == 332 && !date.dst ? 9000 : 0"),
+            ),
+            wallbox(
+                3,
+                &rule("date.daysecond == 21 * 3600 + 30 * 60 + 15 && date.second == 15 ? 8000 : 0"),
+            ),
+        ],
+        0,
+    );
+    site.local = crate::rules::charging::LocalTime {
+        weekday: 5,
+        minute_of_day: 21 * 60 + 30,
+        secs: 0,
+        calendar: crate::rules::charging::Calendar {
+            year: 2026,
+            month: 11,
+            day: 28,
+            yearday: 332,
+            second: 15,
+            dst: false,
+        },
+    };
+    for i in 0..3 {
+        site.record(i, Some(Ok(charging([0; 3]))), 0);
+    }
+    let (commands, _) = site.cycle(0, 1000);
+    assert_eq!(command(&commands, 0), 7000);
+    assert_eq!(command(&commands, 1), 9000);
+    assert_eq!(command(&commands, 2), 8000);
+}
+
+#[test]
 fn charging_rules_limit_the_wish_and_the_lower_set_wins() {
     let rules = "charging_rules = [{ current = 10000 }]";
     let mut site = Site::new(
@@ -265,7 +312,7 @@ fn charging_rules_limit_the_wish_and_the_lower_set_wins() {
     site.local = crate::rules::charging::LocalTime {
         weekday: 2,
         minute_of_day: 600,
-        secs: 0,
+        ..Default::default()
     };
     site.record(0, Some(Ok(charging([0; 3]))), 0);
     site.record(1, Some(Ok(charging([0; 3]))), 0);
@@ -308,4 +355,34 @@ fn charging_rules_limit_the_wish_and_the_lower_set_wins() {
         32_000,
         "with both sets off: no rule limit"
     );
+}
+
+#[test]
+fn batteries_count_in_the_surplus_as_their_role_says() {
+    // The grid shows 6 A per phase going out; a battery meter shows 2 A per
+    // phase (positive: charging). The rule charges at the surplus + 6 A so
+    // that the minimum current never hides the surplus.
+    let surplus_with = |role: u8, battery_ma: i64| {
+        let battery = device(&format!(
+            "dev_id = \"M2\"\ndev_type = \"meter_sdm630\"\naddress = \"battery\"\nrole = {role}\n"
+        ));
+        let rule = "charging_rules = [{ expr = \"GM.surplus.current + 6000\" }]";
+        let mut site = Site::new(
+            SiteParams::default(),
+            &[wallbox(1, rule), grid_meter(), battery],
+            0,
+        );
+        site.record(0, Some(Ok(charging([0; 3]))), 0);
+        site.record(1, Some(Ok(grid([-6000; 3]))), 0);
+        site.record(2, Some(Ok(grid([battery_ma; 3]))), 0);
+        let (commands, _) = site.cycle(0, 1000);
+        command(&commands, 0) - 6000
+    };
+    // Home battery (5): its charging is surplus the car may take, its
+    // discharge is not surplus.
+    assert_eq!(surplus_with(5, 2000), 8000);
+    assert_eq!(surplus_with(5, -2000), 4000);
+    // "All" battery (6): its charging is surplus too, its discharge counts.
+    assert_eq!(surplus_with(6, 2000), 8000);
+    assert_eq!(surplus_with(6, -2000), 6000);
 }
