@@ -190,6 +190,8 @@ struct NameTable {
     max_total_current: i64,
     export_sum: i64,
     voltage: i64,
+    /// The global meters `GM.*` other than the surplus, per building phase.
+    global: [(&'static str, PerPhase); 4],
 }
 
 impl Names for NameTable {
@@ -224,6 +226,17 @@ impl Names for NameTable {
                 "power_w" => self.export_sum * self.voltage / 1000,
                 _ => return None,
             },
+            ("gm", [meter, field]) => {
+                let (_, ma) = self.global.iter().find(|(name, _)| name == meter)?;
+                match field.as_str() {
+                    "current" => ma.iter().copied().max()?,
+                    "current_l1" => ma[0],
+                    "current_l2" => ma[1],
+                    "current_l3" => ma[2],
+                    "power_w" => ma.iter().sum::<i64>() * self.voltage / 1000,
+                    _ => return None,
+                }
+            }
             (dev_id, [field]) => {
                 let (_, evse, meter) = self.devices.iter().find(|(id, _, _)| id == dev_id)?;
                 match field.as_str() {
@@ -378,9 +391,9 @@ impl Site {
         let mut stale_meters: Vec<String> = Vec::new();
         let mut meters = Vec::new();
         let mut meter_views = vec![None; self.devices.len()];
-        // Battery meters, for the surplus the rules see (with or without a
-        // grid meter).
-        let mut batteries = Vec::new();
+        // Every meter's reading, for what the rules and formulas see (the
+        // budget takes only the meters in `meters`).
+        let mut measured = Vec::new();
         for (i, t) in self.devices.iter().enumerate() {
             let Some(role) = meter_role(&t.settings) else {
                 continue;
@@ -391,12 +404,10 @@ impl Site {
             };
             if let Some(m) = &reading {
                 meter_views[i] = Some(meter_view(m));
-                if matches!(role, MeterRole::StorageHome | MeterRole::StorageAll) {
-                    batteries.push(MeterLoad {
-                        role,
-                        current_ma: m.current_ma,
-                    });
-                }
+                measured.push(MeterLoad {
+                    role,
+                    current_ma: m.current_ma,
+                });
             }
             let used = match role {
                 MeterRole::Display => false,
@@ -425,8 +436,8 @@ impl Site {
         // What the charging rules see: solar production and what would be
         // fed into the grid, summed over the phases (a meter's `part` of its
         // phase sum).
-        let sum_of = |meters: &[MeterLoad], roles: &[MeterRole], part: fn(i64) -> i64| -> i64 {
-            meters
+        let sum_of = |roles: &[MeterRole], part: fn(i64) -> i64| -> i64 {
+            measured
                 .iter()
                 .filter(|m| roles.contains(&m.role))
                 .map(|m| part(m.current_ma.iter().sum::<i64>()))
@@ -435,21 +446,21 @@ impl Site {
         let all = |x: i64| x;
         let charging = |x: i64| x.max(0);
         let discharging = |x: i64| (-x).max(0);
-        let solar_sum = sum_of(&meters, &[MeterRole::Production], all);
+        let solar_sum = sum_of(&[MeterRole::Production], all);
         // Batteries (positive while charging, cfos.md §3.10): what a battery
         // charges with is surplus the car may take instead; what a home
         // battery discharges is not surplus, what an "all" battery
         // discharges is.
-        let battery_roles = [MeterRole::StorageHome, MeterRole::StorageAll];
+        let batteries = [MeterRole::StorageHome, MeterRole::StorageAll];
         let export_sum = if has_grid {
             // The grid meter nets the batteries in: take them back out.
-            -sum_of(&meters, &[MeterRole::Grid], all) + sum_of(&batteries, &battery_roles, charging)
-                - sum_of(&batteries, &[MeterRole::StorageHome], discharging)
+            -sum_of(&[MeterRole::Grid], all) + sum_of(&batteries, charging)
+                - sum_of(&[MeterRole::StorageHome], discharging)
         } else {
-            solar_sum - sum_of(&meters, &[MeterRole::Consumption], all)
-                + sum_of(&batteries, &[MeterRole::StorageAll], discharging)
+            solar_sum - sum_of(&[MeterRole::Consumption], all)
+                + sum_of(&[MeterRole::StorageAll], discharging)
         };
-        let names = self.names(&params, export_sum);
+        let names = self.names(&params, export_sum, &measured, has_grid);
 
         // Plug-in bookkeeping and each wallbox's draw on the building's phases.
         let mut evse_ma = [0i64; 3];
@@ -1019,8 +1030,53 @@ impl Site {
     }
 
     /// The names formulas can use: devices' values, `date.*`, `cm.*`, `gm.*`.
-    fn names(&self, params: &SiteParams, export_sum: i64) -> NameTable {
+    fn names(
+        &self,
+        params: &SiteParams,
+        export_sum: i64,
+        measured: &[MeterLoad],
+        has_grid: bool,
+    ) -> NameTable {
+        let sum = |roles: &[MeterRole]| -> PerPhase {
+            let mut total = [0; 3];
+            for m in measured.iter().filter(|m| roles.contains(&m.role)) {
+                for (t, ma) in total.iter_mut().zip(m.current_ma) {
+                    *t += ma;
+                }
+            }
+            total
+        };
+        let produced = sum(&[MeterRole::Production]);
+        let grid_demand = if has_grid {
+            sum(&[MeterRole::Grid])
+        } else {
+            let used = sum(&[
+                MeterRole::Consumption,
+                MeterRole::StorageHome,
+                MeterRole::StorageAll,
+            ]);
+            [0, 1, 2].map(|p| used[p] - produced[p])
+        };
+        let consumed = [0, 1, 2].map(|p| grid_demand[p] + produced[p]);
+        // What the wallboxes' own meters show, on the building's phases.
+        let mut consumed_evse = [0; 3];
+        for t in &self.devices {
+            if let Some(Reading::Evse(EvseReading { meter: Some(m), .. })) = &t.reading {
+                let rotation =
+                    Rotation::from_degrees(t.settings.phase_rotation).unwrap_or_default();
+                let building = rotation.to_building_values(m.current_ma);
+                for (total, ma) in consumed_evse.iter_mut().zip(building) {
+                    *total += ma;
+                }
+            }
+        }
         NameTable {
+            global: [
+                ("grid_demand", grid_demand),
+                ("consumed", consumed),
+                ("produced", produced),
+                ("consumed_evse", consumed_evse),
+            ],
             devices: self
                 .devices
                 .iter()
