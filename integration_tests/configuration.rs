@@ -344,20 +344,27 @@ async fn diagnostic_logging_shows_modbus_and_decisions_until_switched_off() {
     assert_eq!(d.get("cmd=set_diag_logging&enable=2").await.0, 400);
 }
 
+/// `set_params` with `body` is refused with 400, saying `says`.
+async fn refused(d: &Daemon, body: &'static str, says: &str) {
+    let (status, answer) = d.post("cmd=set_params", body).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.as_str().unwrap_or_default().contains(says),
+        "{answer} should say {says:?}"
+    );
+}
+
 #[tokio::test]
 async fn charging_rules_are_set_checked_and_shown() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = Daemon::start(config(dir.path(), 0)).await;
     let bad = r#"{"devices": [{"dev_id": "E1", "charging_rules": [{"expr": "min(1"}]}]}"#;
-    let (status, answer) = d.post("cmd=set_params", bad).await;
-    assert_eq!(status, 400);
-    assert!(
-        answer
-            .as_str()
-            .unwrap_or_default()
-            .contains("charging_rules: rule 0: expr: at 6: expected ',' or ')'"),
-        "{answer}"
-    );
+    refused(
+        &d,
+        bad,
+        "charging_rules: rule 0: expr: at 6: expected ',' or ')'",
+    )
+    .await;
     let good = r#"{"devices": [{"dev_id": "E1", "charging_rules": [{"current": 7000}]}]}"#;
     assert_eq!(d.post("cmd=set_params", good).await, (200, json!("ok")));
     let info = d
@@ -369,4 +376,31 @@ async fn charging_rules_are_set_checked_and_shown() {
         .await;
     assert_eq!(device_info(&info, "E1")["rule_current"], 7000);
     assert!(device_info(&info, "E1")["lb_current"].as_i64() <= Some(7000));
+}
+
+#[tokio::test]
+async fn a_formula_limit_is_set_checked_and_followed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start(config(dir.path(), 0)).await;
+    let bad = r#"{"devices": [{"dev_id": "E1", "max_charging_cur": "16000 - "}]}"#;
+    refused(&d, bad, "max_charging_cur: formula: at 9").await;
+    // A limit that follows the price level, re-evaluated every cycle.
+    let limit = r#"{"price_level": 1, "devices": [{"dev_id": "E1", "max_charging_cur": "CM._price_level > 2 ? 6000 : 9000"}]}"#;
+    assert_eq!(d.post("cmd=set_params", limit).await, (200, json!("ok")));
+    let params = d.ok("cmd=get_params").await;
+    assert_eq!(
+        device_info(&params, "E1")["max_charging_cur"],
+        "CM._price_level > 2 ? 6000 : 9000"
+    );
+    let wait = std::time::Duration::from_secs(15);
+    let offered = |i: &Value| device_info(i, "E1")["lb_current"].as_i64();
+    d.wait_for(wait, "E1 offered 9 A", |i| offered(i) == Some(9000))
+        .await;
+    let expensive = r#"{"price_level": 3}"#;
+    assert_eq!(
+        d.post("cmd=set_params", expensive).await,
+        (200, json!("ok"))
+    );
+    d.wait_for(wait, "E1 offered 6 A", |i| offered(i) == Some(6000))
+        .await;
 }

@@ -4,7 +4,7 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use actors::devices::{DeviceSettings, DeviceStatus, DeviceType};
+use actors::devices::{CurrentLimit, DeviceSettings, DeviceStatus, DeviceType};
 use actors::plant::DeviceActor;
 use actors::supervisor::{EvseView, GetSnapshot, MeterView, Snapshot};
 use serde::Serialize;
@@ -89,13 +89,13 @@ struct Device<'a> {
 #[serde(untagged)]
 enum Kind<'a> {
     Group {
-        max_charging_cur: i64,
+        max_charging_cur: &'a CurrentLimit,
         group: u32,
     },
     Evse {
         label: &'a str,
         min_charging_cur: i64,
-        max_charging_cur: i64,
+        max_charging_cur: &'a CurrentLimit,
         prio: i64,
         phase_rotation: i64,
         group: u32,
@@ -168,14 +168,14 @@ fn device<'a>(
     let status: Option<&DeviceStatus> = at.and_then(|i| snapshot.devices[i].1.as_ref());
     let kind = if s.dev_type == DeviceType::EvseGroup {
         Kind::Group {
-            max_charging_cur: s.max_charging_cur,
+            max_charging_cur: &s.max_charging_cur,
             group: s.group,
         }
     } else if s.dev_type.is_evse() {
         Kind::Evse {
             label: &s.label,
             min_charging_cur: s.min_charging_cur,
-            max_charging_cur: s.max_charging_cur,
+            max_charging_cur: &s.max_charging_cur,
             prio: s.prio,
             phase_rotation: s.phase_rotation,
             group: s.group,

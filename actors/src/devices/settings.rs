@@ -39,9 +39,10 @@ pub struct DeviceSettings {
     /// mA; cars cannot charge below 6 A.
     #[serde(default = "default_min_charging_cur")]
     pub min_charging_cur: i64,
-    /// mA per phase: the wallbox's limit (for an `evse_group`: the group's).
+    /// mA per phase: the wallbox's limit (for an `evse_group`: the group's),
+    /// or a formula giving it every cycle (`"16000 - M1.current"`).
     #[serde(default = "default_max_charging_cur")]
-    pub max_charging_cur: i64,
+    pub max_charging_cur: CurrentLimit,
     /// Higher is served first.
     #[serde(default = "default_prio")]
     pub prio: i64,
@@ -92,8 +93,34 @@ fn default_min_charging_cur() -> i64 {
     6000
 }
 
-fn default_max_charging_cur() -> i64 {
-    16_000
+fn default_max_charging_cur() -> CurrentLimit {
+    CurrentLimit::Fixed(16_000)
+}
+
+/// A current limit in mA, or a formula evaluated every cycle (cfos.md §3.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CurrentLimit {
+    Fixed(i64),
+    Formula(String),
+}
+
+impl CurrentLimit {
+    /// Limits above this are refused (mA).
+    pub const MAX_MA: i64 = 1_000_000;
+
+    /// The formula's value made a limit: whole mA, within 0..=1000 A.
+    #[allow(clippy::cast_possible_truncation)]
+    pub fn from_formula_value(value: f64) -> i64 {
+        // `as` saturates for floats; NaN became 0.
+        (value as i64).clamp(0, Self::MAX_MA)
+    }
+}
+
+impl From<i64> for CurrentLimit {
+    fn from(ma: i64) -> Self {
+        CurrentLimit::Fixed(ma)
+    }
 }
 
 fn default_prio() -> i64 {
@@ -192,24 +219,30 @@ fn validate_numbers(d: &DeviceSettings) -> Result<(), (&'static str, String)> {
                 format!("{} mA is below 6000 mA", d.min_charging_cur),
             ));
         }
-        if d.max_charging_cur < d.min_charging_cur {
-            return Err((
-                "max_charging_cur",
-                format!(
-                    "{} mA is below min_charging_cur {} mA",
-                    d.max_charging_cur, d.min_charging_cur
-                ),
-            ));
+        if let CurrentLimit::Fixed(max) = d.max_charging_cur {
+            if max < d.min_charging_cur {
+                return Err((
+                    "max_charging_cur",
+                    format!(
+                        "{max} mA is below min_charging_cur {} mA",
+                        d.min_charging_cur
+                    ),
+                ));
+            }
         }
     }
-    if d.dev_type == DeviceType::EvseGroup && d.max_charging_cur < 0 {
-        return Err(("max_charging_cur", "must not be negative".into()));
-    }
-    if d.max_charging_cur > 1_000_000 {
-        return Err((
-            "max_charging_cur",
-            format!("{} mA is above 1000 A", d.max_charging_cur),
-        ));
+    match &d.max_charging_cur {
+        CurrentLimit::Fixed(max) if d.dev_type == DeviceType::EvseGroup && *max < 0 => {
+            return Err(("max_charging_cur", "must not be negative".into()));
+        }
+        CurrentLimit::Fixed(max) if *max > CurrentLimit::MAX_MA => {
+            return Err(("max_charging_cur", format!("{max} mA is above 1000 A")));
+        }
+        CurrentLimit::Formula(text) => {
+            crate::rules::formula::parse(text)
+                .map_err(|e| ("max_charging_cur", format!("formula: {e}")))?;
+        }
+        CurrentLimit::Fixed(_) => {}
     }
     if ![0, 120, 240].contains(&d.phase_rotation) {
         return Err((

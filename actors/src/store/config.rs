@@ -215,6 +215,7 @@ pub fn delete_device(state: &mut State, dev_id: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::devices::CurrentLimit;
     use crate::store::{License, STATE_VERSION};
 
     fn state() -> State {
@@ -259,10 +260,15 @@ mod tests {
     #[test]
     fn a_device_is_changed_in_part_or_created() {
         let s = apply(serde_json::json!({"devices": [{"dev_id": "E1", "max_charging_cur": 20000, "lb_reason": "x"}]})).unwrap();
-        assert_eq!(s.devices[0].max_charging_cur, 20000);
+        assert_eq!(s.devices[0].max_charging_cur, 20000.into());
         assert_eq!(
             s.devices[0].address, "evse",
             "fields not sent keep their value"
+        );
+        let s = apply(serde_json::json!({"devices": [{"dev_id": "E1", "max_charging_cur": "min(16000, 29000 - M3.current)"}]})).unwrap();
+        assert_eq!(
+            s.devices[0].max_charging_cur,
+            CurrentLimit::Formula("min(16000, 29000 - M3.current)".into())
         );
         let s = apply(serde_json::json!({"devices": [{"dev_id": "M2", "dev_type": "meter_sdm630", "address": "10.0.0.2:502", "role": 3}]})).unwrap();
         assert_eq!(s.devices.len(), 2);
@@ -292,6 +298,14 @@ mod tests {
             (
                 serde_json::json!({"devices": [{"dev_id": "E1", "min_charging_cur": 5000}]}),
                 "min_charging_cur",
+            ),
+            (
+                serde_json::json!({"devices": [{"dev_id": "E1", "max_charging_cur": "16000 -"}]}),
+                "max_charging_cur: formula: at 8",
+            ),
+            (
+                serde_json::json!({"devices": [{"dev_id": "E1", "max_charging_cur": [16000]}]}),
+                "max_charging_cur",
             ),
             (
                 serde_json::json!({"devices": [{"dev_id": "E1", "prio": "high"}]}),
@@ -326,7 +340,7 @@ mod tests {
         assert!(delete_device(&mut s, "E7").is_err());
         let mut group: DeviceSettings =
             toml::from_str("dev_id = \"E5\"\ndev_type = \"evse_group\"\n").unwrap();
-        group.max_charging_cur = 20000;
+        group.max_charging_cur = 20000.into();
         s.devices.push(group);
         s.devices[0].group = 5;
         assert_eq!(

@@ -12,10 +12,10 @@ use super::SiteParams;
 use crate::alloc::budget::{self, MeterLoad, MeterRole, Overdraft};
 use crate::alloc::turns::TurnState;
 use crate::alloc::{allocate, EvseInput, GroupInput, PerPhase, Rotation, SiteInput};
-use crate::devices::{DeviceSettings, DeviceStatus, DeviceType};
+use crate::devices::{CurrentLimit, DeviceSettings, DeviceStatus, DeviceType};
 use crate::drivers::{EvseReading, EvseState, MeterReading, Reading};
 use crate::rules::charging::{combine, Inputs as RuleInputs, LocalTime, Memory, RuleSet};
-use crate::rules::formula::Names;
+use crate::rules::formula::{self, Expr, Names};
 use crate::users::{needs_auth, User};
 
 /// A phase counts as drawing above this (mA) when determining phases.
@@ -141,11 +141,14 @@ struct Tracked {
     rules: RuleSet,
     rule_memory: Memory,
     user_rule_memory: Memory,
+    /// `max_charging_cur` when it is a formula (checked when it was set).
+    max_formula: Option<Expr>,
 }
 
 impl Tracked {
     fn new(settings: Arc<DeviceSettings>, now: u64) -> Self {
         let settings_rules = settings.charging_rules.clone();
+        let settings_max = settings.max_charging_cur.clone();
         Tracked {
             settings,
             added_ms: now,
@@ -164,6 +167,20 @@ impl Tracked {
             rules: RuleSet::new(&settings_rules).unwrap_or_default(),
             rule_memory: Memory::default(),
             user_rule_memory: Memory::default(),
+            max_formula: max_formula(&settings_max),
+        }
+    }
+
+    /// The wallbox's (or group's) limit this cycle, mA. A formula that
+    /// cannot be evaluated now (a device it names is missing) gives 0: the
+    /// limit guards a fuse, so not knowing it must not mean no limit.
+    fn max_charging(&self, names: &NameTable) -> i64 {
+        match (&self.settings.max_charging_cur, &self.max_formula) {
+            (CurrentLimit::Fixed(ma), _) => *ma,
+            (CurrentLimit::Formula(_), Some(expr)) => {
+                formula::eval(expr, names).map_or(0, CurrentLimit::from_formula_value)
+            }
+            (CurrentLimit::Formula(_), None) => 0,
         }
     }
 
@@ -336,6 +353,9 @@ impl Site {
                     .map(|i| old.swap_remove(i));
                 match kept {
                     Some(mut t) => {
+                        if t.settings.max_charging_cur != settings.max_charging_cur {
+                            t.max_formula = max_formula(&settings.max_charging_cur);
+                        }
                         if t.settings.charging_rules != settings.charging_rules {
                             t.rules = RuleSet::new(&settings.charging_rules).unwrap_or_default();
                             t.rule_memory = Memory::default();
@@ -590,13 +610,14 @@ impl Site {
             );
 
             let turn_rank = t.turn.map_or(u64::MAX, |turn| turn.rank(now, pause_ms));
+            let max_setting = t.max_charging(&names);
             let base = EvseInput {
                 group: s.group,
                 prio: s.prio,
                 turn: turn_rank,
                 phases: building,
                 min_ma: s.min_charging_cur,
-                max_ma: s.max_charging_cur,
+                max_ma: max_setting,
                 uncontrolled: false,
             };
             if t.offline {
@@ -621,7 +642,7 @@ impl Site {
             if !s.device_enabled {
                 let (current, enable, note) = match params.disable_policy {
                     1 => (s.min_charging_cur, true, "disabled: minimum current"),
-                    -1 => (s.max_charging_cur, true, "disabled: no limit"),
+                    -1 => (max_setting, true, "disabled: no limit"),
                     _ => (0, false, "disabled"),
                 };
                 if present && enable {
@@ -688,7 +709,7 @@ impl Site {
                 continue;
             }
             let cable = reading.as_ref().map_or(0, |r| r.cable_ma);
-            let mut max = s.max_charging_cur;
+            let mut max = max_setting;
             if cable > 0 {
                 max = max.min(cable);
             }
@@ -788,7 +809,7 @@ impl Site {
             } else {
                 [0; 3]
             },
-            groups: self.groups(),
+            groups: self.groups(&names),
         };
         let evse_inputs: Vec<EvseInput> = inputs.iter().map(|(_, e)| e.clone()).collect();
         let results = allocate(&site_input, &evse_inputs).unwrap_or_else(|_| {
@@ -1100,7 +1121,7 @@ impl Site {
         }
     }
 
-    fn groups(&self) -> Vec<GroupInput> {
+    fn groups(&self, names: &NameTable) -> Vec<GroupInput> {
         self.devices
             .iter()
             .filter(|t| t.settings.dev_type == DeviceType::EvseGroup)
@@ -1108,10 +1129,17 @@ impl Site {
                 Some(GroupInput {
                     id: t.settings.group_number()?,
                     parent: t.settings.group,
-                    limit_ma: [t.settings.max_charging_cur; 3],
+                    limit_ma: [t.max_charging(names); 3],
                 })
             })
             .collect()
+    }
+}
+
+fn max_formula(limit: &CurrentLimit) -> Option<Expr> {
+    match limit {
+        CurrentLimit::Fixed(_) => None,
+        CurrentLimit::Formula(text) => formula::parse(text).ok(),
     }
 }
 

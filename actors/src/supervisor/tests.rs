@@ -414,3 +414,33 @@ fn formulas_see_the_global_meters() {
     let e1 = snapshot.evses[0].clone().unwrap_or_default();
     assert_eq!(command(&commands, 0), 7000, "{}", e1.lb_reason);
 }
+
+#[test]
+fn a_formula_limit_follows_the_meter_every_cycle() {
+    // The wallbox shares a 20 A line with a heat pump behind the grid meter.
+    let limited = |formula: &str| {
+        device(&format!(
+            "dev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"evse\"\nmax_charging_cur = \"{formula}\"\n"
+        ))
+    };
+    let mut site = Site::new(
+        SiteParams::default(),
+        &[limited("20000 - M1.current"), grid_meter()],
+        0,
+    );
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.record(1, Some(Ok(grid([8000, 2000, 2000]))), 0);
+    let (commands, _) = site.cycle(0, 1000);
+    assert_eq!(command(&commands, 0), 12_000);
+    // The heat pump starts: the limit falls with it.
+    site.record(1, Some(Ok(grid([13_000, 2000, 2000]))), 1000);
+    let (commands, _) = site.cycle(1000, 1000);
+    assert_eq!(command(&commands, 0), 7000);
+    // Without the meter's value the limit is unknown: no current.
+    let mut site = Site::new(SiteParams::default(), &[limited("20000 - M9.current")], 0);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    let (commands, snapshot) = site.cycle(0, 1000);
+    assert_eq!(command(&commands, 0), 0);
+    let e1 = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!(e1.lb_reason, "max_charging_cur");
+}
