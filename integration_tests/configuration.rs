@@ -117,8 +117,9 @@ async fn rejected_changes_say_which_field_and_change_nothing() {
         (r#"{"max_total_current": -5}"#, "max_total_current"),
         (
             r#"{"max_total_current": "a lot"}"#,
-            "params.max_total_current",
+            "max_total_current: formula: at 3",
         ),
+        (r#"{"max_total_current": true}"#, "params.max_total_current"),
         (
             r#"{"overdraft_cur": 7}"#,
             "overdraft_cur: can only be set to 0",
@@ -403,4 +404,16 @@ async fn a_formula_limit_is_set_checked_and_followed() {
     );
     d.wait_for(wait, "E1 offered 6 A", |i| offered(i) == Some(6000))
         .await;
+    // The site limit may be a formula too; max_total_power shows its value.
+    let site = r#"{"max_total_current": "CM._price_level > 2 ? 20000 : 32000"}"#;
+    assert_eq!(d.post("cmd=set_params", site).await, (200, json!("ok")));
+    let info = d
+        .wait_for(wait, "the site formula evaluated", |i| {
+            i["params"]["max_total_power"] == 20_000 * 230 * 3 / 1000
+        })
+        .await;
+    assert_eq!(
+        info["params"]["max_total_current"],
+        "CM._price_level > 2 ? 20000 : 32000"
+    );
 }

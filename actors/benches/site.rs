@@ -34,7 +34,7 @@ fn site(rules: &str) -> Site {
         toml::from_str("dev_id = \"M1\"\ndev_type = \"meter_sdm630\"\naddress = \"127.0.0.1:9999\"\nrole = 3\n").expect("meter settings"),
     ));
     let params = SiteParams {
-        max_total_current: 400_000,
+        max_total_current: 400_000.into(),
         price_level: Some(-5),
         ..SiteParams::default()
     };

@@ -32,7 +32,7 @@ struct Vsn {
 struct Params<'a> {
     title: &'a str,
     desc: &'a str,
-    max_total_current: i64,
+    max_total_current: &'a CurrentLimit,
     reserve_current: i64,
     overdraft_cur: i64,
     max_total_evse_current: i64,
@@ -121,7 +121,7 @@ fn params(snapshot: &Snapshot) -> Params<'_> {
     Params {
         title: &snapshot.title,
         desc: &snapshot.desc,
-        max_total_current: p.max_total_current,
+        max_total_current: &p.max_total_current,
         reserve_current: p.reserve_current,
         overdraft_cur: site.overdraft_cur,
         max_total_evse_current: p.max_total_evse_current,
@@ -144,7 +144,7 @@ fn params(snapshot: &Snapshot) -> Params<'_> {
         },
         ocpp_gateway_license_cnt: 0,
         ocpp_gateway_licenses_used: 0,
-        max_total_power: watts(p.max_total_current),
+        max_total_power: watts(site.max_total_ma),
         power_reserve: watts(p.reserve_current),
         overdraft: watts(site.overdraft_cur),
         max_total_evse_power: watts(p.max_total_evse_current),

@@ -253,7 +253,7 @@ mod tests {
                 s.params.min_pause_time_s,
                 s.title.as_str()
             ),
-            (31000, 60, "Home")
+            (31000.into(), 60, "Home")
         );
     }
 
@@ -278,7 +278,11 @@ mod tests {
     fn errors_name_the_field_and_change_nothing() {
         let cases = [
             (
-                serde_json::json!({"max_total_current": "lots"}),
+                serde_json::json!({"max_total_current": "a lot"}),
+                "max_total_current: formula: at 3",
+            ),
+            (
+                serde_json::json!({"max_total_current": [32000]}),
                 "params.max_total_current",
             ),
             (

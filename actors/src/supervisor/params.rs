@@ -3,11 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::devices::CurrentLimit;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SiteParams {
-    /// The installed limit per phase (main fuse), mA.
-    pub max_total_current: i64,
+    /// The installed limit per phase (main fuse), mA, or a formula giving
+    /// it every cycle (e.g. a limit the grid operator sets through an input).
+    pub max_total_current: CurrentLimit,
     /// Headroom kept free, subtracted from `max_total_current`, mA.
     pub reserve_current: i64,
     /// Cap for all wallboxes together per phase (their feeder); 0 = none.
@@ -38,7 +41,7 @@ pub struct SiteParams {
 impl Default for SiteParams {
     fn default() -> Self {
         SiteParams {
-            max_total_current: 32_000,
+            max_total_current: CurrentLimit::Fixed(32_000),
             reserve_current: 0,
             max_total_evse_current: 0,
             lb_enabled: true,
@@ -58,8 +61,17 @@ impl Default for SiteParams {
 impl SiteParams {
     /// Checks ranges; the error names the key.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        match &self.max_total_current {
+            CurrentLimit::Fixed(ma) if !(0..=10_000_000).contains(ma) => {
+                return Err(("max_total_current", format!("{ma} mA is not 0 to 10000000")));
+            }
+            CurrentLimit::Formula(text) => {
+                crate::rules::formula::parse(text)
+                    .map_err(|e| ("max_total_current", format!("formula: {e}")))?;
+            }
+            CurrentLimit::Fixed(_) => {}
+        }
         let non_negative = [
-            ("max_total_current", self.max_total_current),
             ("reserve_current", self.reserve_current),
             ("max_total_evse_current", self.max_total_evse_current),
             ("max_imbalance", self.max_imbalance),

@@ -90,6 +90,8 @@ pub struct SiteView {
     pub house_ma: PerPhase,
     /// mA per phase drawn by the wallboxes.
     pub evse_ma: PerPhase,
+    /// The site limit this cycle (`max_total_current`, evaluated), mA.
+    pub max_total_ma: i64,
     pub overdraft_cur: i64,
     pub meter_stale: bool,
 }
@@ -175,13 +177,11 @@ impl Tracked {
     /// cannot be evaluated now (a device it names is missing) gives 0: the
     /// limit guards a fuse, so not knowing it must not mean no limit.
     fn max_charging(&self, names: &NameTable) -> i64 {
-        match (&self.settings.max_charging_cur, &self.max_formula) {
-            (CurrentLimit::Fixed(ma), _) => *ma,
-            (CurrentLimit::Formula(_), Some(expr)) => {
-                formula::eval(expr, names).map_or(0, CurrentLimit::from_formula_value)
-            }
-            (CurrentLimit::Formula(_), None) => 0,
-        }
+        limit_now(
+            &self.settings.max_charging_cur,
+            self.max_formula.as_ref(),
+            names,
+        )
     }
 
     /// The wallbox's energy counter now: its meter, or the soft meter (Wh).
@@ -305,6 +305,8 @@ pub struct Site {
     /// After the limits change, overdraws are not recorded until this time
     /// (ms): the cars need a few cycles to follow a lower limit.
     overdraft_grace_until: u64,
+    /// `max_total_current` when it is a formula (checked when it was set).
+    max_total_formula: Option<Expr>,
 }
 
 fn wallbox_phases(mask: u8) -> impl Iterator<Item = usize> {
@@ -314,6 +316,7 @@ fn wallbox_phases(mask: u8) -> impl Iterator<Item = usize> {
 impl Site {
     pub fn new(params: SiteParams, devices: &[Arc<DeviceSettings>], now: u64) -> Self {
         Site {
+            max_total_formula: max_formula(&params.max_total_current),
             params,
             devices: devices
                 .iter()
@@ -371,6 +374,7 @@ impl Site {
             || params.reserve_current != self.params.reserve_current
         {
             self.overdraft_grace_until = now + OVERDRAFT_GRACE_MS;
+            self.max_total_formula = max_formula(&params.max_total_current);
         }
         self.params = params;
     }
@@ -480,7 +484,15 @@ impl Site {
             solar_sum - sum_of(&[MeterRole::Consumption], all)
                 + sum_of(&[MeterRole::StorageAll], discharging)
         };
-        let names = self.names(&params, export_sum, &measured, has_grid);
+        let mut names = self.names(&params, export_sum, &measured, has_grid);
+        // The site limit this cycle; like a wallbox's, 0 while its formula
+        // cannot be evaluated.
+        let max_total_ma = limit_now(
+            &params.max_total_current,
+            self.max_total_formula.as_ref(),
+            &names,
+        );
+        names.max_total_current = max_total_ma;
 
         // Plug-in bookkeeping and each wallbox's draw on the building's phases.
         let mut evse_ma = [0i64; 3];
@@ -790,15 +802,11 @@ impl Site {
         let house_ma = budget::house_load(&meters, evse_ma);
         if !meters.is_empty() && now >= self.overdraft_grace_until {
             let total = [0, 1, 2].map(|p| house_ma[p] + evse_ma[p]);
-            self.overdraft.record(total, params.max_total_current, now);
+            self.overdraft.record(total, max_total_ma, now);
         }
         let penalty = self.overdraft.penalty(now);
-        let available_ma = budget::available(
-            params.max_total_current,
-            params.reserve_current,
-            house_ma,
-            penalty,
-        );
+        let available_ma =
+            budget::available(max_total_ma, params.reserve_current, house_ma, penalty);
         let site_input = SiteInput {
             available_ma,
             evse_cap_ma: (params.max_total_evse_current > 0)
@@ -901,6 +909,7 @@ impl Site {
                 available_ma,
                 house_ma,
                 evse_ma,
+                max_total_ma,
                 overdraft_cur: self.overdraft.max_seen_ma,
                 meter_stale,
             },
@@ -1115,7 +1124,8 @@ impl Site {
             local: self.local,
             wall_secs: self.wall_secs,
             price_level: params.price_level,
-            max_total_current: params.max_total_current,
+            // Set by the cycle once the site formula, if any, is evaluated.
+            max_total_current: 0,
             export_sum,
             voltage: params.voltage,
         }
@@ -1133,6 +1143,18 @@ impl Site {
                 })
             })
             .collect()
+    }
+}
+
+/// A limit's value this cycle, mA: the number, or the formula (parsed in
+/// `parsed`) evaluated; 0 while it cannot be evaluated.
+fn limit_now(limit: &CurrentLimit, parsed: Option<&Expr>, names: &NameTable) -> i64 {
+    match (limit, parsed) {
+        (CurrentLimit::Fixed(ma), _) => *ma,
+        (CurrentLimit::Formula(_), Some(expr)) => {
+            formula::eval(expr, names).map_or(0, CurrentLimit::from_formula_value)
+        }
+        (CurrentLimit::Formula(_), None) => 0,
     }
 }
 

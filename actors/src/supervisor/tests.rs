@@ -444,3 +444,28 @@ fn a_formula_limit_follows_the_meter_every_cycle() {
     let e1 = snapshot.evses[0].clone().unwrap_or_default();
     assert_eq!(e1.lb_reason, "max_charging_cur");
 }
+
+#[test]
+fn a_formula_site_limit_is_evaluated_every_cycle() {
+    // The grid operator allows less in the evening peak.
+    let params = SiteParams {
+        max_total_current: crate::devices::CurrentLimit::Formula(
+            "date.hour >= 17 && date.hour < 20 ? 8000 : 14000".into(),
+        ),
+        ..SiteParams::default()
+    };
+    let mut site = Site::new(params, &[wallbox(1, "")], 0);
+    let at_hour = |hour: u32| crate::rules::charging::LocalTime {
+        minute_of_day: hour * 60,
+        ..Default::default()
+    };
+    site.local = at_hour(18);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    let (commands, snapshot) = site.cycle(0, 1000);
+    assert_eq!(command(&commands, 0), 8000);
+    assert_eq!(snapshot.site.max_total_ma, 8000);
+    site.local = at_hour(21);
+    let (commands, snapshot) = site.cycle(1000, 1000);
+    assert_eq!(command(&commands, 0), 14_000);
+    assert_eq!(snapshot.site.max_total_ma, 14_000);
+}
