@@ -15,7 +15,9 @@
 //! Each phase current gets the sign of that phase's active power, so an
 //! exporting phase has a negative current.
 
-use super::{check_blocks, f32_at, float_to_int, signed_like};
+use super::{
+    check_blocks, float_energy_wh, float_in, float_phases, float_to_int, FloatPhaseRegisters,
+};
 use super::{DecodeError, MeterReading, Read, Reading};
 
 /// Voltages, frequency, currents and active powers: 0x000E..0x0024.
@@ -32,48 +34,24 @@ const REG_POWER: [u16; 3] = [0x001e, 0x0020, 0x0022];
 const REG_IMPORT: u16 = 0x0108;
 const REG_EXPORT: u16 = 0x0110;
 
-const VOLTAGE: [&str; 3] = ["voltage L1", "voltage L2", "voltage L3"];
-const CURRENT: [&str; 3] = ["current L1", "current L2", "current L3"];
-const POWER: [&str; 3] = ["power L1", "power L2", "power L3"];
-
-/// The float at register `addr` of the block answering `read`.
-fn float(block: &[u16], read: Read, addr: u16) -> f32 {
-    f32_at(block, usize::from(addr - read.addr))
-}
-
 pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
     check_blocks(READS, blocks)?;
     let (measure, energy) = (&blocks[0], &blocks[1]);
-    let phase = |i: usize| -> Result<(i64, i64), DecodeError> {
-        let power_kw = float(measure, MEASURE_BLOCK, REG_POWER[i]);
-        // Validates the power, whose sign the current takes.
-        float_to_int(power_kw, 1000.0, POWER[i])?;
-        let current = signed_like(float(measure, MEASURE_BLOCK, REG_CURRENT[i]), power_kw);
-        let voltage = float(measure, MEASURE_BLOCK, REG_VOLTAGE[i]);
-        Ok((
-            float_to_int(current, 1000.0, CURRENT[i])?,
-            float_to_int(voltage, 1.0, VOLTAGE[i])?,
-        ))
+    let regs = FloatPhaseRegisters {
+        voltage: REG_VOLTAGE,
+        current: REG_CURRENT,
+        power: REG_POWER,
+        power_scale: 1000.0,
     };
-    let (l1, l2, l3) = (phase(0)?, phase(1)?, phase(2)?);
+    let (current_ma, voltage_v) = float_phases(measure, MEASURE_BLOCK, &regs)?;
+    let (import_wh, export_wh) = float_energy_wh(energy, ENERGY_BLOCK, REG_IMPORT, REG_EXPORT)?;
+    let power_kw = float_in(measure, MEASURE_BLOCK, REG_TOTAL_POWER);
     Ok(Reading::Meter(MeterReading {
-        current_ma: [l1.0, l2.0, l3.0],
-        voltage_v: [l1.1, l2.1, l3.1],
-        power_w: float_to_int(
-            float(measure, MEASURE_BLOCK, REG_TOTAL_POWER),
-            1000.0,
-            "power",
-        )?,
-        import_wh: float_to_int(
-            float(energy, ENERGY_BLOCK, REG_IMPORT),
-            1000.0,
-            "import energy",
-        )?,
-        export_wh: float_to_int(
-            float(energy, ENERGY_BLOCK, REG_EXPORT),
-            1000.0,
-            "export energy",
-        )?,
+        current_ma,
+        voltage_v,
+        power_w: float_to_int(power_kw, 1000.0, "power")?,
+        import_wh,
+        export_wh,
         per_phase: true,
     }))
 }

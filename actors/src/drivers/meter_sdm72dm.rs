@@ -16,7 +16,7 @@
 //! One read of 0x0034..0x004C (12 values, within the meter's limit of 30
 //! per request); the pairs between the three values are not used.
 
-use super::{check_blocks, f32_at, float_to_int};
+use super::{check_blocks, float_energy_wh, float_in, float_to_int};
 use super::{DecodeError, MeterReading, Read, Reading};
 
 /// Total power to export energy: 0x0034..0x004C.
@@ -31,32 +31,20 @@ const REG_EXPORT: u16 = 0x004a;
 /// The voltage assumed on each phase, V.
 const NOMINAL_V: i64 = 230;
 
-/// The float at register `addr` of the block answering `read`.
-fn float(block: &[u16], read: Read, addr: u16) -> f32 {
-    f32_at(block, usize::from(addr - read.addr))
-}
-
 pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
     check_blocks(READS, blocks)?;
     let totals = &blocks[0];
-    let power = float(totals, TOTAL_BLOCK, REG_TOTAL_POWER);
+    let power = float_in(totals, TOTAL_BLOCK, REG_TOTAL_POWER);
     let power_w = float_to_int(power, 1.0, "power")?;
     // mA per phase = W * 1000 / (3 * 230 V).
     let per_phase_ma = float_to_int(power, 1000.0 / (3 * NOMINAL_V) as f64, "current")?;
+    let (import_wh, export_wh) = float_energy_wh(totals, TOTAL_BLOCK, REG_IMPORT, REG_EXPORT)?;
     Ok(Reading::Meter(MeterReading {
         current_ma: [per_phase_ma; 3],
         voltage_v: [NOMINAL_V; 3],
         power_w,
-        import_wh: float_to_int(
-            float(totals, TOTAL_BLOCK, REG_IMPORT),
-            1000.0,
-            "import energy",
-        )?,
-        export_wh: float_to_int(
-            float(totals, TOTAL_BLOCK, REG_EXPORT),
-            1000.0,
-            "export energy",
-        )?,
+        import_wh,
+        export_wh,
         per_phase: false,
     }))
 }

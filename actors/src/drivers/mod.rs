@@ -224,6 +224,55 @@ pub fn signed_like(magnitude: f32, sign_of: f32) -> f32 {
     }
 }
 
+/// The float at register `addr` of `block`, the answer to `read`.
+pub fn float_in(block: &[u16], read: Read, addr: u16) -> f32 {
+    f32_at(block, usize::from(addr - read.addr))
+}
+
+/// Where a float meter keeps one value per phase.
+pub struct FloatPhaseRegisters {
+    pub voltage: [u16; 3],
+    pub current: [u16; 3],
+    pub power: [u16; 3],
+    /// W per unit of the power registers (1 for W, 1000 for kW).
+    pub power_scale: f64,
+}
+
+/// A float meter's phases from `block` (the answer to `read`): currents in
+/// mA, signed by the phase power (export negative), and voltages in V.
+pub fn float_phases(
+    block: &[u16],
+    read: Read,
+    regs: &FloatPhaseRegisters,
+) -> Result<([i64; 3], [i64; 3]), DecodeError> {
+    const VOLTAGE: [&str; 3] = ["voltage L1", "voltage L2", "voltage L3"];
+    const CURRENT: [&str; 3] = ["current L1", "current L2", "current L3"];
+    const POWER: [&str; 3] = ["power L1", "power L2", "power L3"];
+    let (mut current_ma, mut voltage_v) = ([0; 3], [0; 3]);
+    for i in 0..3 {
+        let power = float_in(block, read, regs.power[i]);
+        // Validates the power, whose sign the current takes.
+        float_to_int(power, regs.power_scale, POWER[i])?;
+        let current = signed_like(float_in(block, read, regs.current[i]), power);
+        current_ma[i] = float_to_int(current, 1000.0, CURRENT[i])?;
+        voltage_v[i] = float_to_int(float_in(block, read, regs.voltage[i]), 1.0, VOLTAGE[i])?;
+    }
+    Ok((current_ma, voltage_v))
+}
+
+/// A float meter's import and export energy (kWh registers) in Wh.
+pub fn float_energy_wh(
+    block: &[u16],
+    read: Read,
+    import: u16,
+    export: u16,
+) -> Result<(i64, i64), DecodeError> {
+    Ok((
+        float_to_int(float_in(block, read, import), 1000.0, "import energy")?,
+        float_to_int(float_in(block, read, export), 1000.0, "export energy")?,
+    ))
+}
+
 /// Helpers for the drivers' tests: read a simulated bank as a poll would.
 #[cfg(test)]
 pub(crate) mod testing {
