@@ -37,25 +37,13 @@ mod tests {
     #[test]
     fn decodes_the_simulated_s0_meter() {
         let mut bank = powerbrain::s0_meter(1);
-        let blocks: Vec<Vec<u16>> = READS
-            .iter()
-            .map(|r| bank.read(r.addr, r.count).unwrap())
-            .collect();
-        let Ok(Reading::Meter(m)) = decode(&blocks) else {
-            panic!("not a meter reading");
-        };
+        let m = crate::drivers::testing::meter_of(&bank, READS, decode);
         assert_eq!(m.power_w, 0, "-1 (no pulse yet) reads as 0 W");
         assert_eq!(m.voltage_v, [230, 230, 230]);
         bank.set_int(8062, 2300);
         bank.set_int(8064, 100);
         bank.set_int(8058, 5000);
-        let blocks: Vec<Vec<u16>> = READS
-            .iter()
-            .map(|r| bank.read(r.addr, r.count).unwrap())
-            .collect();
-        let Ok(Reading::Meter(m)) = decode(&blocks) else {
-            panic!("not a meter reading");
-        };
+        let m = crate::drivers::testing::meter_of(&bank, READS, decode);
         assert_eq!(
             (m.power_w, m.current_ma, m.import_wh),
             (2300, [10_000, 0, 0], 5000)
