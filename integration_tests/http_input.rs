@@ -123,9 +123,12 @@ async fn a_pushed_overload_lowers_the_http_and_the_modbus_wallbox_together() {
     let d = Daemon::start(DaemonConfig::new(settings)).await;
 
     // House 4 A: 28 A for two cars, 14 A each, once the Modbus wallbox's car is seen.
+    // Its car plugged in, answering, and given current by load management.
     wait_for(&d, "E1 polled with its car", |i| {
-        device_info(i, "E1")["state"].as_i64() >= Some(2)
-            && device_info(i, "E1")["com_err"] == false
+        let e1 = device_info(i, "E1");
+        matches!(e1["state"].as_i64(), Some(2..=5))
+            && e1["com_err"] == false
+            && e1["lb_current"].as_i64() > Some(0)
     })
     .await;
     d.ok("cmd=set_ajax_meter&dev_id=M3&current=4000,4000,4000")
