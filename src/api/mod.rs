@@ -6,6 +6,7 @@ mod config;
 mod dev_info;
 mod error;
 mod modbus;
+mod page;
 mod params;
 mod users;
 
@@ -48,6 +49,7 @@ impl AppState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/cnf", web::get().to(cnf))
         .route("/cnf", web::post().to(cnf))
+        .configure(page::routes)
         .default_service(web::to(not_found));
 }
 
