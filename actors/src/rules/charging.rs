@@ -199,6 +199,9 @@ pub struct Inputs<'a> {
     pub time: LocalTime,
     /// The wallbox's own maximum, mA.
     pub max_ma: i64,
+    /// The least current the car charges with, mA: a solar rule holds while
+    /// its current reaches it.
+    pub min_ma: i64,
     /// Solar production current per phase the car uses, mA.
     pub solar_ma: i64,
     /// Surplus current per phase the car uses, mA (what it draws included).
@@ -247,10 +250,24 @@ impl RuleSet {
             let expr_value = expr
                 .as_ref()
                 .map(|e| formula::eval(e, inputs.names).unwrap_or(0.0));
-            let holds = rule
-                .time
-                .zip(rule.dur)
-                .is_none_or(|(t, d)| in_window(t, d, inputs.time.minute_of_day))
+            let mode_current = match rule.mode {
+                Mode::Absolute => rule.current,
+                Mode::Relative => inputs.max_ma * rule.current / 100,
+                Mode::Solar => inputs.solar_ma,
+                Mode::RelativeSolar => inputs.solar_ma * rule.current / 100,
+                Mode::SolarMinus => inputs.solar_ma - rule.current,
+                Mode::Surplus => inputs.surplus_ma,
+            };
+            // A solar rule holds while the sun gives enough to charge; its
+            // undercut then keeps the car at its minimum through a cloud.
+            let enough_sun = expr_value.is_some()
+                || matches!(rule.mode, Mode::Absolute | Mode::Relative)
+                || mode_current >= inputs.min_ma;
+            let holds = enough_sun
+                && rule
+                    .time
+                    .zip(rule.dur)
+                    .is_none_or(|(t, d)| in_window(t, d, inputs.time.minute_of_day))
                 && rule.solar.is_none_or(|s| inputs.solar_ma >= s)
                 && rule
                     .price_level
@@ -272,15 +289,10 @@ impl RuleSet {
                 }
                 true
             };
-            let current = match (expr_value, rule.mode) {
-                // A formula gives the current itself.
-                (Some(v), _) => v.clamp(0.0, 1e7) as i64,
-                (None, Mode::Absolute) => rule.current,
-                (None, Mode::Relative) => inputs.max_ma * rule.current / 100,
-                (None, Mode::Solar) => inputs.solar_ma,
-                (None, Mode::RelativeSolar) => inputs.solar_ma * rule.current / 100,
-                (None, Mode::SolarMinus) => inputs.solar_ma - rule.current,
-                (None, Mode::Surplus) => inputs.surplus_ma,
+            // A formula gives the current itself.
+            let current = match expr_value {
+                Some(v) => v.clamp(0.0, 1e7) as i64,
+                None => mode_current,
             };
             return Some(Decision {
                 rule: Some(i),
@@ -359,6 +371,7 @@ mod tests {
         let inputs = Inputs {
             time,
             max_ma: 32_000,
+            min_ma: 6000,
             solar_ma,
             surplus_ma,
             price_level: Some(-5),
@@ -404,18 +417,46 @@ mod tests {
 
     #[test]
     fn modes() {
+        // Solar 20 A and surplus 14 A per phase.
         let cases = [
             (0, 8000, 8000),
             (1, 50, 16_000),
-            (2, 0, 9000),
-            (3, 50, 4500),
-            (4, 1000, 8000),
-            (5, 0, 7000),
+            (2, 0, 20_000),
+            (3, 50, 10_000),
+            (4, 1000, 19_000),
+            (5, 0, 14_000),
         ];
         for (mode, value, expected) in cases {
             let set = rules(serde_json::json!([{"mode": mode, "current": value}]));
-            let d = decide(&set, at(0, 12, 0, 0), 9000, 7000, &mut Memory::default());
+            let d = decide(
+                &set,
+                at(0, 12, 0, 0),
+                20_000,
+                14_000,
+                &mut Memory::default(),
+            );
             assert_eq!(d.map(|d| d.current_ma), Some(expected), "mode {mode}");
+        }
+    }
+
+    #[test]
+    fn a_solar_rule_holds_only_while_the_sun_reaches_the_minimum() {
+        // Solar 9 A, surplus 5 A; the car's minimum is 6 A.
+        for (mode, value, holds) in [
+            (2, 0, true),
+            (3, 50, false),
+            (4, 4000, false),
+            (5, 0, false),
+        ] {
+            let set =
+                rules(serde_json::json!([{"mode": mode, "current": value}, {"current": 1000}]));
+            let d = decide(&set, at(0, 12, 0, 0), 9000, 5000, &mut Memory::default()).unwrap();
+            let expected = if holds {
+                (Some(0), 9000)
+            } else {
+                (Some(1), 1000)
+            };
+            assert_eq!((d.rule, d.current_ma), expected, "mode {mode}");
         }
     }
 
@@ -452,18 +493,27 @@ mod tests {
 
     #[test]
     fn undercut_rides_through_a_passing_cloud() {
-        let set = rules(serde_json::json!([{"solar": 6000, "mode": 5, "udur": 300}]));
-        let mut memory = Memory::default();
-        let sunny = decide(&set, at(0, 12, 0, 1000), 8000, 7000, &mut memory).unwrap();
-        assert!(!sunny.undercut);
-        let cloud = decide(&set, at(0, 12, 1, 1100), 2000, 1000, &mut memory).unwrap();
-        assert_eq!((cloud.rule, cloud.undercut), (Some(0), true));
-        let long_cloud = decide(&set, at(0, 12, 6, 1301), 2000, 1000, &mut memory).unwrap();
-        assert_eq!(
-            (long_cloud.rule, long_cloud.current_ma),
-            (None, 0),
-            "longer than udur: it ends"
-        );
+        for rule in [
+            serde_json::json!([{"solar": 6000, "mode": 5, "udur": 300}]),
+            serde_json::json!([{"mode": 5, "udur": 300}]),
+        ] {
+            let set = rules(rule.clone());
+            let mut memory = Memory::default();
+            let sunny = decide(&set, at(0, 12, 0, 1000), 8000, 7000, &mut memory).unwrap();
+            assert_eq!((sunny.current_ma, sunny.undercut), (7000, false), "{rule}");
+            let cloud = decide(&set, at(0, 12, 1, 1100), 2000, 1000, &mut memory).unwrap();
+            assert_eq!(
+                (cloud.rule, cloud.current_ma, cloud.undercut),
+                (Some(0), 1000, true),
+                "{rule}"
+            );
+            let long_cloud = decide(&set, at(0, 12, 6, 1301), 2000, 1000, &mut memory).unwrap();
+            assert_eq!(
+                (long_cloud.rule, long_cloud.current_ma),
+                (None, 0),
+                "{rule}: longer than udur, it ends"
+            );
+        }
     }
 
     #[test]

@@ -185,6 +185,23 @@ const VOLTS: i64 = 230;
 impl PlantSim {
     /// Starts every server and the simulation clock.
     pub async fn start(settings: &SimulationSettings) -> io::Result<Self> {
+        let plant = Self::start_stepped(settings).await?;
+        let ticking = plant.clone();
+        let tick = Duration::from_millis(settings.tick_ms.max(1));
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(tick);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                interval.tick().await;
+                ticking.step(u64::try_from(tick.as_millis()).unwrap_or(100));
+            }
+        });
+        Ok(plant)
+    }
+
+    /// Starts every server; time moves only with `step` (a simulation that
+    /// runs faster than real time).
+    pub async fn start_stepped(settings: &SimulationSettings) -> io::Result<Self> {
         let mut next_port = settings.base_port;
         let mut port = || -> SocketAddr {
             let p = next_port;
@@ -264,16 +281,6 @@ impl PlantSim {
             state: Arc::new(Mutex::new(state)),
         };
         plant.step(0);
-        let ticking = plant.clone();
-        let tick = Duration::from_millis(settings.tick_ms.max(1));
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(tick);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                interval.tick().await;
-                ticking.step(u64::try_from(tick.as_millis()).unwrap_or(100));
-            }
-        });
         Ok(plant)
     }
 
@@ -286,6 +293,11 @@ impl PlantSim {
     /// Sets the household load per phase (mA).
     pub fn set_house_load(&self, ma: [i64; 3]) {
         self.state().house_ma = ma;
+    }
+
+    /// Sets the PV generation per phase (mA).
+    pub fn set_pv(&self, ma: [i64; 3]) {
+        self.state().pv_ma = ma;
     }
 
     /// Plugs a car into wallbox `wallbox` (1-based) now.
@@ -346,7 +358,7 @@ impl PlantSim {
     }
 
     /// Advances the plant by `dt_ms`.
-    fn step(&self, dt_ms: u64) {
+    pub fn step(&self, dt_ms: u64) {
         let mut s = self.state();
         s.time_ms += dt_ms;
         let now_s = s.time_ms / 1000;

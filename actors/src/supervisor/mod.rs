@@ -3,6 +3,7 @@
 //! device costs at most that, never the sum), lets the pure `Site` decide,
 //! tells each wallbox its current, and keeps the snapshot the API reports.
 
+mod clock;
 mod params;
 pub mod session;
 mod site;
@@ -10,13 +11,14 @@ mod site;
 mod tests;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 use serde_json::{Map, Value};
 use slog::{debug, info, o, warn, Logger};
 use tokio::sync::watch;
 
+pub use clock::{Clock, ManualClock};
 pub use params::SiteParams;
 pub use session::{Transaction, Who};
 pub use site::{Command, EvseView, MeterView, Site, SiteView, Snapshot};
@@ -36,6 +38,12 @@ pub struct GetSnapshot;
 #[derive(Debug, Message)]
 #[rtype(result = "Arc<Snapshot>")]
 pub struct Reevaluate;
+
+/// Polls every device and decides now; answers with the new snapshot.
+/// A supervisor on a manual clock cycles only when sent this.
+#[derive(Debug, Message)]
+#[rtype(result = "Arc<Snapshot>")]
+pub struct CycleNow;
 
 /// A change of the configuration through the API.
 #[derive(Debug, Message)]
@@ -119,7 +127,7 @@ pub struct Supervisor {
     /// drops its readings (the device list changed under it).
     generation: u64,
     timer: Option<SpawnHandle>,
-    clock: Instant,
+    clock: Clock,
     snapshot: Arc<Snapshot>,
     last_start: Option<u64>,
     running: bool,
@@ -163,12 +171,19 @@ impl Supervisor {
             store,
             generation: 0,
             timer: None,
-            clock: Instant::now(),
+            clock: Clock::system(),
             snapshot: Arc::new(Snapshot::default()),
             last_start: None,
             running: false,
             log: log.new(o!("component" => "supervisor")),
         }
+    }
+
+    /// Takes its time from `clock` instead of the system's.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Puts a new configuration into force: devices start, stop or restart,
@@ -210,8 +225,8 @@ impl Supervisor {
     /// Decides with the readings at hand, tells the wallboxes, and keeps
     /// the snapshot the API reports.
     fn decide(&mut self, now: u64, cycle_time: u64) {
-        self.site.wall_secs = unix_secs();
-        self.site.local = local_time(now);
+        self.site.wall_secs = self.clock.unix_secs();
+        self.site.local = self.clock.local_time(now);
         let (commands, mut snapshot) = self.site.cycle(now, cycle_time);
         self.keep_records();
         for (i, view) in snapshot.evses.iter().enumerate() {
@@ -287,6 +302,9 @@ impl Supervisor {
         if let Some(timer) = self.timer.take() {
             ctx.cancel_future(timer);
         }
+        if matches!(self.clock, Clock::Manual(_)) {
+            return;
+        }
         let every = Duration::from_millis(self.site.params.cycle_time_ms);
         self.timer = Some(ctx.run_interval(every, |act, ctx| {
             ctx.spawn(act.cycle(false).map(|_, _, _| ()));
@@ -294,7 +312,7 @@ impl Supervisor {
     }
 
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX)
+        self.clock.now_ms()
     }
 
     /// Polls (everything, or only the HTTP-input devices), decides,
@@ -396,7 +414,9 @@ impl Actor for Supervisor {
         });
         // A first snapshot before any reading, so the API has something to show.
         self.decide(0, 0);
-        ctx.spawn(self.cycle(false).map(|_, _, _| ()));
+        if matches!(self.clock, Clock::System(_)) {
+            ctx.spawn(self.cycle(false).map(|_, _, _| ()));
+        }
         self.start_timer(ctx);
     }
 }
@@ -406,6 +426,14 @@ impl Handler<GetSnapshot> for Supervisor {
 
     fn handle(&mut self, _: GetSnapshot, _: &mut Self::Context) -> Self::Result {
         MessageResult(self.snapshot.clone())
+    }
+}
+
+impl Handler<CycleNow> for Supervisor {
+    type Result = ResponseActFuture<Self, Arc<Snapshot>>;
+
+    fn handle(&mut self, _: CycleNow, _: &mut Self::Context) -> Self::Result {
+        self.cycle(false)
     }
 }
 
@@ -502,12 +530,6 @@ impl Handler<Configure> for Supervisor {
     }
 }
 
-fn unix_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl Handler<PresentRfid> for Supervisor {
     type Result = Result<String, ConfigError>;
 
@@ -578,31 +600,5 @@ impl Handler<Flush> for Supervisor {
             }
             .into_actor(self),
         )
-    }
-}
-
-/// Local time for the charging rules: the system's time zone, daylight
-/// saving included; UTC if it cannot be read.
-fn local_time(now_ms: u64) -> crate::rules::charging::LocalTime {
-    let zoned = jiff::Zoned::now();
-    let weekday = zoned.weekday().to_monday_zero_offset();
-    let minute_of_day = i32::from(zoned.hour()) * 60 + i32::from(zoned.minute());
-    let dst = zoned
-        .time_zone()
-        .to_offset_info(zoned.timestamp())
-        .dst()
-        .is_dst();
-    crate::rules::charging::LocalTime {
-        weekday: u8::try_from(weekday).unwrap_or(0),
-        minute_of_day: u32::try_from(minute_of_day).unwrap_or(0),
-        secs: now_ms / 1000,
-        calendar: crate::rules::charging::Calendar {
-            year: zoned.year(),
-            month: u8::try_from(zoned.month()).unwrap_or(1),
-            day: u8::try_from(zoned.day()).unwrap_or(1),
-            yearday: u16::try_from(zoned.day_of_year()).unwrap_or(1),
-            second: u8::try_from(zoned.second()).unwrap_or(0),
-            dst,
-        },
     }
 }

@@ -205,10 +205,31 @@ struct NameTable {
     wall_secs: u64,
     price_level: Option<i64>,
     max_total_current: i64,
+    max_total_evse_current: i64,
+    /// What would be fed into the grid, summed over the phases, mA.
     export_sum: i64,
+    /// What the wallboxes' meters show, summed over the phases, mA.
+    evse_sum: i64,
+    /// Wallboxes charging now.
+    num_charging: i64,
     voltage: i64,
-    /// The global meters `GM.*` other than the surplus, per building phase.
-    global: [(&'static str, PerPhase); 4],
+    /// The measured global meters `GM.*`, per building phase.
+    global: [(&'static str, PerPhase); 6],
+}
+
+impl NameTable {
+    fn global(&self, name: &str) -> Option<PerPhase> {
+        self.global
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, ma)| *ma)
+    }
+
+    /// cFos's surplus (cfos.md §3.10): what goes out to the grid plus what
+    /// the cars draw, over all phases, mA.
+    fn surplus_sum(&self) -> i64 {
+        self.export_sum + self.evse_sum
+    }
 }
 
 impl Names for NameTable {
@@ -236,15 +257,26 @@ impl Names for NameTable {
             ("cm", [field]) => match field.as_str() {
                 "_price_level" => self.price_level?,
                 "_max_total_current" => self.max_total_current,
+                "_max_total_evse_current" => self.max_total_evse_current,
+                "_num_charging" => self.num_charging,
+                // There is no surplus formula: the built-in value is both.
+                "_surplus" | "_org_surplus" => self.surplus_sum() * self.voltage / 1000,
                 _ => return None,
             },
             ("gm", [meter, field]) if meter == "surplus" => match field.as_str() {
-                "current" => self.export_sum / 3,
-                "power_w" => self.export_sum * self.voltage / 1000,
+                "current" => self.surplus_sum() / 3,
+                "power_w" => self.surplus_sum() * self.voltage / 1000,
                 _ => return None,
             },
             ("gm", [meter, field]) => {
-                let (_, ma) = self.global.iter().find(|(name, _)| name == meter)?;
+                let ma = if meter == "available_evse" {
+                    // The site limit less what is drawn that is not cars.
+                    let grid = self.global("grid_demand")?;
+                    let evse = self.global("consumed_evse")?;
+                    [0, 1, 2].map(|p| self.max_total_current - (grid[p] - evse[p]))
+                } else {
+                    self.global(meter)?
+                };
                 match field.as_str() {
                     "current" => ma.iter().copied().max()?,
                     "current_l1" => ma[0],
@@ -734,6 +766,7 @@ impl Site {
             let rule_inputs = RuleInputs {
                 time: self.local,
                 max_ma: max,
+                min_ma: s.min_charging_cur,
                 solar_ma: solar_sum / phases_used,
                 surplus_ma: draw.iter().copied().max().unwrap_or(0).max(0)
                     + export_sum / phases_used,
@@ -1100,13 +1133,23 @@ impl Site {
                 }
             }
         }
+        let num_charging = self
+            .devices
+            .iter()
+            .filter(|t| matches!(&t.reading, Some(Reading::Evse(e)) if e.state.charging()))
+            .count();
         NameTable {
             global: [
                 ("grid_demand", grid_demand),
                 ("consumed", consumed),
                 ("produced", produced),
                 ("consumed_evse", consumed_evse),
+                ("storage_home", sum(&[MeterRole::StorageHome])),
+                ("storage_all", sum(&[MeterRole::StorageAll])),
             ],
+            evse_sum: consumed_evse.iter().sum(),
+            num_charging: i64::try_from(num_charging).unwrap_or(i64::MAX),
+            max_total_evse_current: params.max_total_evse_current,
             devices: self
                 .devices
                 .iter()

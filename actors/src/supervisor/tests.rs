@@ -390,13 +390,23 @@ fn batteries_count_in_the_surplus_as_their_role_says() {
 #[test]
 fn formulas_see_the_global_meters() {
     // The grid meter shows 10/2/2 A drawn, a PV meter 3 A per phase produced,
-    // and the car's own meter 4 A per phase on a wallbox turned by 120°.
+    // the car's own meter 4 A on one phase of a wallbox turned by 120°, and
+    // a home battery 1 A per phase charging.
     let pv = device("dev_id = \"M2\"\ndev_type = \"meter_sdm630\"\naddress = \"pv\"\nrole = 2\n");
+    let battery =
+        device("dev_id = \"M3\"\ndev_type = \"meter_sdm630\"\naddress = \"bat\"\nrole = 5\n");
     let checks = [
         "GM.grid_demand.current_l1 == 10000 && GM.grid_demand.current_l2 == 2000",
         "GM.produced.power_w == 9000 * 230 / 1000",
         "GM.consumed.current == 13000 && GM.consumed.current_l3 == 5000",
         "GM.consumed_evse.current_l2 == 4000 && GM.consumed_evse.current_l1 == 0",
+        "GM.storage_home.current_l3 == 1000 && GM.storage_all.current == 0",
+        // Surplus: −14 A to the grid, +3 A the battery takes, +4 A the car.
+        "GM.surplus.power_w == -7000 * 230 / 1000 && CM._surplus == GM.surplus.power_w",
+        "CM._org_surplus == CM._surplus && CM._num_charging == 1",
+        "GM.available_evse.current_l1 == CM._max_total_current - 10000",
+        "GM.available_evse.current_l2 == CM._max_total_current + 2000",
+        "CM._max_total_evse_current == 0",
     ];
     let rule = format!(
         "phase_rotation = 120\ncharging_rules = [{{ expr = \"{} ? 7000 : 0\" }}]",
@@ -404,12 +414,13 @@ fn formulas_see_the_global_meters() {
     );
     let mut site = Site::new(
         SiteParams::default(),
-        &[wallbox(1, &rule), grid_meter(), pv],
+        &[wallbox(1, &rule), grid_meter(), pv, battery],
         0,
     );
     site.record(0, Some(Ok(charging([4000, 0, 0]))), 0);
     site.record(1, Some(Ok(grid([10_000, 2000, 2000]))), 0);
     site.record(2, Some(Ok(grid([3000; 3]))), 0);
+    site.record(3, Some(Ok(grid([1000; 3]))), 0);
     let (commands, snapshot) = site.cycle(0, 1000);
     let e1 = snapshot.evses[0].clone().unwrap_or_default();
     assert_eq!(command(&commands, 0), 7000, "{}", e1.lb_reason);
