@@ -184,6 +184,36 @@ impl Tracked {
         )
     }
 
+    /// The phases the car uses, on the wallbox's side. Never under-count:
+    /// all three until the meter shows which.
+    fn car_phases(&self) -> u8 {
+        match (self.settings.used_phases, self.seen_phases) {
+            (0, 0) => 0b111,
+            (0, seen) => seen,
+            (fixed, _) => fixed,
+        }
+    }
+
+    /// What the wallbox draws per phase (its own side). A silent wallbox
+    /// keeps drawing what it drew; after `fault_after_ms` its own fail-safe
+    /// current is what it may draw.
+    fn draw(&self, now: u64, fault_after_ms: u64) -> PerPhase {
+        let reading = match &self.reading {
+            Some(Reading::Evse(r)) => Some(r),
+            _ => None,
+        };
+        let phases = self.car_phases();
+        let silent_for = now.saturating_sub(self.last_ok.unwrap_or(self.added_ms));
+        if self.offline && self.turn.is_some() && silent_for > fault_after_ms {
+            let mut d = [0; 3];
+            for p in wallbox_phases(phases) {
+                d[p] = self.settings.fail_safe_current;
+            }
+            return d;
+        }
+        measured_draw(reading, phases, self.offline.then_some(self.last_set))
+    }
+
     /// The wallbox's energy counter now: its meter, or the soft meter (Wh).
     fn energy_wh(&self) -> i64 {
         match &self.reading {
@@ -214,7 +244,7 @@ struct NameTable {
     num_charging: i64,
     voltage: i64,
     /// The measured global meters `GM.*`, per building phase.
-    global: [(&'static str, PerPhase); 6],
+    global: [(&'static str, PerPhase); 7],
 }
 
 impl NameTable {
@@ -516,7 +546,7 @@ impl Site {
             solar_sum - sum_of(&[MeterRole::Consumption], all)
                 + sum_of(&[MeterRole::StorageAll], discharging)
         };
-        let mut names = self.names(&params, export_sum, &measured, has_grid);
+        let mut names = self.names(&params, export_sum, &measured, has_grid, now);
         // The site limit this cycle; like a wallbox's, 0 while its formula
         // cannot be evaluated.
         let max_total_ma = limit_now(
@@ -619,27 +649,9 @@ impl Site {
                     }
                 }
             }
-            // Never under-count: all three phases until the meter shows which.
-            let phases = match (s.used_phases, t.seen_phases) {
-                (0, 0) => 0b111,
-                (0, seen) => seen,
-                (fixed, _) => fixed,
-            };
+            let phases = t.car_phases();
             let building = rotation.to_building(phases);
-            // A silent wallbox keeps drawing what it drew; after a while its
-            // own fail-safe current is what it may draw.
-            let silent_for = now.saturating_sub(t.last_ok.unwrap_or(t.added_ms));
-            let faulted =
-                t.offline && t.turn.is_some() && silent_for > params.evse_fault_after_s * 1000;
-            let draw = if faulted {
-                let mut d = [0; 3];
-                for p in wallbox_phases(phases) {
-                    d[p] = s.fail_safe_current;
-                }
-                d
-            } else {
-                measured_draw(reading.as_ref(), phases, t.offline.then_some(t.last_set))
-            };
+            let draw = t.draw(now, params.evse_fault_after_s * 1000);
             let draw_building = rotation.to_building_values(draw);
             for p in 0..3 {
                 evse_ma[p] += draw_building[p];
@@ -1099,6 +1111,7 @@ impl Site {
         export_sum: i64,
         measured: &[MeterLoad],
         has_grid: bool,
+        now: u64,
     ) -> NameTable {
         let sum = |roles: &[MeterRole]| -> PerPhase {
             let mut total = [0; 3];
@@ -1133,6 +1146,20 @@ impl Site {
                 }
             }
         }
+        // Fault current (cfos.md §3.8): what the silent wallboxes with a car
+        // are counted as drawing.
+        let mut error = [0; 3];
+        for t in self
+            .devices
+            .iter()
+            .filter(|t| t.offline && t.turn.is_some())
+        {
+            let rotation = Rotation::from_degrees(t.settings.phase_rotation).unwrap_or_default();
+            let draw = rotation.to_building_values(t.draw(now, params.evse_fault_after_s * 1000));
+            for (total, ma) in error.iter_mut().zip(draw) {
+                *total += ma;
+            }
+        }
         let num_charging = self
             .devices
             .iter()
@@ -1146,6 +1173,7 @@ impl Site {
                 ("consumed_evse", consumed_evse),
                 ("storage_home", sum(&[MeterRole::StorageHome])),
                 ("storage_all", sum(&[MeterRole::StorageAll])),
+                ("error", error),
             ],
             evse_sum: consumed_evse.iter().sum(),
             num_charging: i64::try_from(num_charging).unwrap_or(i64::MAX),

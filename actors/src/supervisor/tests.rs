@@ -90,7 +90,12 @@ fn a_silent_wallbox_counts_its_last_draw_then_its_fail_safe_current() {
     let mut site = Site::new(
         params,
         &[
-            wallbox(1, ""),
+            // Formulas see the fault current as `GM.error`: E1 may take
+            // all that is left only once it is the fail-safe current.
+            wallbox(
+                1,
+                "charging_rules = [{ expr = \"GM.error.current_l2 == 8000 ? 32000 : 16000\" }]",
+            ),
             wallbox(2, "fail_safe_current = 8000"),
             grid_meter(),
         ],
