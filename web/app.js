@@ -685,7 +685,7 @@ async function devices(root) {
   const panel = h("section", { class: "panel", hidden: true, "aria-labelledby": "dev-form-h" });
   const add = h("button", { type: "button", class: "primary", "data-testid": "device-new", text: "Add a device" });
   add.addEventListener("click", () => openForm());
-  root.append(h("h1", { text: "Devices" }), h("div", { class: "buttons" }, add), st, list, panel);
+  root.append(h("h1", { text: "Devices" }), h("div", { class: "buttons" }, add), panel, st, list);
   let info;
 
   async function load() {
@@ -758,12 +758,11 @@ async function devices(root) {
       if (isNew && !idTouched) idField.input.value = nextId(t);
     };
     typeField.input.addEventListener("change", show);
-    const fst = h("p", { class: "status", role: "status", "aria-live": "polite" });
     const cancel = h("button", { type: "button", text: "Cancel" });
     const form = h("form", { class: "form", noValidate: true },
       typeField.wrap, idField.wrap, fields.map((f) => f.wrap),
       h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary", "data-testid": "device-save", text: isNew ? "Add device" : "Save" }), cancel),
-      fst);
+    );
     cancel.addEventListener("click", () => {
       panel.hidden = true;
       add.focus();
@@ -793,7 +792,7 @@ async function devices(root) {
     panel.replaceChildren(h("h2", { id: "dev-form-h", text: isNew ? "Add a device" : "Edit " + d.dev_id }), form);
     panel.hidden = false;
     show();
-    say(fst, "");
+    say(st, "");
     typeField.input.focus();
   }
 
@@ -810,7 +809,7 @@ async function users(root) {
   add.addEventListener("click", () => openForm());
   root.append(h("h1", { text: "Users" }),
     h("p", { class: "hint", text: "A car plugged into a wallbox that has users charges once one of them presents a card or PIN. Users cannot be deleted through the API: take away their cards and wallboxes instead." }),
-    h("div", { class: "buttons" }, add), st, list, panel);
+    h("div", { class: "buttons" }, add), panel, st, list);
   let all = [];
   let boxes = [];
 
@@ -992,17 +991,10 @@ async function rules(root) {
     h("div", { class: "field" }, h("label", { for: "rule-target", text: "Rules of" }), target),
     empty, list, h("div", { class: "buttons" }, add, save), st);
   const info = await api("get_params");
-  let people = [];
-  try {
-    people = await api("get_users");
-  } catch (e) {
-    say(st, "Users not shown: " + e.message, "err");
-  }
   if (!root.isConnected) return;
   const boxes = info.devices.filter((d) => isBox(d.dev_type));
-  target.append(
-    h("optgroup", { label: "Wallboxes" }, boxes.map((d) => h("option", { value: d.dev_id, text: `${d.name || d.dev_id} (${d.dev_id})` }))),
-    people.length ? h("optgroup", { label: "Users" }, people.map((p) => h("option", { value: "user:" + p.id, text: `${p.name || p.id} (user)` }))) : null);
+  let people = [];
+  target.append(h("optgroup", { label: "Wallboxes" }, boxes.map((d) => h("option", { value: d.dev_id, text: `${d.name || d.dev_id} (${d.dev_id})` }))));
   const owner = () => {
     const v = target.value;
     return v.startsWith("user:") ? people.find((p) => "user:" + p.id === v) : boxes.find((d) => d.dev_id === v);
@@ -1040,6 +1032,14 @@ async function rules(root) {
     }
   });
   show();
+  // Users need the admin password: the wallboxes can be edited meanwhile.
+  try {
+    people = await api("get_users");
+  } catch (e) {
+    return say(st, "Users not shown: " + e.message, "err");
+  }
+  if (people.length)
+    target.append(h("optgroup", { label: "Users" }, people.map((p) => h("option", { value: "user:" + p.id, text: `${p.name || p.id} (user)` }))));
 }
 
 /* ---------- start ---------- */
