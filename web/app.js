@@ -177,16 +177,17 @@ $("#logout").addEventListener("click", () => {
   sessionStorage.removeItem(PWD);
   showLogout();
   $("#announce").textContent = "Logged out";
-  route();
+  route(true);
 });
 
 /* ---------- routing ---------- */
 
 const views = { "": dashboard, settings, devices, users, rules };
 
-function route() {
+function route(force) {
   const hash = location.hash;
-  if (hash && !hash.startsWith("#/")) return; // an in-page anchor, e.g. the skip link
+  // An in-page anchor such as the skip link's #main keeps the view shown.
+  if (!force && hash && !hash.startsWith("#/") && $(".view")) return;
   const name = hash.slice(2).split("/")[0];
   const view = views[name] ? name : "";
   stopPolling();
@@ -388,7 +389,7 @@ function makeTile(d) {
       : "—";
   function update(d) {
     name.textContent = d.name || d.dev_id;
-    id.textContent = d.dev_id;
+    id.textContent = d.name ? d.dev_id : "";
     type.textContent = d.desc + " · " + d.dev_type;
     const [text, cls] = stateOf(d, kind);
     state.textContent = text;
@@ -1046,6 +1047,6 @@ async function rules(root) {
 
 window.addEventListener("unhandledrejection", (e) => banner("Page error: " + (e.reason?.message || e.reason)));
 window.addEventListener("error", (e) => banner("Page error: " + e.message));
-window.addEventListener("hashchange", route);
+window.addEventListener("hashchange", () => route());
 showLogout();
 route();
