@@ -920,7 +920,7 @@ function ruleFieldset(r) {
       DAYS.map((d, i) => h("label", { class: "check" }, h("input", { type: "checkbox", name: "days", value: String(1 << i), checked: ((r.days ?? 127) >> i) & 1 }), " " + d))),
     h("div", { class: "field" }, h("label", { for: u + "mode", text: "Mode" }),
       h("select", { id: u + "mode", name: "mode" }, MODES.map((m, i) => h("option", { value: String(i), text: `${m} (${i})`, selected: (r.mode ?? 0) === i })))),
-    input("current", "Current (mA; percent for the percent modes)", r.current, "number"),
+    input("current", "Current (mA; percent for the percent modes)", r.current, "number", "Not used by modes 2 and 5 or with a formula; empty counts as 0"),
     input("time", "From (HH:MM)", hhmm(r.time), "text", "A time window: start and length together, or both empty"),
     input("dur", "For (HH:MM)", hhmm(r.dur)),
     input("expr", "Formula", r.expr, "text", "Matches while above 0 and gives the current, e.g. min(16000, 29000 - M3.current)"),
@@ -1007,7 +1007,7 @@ async function rules(root) {
   };
   target.addEventListener("change", show);
   add.addEventListener("click", () => {
-    const fs = ruleFieldset({ days: 127, mode: 0, current: 16000, enabled: true });
+    const fs = ruleFieldset({ days: 127, mode: 0, enabled: true });
     list.append(fs);
     renumber(list);
     fs.querySelector("input").focus();
