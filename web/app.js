@@ -191,6 +191,8 @@ function route(force) {
   const name = hash.slice(2).split("/")[0];
   const view = views[name] ? name : "";
   stopPolling();
+  // A login asked for by the page left behind is no longer wanted.
+  if (!$("#login").hidden) login.finish(false);
   for (const a of document.querySelectorAll("nav a")) {
     if (a.dataset.testid === "nav-" + (view || "dashboard")) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
