@@ -6,6 +6,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use actors::devices::{CurrentLimit, DeviceSettings, DeviceStatus, DeviceType};
 use actors::plant::DeviceActor;
+use actors::rules::charging::Rule;
 use actors::supervisor::{EvseView, GetSnapshot, MeterView, Snapshot};
 use serde::Serialize;
 use serde_json::Value;
@@ -101,6 +102,8 @@ enum Kind<'a> {
         group: u32,
         needs_auth: bool,
         attach: &'static str,
+        /// The wallbox's own rules, so that a client can edit and post them back.
+        charging_rules: &'a [Rule],
         #[serde(flatten)]
         view: Option<&'a EvseView>,
     },
@@ -181,6 +184,7 @@ fn device<'a>(
             group: s.group,
             needs_auth: false,
             attach: "",
+            charging_rules: &s.charging_rules,
             view: at
                 .and_then(|i| snapshot.evses.get(i))
                 .and_then(Option::as_ref),
