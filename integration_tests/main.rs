@@ -2,6 +2,7 @@
 //! Modbus. One test binary; each file is a module.
 
 mod harness;
+mod webdriver;
 
 mod configuration;
 mod http_input;
@@ -14,3 +15,4 @@ mod node_red;
 mod robustness;
 mod settings;
 mod users;
+mod web_ui;

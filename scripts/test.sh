@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of chargebrain: format, lints, unit, property and
 # integration tests. Installs the tools the tests drive when they are
-# missing: mbpoll (a third-party Modbus client, Debian) and Node-RED
-# (npm, pinned, cached under ~/.cache/chargebrain).
+# missing: mbpoll (a third-party Modbus client, Debian), headless Chromium
+# and chromedriver (Debian) for the admin page, and Node-RED (npm, pinned,
+# cached under ~/.cache/chargebrain).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,8 @@ cache="${XDG_CACHE_HOME:-$HOME/.cache}/chargebrain"
 missing=()
 command -v mbpoll >/dev/null 2>&1 || missing+=(mbpoll)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"

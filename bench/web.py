@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Admin page benchmark: page weight, time to first render in headless
+Chromium, and the daemon's CPU share while one dashboard is open.
+
+Runs the release binary on the built-in simulated plant on loopback and
+drives Debian's chromium through chromedriver (W3C WebDriver, stdlib only).
+    bench/web.py [seconds of CPU sampling, default 30]
+"""
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECS = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port_run(n):
+    for base in range(31000, 60000, 11):
+        socks = [socket.socket() for _ in range(n)]
+        try:
+            for i, s in enumerate(socks):
+                s.bind(("127.0.0.1", base + i))
+            return base
+        except OSError:
+            pass
+        finally:
+            for s in socks:
+                s.close()
+    raise SystemExit("no free ports")
+
+
+def http(method, url, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return resp.read()
+
+
+def wd(session, method, path, body=None):
+    return json.loads(http(method, session + path, body))["value"]
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def cpu_share(pid, secs):
+    start, t0 = cpu_ticks(pid), time.monotonic()
+    time.sleep(secs)
+    used = (cpu_ticks(pid) - start) / TICK
+    return 100.0 * used / (time.monotonic() - t0)
+
+
+def main():
+    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
+    work = tempfile.mkdtemp()
+    port, sim_base, driver_port = free_port_run(1), free_port_run(5), free_port_run(1) + 1
+    env = dict(os.environ,
+               CHARGEBRAIN__HTTP__LISTEN=f"127.0.0.1:{port}",
+               CHARGEBRAIN__SIMULATION__BASE_PORT=str(sim_base),
+               CHARGEBRAIN__STORAGE__DIR=work,
+               CHARGEBRAIN__LOG__LEVEL="warn")
+    daemon = subprocess.Popen([os.path.join(ROOT, "target/release/chargebrain"),
+                               "--config", os.path.join(ROOT, "settings.toml")],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    driver = subprocess.Popen(["chromedriver", f"--port={driver_port}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        daemon.stdout.readline()
+        base = f"http://127.0.0.1:{port}"
+        time.sleep(1)
+
+        print("| asset | bytes |\n|---|---|")
+        total = 0
+        for path in ["/", "/app.js", "/style.css", "/favicon.svg"]:
+            size = len(http("GET", base + path))
+            total += size
+            print(f"| `{path}` | {size} |")
+        print(f"| **page total** | **{total}** |")
+        print(f"| `get_dev_info` (one poll) | {len(http('GET', base + '/cnf?cmd=get_dev_info'))} |")
+
+        for _ in range(100):
+            try:
+                if json.loads(http("GET", f"http://127.0.0.1:{driver_port}/status"))["value"]["ready"]:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": shutil.which("chromium") or "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=1280,900"]}}}}
+        session_id = json.loads(http("POST", f"http://127.0.0.1:{driver_port}/session", caps))["value"]["sessionId"]
+        session = f"http://127.0.0.1:{driver_port}/session/{session_id}"
+
+        probe = """
+            const nav = performance.getEntriesByType('navigation')[0];
+            const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+            const dash = performance.getEntriesByName('dashboard-rendered')[0];
+            return dash ? [nav.responseEnd, nav.loadEventEnd, fcp ? fcp.startTime : null,
+                           dash.startTime] : null;"""
+        runs = []
+        for _ in range(21):
+            wd(session, "POST", "/url", {"url": "about:blank"})
+            wd(session, "POST", "/url", {"url": base + "/"})
+            for _ in range(200):
+                got = wd(session, "POST", "/execute/sync", {"script": probe, "args": []})
+                if got:
+                    runs.append(got)
+                    break
+                time.sleep(0.01)
+        cold, warm = runs[0], runs[1:]
+
+        def med(i):
+            return statistics.median(r[i] for r in warm if r[i] is not None)
+        print("\n| time from navigation start (ms) | first load | median of 20 reloads |\n|---|---|---|")
+        for i, name in enumerate(["HTML received", "load event", "first contentful paint",
+                                  "dashboard filled (first get_dev_info drawn)"]):
+            print(f"| {name} | {cold[i]:.1f} | {med(i):.1f} |")
+
+        open_share = cpu_share(daemon.pid, SECS)
+        wd(session, "POST", "/url", {"url": "about:blank"})
+        idle_share = cpu_share(daemon.pid, SECS)
+        print(f"\n| daemon CPU, {SECS} s each | share of one core |\n|---|---|")
+        print(f"| one dashboard open | {open_share:.2f} % |")
+        print(f"| no browser | {idle_share:.2f} % |")
+        wd(session, "DELETE", "")
+    finally:
+        os.killpg(driver.pid, 9)
+        daemon.terminate()
+        daemon.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
