@@ -66,7 +66,9 @@ def cpu_share(pid, secs):
 def main():
     subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
     work = tempfile.mkdtemp()
-    port, sim_base, driver_port = free_port_run(1), free_port_run(5), free_port_run(1) + 1
+    # One run of ports: the API, chromedriver, then the plant's five.
+    port = free_port_run(7)
+    driver_port, sim_base = port + 1, port + 2
     env = dict(os.environ,
                CHARGEBRAIN__HTTP__LISTEN=f"127.0.0.1:{port}",
                CHARGEBRAIN__SIMULATION__BASE_PORT=str(sim_base),
@@ -109,8 +111,8 @@ def main():
             const nav = performance.getEntriesByType('navigation')[0];
             const fcp = performance.getEntriesByName('first-contentful-paint')[0];
             const dash = performance.getEntriesByName('dashboard-rendered')[0];
-            return dash ? [nav.responseEnd, nav.loadEventEnd, fcp ? fcp.startTime : null,
-                           dash.startTime] : null;"""
+            return dash && fcp ? [nav.responseEnd, nav.loadEventEnd, fcp.startTime,
+                                  dash.startTime] : null;"""
         runs = []
         for _ in range(21):
             wd(session, "POST", "/url", {"url": "about:blank"})
