@@ -199,11 +199,7 @@ async fn everything_is_configured_through_the_page() {
         device_ids(p).contains(&"M7".to_string())
     })
     .await;
-    let m7 = params["devices"]
-        .as_array()
-        .and_then(|all| all.iter().find(|d| d["dev_id"] == "M7"))
-        .cloned()
-        .unwrap_or_default();
+    let m7 = device_info(&params, "M7");
     assert_eq!(
         (m7["dev_type"].as_str(), m7["name"].as_str()),
         (Some("meter_sdm630"), Some("Heat pump"))
@@ -268,11 +264,7 @@ async fn everything_is_configured_through_the_page() {
         "the daemon's error: {error}"
     );
     let params = d.ok("cmd=get_params").await;
-    let e1 = params["devices"]
-        .as_array()
-        .and_then(|all| all.iter().find(|d| d["dev_id"] == "E1"))
-        .cloned()
-        .unwrap_or_default();
+    let e1 = device_info(&params, "E1");
     assert!(
         e1["charging_rules"]
             .as_array()
