@@ -155,19 +155,21 @@ async fn everything_is_configured_through_the_page() {
     let browser = Browser::start(1280, 900).await;
     browser.goto(&format!("{}/", d.base)).await;
 
-    // The site limit: changed in the page, reported by get_dev_info, kept
-    // across a restart.
+    // The site limit and the price level: changed in the page, reported by
+    // get_dev_info, kept across a restart.
     browser.click_on("[data-testid=nav-settings]").await;
     browser
         .wait_for_text("[data-testid=params-status]", |_| true)
         .await;
     browser.fill("[name=max_total_current]", "25000").await;
+    browser.fill("[name=price_level]", "-5").await;
     browser.click_on("[data-testid=params-save]").await;
     browser
         .wait_for_text("[data-testid=params-status]", |t| t.contains("Saved"))
         .await;
     let info = d.ok("cmd=get_dev_info").await;
     assert_eq!(info["params"]["max_total_current"], 25000);
+    assert_eq!(info["params"]["price_level"], -5);
     d.stop().await;
     let d = Daemon::start(config()).await;
     let info = d.ok("cmd=get_dev_info").await;

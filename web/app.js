@@ -503,8 +503,9 @@ function field([key, label, type, extra], value, prefix, name = key) {
   } else if (type === "check") {
     input = h("input", { id, name, type: "checkbox", checked: !!value });
   } else {
-    input = h("input", { id, name, type: type === "number" ? "number" : "text", value: value ?? "" });
-    if (type === "number") input.step = "any";
+    const numeric = type === "number" || type === "optional";
+    input = h("input", { id, name, type: numeric ? "number" : "text", value: value ?? "" });
+    if (numeric) input.step = "any";
   }
   const hint = type !== "select" && extra ? h("small", { id: id + "-hint", text: extra }) : null;
   if (hint) input.setAttribute("aria-describedby", hint.id);
@@ -520,14 +521,15 @@ function field([key, label, type, extra], value, prefix, name = key) {
       }
       const t = input.value.trim();
       if (type === "text") return input.value;
-      if (t === "") return undefined;
+      // An optional number is cleared by emptying its field.
+      if (t === "") return type === "optional" ? null : undefined;
       if (type === "formula") return /^-?\d+$/.test(t) ? Number(t) : t;
       const n = Number(t);
       if (!Number.isFinite(n)) throw new Error(`${label}: "${t}" is not a number`);
       return n;
     },
   };
-  f.orig = value == null ? undefined : f.read();
+  f.orig = value == null ? (type === "optional" ? null : undefined) : f.read();
   return f;
 }
 
@@ -560,6 +562,12 @@ const PARAMS = [
   ["max_imbalance", "Largest phase imbalance (mA, 0 = off)", "number"],
   ["imbalance_add", "Count all loads in the imbalance, not only the cars", "check"],
   ["min_pause_time", "Shortest pause of a car (s)", "number"],
+  ["cycle_time_ms", "Cycle time (ms)", "number"],
+  ["meter_timeout_s", "A silent grid meter puts the cars on their minimum after (s)", "number"],
+  ["evse_fault_after_s", "A silent wallbox counts at its fail-safe current after (s)", "number"],
+  ["voltage", "Nominal voltage (V)", "number"],
+  ["price_level", "Price level for price rules (empty = none)", "optional",
+    "-2 very expensive … -6 very cheap; rules with price_level match while it is at most theirs"],
 ];
 
 async function settings(root) {
