@@ -202,7 +202,9 @@ impl Settings {
         self.load
             .validate()
             .map_err(|(key, reason)| field(&format!("load.{key}"), reason))?;
-        validate_devices(&self.devices).map_err(|e| SettingsError::Invalid(e.to_string()))
+        validate_devices(&self.devices).map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        actors::store::check_formula_names(&self.load, &self.devices, &[])
+            .map_err(SettingsError::Invalid)
     }
 
     /// The HTTP listen address, parsed.

@@ -55,6 +55,7 @@ fn site(rules: &str) -> Site {
                 }),
                 fail_safe: FailSafe::default(),
                 rfid: String::new(),
+                inputs: 0,
             }))),
             0,
         );

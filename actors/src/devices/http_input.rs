@@ -133,6 +133,7 @@ impl Pushed {
             meter: self.evse_has_meter.then(|| self.meter.clone()),
             fail_safe: FailSafe::default(),
             rfid: self.rfid.clone(),
+            inputs: 0,
         }))
     }
 }

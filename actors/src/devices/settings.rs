@@ -178,11 +178,13 @@ pub fn validate_devices(devices: &[DeviceSettings]) -> Result<(), DeviceSettings
         }
         let prefix = if d.dev_type.is_evse() { 'E' } else { 'M' };
         let rest = d.dev_id.strip_prefix(prefix).unwrap_or_default();
-        if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) {
+        // E0 or E07 would be a second name for a group number (E0 is "no
+        // group").
+        if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) || rest.starts_with('0') {
             return Err(fail(
                 "dev_id",
                 format!(
-                    "'{}' must be {prefix} followed by a number for a {}",
+                    "'{}' must be {prefix} followed by a number from 1 (no leading 0) for an {}",
                     d.dev_id,
                     d.dev_type.key()
                 ),

@@ -14,6 +14,7 @@
 //! | 8094 | u16 | 0/1 | charging enable (volatile: safe to write often) |
 //! | 8096 | str15 | | last RFID seen (hex text) |
 //! | 8112 | u16 | 0/1 | a meter is attached |
+//! | 8113 | u16 | bits | bit0/bit1: S0 input 1/2 is on |
 
 use super::{check_blocks, deciamps_to_ma, i32_at, i64_at, ma_to_deciamps};
 use super::{DecodeError, EvseReading, EvseState, FailSafe, MeterReading, Read, Reading};
@@ -22,7 +23,8 @@ use crate::codec::decode_str;
 pub const METER_BLOCK: Read = Read::holding(8057, 13);
 pub const FAIL_SAFE_BLOCK: Read = Read::holding(8083, 3);
 pub const CONTROL_BLOCK: Read = Read::holding(8090, 6);
-pub const HAS_METER: Read = Read::holding(8112, 1);
+/// `has_meter` and `s0_inputs`.
+pub const HAS_METER: Read = Read::holding(8112, 2);
 pub const LAST_RFID: Read = Read::holding(8096, 15);
 
 pub const READS: &[Read] = &[
@@ -72,6 +74,7 @@ pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
             current_ma: deciamps_to_ma(i64::from(fail_safe[2])),
         },
         rfid: decode_str(rfid).trim().to_string(),
+        inputs: (has_meter[1] & 0b11) as u8,
     }))
 }
 
@@ -116,10 +119,13 @@ mod tests {
         bank.set_int(8066, -5);
         bank.set_int(8062, 3680);
         bank.set_int(8058, 12_345_678_901);
+        // S0 input 2 on; bit8 (phase switching allowed) is not an input.
+        bank.set_int(8113, 0b1_0000_0010);
         let Ok(Reading::Evse(r)) = decode(&blocks_of(&bank)) else {
             panic!("not an EVSE reading");
         };
         assert_eq!(r.state, EvseState::Charging);
+        assert_eq!(r.inputs, 0b10);
         assert!(r.charging_enabled);
         assert_eq!(r.offered_ma, 16_000);
         assert_eq!(r.cable_ma, 32_000);
@@ -161,6 +167,7 @@ mod tests {
     fn short_answers_are_errors_not_panics() {
         assert!(decode(&[]).is_err());
         assert!(decode(&[vec![0; 13], vec![0; 3], vec![0; 2], vec![0], vec![0; 15]]).is_err());
+        assert!(decode(&[vec![0; 13], vec![0; 3], vec![0; 6], vec![0], vec![0; 15]]).is_err());
     }
 
     #[test]

@@ -121,6 +121,9 @@ pub struct EvseReading {
     pub fail_safe: FailSafe,
     /// The last RFID card or PIN the box saw (empty if none).
     pub rfid: String,
+    /// Digital inputs: bit0 input 1, bit1 input 2 (a Power Brain's S0
+    /// inputs), for input rules and formulas.
+    pub inputs: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

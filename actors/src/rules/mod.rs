@@ -2,6 +2,7 @@
 
 pub mod charging;
 pub mod formula;
+pub mod names;
 
 #[cfg(test)]
 mod tests;

@@ -83,6 +83,59 @@ const UNSUPPORTED_DEVICE: &[&str] = &[
     "users",
 ];
 
+/// Checks that every formula (site limit, wallbox limits, wallbox and user
+/// rules) names only what can exist with these devices; the error says
+/// where the formula is and which name cannot exist.
+pub fn check_formula_names(
+    params: &SiteParams,
+    devices: &[DeviceSettings],
+    users: &[crate::users::User],
+) -> Result<(), String> {
+    use crate::devices::CurrentLimit;
+    use crate::rules::{formula, names};
+    let dev_ids: Vec<&str> = devices.iter().map(|d| d.dev_id.as_str()).collect();
+    let check = |where_: &str, text: &str| -> Result<(), String> {
+        // A formula that does not parse is refused elsewhere, by its parser.
+        match formula::parse(text) {
+            Ok(expr) => names::check(&expr, &dev_ids).map_err(|e| format!("{where_}: {e}")),
+            Err(_) => Ok(()),
+        }
+    };
+    let check_rules = |owner: &str, rules: &[crate::rules::charging::Rule]| {
+        for (i, rule) in rules.iter().enumerate() {
+            if let Some(text) = &rule.expr {
+                check(&format!("{owner}.charging_rules: rule {i}: expr"), text)?;
+            }
+            if let Some(text) = &rule.input {
+                check(&format!("{owner}.charging_rules: rule {i}: input"), text)?;
+            }
+        }
+        Ok::<(), String>(())
+    };
+    if let CurrentLimit::Formula(text) = &params.max_total_current {
+        check("max_total_current", text)?;
+    }
+    for d in devices {
+        if let CurrentLimit::Formula(text) = &d.max_charging_cur {
+            check(&format!("{}.max_charging_cur", d.dev_id), text)?;
+        }
+        check_rules(&d.dev_id, &d.charging_rules)?;
+    }
+    for u in users {
+        check_rules(&format!("user {}", u.id), &u.charging_rules)?;
+    }
+    Ok(())
+}
+
+/// A device error as the API names things: by dev_id, not by the device's
+/// place in the whole list.
+fn named(devices: &[DeviceSettings], e: &crate::devices::DeviceSettingsError) -> String {
+    match devices.get(e.index) {
+        Some(d) => format!("{}.{}: {}", d.dev_id, e.field, e.reason),
+        None => e.to_string(),
+    }
+}
+
 /// The API's name for a parameter, where it differs from the setting's.
 fn param_key(api: &str) -> &str {
     match api {
@@ -157,6 +210,7 @@ pub fn set_params(
         Some(Value::Array(items)) if items.len() <= 100 => items.clone(),
         Some(_) => return Err("devices: expected a list of at most 100 device objects".into()),
     };
+    let mut listed = std::collections::HashSet::new();
     for item in devices {
         let Value::Object(fields) = item else {
             return Err("devices: each entry must be a device object".into());
@@ -166,6 +220,9 @@ pub fn set_params(
             .and_then(Value::as_str)
             .ok_or("devices: every device needs a dev_id")?
             .to_string();
+        if !listed.insert(dev_id.clone()) {
+            return Err(format!("devices: {dev_id} is listed twice"));
+        }
         if let Some(key) = UNSUPPORTED_DEVICE.iter().find(|k| fields.contains_key(**k)) {
             return Err(format!("{dev_id}.{key}: not supported by this version"));
         }
@@ -183,7 +240,8 @@ pub fn set_params(
             None => next.devices.push(device),
         }
     }
-    validate_devices(&next.devices).map_err(|e| e.to_string())?;
+    validate_devices(&next.devices).map_err(|e| named(&next.devices, &e))?;
+    check_formula_names(&next.params, &next.devices, &next.users)?;
     *state = next;
     Ok(())
 }
@@ -207,7 +265,9 @@ pub fn delete_device(state: &mut State, dev_id: &str) -> Result<(), String> {
             removed.dev_id, member.dev_id
         ));
     }
-    validate_devices(&next).map_err(|e| e.to_string())?;
+    validate_devices(&next).map_err(|e| named(&next, &e))?;
+    check_formula_names(&state.params, &next, &state.users)
+        .map_err(|e| format!("{} is still named by a formula: {e}", removed.dev_id))?;
     state.devices = next;
     Ok(())
 }
@@ -265,7 +325,12 @@ mod tests {
             s.devices[0].address, "evse",
             "fields not sent keep their value"
         );
-        let s = apply(serde_json::json!({"devices": [{"dev_id": "E1", "max_charging_cur": "min(16000, 29000 - M3.current)"}]})).unwrap();
+        // A formula may name a device added in the same request.
+        let s = apply(serde_json::json!({"devices": [
+            {"dev_id": "M3", "dev_type": "meter_sdm630", "address": "10.0.0.3:502"},
+            {"dev_id": "E1", "max_charging_cur": "min(16000, 29000 - M3.current)"}
+        ]}))
+        .unwrap();
         assert_eq!(
             s.devices[0].max_charging_cur,
             CurrentLimit::Formula("min(16000, 29000 - M3.current)".into())
@@ -328,6 +393,33 @@ mod tests {
                 "E9.dev_type",
             ),
             (
+                serde_json::json!({"devices": [
+                    {"dev_id": "M4", "dev_type": "meter_ajax"},
+                    {"dev_id": "M4", "dev_type": "meter_ajax", "role": 1}
+                ]}),
+                "M4 is listed twice",
+            ),
+            (
+                serde_json::json!({"devices": [{"dev_id": "E0", "dev_type": "evse_group"}]}),
+                "E0.dev_id: 'E0' must be E followed by a number from 1",
+            ),
+            (
+                serde_json::json!({"devices": [{"dev_id": "E07", "dev_type": "evse_group"}]}),
+                "no leading 0",
+            ),
+            (
+                serde_json::json!({"max_total_current": "32000 - M9.current"}),
+                "max_total_current: unknown name m9.current: no device M9",
+            ),
+            (
+                serde_json::json!({"devices": [{"dev_id": "E1", "max_charging_cur": "max_current"}]}),
+                "E1.max_charging_cur: unknown name max_current",
+            ),
+            (
+                serde_json::json!({"devices": [{"dev_id": "E1", "charging_rules": [{"input": "M2.input1", "current": 6000}]}]}),
+                "E1.charging_rules: rule 0: input: unknown name m2.input1",
+            ),
+            (
                 serde_json::json!({"devices": [{"dev_id": "E1", "soft_meter": 5}]}),
                 "not supported",
             ),
@@ -351,6 +443,15 @@ mod tests {
             delete_device(&mut s, "E5"),
             Err("E5 still has members: E1".into())
         );
+        // A device a formula reads stays until the formula no longer does.
+        s.params.max_total_current = CurrentLimit::Formula("32000 - E1.current".into());
+        let refused = delete_device(&mut s, "e1").expect_err("E1 is read by the site limit");
+        assert!(
+            refused.starts_with("E1 is still named by a formula: max_total_current"),
+            "{refused}"
+        );
+        assert_eq!(s.devices.len(), 2, "nothing changed");
+        s.params.max_total_current = 32_000.into();
         delete_device(&mut s, "e1").unwrap();
         delete_device(&mut s, "E5").unwrap();
         assert!(s.devices.is_empty());

@@ -478,7 +478,11 @@ impl Handler<Configure> for Supervisor {
                     .map(|d| d.settings.dev_id.clone())
                     .collect();
                 Some(Box::new(move |state: &mut State| {
-                    crate::users::set_user(&mut state.users, &body, admin, &known)
+                    let mut users = state.users.clone();
+                    crate::users::set_user(&mut users, &body, admin, &known)?;
+                    store::check_formula_names(&state.params, &state.devices, &users)?;
+                    state.users = users;
+                    Ok(())
                 }))
             }
             Configure::DeleteDevice(dev_id) if self.plant.find(&dev_id).is_none() => {

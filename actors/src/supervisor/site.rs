@@ -223,9 +223,9 @@ impl Tracked {
     }
 }
 
-/// A device for formulas: lower-case dev_id, (state, offered mA) of a
-/// wallbox, its meter.
-type NamedDevice = (String, Option<(u8, i64)>, Option<MeterReading>);
+/// A device for formulas: lower-case dev_id, (state, offered mA, inputs)
+/// of a wallbox, its meter.
+type NamedDevice = (String, Option<(u8, i64, u8)>, Option<MeterReading>);
 
 /// Values formulas can name, for one cycle: copied from the readings,
 /// looked up by name only when a formula asks.
@@ -236,6 +236,9 @@ struct NameTable {
     price_level: Option<i64>,
     max_total_current: i64,
     max_total_evse_current: i64,
+    reserve_current: i64,
+    /// The inputs of the first Power Brain wallbox (`PB.input1`, `PB.input2`).
+    pb_inputs: Option<u8>,
     /// What would be fed into the grid, summed over the phases, mA.
     export_sum: i64,
     /// What the wallboxes' meters show, summed over the phases, mA.
@@ -293,6 +296,16 @@ impl Names for NameTable {
                 "_surplus" | "_org_surplus" => self.surplus_sum() * self.voltage / 1000,
                 _ => return None,
             },
+            // `param(name)`: the site's parameters.
+            ("param", [name]) => match name.as_str() {
+                "max_total_current" => self.max_total_current,
+                "max_total_evse_current" => self.max_total_evse_current,
+                "reserve_current" => self.reserve_current,
+                "voltage" => self.voltage,
+                "price_level" => self.price_level?,
+                _ => return None,
+            },
+            ("pb", [field]) => input_bit(self.pb_inputs?, field)?,
             ("gm", [meter, field]) if meter == "surplus" => match field.as_str() {
                 "current" => self.surplus_sum() / 3,
                 "power_w" => self.surplus_sum() * self.voltage / 1000,
@@ -321,6 +334,7 @@ impl Names for NameTable {
                 match field.as_str() {
                     "state" => i64::from(evse.as_ref()?.0),
                     "offered" => evse.as_ref()?.1,
+                    "input1" | "input2" => input_bit(evse.as_ref()?.2, field)?,
                     "current" => meter.as_ref()?.current_ma.iter().copied().max()?,
                     "current_l1" => meter.as_ref()?.current_ma[0],
                     "current_l2" => meter.as_ref()?.current_ma[1],
@@ -334,6 +348,15 @@ impl Names for NameTable {
             _ => return None,
         };
         Some(value as f64)
+    }
+}
+
+/// `input1`/`input2` of an input bit field: 1 while on.
+fn input_bit(inputs: u8, field: &str) -> Option<i64> {
+    match field {
+        "input1" => Some(i64::from(inputs & 1)),
+        "input2" => Some(i64::from((inputs >> 1) & 1)),
+        _ => None,
     }
 }
 
@@ -1178,15 +1201,23 @@ impl Site {
             evse_sum: consumed_evse.iter().sum(),
             num_charging: i64::try_from(num_charging).unwrap_or(i64::MAX),
             max_total_evse_current: params.max_total_evse_current,
+            reserve_current: params.reserve_current,
+            pb_inputs: self.devices.iter().find_map(|t| match &t.reading {
+                Some(Reading::Evse(e)) if t.settings.dev_type == DeviceType::EvsePowerbrain => {
+                    Some(e.inputs)
+                }
+                _ => None,
+            }),
             devices: self
                 .devices
                 .iter()
                 .map(|t| {
                     let (evse, meter) = match &t.reading {
                         Some(Reading::Meter(m)) => (None, Some(m.clone())),
-                        Some(Reading::Evse(e)) => {
-                            (Some((e.state.code(), e.offered_ma)), e.meter.clone())
-                        }
+                        Some(Reading::Evse(e)) => (
+                            Some((e.state.code(), e.offered_ma, e.inputs)),
+                            e.meter.clone(),
+                        ),
                         None => (None, None),
                     };
                     (t.settings.dev_id.to_ascii_lowercase(), evse, meter)

@@ -35,6 +35,7 @@ fn charging(current_ma: [i64; 3]) -> Reading {
         }),
         fail_safe: FailSafe::default(),
         rfid: String::new(),
+        inputs: 0,
     })
 }
 
@@ -181,6 +182,7 @@ fn no_car_means_disabled_and_unplugging_ends_the_turn() {
         meter: None,
         fail_safe: FailSafe::default(),
         rfid: String::new(),
+        inputs: 0,
     });
     site.record(0, Some(Ok(idle)), 0);
     let (commands, snapshot) = site.cycle(0, 1000);
@@ -484,4 +486,65 @@ fn a_formula_site_limit_is_evaluated_every_cycle() {
     let (commands, snapshot) = site.cycle(1000, 1000);
     assert_eq!(command(&commands, 0), 14_000);
     assert_eq!(snapshot.site.max_total_ma, 14_000);
+}
+
+#[test]
+fn input_rules_and_formulas_see_the_power_brain_inputs() {
+    let rules = "charging_rules = [\
+        { input = \"E1.input1\", current = 10000 },\
+        { expr = \"PB.input2 && param(voltage) == 230 ? 7000 : 0\" }]";
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, rules)], 0);
+    let with_inputs = |inputs: u8| {
+        let Reading::Evse(mut r) = charging([0; 3]) else {
+            unreachable!("charging() is a wallbox reading")
+        };
+        r.inputs = inputs;
+        Reading::Evse(r)
+    };
+    let mut decide = |inputs: u8, now: u64| {
+        site.record(0, Some(Ok(with_inputs(inputs))), now);
+        let (commands, snapshot) = site.cycle(now, 1000);
+        let e1 = snapshot.evses[0].clone().unwrap_or_default();
+        (command(&commands, 0), e1.rule_id)
+    };
+    assert_eq!(decide(0b01, 0), (10_000, "E1/0".to_string()));
+    assert_eq!(decide(0b10, 1000), (7000, "E1/1".to_string()));
+    assert_eq!(decide(0b00, 2000), (0, "E1/none".to_string()));
+}
+
+#[test]
+fn every_name_the_checker_allows_is_one_the_cycle_can_read() {
+    use crate::rules::names;
+    let mut all: Vec<String> = Vec::new();
+    let mut add = |head: &str, fields: &[&str]| {
+        all.extend(fields.iter().map(|f| format!("{head}.{f}")));
+    };
+    add("date", names::DATE);
+    add("CM", names::CM);
+    add("PB", names::INPUTS);
+    add("E1", names::DEVICE_FIELDS);
+    add("GM.surplus", &["current", "power_w"]);
+    for meter in names::GM_METERS {
+        add(&format!("GM.{meter}"), names::PHASE_FIELDS);
+    }
+    all.extend(names::PARAMS.iter().map(|p| format!("param({p})")));
+    let params = SiteParams {
+        price_level: Some(-4),
+        ..SiteParams::default()
+    };
+    for name in all {
+        let expr = format!("exists({name}) ? 7000 : 1");
+        let parsed = crate::rules::formula::parse(&expr).unwrap();
+        assert_eq!(
+            crate::rules::names::check(&parsed, &["E1", "M1"]),
+            Ok(()),
+            "{name}"
+        );
+        let rule = format!("charging_rules = [{{ expr = \"{expr}\" }}]");
+        let mut site = Site::new(params.clone(), &[wallbox(1, &rule), grid_meter()], 0);
+        site.record(0, Some(Ok(charging([1000; 3]))), 0);
+        site.record(1, Some(Ok(grid([5000; 3]))), 0);
+        let (commands, _) = site.cycle(0, 1000);
+        assert_eq!(command(&commands, 0), 7000, "{name} cannot be read");
+    }
 }

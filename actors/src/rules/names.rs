@@ -1,0 +1,212 @@
+//! The names a formula may read, checked when a formula is set: a name
+//! that cannot exist (a typo, a device that is not configured) would
+//! otherwise make a limit 0 or a rule never match without a word.
+
+use super::formula::{Expr, Func};
+
+pub const DATE: &[&str] = &[
+    "year",
+    "month",
+    "day",
+    "yearday",
+    "weekday",
+    "hour",
+    "minute",
+    "second",
+    "dayminute",
+    "daysecond",
+    "dst",
+    "timestamp",
+];
+
+pub const CM: &[&str] = &[
+    "_price_level",
+    "_max_total_current",
+    "_max_total_evse_current",
+    "_num_charging",
+    "_surplus",
+    "_org_surplus",
+];
+
+/// The global meters with all the per-phase fields (`GM.surplus` has
+/// `current` and `power_w` only).
+pub const GM_METERS: &[&str] = &[
+    "grid_demand",
+    "consumed",
+    "produced",
+    "consumed_evse",
+    "available_evse",
+    "storage_home",
+    "storage_all",
+    "error",
+];
+
+pub const PHASE_FIELDS: &[&str] = &[
+    "current",
+    "current_l1",
+    "current_l2",
+    "current_l3",
+    "power_w",
+];
+
+pub const PARAMS: &[&str] = &[
+    "max_total_current",
+    "max_total_evse_current",
+    "reserve_current",
+    "voltage",
+    "price_level",
+];
+
+pub const INPUTS: &[&str] = &["input1", "input2"];
+
+/// A device's fields (`E1.state`, `M1.current_l1`, …).
+pub const DEVICE_FIELDS: &[&str] = &[
+    "state",
+    "offered",
+    "input1",
+    "input2",
+    "current",
+    "current_l1",
+    "current_l2",
+    "current_l3",
+    "power_w",
+    "import_wh",
+    "export_wh",
+];
+
+/// The names a formula reads, lower case and split at dots; `param(x)` as
+/// `param.x`.
+#[derive(Debug, Default)]
+struct Read {
+    names: Vec<Vec<String>>,
+    /// Names asked about with `exists(…)`: the formula copes with their
+    /// absence, so they may be read elsewhere in it too.
+    guarded: Vec<Vec<String>>,
+}
+
+fn collect(expr: &Expr, read: &mut Read) {
+    match expr {
+        Expr::Num(_) => {}
+        Expr::Name(path) => read.names.push(path.clone()),
+        Expr::Unary(_, a) => collect(a, read),
+        Expr::Binary(_, a, b) => {
+            collect(a, read);
+            collect(b, read);
+        }
+        Expr::Ternary(a, b, c) => {
+            collect(a, read);
+            collect(b, read);
+            collect(c, read);
+        }
+        Expr::Call(Func::Exists, args) => {
+            let mut inner = Read::default();
+            args.iter().for_each(|a| collect(a, &mut inner));
+            read.guarded.extend(inner.names);
+            read.guarded.extend(inner.guarded);
+        }
+        Expr::Call(Func::Param, args) => {
+            if let Some(Expr::Name(path)) = args.first() {
+                let mut full = vec!["param".to_string()];
+                full.extend(path.iter().cloned());
+                read.names.push(full);
+            }
+        }
+        Expr::Call(_, args) => args.iter().for_each(|a| collect(a, read)),
+    }
+}
+
+/// Checks that every name `expr` reads can exist with these devices
+/// (dev_ids, any case), unless the formula asks `exists(…)` about it. The
+/// error names the first that cannot, and why.
+pub fn check(expr: &Expr, dev_ids: &[&str]) -> Result<(), String> {
+    let mut read = Read::default();
+    collect(expr, &mut read);
+    for path in read.names.iter().filter(|p| !read.guarded.contains(p)) {
+        check_one(path, dev_ids)
+            .map_err(|why| format!("unknown name {}: {why}", path.join(".")))?;
+    }
+    Ok(())
+}
+
+fn check_one(path: &[String], dev_ids: &[&str]) -> Result<(), String> {
+    let one_of = |field: &str, known: &[&str], what: &str| {
+        if known.contains(&field) {
+            Ok(())
+        } else {
+            Err(format!("{what} has {}", known.join(", ")))
+        }
+    };
+    match path {
+        [head, field] if head == "date" => one_of(field, DATE, "date"),
+        [head, field] if head == "cm" => one_of(field, CM, "CM"),
+        [head, field] if head == "param" => one_of(field, PARAMS, "param()"),
+        [head, field] if head == "pb" => one_of(field, INPUTS, "PB"),
+        [head, meter, field] if head == "gm" && meter == "surplus" => {
+            one_of(field, &["current", "power_w"], "GM.surplus")
+        }
+        [head, meter, field] if head == "gm" => {
+            one_of(meter, GM_METERS, "GM")?;
+            one_of(field, PHASE_FIELDS, "a global meter")
+        }
+        [dev_id, field] if dev_ids.iter().any(|d| d.eq_ignore_ascii_case(dev_id)) => {
+            one_of(field, DEVICE_FIELDS, "a device")
+        }
+        [dev_id, _] => Err(format!(
+            "no device {} is configured (a formula may test exists({}.…))",
+            dev_id.to_ascii_uppercase(),
+            dev_id.to_ascii_uppercase()
+        )),
+        _ => Err("names are date.…, CM.…, GM.….…, PB.…, param(…) or a device's dev_id and field, e.g. M1.current".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::formula::parse;
+
+    fn checked(text: &str) -> Result<(), String> {
+        check(&parse(text).unwrap(), &["E1", "M3"])
+    }
+
+    #[test]
+    fn names_that_can_exist_pass() {
+        for text in [
+            "16000 - M3.current",
+            "min(16000, 29000 - m3.CURRENT_L2)",
+            "date.dayminute >= 480 ? 8000 : 0",
+            "E1.state == 3 && E1.input1 || PB.input2",
+            "GM.surplus.power_w + GM.available_evse.current_l3 + GM.error.current",
+            "CM._price_level <= -5 ? param(max_total_current) : param(voltage)",
+            "exists(M9.current) ? M9.current : 6000",
+        ] {
+            assert_eq!(checked(text), Ok(()), "{text}");
+        }
+    }
+
+    #[test]
+    fn names_that_cannot_exist_are_named_with_the_reason() {
+        for (text, says) in [
+            (
+                "M9.current",
+                "unknown name m9.current: no device M9 is configured",
+            ),
+            ("max_current", "unknown name max_current: names are"),
+            (
+                "M3.curent",
+                "unknown name m3.curent: a device has state, offered",
+            ),
+            ("date.weekdy", "date has year"),
+            ("GM.grid.current", "GM has grid_demand"),
+            ("GM.surplus.current_l1", "GM.surplus has current, power_w"),
+            ("param(fuse)", "param() has max_total_current"),
+            (
+                "1 + (E1.state ? CM.boost : 0)",
+                "unknown name cm.boost: CM has",
+            ),
+        ] {
+            let err = checked(text).expect_err(text);
+            assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+}
