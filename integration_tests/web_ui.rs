@@ -229,6 +229,21 @@ async fn everything_is_configured_through_the_page() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // Adding a device under an id that exists is refused in the page; the
+    // existing device stays as it was.
+    browser.click_on("[data-testid=device-new]").await;
+    browser.select("[name=dev_type]", "meter_sdm630").await;
+    browser.fill("[name=dev_id]", "E1").await;
+    browser.fill("[name=name]", "Not a wallbox").await;
+    browser.click_on("[data-testid=device-save]").await;
+    browser
+        .wait_for_text("[data-testid=devices-status]", |t| {
+            t.contains("E1 already exists")
+        })
+        .await;
+    let params = d.ok("cmd=get_params").await;
+    assert_eq!(device_info(&params, "E1")["name"], "Wallbox 1");
+
     // A user with a card.
     browser.click_on("[data-testid=nav-users]").await;
     browser.click_on("[data-testid=user-new]").await;

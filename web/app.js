@@ -261,8 +261,9 @@ async function dashboard(root) {
 function renderSummary(el, p) {
   const formula = !num(p.max_total_current);
   // A formula limit's value this cycle is only given as max_total_power
-  // (three phases at the nominal 230 V).
-  const limit = formula ? Math.round(p.max_total_power / 0.69) : p.max_total_current;
+  // (three phases at the nominal voltage).
+  const volts = num(p.voltage) && p.voltage > 0 ? p.voltage : 230;
+  const limit = formula ? Math.round((p.max_total_power * 1000) / (3 * volts)) : p.max_total_current;
   const phases = [0, 1, 2].map((i) => [p.house_current?.[i] ?? 0, p.evse_current?.[i] ?? 0]);
   const scale = Math.max(limit, ...phases.map(([a, b]) => Math.max(a, 0) + Math.max(b, 0)), 1) * 1.05;
   const pct = (ma) => (Math.max(ma, 0) / scale) * 100 + "%";
@@ -319,14 +320,15 @@ function stateOf(d, kind) {
 
 // lb_reason in words; an unknown reason is shown as it is.
 const REASONS = [
-  [/^max_charging_cur$/, () => "At its maximum (setting, cable, override or rule)"],
+  [/^max_charging_cur$/, () => "At its maximum (setting, cable or override)"],
+  [/^charging rule (\S+)$/, (m) => `Limited by charging rule ${m[1]}`],
   [/^site (L\d)$/, (m) => `Site limit reached on ${m[1]}`],
   [/^group (E\d+) (L\d)$/, (m) => `Group ${m[1]} is full on ${m[2]}`],
   [/^max_total_evse_current (L\d)$/, (m) => `Limit for all wallboxes reached on ${m[1]}`],
   [/^imbalance (L\d)$/, (m) => `Reduced: phase imbalance on ${m[1]}`],
   [/^paused: no minimum \((.+)\)$/, (m) => `Paused: the minimum current does not fit (${m[1]})`],
   [/^paused: imbalance (L\d)$/, (m) => `Paused: phase imbalance on ${m[1]}`],
-  [/^paused: waiting for its turn$/, () => "Paused: waiting for its turn"],
+  [/^paused: (\d+) s left of its minimum pause$/, (m) => `Paused: ${m[1]} s left of its minimum pause`],
   [/^meter stale: (\S+)/, (m) => `Meter ${m[1]} does not answer: minimum current only`],
   [/^com error$/, () => "The wallbox does not answer"],
   [/^no vehicle$/, () => "No car plugged in"],
@@ -523,7 +525,9 @@ function field([key, label, type, extra], value, prefix, name = key) {
       if (type === "text") return input.value;
       // An optional number is cleared by emptying its field.
       if (t === "") return type === "optional" ? null : undefined;
-      if (type === "formula") return /^-?\d+$/.test(t) ? Number(t) : t;
+      // A number is sent as a number (the daemon refuses a fraction of a
+      // mA), anything else as a formula.
+      if (type === "formula") return /^-?\d+(\.\d*)?(e[+-]?\d+)?$/i.test(t) ? Number(t) : t;
       const n = Number(t);
       if (!Number.isFinite(n)) throw new Error(`${label}: "${t}" is not a number`);
       return n;
@@ -783,6 +787,10 @@ async function devices(root) {
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const devId = idField.input.value.trim();
+      // set_params changes a device it already has: adding must not.
+      if (isNew && info.devices.some((x) => x.dev_id.toUpperCase() === devId.toUpperCase())) {
+        return say(st, `${devId} already exists: choose another device id, or edit ${devId}`, "err");
+      }
       const body = { dev_id: devId };
       try {
         const type = typeField.read();

@@ -49,6 +49,14 @@ impl TurnState {
         matches!(self.turn, Turn::Waiting { until, .. } if now < until)
     }
 
+    /// Seconds left of a pause that has not ended yet.
+    pub fn pause_left_secs(&self, now: u64) -> Option<u64> {
+        match self.turn {
+            Turn::Waiting { until, .. } if now < until => Some((until - now).div_ceil(1000)),
+            _ => None,
+        }
+    }
+
     /// Seconds the current pause has lasted (0 while charging).
     pub fn pause_secs(&self, now: u64) -> u64 {
         match self.turn {

@@ -98,11 +98,52 @@ fn default_max_charging_cur() -> CurrentLimit {
 }
 
 /// A current limit in mA, or a formula evaluated every cycle (cfos.md §3.2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum CurrentLimit {
     Fixed(i64),
     Formula(String),
+}
+
+/// Reads a whole number of mA or a formula text, with an error that says
+/// so (rather than serde's "did not match any variant").
+impl<'de> Deserialize<'de> for CurrentLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Limit;
+        const EXPECTED: &str = "a whole number of mA (0 to 1000000) or a formula";
+        impl serde::de::Visitor<'_> for Limit {
+            type Value = CurrentLimit;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(EXPECTED)
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<CurrentLimit, E> {
+                Ok(CurrentLimit::Fixed(v))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<CurrentLimit, E> {
+                i64::try_from(v)
+                    .map(CurrentLimit::Fixed)
+                    .map_err(|_| E::custom(format!("{v} is not {EXPECTED}")))
+            }
+
+            #[allow(clippy::cast_possible_truncation)]
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<CurrentLimit, E> {
+                // 16000.0 is a whole number; 16000.5 and 1e30 are not.
+                if v.fract() == 0.0 && v.abs() <= 1e15 {
+                    Ok(CurrentLimit::Fixed(v as i64))
+                } else {
+                    Err(E::custom(format!("{v} is not {EXPECTED}")))
+                }
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CurrentLimit, E> {
+                Ok(CurrentLimit::Formula(v.to_string()))
+            }
+        }
+        d.deserialize_any(Limit)
+    }
 }
 
 impl CurrentLimit {

@@ -408,6 +408,14 @@ mod tests {
                 "no leading 0",
             ),
             (
+                serde_json::json!({"max_total_current": 1e30}),
+                "is not a whole number of mA (0 to 1000000) or a formula",
+            ),
+            (
+                serde_json::json!({"devices": [{"dev_id": "E1", "max_charging_cur": 16000.5}]}),
+                "E1.max_charging_cur: 16000.5 is not a whole number of mA",
+            ),
+            (
                 serde_json::json!({"max_total_current": "32000 - M9.current"}),
                 "max_total_current: unknown name m9.current: no device M9",
             ),

@@ -584,6 +584,8 @@ impl Site {
         let mut inputs: Vec<(usize, EvseInput)> = Vec::new();
         let mut commands = Vec::new();
         let mut notes: Vec<(usize, String)> = Vec::new();
+        // Wallboxes whose maximum this cycle is a charging rule's wish.
+        let mut rule_limited: Vec<usize> = Vec::new();
         let pause_ms = params.min_pause_time_s * 1000;
         for (i, t) in self.devices.iter_mut().enumerate() {
             if !t.settings.dev_type.is_evse() || t.settings.dev_type == DeviceType::EvseGroup {
@@ -769,24 +771,6 @@ impl Site {
             }
             let needs_auth = needs_auth(&self.users, &s.dev_id);
             let session = t.session.clone().unwrap_or_default();
-            let stop_note = if session.overrides.disabled {
-                Some("disabled by override")
-            } else if needs_auth && session.auth.is_none() {
-                Some("waiting for authorisation")
-            } else if t.turn.is_some_and(|turn| turn.pausing(now)) {
-                Some("paused: waiting for its turn")
-            } else {
-                None
-            };
-            if let Some(note) = stop_note {
-                commands.push(Command {
-                    device: i,
-                    current_ma: 0,
-                    enable: false,
-                });
-                notes.push((i, note.to_string()));
-                continue;
-            }
             let cable = reading.as_ref().map_or(0, |r| r.cable_ma);
             let mut max = max_setting;
             if cable > 0 {
@@ -795,6 +779,8 @@ impl Site {
             if let Some(limit) = session.overrides.max_ma {
                 max = max.min(limit);
             }
+            // The rules are evaluated even for a paused car, so that what
+            // they say is always shown (and their undercut memory is kept).
             t.view.rule_id = String::new();
             t.view.rule_current = -1;
             let phases_used = i64::from(building.count_ones().max(1));
@@ -820,7 +806,8 @@ impl Site {
                     .and_then(|r| r.decide(&rule_inputs, &mut t.user_rule_memory)),
                 _ => None,
             };
-            if let Some(d) = combine(wallbox_rules, user_rules) {
+            let decision = combine(wallbox_rules, user_rules);
+            if let Some(d) = decision {
                 let set = if wallbox_rules == Some(d) {
                     s.dev_id.clone()
                 } else {
@@ -835,6 +822,27 @@ impl Site {
                     d.rule.map_or("none".to_string(), |r| r.to_string())
                 );
                 t.view.rule_current = d.current_ma;
+            }
+
+            let stop_note = if session.overrides.disabled {
+                Some("disabled by override".to_string())
+            } else if needs_auth && session.auth.is_none() {
+                Some("waiting for authorisation".to_string())
+            } else if let Some(left) = t.turn.and_then(|turn| turn.pause_left_secs(now)) {
+                Some(format!("paused: {left} s left of its minimum pause"))
+            } else {
+                None
+            };
+            if let Some(note) = stop_note {
+                commands.push(Command {
+                    device: i,
+                    current_ma: 0,
+                    enable: false,
+                });
+                notes.push((i, note));
+                continue;
+            }
+            if let Some(d) = decision {
                 // Riding through an undercut, a car keeps at least its minimum.
                 let wish = if d.undercut {
                     d.current_ma.max(s.min_charging_cur)
@@ -842,6 +850,12 @@ impl Site {
                     d.current_ma
                 };
                 if wish < s.min_charging_cur {
+                    // A stop by a rule is a pause like any other: the car
+                    // waits at least `min_pause_time` before it starts again,
+                    // so a rule that flickers does not switch it every cycle.
+                    if let Some(turn) = t.turn.as_mut() {
+                        turn.settle(0, now, pause_ms);
+                    }
                     commands.push(Command {
                         device: i,
                         current_ma: 0,
@@ -852,6 +866,9 @@ impl Site {
                         format!("charging rule {}: {} mA", t.view.rule_id, d.current_ma),
                     ));
                     continue;
+                }
+                if wish < max {
+                    rule_limited.push(i);
                 }
                 max = max.min(wish);
             }
@@ -914,6 +931,9 @@ impl Site {
                 enable: target > 0,
             });
             let mut reason = result.reason.to_string();
+            if result.reason == crate::alloc::Reason::MaxCurrent && rule_limited.contains(i) {
+                reason = format!("charging rule {}", t.view.rule_id);
+            }
             if meter_stale {
                 reason = format!("meter stale: {} (minimum current)", stale_meters.join(", "));
             }

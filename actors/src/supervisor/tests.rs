@@ -548,3 +548,45 @@ fn every_name_the_checker_allows_is_one_the_cycle_can_read() {
         assert_eq!(command(&commands, 0), 7000, "{name} cannot be read");
     }
 }
+
+#[test]
+fn a_rule_that_stops_the_car_starts_its_minimum_pause() {
+    // 10 A while input 1 is on, else nothing; the car pauses at least
+    // min_pause_time (300 s) after a stop, so a flickering input does not
+    // switch the car every cycle.
+    let rules = "charging_rules = [{ input = \"E1.input1\", current = 10000 }]";
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, rules)], 0);
+    let mut at = |inputs: u8, now: u64| {
+        let Reading::Evse(mut r) = charging([0; 3]) else {
+            unreachable!("charging() is a wallbox reading")
+        };
+        r.inputs = inputs;
+        site.record(0, Some(Ok(Reading::Evse(r))), now);
+        let (commands, snapshot) = site.cycle(now, 1000);
+        let e1 = snapshot.evses[0].clone().unwrap_or_default();
+        (command(&commands, 0), e1.lb_reason, e1.rule_id)
+    };
+    assert_eq!(
+        at(1, 0),
+        (10_000, "charging rule E1/0".to_string(), "E1/0".to_string()),
+        "the rule's wish is what limits it"
+    );
+    assert_eq!(
+        at(0, 1000),
+        (
+            0,
+            "charging rule E1/none: 0 mA".to_string(),
+            "E1/none".to_string()
+        )
+    );
+    assert_eq!(
+        at(1, 2000),
+        (
+            0,
+            "paused: 299 s left of its minimum pause".to_string(),
+            "E1/0".to_string()
+        ),
+        "the rule allows again, but the pause holds; the rule is still shown"
+    );
+    assert_eq!(at(1, 301_000).0, 10_000, "after the pause it charges again");
+}
