@@ -177,7 +177,22 @@ async fn overrides_with_the_right_and_wrong_credentials() {
             .await,
         json!("ok")
     );
-    assert_eq!(e1(&d.ok("cmd=get_dev_info").await)["lb_current"], 8000);
+    let info = d.ok("cmd=get_dev_info").await;
+    assert_eq!(
+        (&e1(&info)["lb_current"], &e1(&info)["override_max_cur"]),
+        (&json!(8000), &json!(8000))
+    );
+    // A cap below the wallbox's minimum would only pause the car: refused.
+    let (status, answer) = d
+        .get("cmd=override_device&dev_id=E1&mamps=50&rfid=04AB")
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        answer
+            .as_str()
+            .is_some_and(|a| a.contains("50 mA is below E1's minimum of 6000 mA")),
+        "{answer}"
+    );
     // Another user's card, no credentials, or E without the password: refused.
     assert_eq!(
         d.get("cmd=override_device&dev_id=E1&flags=C&rfid=9999")

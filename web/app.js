@@ -414,7 +414,9 @@ function makeTile(d) {
           ? `${d.rule_id.slice(0, -5)}: no rule matches`
           : `${d.rule_id}: ${amps(d.rule_current)}`;
       v.user.textContent = d.user || (d.needs_auth ? "none yet (needs a card or PIN)" : "—");
-      v.overrides.textContent = [...(d.overrides || "")].map((f) => OVERRIDES[f] || f).join(", ") || "none";
+      const overrides = [...(d.overrides || "")].map((f) => OVERRIDES[f] || f);
+      if (num(d.override_max_cur) && d.override_max_cur >= 0) overrides.push("at most " + amps(d.override_max_cur));
+      v.overrides.textContent = overrides.join(", ") || "none";
       controls.update(d);
     } else if (kind === "group") {
       v.limit.textContent = num(d.max_charging_cur) ? amps(d.max_charging_cur) : "formula: " + d.max_charging_cur;
@@ -468,7 +470,8 @@ function evseControls(devId) {
     e.preventDefault();
     const a = parseFloat(mamps.value);
     if (!(a >= 0)) return say(st, "Enter a current in amperes, e.g. 8", "err");
-    act("override_device", { mamps: Math.round(a * 1000) }, () => `Limited to ${a.toFixed(1)} A until the car is unplugged`);
+    const ma = Math.round(a * 1000);
+    act("override_device", { mamps: ma }, () => `Limited to ${amps(ma)} until the car is unplugged`);
   });
   const rfidForm = h("form", { class: "inline", noValidate: true },
     h("label", { for: rfidId, text: "Card (RFID) or PIN" }), rfid, h("button", { text: "Enter" }));

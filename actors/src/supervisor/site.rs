@@ -54,6 +54,8 @@ pub struct EvseView {
     pub user: String,
     /// Overrides in force for this car (`C`, `E`, `U`).
     pub overrides: String,
+    /// The current cap set with `mamps` for this car, mA; -1 none.
+    pub override_max_cur: i64,
     /// The charging rule that decides now (`E1/0`: the wallbox's first rule,
     /// `anna/2`: the user's third; `E1/none`: rules, none matching).
     pub rule_id: String,
@@ -973,6 +975,7 @@ impl Site {
                 .map(|(u, _)| u.clone())
                 .unwrap_or_default();
             t.view.overrides = session.map(|s| s.overrides.flags()).unwrap_or_default();
+            t.view.override_max_cur = session.and_then(|s| s.overrides.max_ma).unwrap_or(-1);
             if !matches!(
                 &t.reading,
                 Some(Reading::Evse(EvseReading { meter: Some(_), .. }))
@@ -1099,6 +1102,12 @@ impl Site {
         let users = self.users.clone();
         let t = self.wallbox(dev_id)?;
         let real_id = t.settings.dev_id.clone();
+        let min = t.settings.min_charging_cur;
+        if let Some(max) = max_ma.filter(|&max| max < min) {
+            return Err(format!(
+                "mamps: {max} mA is below {real_id}'s minimum of {min} mA (flag C stops charging)"
+            ));
+        }
         let session = t.session.as_mut().ok_or_else(|| {
             format!("no vehicle at {real_id}: overrides last from plug-in to unplug")
         })?;
