@@ -830,10 +830,10 @@ impl Site {
                 Some("disabled by override".to_string())
             } else if needs_auth && session.auth.is_none() {
                 Some("waiting for authorisation".to_string())
-            } else if let Some(left) = t.turn.and_then(|turn| turn.pause_left_secs(now)) {
-                Some(format!("paused: {left} s left of its minimum pause"))
             } else {
-                None
+                t.turn
+                    .and_then(|turn| turn.pause_left_secs(now))
+                    .map(|left| format!("paused: {left} s left of its minimum pause"))
             };
             if let Some(note) = stop_note {
                 commands.push(Command {
