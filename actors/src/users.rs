@@ -76,7 +76,8 @@ fn valid_rfid(id: &str) -> bool {
 /// Checks every user: unique ids and cards, cards of letters and digits.
 pub fn validate_users(users: &[User]) -> Result<(), String> {
     let mut ids = std::collections::HashSet::new();
-    let mut cards = std::collections::HashSet::new();
+    // Card (lower case) → the user it belongs to.
+    let mut cards = std::collections::HashMap::new();
     for u in users {
         if u.id.is_empty()
             || u.id.len() > 64
@@ -108,8 +109,13 @@ pub fn validate_users(users: &[User]) -> Result<(), String> {
                     u.id, r.id, r.used_phases
                 ));
             }
-            if !cards.insert(r.id.to_ascii_lowercase()) {
-                return Err(format!("rfid {} belongs to two users", r.id));
+            if let Some(owner) = cards.insert(r.id.to_ascii_lowercase(), u.id.as_str()) {
+                return Err(if owner == u.id {
+                    format!("{}: rfid {} is listed twice", u.id, r.id)
+                } else {
+                    // Not naming the other user: an id is enough to read them.
+                    format!("rfid {} belongs to two users", r.id)
+                });
             }
         }
     }
@@ -241,6 +247,13 @@ mod tests {
             &devices,
         );
         assert_eq!(steal, Err("rfid 9999 belongs to two users".into()));
+        let twice = validate_users(
+            &serde_json::from_value::<Vec<User>>(
+                json!([{"id": "u3", "rfids": [{"id": "AA1"}, {"id": "aa1"}]}]),
+            )
+            .unwrap(),
+        );
+        assert_eq!(twice, Err("u3: rfid aa1 is listed twice".into()));
         set_user(
             &mut u,
             &body(json!({"id": "u9", "name": "Eve", "dev_ids": ["E2"]})),

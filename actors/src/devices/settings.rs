@@ -194,6 +194,10 @@ pub fn validate_devices(devices: &[DeviceSettings]) -> Result<(), DeviceSettings
         .filter(|d| d.dev_type == DeviceType::EvseGroup)
         .filter_map(|d| d.group_number().map(|n| (n, d.group)))
         .collect();
+    // Modbus endpoint and unit → the wallbox there: two wallboxes on one
+    // unit would fight over its current (meters may be read twice).
+    let mut endpoints: std::collections::HashMap<(String, u8), &str> =
+        std::collections::HashMap::new();
     for (index, d) in devices.iter().enumerate() {
         let fail = |field, reason: String| DeviceSettingsError {
             index,
@@ -237,10 +241,24 @@ pub fn validate_devices(devices: &[DeviceSettings]) -> Result<(), DeviceSettings
         if d.dev_type.is_modbus() && d.address.trim().is_empty() {
             return Err(fail("address", "is empty".into()));
         }
+
         for name in std::iter::once(&d.dev_id).chain(d.alias.as_ref()) {
             if !names.insert(name.to_ascii_lowercase()) {
                 let field = if *name == d.dev_id { "dev_id" } else { "alias" };
                 return Err(fail(field, format!("'{name}' is used by another device")));
+            }
+        }
+        if d.dev_type.is_evse() && d.dev_type.is_modbus() {
+            let endpoint = (d.address.trim().to_ascii_lowercase(), d.id);
+            if let Some(other) = endpoints.insert(endpoint, &d.dev_id) {
+                return Err(fail(
+                    "address",
+                    format!(
+                        "{} unit {} is already wallbox {other}",
+                        d.address.trim(),
+                        d.id
+                    ),
+                ));
             }
         }
     }
@@ -333,7 +351,14 @@ mod tests {
 
     #[test]
     fn checks_prefix_unit_and_uniqueness() {
-        assert_eq!(validate_devices(&[evse("E1"), evse("E2")]), Ok(()));
+        let mut second = evse("E2");
+        second.address = "evse2".into();
+        assert_eq!(validate_devices(&[evse("E1"), second]), Ok(()));
+        assert_eq!(
+            validate_devices(&[evse("E1"), evse("E2")]).map_err(|e| (e.field, e.reason)),
+            Err(("address", "evse unit 1 is already wallbox E1".into())),
+            "two wallboxes on one unit"
+        );
         assert_eq!(
             validate_devices(&[evse("M1")]).map_err(|e| e.field),
             Err("dev_id")
@@ -347,6 +372,7 @@ mod tests {
             Err(1)
         );
         let mut aliased = evse("E2");
+        aliased.address = "evse2".into();
         aliased.alias = Some("E1".into());
         assert_eq!(
             validate_devices(&[evse("E1"), aliased]).map_err(|e| e.field),

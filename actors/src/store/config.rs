@@ -408,6 +408,10 @@ mod tests {
                 "no leading 0",
             ),
             (
+                serde_json::json!({"devices": [{"dev_id": "E3", "dev_type": "evse_powerbrain", "address": "evse", "id": 1}]}),
+                "E3.address: evse unit 1 is already wallbox E1",
+            ),
+            (
                 serde_json::json!({"max_total_current": 1e30}),
                 "is not a whole number of mA (0 to 1000000) or a formula",
             ),
