@@ -80,7 +80,10 @@ async fn a_car_waits_for_a_card_charges_and_the_log_keeps_it() {
         e1(i)["lb_current"] == 32_000 && e1(i)["state"] == 3
     })
     .await;
-    assert_eq!(e1(&info)["user"], "anna");
+    assert_eq!(
+        (&e1(&info)["user"], &e1(&info)["user_name"]),
+        (&serde_json::json!("anna"), &serde_json::json!("Anna"))
+    );
 
     // Anna's stop card ends charging.
     assert_eq!(

@@ -408,12 +408,15 @@ function makeTile(d) {
       v.power.textContent = kw(d.cur_charging_power);
       v.energy.textContent = kwh(d.total_energy);
       v.reason.textContent = reasonText(d.lb_reason);
-      v.rule.textContent = !d.rule_id
+      // A user's rule is shown under the user's name rather than the id.
+      const ruleId = d.user && d.user_name && d.rule_id?.startsWith(d.user + "/")
+        ? d.user_name + d.rule_id.slice(d.user.length) : d.rule_id;
+      v.rule.textContent = !ruleId
         ? "No rules"
-        : d.rule_id.endsWith("/none")
-          ? `${d.rule_id.slice(0, -5)}: no rule matches`
-          : `${d.rule_id}: ${amps(d.rule_current)}`;
-      v.user.textContent = d.user || (d.needs_auth ? "none yet (needs a card or PIN)" : "—");
+        : ruleId.endsWith("/none")
+          ? `${ruleId.slice(0, -5)}: no rule matches`
+          : `${ruleId}: ${amps(d.rule_current)}`;
+      v.user.textContent = d.user_name || d.user || (d.needs_auth ? "none yet (needs a card or PIN)" : "—");
       const overrides = [...(d.overrides || "")].map((f) => OVERRIDES[f] || f);
       if (num(d.override_max_cur) && d.override_max_cur >= 0) overrides.push("at most " + amps(d.override_max_cur));
       v.overrides.textContent = overrides.join(", ") || "none";

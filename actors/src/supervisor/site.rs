@@ -50,8 +50,10 @@ pub struct EvseView {
     pub lb_current: i64,
     /// A user is assigned to this wallbox: a car needs authorising.
     pub needs_auth: bool,
-    /// The user who authorised the car plugged in now.
+    /// The user who authorised the car plugged in now (their id).
     pub user: String,
+    /// That user's name.
+    pub user_name: String,
     /// Overrides in force for this car (`C`, `E`, `U`).
     pub overrides: String,
     /// The current cap set with `mamps` for this car, mA; -1 none.
@@ -973,6 +975,12 @@ impl Site {
             t.view.user = session
                 .and_then(|s| s.auth.as_ref())
                 .map(|(u, _)| u.clone())
+                .unwrap_or_default();
+            t.view.user_name = self
+                .users
+                .iter()
+                .find(|u| u.id == t.view.user)
+                .map(|u| u.name.clone())
                 .unwrap_or_default();
             t.view.overrides = session.map(|s| s.overrides.flags()).unwrap_or_default();
             t.view.override_max_cur = session.and_then(|s| s.overrides.max_ma).unwrap_or(-1);
