@@ -122,9 +122,10 @@ pub fn validate_users(users: &[User]) -> Result<(), String> {
     Ok(())
 }
 
-/// A `set_user` body applied to `users`. With `admin`, a user is created or
-/// replaced; without, the body must name an existing user and may change
-/// only that user's `charging_rules` and `rfids`.
+/// A `set_user` body applied to `users`. With `admin`, a user is created,
+/// or an existing one changed in the fields the body names (the others
+/// keep their value); without, the body must name an existing user and may
+/// change only that user's `charging_rules` and `rfids`.
 pub fn set_user(
     users: &mut Vec<User>,
     body: &Map<String, Value>,
@@ -138,8 +139,16 @@ pub fn set_user(
     let existing = users.iter().position(|u| u.id == id);
     let mut next = users.clone();
     if admin {
-        let user: User = serde_json::from_value(Value::Object(body.clone()))
-            .map_err(|e| format!("user: {e}"))?;
+        let mut merged = match existing {
+            Some(i) => match serde_json::to_value(&next[i]) {
+                Ok(Value::Object(fields)) => fields,
+                _ => Map::new(),
+            },
+            None => Map::new(),
+        };
+        merged.extend(body.clone());
+        let user: User =
+            serde_json::from_value(Value::Object(merged)).map_err(|e| format!("user: {e}"))?;
         if let Some(d) = user
             .dev_ids
             .iter()
@@ -209,6 +218,25 @@ mod tests {
         assert_eq!((user.id.as_str(), card.ac_auth), ("u1", true));
         assert!(find_card(&u, "0000").is_none());
         assert!(may_use(user, "E1") && !may_use(user, "E2"));
+    }
+
+    #[test]
+    fn the_admin_changes_only_the_fields_sent() {
+        let mut u = users();
+        let before = u[0].clone();
+        set_user(
+            &mut u,
+            &body(json!({"id": "u1", "charging_rules": [{"current": 8000}]})),
+            true,
+            &["E1".to_string()],
+        )
+        .unwrap();
+        assert_eq!(u[0].charging_rules.len(), 1);
+        assert_eq!(
+            (&u[0].name, &u[0].rfids, &u[0].dev_ids),
+            (&before.name, &before.rfids, &before.dev_ids),
+            "what was not sent is kept"
+        );
     }
 
     #[test]
