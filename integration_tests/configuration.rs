@@ -51,6 +51,41 @@ async fn device_types_are_listed() {
 }
 
 #[tokio::test]
+async fn what_get_params_reports_can_be_posted_back_unchanged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start(config(dir.path(), 0)).await;
+    let before = d.ok("cmd=get_params").await;
+    let body =
+        serde_json::json!({"devices": before["devices"], "title": before["params"]["title"]});
+    let (status, answer) = send(&d, "cmd=set_params", Some(&body.to_string()), None).await;
+    assert_eq!((status, answer), (200, serde_json::json!("ok")));
+    let state = crate::harness::state_configuration(&dir.path().join("data/state.json"));
+    let after = d.ok("cmd=get_params").await;
+    assert_eq!(
+        device_ids_and_names(&after),
+        device_ids_and_names(&before),
+        "nothing changed: {state}"
+    );
+}
+
+fn device_ids_and_names(params: &Value) -> Vec<(Value, Value, Value)> {
+    params["devices"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .map(|d| {
+                    (
+                        d["dev_id"].clone(),
+                        d["name"].clone(),
+                        d["max_charging_cur"].clone(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
 async fn changes_apply_at_once_and_survive_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sim = 0;

@@ -185,6 +185,25 @@ async fn overrides_with_the_right_and_wrong_credentials() {
         (&e1(&info)["lb_current"], &e1(&info)["override_max_cur"]),
         (&json!(8000), &json!(8000))
     );
+    // Renaming the wallbox keeps the car's session and its cap.
+    let renamed = d
+        .client()
+        .post(format!("{}/cnf?cmd=set_params", d.base))
+        .basic_auth("admin", Some("secret"))
+        .body(r#"{"devices": [{"dev_id": "E1", "name": "Garage left"}]}"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(renamed.status().as_u16(), 200);
+    let info = d.ok("cmd=get_dev_info").await;
+    assert_eq!(
+        (
+            &e1(&info)["name"],
+            &e1(&info)["user"],
+            &e1(&info)["override_max_cur"]
+        ),
+        (&json!("Garage left"), &json!("anna"), &json!(8000))
+    );
     // A cap below the wallbox's minimum would only pause the car: refused.
     let (status, answer) = d
         .get("cmd=override_device&dev_id=E1&mamps=50&rfid=04AB")

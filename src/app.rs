@@ -51,6 +51,11 @@ fn load_or_seed(settings: &Settings, log: &Logger) -> Result<(PathBuf, State), S
             StartError::State(format!("{}: params.{key}: {reason}", path.display()))
         })?;
         info!(log, "state loaded"; "file" => %path.display());
+        // Saved before formulas were checked for names: it loads, and says so.
+        for problem in store::formula_problems(&state.params, &state.devices, &state.users) {
+            slog::warn!(log, "a formula names what cannot exist; it counts as 0 until fixed";
+                "problem" => problem);
+        }
         if state.params != settings.load || state.devices != settings.devices {
             slog::warn!(log, "[load], [site] and [[devices]] come from the state file, which differs from the settings; \
                 change them through the API, or delete the state file to seed it from the settings again";

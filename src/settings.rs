@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use actors::devices::{validate_devices, DeviceSettings};
+use actors::devices::{validate_changed, validate_devices, DeviceSettings};
 use actors::sim::plant::SimulationSettings;
 use actors::supervisor::SiteParams;
 use serde::Deserialize;
@@ -203,6 +203,13 @@ impl Settings {
             .validate()
             .map_err(|(key, reason)| field(&format!("load.{key}"), reason))?;
         validate_devices(&self.devices).map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        let all: Vec<String> = self.devices.iter().map(|d| d.dev_id.clone()).collect();
+        validate_changed(&self.devices, &all, &|d| {
+            Ok(d.dev_type
+                .is_modbus()
+                .then(|| d.address.trim().to_ascii_lowercase()))
+        })
+        .map_err(|e| SettingsError::Invalid(e.to_string()))?;
         actors::store::check_formula_names(&self.load, &self.devices, &[])
             .map_err(SettingsError::Invalid)
     }

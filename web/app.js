@@ -793,10 +793,6 @@ async function devices(root) {
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const devId = idField.input.value.trim();
-      // set_params changes a device it already has: adding must not.
-      if (isNew && info.devices.some((x) => x.dev_id.toUpperCase() === devId.toUpperCase())) {
-        return say(st, `${devId} already exists: choose another device id, or edit ${devId}`, "err");
-      }
       const body = { dev_id: devId };
       try {
         const type = typeField.read();
@@ -808,6 +804,15 @@ async function devices(root) {
       if (Object.keys(body).length === 1) return say(st, "Nothing changed");
       say(st, "Saving…");
       try {
+        // set_params changes a device it already has: adding must not.
+        // Asked now, not from the list shown, which another client may
+        // have changed since.
+        if (isNew) {
+          const now = await api("get_params");
+          if (now.devices.some((x) => x.dev_id.toUpperCase() === devId.toUpperCase())) {
+            return say(st, `${devId} already exists: choose another device id, or edit ${devId}`, "err");
+          }
+        }
         await api("set_params", {}, { devices: [body] });
         panel.hidden = true;
         say(st, `Saved ${devId}`, "ok");

@@ -29,12 +29,43 @@ impl LocalPorts {
         ]))
     }
 
+    /// Where a Modbus device is reached, in one spelling (see
+    /// `Plant::endpoint_key`).
+    pub fn endpoint_key(&self, settings: &DeviceSettings) -> Result<Option<String>, EndpointError> {
+        if !settings.dev_type.is_modbus() {
+            return Ok(None);
+        }
+        Ok(Some(match self.endpoint(&settings.address)? {
+            Endpoint::Tcp(address) => canonical_tcp(&address),
+            Endpoint::Serial(line) => line.path,
+        }))
+    }
+
     /// Resolves an internal address; other addresses are parsed as written.
     pub fn endpoint(&self, address: &str) -> Result<Endpoint, EndpointError> {
         match self.0.get(&address.trim().to_ascii_lowercase()) {
             Some(addr) => Ok(Endpoint::Tcp(addr.to_string())),
             None => Endpoint::parse(address),
         }
+    }
+}
+
+/// `host:port` with loopback and IPv4-mapped IPv6 spelled one way; other
+/// host names as written (no name lookup here).
+fn canonical_tcp(address: &str) -> String {
+    let address = address.trim().to_ascii_lowercase();
+    if let Ok(parsed) = address.parse::<SocketAddr>() {
+        let ip = match parsed.ip() {
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        return SocketAddr::new(ip, parsed.port()).to_string();
+    }
+    match address.rsplit_once(':') {
+        Some(("localhost", port)) => format!("127.0.0.1:{port}"),
+        _ => address,
     }
 }
 
@@ -152,11 +183,12 @@ impl Plant {
     }
 
     /// Checks that a device's address can be used, without starting it.
-    pub fn check_address(&self, settings: &DeviceSettings) -> Result<(), EndpointError> {
-        if settings.dev_type.is_modbus() {
-            self.local.endpoint(&settings.address)?;
-        }
-        Ok(())
+    /// Where a Modbus device is reached, as one text for every way of
+    /// writing it (`evse`, `127.0.0.1:4701`, `localhost:4701` are one
+    /// place); `None` for a device without Modbus. An address that does
+    /// not parse is an error.
+    pub fn endpoint_key(&self, settings: &DeviceSettings) -> Result<Option<String>, EndpointError> {
+        self.local.endpoint_key(settings)
     }
 
     fn spawn(&mut self, settings: &DeviceSettings) -> Result<DeviceHandle, EndpointError> {
@@ -249,5 +281,33 @@ impl Plant {
                     .as_deref()
                     .is_some_and(|a| a.eq_ignore_ascii_case(name))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_endpoint_has_one_key_however_it_is_written() {
+        let local = LocalPorts::from_base(4701);
+        let key = |address: &str| {
+            let settings: DeviceSettings = toml::from_str(&format!(
+                "dev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"{address}\"\n"
+            ))
+            .unwrap();
+            local.endpoint_key(&settings).unwrap()
+        };
+        let evse = key("evse");
+        assert_eq!(evse.as_deref(), Some("127.0.0.1:4701"));
+        for same in [
+            "EVSE",
+            "127.0.0.1:4701",
+            "localhost:4701",
+            "[::ffff:127.0.0.1]:4701",
+        ] {
+            assert_eq!(key(same), evse, "{same}");
+        }
+        assert_ne!(key("127.0.0.1:4702"), evse);
     }
 }

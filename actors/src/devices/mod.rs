@@ -14,7 +14,9 @@ pub use actor::Device;
 pub use http_input::{EvsePush, HttpInput, MeterPush, Push};
 pub use kind::DeviceType;
 pub use messages::{Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Shutdown, WriteRegisters};
-pub use settings::{validate_devices, CurrentLimit, DeviceSettings, DeviceSettingsError};
+pub use settings::{
+    validate_changed, validate_devices, CurrentLimit, DeviceSettings, DeviceSettingsError,
+};
 
 use crate::transport::DeviceError;
 

@@ -29,7 +29,7 @@ pub struct DeviceSettings {
     #[serde(default = "default_unit_id")]
     pub id: u8,
     /// A disabled device is kept but not controlled.
-    #[serde(default = "enabled_by_default")]
+    #[serde(default = "enabled_by_default", deserialize_with = "bool_or_bit")]
     pub device_enabled: bool,
 
     // ---- wallboxes ----
@@ -93,6 +93,38 @@ fn default_min_charging_cur() -> i64 {
     6000
 }
 
+/// `true`/`false`, or 1/0 as `get_dev_info` reports it (cFos style), so
+/// what a client read can be posted back.
+fn bool_or_bit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    struct Flag;
+    impl serde::de::Visitor<'_> for Flag {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("true, false, 1 or 0")
+        }
+
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<bool, E> {
+            Ok(v)
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<bool, E> {
+            match v {
+                0 => Ok(false),
+                1 => Ok(true),
+                other => Err(E::custom(format!("{other} is not true, false, 1 or 0"))),
+            }
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<bool, E> {
+            u64::try_from(v)
+                .map_err(|_| E::custom(format!("{v} is not true, false, 1 or 0")))
+                .and_then(|v| self.visit_u64(v))
+        }
+    }
+    d.deserialize_any(Flag)
+}
+
 fn default_max_charging_cur() -> CurrentLimit {
     CurrentLimit::Fixed(16_000)
 }
@@ -139,7 +171,12 @@ impl<'de> Deserialize<'de> for CurrentLimit {
             }
 
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CurrentLimit, E> {
-                Ok(CurrentLimit::Formula(v.to_string()))
+                // "16000" is a number, checked as one (and so is an
+                // environment override, which comes as text).
+                Ok(match v.trim().parse::<i64>() {
+                    Ok(ma) => CurrentLimit::Fixed(ma),
+                    Err(_) => CurrentLimit::Formula(v.to_string()),
+                })
             }
         }
         d.deserialize_any(Limit)
@@ -150,11 +187,16 @@ impl CurrentLimit {
     /// Limits above this are refused (mA).
     pub const MAX_MA: i64 = 1_000_000;
 
-    /// The formula's value made a limit: whole mA, within 0..=1000 A.
+    /// The formula's value made a limit: whole mA from 0 to 1000 A. A value
+    /// that is not a number or above 1000 A is a formula gone wrong (`2^1000`),
+    /// and a limit that guards a fuse must not become no limit: 0.
     #[allow(clippy::cast_possible_truncation)]
     pub fn from_formula_value(value: f64) -> i64 {
-        // `as` saturates for floats; NaN became 0.
-        (value as i64).clamp(0, Self::MAX_MA)
+        #[allow(clippy::cast_precision_loss)]
+        if !value.is_finite() || value > Self::MAX_MA as f64 {
+            return 0;
+        }
+        (value as i64).max(0)
     }
 }
 
@@ -194,10 +236,6 @@ pub fn validate_devices(devices: &[DeviceSettings]) -> Result<(), DeviceSettings
         .filter(|d| d.dev_type == DeviceType::EvseGroup)
         .filter_map(|d| d.group_number().map(|n| (n, d.group)))
         .collect();
-    // Modbus endpoint and unit → the wallbox there: two wallboxes on one
-    // unit would fight over its current (meters may be read twice).
-    let mut endpoints: std::collections::HashMap<(String, u8), &str> =
-        std::collections::HashMap::new();
     for (index, d) in devices.iter().enumerate() {
         let fail = |field, reason: String| DeviceSettingsError {
             index,
@@ -223,13 +261,11 @@ pub fn validate_devices(devices: &[DeviceSettings]) -> Result<(), DeviceSettings
         }
         let prefix = if d.dev_type.is_evse() { 'E' } else { 'M' };
         let rest = d.dev_id.strip_prefix(prefix).unwrap_or_default();
-        // E0 or E07 would be a second name for a group number (E0 is "no
-        // group").
-        if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) || rest.starts_with('0') {
+        if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) {
             return Err(fail(
                 "dev_id",
                 format!(
-                    "'{}' must be {prefix} followed by a number from 1 (no leading 0) for an {}",
+                    "'{}' must be {prefix} followed by a number for the type {}",
                     d.dev_id,
                     d.dev_type.key()
                 ),
@@ -248,15 +284,57 @@ pub fn validate_devices(devices: &[DeviceSettings]) -> Result<(), DeviceSettings
                 return Err(fail(field, format!("'{name}' is used by another device")));
             }
         }
-        if d.dev_type.is_evse() && d.dev_type.is_modbus() {
-            let endpoint = (d.address.trim().to_ascii_lowercase(), d.id);
-            if let Some(other) = endpoints.insert(endpoint, &d.dev_id) {
+    }
+    Ok(())
+}
+
+/// The rules for devices being added or changed, on top of
+/// `validate_devices` (configurations saved before them still load): a
+/// dev_id number from 1 without leading zeros (E0 means "no group", and
+/// E07 would be a second name for group 7), and one wallbox per Modbus
+/// endpoint and unit (two would fight over its current; a meter may be
+/// read twice). `endpoint_of` gives a device's endpoint in one spelling.
+pub fn validate_changed(
+    devices: &[DeviceSettings],
+    changed: &[String],
+    endpoint_of: &dyn Fn(&DeviceSettings) -> Result<Option<String>, String>,
+) -> Result<(), DeviceSettingsError> {
+    let wallbox_at = |d: &DeviceSettings| -> Result<Option<(String, u8)>, String> {
+        if !d.dev_type.is_evse() {
+            return Ok(None);
+        }
+        Ok(endpoint_of(d)?.map(|e| (e, d.id)))
+    };
+    for (index, d) in devices.iter().enumerate() {
+        if !changed.contains(&d.dev_id) {
+            continue;
+        }
+        let fail = |field, reason: String| DeviceSettingsError {
+            index,
+            field,
+            reason,
+        };
+        if d.dev_id.get(1..).is_some_and(|n| n.starts_with('0')) {
+            return Err(fail(
+                "dev_id",
+                format!(
+                    "'{}': the number starts at 1, without leading zeros",
+                    d.dev_id
+                ),
+            ));
+        }
+        let Some(here) = wallbox_at(d).map_err(|e| fail("address", e))? else {
+            continue;
+        };
+        for other in devices.iter().filter(|o| o.dev_id != d.dev_id) {
+            if wallbox_at(other).ok().flatten().as_ref() == Some(&here) {
                 return Err(fail(
                     "address",
                     format!(
-                        "{} unit {} is already wallbox {other}",
+                        "{} unit {} is wallbox {} already",
                         d.address.trim(),
-                        d.id
+                        d.id,
+                        other.dev_id
                     ),
                 ));
             }
@@ -354,10 +432,21 @@ mod tests {
         let mut second = evse("E2");
         second.address = "evse2".into();
         assert_eq!(validate_devices(&[evse("E1"), second]), Ok(()));
+        let text = |d: &DeviceSettings| Ok(Some(d.address.clone()));
         assert_eq!(
-            validate_devices(&[evse("E1"), evse("E2")]).map_err(|e| (e.field, e.reason)),
-            Err(("address", "evse unit 1 is already wallbox E1".into())),
+            validate_changed(&[evse("E1"), evse("E2")], &["E2".into()], &text)
+                .map_err(|e| (e.field, e.reason)),
+            Err(("address", "evse unit 1 is wallbox E1 already".into())),
             "two wallboxes on one unit"
+        );
+        assert_eq!(
+            validate_changed(&[evse("E1"), evse("E2")], &[], &text),
+            Ok(()),
+            "what was saved before still loads"
+        );
+        assert_eq!(
+            validate_changed(&[evse("E07")], &["E07".into()], &text).map_err(|e| e.field),
+            Err("dev_id")
         );
         assert_eq!(
             validate_devices(&[evse("M1")]).map_err(|e| e.field),
@@ -384,5 +473,24 @@ mod tests {
             validate_devices(&[broadcast]).map_err(|e| e.field),
             Err("id")
         );
+    }
+
+    #[test]
+    fn limits_read_numbers_as_numbers_and_wild_formula_values_as_0() {
+        let read =
+            |json: &str| serde_json::from_str::<CurrentLimit>(json).map_err(|e| e.to_string());
+        assert_eq!(read("16000"), Ok(CurrentLimit::Fixed(16_000)));
+        assert_eq!(read("\" 16000 \""), Ok(CurrentLimit::Fixed(16_000)));
+        assert_eq!(read("16000.0"), Ok(CurrentLimit::Fixed(16_000)));
+        assert_eq!(
+            read("\"20000 - M1.current\""),
+            Ok(CurrentLimit::Formula("20000 - M1.current".into()))
+        );
+        assert!(read("16000.5").is_err_and(|e| e.contains("whole number of mA")));
+        assert_eq!(CurrentLimit::from_formula_value(12_345.9), 12_345);
+        assert_eq!(CurrentLimit::from_formula_value(-5.0), 0);
+        for wild in [f64::NAN, f64::INFINITY, 2f64.powi(1000), 1_000_001.0] {
+            assert_eq!(CurrentLimit::from_formula_value(wild), 0, "{wild}");
+        }
     }
 }

@@ -116,47 +116,111 @@ fn collect(expr: &Expr, read: &mut Read) {
 }
 
 /// Checks that every name `expr` reads can exist with these devices
-/// (dev_ids, any case), unless the formula asks `exists(…)` about it. The
-/// error names the first that cannot, and why.
+/// (dev_ids, any case). A device that is not configured is excused where
+/// the formula asks `exists(…)` about it; a field or global name that
+/// cannot exist never is. The error names the first such name, and why.
 pub fn check(expr: &Expr, dev_ids: &[&str]) -> Result<(), String> {
     let mut read = Read::default();
     collect(expr, &mut read);
-    for path in read.names.iter().filter(|p| !read.guarded.contains(p)) {
-        check_one(path, dev_ids)
-            .map_err(|why| format!("unknown name {}: {why}", path.join(".")))?;
+    for path in read.names.iter().chain(&read.guarded) {
+        match check_one(path, dev_ids) {
+            Ok(()) => {}
+            Err(Problem::NoDevice) if read.guarded.contains(path) => {}
+            Err(problem) => {
+                return Err(format!(
+                    "unknown name {}: {}",
+                    path.join("."),
+                    problem.why(path)
+                ))
+            }
+        }
     }
     Ok(())
 }
 
-fn check_one(path: &[String], dev_ids: &[&str]) -> Result<(), String> {
+/// The site limit may not read what is computed from it.
+pub fn check_limit(expr: &Expr) -> Result<(), String> {
+    let mut read = Read::default();
+    collect(expr, &mut read);
+    let circular = |p: &&Vec<String>| match p.as_slice() {
+        [a, b] => {
+            (a == "param" && b == "max_total_current") || (a == "cm" && b == "_max_total_current")
+        }
+        [a, b, _] => a == "gm" && b == "available_evse",
+        _ => false,
+    };
+    match read.names.iter().chain(&read.guarded).find(circular) {
+        Some(p) => Err(format!(
+            "{} is computed from the site limit itself",
+            p.join(".")
+        )),
+        None => Ok(()),
+    }
+}
+
+enum Problem {
+    NoDevice,
+    Unknown(String),
+}
+
+impl Problem {
+    fn why(&self, path: &[String]) -> String {
+        match self {
+            Problem::NoDevice => {
+                let dev = path
+                    .first()
+                    .map(|d| d.to_ascii_uppercase())
+                    .unwrap_or_default();
+                format!("no device {dev} is configured (a formula may test exists({dev}.…))")
+            }
+            Problem::Unknown(why) => why.clone(),
+        }
+    }
+}
+
+fn check_one(path: &[String], dev_ids: &[&str]) -> Result<(), Problem> {
     let one_of = |field: &str, known: &[&str], what: &str| {
         if known.contains(&field) {
             Ok(())
         } else {
-            Err(format!("{what} has {}", known.join(", ")))
+            Err(Problem::Unknown(format!("{what} has {}", known.join(", "))))
         }
     };
-    match path {
-        [head, field] if head == "date" => one_of(field, DATE, "date"),
-        [head, field] if head == "cm" => one_of(field, CM, "CM"),
-        [head, field] if head == "param" => one_of(field, PARAMS, "param()"),
-        [head, field] if head == "pb" => one_of(field, INPUTS, "PB"),
-        [head, meter, field] if head == "gm" && meter == "surplus" => {
+    let Some((head, rest)) = path.split_first() else {
+        return Err(Problem::Unknown("an empty name".into()));
+    };
+    match (head.as_str(), rest) {
+        ("date", [field]) => one_of(field, DATE, "date"),
+        ("cm", [field]) => one_of(field, CM, "CM"),
+        ("param", [field]) => one_of(field, PARAMS, "param()"),
+        ("pb", [field]) => one_of(field, INPUTS, "PB"),
+        ("gm", [meter, field]) if meter == "surplus" => {
             one_of(field, &["current", "power_w"], "GM.surplus")
         }
-        [head, meter, field] if head == "gm" => {
-            one_of(meter, GM_METERS, "GM")?;
+        ("gm", [meter, field]) => {
+            if !GM_METERS.contains(&meter.as_str()) {
+                return Err(Problem::Unknown(format!("GM has surplus, {}", GM_METERS.join(", "))));
+            }
             one_of(field, PHASE_FIELDS, "a global meter")
         }
-        [dev_id, field] if dev_ids.iter().any(|d| d.eq_ignore_ascii_case(dev_id)) => {
+        ("date" | "cm" | "param" | "pb", _) => Err(Problem::Unknown(format!(
+            "{} names have one part after the dot",
+            head.to_ascii_uppercase()
+        ))),
+        ("gm", _) => Err(Problem::Unknown(
+            "global meters are GM.<meter>.<field>, e.g. GM.surplus.power_w".into(),
+        )),
+        (dev_id, [field]) if dev_ids.iter().any(|d| d.eq_ignore_ascii_case(dev_id)) => {
             one_of(field, DEVICE_FIELDS, "a device")
         }
-        [dev_id, _] => Err(format!(
-            "no device {} is configured (a formula may test exists({}.…))",
-            dev_id.to_ascii_uppercase(),
-            dev_id.to_ascii_uppercase()
+        (_, [field]) => {
+            // A field no device has is a typo even where the device is missing.
+            one_of(field, DEVICE_FIELDS, "a device")?;
+            Err(Problem::NoDevice)
+        }
+        _ => Err(Problem::Unknown(
+            "names are date.…, CM.…, GM.….…, PB.…, param(…) or a device's dev_id and field, e.g. M1.current".into(),
         )),
-        _ => Err("names are date.…, CM.…, GM.….…, PB.…, param(…) or a device's dev_id and field, e.g. M1.current".into()),
     }
 }
 
@@ -197,16 +261,35 @@ mod tests {
                 "unknown name m3.curent: a device has state, offered",
             ),
             ("date.weekdy", "date has year"),
-            ("GM.grid.current", "GM has grid_demand"),
             ("GM.surplus.current_l1", "GM.surplus has current, power_w"),
             ("param(fuse)", "param() has max_total_current"),
             (
                 "1 + (E1.state ? CM.boost : 0)",
                 "unknown name cm.boost: CM has",
             ),
+            (
+                "exists(M1.curent) ? M1.curent : 6000",
+                "unknown name m1.curent: a device has",
+            ),
+            ("exists(date.hours) ? 1 : 0", "date has year"),
+            ("GM.surplu.current", "GM has surplus, grid_demand"),
+            ("GM.surplus", "global meters are GM.<meter>.<field>"),
+            ("GM.grid.current", "GM has surplus, grid_demand"),
         ] {
             let err = checked(text).expect_err(text);
             assert!(err.contains(says), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn the_site_limit_may_not_read_itself() {
+        for text in [
+            "param(max_total_current)",
+            "CM._max_total_current - 1000",
+            "GM.available_evse.current",
+        ] {
+            assert!(check_limit(&parse(text).unwrap()).is_err(), "{text}");
+        }
+        assert_eq!(check_limit(&parse("32000 - M3.current").unwrap()), Ok(()));
     }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::State;
-use crate::devices::{validate_devices, DeviceSettings};
+use crate::devices::{validate_changed, validate_devices, DeviceSettings};
 use crate::supervisor::SiteParams;
 
 /// Keys of `get_params`/`get_dev_info` that are reports, not settings: a
@@ -64,6 +64,12 @@ const READ_ONLY_DEVICE: &[&str] = &[
     "lb_current",
     "lb_reason",
     "needs_auth",
+    "user",
+    "user_name",
+    "overrides",
+    "override_max_cur",
+    "rule_id",
+    "rule_current",
     "attach",
     "is_va",
     "import",
@@ -83,48 +89,96 @@ const UNSUPPORTED_DEVICE: &[&str] = &[
     "users",
 ];
 
-/// Checks that every formula (site limit, wallbox limits, wallbox and user
-/// rules) names only what can exist with these devices; the error says
-/// where the formula is and which name cannot exist.
+/// Every formula (site limit, wallbox limits, wallbox and user rules,
+/// rule inputs) that names what cannot exist with these devices: where the
+/// formula is and which name.
+pub fn formula_problems(
+    params: &SiteParams,
+    devices: &[DeviceSettings],
+    users: &[crate::users::User],
+) -> Vec<String> {
+    use crate::devices::CurrentLimit;
+    use crate::rules::{formula, names};
+    let dev_ids: Vec<&str> = devices.iter().map(|d| d.dev_id.as_str()).collect();
+    let mut problems = Vec::new();
+    let mut check = |where_: String, text: &str, limit: bool| {
+        // A formula that does not parse is refused elsewhere, by its parser.
+        if let Ok(expr) = formula::parse(text) {
+            let checked = names::check(&expr, &dev_ids).and_then(|()| {
+                if limit {
+                    names::check_limit(&expr)
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(e) = checked {
+                problems.push(format!("{where_}: {e}"));
+            }
+        }
+    };
+    if let CurrentLimit::Formula(text) = &params.max_total_current {
+        check("max_total_current".into(), text, true);
+    }
+    let rule_sets = devices
+        .iter()
+        .map(|d| (d.dev_id.clone(), &d.charging_rules))
+        .chain(
+            users
+                .iter()
+                .map(|u| (format!("user {}", u.id), &u.charging_rules)),
+        );
+    for d in devices {
+        if let CurrentLimit::Formula(text) = &d.max_charging_cur {
+            check(format!("{}.max_charging_cur", d.dev_id), text, false);
+        }
+    }
+    for (owner, rules) in rule_sets {
+        for (i, rule) in rules.iter().enumerate() {
+            if let Some(text) = &rule.expr {
+                check(
+                    format!("{owner}.charging_rules: rule {i}: expr"),
+                    text,
+                    false,
+                );
+            }
+            if let Some(text) = &rule.input {
+                check(
+                    format!("{owner}.charging_rules: rule {i}: input"),
+                    text,
+                    false,
+                );
+            }
+        }
+    }
+    problems
+}
+
+/// The first formula problem, if any (for settings read at start).
 pub fn check_formula_names(
     params: &SiteParams,
     devices: &[DeviceSettings],
     users: &[crate::users::User],
 ) -> Result<(), String> {
-    use crate::devices::CurrentLimit;
-    use crate::rules::{formula, names};
-    let dev_ids: Vec<&str> = devices.iter().map(|d| d.dev_id.as_str()).collect();
-    let check = |where_: &str, text: &str| -> Result<(), String> {
-        // A formula that does not parse is refused elsewhere, by its parser.
-        match formula::parse(text) {
-            Ok(expr) => names::check(&expr, &dev_ids).map_err(|e| format!("{where_}: {e}")),
-            Err(_) => Ok(()),
-        }
-    };
-    let check_rules = |owner: &str, rules: &[crate::rules::charging::Rule]| {
-        for (i, rule) in rules.iter().enumerate() {
-            if let Some(text) = &rule.expr {
-                check(&format!("{owner}.charging_rules: rule {i}: expr"), text)?;
-            }
-            if let Some(text) = &rule.input {
-                check(&format!("{owner}.charging_rules: rule {i}: input"), text)?;
-            }
-        }
-        Ok::<(), String>(())
-    };
-    if let CurrentLimit::Formula(text) = &params.max_total_current {
-        check("max_total_current", text)?;
-    }
-    for d in devices {
-        if let CurrentLimit::Formula(text) = &d.max_charging_cur {
-            check(&format!("{}.max_charging_cur", d.dev_id), text)?;
-        }
-        check_rules(&d.dev_id, &d.charging_rules)?;
-    }
-    for u in users {
-        check_rules(&format!("user {}", u.id), &u.charging_rules)?;
-    }
-    Ok(())
+    formula_problems(params, devices, users)
+        .into_iter()
+        .next()
+        .map_or(Ok(()), Err)
+}
+
+/// Refuses a change that makes a formula name what cannot exist. Problems
+/// the configuration already had (a state file from before these checks)
+/// do not block other changes; the daemon warns of them at start.
+pub fn no_new_formula_problems(
+    before: &State,
+    params: &SiteParams,
+    devices: &[DeviceSettings],
+    users: &[crate::users::User],
+) -> Result<(), String> {
+    let old = formula_problems(&before.params, &before.devices, &before.users);
+    formula_problems(params, devices, users)
+        .into_iter()
+        .find(|p| !old.contains(p))
+        .map_or(Ok(()), Err)
 }
 
 /// A device error as the API names things: by dev_id, not by the device's
@@ -172,11 +226,12 @@ fn as_object<T: Serialize>(value: &T) -> Map<String, Value> {
 
 /// Applies a `set_params` body: parameters as top-level keys, and/or
 /// `"devices": [device, …]` (an existing dev_id is changed, a new one
-/// created). `check_address` vets each changed device's address.
+/// created). `endpoint_of` gives a device's Modbus endpoint in one
+/// spelling, or an error for an address that does not parse.
 pub fn set_params(
     state: &mut State,
     body: &Map<String, Value>,
-    check_address: &dyn Fn(&DeviceSettings) -> Result<(), String>,
+    endpoint_of: &dyn Fn(&DeviceSettings) -> Result<Option<String>, String>,
 ) -> Result<(), String> {
     let mut next = state.clone();
     let mut params = Vec::new();
@@ -234,14 +289,16 @@ pub fn set_params(
             .map(|i| as_object(&next.devices[i]))
             .unwrap_or_default();
         let device: DeviceSettings = overlay(base, changes, &dev_id)?;
-        check_address(&device).map_err(|e| format!("{dev_id}.address: {e}"))?;
+        endpoint_of(&device).map_err(|e| format!("{dev_id}.address: {e}"))?;
         match existing {
             Some(i) => next.devices[i] = device,
             None => next.devices.push(device),
         }
     }
     validate_devices(&next.devices).map_err(|e| named(&next.devices, &e))?;
-    check_formula_names(&next.params, &next.devices, &next.users)?;
+    let changed: Vec<String> = listed.into_iter().collect();
+    validate_changed(&next.devices, &changed, endpoint_of).map_err(|e| named(&next.devices, &e))?;
+    no_new_formula_problems(state, &next.params, &next.devices, &next.users)?;
     *state = next;
     Ok(())
 }
@@ -266,7 +323,7 @@ pub fn delete_device(state: &mut State, dev_id: &str) -> Result<(), String> {
         ));
     }
     validate_devices(&next).map_err(|e| named(&next, &e))?;
-    check_formula_names(&state.params, &next, &state.users)
+    no_new_formula_problems(state, &state.params, &next, &state.users)
         .map_err(|e| format!("{} is still named by a formula: {e}", removed.dev_id))?;
     state.devices = next;
     Ok(())
@@ -301,7 +358,7 @@ mod tests {
         let Value::Object(map) = body else {
             panic!("not an object")
         };
-        set_params(&mut s, &map, &|_| Ok(())).map(|()| s)
+        set_params(&mut s, &map, &|d| Ok(Some(d.address.clone()))).map(|()| s)
     }
 
     #[test]
@@ -401,15 +458,27 @@ mod tests {
             ),
             (
                 serde_json::json!({"devices": [{"dev_id": "E0", "dev_type": "evse_group"}]}),
-                "E0.dev_id: 'E0' must be E followed by a number from 1",
+                "E0.dev_id: 'E0': the number starts at 1",
             ),
             (
                 serde_json::json!({"devices": [{"dev_id": "E07", "dev_type": "evse_group"}]}),
-                "no leading 0",
+                "without leading zeros",
             ),
             (
                 serde_json::json!({"devices": [{"dev_id": "E3", "dev_type": "evse_powerbrain", "address": "evse", "id": 1}]}),
-                "E3.address: evse unit 1 is already wallbox E1",
+                "E3.address: evse unit 1 is wallbox E1 already",
+            ),
+            (
+                serde_json::json!({"devices": [{"dev_id": "E1", "max_charging_cur": "5000"}]}),
+                "E1.max_charging_cur",
+            ),
+            (
+                serde_json::json!({"max_total_current": "-5000"}),
+                "max_total_current: -5000 mA is not 0 to",
+            ),
+            (
+                serde_json::json!({"evse_fault_after_s": 86401}),
+                "evse_fault_after_s: 86401 s is more than a day",
             ),
             (
                 serde_json::json!({"max_total_current": 1e30}),
@@ -440,6 +509,24 @@ mod tests {
             let err = apply(body.clone()).expect_err(&body.to_string());
             assert!(err.contains(says), "{body}: {err:?} should say {says:?}");
         }
+    }
+
+    #[test]
+    fn a_problem_saved_before_the_checks_does_not_block_other_changes() {
+        let mut s = state();
+        s.devices[0].max_charging_cur = CurrentLimit::Formula("16000 - M9.current".into());
+        let mut map = Map::new();
+        map.insert("title".into(), "Garage".into());
+        let endpoint = |d: &DeviceSettings| Ok(Some(d.address.clone()));
+        set_params(&mut s, &map, &endpoint).expect("an unrelated change");
+        assert_eq!(s.title, "Garage");
+        let mut bad = Map::new();
+        bad.insert("max_total_current".into(), "32000 - M8.current".into());
+        let refused = set_params(&mut s, &bad, &endpoint).expect_err("a new problem");
+        assert!(
+            refused.starts_with("max_total_current: unknown name m8.current"),
+            "{refused}"
+        );
     }
 
     #[test]

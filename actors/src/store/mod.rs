@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use config::{check_formula_names, delete_device, set_params};
+pub use config::{
+    check_formula_names, delete_device, formula_problems, no_new_formula_problems, set_params,
+};
 pub use file::{load, save_atomic};
 
 use std::collections::BTreeMap;

@@ -23,7 +23,7 @@ pub use params::SiteParams;
 pub use session::{Transaction, Who};
 pub use site::{Command, EvseView, MeterView, Site, SiteView, Snapshot};
 
-use crate::devices::{Apply, DeviceStatus, GetStatus, Poll};
+use crate::devices::{Apply, DeviceSettings, DeviceStatus, GetStatus, Poll};
 use crate::plant::Plant;
 use crate::store::{self, AppendLog, State, Store, StoreError, Update};
 
@@ -194,6 +194,16 @@ impl Supervisor {
         restart: &[String],
         ctx: &mut Context<Self>,
     ) -> Result<(), ConfigError> {
+        // Where each device was before: a device that is reset, or now
+        // talks to another box, starts afresh; one whose name, limits or
+        // rules changed keeps its car's session, pause and overrides.
+        let identity = |d: &DeviceSettings| (d.dev_type, d.address.clone(), d.id);
+        let before: Vec<(String, _)> = self
+            .plant
+            .devices()
+            .iter()
+            .map(|d| (d.settings.dev_id.clone(), identity(&d.settings)))
+            .collect();
         let restarted = self
             .plant
             .reconcile(&state.devices, restart)
@@ -204,10 +214,18 @@ impl Supervisor {
             .iter()
             .map(|d| d.settings.clone())
             .collect();
+        let fresh: Vec<String> = settings
+            .iter()
+            .filter(|d| restarted.contains(&d.dev_id))
+            .filter(|d| {
+                restart.contains(&d.dev_id) || !before.contains(&(d.dev_id.clone(), identity(d)))
+            })
+            .map(|d| d.dev_id.clone())
+            .collect();
         let now = self.now_ms();
         let cycle_changed = state.params.cycle_time_ms != self.site.params.cycle_time_ms;
         self.site
-            .reconfigure(state.params.clone(), &settings, &restarted, now);
+            .reconfigure(state.params.clone(), &settings, &fresh, now);
         self.site.set_users(state.users.clone());
         self.devices = supervised(&self.plant);
         self.generation += 1;
@@ -465,7 +483,7 @@ impl Handler<Configure> for Supervisor {
                 let plant = self.plant.clone();
                 Some(Box::new(move |state: &mut State| {
                     store::set_params(state, &body, &|d| {
-                        plant.check_address(d).map_err(|e| e.to_string())
+                        plant.endpoint_key(d).map_err(|e| e.to_string())
                     })
                 }))
             }
@@ -480,7 +498,7 @@ impl Handler<Configure> for Supervisor {
                 Some(Box::new(move |state: &mut State| {
                     let mut users = state.users.clone();
                     crate::users::set_user(&mut users, &body, admin, &known)?;
-                    store::check_formula_names(&state.params, &state.devices, &users)?;
+                    store::no_new_formula_problems(state, &state.params, &state.devices, &users)?;
                     state.users = users;
                     Ok(())
                 }))

@@ -102,11 +102,13 @@ impl SiteParams {
         if !(100..=400).contains(&self.voltage) {
             return Err(("voltage", format!("{} V is not 100 to 400", self.voltage)));
         }
-        if self.min_pause_time_s > 86_400 || self.evse_fault_after_s > 86_400 {
-            return Err((
-                "min_pause_time_s",
-                "times above one day are not allowed".into(),
-            ));
+        for (key, secs) in [
+            ("min_pause_time", self.min_pause_time_s),
+            ("evse_fault_after_s", self.evse_fault_after_s),
+        ] {
+            if secs > 86_400 {
+                return Err((key, format!("{secs} s is more than a day")));
+            }
         }
         Ok(())
     }
