@@ -407,7 +407,9 @@ function makeTile(d) {
       v.currents.textContent = perPhase(d, "current_l", "A");
       v.power.textContent = kw(d.cur_charging_power);
       v.energy.textContent = kwh(d.total_energy);
-      v.reason.textContent = reasonText(d.lb_reason);
+      // A user's rule is named by the user's name, as in the rule row below.
+      const named = (text) => (d.user && d.user_name ? text.replace(d.user + "/", d.user_name + "/") : text);
+      v.reason.textContent = named(reasonText(d.lb_reason));
       // A user's rule is shown under the user's name rather than the id.
       const ruleId = d.user && d.user_name && d.rule_id?.startsWith(d.user + "/")
         ? d.user_name + d.rule_id.slice(d.user.length) : d.rule_id;
