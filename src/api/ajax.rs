@@ -204,8 +204,7 @@ fn body_object(body: Option<&Value>) -> Result<Option<&serde_json::Map<String, V
 
 async fn push(addr: &Addr<HttpInput>, values: Push) -> Result<(), ApiError> {
     addr.send(values)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .await?
         .map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
@@ -222,11 +221,7 @@ pub async fn set_meter(
     let values = meter_push(&fields)?;
     push(&addr, Push::Meter(values)).await?;
     // A new house load acts at once, not at the next cycle.
-    state
-        .supervisor
-        .send(Reevaluate)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    state.supervisor.send(Reevaluate).await?;
     Ok(Value::from("ok"))
 }
 
@@ -242,11 +237,7 @@ pub async fn set_evse(
     };
     let values = evse_push(&fields)?;
     push(&addr, Push::Evse(values)).await?;
-    let snapshot = state
-        .supervisor
-        .send(Reevaluate)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let snapshot = state.supervisor.send(Reevaluate).await?;
     let index = state
         .plant()
         .devices()

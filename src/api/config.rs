@@ -32,17 +32,14 @@ pub async fn require_admin(
             password: password.clone(),
             action: action.to_string(),
         })
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))??;
+        .await??;
     let Verdict::Verify(hash) = verdict else {
         return Ok(());
     };
     let password = password.unwrap_or_default();
     let digest = auth::digest(&password);
     // Argon2 is slow on purpose: never on an actor or HTTP worker thread.
-    let ok = web::block(move || auth::verify(&password, &hash))
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let ok = web::block(move || auth::verify(&password, &hash)).await?;
     state
         .auth
         .send(Verified {
@@ -51,8 +48,7 @@ pub async fn require_admin(
             ok,
             action: action.to_string(),
         })
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))??;
+        .await??;
     Ok(())
 }
 
@@ -63,17 +59,12 @@ async fn update(
     state
         .store
         .send(Update(Box::new(change)))
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .await?
         .map_err(ApiError::Store)
 }
 
 async fn configure(state: &AppState, change: Configure) -> Result<Value, ApiError> {
-    state
-        .supervisor
-        .send(change)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))??;
+    state.supervisor.send(change).await??;
     Ok(ok())
 }
 
@@ -155,8 +146,7 @@ pub async fn change_admin_pwd(
     } else {
         Some(
             web::block(move || auth::hash(&new))
-                .await
-                .map_err(|e| ApiError::Unavailable(e.to_string()))?
+                .await?
                 .map_err(ApiError::Unavailable)?,
         )
     };
@@ -166,11 +156,7 @@ pub async fn change_admin_pwd(
         Ok(())
     })
     .await?;
-    state
-        .auth
-        .send(SetHash(hash))
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    state.auth.send(SetHash(hash)).await?;
     Ok(ok())
 }
 

@@ -238,11 +238,7 @@ fn device<'a>(
 }
 
 async fn render(state: &AppState, dev_meta: Option<Value>) -> Result<String, ApiError> {
-    let snapshot = state
-        .supervisor
-        .send(GetSnapshot)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let snapshot = state.supervisor.send(GetSnapshot).await?;
     let plant = state.plant();
     let now = Instant::now();
     let devices = plant

@@ -93,3 +93,17 @@ impl ResponseError for ApiError {
         response.json(self.to_string())
     }
 }
+
+/// An actor that did not take or answer a message (it stopped).
+impl From<actix::MailboxError> for ApiError {
+    fn from(e: actix::MailboxError) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}
+
+/// A blocking task (password hashing) that did not finish.
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}

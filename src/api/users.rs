@@ -33,17 +33,12 @@ pub async fn is_admin(state: &AppState, req: &HttpRequest, action: &str) -> Resu
             password: None,
             action: action.to_string(),
         })
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        .await?;
     Ok(matches!(no_password, Ok(Verdict::Allowed)))
 }
 
 async fn users(state: &AppState) -> Result<Vec<actors::users::User>, ApiError> {
-    let stored = state
-        .store
-        .send(ReadState)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let stored = state.store.send(ReadState).await?;
     Ok(stored.users)
 }
 
@@ -77,8 +72,7 @@ pub async fn set_user(
     state
         .supervisor
         .send(Configure::SetUser { body, admin })
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))??;
+        .await??;
     Ok(Value::from("ok"))
 }
 
@@ -108,8 +102,7 @@ pub async fn enter_rfid(state: &AppState, params: &Params) -> Result<Value, ApiE
     let dev_id = state
         .supervisor
         .send(PresentRfid { dev_id, rfid })
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))??;
+        .await??;
     Ok(Value::from(dev_id))
 }
 
@@ -147,8 +140,7 @@ pub async fn override_device(
             max_ma,
             who,
         })
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))??;
+        .await??;
     Ok(Value::from("ok"))
 }
 
@@ -176,20 +168,11 @@ pub async fn soft_meter(
     if set.is_some() && !is_admin(state, req, "soft_meter").await? {
         return Err(ApiError::Auth(auth::AuthError::Required));
     }
-    let before = state
-        .supervisor
-        .send(SoftMeter { dev_id, set })
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))??;
+    let before = state.supervisor.send(SoftMeter { dev_id, set }).await??;
     Ok(Value::from(before))
 }
 
 /// The charging log as CSV text.
 pub async fn charging_log(state: &AppState) -> Result<String, ApiError> {
-    state
-        .store
-        .send(ReadLog)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
-        .map_err(ApiError::Store)
+    state.store.send(ReadLog).await?.map_err(ApiError::Store)
 }
