@@ -15,6 +15,13 @@ pub fn set_f32(bank: &mut RegisterBank, addr: u16, value: f32) {
     bank.set_words(addr, &[(bits >> 16) as u16, bits as u16]);
 }
 
+/// Writes one float per phase at `addrs`.
+fn set_phases(bank: &mut RegisterBank, addrs: [u16; 3], values: [f32; 3]) {
+    for (addr, value) in addrs.into_iter().zip(values) {
+        set_f32(bank, addr, value);
+    }
+}
+
 /// An idle Eastron SDM630 (also SDM630MCT, SDM72D-M V2).
 pub fn sdm630() -> RegisterBank {
     let mut bank = RegisterBank::new(&EASTRON_SDM630);
@@ -34,15 +41,9 @@ pub fn set_sdm630(
     import_kwh: f32,
     export_kwh: f32,
 ) {
-    for (i, addr) in [0x0000, 0x0002, 0x0004].into_iter().enumerate() {
-        set_f32(bank, addr, voltage_v[i]);
-    }
-    for (i, addr) in [0x0006, 0x0008, 0x000a].into_iter().enumerate() {
-        set_f32(bank, addr, current_a[i].abs());
-    }
-    for (i, addr) in [0x000c, 0x000e, 0x0010].into_iter().enumerate() {
-        set_f32(bank, addr, power_w[i]);
-    }
+    set_phases(bank, [0x0000, 0x0002, 0x0004], voltage_v);
+    set_phases(bank, [0x0006, 0x0008, 0x000a], current_a.map(f32::abs));
+    set_phases(bank, [0x000c, 0x000e, 0x0010], power_w);
     let sum_a: f32 = current_a.iter().map(|a| a.abs()).sum();
     set_f32(bank, 0x002a, voltage_v.iter().sum::<f32>() / 3.0);
     set_f32(bank, 0x002e, sum_a / 3.0);
@@ -87,15 +88,9 @@ pub fn set_orno_we516(
     import_kwh: f32,
     export_kwh: f32,
 ) {
-    for (i, addr) in [0x000e, 0x0010, 0x0012].into_iter().enumerate() {
-        set_f32(bank, addr, voltage_v[i]);
-    }
-    for (i, addr) in [0x0016, 0x0018, 0x001a].into_iter().enumerate() {
-        set_f32(bank, addr, current_a[i].abs());
-    }
-    for (i, addr) in [0x001e, 0x0020, 0x0022].into_iter().enumerate() {
-        set_f32(bank, addr, power_w[i] / 1000.0);
-    }
+    set_phases(bank, [0x000e, 0x0010, 0x0012], voltage_v);
+    set_phases(bank, [0x0016, 0x0018, 0x001a], current_a.map(f32::abs));
+    set_phases(bank, [0x001e, 0x0020, 0x0022], power_w.map(|w| w / 1000.0));
     set_f32(bank, 0x001c, power_w.iter().sum::<f32>() / 1000.0);
     set_f32(bank, 0x0108, import_kwh);
     set_f32(bank, 0x0110, export_kwh);
