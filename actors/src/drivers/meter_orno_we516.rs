@@ -62,10 +62,6 @@ mod tests {
     use crate::sim::meters::{self, set_f32, set_orno_we516};
     use crate::sim::RegisterBank;
 
-    fn blocks_of(bank: &RegisterBank) -> Vec<Vec<u16>> {
-        crate::drivers::testing::blocks_of(bank, READS)
-    }
-
     fn meter(bank: &RegisterBank) -> MeterReading {
         crate::drivers::testing::meter_of(bank, READS, decode)
     }
@@ -121,39 +117,24 @@ mod tests {
 
     #[test]
     fn nan_infinite_and_huge_values_are_invalid() {
-        for (addr, value, what) in [
-            (0x0010, f32::NAN, "voltage L2"),
-            (0x0016, f32::INFINITY, "current L1"),
-            (0x0022, f32::NAN, "power L3"),
-            (0x001c, f32::NEG_INFINITY, "power"),
-            (0x001c, 1e16, "power"),
-            (0x0108, f32::MAX, "import energy"),
-            (0x0110, f32::NAN, "export energy"),
-        ] {
-            let mut bank = meters::orno_we516();
-            set_f32(&mut bank, addr, value);
-            match decode(&blocks_of(&bank)) {
-                Err(DecodeError::Invalid(msg)) => assert!(msg.contains(what), "{msg}"),
-                other => panic!("{addr:#x} = {value}: {other:?}"),
-            }
-        }
+        crate::drivers::testing::refuses_invalid_floats(
+            meters::orno_we516,
+            READS,
+            decode,
+            &[
+                (0x0010, f32::NAN, "voltage L2"),
+                (0x0016, f32::INFINITY, "current L1"),
+                (0x0022, f32::NAN, "power L3"),
+                (0x001c, f32::NEG_INFINITY, "power"),
+                (0x001c, 1e16, "power"),
+                (0x0108, f32::MAX, "import energy"),
+                (0x0110, f32::NAN, "export energy"),
+            ],
+        );
     }
 
     #[test]
     fn short_or_missing_blocks_are_errors_not_panics() {
-        assert!(matches!(decode(&[]), Err(DecodeError::Blocks { .. })));
-        assert!(matches!(
-            decode(&[vec![0; 22]]),
-            Err(DecodeError::Blocks { .. })
-        ));
-        assert!(matches!(
-            decode(&[vec![0; 22], vec![0; 9]]),
-            Err(DecodeError::ShortBlock { .. })
-        ));
-        assert!(matches!(
-            decode(&[vec![0; 2], vec![0; 10]]),
-            Err(DecodeError::ShortBlock { .. })
-        ));
-        assert!(decode(&[vec![0; 22], vec![0; 10]]).is_ok());
+        crate::drivers::testing::refuses_short_answers(READS, decode);
     }
 }

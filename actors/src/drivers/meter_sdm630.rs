@@ -65,10 +65,6 @@ mod tests {
     use crate::sim::meters::{self, set_f32, set_sdm630};
     use crate::sim::RegisterBank;
 
-    fn blocks_of(bank: &RegisterBank) -> Vec<Vec<u16>> {
-        crate::drivers::testing::blocks_of(bank, READS)
-    }
-
     fn meter(bank: &RegisterBank) -> MeterReading {
         crate::drivers::testing::meter_of(bank, READS, decode)
     }
@@ -126,21 +122,19 @@ mod tests {
 
     #[test]
     fn nan_infinite_and_huge_values_are_invalid() {
-        for (addr, value, what) in [
-            (0x0002, f32::NAN, "voltage L2"),
-            (0x0006, f32::INFINITY, "current L1"),
-            (0x0010, f32::NAN, "power L3"),
-            (0x0034, f32::NEG_INFINITY, "power"),
-            (0x0048, f32::MAX, "import energy"),
-            (0x004a, f32::NAN, "export energy"),
-        ] {
-            let mut bank = meters::sdm630();
-            set_f32(&mut bank, addr, value);
-            match decode(&blocks_of(&bank)) {
-                Err(DecodeError::Invalid(msg)) => assert!(msg.contains(what), "{msg}"),
-                other => panic!("{addr:#x} = {value}: {other:?}"),
-            }
-        }
+        crate::drivers::testing::refuses_invalid_floats(
+            meters::sdm630,
+            READS,
+            decode,
+            &[
+                (0x0002, f32::NAN, "voltage L2"),
+                (0x0006, f32::INFINITY, "current L1"),
+                (0x0010, f32::NAN, "power L3"),
+                (0x0034, f32::NEG_INFINITY, "power"),
+                (0x0048, f32::MAX, "import energy"),
+                (0x004a, f32::NAN, "export energy"),
+            ],
+        );
     }
 
     #[test]
@@ -158,19 +152,6 @@ mod tests {
 
     #[test]
     fn short_or_missing_blocks_are_errors_not_panics() {
-        assert!(matches!(decode(&[]), Err(DecodeError::Blocks { .. })));
-        assert!(matches!(
-            decode(&[vec![0; 18]]),
-            Err(DecodeError::Blocks { .. })
-        ));
-        assert!(matches!(
-            decode(&[vec![0; 18], vec![0; 23]]),
-            Err(DecodeError::ShortBlock { .. })
-        ));
-        assert!(matches!(
-            decode(&[vec![0; 17], vec![0; 24]]),
-            Err(DecodeError::ShortBlock { .. })
-        ));
-        assert!(decode(&[vec![0; 18], vec![0; 24]]).is_ok());
+        crate::drivers::testing::refuses_short_answers(READS, decode);
     }
 }

@@ -52,12 +52,8 @@ pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::meters::{self, set_f32, set_sdm72dm};
+    use crate::sim::meters::{self, set_sdm72dm};
     use crate::sim::RegisterBank;
-
-    fn blocks_of(bank: &RegisterBank) -> Vec<Vec<u16>> {
-        crate::drivers::testing::blocks_of(bank, READS)
-    }
 
     fn meter(bank: &RegisterBank) -> MeterReading {
         crate::drivers::testing::meter_of(bank, READS, decode)
@@ -98,32 +94,21 @@ mod tests {
 
     #[test]
     fn nan_infinite_and_huge_values_are_invalid() {
-        for (addr, value, what) in [
-            (0x0034, f32::NAN, "power"),
-            (0x0034, f32::INFINITY, "power"),
-            (0x0048, f32::MAX, "import energy"),
-            (0x004a, f32::NAN, "export energy"),
-        ] {
-            let mut bank = meters::sdm72dm();
-            set_f32(&mut bank, addr, value);
-            match decode(&blocks_of(&bank)) {
-                Err(DecodeError::Invalid(msg)) => assert!(msg.contains(what), "{msg}"),
-                other => panic!("{addr:#x} = {value}: {other:?}"),
-            }
-        }
+        crate::drivers::testing::refuses_invalid_floats(
+            meters::sdm72dm,
+            READS,
+            decode,
+            &[
+                (0x0034, f32::NAN, "power"),
+                (0x0034, f32::INFINITY, "power"),
+                (0x0048, f32::MAX, "import energy"),
+                (0x004a, f32::NAN, "export energy"),
+            ],
+        );
     }
 
     #[test]
     fn short_or_missing_blocks_are_errors_not_panics() {
-        assert!(matches!(decode(&[]), Err(DecodeError::Blocks { .. })));
-        assert!(matches!(
-            decode(&[vec![0; 23]]),
-            Err(DecodeError::ShortBlock { .. })
-        ));
-        assert!(matches!(
-            decode(&[vec![0; 24], vec![0; 24]]),
-            Err(DecodeError::Blocks { .. })
-        ));
-        assert!(decode(&[vec![0; 24]]).is_ok());
+        crate::drivers::testing::refuses_short_answers(READS, decode);
     }
 }

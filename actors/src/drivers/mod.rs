@@ -290,6 +290,53 @@ pub(crate) mod testing {
             .collect()
     }
 
+    /// Every `(register, value, what)`: a float meter whose register holds
+    /// `value` (NaN, infinite, out of range) is refused, naming `what`.
+    pub(crate) fn refuses_invalid_floats(
+        idle: fn() -> RegisterBank,
+        reads: &[Read],
+        decode: fn(&[Vec<u16>]) -> Result<Reading, DecodeError>,
+        cases: &[(u16, f32, &str)],
+    ) {
+        for &(addr, value, what) in cases {
+            let mut bank = idle();
+            crate::sim::meters::set_f32(&mut bank, addr, value);
+            match decode(&blocks_of(&bank, reads)) {
+                Err(DecodeError::Invalid(msg)) => assert!(msg.contains(what), "{msg}"),
+                other => panic!("{addr:#x} = {value}: {other:?}"),
+            }
+        }
+    }
+
+    /// Answers missing, extra or shorter than asked are errors, not panics;
+    /// the full answers decode.
+    pub(crate) fn refuses_short_answers(
+        reads: &[Read],
+        decode: fn(&[Vec<u16>]) -> Result<Reading, DecodeError>,
+    ) {
+        let full: Vec<Vec<u16>> = reads
+            .iter()
+            .map(|r| vec![0; usize::from(r.count)])
+            .collect();
+        assert!(decode(&full).is_ok());
+        assert!(matches!(decode(&[]), Err(DecodeError::Blocks { .. })));
+        assert!(matches!(
+            decode(&full[..full.len() - 1]),
+            Err(DecodeError::Blocks { .. })
+        ));
+        let mut extra = full.clone();
+        extra.push(vec![0; 2]);
+        assert!(matches!(decode(&extra), Err(DecodeError::Blocks { .. })));
+        for i in 0..full.len() {
+            let mut short = full.clone();
+            short[i].pop();
+            assert!(
+                matches!(decode(&short), Err(DecodeError::ShortBlock { .. })),
+                "block {i} one register short"
+            );
+        }
+    }
+
     /// A meter driver's reading of `bank`.
     pub(crate) fn meter_of(
         bank: &RegisterBank,
