@@ -355,6 +355,21 @@ impl Names for NameTable {
     }
 }
 
+/// Tells wallbox `device` to stop (0 A, disabled), saying why.
+fn stop(
+    commands: &mut Vec<Command>,
+    notes: &mut Vec<(usize, String)>,
+    device: usize,
+    why: impl Into<String>,
+) {
+    commands.push(Command {
+        device,
+        current_ma: 0,
+        enable: false,
+    });
+    notes.push((device, why.into()));
+}
+
 /// `input1`/`input2` of an input bit field: 1 while on.
 fn input_bit(inputs: u8, field: &str) -> Option<i64> {
     match field {
@@ -589,7 +604,7 @@ impl Site {
         let mut commands = Vec::new();
         let mut notes: Vec<(usize, String)> = Vec::new();
         // Wallboxes whose maximum this cycle is a charging rule's wish.
-        let mut rule_limited: Vec<usize> = Vec::new();
+        let mut rule_limited = vec![false; self.devices.len()];
         let pause_ms = params.min_pause_time_s * 1000;
         for (i, t) in self.devices.iter_mut().enumerate() {
             if !t.settings.dev_type.is_evse() || t.settings.dev_type == DeviceType::EvseGroup {
@@ -754,21 +769,11 @@ impl Site {
                     continue;
                 }
                 Some(EvseState::Error) => {
-                    commands.push(Command {
-                        device: i,
-                        current_ma: 0,
-                        enable: false,
-                    });
-                    notes.push((i, "wallbox error".to_string()));
+                    stop(&mut commands, &mut notes, i, "wallbox error");
                     continue;
                 }
                 Some(state) if !state.vehicle_present() => {
-                    commands.push(Command {
-                        device: i,
-                        current_ma: 0,
-                        enable: false,
-                    });
-                    notes.push((i, "no vehicle".to_string()));
+                    stop(&mut commands, &mut notes, i, "no vehicle");
                     continue;
                 }
                 Some(_) => {}
@@ -838,12 +843,7 @@ impl Site {
                     .map(|left| format!("paused: {left} s left of its minimum pause"))
             };
             if let Some(note) = stop_note {
-                commands.push(Command {
-                    device: i,
-                    current_ma: 0,
-                    enable: false,
-                });
-                notes.push((i, note));
+                stop(&mut commands, &mut notes, i, note);
                 continue;
             }
             if let Some(d) = decision {
@@ -860,19 +860,16 @@ impl Site {
                     if let Some(turn) = t.turn.as_mut() {
                         turn.settle(0, now, pause_ms);
                     }
-                    commands.push(Command {
-                        device: i,
-                        current_ma: 0,
-                        enable: false,
-                    });
-                    notes.push((
+                    stop(
+                        &mut commands,
+                        &mut notes,
                         i,
                         format!("charging rule {}: {} mA", t.view.rule_id, d.current_ma),
-                    ));
+                    );
                     continue;
                 }
                 if wish < max {
-                    rule_limited.push(i);
+                    rule_limited[i] = true;
                 }
                 max = max.min(wish);
             }
@@ -935,7 +932,7 @@ impl Site {
                 enable: target > 0,
             });
             let mut reason = result.reason.to_string();
-            if result.reason == crate::alloc::Reason::MaxCurrent && rule_limited.contains(i) {
+            if result.reason == crate::alloc::Reason::MaxCurrent && rule_limited[*i] {
                 reason = format!("charging rule {}", t.view.rule_id);
             }
             if meter_stale {
