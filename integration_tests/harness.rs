@@ -306,3 +306,13 @@ pub fn state_configuration(state_file: &std::path::Path) -> Value {
     }
     state
 }
+
+/// The Python of the test venv (`CHARGEBRAIN_TEST_PYTHON`, set by
+/// `scripts/test.sh`), which has the packages of `scripts/requirements-test.txt`.
+#[allow(dead_code)] // until a test drives a Python client
+pub fn test_python() -> PathBuf {
+    std::env::var_os("CHARGEBRAIN_TEST_PYTHON").map_or_else(
+        || panic!("CHARGEBRAIN_TEST_PYTHON is not set: scripts/test.sh makes the venv with scripts/requirements-test.txt and sets it"),
+        PathBuf::from,
+    )
+}

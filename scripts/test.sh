@@ -2,8 +2,9 @@
 # Runs every test of chargebrain: format, lints, unit, property and
 # integration tests. Installs the tools the tests drive when they are
 # missing: mbpoll (a third-party Modbus client, Debian), headless Chromium
-# and chromedriver (Debian) for the admin page, and Node-RED (npm, pinned,
-# cached under ~/.cache/chargebrain).
+# and chromedriver (Debian) for the admin page, Node-RED (npm, pinned,
+# cached under ~/.cache/chargebrain), and the pinned Python packages of
+# scripts/requirements-test.txt (a venv under the same cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +31,16 @@ if [ ! -x "$node_red_dir/node_modules/.bin/node-red" ]; then
   npm install --prefix "$node_red_dir" --no-audit --no-fund --loglevel=error "node-red@$NODE_RED_VERSION" >/dev/null
 fi
 export NODE_RED_BIN="$node_red_dir/node_modules/.bin/node-red"
+
+# One venv per content of the requirements file: a changed pin makes a new one.
+req=scripts/requirements-test.txt
+venv="$cache/venv-$(sha256sum "$req" | cut -c1-12)"
+if [ ! -x "$venv/bin/python" ]; then
+  echo "creating the test venv $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+fi
+export CHARGEBRAIN_TEST_PYTHON="$venv/bin/python"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
