@@ -57,12 +57,16 @@ pub struct MeterLoad {
     pub current_ma: PerPhase,
 }
 
+// All budget arithmetic saturates: a reading at the edge of `i64` (which
+// plausibility checks refuse before it gets here) must never wrap round
+// into a large free current.
+
 fn add(a: PerPhase, b: PerPhase) -> PerPhase {
-    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
+    [0, 1, 2].map(|p| a[p].saturating_add(b[p]))
 }
 
 fn sub(a: PerPhase, b: PerPhase) -> PerPhase {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+    [0, 1, 2].map(|p| a[p].saturating_sub(b[p]))
 }
 
 fn sum_of(meters: &[MeterLoad], roles: &[MeterRole]) -> Option<PerPhase> {
@@ -108,7 +112,7 @@ pub struct Overdraft {
 impl Overdraft {
     /// Notes the site's total load per phase at `now` (ms).
     pub fn record(&mut self, total_ma: PerPhase, limit_ma: i64, now: u64) {
-        let over = total_ma.map(|t| (t - limit_ma).max(0));
+        let over = total_ma.map(|t| t.saturating_sub(limit_ma).max(0));
         if over.iter().any(|o| *o > 0) {
             self.max_seen_ma = self
                 .max_seen_ma
@@ -142,7 +146,12 @@ pub fn available(
     house_ma: PerPhase,
     penalty_ma: PerPhase,
 ) -> PerPhase {
-    [0, 1, 2].map(|p| max_total_ma - reserve_ma - house_ma[p] - penalty_ma[p])
+    [0, 1, 2].map(|p| {
+        max_total_ma
+            .saturating_sub(reserve_ma)
+            .saturating_sub(house_ma[p])
+            .saturating_sub(penalty_ma[p])
+    })
 }
 
 #[cfg(test)]

@@ -39,6 +39,57 @@ pub type PerPhase = [i64; 3];
 /// Targets are multiples of this (mA).
 pub const STEP_MA: i64 = 100;
 
+/// The largest magnitude of any current the allocator works with, mA
+/// (2^40 mA, about a million times any real fuse). Every input is clamped to
+/// it, so no sum of them (even over millions of EVSEs) and no level × count
+/// in the water-filling can overflow an `i64`, whatever a device reported.
+pub const MAX_INPUT_MA: i64 = 1 << 40;
+
+fn clamp_ma(ma: i64) -> i64 {
+    ma.clamp(-MAX_INPUT_MA, MAX_INPUT_MA)
+}
+
+fn clamp_phases(ma: PerPhase) -> PerPhase {
+    ma.map(clamp_ma)
+}
+
+/// The site with every current within `±MAX_INPUT_MA`.
+fn clamped_site(site: &SiteInput) -> SiteInput {
+    SiteInput {
+        available_ma: clamp_phases(site.available_ma),
+        evse_cap_ma: site.evse_cap_ma.map(clamp_ma),
+        max_imbalance_ma: site.max_imbalance_ma.map(clamp_ma),
+        imbalance_base_ma: clamp_phases(site.imbalance_base_ma),
+        groups: site
+            .groups
+            .iter()
+            .map(|g| GroupInput {
+                limit_ma: clamp_phases(g.limit_ma),
+                ..g.clone()
+            })
+            .collect(),
+    }
+}
+
+/// The EVSEs with every current within `±MAX_INPUT_MA` (borrowed when they
+/// already are, as they always are from real settings).
+fn clamped_evses(evses: &[EvseInput]) -> std::borrow::Cow<'_, [EvseInput]> {
+    let inside = |ma: i64| (-MAX_INPUT_MA..=MAX_INPUT_MA).contains(&ma);
+    if evses.iter().all(|e| inside(e.min_ma) && inside(e.max_ma)) {
+        return std::borrow::Cow::Borrowed(evses);
+    }
+    std::borrow::Cow::Owned(
+        evses
+            .iter()
+            .map(|e| EvseInput {
+                min_ma: clamp_ma(e.min_ma),
+                max_ma: clamp_ma(e.max_ma),
+                ..e.clone()
+            })
+            .collect(),
+    )
+}
+
 /// Wiring of a wallbox's L1/L2/L3 to the building's phases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Rotation {
@@ -298,6 +349,8 @@ fn round_down(ma: i64) -> i64 {
 
 /// Allocates current to every EVSE; one `Allocation` per input, in order.
 pub fn allocate(site: &SiteInput, evses: &[EvseInput]) -> Result<Vec<Allocation>, AllocError> {
+    let site = &clamped_site(site);
+    let evses = &*clamped_evses(evses);
     let mut cons = build_constraints(site, evses)?;
     let mut out: Vec<Option<Allocation>> = vec![None; evses.len()];
 

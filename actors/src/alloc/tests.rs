@@ -434,3 +434,137 @@ proptest! {
         }
     }
 }
+
+// ---- extreme inputs ------------------------------------------------------
+
+/// Currents a broken device or a wild formula could make of a limit or a
+/// draw: the `i64` edges, 1e18, negative, zero and everyday values.
+fn extreme_ma() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        Just(i64::MIN),
+        Just(i64::MAX),
+        Just(i64::MIN + 1),
+        Just(i64::MAX - 1),
+        Just(1_000_000_000_000_000_000),
+        Just(-1_000_000_000_000_000_000),
+        Just(0),
+        Just(-1),
+        -100_000i64..100_000,
+        any::<i64>(),
+    ]
+}
+
+fn extreme_site() -> impl Strategy<Value = RandomSite> {
+    let evses = prop::collection::vec(
+        (
+            0u32..3,
+            any::<i64>(),
+            any::<u64>(),
+            any::<u8>(),
+            extreme_ma(),
+            extreme_ma(),
+            prop::bool::weighted(0.3),
+        ),
+        1..40,
+    );
+    let site = (
+        prop::array::uniform3(extreme_ma()),
+        prop::option::of(extreme_ma()),
+        prop::option::of(extreme_ma()),
+        prop::array::uniform3(extreme_ma()),
+        prop::array::uniform3(extreme_ma()),
+    );
+    (evses, site).prop_map(|(evses, (available, cap, imbalance, base, group))| RandomSite {
+        site: SiteInput {
+            available_ma: available,
+            evse_cap_ma: cap,
+            max_imbalance_ma: imbalance,
+            imbalance_base_ma: base,
+            groups: vec![
+                GroupInput {
+                    id: 1,
+                    parent: 0,
+                    limit_ma: group,
+                },
+                GroupInput {
+                    id: 2,
+                    parent: 1,
+                    limit_ma: [group[2], group[0], group[1]],
+                },
+            ],
+        },
+        evses: evses
+            .into_iter()
+            .map(
+                |(group, prio, turn, phases, min, max, uncontrolled)| EvseInput {
+                    group,
+                    prio,
+                    turn,
+                    phases,
+                    min_ma: min,
+                    max_ma: max,
+                    uncontrolled,
+                },
+            )
+            .collect(),
+    })
+}
+
+/// Like `check_limit`, for limits anywhere in `i64`: the controlled EVSEs
+/// get at most what is left (computed without overflow).
+fn check_extreme_limit(
+    name: &str,
+    limit: PerPhase,
+    members: &[usize],
+    r: &RandomSite,
+    out: &[Allocation],
+) -> Result<(), TestCaseError> {
+    for (p, limit) in limit.iter().enumerate() {
+        let on = |i: &&usize| r.evses[**i].phases & (1 << p) != 0;
+        let sum = |uncontrolled: bool| -> i128 {
+            members
+                .iter()
+                .filter(on)
+                .filter(|&&i| r.evses[i].uncontrolled == uncontrolled)
+                .map(|&i| i128::from(out[i].target_ma))
+                .sum()
+        };
+        let (fixed, given) = (sum(true), sum(false));
+        prop_assert!(
+            given <= (i128::from(*limit) - fixed).max(0),
+            "{name} L{}: gave {given}, limit {limit} less {fixed} uncontrolled",
+            p + 1
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// The i64 edges, 1e18 and negative values neither panic (the tests
+    /// run with overflow checks) nor let any limit be exceeded.
+    #[test]
+    fn extreme_values_neither_overflow_nor_exceed_a_limit(r in extreme_site()) {
+        let out = allocate(&r.site, &r.evses).unwrap();
+        prop_assert_eq!(out.len(), r.evses.len());
+        let everyone: Vec<usize> = (0..r.evses.len()).collect();
+        for (e, a) in r.evses.iter().zip(&out) {
+            prop_assert!(a.target_ma >= 0, "{e:?} got {a:?}");
+            if !e.uncontrolled && a.target_ma > 0 {
+                prop_assert!(a.target_ma <= e.max_ma && a.target_ma >= e.min_ma, "{e:?} got {a:?}");
+            }
+        }
+        // A limit clamped to MAX_INPUT_MA is still far above any real draw;
+        // what counts is that nothing wrapped round.
+        let clamp = |l: PerPhase| l.map(|v| v.clamp(-MAX_INPUT_MA, MAX_INPUT_MA));
+        check_extreme_limit("site", clamp(r.site.available_ma), &everyone, &r, &out)?;
+        if let Some(cap) = r.site.evse_cap_ma {
+            check_extreme_limit("evse cap", clamp([cap; 3]), &everyone, &r, &out)?;
+        }
+        for g in &r.site.groups {
+            let members: Vec<usize> = everyone.iter().copied().filter(|&i| chain(&r.site, r.evses[i].group).contains(&g.id)).collect();
+            check_extreme_limit(&format!("group {}", g.id), clamp(g.limit_ma), &members, &r, &out)?;
+        }
+    }
+}
