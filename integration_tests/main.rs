@@ -12,6 +12,7 @@ mod modbus_api;
 mod modbus_faults;
 mod modbus_rtu;
 mod node_red;
+mod plausibility;
 mod robustness;
 mod settings;
 mod users;

@@ -9,7 +9,9 @@ use std::time::Duration;
 use actix::{Actor, Addr, Recipient};
 use slog::Logger;
 
-use crate::devices::{Apply, Device, DeviceSettings, GetStatus, HttpInput, Poll, Shutdown};
+use crate::devices::{
+    Apply, Device, DeviceSettings, GetStatus, HttpInput, Poll, Refused, Shutdown,
+};
 use crate::transport::{Bus, Endpoint, EndpointError};
 
 /// Where the internal addresses point: `evse`, `meter1`, `meter2` (the
@@ -114,6 +116,14 @@ impl DeviceHandle {
     }
 
     pub fn status_recipient(&self) -> Option<Recipient<GetStatus>> {
+        match &self.actor {
+            DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Http(addr) => Some(addr.clone().recipient()),
+            DeviceActor::None => None,
+        }
+    }
+
+    pub fn refused_recipient(&self) -> Option<Recipient<Refused>> {
         match &self.actor {
             DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
             DeviceActor::Http(addr) => Some(addr.clone().recipient()),

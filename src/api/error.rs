@@ -79,6 +79,7 @@ impl ResponseError for ApiError {
                 | DeviceError::Transport(_)
                 | DeviceError::Exception(_)
                 | DeviceError::Protocol(_)
+                | DeviceError::Implausible(_)
                 | DeviceError::Stale(_) => StatusCode::BAD_GATEWAY,
             },
         }

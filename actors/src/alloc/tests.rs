@@ -474,40 +474,42 @@ fn extreme_site() -> impl Strategy<Value = RandomSite> {
         prop::array::uniform3(extreme_ma()),
         prop::array::uniform3(extreme_ma()),
     );
-    (evses, site).prop_map(|(evses, (available, cap, imbalance, base, group))| RandomSite {
-        site: SiteInput {
-            available_ma: available,
-            evse_cap_ma: cap,
-            max_imbalance_ma: imbalance,
-            imbalance_base_ma: base,
-            groups: vec![
-                GroupInput {
-                    id: 1,
-                    parent: 0,
-                    limit_ma: group,
-                },
-                GroupInput {
-                    id: 2,
-                    parent: 1,
-                    limit_ma: [group[2], group[0], group[1]],
-                },
-            ],
+    (evses, site).prop_map(
+        |(evses, (available, cap, imbalance, base, group))| RandomSite {
+            site: SiteInput {
+                available_ma: available,
+                evse_cap_ma: cap,
+                max_imbalance_ma: imbalance,
+                imbalance_base_ma: base,
+                groups: vec![
+                    GroupInput {
+                        id: 1,
+                        parent: 0,
+                        limit_ma: group,
+                    },
+                    GroupInput {
+                        id: 2,
+                        parent: 1,
+                        limit_ma: [group[2], group[0], group[1]],
+                    },
+                ],
+            },
+            evses: evses
+                .into_iter()
+                .map(
+                    |(group, prio, turn, phases, min, max, uncontrolled)| EvseInput {
+                        group,
+                        prio,
+                        turn,
+                        phases,
+                        min_ma: min,
+                        max_ma: max,
+                        uncontrolled,
+                    },
+                )
+                .collect(),
         },
-        evses: evses
-            .into_iter()
-            .map(
-                |(group, prio, turn, phases, min, max, uncontrolled)| EvseInput {
-                    group,
-                    prio,
-                    turn,
-                    phases,
-                    min_ma: min,
-                    max_ma: max,
-                    uncontrolled,
-                },
-            )
-            .collect(),
-    })
+    )
 }
 
 /// Like `check_limit`, for limits anywhere in `i64`: the controlled EVSEs

@@ -6,7 +6,7 @@ use actix::prelude::*;
 use slog::{info, o, warn, Logger};
 
 use super::messages::{
-    Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Shutdown, WriteRegisters,
+    Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Refused, Shutdown, WriteRegisters,
 };
 use super::{ComStatus, DeviceSettings, DeviceType};
 use crate::drivers::{evse_powerbrain, powerbrain, FailSafe, Reading, Table};
@@ -82,27 +82,31 @@ impl Device {
         }))
     }
 
-    /// Runs `ops` one after the other within one timeout.
+    /// Runs `ops` one after the other, each within its own timeout (a
+    /// slow device whose every answer comes in time is not dead), and
+    /// records the outcome in the com status.
     fn exchange_all(
         &mut self,
         ops: Vec<Op>,
     ) -> ResponseActFuture<Self, Result<Vec<Vec<u16>>, DeviceError>> {
-        let issued = Instant::now();
+        let work = self.exchange_untracked(ops);
+        self.track(work)
+    }
+
+    fn exchange_untracked(
+        &self,
+        ops: Vec<Op>,
+    ) -> impl std::future::Future<Output = Result<Vec<Vec<u16>>, DeviceError>> + 'static {
         let requests: Vec<_> = ops.into_iter().map(|op| (self.bus.clone(), op)).collect();
         let (unit, timeout) = (self.settings.id, self.timeout);
-        self.track(async move {
+        async move {
             let mut answers = Vec::with_capacity(requests.len());
             for (bus, op) in requests {
-                let req = BusRequest {
-                    unit,
-                    op,
-                    issued,
-                    timeout,
-                };
+                let req = BusRequest::new(unit, op, timeout);
                 answers.push(bus.send(req).await.unwrap_or(Err(DeviceError::Stopped))?);
             }
             Ok(answers)
-        })
+        }
     }
 
     fn identify(&mut self, ctx: &mut Context<Self>) {
@@ -211,20 +215,23 @@ impl Handler<Poll> for Device {
                 },
             })
             .collect();
-        Box::pin(self.exchange_all(ops).map(move |blocks, device, _| {
-            let reading = dev_type
-                .decode(&blocks?)
-                .map_err(|e| DeviceError::Protocol(e.to_string()));
-            match &reading {
-                Ok(r) => {
-                    if device.model.is_none() && !dev_type.is_powerbrain() {
-                        device.model = Some(dev_type.display_name().to_string());
-                    }
-                    if let Reading::Evse(evse) = r {
-                        device.fail_safe_seen = Some(evse.fail_safe);
-                    }
+        let work = self.exchange_untracked(ops);
+        Box::pin(work.into_actor(self).map(move |blocks, device, _| {
+            let reading = blocks.and_then(|blocks| {
+                dev_type
+                    .decode(&blocks)
+                    .map_err(|e| DeviceError::Protocol(e.to_string()))
+            });
+            device
+                .com
+                .record_poll(reading.as_ref().map(|_| ()), Instant::now());
+            if let Ok(r) = &reading {
+                if device.model.is_none() && !dev_type.is_powerbrain() {
+                    device.model = Some(dev_type.display_name().to_string());
                 }
-                Err(e) => device.com.record(Err(e), Instant::now()),
+                if let Reading::Evse(evse) = r {
+                    device.fail_safe_seen = Some(evse.fail_safe);
+                }
             }
             reading
         }))
@@ -275,6 +282,16 @@ impl Handler<Apply> for Device {
             }
             result.map(|_| ())
         }))
+    }
+}
+
+impl Handler<Refused> for Device {
+    type Result = ();
+
+    fn handle(&mut self, Refused(why): Refused, _: &mut Self::Context) {
+        warn!(self.log, "reading refused"; "reason" => &why);
+        self.com
+            .failed(&DeviceError::Implausible(why), Instant::now());
     }
 }
 

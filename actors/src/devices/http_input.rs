@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::messages::{Apply, DeviceStatus, GetStatus, Poll, Shutdown};
+use super::messages::{Apply, DeviceStatus, GetStatus, Poll, Refused, Shutdown};
 use super::{ComStatus, DeviceSettings};
 use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
 use crate::transport::DeviceError;
@@ -219,6 +219,15 @@ impl Handler<Apply> for HttpInput {
     fn handle(&mut self, apply: Apply, _: &mut Self::Context) -> Self::Result {
         self.pushed.command = Some((apply.current_ma, apply.enable));
         Ok(())
+    }
+}
+
+impl Handler<Refused> for HttpInput {
+    type Result = ();
+
+    fn handle(&mut self, Refused(why): Refused, _: &mut Self::Context) {
+        self.com
+            .failed(&DeviceError::Implausible(why), Instant::now());
     }
 }
 

@@ -34,6 +34,12 @@ pub struct Apply {
     pub enable: bool,
 }
 
+/// The cycle refused the device's last reading as implausible: it counts
+/// as a failed reading (`com_err`, `com_errors`, `last_error`).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Refused(pub String);
+
 /// The device's communication health and identity.
 #[derive(Debug, Message)]
 #[rtype(result = "DeviceStatus")]

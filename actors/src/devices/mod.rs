@@ -13,7 +13,9 @@ use std::time::Instant;
 pub use actor::Device;
 pub use http_input::{EvsePush, HttpInput, MeterPush, Push};
 pub use kind::DeviceType;
-pub use messages::{Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Shutdown, WriteRegisters};
+pub use messages::{
+    Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Refused, Shutdown, WriteRegisters,
+};
 pub use settings::{
     validate_changed, validate_devices, CurrentLimit, DeviceSettings, DeviceSettingsError,
 };
@@ -33,18 +35,32 @@ pub struct ComStatus {
 }
 
 impl ComStatus {
-    /// Notes the outcome of one exchange. A Modbus exception is an answer:
-    /// the device is reachable, the request was wrong.
+    /// Notes the outcome of one exchange asked for through the API. A
+    /// Modbus exception is an answer: the device is reachable, the request
+    /// was wrong.
     pub fn record(&mut self, outcome: Result<(), &DeviceError>, now: Instant) {
         match outcome {
             Ok(()) | Err(DeviceError::Exception(_)) => self.com_err = false,
-            Err(err) => {
-                self.com_err = true;
-                self.com_errors += 1;
-                self.last_error = err.to_string();
-                self.last_error_at = Some(now);
-            }
+            Err(err) => self.failed(err, now),
         }
+    }
+
+    /// Notes the outcome of a poll: it reads only registers the device
+    /// has, so every error counts, an exception too (a gateway whose
+    /// target does not answer says so with exception 11).
+    pub fn record_poll(&mut self, outcome: Result<(), &DeviceError>, now: Instant) {
+        match outcome {
+            Ok(()) => self.com_err = false,
+            Err(err) => self.failed(err, now),
+        }
+    }
+
+    /// Notes a failed reading.
+    pub fn failed(&mut self, err: &DeviceError, now: Instant) {
+        self.com_err = true;
+        self.com_errors += 1;
+        self.last_error = err.to_string();
+        self.last_error_at = Some(now);
     }
 
     /// Seconds since the last communication error (0 if none).
@@ -75,6 +91,19 @@ mod tests {
         assert_eq!(
             com.last_error, "no answer within 1000 ms",
             "the last error stays visible"
+        );
+    }
+
+    #[test]
+    fn a_poll_answered_with_an_exception_is_a_failed_reading() {
+        let now = Instant::now();
+        let mut com = ComStatus::default();
+        com.record_poll(Err(&DeviceError::Exception(Exception(11))), now);
+        assert!(com.com_err);
+        assert_eq!(com.com_errors, 1);
+        assert_eq!(
+            com.last_error,
+            "modbus exception: gateway target device failed to respond (code 11)"
         );
     }
 }

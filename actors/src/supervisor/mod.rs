@@ -5,6 +5,7 @@
 
 mod clock;
 mod params;
+mod plausible;
 pub mod session;
 mod site;
 #[cfg(test)]
@@ -23,7 +24,7 @@ pub use params::SiteParams;
 pub use session::{Transaction, Who};
 pub use site::{Command, EvseView, MeterView, Site, SiteView, Snapshot};
 
-use crate::devices::{Apply, DeviceSettings, DeviceStatus, GetStatus, Poll};
+use crate::devices::{Apply, DeviceSettings, DeviceStatus, GetStatus, Poll, Refused};
 use crate::plant::Plant;
 use crate::store::{self, AppendLog, State, Store, StoreError, Update};
 
@@ -111,7 +112,10 @@ struct Supervised {
     status: Option<Recipient<GetStatus>>,
     last_status: Option<DeviceStatus>,
     apply: Option<Recipient<Apply>>,
+    refuse: Option<Recipient<Refused>>,
     http_input: bool,
+    /// A poll was sent and has not been answered yet.
+    in_flight: bool,
 }
 
 pub struct Supervisor {
@@ -144,7 +148,9 @@ fn supervised(plant: &Plant) -> Vec<Supervised> {
             status: d.status_recipient(),
             last_status: None,
             apply: d.apply_recipient(),
+            refuse: d.refused_recipient(),
             http_input: d.settings.dev_type.is_http_input(),
+            in_flight: false,
         })
         .collect()
 }
@@ -325,7 +331,8 @@ impl Supervisor {
         }
         let every = Duration::from_millis(self.site.params.cycle_time_ms);
         self.timer = Some(ctx.run_interval(every, |act, ctx| {
-            ctx.spawn(act.cycle(false).map(|_, _, _| ()));
+            let cycle = act.cycle(false, ctx);
+            ctx.spawn(cycle.map(|_, _, _| ()));
         }));
     }
 
@@ -335,7 +342,18 @@ impl Supervisor {
 
     /// Polls (everything, or only the HTTP-input devices), decides,
     /// applies. The returned future resolves once the snapshot is updated.
-    fn cycle(&mut self, http_only: bool) -> ResponseActFuture<Self, Arc<Snapshot>> {
+    ///
+    /// Each device's poll runs on its own: its result is recorded when it
+    /// comes, however late. The cycle decides once every device polled now
+    /// has answered or, at the latest, three quarters of a cycle after it
+    /// started, with the readings that are in: a late device has missed
+    /// this cycle (its last reading stays in use) and is not polled again
+    /// until it answers, and nobody waits for it.
+    fn cycle(
+        &mut self,
+        http_only: bool,
+        ctx: &mut Context<Self>,
+    ) -> ResponseActFuture<Self, Arc<Snapshot>> {
         if !http_only {
             if self.running {
                 return Box::pin(fut::ready(self.snapshot.clone()));
@@ -350,63 +368,34 @@ impl Supervisor {
             self.last_start = Some(start);
             period
         };
-        // `send` queues every poll at once; awaiting them in turn then costs
-        // the slowest device, not the sum.
-        let polls: Vec<_> = self
-            .devices
-            .iter()
-            .map(|d| {
-                d.poll
-                    .as_ref()
-                    .filter(|_| d.http_input || !http_only)
-                    .map(|r| r.send(Poll))
-            })
-            .collect();
-        // After the polls, each polled device's communication status, so
-        // that get_dev_info is one message to the supervisor.
-        let status_of: Vec<_> = self
-            .devices
-            .iter()
-            .map(|d| d.status.clone().filter(|_| d.http_input || !http_only))
-            .collect();
+        let mut answered = Vec::new();
+        for i in 0..self.devices.len() {
+            let d = &mut self.devices[i];
+            if d.in_flight || (http_only && !d.http_input) {
+                continue;
+            }
+            let Some(poll) = d.poll.clone() else {
+                continue;
+            };
+            d.in_flight = true;
+            let (done, answer) = tokio::sync::oneshot::channel::<()>();
+            answered.push(answer);
+            ctx.spawn(self.poll_one(i, poll).map(move |(), _, _| {
+                let _ = done.send(());
+            }));
+        }
+        let budget = Duration::from_millis(self.site.params.cycle_time_ms * 3 / 4);
         let gather = async move {
-            let mut results = Vec::with_capacity(polls.len());
-            for poll in polls {
-                results.push(match poll {
-                    Some(request) => Some(match request.await {
-                        Ok(Ok(reading)) => Ok(reading),
-                        Ok(Err(e)) => Err(e.to_string()),
-                        Err(e) => Err(e.to_string()),
-                    }),
-                    None => None,
-                });
-            }
-            let asked: Vec<_> = status_of
-                .iter()
-                .map(|r| r.as_ref().map(|r| r.send(GetStatus)))
-                .collect();
-            let mut statuses = Vec::with_capacity(asked.len());
-            for request in asked {
-                statuses.push(match request {
-                    Some(r) => r.await.ok(),
-                    None => None,
-                });
-            }
-            (results, statuses)
+            // The polls run at once; awaiting them in turn costs the slowest.
+            let all = async {
+                for answer in answered {
+                    let _ = answer.await;
+                }
+            };
+            let _ = tokio::time::timeout(budget, all).await;
         };
-        let generation = self.generation;
-        Box::pin(gather.into_actor(self).map(move |(results, statuses), act, _| {
+        Box::pin(gather.into_actor(self).map(move |(), act, _| {
             let now = act.now_ms();
-            if generation == act.generation {
-                for (i, polled) in results.into_iter().enumerate() {
-                    act.site.record(i, polled, now);
-                }
-                for (d, status) in act.devices.iter_mut().zip(statuses) {
-                    if status.is_some() {
-                        d.last_status = status;
-                    }
-                }
-            }
             act.decide(now, cycle_time);
             debug!(act.log, "cycle"; "ms" => now.saturating_sub(start),
                 "available_ma" => ?act.snapshot.site.available_ma, "house_ma" => ?act.snapshot.site.house_ma);
@@ -415,6 +404,51 @@ impl Supervisor {
             }
             act.snapshot.clone()
         }))
+    }
+
+    /// Polls device `i` and records what it answers: the reading (a refused
+    /// one is reported back to the device as a failed reading), then the
+    /// device's communication status. Dropped if the devices change meanwhile.
+    fn poll_one(&mut self, i: usize, poll: Recipient<Poll>) -> impl ActorFuture<Self, Output = ()> {
+        let generation = self.generation;
+        let request = poll.send(Poll);
+        async move {
+            match request.await {
+                Ok(Ok(reading)) => Ok(reading),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        .into_actor(self)
+        .then(move |polled, act, _| {
+            let mut status = None;
+            if generation == act.generation {
+                let now = act.now_ms();
+                let refused = act.site.record(i, Some(polled), now);
+                if let Some(d) = act.devices.get_mut(i) {
+                    d.in_flight = false;
+                    if let (Some(why), Some(refuse)) = (refused, &d.refuse) {
+                        refuse.do_send(Refused(why));
+                    }
+                    status = d.status.as_ref().map(|r| r.send(GetStatus));
+                }
+            }
+            async move {
+                match status {
+                    Some(request) => request.await.ok(),
+                    None => None,
+                }
+            }
+            .into_actor(act)
+        })
+        .map(move |status, act, _| {
+            if generation != act.generation {
+                return;
+            }
+            if let (Some(d), Some(status)) = (act.devices.get_mut(i), status) {
+                d.last_status = Some(status);
+            }
+        })
     }
 }
 
@@ -433,7 +467,8 @@ impl Actor for Supervisor {
         // A first snapshot before any reading, so the API has something to show.
         self.decide(0, 0);
         if matches!(self.clock, Clock::System(_)) {
-            ctx.spawn(self.cycle(false).map(|_, _, _| ()));
+            let cycle = self.cycle(false, ctx);
+            ctx.spawn(cycle.map(|_, _, _| ()));
         }
         self.start_timer(ctx);
     }
@@ -450,16 +485,16 @@ impl Handler<GetSnapshot> for Supervisor {
 impl Handler<CycleNow> for Supervisor {
     type Result = ResponseActFuture<Self, Arc<Snapshot>>;
 
-    fn handle(&mut self, _: CycleNow, _: &mut Self::Context) -> Self::Result {
-        self.cycle(false)
+    fn handle(&mut self, _: CycleNow, ctx: &mut Self::Context) -> Self::Result {
+        self.cycle(false, ctx)
     }
 }
 
 impl Handler<Reevaluate> for Supervisor {
     type Result = ResponseActFuture<Self, Arc<Snapshot>>;
 
-    fn handle(&mut self, _: Reevaluate, _: &mut Self::Context) -> Self::Result {
-        self.cycle(true)
+    fn handle(&mut self, _: Reevaluate, ctx: &mut Self::Context) -> Self::Result {
+        self.cycle(true, ctx)
     }
 }
 

@@ -33,6 +33,9 @@ pub struct SiteParams {
     pub evse_fault_after_s: u64,
     /// Nominal voltage for power figures, V.
     pub voltage: i64,
+    /// A site meter's reading beyond this multiple of `max_total_current`
+    /// (either way, on any phase) cannot be true and is refused.
+    pub meter_plausible_factor: i64,
     /// The electricity price level for price rules (-6 very cheap … -2
     /// very expensive); none = unknown.
     pub price_level: Option<i64>,
@@ -53,6 +56,7 @@ impl Default for SiteParams {
             meter_timeout_s: 10,
             evse_fault_after_s: 180,
             voltage: 230,
+            meter_plausible_factor: 4,
             price_level: None,
         }
     }
@@ -97,6 +101,12 @@ impl SiteParams {
             return Err((
                 "meter_timeout_s",
                 format!("{} is not 1 to 3600", self.meter_timeout_s),
+            ));
+        }
+        if !(1..=100).contains(&self.meter_plausible_factor) {
+            return Err((
+                "meter_plausible_factor",
+                format!("{} is not 1 to 100", self.meter_plausible_factor),
             ));
         }
         if !(100..=400).contains(&self.voltage) {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::session::{CardOutcome, Session, Transaction, Who};
-use super::SiteParams;
+use super::{plausible, SiteParams};
 use crate::alloc::budget::{self, MeterLoad, MeterRole, Overdraft};
 use crate::alloc::turns::TurnState;
 use crate::alloc::{allocate, EvseInput, GroupInput, PerPhase, Rotation, SiteInput};
@@ -125,6 +125,9 @@ struct Tracked {
     reading: Option<Reading>,
     /// ms of the last good reading.
     last_ok: Option<u64>,
+    /// The last reading received, plausible or not, and when (ms): what
+    /// the next energy counter is compared with.
+    last_raw: Option<(Reading, u64)>,
     /// The last poll failed.
     offline: bool,
     /// While a car is plugged in.
@@ -160,6 +163,7 @@ impl Tracked {
             added_ms: now,
             reading: None,
             last_ok: None,
+            last_raw: None,
             offline: false,
             turn: None,
             seen_phases: 0,
@@ -265,7 +269,7 @@ impl NameTable {
     /// cFos's surplus (cfos.md §3.10): what goes out to the grid plus what
     /// the cars draw, over all phases, mA.
     fn surplus_sum(&self) -> i64 {
-        self.export_sum + self.evse_sum
+        self.export_sum.saturating_add(self.evse_sum)
     }
 }
 
@@ -297,7 +301,7 @@ impl Names for NameTable {
                 "_max_total_evse_current" => self.max_total_evse_current,
                 "_num_charging" => self.num_charging,
                 // There is no surplus formula: the built-in value is both.
-                "_surplus" | "_org_surplus" => self.surplus_sum() * self.voltage / 1000,
+                "_surplus" | "_org_surplus" => watts(self.surplus_sum(), self.voltage),
                 _ => return None,
             },
             // `param(name)`: the site's parameters.
@@ -312,7 +316,7 @@ impl Names for NameTable {
             ("pb", [field]) => input_bit(self.pb_inputs?, field)?,
             ("gm", [meter, field]) if meter == "surplus" => match field.as_str() {
                 "current" => self.surplus_sum() / 3,
-                "power_w" => self.surplus_sum() * self.voltage / 1000,
+                "power_w" => watts(self.surplus_sum(), self.voltage),
                 _ => return None,
             },
             ("gm", [meter, field]) => {
@@ -320,7 +324,10 @@ impl Names for NameTable {
                     // The site limit less what is drawn that is not cars.
                     let grid = self.global("grid_demand")?;
                     let evse = self.global("consumed_evse")?;
-                    [0, 1, 2].map(|p| self.max_total_current - (grid[p] - evse[p]))
+                    [0, 1, 2].map(|p| {
+                        self.max_total_current
+                            .saturating_sub(grid[p].saturating_sub(evse[p]))
+                    })
                 } else {
                     self.global(meter)?
                 };
@@ -329,7 +336,7 @@ impl Names for NameTable {
                     "current_l1" => ma[0],
                     "current_l2" => ma[1],
                     "current_l3" => ma[2],
-                    "power_w" => ma.iter().sum::<i64>() * self.voltage / 1000,
+                    "power_w" => watts(total(&ma), self.voltage),
                     _ => return None,
                 }
             }
@@ -413,6 +420,16 @@ pub struct Site {
     max_total_formula: Option<Expr>,
 }
 
+/// The sum of three phases, saturating.
+fn total(ma: &PerPhase) -> i64 {
+    ma.iter().copied().fold(0, i64::saturating_add)
+}
+
+/// W of `ma` at `volts`, saturating.
+fn watts(ma: i64, volts: i64) -> i64 {
+    ma.saturating_mul(volts) / 1000
+}
+
 fn wallbox_phases(mask: u8) -> impl Iterator<Item = usize> {
     (0..3).filter(move |p| mask & (1 << p) != 0)
 }
@@ -484,20 +501,63 @@ impl Site {
     }
 
     /// Notes one device's poll: a reading, or that it did not answer.
-    /// Devices that are not polled (groups) are given `None`.
-    pub fn record(&mut self, device: usize, polled: Option<Result<Reading, String>>, now: u64) {
-        let Some(t) = self.devices.get_mut(device) else {
-            return;
-        };
+    /// Devices that are not polled (groups) are given `None`. A reading
+    /// outside its plausibility window counts as no answer (the device's
+    /// last reading stays in use, as for a silent device); the answer is
+    /// then why, for the device's `last_error`.
+    pub fn record(
+        &mut self,
+        device: usize,
+        polled: Option<Result<Reading, String>>,
+        now: u64,
+    ) -> Option<String> {
+        let window = self.devices.get(device).map(|t| self.window(t))?;
+        let t = self.devices.get_mut(device)?;
         match polled {
             Some(Ok(reading)) => {
-                t.reading = Some(reading);
-                t.last_ok = Some(now);
-                t.offline = false;
+                let previous = t.last_raw.as_ref().map(|(r, at)| (r, *at));
+                let verdict = plausible::check(&reading, &window, previous, now);
+                t.last_raw = Some((reading.clone(), now));
+                match verdict {
+                    Ok(()) => {
+                        t.reading = Some(reading);
+                        t.last_ok = Some(now);
+                        t.offline = false;
+                        None
+                    }
+                    Err(why) => {
+                        t.offline = true;
+                        Some(format!("implausible reading: {why}"))
+                    }
+                }
             }
-            Some(Err(_)) => t.offline = true,
-            None => {}
+            Some(Err(_)) => {
+                t.offline = true;
+                None
+            }
+            None => None,
         }
+    }
+
+    /// What a device's readings can be: a wallbox's by its maximum, a
+    /// meter's by the site limit.
+    fn window(&self, t: &Tracked) -> plausible::Window {
+        if t.settings.dev_type.is_evse() {
+            let setting = match t.settings.max_charging_cur {
+                CurrentLimit::Fixed(ma) => ma,
+                CurrentLimit::Formula(_) => plausible::MAX_WALLBOX_MA,
+            };
+            let offered = match &t.last_raw {
+                Some((Reading::Evse(r), _)) => r.offered_ma.clamp(0, plausible::MAX_WALLBOX_MA),
+                _ => 0,
+            };
+            return plausible::Window::wallbox(setting.max(t.last_set).max(offered));
+        }
+        let limit = match self.params.max_total_current {
+            CurrentLimit::Fixed(ma) => ma,
+            CurrentLimit::Formula(_) => CurrentLimit::MAX_MA,
+        };
+        plausible::Window::meter(limit, self.params.meter_plausible_factor)
     }
 
     /// Resets the largest overdraw seen (`overdraft_cur` set to 0).
@@ -568,12 +628,12 @@ impl Site {
             measured
                 .iter()
                 .filter(|m| roles.contains(&m.role))
-                .map(|m| part(m.current_ma.iter().sum::<i64>()))
-                .sum()
+                .map(|m| part(total(&m.current_ma)))
+                .fold(0, i64::saturating_add)
         };
         let all = |x: i64| x;
         let charging = |x: i64| x.max(0);
-        let discharging = |x: i64| (-x).max(0);
+        let discharging = |x: i64| x.saturating_neg().max(0);
         let solar_sum = sum_of(&[MeterRole::Production], all);
         // Batteries (positive while charging, cfos.md §3.10): what a battery
         // charges with is surplus the car may take instead; what a home
@@ -582,8 +642,10 @@ impl Site {
         let batteries = [MeterRole::StorageHome, MeterRole::StorageAll];
         let export_sum = if has_grid {
             // The grid meter nets the batteries in: take them back out.
-            -sum_of(&[MeterRole::Grid], all) + sum_of(&batteries, charging)
-                - sum_of(&[MeterRole::StorageHome], discharging)
+            sum_of(&[MeterRole::Grid], all)
+                .saturating_neg()
+                .saturating_add(sum_of(&batteries, charging))
+                .saturating_sub(sum_of(&[MeterRole::StorageHome], discharging))
         } else {
             solar_sum - sum_of(&[MeterRole::Consumption], all)
                 + sum_of(&[MeterRole::StorageAll], discharging)
@@ -630,8 +692,11 @@ impl Site {
                         u64::from(s.used_phases.count_ones())
                     };
                     let mw =
-                        u64::try_from(r.offered_ma.max(0) * params.voltage.max(0)).unwrap_or(0);
-                    t.soft_uj = t.soft_uj.saturating_add(mw * phases * dt);
+                        u64::try_from(r.offered_ma.max(0).saturating_mul(params.voltage.max(0)))
+                            .unwrap_or(0);
+                    t.soft_uj = t
+                        .soft_uj
+                        .saturating_add(mw.saturating_mul(phases).saturating_mul(dt));
                 }
                 t.soft_at = Some(now);
                 match (present, &t.turn) {
@@ -687,7 +752,9 @@ impl Site {
             if let Some(meter) = reading.as_ref().and_then(|r| r.meter.as_ref()) {
                 if meter.per_phase && reading.as_ref().is_some_and(|r| r.state.charging()) {
                     for p in 0..3 {
-                        if meter.current_ma[p].abs() >= PHASE_DRAW_THRESHOLD_MA {
+                        if meter.current_ma[p].unsigned_abs()
+                            >= PHASE_DRAW_THRESHOLD_MA.unsigned_abs()
+                        {
                             t.seen_phases |= 1 << p;
                         }
                     }
@@ -698,7 +765,7 @@ impl Site {
             let draw = t.draw(now, params.evse_fault_after_s * 1000);
             let draw_building = rotation.to_building_values(draw);
             for p in 0..3 {
-                evse_ma[p] += draw_building[p];
+                evse_ma[p] = evse_ma[p].saturating_add(draw_building[p]);
             }
             t.view = evse_view(
                 reading.as_ref(),
@@ -798,8 +865,13 @@ impl Site {
                 max_ma: max,
                 min_ma: s.min_charging_cur,
                 solar_ma: solar_sum / phases_used,
-                surplus_ma: draw.iter().copied().max().unwrap_or(0).max(0)
-                    + export_sum / phases_used,
+                surplus_ma: draw
+                    .iter()
+                    .copied()
+                    .max()
+                    .unwrap_or(0)
+                    .max(0)
+                    .saturating_add(export_sum / phases_used),
                 price_level: params.price_level,
                 names: &names,
             };
@@ -887,7 +959,7 @@ impl Site {
 
         let house_ma = budget::house_load(&meters, evse_ma);
         if !meters.is_empty() && now >= self.overdraft_grace_until {
-            let total = [0, 1, 2].map(|p| house_ma[p] + evse_ma[p]);
+            let total = [0, 1, 2].map(|p| house_ma[p].saturating_add(evse_ma[p]));
             self.overdraft.record(total, max_total_ma, now);
         }
         let penalty = self.overdraft.penalty(now);
@@ -997,11 +1069,14 @@ impl Site {
             desc: String::new(),
             params: params.clone(),
             site: SiteView {
-                cons_evse_power: evse_ma.iter().map(|ma| ma * volts / 1000).sum(),
+                cons_evse_power: evse_ma
+                    .iter()
+                    .map(|ma| watts(*ma, volts))
+                    .fold(0, i64::saturating_add),
                 avail_evse_power: available_ma
                     .iter()
-                    .map(|ma| ma.max(&0) * volts / 1000)
-                    .sum(),
+                    .map(|ma| watts((*ma).max(0), volts))
+                    .fold(0, i64::saturating_add),
                 available_ma,
                 house_ma,
                 evse_ma,
@@ -1171,10 +1246,10 @@ impl Site {
         now: u64,
     ) -> NameTable {
         let sum = |roles: &[MeterRole]| -> PerPhase {
-            let mut total = [0; 3];
+            let mut total = [0i64; 3];
             for m in measured.iter().filter(|m| roles.contains(&m.role)) {
                 for (t, ma) in total.iter_mut().zip(m.current_ma) {
-                    *t += ma;
+                    *t = (*t).saturating_add(ma);
                 }
             }
             total
@@ -1188,24 +1263,24 @@ impl Site {
                 MeterRole::StorageHome,
                 MeterRole::StorageAll,
             ]);
-            [0, 1, 2].map(|p| used[p] - produced[p])
+            [0, 1, 2].map(|p| used[p].saturating_sub(produced[p]))
         };
-        let consumed = [0, 1, 2].map(|p| grid_demand[p] + produced[p]);
+        let consumed = [0, 1, 2].map(|p| grid_demand[p].saturating_add(produced[p]));
         // What the wallboxes' own meters show, on the building's phases.
-        let mut consumed_evse = [0; 3];
+        let mut consumed_evse = [0i64; 3];
         for t in &self.devices {
             if let Some(Reading::Evse(EvseReading { meter: Some(m), .. })) = &t.reading {
                 let rotation =
                     Rotation::from_degrees(t.settings.phase_rotation).unwrap_or_default();
                 let building = rotation.to_building_values(m.current_ma);
                 for (total, ma) in consumed_evse.iter_mut().zip(building) {
-                    *total += ma;
+                    *total = (*total).saturating_add(ma);
                 }
             }
         }
         // Fault current (cfos.md §3.8): what the silent wallboxes with a car
         // are counted as drawing.
-        let mut error = [0; 3];
+        let mut error = [0i64; 3];
         for t in self
             .devices
             .iter()
@@ -1214,7 +1289,7 @@ impl Site {
             let rotation = Rotation::from_degrees(t.settings.phase_rotation).unwrap_or_default();
             let draw = rotation.to_building_values(t.draw(now, params.evse_fault_after_s * 1000));
             for (total, ma) in error.iter_mut().zip(draw) {
-                *total += ma;
+                *total = (*total).saturating_add(ma);
             }
         }
         let num_charging = self
@@ -1232,7 +1307,7 @@ impl Site {
                 ("storage_all", sum(&[MeterRole::StorageAll])),
                 ("error", error),
             ],
-            evse_sum: consumed_evse.iter().sum(),
+            evse_sum: total(&consumed_evse),
             num_charging: i64::try_from(num_charging).unwrap_or(i64::MAX),
             max_total_evse_current: params.max_total_evse_current,
             reserve_current: params.reserve_current,
@@ -1313,8 +1388,8 @@ fn inverted(m: &MeterReading, invert: bool) -> MeterReading {
         return m.clone();
     }
     MeterReading {
-        current_ma: m.current_ma.map(|c| -c),
-        power_w: -m.power_w,
+        current_ma: m.current_ma.map(i64::saturating_neg),
+        power_w: m.power_w.saturating_neg(),
         import_wh: m.export_wh,
         export_wh: m.import_wh,
         ..m.clone()
@@ -1382,10 +1457,8 @@ fn evse_view(
     EvseView {
         state: state.code(),
         charging_enabled: reading.is_some_and(|r| r.charging_enabled),
-        cur_charging_power: meter.map_or_else(
-            || draw.iter().sum::<i64>() * params.voltage / 1000,
-            |m| m.power_w,
-        ),
+        cur_charging_power: meter
+            .map_or_else(|| watts(total(&draw), params.voltage), |m| m.power_w),
         total_energy: meter.map_or(0, |m| m.import_wh),
         current_l1: draw[0],
         current_l2: draw[1],

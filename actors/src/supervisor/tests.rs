@@ -590,3 +590,105 @@ fn a_rule_that_stops_the_car_starts_its_minimum_pause() {
     );
     assert_eq!(at(1, 301_000).0, 10_000, "after the pause it charges again");
 }
+
+mod extreme_readings {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn extreme() -> BoxedStrategy<i64> {
+        prop_oneof![
+            Just(i64::MIN),
+            Just(i64::MAX),
+            Just(1_000_000_000_000_000_000),
+            Just(-1_000_000_000_000_000_000),
+            Just((1i64 << 31) * 100),
+            Just(-1_000_000),
+            Just(0),
+            -40_000i64..40_000,
+            any::<i64>(),
+        ]
+        .boxed()
+    }
+
+    fn meter() -> BoxedStrategy<MeterReading> {
+        (
+            prop::array::uniform3(extreme()),
+            prop::array::uniform3(prop_oneof![Just(230i64), extreme()]),
+            extreme(),
+            extreme(),
+            extreme(),
+        )
+            .prop_map(
+                |(current_ma, voltage_v, power_w, import_wh, export_wh)| MeterReading {
+                    current_ma,
+                    voltage_v,
+                    power_w,
+                    import_wh,
+                    export_wh,
+                    per_phase: true,
+                },
+            )
+            .boxed()
+    }
+
+    /// One poll's outcome for the wallboxes E1, E2 and the grid meter M1.
+    fn evse() -> BoxedStrategy<Option<Reading>> {
+        (meter(), extreme(), prop::bool::ANY)
+            .prop_map(|(m, offered, ok)| {
+                ok.then(|| {
+                    Reading::Evse(EvseReading {
+                        state: EvseState::Charging,
+                        charging_enabled: true,
+                        offered_ma: offered,
+                        cable_ma: 32_000,
+                        meter: Some(m),
+                        fail_safe: FailSafe::default(),
+                        rfid: String::new(),
+                        inputs: 0,
+                    })
+                })
+            })
+            .boxed()
+    }
+
+    fn step() -> impl Strategy<Value = [Option<Reading>; 3]> {
+        let grid = prop::option::weighted(0.9, meter().prop_map(Reading::Meter));
+        (evse(), evse(), grid).prop_map(|(e1, e2, m1)| [e1, e2, m1])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Whatever the devices report, nothing overflows (the tests run
+        /// with overflow checks), no reading beyond its window counts, and
+        /// the cars together never get more than the site leaves them.
+        #[test]
+        fn extreme_readings_never_free_current(steps in prop::collection::vec(step(), 1..12)) {
+            let mut site = Site::new(
+                SiteParams::default(),
+                &[wallbox(1, "used_phases = 7"), wallbox(2, "used_phases = 7"), grid_meter()],
+                0,
+            );
+            for (n, readings) in steps.into_iter().enumerate() {
+                let now = n as u64 * 1000;
+                for (i, reading) in readings.into_iter().enumerate() {
+                    site.record(i, Some(reading.ok_or_else(|| "no answer".to_string())), now);
+                }
+                let (commands, snapshot) = site.cycle(now, 1000);
+                let s = &snapshot.site;
+                // The grid meter's window is 4 × 32 A either way, each
+                // wallbox's its 32 A maximum plus 10 %: the house load
+                // computed from them stays within those.
+                let bound: u64 = 4 * 32_000 + 2 * 35_200;
+                for p in 0..3 {
+                    prop_assert!(s.house_ma[p].unsigned_abs() <= bound, "house {:?}", s.house_ma);
+                    prop_assert!(s.available_ma[p] <= 32_000 + bound as i64, "available {:?}", s.available_ma);
+                }
+                let given: i64 = commands.iter().map(|c| c.current_ma).sum();
+                let room = s.available_ma.iter().copied().min().unwrap_or(0).max(0);
+                prop_assert!(given <= room, "gave {given} mA with {room} mA available: {commands:?}");
+            }
+        }
+    }
+}

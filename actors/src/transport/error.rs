@@ -38,6 +38,9 @@ pub enum DeviceError {
     Protocol(String),
     #[error("device is shutting down")]
     Stopped,
+    /// A reading that cannot be true (outside its plausibility window).
+    #[error("{0}")]
+    Implausible(String),
     /// An HTTP-input device whose values were not pushed in time.
     #[error("no values pushed for {0} s")]
     Stale(u64),
