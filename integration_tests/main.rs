@@ -15,5 +15,6 @@ mod node_red;
 mod plausibility;
 mod robustness;
 mod settings;
+mod slow_devices;
 mod users;
 mod web_ui;
