@@ -17,7 +17,8 @@ use actors::supervisor::{Flush, Supervisor};
 use slog::{info, Logger};
 use tokio::sync::watch;
 
-use crate::api::{self, AppState, Auth};
+use crate::api::guard::{Connections, Guard};
+use crate::api::{self, AppState, Auth, Verifier, VerifySlots};
 use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,24 @@ pub enum StartError {
     State(String),
 }
 
+/// What the API checks on input, checked on a loaded state: the texts,
+/// the users and their cards, the admin password's hash.
+fn check_loaded(state: &State) -> Result<(), String> {
+    for (key, text) in [("title", &state.title), ("desc", &state.desc)] {
+        if text.chars().count() > store::MAX_TEXT_CHARS {
+            return Err(format!(
+                "{key}: longer than {} characters",
+                store::MAX_TEXT_CHARS
+            ));
+        }
+    }
+    actors::users::validate_users(&state.users).map_err(|e| format!("users: {e}"))?;
+    if let Some(hash) = &state.admin_hash {
+        api::auth::valid_hash(hash).map_err(|e| format!("admin_hash: {e}"))?;
+    }
+    Ok(())
+}
+
 /// The state file's contents, or on the first start the settings' seed,
 /// which is then written so that the file is the truth from now on.
 fn load_or_seed(settings: &Settings, log: &Logger) -> Result<(PathBuf, State), StartError> {
@@ -49,6 +68,14 @@ fn load_or_seed(settings: &Settings, log: &Logger) -> Result<(PathBuf, State), S
         })?;
         state.params.validate().map_err(|(key, reason)| {
             StartError::State(format!("{}: params.{key}: {reason}", path.display()))
+        })?;
+        // Checked like the API's input: what was written by hand, or by an
+        // older or broken version, does not get in by the back door.
+        check_loaded(&state).map_err(|e| {
+            StartError::State(format!(
+                "{}: {e}; the daemon did not start and the file was left as it is",
+                path.display()
+            ))
         })?;
         info!(log, "state loaded"; "file" => %path.display());
         // Saved before formulas were checked for names: it loads, and says so.
@@ -78,6 +105,25 @@ fn load_or_seed(settings: &Settings, log: &Logger) -> Result<(PathBuf, State), S
     store::save_atomic(&path, &state).map_err(|e| StartError::State(e.to_string()))?;
     info!(log, "state seeded from the settings"; "file" => %path.display());
     Ok((path, state))
+}
+
+/// Raises the soft open-file limit to the hard one (each connection and
+/// each device takes a descriptor); answers the soft limit in force.
+fn raise_open_file_limit(log: &Logger) -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    // An unlimited hard limit: a million is plenty.
+    let wanted = limit.maximum.unwrap_or(1 << 20);
+    if limit.current.is_some_and(|c| c < wanted) {
+        let raised = Rlimit {
+            current: Some(wanted),
+            maximum: limit.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            slog::warn!(log, "cannot raise the open-file limit"; "error" => %e);
+        }
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(1 << 20)
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -125,7 +171,17 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         .map_err(|e| StartError::Devices(e.to_string()))?;
     info!(log, "devices started"; "count" => plant.devices().len());
 
-    let auth = Auth::new(state.admin_hash.clone(), &log).start();
+    let password_set = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if state.admin_hash.is_none() {
+        slog::warn!(
+            log,
+            "no admin password is set: anyone who reaches the daemon can change its settings; \
+            set one on the admin page (Settings) or with cmd=change_admin_pwd"
+        );
+    }
+    let auth = Auth::new(state.admin_hash.clone(), password_set.clone(), &log).start();
+    // Argon2 runs on threads of its own, two at most at once.
+    let verifier = SyncArbiter::start(api::auth::VERIFY_SLOTS, || Verifier);
     let stored = state.clone();
     // fsync blocks: the store gets a thread of its own.
     let store = SyncArbiter::start(1, move || Store::new(path.clone(), stored.clone()));
@@ -137,16 +193,56 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         supervisor,
         store,
         auth,
+        verifier,
+        verify_slots: VerifySlots::new(),
+        password_set,
         public_read: settings.http.public_read,
+        body_timeout: Duration::from_secs(settings.http.body_timeout_s),
     });
     let listen = settings.http.listen.clone();
-    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(api::routes))
-        .workers(settings.http.workers)
-        .bind(listen.as_str())
-        .map_err(|e| StartError::Listen {
-            addr: listen.clone(),
-            reason: e.to_string(),
-        })?;
+    let guard = Guard::new(&settings.http.hosts);
+    let connections = Connections::new(settings.http.max_connections_per_client);
+    // Every connection takes a file descriptor, and so does every device:
+    // the global cap stays below the open-file limit.
+    let open_files = raise_open_file_limit(&log);
+    let workers = settings.http.workers;
+    let per_worker = settings
+        .http
+        .max_connections
+        .min(usize::try_from(open_files.saturating_sub(256)).unwrap_or(usize::MAX))
+        .max(16)
+        / workers;
+    info!(log, "connection limits"; "open_files" => open_files,
+        "max_connections" => per_worker * workers,
+        "per_client" => settings.http.max_connections_per_client);
+    let server = HttpServer::new(move || {
+        let guard = guard.clone();
+        App::new()
+            .app_data(state.clone())
+            .wrap_fn(move |req, srv| {
+                use actix_web::dev::Service;
+                use futures_util::future::{ready, Either};
+                match guard.check(&req) {
+                    Ok(()) => Either::Left(srv.call(req)),
+                    Err(e) => Either::Right(ready(Ok(req.error_response(e)))),
+                }
+            })
+            .configure(api::routes)
+    })
+    .on_connect(move |conn, data| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            if let Ok(peer) = tcp.peer_addr() {
+                data.insert(connections.open(peer.ip()));
+            }
+        }
+    })
+    .max_connections(per_worker.max(1))
+    .workers(workers)
+    .bind(listen.as_str())
+    .map_err(|e| StartError::Listen {
+        addr: listen.clone(),
+        reason: e.to_string(),
+    })?;
     for addr in server.addrs() {
         // The one line on stdout: tests and scripts read the bound address here.
         let mut out = std::io::stdout().lock();

@@ -44,6 +44,16 @@ pub struct HttpSettings {
     /// Serve read-only status (`get_dev_info`, `get_params`, …) without the
     /// admin password, as existing clients expect.
     pub public_read: bool,
+    /// Host names the daemon is reached by (`Host` header); IP addresses
+    /// and `localhost` always work. Any other name is refused, which stops
+    /// DNS rebinding.
+    pub hosts: Vec<String>,
+    /// Open connections one client address may hold; more are refused.
+    pub max_connections_per_client: usize,
+    /// Open connections in all, kept below the open-file limit.
+    pub max_connections: usize,
+    /// How long a request's body may take to arrive, s.
+    pub body_timeout_s: u64,
 }
 
 impl Default for HttpSettings {
@@ -52,6 +62,10 @@ impl Default for HttpSettings {
             listen: "127.0.0.1:8080".into(),
             workers: 1,
             public_read: true,
+            hosts: Vec::new(),
+            max_connections_per_client: 32,
+            max_connections: 1024,
+            body_timeout_s: 10,
         }
     }
 }
@@ -188,6 +202,38 @@ impl Settings {
             return Err(field(
                 "http.workers",
                 format!("{} is not 1 to 64", self.http.workers),
+            ));
+        }
+        for host in &self.http.hosts {
+            let name = host.trim().trim_end_matches('.');
+            let valid = !name.is_empty()
+                && name.len() <= 253
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !valid {
+                return Err(field(
+                    "http.hosts",
+                    format!("'{host}' is not a host name (letters, digits, - and ., no port)"),
+                ));
+            }
+        }
+        if !(1..=10_000).contains(&self.http.max_connections_per_client) {
+            return Err(field(
+                "http.max_connections_per_client",
+                format!("{} is not 1 to 10000", self.http.max_connections_per_client),
+            ));
+        }
+        if !(16..=1_000_000).contains(&self.http.max_connections) {
+            return Err(field(
+                "http.max_connections",
+                format!("{} is not 16 to 1000000", self.http.max_connections),
+            ));
+        }
+        if !(1..=600).contains(&self.http.body_timeout_s) {
+            return Err(field(
+                "http.body_timeout_s",
+                format!("{} is not 1 to 600", self.http.body_timeout_s),
             ));
         }
         if !(10..=60_000).contains(&self.modbus.timeout_ms) {

@@ -46,6 +46,12 @@ pub struct User {
     pub charging_rules: Vec<crate::rules::charging::Rule>,
 }
 
+/// Whether the user's name may be shown to anyone while their car is
+/// plugged in (`display`).
+pub fn shown_while_plugged_in(user: &User) -> bool {
+    !matches!(user.display.trim(), "" | "0" | "false")
+}
+
 /// Whether a wallbox asks for authorisation: some user is assigned to it.
 pub fn needs_auth(users: &[User], dev_id: &str) -> bool {
     users
@@ -62,6 +68,12 @@ pub fn find_card<'a>(users: &'a [User], rfid: &str) -> Option<(&'a User, &'a Rfi
             .find(|r| r.id.eq_ignore_ascii_case(rfid))
             .map(|r| (u, r))
     })
+}
+
+/// Whether `rfid` is one of `user`'s cards or PINs.
+pub fn owns_card(user: &User, rfid: &str) -> bool {
+    let rfid = rfid.trim();
+    user.rfids.iter().any(|r| r.id.eq_ignore_ascii_case(rfid))
 }
 
 /// Whether `user` may charge at `dev_id`.
@@ -124,12 +136,14 @@ pub fn validate_users(users: &[User]) -> Result<(), String> {
 
 /// A `set_user` body applied to `users`. With `admin`, a user is created,
 /// or an existing one changed in the fields the body names (the others
-/// keep their value); without, the body must name an existing user and may
-/// change only that user's `charging_rules` and `rfids`.
+/// keep their value); without, the body must name an existing user, `proof`
+/// must be one of that user's cards or PINs, and only the user's
+/// `charging_rules` and `rfids` may change.
 pub fn set_user(
     users: &mut Vec<User>,
     body: &Map<String, Value>,
     admin: bool,
+    proof: Option<&str>,
     known_devices: &[String],
 ) -> Result<(), String> {
     let id = body
@@ -161,8 +175,12 @@ pub fn set_user(
             None => next.push(user),
         }
     } else {
-        let i = existing
-            .ok_or_else(|| format!("unknown user {id}; creating users needs the admin password"))?;
+        // The same refusal whether the user exists or the card is wrong.
+        let refused = "rfid: card or PIN not accepted for this user".to_string();
+        let i = existing.ok_or_else(|| refused.clone())?;
+        if !proof.is_some_and(|card| owns_card(&next[i], card)) {
+            return Err(refused);
+        }
         let mut user = next[i].clone();
         for (key, value) in body {
             match key.as_str() {
@@ -184,6 +202,15 @@ pub fn set_user(
                     }
                 }
             }
+        }
+        // A card of another user is refused without saying so.
+        let others: Vec<User> = next.iter().filter(|u| u.id != user.id).cloned().collect();
+        if let Some(card) = user
+            .rfids
+            .iter()
+            .find(|r| find_card(&others, &r.id).is_some())
+        {
+            return Err(format!("rfids: card or PIN {} cannot be used", card.id));
         }
         next[i] = user;
     }
@@ -228,6 +255,7 @@ mod tests {
             &mut u,
             &body(json!({"id": "u1", "charging_rules": [{"current": 8000}]})),
             true,
+            None,
             &["E1".to_string()],
         )
         .unwrap();
@@ -243,19 +271,27 @@ mod tests {
     fn a_user_without_the_password_changes_only_rules_and_cards() {
         let devices = vec!["E1".to_string(), "E2".to_string()];
         let mut u = users();
-        set_user(
-            &mut u,
-            &body(json!({"id": "u1", "rfids": [{"id": "5555"}], "charging_rules": [{"mode": 0}]})),
-            false,
-            &devices,
-        )
-        .unwrap();
+        let refused = Err("rfid: card or PIN not accepted for this user".to_string());
+        let change =
+            body(json!({"id": "u1", "rfids": [{"id": "5555"}], "charging_rules": [{"mode": 0}]}));
+        assert_eq!(
+            set_user(&mut u, &change, false, None, &devices),
+            refused,
+            "the id alone is not enough"
+        );
+        assert_eq!(
+            set_user(&mut u, &change, false, Some("9999"), &devices),
+            refused,
+            "nor another user's card"
+        );
+        set_user(&mut u, &change, false, Some("04ab"), &devices).unwrap();
         assert_eq!(u[0].rfids[0].id, "5555");
         assert_eq!(u[0].dev_ids, ["E1"], "unchanged");
         let raise = set_user(
             &mut u,
             &body(json!({"id": "u1", "dev_ids": ["E1", "E2"]})),
             false,
+            Some("5555"),
             &devices,
         );
         assert!(raise
@@ -265,16 +301,21 @@ mod tests {
             &mut u,
             &body(json!({"id": "u9", "name": "Eve"})),
             false,
+            Some("5555"),
             &devices,
         );
-        assert!(create.unwrap_err().contains("needs the admin password"));
+        assert_eq!(
+            create, refused,
+            "an unknown user is refused as a wrong card"
+        );
         let steal = set_user(
             &mut u,
             &body(json!({"id": "u1", "rfids": [{"id": "9999"}]})),
             false,
+            Some("5555"),
             &devices,
         );
-        assert_eq!(steal, Err("rfid 9999 belongs to two users".into()));
+        assert_eq!(steal, Err("rfids: card or PIN 9999 cannot be used".into()));
         let twice = validate_users(
             &serde_json::from_value::<Vec<User>>(
                 json!([{"id": "u3", "rfids": [{"id": "AA1"}, {"id": "aa1"}]}]),
@@ -286,6 +327,7 @@ mod tests {
             &mut u,
             &body(json!({"id": "u9", "name": "Eve", "dev_ids": ["E2"]})),
             true,
+            None,
             &devices,
         )
         .unwrap();
@@ -294,6 +336,7 @@ mod tests {
             &mut u,
             &body(json!({"id": "u9", "dev_ids": ["E7"]})),
             true,
+            None,
             &devices,
         );
         assert_eq!(bad, Err("dev_ids: there is no wallbox E7".into()));

@@ -7,7 +7,10 @@ use actors::store::{State, Update};
 use actors::supervisor::Configure;
 use serde_json::Value;
 
-use super::auth::{self, Check, SetHash, Verdict, Verified};
+use super::auth::{
+    self, Check, Credentials, EndSession, LoginStatus, NewSession, SetHash, Verdict, Verified,
+    VerifyPassword,
+};
 use super::{ApiError, AppState, Params};
 use crate::logging;
 
@@ -15,31 +18,47 @@ fn ok() -> Value {
     Value::from("ok")
 }
 
-/// Lets the request act as admin, or says why not.
+/// The client's address (the lockouts are per address).
+pub fn client(req: &HttpRequest) -> std::net::IpAddr {
+    req.peer_addr()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip())
+}
+
+/// Lets the request act as admin, or says why not. A password attempt is
+/// counted before it is verified, and verified on the pool of two threads.
 pub async fn require_admin(
     state: &AppState,
     req: &HttpRequest,
-    password: Option<String>,
+    credentials: Credentials,
     action: &str,
 ) -> Result<(), ApiError> {
-    let client = req
-        .peer_addr()
-        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    let client = client(req);
+    let password = match &credentials {
+        Credentials::Password(p) => p.clone(),
+        Credentials::None | Credentials::Token(_) => String::new(),
+    };
     let verdict = state
         .auth
         .send(Check {
             client,
-            password: password.clone(),
+            credentials,
             action: action.to_string(),
         })
         .await??;
     let Verdict::Verify(hash) = verdict else {
         return Ok(());
     };
-    let password = password.unwrap_or_default();
     let digest = auth::digest(&password);
+    let slot = state.verify_slots.take().await?;
     // Argon2 is slow on purpose: never on an actor or HTTP worker thread.
-    let ok = web::block(move || auth::verify(&password, &hash)).await?;
+    let ok = state
+        .verifier
+        .send(VerifyPassword {
+            password,
+            hash,
+            slot,
+        })
+        .await?;
     state
         .auth
         .send(Verified {
@@ -50,6 +69,13 @@ pub async fn require_admin(
         })
         .await??;
     Ok(())
+}
+
+/// A text field of the JSON body, else the query parameter of that name.
+fn field<'a>(body: Option<&'a Value>, params: &'a Params, name: &str) -> Option<&'a str> {
+    body.and_then(|b| b.get(name))
+        .and_then(Value::as_str)
+        .or_else(|| params.get(name))
 }
 
 async fn update(
@@ -124,30 +150,40 @@ pub async fn accept_license(state: &AppState, params: &Params) -> Result<Value, 
     Ok(ok())
 }
 
-/// `change_admin_pwd&old_pwd=…&new_pwd=…`: `old_pwd` must be the current
-/// password (wrong guesses count towards the lockout); an empty `new_pwd`
-/// removes the password.
+/// `change_admin_pwd` with `{"old_pwd": …, "new_pwd": …}` (or the same as
+/// query parameters): `old_pwd` must be the current password (wrong guesses
+/// count towards the lockout); an empty `new_pwd` removes the password.
 pub async fn change_admin_pwd(
     state: &AppState,
     req: &HttpRequest,
     params: &Params,
+    body: Option<&Value>,
 ) -> Result<Value, ApiError> {
-    let old = params.get("old_pwd").unwrap_or_default().to_string();
-    let new = params.required("new_pwd")?.to_string();
+    let old = field(body, params, "old_pwd")
+        .unwrap_or_default()
+        .to_string();
+    let new = field(body, params, "new_pwd")
+        .ok_or(ApiError::MissingParam("new_pwd"))?
+        .to_string();
     if new.chars().count() > 128 || new.chars().any(char::is_control) {
         return Err(ApiError::BadParam {
             name: "new_pwd",
             reason: "must be printable text of at most 128 characters".into(),
         });
     }
-    require_admin(state, req, Some(old), "change_admin_pwd").await?;
+    require_admin(state, req, Credentials::Password(old), "change_admin_pwd").await?;
     let hash = if new.is_empty() {
         None
     } else {
+        let slot = state.verify_slots.take().await?;
         Some(
-            web::block(move || auth::hash(&new))
-                .await?
-                .map_err(ApiError::Unavailable)?,
+            web::block(move || {
+                let hashed = auth::hash(&new);
+                drop(slot);
+                hashed
+            })
+            .await?
+            .map_err(ApiError::Unavailable)?,
         )
     };
     let stored = hash.clone();
@@ -158,6 +194,49 @@ pub async fn change_admin_pwd(
     .await?;
     state.auth.send(SetHash(hash)).await?;
     Ok(ok())
+}
+
+/// `login` with `{"password": …}`: a session token for the admin page,
+/// sent back as `Authorization: Bearer …`.
+pub async fn login(
+    state: &AppState,
+    req: &HttpRequest,
+    body: Option<&Value>,
+) -> Result<Value, ApiError> {
+    let password = body
+        .and_then(|b| b.get("password"))
+        .and_then(Value::as_str)
+        .ok_or(ApiError::MissingParam("password"))?
+        .to_string();
+    let (password_set, _) = state.auth.send(LoginStatus(None)).await?;
+    if !password_set {
+        return Err(ApiError::BadParam {
+            name: "password",
+            reason: "no admin password is set yet: set one with change_admin_pwd".into(),
+        });
+    }
+    require_admin(state, req, Credentials::Password(password), "login").await?;
+    let token = state.auth.send(NewSession).await?;
+    Ok(serde_json::json!({ "token": token, "expires_s": 12 * 3600 }))
+}
+
+/// `logout`: ends the session the request carries.
+pub async fn logout(state: &AppState, credentials: &Credentials) -> Result<Value, ApiError> {
+    if let Credentials::Token(token) = credentials {
+        state.auth.send(EndSession(token.clone())).await?;
+    }
+    Ok(ok())
+}
+
+/// `get_login`: whether an admin password is set (the page asks for one
+/// when not), and whether the request's session is alive.
+pub async fn login_status(state: &AppState, credentials: &Credentials) -> Result<Value, ApiError> {
+    let token = match credentials {
+        Credentials::Token(t) => Some(t.clone()),
+        Credentials::None | Credentials::Password(_) => None,
+    };
+    let (password_set, session) = state.auth.send(LoginStatus(token)).await?;
+    Ok(serde_json::json!({ "password_set": password_set, "session": session }))
 }
 
 /// `set_diag_logging&enable=1|0`: every Modbus request and answer and every

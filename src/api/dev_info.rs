@@ -2,6 +2,7 @@
 //! device's state, from the supervisor's snapshot of the last cycle. Typed
 //! structs serialized straight to the answer (this is the API's hot read).
 
+use std::borrow::Cow;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use actors::devices::{CurrentLimit, DeviceSettings, DeviceStatus, DeviceType};
@@ -113,7 +114,7 @@ enum Kind<'a> {
         /// The wallbox's own rules, so that a client can edit and post them back.
         charging_rules: &'a [Rule],
         #[serde(flatten)]
-        view: Option<&'a EvseView>,
+        view: Option<Cow<'a, EvseView>>,
     },
     Meter {
         is_va: bool,
@@ -174,6 +175,32 @@ fn params(snapshot: &Snapshot) -> Params<'_> {
     }
 }
 
+/// A wallbox's state as a reader without the admin password sees it: the
+/// user who authorised the car by name if they allow it (`display`), else
+/// not at all; never by id (an id is enough to ask for a user's data).
+fn for_anyone(view: &EvseView) -> Cow<'_, EvseView> {
+    if view.user.is_empty() {
+        return Cow::Borrowed(view);
+    }
+    let mut v = view.clone();
+    let shown = if v.user_display {
+        v.user_name.clone()
+    } else {
+        String::new()
+    };
+    let label = if shown.is_empty() { "user" } else { &shown };
+    if let Some(rule) = v.rule_id.strip_prefix(&format!("{}/", view.user)) {
+        v.rule_id = format!("{label}/{rule}");
+    }
+    v.lb_reason = v.lb_reason.replace(
+        &format!("charging rule {}/", view.user),
+        &format!("charging rule {label}/"),
+    );
+    v.user.clone_from(&shown);
+    v.user_name = shown;
+    Cow::Owned(v)
+}
+
 fn device<'a>(
     number: usize,
     s: &'a DeviceSettings,
@@ -181,6 +208,7 @@ fn device<'a>(
     at: Option<usize>,
     snapshot: &'a Snapshot,
     now: Instant,
+    admin: bool,
 ) -> Device<'a> {
     let status: Option<&DeviceStatus> = at.and_then(|i| snapshot.devices[i].1.as_ref());
     let kind = if s.dev_type == DeviceType::EvseGroup {
@@ -201,7 +229,14 @@ fn device<'a>(
             charging_rules: &s.charging_rules,
             view: at
                 .and_then(|i| snapshot.evses.get(i))
-                .and_then(Option::as_ref),
+                .and_then(Option::as_ref)
+                .map(|v| {
+                    if admin {
+                        Cow::Borrowed(v)
+                    } else {
+                        for_anyone(v)
+                    }
+                }),
         }
     } else {
         let view = at
@@ -239,7 +274,11 @@ fn device<'a>(
     }
 }
 
-async fn render(state: &AppState, dev_meta: Option<Value>) -> Result<String, ApiError> {
+async fn render(
+    state: &AppState,
+    dev_meta: Option<Value>,
+    admin: bool,
+) -> Result<String, ApiError> {
     let snapshot = state.supervisor.send(GetSnapshot).await?;
     let plant = state.plant();
     let now = Instant::now();
@@ -255,7 +294,7 @@ async fn render(state: &AppState, dev_meta: Option<Value>) -> Result<String, Api
                 .iter()
                 .position(|(dev_id, _)| *dev_id == d.settings.dev_id);
             let has_actor = !matches!(d.actor, DeviceActor::None);
-            device(i + 1, &d.settings, has_actor, at, &snapshot, now)
+            device(i + 1, &d.settings, has_actor, at, &snapshot, now, admin)
         })
         .collect();
     let info = DevInfo {
@@ -266,14 +305,14 @@ async fn render(state: &AppState, dev_meta: Option<Value>) -> Result<String, Api
     serde_json::to_string(&info).map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
-/// `get_dev_info`, as JSON text.
-pub async fn get(state: &AppState) -> Result<String, ApiError> {
-    render(state, None).await
+/// `get_dev_info`, as JSON text; user ids only for the admin.
+pub async fn get(state: &AppState, admin: bool) -> Result<String, ApiError> {
+    render(state, None, admin).await
 }
 
 /// `get_dev_info` plus `dev_meta`, as JSON text.
-pub async fn get_params(state: &AppState) -> Result<String, ApiError> {
-    render(state, Some(dev_types())).await
+pub async fn get_params(state: &AppState, admin: bool) -> Result<String, ApiError> {
+    render(state, Some(dev_types()), admin).await
 }
 
 /// Every supported device type with its display name (`dev_meta`).

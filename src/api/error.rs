@@ -40,6 +40,14 @@ pub enum ApiError {
     BadBody(String),
     #[error("request body larger than {0} KiB")]
     BodyTooLarge(usize),
+    #[error("the request body did not arrive within {0} s")]
+    BodyTimeout(u64),
+    #[error("cmd={0} changes something: send it as POST with Content-Type: application/json")]
+    NeedsPostJson(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("too many connections from this address")]
+    TooManyConnections,
     #[error("{0}")]
     Auth(#[from] AuthError),
     #[error("{0}")]
@@ -60,8 +68,16 @@ impl ResponseError for ApiError {
             | ApiError::ReadOnly { .. }
             | ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Auth(AuthError::Required | AuthError::Wrong) => StatusCode::UNAUTHORIZED,
-            ApiError::Auth(AuthError::Locked(_)) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::NeedsPostJson(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Auth(AuthError::Required | AuthError::Wrong | AuthError::Session) => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Auth(AuthError::Locked(_) | AuthError::Busy | AuthError::PinLocked(_)) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Config(ConfigError::Rejected(_))
             | ApiError::Store(StoreError::Rejected(_)) => StatusCode::BAD_REQUEST,
             ApiError::Config(ConfigError::UnknownDevice(_)) => StatusCode::NOT_FOUND,
@@ -88,8 +104,16 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         if self.status_code() == StatusCode::UNAUTHORIZED {
-            // Lets a browser ask for the password.
-            response.insert_header(("WWW-Authenticate", "Basic realm=\"chargebrain\""));
+            // Clients send basic auth unasked; a browser is never invited to
+            // ask for and keep a password (the admin page logs in with a
+            // session instead), so there is nothing other sites could ride on.
+            response.insert_header(("WWW-Authenticate", "Bearer realm=\"chargebrain\""));
+        }
+        if matches!(
+            self,
+            ApiError::BodyTimeout(_) | ApiError::TooManyConnections
+        ) {
+            response.force_close();
         }
         response.json(self.to_string())
     }

@@ -1,10 +1,11 @@
 //! The HTTP API: `/cnf?cmd=…` translated into actor messages.
 
 mod ajax;
-mod auth;
+pub mod auth;
 mod config;
 mod dev_info;
 mod error;
+pub mod guard;
 mod modbus;
 mod page;
 mod params;
@@ -23,7 +24,7 @@ use actors::transport::DeviceError;
 use serde_json::Value;
 use tokio::sync::watch;
 
-pub use auth::Auth;
+pub use auth::{Auth, Verifier, VerifySlots};
 pub use error::ApiError;
 pub use params::Params;
 
@@ -35,14 +36,26 @@ pub struct AppState {
     pub supervisor: Addr<Supervisor>,
     pub store: Addr<Store>,
     pub auth: Addr<Auth>,
+    /// The pool that verifies passwords, and its slots.
+    pub verifier: Addr<Verifier>,
+    pub verify_slots: VerifySlots,
+    /// Whether an admin password is set (kept up to date by `Auth`).
+    pub password_set: Arc<std::sync::atomic::AtomicBool>,
     /// Read-only commands need no password.
     pub public_read: bool,
+    /// How long a request body may take to arrive.
+    pub body_timeout: std::time::Duration,
 }
 
 impl AppState {
     /// The devices running now.
     pub fn plant(&self) -> Arc<Plant> {
         self.plant.borrow().clone()
+    }
+
+    /// Whether an admin password is set.
+    pub fn password_set(&self) -> bool {
+        self.password_set.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -62,7 +75,7 @@ enum Access {
     Read,
     /// Changes something: the admin password, once one is set.
     Admin,
-    /// Checks its own credentials (`change_admin_pwd`).
+    /// Checks its own credentials (a card, the password).
     Own,
 }
 
@@ -73,12 +86,74 @@ fn access(cmd: &str, params: &Params) -> Access {
         "accept_license" | "del_device" | "get_new_user_id" | "get_ta_log" | "get_users"
         | "modbus" | "reset_device" | "set_ajax_evse" | "set_ajax_meter" | "set_diag_logging"
         | "set_params" => Access::Admin,
-        // These check their own credentials (a user id, a card, or the
-        // password); an unknown command is answered as such, not as a login
-        // problem.
+        // These check their own credentials (a card, or the password); an
+        // unknown command is answered as such, not as a login problem.
         _ => Access::Own,
     }
 }
+
+/// How a command may be sent.
+#[derive(Debug, PartialEq, Eq)]
+enum Method {
+    /// Reads: any method.
+    Any,
+    /// Changes that existing clients send by GET (Home Assistant, Node-RED):
+    /// any method; a browser cannot send them across sites (see `guard`).
+    LegacyGet,
+    /// Every other change: POST with `Content-Type: application/json`, which
+    /// a page on another site cannot send without the daemon's consent.
+    PostJson,
+}
+
+fn method(cmd: &str, params: &Params) -> Method {
+    match cmd {
+        "get_dev_info" | "get_dev_types" | "get_params" | "get_user" | "get_users"
+        | "get_new_user_id" | "get_ta_log" | "get_login" => Method::Any,
+        "modbus" if params.get("write").is_none() => Method::Any,
+        "soft_meter" if params.get("val").is_none() => Method::Any,
+        "enter_rfid" | "override_device" | "set_cm_vars" | "set_ajax_meter" | "set_ajax_evse" => {
+            Method::LegacyGet
+        }
+        _ => Method::PostJson,
+    }
+}
+
+/// Whether the request is a POST whose body is declared as JSON.
+fn is_post_json(req: &HttpRequest) -> bool {
+    req.method() == actix_web::http::Method::POST
+        && req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+const KNOWN: &[&str] = &[
+    "accept_license",
+    "change_admin_pwd",
+    "del_device",
+    "enter_rfid",
+    "get_dev_info",
+    "get_dev_types",
+    "get_login",
+    "get_new_user_id",
+    "get_params",
+    "get_ta_log",
+    "get_user",
+    "get_users",
+    "login",
+    "logout",
+    "modbus",
+    "override_device",
+    "reset_device",
+    "set_ajax_evse",
+    "set_ajax_meter",
+    "set_diag_logging",
+    "set_params",
+    "set_user",
+    "soft_meter",
+];
 
 /// The `/cnf` dispatcher: one arm per command, kept alphabetical.
 async fn cnf(
@@ -88,37 +163,54 @@ async fn cnf(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(req.query_string())?;
     let cmd = params.required("cmd")?;
-    let body = read_body(payload).await?;
+    if !KNOWN.contains(&cmd) {
+        return Err(ApiError::UnknownCommand(cmd.to_string()));
+    }
+    if method(cmd, &params) == Method::PostJson && !is_post_json(&req) {
+        return Err(ApiError::NeedsPostJson(cmd.to_string()));
+    }
+    let body = read_body(payload, state.body_timeout).await?;
+    let credentials = auth::Credentials::of(
+        req.headers()
+            .get("Authorization")
+            .and_then(|h| h.to_str().ok()),
+    );
     match access(cmd, &params) {
         Access::Read if state.public_read => {}
         Access::Read | Access::Admin => {
-            let password = auth::basic_password(
-                req.headers()
-                    .get("Authorization")
-                    .and_then(|h| h.to_str().ok()),
-            );
-            config::require_admin(&state, &req, password, cmd).await?;
+            config::require_admin(&state, &req, credentials.clone(), cmd).await?;
         }
         Access::Own => {}
     }
     let answer: Value = match cmd {
         "accept_license" => config::accept_license(&state, &params).await?,
-        "change_admin_pwd" => config::change_admin_pwd(&state, &req, &params).await?,
+        "change_admin_pwd" => {
+            config::change_admin_pwd(&state, &req, &params, body.as_ref()).await?
+        }
         "del_device" => config::del_device(&state, &params).await?,
         // The big reads are serialized straight from typed structs.
-        "get_dev_info" => return Ok(json_text(dev_info::get(&state).await?)),
+        "get_dev_info" => {
+            let admin = users::reads_as_admin(&state, &req, &credentials).await?;
+            return Ok(json_text(dev_info::get(&state, admin).await?));
+        }
         "get_dev_types" => dev_info::dev_types(),
-        "enter_rfid" => users::enter_rfid(&state, &params).await?,
+        "enter_rfid" => users::enter_rfid(&state, &req, &params).await?,
+        "get_login" => config::login_status(&state, &credentials).await?,
         "get_new_user_id" => users::new_user_id()?,
-        "get_params" => return Ok(json_text(dev_info::get_params(&state).await?)),
+        "get_params" => {
+            let admin = users::reads_as_admin(&state, &req, &credentials).await?;
+            return Ok(json_text(dev_info::get_params(&state, admin).await?));
+        }
         "get_ta_log" => {
             let csv = users::charging_log(&state).await?;
             return Ok(HttpResponse::Ok()
                 .content_type("text/csv; charset=utf-8")
                 .body(csv));
         }
-        "get_user" => users::get_user(&state, &params).await?,
+        "get_user" => users::get_user(&state, &req, &params).await?,
         "get_users" => users::get_users(&state).await?,
+        "login" => config::login(&state, &req, body.as_ref()).await?,
+        "logout" => config::logout(&state, &credentials).await?,
         "modbus" => {
             let plant = state.plant();
             let name = params.required("device")?;
@@ -135,6 +227,11 @@ async fn cnf(
             })?;
             let dev_type = device.settings.dev_type;
             let request = modbus::ModbusRequest::parse(&params, dev_type.register_map())?;
+            if request.reads_last_card(dev_type) {
+                // The last card read (8096) is a credential.
+                config::require_admin(&state, &req, credentials.clone(), "modbus read 8096")
+                    .await?;
+            }
             modbus::run(&device.settings.dev_id, dev_type, addr, request).await?
         }
         "override_device" => users::override_device(&state, &req, &params).await?,
@@ -143,7 +240,7 @@ async fn cnf(
         "set_ajax_meter" => ajax::set_meter(&state, &params, body.as_ref()).await?,
         "set_diag_logging" => config::set_diag_logging(&params)?,
         "set_params" => config::set_params(&state, body).await?,
-        "set_user" => users::set_user(&state, &req, body).await?,
+        "set_user" => users::set_user(&state, &req, &params, body).await?,
         "soft_meter" => users::soft_meter(&state, &req, &params).await?,
         other => return Err(ApiError::UnknownCommand(other.to_string())),
     };
@@ -156,17 +253,28 @@ fn json_text(body: String) -> HttpResponse {
         .body(body)
 }
 
-/// Reads a JSON body of at most `MAX_BODY` bytes; an empty body is `None`.
-async fn read_body(mut payload: web::Payload) -> Result<Option<Value>, ApiError> {
+/// Reads a JSON body of at most `MAX_BODY` bytes within `timeout` (a
+/// client that sends half a body and waits holds nothing for long); an
+/// empty body is `None`.
+async fn read_body(
+    mut payload: web::Payload,
+    timeout: std::time::Duration,
+) -> Result<Option<Value>, ApiError> {
     use futures_util::StreamExt;
     let mut bytes = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadBody(e.to_string()))?;
-        if bytes.len() + chunk.len() > MAX_BODY {
-            return Err(ApiError::BodyTooLarge(MAX_BODY / 1024));
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| ApiError::BadBody(e.to_string()))?;
+            if bytes.len() + chunk.len() > MAX_BODY {
+                return Err(ApiError::BodyTooLarge(MAX_BODY / 1024));
+            }
+            bytes.extend_from_slice(&chunk);
         }
-        bytes.extend_from_slice(&chunk);
-    }
+        Ok(())
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| ApiError::BodyTimeout(timeout.as_secs()))??;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }

@@ -30,6 +30,27 @@ pub enum ModbusRequest {
 }
 
 impl ModbusRequest {
+    /// Whether it reads a Power Brain's last card (8096, a string of 15
+    /// registers): a card id is a credential, so only the admin may.
+    pub fn reads_last_card(&self, dev_type: DeviceType) -> bool {
+        if dev_type != DeviceType::EvsePowerbrain {
+            return false;
+        }
+        let card = actors::drivers::evse_powerbrain::LAST_RFID;
+        let card = u32::from(card.addr)..u32::from(card.addr) + u32::from(card.count);
+        match self {
+            ModbusRequest::ReadAll => true,
+            ModbusRequest::Read {
+                addr, ty, count, ..
+            } => {
+                let start = u32::from(*addr);
+                let end = start + u32::from(ty.width()) * u32::from(*count);
+                start < card.end && card.start < end
+            }
+            ModbusRequest::Write { .. } => false,
+        }
+    }
+
     pub fn parse(params: &Params, map: &RegisterMap) -> Result<Self, ApiError> {
         match (params.get("read"), params.get("write")) {
             (Some(_), Some(_)) => Err(ApiError::BadParam {

@@ -7,34 +7,62 @@ use actors::store::{ReadLog, ReadState};
 use actors::supervisor::{Configure, OverrideDevice, PresentRfid, SoftMeter, Who};
 use serde_json::Value;
 
-use super::auth::{self, Check, Verdict};
-use super::config::require_admin;
+use super::auth::{self, Credentials, PinAccepted, PinAttempt};
+use super::config::{client, require_admin};
 use super::{ApiError, AppState, Params};
 
 /// Whether the request may act as admin: no password is set, or it gives
-/// the right one. A wrong password is an error (and counts), none is `false`.
+/// the right one. Wrong credentials are an error (and count), none is `false`.
 pub async fn is_admin(state: &AppState, req: &HttpRequest, action: &str) -> Result<bool, ApiError> {
-    let password = auth::basic_password(
+    let credentials = Credentials::of(
         req.headers()
             .get("Authorization")
             .and_then(|h| h.to_str().ok()),
     );
-    if password.is_some() {
-        require_admin(state, req, password, action).await?;
-        return Ok(true);
+    if credentials.is_none() {
+        return Ok(!state.password_set());
     }
-    let client = req
-        .peer_addr()
-        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-    let no_password = state
+    require_admin(state, req, credentials, action).await?;
+    Ok(true)
+}
+
+/// Whether a read sees what only the admin may (user ids): with no
+/// password set, everybody; else only with the right credentials (wrong
+/// ones are an error and count, as for any command).
+pub async fn reads_as_admin(
+    state: &AppState,
+    req: &HttpRequest,
+    credentials: &Credentials,
+) -> Result<bool, ApiError> {
+    if credentials.is_none() {
+        return Ok(!state.password_set());
+    }
+    require_admin(state, req, credentials.clone(), "read").await?;
+    Ok(true)
+}
+
+/// Counts a card or PIN about to be tried, per client and per wallbox.
+async fn pin_attempt(
+    state: &AppState,
+    req: &HttpRequest,
+    wallbox: Option<&str>,
+) -> Result<(), ApiError> {
+    state
         .auth
-        .send(Check {
-            client,
-            password: None,
-            action: action.to_string(),
+        .send(PinAttempt {
+            client: client(req),
+            wallbox: wallbox.map(str::to_string),
         })
-        .await?;
-    Ok(matches!(no_password, Ok(Verdict::Allowed)))
+        .await??;
+    Ok(())
+}
+
+/// The card or PIN was right: its client's and wallbox's counts start again.
+fn pin_accepted(state: &AppState, req: &HttpRequest, wallbox: Option<&str>) {
+    state.auth.do_send(PinAccepted {
+        client: client(req),
+        wallbox: wallbox.map(str::to_string),
+    });
 }
 
 async fn users(state: &AppState) -> Result<Vec<actors::users::User>, ApiError> {
@@ -46,21 +74,55 @@ pub async fn get_users(state: &AppState) -> Result<Value, ApiError> {
     serde_json::to_value(users(state).await?).map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
-/// One user: the admin may read any; knowing a user's id is enough to
-/// read that user (ids are random).
-pub async fn get_user(state: &AppState, params: &Params) -> Result<Value, ApiError> {
+/// One user. The admin reads any; anybody else reads a user without the
+/// cards and PINs, unless `rfid=` is one of them (it counts as a try).
+pub async fn get_user(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &Params,
+) -> Result<Value, ApiError> {
     let id = params.required("id")?;
     let user = users(state)
         .await?
         .into_iter()
         .find(|u| u.id == id)
         .ok_or_else(|| ApiError::UnknownUser(id.to_string()))?;
-    serde_json::to_value(user).map_err(|e| ApiError::Unavailable(e.to_string()))
+    let mut shown =
+        serde_json::to_value(&user).map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    if is_admin(state, req, "get_user").await? {
+        return Ok(shown);
+    }
+    if params.get("rfid").is_some() {
+        let rfid = rfid_param(params)?;
+        pin_attempt(state, req, None).await?;
+        if !actors::users::owns_card(&user, &rfid) {
+            return Err(not_accepted());
+        }
+        pin_accepted(state, req, None);
+        return Ok(shown);
+    }
+    if let Some(map) = shown.as_object_mut() {
+        map.remove("rfids");
+    }
+    Ok(shown)
 }
 
+/// The one refusal of a card or PIN given as proof: it says nothing about
+/// whether the card belongs to someone.
+fn not_accepted() -> ApiError {
+    ApiError::BadParam {
+        name: "rfid",
+        reason: "card or PIN not accepted".into(),
+    }
+}
+
+/// `set_user` (POST): the admin creates or changes any user; anybody else
+/// changes a user's own rules and cards by giving one of that user's cards
+/// or PINs as `rfid=` (it counts as a try).
 pub async fn set_user(
     state: &AppState,
     req: &HttpRequest,
+    params: &Params,
     body: Option<Value>,
 ) -> Result<Value, ApiError> {
     let Some(Value::Object(body)) = body else {
@@ -69,10 +131,21 @@ pub async fn set_user(
         ));
     };
     let admin = is_admin(state, req, "set_user").await?;
+    let proof = if admin {
+        None
+    } else {
+        let rfid = rfid_param(params).map_err(|_| ApiError::Auth(auth::AuthError::Required))?;
+        pin_attempt(state, req, None).await?;
+        Some(rfid)
+    };
+    let proven = proof.is_some();
     state
         .supervisor
-        .send(Configure::SetUser { body, admin })
+        .send(Configure::SetUser { body, admin, proof })
         .await??;
+    if proven {
+        pin_accepted(state, req, None);
+    }
     Ok(Value::from("ok"))
 }
 
@@ -96,13 +169,23 @@ fn rfid_param(params: &Params) -> Result<String, ApiError> {
 }
 
 /// `enter_rfid&rfid=r[&dev_id=d]`: the card or PIN is the credential.
-pub async fn enter_rfid(state: &AppState, params: &Params) -> Result<Value, ApiError> {
+/// Each try counts, per client and per wallbox.
+pub async fn enter_rfid(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &Params,
+) -> Result<Value, ApiError> {
     let rfid = rfid_param(params)?;
-    let dev_id = params.get("dev_id").map(str::to_string);
+    let wallbox = params.get("dev_id");
+    pin_attempt(state, req, wallbox).await?;
     let dev_id = state
         .supervisor
-        .send(PresentRfid { dev_id, rfid })
+        .send(PresentRfid {
+            dev_id: wallbox.map(str::to_string),
+            rfid,
+        })
         .await??;
+    pin_accepted(state, req, wallbox);
     Ok(Value::from(dev_id))
 }
 
@@ -128,19 +211,27 @@ pub async fn override_device(
         })
         .transpose()?;
     let who = match params.get("rfid") {
-        Some(_) => Who::Card(rfid_param(params)?),
+        Some(_) => {
+            let rfid = rfid_param(params)?;
+            pin_attempt(state, req, Some(&dev_id)).await?;
+            Who::Card(rfid)
+        }
         None if is_admin(state, req, "override_device").await? => Who::Admin,
         None => return Err(ApiError::Auth(auth::AuthError::Required)),
     };
+    let card = matches!(who, Who::Card(_));
     state
         .supervisor
         .send(OverrideDevice {
-            dev_id,
+            dev_id: dev_id.clone(),
             flags,
             max_ma,
             who,
         })
         .await??;
+    if card {
+        pin_accepted(state, req, Some(&dev_id));
+    }
     Ok(Value::from("ok"))
 }
 

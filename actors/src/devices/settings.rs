@@ -142,7 +142,7 @@ pub enum CurrentLimit {
 impl<'de> Deserialize<'de> for CurrentLimit {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Limit;
-        const EXPECTED: &str = "a whole number of mA (0 to 1000000) or a formula";
+        const EXPECTED: &str = "a whole number of mA (at most 1000000) or a formula";
         impl serde::de::Visitor<'_> for Limit {
             type Value = CurrentLimit;
 

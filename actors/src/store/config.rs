@@ -242,8 +242,11 @@ pub fn set_params(
                 let text = value
                     .as_str()
                     .ok_or_else(|| format!("{key}: expected text"))?;
-                if text.chars().count() > 200 {
-                    return Err(format!("{key}: longer than 200 characters"));
+                if text.chars().count() > super::MAX_TEXT_CHARS {
+                    return Err(format!(
+                        "{key}: longer than {} characters",
+                        super::MAX_TEXT_CHARS
+                    ));
                 }
                 if key == "title" {
                     next.title = text.to_string();
@@ -474,7 +477,15 @@ mod tests {
             ),
             (
                 serde_json::json!({"max_total_current": "-5000"}),
-                "max_total_current: -5000 mA is not 0 to",
+                "max_total_current: -5000 mA is not 1000 to 1000000",
+            ),
+            (
+                serde_json::json!({"max_total_current": 16}),
+                "max_total_current: 16 mA is not 1000 to 1000000 (16 is mA; did you mean 16000?)",
+            ),
+            (
+                serde_json::json!({"max_total_current": 10_000_000}),
+                "max_total_current: 10000000 mA is not 1000 to 1000000",
             ),
             (
                 serde_json::json!({"evse_fault_after_s": 86401}),
@@ -482,7 +493,7 @@ mod tests {
             ),
             (
                 serde_json::json!({"max_total_current": 1e30}),
-                "is not a whole number of mA (0 to 1000000) or a formula",
+                "is not a whole number of mA (at most 1000000) or a formula",
             ),
             (
                 serde_json::json!({"devices": [{"dev_id": "E1", "max_charging_cur": 16000.5}]}),

@@ -27,6 +27,9 @@ use crate::devices::DeviceSettings;
 use crate::supervisor::session::{Transaction, CSV_HEADER};
 use crate::supervisor::SiteParams;
 
+/// The longest `title` or `desc`, in characters.
+pub const MAX_TEXT_CHARS: usize = 200;
+
 /// The file's name inside the storage directory.
 pub const STATE_FILE: &str = "state.json";
 

@@ -55,10 +55,12 @@ pub enum Configure {
     DeleteDevice(String),
     /// Delete and re-create: the same settings, a fresh actor and session.
     ResetDevice(String),
-    /// A `set_user` body; `admin` says whether the caller gave the password.
+    /// A `set_user` body; `admin` says whether the caller gave the
+    /// password, `proof` is the card or PIN given instead.
     SetUser {
         body: Map<String, Value>,
         admin: bool,
+        proof: Option<String>,
     },
 }
 
@@ -522,7 +524,7 @@ impl Handler<Configure> for Supervisor {
                     })
                 }))
             }
-            Configure::SetUser { body, admin } => {
+            Configure::SetUser { body, admin, proof } => {
                 let known: Vec<String> = self
                     .plant
                     .devices()
@@ -532,7 +534,7 @@ impl Handler<Configure> for Supervisor {
                     .collect();
                 Some(Box::new(move |state: &mut State| {
                     let mut users = state.users.clone();
-                    crate::users::set_user(&mut users, &body, admin, &known)?;
+                    crate::users::set_user(&mut users, &body, admin, proof.as_deref(), &known)?;
                     store::no_new_formula_problems(state, &state.params, &state.devices, &users)?;
                     state.users = users;
                     Ok(())

@@ -62,12 +62,28 @@ impl Default for SiteParams {
     }
 }
 
+/// The lowest site limit, mA: below it a value is surely meant in A.
+pub const MIN_TOTAL_MA: i64 = 1000;
+
 impl SiteParams {
     /// Checks ranges; the error names the key.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let max = CurrentLimit::MAX_MA;
         match &self.max_total_current {
-            CurrentLimit::Fixed(ma) if !(0..=10_000_000).contains(ma) => {
-                return Err(("max_total_current", format!("{ma} mA is not 0 to 10000000")));
+            CurrentLimit::Fixed(ma) if (1..MIN_TOTAL_MA).contains(ma) => {
+                return Err((
+                    "max_total_current",
+                    format!(
+                        "{ma} mA is not {MIN_TOTAL_MA} to {max} ({ma} is mA; did you mean {}?)",
+                        ma.saturating_mul(1000)
+                    ),
+                ));
+            }
+            CurrentLimit::Fixed(ma) if !(MIN_TOTAL_MA..=max).contains(ma) => {
+                return Err((
+                    "max_total_current",
+                    format!("{ma} mA is not {MIN_TOTAL_MA} to {max}"),
+                ));
             }
             CurrentLimit::Formula(text) => {
                 crate::rules::formula::parse(text)
@@ -81,8 +97,8 @@ impl SiteParams {
             ("max_imbalance", self.max_imbalance),
         ];
         for (key, value) in non_negative {
-            if !(0..=10_000_000).contains(&value) {
-                return Err((key, format!("{value} mA is not 0 to 10000000")));
+            if !(0..=max).contains(&value) {
+                return Err((key, format!("{value} mA is not 0 to {max}")));
             }
         }
         if ![-1, 0, 1].contains(&self.disable_policy) {

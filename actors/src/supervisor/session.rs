@@ -106,10 +106,12 @@ impl Session {
         dev_id: &str,
         rfid: &str,
     ) -> Result<CardOutcome, String> {
-        let (user, card) =
-            find_card(users, rfid).ok_or_else(|| format!("unknown RFID/PIN {rfid}"))?;
+        // One refusal for an unknown card, another user's, or one that may
+        // not start charging here: it tells nothing about whose it is.
+        let refused = || format!("card or PIN {rfid} not accepted at {dev_id}");
+        let (user, card) = find_card(users, rfid).ok_or_else(refused)?;
         if !may_use(user, dev_id) {
-            return Err(format!("user {} may not charge at {dev_id}", user.id));
+            return Err(refused());
         }
         if self.auth.as_ref().is_some_and(|(u, _)| *u == user.id) && card.ac_ovch {
             self.overrides.disabled = true;
@@ -118,7 +120,7 @@ impl Session {
             });
         }
         if !card.ac_auth {
-            return Err(format!("card {rfid} does not authorise charging"));
+            return Err(refused());
         }
         self.auth = Some((user.id.clone(), card.id.clone()));
         self.overrides.disabled = false;
@@ -140,13 +142,11 @@ impl Session {
         who: &Who,
     ) -> Result<(), String> {
         let charging_user = self.auth.as_ref().map(|(u, _)| u.as_str());
+        // An unknown card is refused like another user's: no telling which.
         let own_card = match who {
             Who::Admin => false,
-            Who::Card(rfid) => {
-                let (user, _) =
-                    find_card(users, rfid).ok_or_else(|| format!("unknown RFID/PIN {rfid}"))?;
-                Some(user.id.as_str()) == charging_user
-            }
+            Who::Card(rfid) => find_card(users, rfid)
+                .is_some_and(|(user, _)| Some(user.id.as_str()) == charging_user),
         };
         let admin = *who == Who::Admin;
         let mut next = self.overrides.clone();
@@ -198,18 +198,14 @@ mod tests {
     fn a_card_authorises_its_user_at_its_wallboxes_only() {
         let u = users();
         let mut s = Session::default();
-        assert_eq!(
-            s.present(&u, "E1", "0000"),
-            Err("unknown RFID/PIN 0000".into())
-        );
-        assert_eq!(
-            s.present(&u, "E1", "9999"),
-            Err("user ben may not charge at E1".into())
-        );
-        assert_eq!(
-            s.present(&u, "E1", "1111"),
-            Err("card 1111 does not authorise charging".into())
-        );
+        // Unknown, another user's, and one that does not start charging:
+        // the same refusal.
+        for card in ["0000", "9999", "1111"] {
+            assert_eq!(
+                s.present(&u, "E1", card),
+                Err(format!("card or PIN {card} not accepted at E1"))
+            );
+        }
         assert_eq!(
             s.present(&u, "E1", "04ab"),
             Ok(CardOutcome::Authorised {

@@ -54,6 +54,9 @@ pub struct EvseView {
     pub user: String,
     /// That user's name.
     pub user_name: String,
+    /// Whether that user's name may be shown to anyone (`display`).
+    #[serde(skip)]
+    pub user_display: bool,
     /// Overrides in force for this car (`C`, `E`, `U`).
     pub overrides: String,
     /// The current cap set with `mamps` for this car, mA; -1 none.
@@ -1045,12 +1048,9 @@ impl Site {
                 .and_then(|s| s.auth.as_ref())
                 .map(|(u, _)| u.clone())
                 .unwrap_or_default();
-            t.view.user_name = self
-                .users
-                .iter()
-                .find(|u| u.id == t.view.user)
-                .map(|u| u.name.clone())
-                .unwrap_or_default();
+            let user = self.users.iter().find(|u| u.id == t.view.user);
+            t.view.user_name = user.map(|u| u.name.clone()).unwrap_or_default();
+            t.view.user_display = user.is_some_and(crate::users::shown_while_plugged_in);
             t.view.overrides = session.map(|s| s.overrides.flags()).unwrap_or_default();
             t.view.override_max_cur = session.and_then(|s| s.overrides.max_ma).unwrap_or(-1);
             if !matches!(
