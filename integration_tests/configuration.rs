@@ -108,15 +108,16 @@ async fn changes_apply_at_once_and_survive_a_restart() {
     // The new device runs: its actor answers Modbus.
     assert_eq!(d.ok("cmd=modbus&device=M7&read=8040").await, json!(41));
     assert_eq!(
-        d.ok("cmd=accept_license&acc=1&allow_usage_stats=0").await,
+        d.ok_change("cmd=accept_license&acc=1&allow_usage_stats=0")
+            .await,
         json!("ok")
     );
-    assert_eq!(d.ok("cmd=del_device&dev_id=M2").await, json!("ok"));
+    assert_eq!(d.ok_change("cmd=del_device&dev_id=M2").await, json!("ok"));
     assert_eq!(
         device_info(&d.ok("cmd=get_dev_info").await, "M2"),
         Value::Null
     );
-    assert_eq!(d.ok("cmd=reset_device&dev_id=M1").await, json!("ok"));
+    assert_eq!(d.ok_change("cmd=reset_device&dev_id=M1").await, json!("ok"));
     assert_eq!(
         d.ok("cmd=modbus&device=M1&read=8002").await,
         json!(1),
@@ -196,10 +197,10 @@ async fn rejected_changes_say_which_field_and_change_nothing() {
         let text = answer.as_str().unwrap_or_default();
         assert!(text.contains(says), "{body}: {text:?} should say {says:?}");
     }
-    let (status, _) = d.get("cmd=set_params").await;
+    let (status, _) = d.change("cmd=set_params").await;
     assert_eq!(status, 400, "set_params needs a body");
-    assert_eq!(d.get("cmd=del_device&dev_id=E77").await.0, 404);
-    assert_eq!(d.get("cmd=reset_device&dev_id=E77").await.0, 404);
+    assert_eq!(d.change("cmd=del_device&dev_id=E77").await.0, 404);
+    assert_eq!(d.change("cmd=reset_device&dev_id=E77").await.0, 404);
     assert_eq!(
         state_configuration(&state_file),
         before,
@@ -216,11 +217,7 @@ async fn every_command_with_no_wrong_and_right_password() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = Daemon::start(config(dir.path(), 0)).await;
     // No password yet: everything is open. Setting one needs no old password.
-    assert_eq!(
-        d.get(&format!("cmd=change_admin_pwd&new_pwd={PASSWORD}"))
-            .await,
-        (200, json!("ok"))
-    );
+    d.set_password(PASSWORD).await;
     let state = std::fs::read_to_string(dir.path().join("data/state.json")).expect("state");
     assert!(
         state.contains("$argon2id$"),
@@ -236,7 +233,7 @@ async fn every_command_with_no_wrong_and_right_password() {
         ("cmd=modbus&device=meter1&read=8002", None, [200, 200, 200]),
         (
             "cmd=modbus&device=evse&write=8091&value=0",
-            None,
+            Some(""),
             [401, 401, 200],
         ),
         (
@@ -244,11 +241,11 @@ async fn every_command_with_no_wrong_and_right_password() {
             Some(r#"{"reserve_current": 1000}"#),
             [401, 401, 200],
         ),
-        ("cmd=reset_device&dev_id=M2", None, [401, 401, 200]),
-        ("cmd=accept_license&acc=1", None, [401, 401, 200]),
-        ("cmd=set_diag_logging&enable=0", None, [401, 401, 200]),
+        ("cmd=reset_device&dev_id=M2", Some(""), [401, 401, 200]),
+        ("cmd=accept_license&acc=1", Some(""), [401, 401, 200]),
+        ("cmd=set_diag_logging&enable=0", Some(""), [401, 401, 200]),
         ("cmd=set_ajax_meter&dev_id=M1", None, [401, 401, 400]),
-        ("cmd=del_device&dev_id=M2", None, [401, 401, 200]),
+        ("cmd=del_device&dev_id=M2", Some(""), [401, 401, 200]),
         ("cmd=nonsense", None, [400, 400, 400]),
     ];
     for (query, body, expected) in table {
@@ -264,25 +261,31 @@ async fn every_command_with_no_wrong_and_right_password() {
 
     // change_admin_pwd checks old_pwd itself.
     assert_eq!(
-        d.get("cmd=change_admin_pwd&old_pwd=nope&new_pwd=x").await.0,
+        d.post(
+            "cmd=change_admin_pwd",
+            r#"{"old_pwd": "nope", "new_pwd": "x"}"#
+        )
+        .await
+        .0,
         401
     );
     assert_eq!(
-        d.get(&format!(
-            "cmd=change_admin_pwd&old_pwd={PASSWORD}&new_pwd=n3w"
-        ))
+        d.post(
+            "cmd=change_admin_pwd",
+            json!({"old_pwd": PASSWORD, "new_pwd": "n3w"}).to_string()
+        )
         .await,
         (200, json!("ok"))
     );
     assert_eq!(
-        send(&d, "cmd=accept_license&acc=1", None, Some(PASSWORD))
+        send(&d, "cmd=accept_license&acc=1", Some(""), Some(PASSWORD))
             .await
             .0,
         401,
         "the old one no longer works"
     );
     assert_eq!(
-        send(&d, "cmd=accept_license&acc=1", None, Some("n3w"))
+        send(&d, "cmd=accept_license&acc=1", Some(""), Some("n3w"))
             .await
             .0,
         200
@@ -293,17 +296,16 @@ async fn every_command_with_no_wrong_and_right_password() {
 async fn repeated_wrong_passwords_lock_the_client_out() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = Daemon::start(config(dir.path(), 0)).await;
-    d.ok(&format!("cmd=change_admin_pwd&new_pwd={PASSWORD}"))
-        .await;
+    d.set_password(PASSWORD).await;
     for _ in 0..5 {
         assert_eq!(
-            send(&d, "cmd=accept_license&acc=1", None, Some("guess"))
+            send(&d, "cmd=accept_license&acc=1", Some(""), Some("guess"))
                 .await
                 .0,
             401
         );
     }
-    let (status, answer) = send(&d, "cmd=accept_license&acc=1", None, Some(PASSWORD)).await;
+    let (status, answer) = send(&d, "cmd=accept_license&acc=1", Some(""), Some(PASSWORD)).await;
     assert_eq!(status, 429, "locked out even with the right password");
     assert!(answer
         .as_str()
@@ -317,8 +319,7 @@ async fn reading_can_require_the_password_too() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d =
         Daemon::start(config(dir.path(), 0).env("CHARGEBRAIN__HTTP__PUBLIC_READ", "false")).await;
-    d.ok(&format!("cmd=change_admin_pwd&new_pwd={PASSWORD}"))
-        .await;
+    d.set_password(PASSWORD).await;
     assert_eq!(send(&d, "cmd=get_dev_info", None, None).await.0, 401);
     assert_eq!(
         send(&d, "cmd=get_dev_info", None, Some(PASSWORD)).await.0,
@@ -363,7 +364,10 @@ async fn diagnostic_logging_shows_modbus_and_decisions_until_switched_off() {
     let d = Daemon::start(config(dir.path(), 0)).await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert!(!d.logged("decision"), "no debug lines at level info");
-    assert_eq!(d.ok("cmd=set_diag_logging&enable=1").await, json!("ok"));
+    assert_eq!(
+        d.ok_change("cmd=set_diag_logging&enable=1").await,
+        json!("ok")
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !(d.logged("DEBG decision") && d.logged("DEBG answer")) {
         assert!(
@@ -372,12 +376,15 @@ async fn diagnostic_logging_shows_modbus_and_decisions_until_switched_off() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(d.ok("cmd=set_diag_logging&enable=0").await, json!("ok"));
+    assert_eq!(
+        d.ok_change("cmd=set_diag_logging&enable=0").await,
+        json!("ok")
+    );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     d.clear_log();
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     assert!(!d.logged("decision"), "diagnostics went on after enable=0");
-    assert_eq!(d.get("cmd=set_diag_logging&enable=2").await.0, 400);
+    assert_eq!(d.change("cmd=set_diag_logging&enable=2").await.0, 400);
 }
 
 /// `set_params` with `body` is refused with 400, saying `says`.

@@ -182,6 +182,39 @@ impl Daemon {
         (status, value)
     }
 
+    /// A change without a body, as POST: the status and the raw body text.
+    pub async fn change_text(&self, query: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .post(format!("{}/cnf?{query}", self.base))
+            .header("Content-Type", "application/json")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {query}: {e}"));
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
+    }
+
+    /// A change without a body: POST with `Content-Type: application/json`,
+    /// as the daemon requires of changes.
+    pub async fn change(&self, query: &str) -> (u16, Value) {
+        self.post(query, "").await
+    }
+
+    /// A change without a body, expected to answer 200.
+    pub async fn ok_change(&self, query: &str) -> Value {
+        let (status, value) = self.change(query).await;
+        assert_eq!(status, 200, "{query} -> {value}");
+        value
+    }
+
+    /// Sets the admin password on a daemon that has none.
+    pub async fn set_password(&self, password: &str) {
+        let body = serde_json::json!({ "new_pwd": password }).to_string();
+        let (status, value) = self.post("cmd=change_admin_pwd", body).await;
+        assert_eq!(status, 200, "change_admin_pwd -> {value}");
+    }
+
     /// GET and expect 200.
     pub async fn ok(&self, query: &str) -> Value {
         let (status, value) = self.get(query).await;
@@ -249,6 +282,11 @@ impl Daemon {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// Whether the process is still running.

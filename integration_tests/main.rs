@@ -14,6 +14,7 @@ mod modbus_rtu;
 mod node_red;
 mod plausibility;
 mod robustness;
+mod security;
 mod settings;
 mod slow_devices;
 mod users;

@@ -40,7 +40,12 @@ async fn every_documented_example_is_answered_exactly() {
         ),
     ];
     for (query, expected) in examples {
-        let (status, body) = d.get_text(query).await;
+        // Writes are changes: POST, as the README shows them.
+        let (status, body) = if query.contains("write=") {
+            d.change_text(query).await
+        } else {
+            d.get_text(query).await
+        };
         assert_eq!(body, expected, "{query}");
         let expected_status = if expected.contains("bad modbus") {
             400
@@ -63,20 +68,22 @@ async fn writes_are_read_back() {
     let d = Daemon::start(simulated_power_brain()).await;
     // The fixed current in 0.1 A (8093/8094 belong to the load manager).
     assert_eq!(
-        d.ok("cmd=modbus&device=evse&write=8091&value=123").await,
+        d.ok_change("cmd=modbus&device=evse&write=8091&value=123")
+            .await,
         json!("ok")
     );
     assert_eq!(d.ok("cmd=modbus&device=evse&read=8091").await, json!(123));
     // 64-bit, negative 32-bit and multi-register writes.
-    d.ok("cmd=modbus&device=meter1&write=8058q&value=9007199254740993")
+    d.ok_change("cmd=modbus&device=meter1&write=8058q&value=9007199254740993")
         .await;
     assert_eq!(
         d.ok("cmd=modbus&device=meter1&read=8058q").await,
         json!(9_007_199_254_740_993_i64)
     );
-    d.ok("cmd=modbus&device=meter1&write=8042d&value=-2").await;
+    d.ok_change("cmd=modbus&device=meter1&write=8042d&value=-2")
+        .await;
     assert_eq!(d.ok("cmd=modbus&device=meter1&read=8042d").await, json!(-2));
-    d.ok("cmd=modbus&device=meter1&write=8044&values=[5,%20231,232,233]")
+    d.ok_change("cmd=modbus&device=meter1&write=8044&values=[5,%20231,232,233]")
         .await;
     assert_eq!(
         d.ok("cmd=modbus&device=meter1&read=8044&count=4").await,
@@ -97,7 +104,7 @@ async fn writes_are_read_back() {
 #[tokio::test]
 async fn read_only_registers_are_refused_and_stay_unchanged() {
     let d = Daemon::start(simulated_power_brain()).await;
-    let (status, body) = d.get("cmd=modbus&device=evse&write=8090&value=2").await;
+    let (status, body) = d.change("cmd=modbus&device=evse&write=8090&value=2").await;
     assert_eq!(
         (status, body),
         (400, json!("register 8090 (cable_current) is read-only"))
@@ -202,7 +209,8 @@ async fn a_third_party_modbus_client_reads_the_simulator() {
         .env("CHARGEBRAIN__SIMULATION__BASE_PORT", base_port),
     )
     .await;
-    d.ok("cmd=modbus&device=evse&write=8091&value=140").await;
+    d.ok_change("cmd=modbus&device=evse&write=8091&value=140")
+        .await;
     let output = Command::new("mbpoll")
         .args([
             "-m",

@@ -33,7 +33,8 @@ async fn two_devices_on_one_serial_line_answer_each_for_itself() {
     assert_eq!(d.ok("cmd=modbus&device=M2&read=8040").await, json!(41));
     assert_eq!(d.ok("cmd=modbus&device=M1&read=8040").await, json!(40));
 
-    d.ok("cmd=modbus&device=M1&write=8045&value=231").await;
+    d.ok_change("cmd=modbus&device=M1&write=8045&value=231")
+        .await;
     assert_eq!(meter1.lock().read(8045, 1), Ok(vec![231]));
     assert_eq!(
         meter2.lock().read(8045, 1),

@@ -301,10 +301,32 @@ async fn everything_is_configured_through_the_page() {
     })
     .await;
 
-    // With an admin password set, the page asks for it; a wrong one is
+    // A fresh install has no password: the page asks for one (and the log
+    // said so at start). Set there, it logs the page in at once.
+    assert!(d.logged("no admin password is set"), "the log says so");
+    browser
+        .wait_for_text("[data-testid=setpw]", |t| {
+            t.contains("Set an admin password")
+        })
+        .await;
+    browser.fill("[data-testid=setpw-new]", "garage-1234").await;
+    browser
+        .fill("[data-testid=setpw-again]", "garage-1234")
+        .await;
+    browser.click_on("[data-testid=setpw-submit]").await;
+    browser
+        .wait_for_text("[data-testid=logout]", |t| t.contains("Log out"))
+        .await;
+    browser
+        .wait_for_text("[data-testid=setpw]", |t| t.is_empty())
+        .await;
+    assert_eq!(d.get("cmd=get_users").await.0, 401, "the password is set");
+    let state = std::fs::read_to_string(dir.path().join("data/state.json")).expect("state");
+    assert!(state.contains("$argon2id$"), "{state}");
+
+    // Logged out, the page asks for the password again; a wrong one is
     // named as such, the right one opens the users list.
-    let (status, _) = d.get("cmd=change_admin_pwd&new_pwd=garage-1234").await;
-    assert_eq!(status, 200);
+    browser.click_on("[data-testid=logout]").await;
     browser.goto(&format!("{}/#/users", d.base)).await;
     browser.fill("[data-testid=login-password]", "wrong").await;
     browser.click_on("[data-testid=login-submit]").await;

@@ -181,7 +181,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     }
     let auth = Auth::new(state.admin_hash.clone(), password_set.clone(), &log).start();
     // Argon2 runs on threads of its own, two at most at once.
-    let verifier = SyncArbiter::start(api::auth::VERIFY_SLOTS, || Verifier);
+    let verifier = SyncArbiter::start(api::auth::VERIFY_SLOTS, Verifier::default);
     let stored = state.clone();
     // fsync blocks: the store gets a thread of its own.
     let store = SyncArbiter::start(1, move || Store::new(path.clone(), stored.clone()));
@@ -237,6 +237,8 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         }
     })
     .max_connections(per_worker.max(1))
+    // A connection refused or timed out is let go after a second, not five.
+    .client_disconnect_timeout(Duration::from_secs(1))
     .workers(workers)
     .bind(listen.as_str())
     .map_err(|e| StartError::Listen {

@@ -63,7 +63,7 @@ impl Default for HttpSettings {
             workers: 1,
             public_read: true,
             hosts: Vec::new(),
-            max_connections_per_client: 32,
+            max_connections_per_client: 256,
             max_connections: 1024,
             body_timeout_s: 10,
         }

@@ -15,6 +15,7 @@
  *               fieldsets rule-<index> with inputs named as the JSON fields;
  *               rules-save; rules-status
  *   Login       login-password login-submit login-status; logout
+ *   First start setpw (panel) setpw-new setpw-again setpw-submit setpw-status
  */
 
 /* ---------- helpers ---------- */
@@ -64,8 +65,16 @@ function banner(text) {
 
 /* ---------- the API ---------- */
 
-const PWD = "chargebrain.admin";
-const password = () => sessionStorage.getItem(PWD);
+// The page logs in with the password once and keeps only the session token
+// it gets (for this tab), sent as "Authorization: Bearer". The browser never
+// holds basic-auth credentials that pages of other sites could ride on.
+const TOKEN = "chargebrain.session";
+const token = () => sessionStorage.getItem(TOKEN);
+
+// Reads go by GET; everything else by POST with a JSON body, as the daemon
+// requires of changes.
+const READS = new Set(["get_dev_info", "get_params", "get_dev_types", "get_users", "get_user",
+  "get_ta_log", "get_new_user_id", "get_login"]);
 
 class ApiError extends Error {
   constructor(message, status) {
@@ -74,14 +83,12 @@ class ApiError extends Error {
   }
 }
 
-async function send(cmd, query, body, pwd) {
+async function send(cmd, query, body, tok) {
   const headers = {};
-  if (pwd != null) {
-    const bytes = new TextEncoder().encode("admin:" + pwd);
-    headers.Authorization = "Basic " + btoa(String.fromCharCode(...bytes));
-  }
+  if (tok != null) headers.Authorization = "Bearer " + tok;
   // credentials "omit": the browser never shows its own password dialog.
   const init = { headers, credentials: "omit", cache: "no-store", signal: AbortSignal.timeout(15000) };
+  if (body === undefined && !READS.has(cmd)) body = {};
   if (body !== undefined) {
     init.method = "POST";
     headers["Content-Type"] = "application/json";
@@ -109,7 +116,7 @@ async function errorText(res) {
 // once a password is accepted (unless opts.noLogin).
 async function api(cmd, query = {}, body, opts = {}) {
   for (;;) {
-    const res = await send(cmd, query, body, password());
+    const res = await send(cmd, query, body, token());
     if (res.status === 401 && !opts.noLogin) {
       await login.need(await errorText(res));
       continue;
@@ -124,10 +131,10 @@ async function api(cmd, query = {}, body, opts = {}) {
 const login = {
   waiting: [],
   need(reason) {
-    if (/wrong/i.test(reason) && password() != null) {
-      sessionStorage.removeItem(PWD);
+    if (token() != null) {
+      sessionStorage.removeItem(TOKEN);
       showLogout();
-      $("#login-why").textContent = "The saved password is no longer accepted. Log in again (user name admin).";
+      $("#login-why").textContent = "The session has ended (" + reason + "). Log in again.";
     }
     const panel = $("#login");
     if (panel.hidden) {
@@ -146,7 +153,16 @@ const login = {
 };
 
 function showLogout() {
-  $("#logout").hidden = password() == null;
+  $("#logout").hidden = token() == null;
+}
+
+// Logs in with `pwd`: the session token, or an ApiError.
+async function logIn(pwd) {
+  const res = await send("login", {}, { password: pwd }, null);
+  if (!res.ok) throw new ApiError(await errorText(res), res.status);
+  const { token: t } = await res.json();
+  sessionStorage.setItem(TOKEN, t);
+  showLogout();
 }
 
 $("#login-form").addEventListener("submit", async (e) => {
@@ -155,26 +171,20 @@ $("#login-form").addEventListener("submit", async (e) => {
   const st = $("#login-status");
   say(st, "Checking…");
   try {
-    // get_users always needs the admin password: a cheap test of it.
-    const res = await send("get_users", {}, undefined, input.value);
-    if (res.status === 401) {
-      say(st, "Wrong password", "err");
-      input.select();
-      return;
-    }
-    if (!res.ok) return say(st, await errorText(res), "err");
-    sessionStorage.setItem(PWD, input.value);
+    await logIn(input.value);
     input.value = "";
-    showLogout();
     $("#announce").textContent = "Logged in";
     login.finish(true);
   } catch (err) {
-    say(st, err.message, "err");
+    say(st, err.status === 401 ? "Wrong password" : err.message, "err");
+    input.select();
   }
 });
 $("#login-cancel").addEventListener("click", () => login.finish(false));
 $("#logout").addEventListener("click", () => {
-  sessionStorage.removeItem(PWD);
+  const t = token();
+  sessionStorage.removeItem(TOKEN);
+  if (t) send("logout", {}, {}, t).catch(() => {});
   showLogout();
   $("#announce").textContent = "Logged out";
   route(true);
@@ -191,6 +201,7 @@ function route(force) {
   const name = hash.slice(2).split("/")[0];
   const view = views[name] ? name : "";
   stopPolling();
+  firstStart();
   // A login asked for by the page left behind is no longer wanted.
   if (!$("#login").hidden) login.finish(false);
   for (const a of document.querySelectorAll("nav a")) {
@@ -642,10 +653,12 @@ function passwordPanel() {
     say(st, "Changing…");
     try {
       // A wrong current password is this form's error, not a reason to log in.
-      await api("change_admin_pwd", { old_pwd: o, new_pwd: n }, undefined, { noLogin: true });
-      if (n) sessionStorage.setItem(PWD, n);
-      else sessionStorage.removeItem(PWD);
+      await api("change_admin_pwd", {}, { old_pwd: o, new_pwd: n }, { noLogin: true });
+      // Sessions end with the old password.
+      sessionStorage.removeItem(TOKEN);
+      if (n) await logIn(n);
       showLogout();
+      firstStart();
       form.reset();
       say(st, n ? "Password changed" : "Password removed: anyone on the network can now change settings", "ok");
     } catch (err) {
@@ -1081,5 +1094,37 @@ async function rules(root) {
 window.addEventListener("unhandledrejection", (e) => banner("Page error: " + (e.reason?.message || e.reason)));
 window.addEventListener("error", (e) => banner("Page error: " + e.message));
 window.addEventListener("hashchange", () => route());
+
+// On a fresh install nothing asks for a password: the page asks the user to
+// set one before anything else.
+async function firstStart() {
+  const panel = $("#setpw");
+  try {
+    const status = await api("get_login");
+    panel.hidden = status.password_set;
+  } catch {
+    panel.hidden = true;
+  }
+}
+
+$("#setpw-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const st = $("#setpw-status");
+  const [n, a] = ["#setpw-new", "#setpw-again"].map((s) => $(s).value);
+  if (!n) return say(st, "Choose a password", "err");
+  if (n !== a) return say(st, "The two passwords differ", "err");
+  say(st, "Setting…");
+  try {
+    await api("change_admin_pwd", {}, { old_pwd: "", new_pwd: n }, { noLogin: true });
+    await logIn(n);
+    $("#setpw-form").reset();
+    say(st, "");
+    $("#setpw").hidden = true;
+    $("#announce").textContent = "Admin password set";
+  } catch (err) {
+    say(st, err.message, "err");
+  }
+});
+
 showLogout();
 route();

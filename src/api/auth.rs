@@ -17,9 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use slog::{info, o, warn, Logger};
@@ -107,6 +106,13 @@ pub struct Check {
     pub credentials: Credentials,
     pub action: String,
 }
+
+/// Whether credentials are known good without any slow work: a live
+/// session, or the password that verified last. Counts nothing (for
+/// reads, which are open anyway and only show more to the admin).
+#[derive(Debug, Message)]
+#[rtype(result = "bool")]
+pub struct Peek(pub Credentials);
 
 /// The result of a slow verification.
 #[derive(Debug, Message)]
@@ -332,6 +338,21 @@ impl Handler<Check> for Auth {
     }
 }
 
+impl Handler<Peek> for Auth {
+    type Result = bool;
+
+    fn handle(&mut self, Peek(credentials): Peek, _: &mut Self::Context) -> bool {
+        if self.hash.is_none() {
+            return true;
+        }
+        match credentials {
+            Credentials::None => false,
+            Credentials::Token(token) => self.session_alive(&token, Instant::now()),
+            Credentials::Password(p) => self.verified == Some(digest(&p)),
+        }
+    }
+}
+
 impl Handler<Verified> for Auth {
     type Result = Result<(), AuthError>;
 
@@ -433,9 +454,13 @@ impl Handler<PinAccepted> for Auth {
     }
 }
 
-/// Where password verifications run: a pool of `VERIFY_SLOTS` threads, so
-/// the memory Argon2 takes is bounded however many logins come at once.
-pub struct Verifier;
+/// Where passwords are hashed and verified: a pool of `VERIFY_SLOTS`
+/// threads, each with its own Argon2 memory, allocated once and reused, so
+/// the memory Argon2 takes stays fixed however many logins come at once.
+#[derive(Default)]
+pub struct Verifier {
+    memory: Vec<Block>,
+}
 
 impl Actor for Verifier {
     type Context = SyncContext<Self>;
@@ -454,9 +479,27 @@ impl Handler<VerifyPassword> for Verifier {
     type Result = bool;
 
     fn handle(&mut self, job: VerifyPassword, _: &mut Self::Context) -> bool {
-        let ok = verify(&job.password, &job.hash);
+        let ok = verify_with(&mut self.memory, &job.password, &job.hash);
         drop(job.slot);
         ok
+    }
+}
+
+/// Hash a new password, holding one of the slots.
+#[derive(Message)]
+#[rtype(result = "Result<String, String>")]
+pub struct HashPassword {
+    pub password: String,
+    pub slot: OwnedSemaphorePermit,
+}
+
+impl Handler<HashPassword> for Verifier {
+    type Result = Result<String, String>;
+
+    fn handle(&mut self, job: HashPassword, _: &mut Self::Context) -> Self::Result {
+        let hashed = hash_with(&mut self.memory, &job.password);
+        drop(job.slot);
+        hashed
     }
 }
 
@@ -478,36 +521,101 @@ impl VerifySlots {
     }
 }
 
-fn argon2() -> Argon2<'static> {
-    match Params::new(ARGON2_MEMORY_KIB, ARGON2_PASSES, 1, None) {
-        Ok(params) => Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
-        Err(_) => Argon2::default(),
+/// Stored hashes needing more memory than this (KiB) are not verified:
+/// the state file is not a way to make the daemon allocate at will.
+const MAX_VERIFY_KIB: u32 = 64 * 1024;
+
+/// `blocks` blocks of `memory`, grown if needed (and then kept).
+fn blocks(memory: &mut Vec<Block>, count: usize) -> &mut [Block] {
+    if memory.len() < count {
+        memory.resize(count, Block::default());
     }
+    &mut memory[..count]
 }
 
-/// Whether `password` matches the PHC string `hash` (slow: run off-thread).
-/// The hash carries its own parameters.
+/// Whether `password` matches the PHC string `hash` (slow: run on the
+/// verifier pool), computed in `memory`. The hash carries its parameters.
+fn verify_with(memory: &mut Vec<Block>, password: &str, hash: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm.as_str()),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    if params.m_cost() > MAX_VERIFY_KIB {
+        return false;
+    }
+    let count = params.block_count();
+    let mut out = vec![0u8; expected.len()];
+    let computed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password.as_bytes(),
+        salt,
+        &mut out,
+        blocks(memory, count),
+    );
+    // `Output`'s comparison takes the same time wherever the bytes differ.
+    computed.is_ok() && Output::new(&out).is_ok_and(|out| out == *expected)
+}
+
+/// A salted Argon2id hash of `password` as a PHC string, with this daemon's
+/// parameters, computed in `memory`.
+fn hash_with(memory: &mut Vec<Block>, password: &str) -> Result<String, String> {
+    let params =
+        Params::new(ARGON2_MEMORY_KIB, ARGON2_PASSES, 1, Some(32)).map_err(|e| e.to_string())?;
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| e.to_string())?;
+    let mut out = [0u8; 32];
+    let count = params.block_count();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, blocks(memory, count))
+        .map_err(|e| e.to_string())?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| e.to_string())?,
+        salt: Some(Salt::new(&salt).map_err(|e| e.to_string())?),
+        hash: Some(Output::new(&out).map_err(|e| e.to_string())?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` matches the PHC string `hash` (slow).
+#[cfg(test)]
 pub fn verify(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
+    verify_with(&mut Vec::new(), password, hash)
 }
 
-/// A salted Argon2id hash of `password` as a PHC string (slow: run off-thread).
+/// A salted Argon2id hash of `password` as a PHC string (slow).
+#[cfg(test)]
 pub fn hash(password: &str) -> Result<String, String> {
-    argon2()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
+    hash_with(&mut Vec::new(), password)
 }
 
 /// Whether `hash` is an Argon2 PHC string this daemon can verify against.
 pub fn valid_hash(hash: &str) -> Result<(), String> {
     let parsed = PasswordHash::new(hash).map_err(|e| format!("not a PHC string ({e})"))?;
-    if !parsed.algorithm.as_str().starts_with("argon2") {
-        return Err(format!("{} is not Argon2", parsed.algorithm.as_str()));
+    Algorithm::try_from(parsed.algorithm.as_str())
+        .map_err(|_| format!("{} is not Argon2", parsed.algorithm.as_str()))?;
+    let params = Params::try_from(&parsed).map_err(|e| format!("bad parameters ({e})"))?;
+    if params.m_cost() > MAX_VERIFY_KIB {
+        return Err(format!(
+            "needs {} KiB, more than {MAX_VERIFY_KIB} KiB",
+            params.m_cost()
+        ));
+    }
+    if parsed.salt.is_none() || parsed.hash.is_none() {
+        return Err("has no salt or no hash".into());
     }
     Ok(())
 }

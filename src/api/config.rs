@@ -2,14 +2,14 @@
 //! `reset_device`, `accept_license`, `change_admin_pwd`,
 //! `set_diag_logging`, and the admin check every change goes through.
 
-use actix_web::{web, HttpRequest};
+use actix_web::HttpRequest;
 use actors::store::{State, Update};
 use actors::supervisor::Configure;
 use serde_json::Value;
 
 use super::auth::{
-    self, Check, Credentials, EndSession, LoginStatus, NewSession, SetHash, Verdict, Verified,
-    VerifyPassword,
+    self, Check, Credentials, EndSession, HashPassword, LoginStatus, NewSession, SetHash, Verdict,
+    Verified, VerifyPassword,
 };
 use super::{ApiError, AppState, Params};
 use crate::logging;
@@ -177,13 +177,14 @@ pub async fn change_admin_pwd(
     } else {
         let slot = state.verify_slots.take().await?;
         Some(
-            web::block(move || {
-                let hashed = auth::hash(&new);
-                drop(slot);
-                hashed
-            })
-            .await?
-            .map_err(ApiError::Unavailable)?,
+            state
+                .verifier
+                .send(HashPassword {
+                    password: new,
+                    slot,
+                })
+                .await?
+                .map_err(ApiError::Unavailable)?,
         )
     };
     let stored = hash.clone();

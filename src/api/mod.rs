@@ -190,7 +190,7 @@ async fn cnf(
         "del_device" => config::del_device(&state, &params).await?,
         // The big reads are serialized straight from typed structs.
         "get_dev_info" => {
-            let admin = users::reads_as_admin(&state, &req, &credentials).await?;
+            let admin = users::reads_as_admin(&state, &credentials).await?;
             return Ok(json_text(dev_info::get(&state, admin).await?));
         }
         "get_dev_types" => dev_info::dev_types(),
@@ -198,7 +198,7 @@ async fn cnf(
         "get_login" => config::login_status(&state, &credentials).await?,
         "get_new_user_id" => users::new_user_id()?,
         "get_params" => {
-            let admin = users::reads_as_admin(&state, &req, &credentials).await?;
+            let admin = users::reads_as_admin(&state, &credentials).await?;
             return Ok(json_text(dev_info::get_params(&state, admin).await?));
         }
         "get_ta_log" => {

@@ -118,7 +118,9 @@ pub fn check(
         if wh < 0 {
             return Err(format!("{what}: {wh} Wh is negative"));
         }
-        let (Some(last), Some((_, at))) = (last, before) else {
+        // A counter of 0 is one that was not read yet (an HTTP input before
+        // its first push, a meter just started): anything may follow it.
+        let (Some(last), Some((_, at))) = (last.filter(|l| *l != 0), before) else {
             continue;
         };
         let step = i128::from(wh) - i128::from(last);
@@ -250,5 +252,11 @@ mod tests {
         )
         .is_err());
         assert!(check(&meter([0; 3], 0, -1), &w, None, 0).is_err());
+        let unread = meter([0; 3], 0, 0);
+        assert_eq!(
+            check(&meter([0; 3], 0, 12_345_678), &w, Some((&unread, 0)), 100),
+            Ok(()),
+            "after a counter not read yet"
+        );
     }
 }
