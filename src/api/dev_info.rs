@@ -114,7 +114,7 @@ enum Kind<'a> {
         /// The wallbox's own rules, so that a client can edit and post them back.
         charging_rules: &'a [Rule],
         #[serde(flatten)]
-        view: Option<Cow<'a, EvseView>>,
+        view: Option<&'a EvseView>,
     },
     Meter {
         is_va: bool,
@@ -207,8 +207,8 @@ fn device<'a>(
     has_actor: bool,
     at: Option<usize>,
     snapshot: &'a Snapshot,
+    views: &'a [Option<Cow<'a, EvseView>>],
     now: Instant,
-    admin: bool,
 ) -> Device<'a> {
     let status: Option<&DeviceStatus> = at.and_then(|i| snapshot.devices[i].1.as_ref());
     let kind = if s.dev_type == DeviceType::EvseGroup {
@@ -227,16 +227,7 @@ fn device<'a>(
             needs_auth: false,
             attach: "",
             charging_rules: &s.charging_rules,
-            view: at
-                .and_then(|i| snapshot.evses.get(i))
-                .and_then(Option::as_ref)
-                .map(|v| {
-                    if admin {
-                        Cow::Borrowed(v)
-                    } else {
-                        for_anyone(v)
-                    }
-                }),
+            view: at.and_then(|i| views.get(i)).and_then(Option::as_deref),
         }
     } else {
         let view = at
@@ -282,6 +273,20 @@ async fn render(
     let snapshot = state.supervisor.send(GetSnapshot).await?;
     let plant = state.plant();
     let now = Instant::now();
+    // What the reader may see of each wallbox's state.
+    let views: Vec<Option<Cow<'_, EvseView>>> = snapshot
+        .evses
+        .iter()
+        .map(|v| {
+            v.as_ref().map(|v| {
+                if admin {
+                    Cow::Borrowed(v)
+                } else {
+                    for_anyone(v)
+                }
+            })
+        })
+        .collect();
     let devices = plant
         .devices()
         .iter()
@@ -294,7 +299,7 @@ async fn render(
                 .iter()
                 .position(|(dev_id, _)| *dev_id == d.settings.dev_id);
             let has_actor = !matches!(d.actor, DeviceActor::None);
-            device(i + 1, &d.settings, has_actor, at, &snapshot, now, admin)
+            device(i + 1, &d.settings, has_actor, at, &snapshot, &views, now)
         })
         .collect();
     let info = DevInfo {
@@ -323,4 +328,48 @@ pub fn dev_types() -> Value {
             .map(|t| (t.key().to_string(), Value::from(t.display_name())))
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn charging(display: bool) -> EvseView {
+        EvseView {
+            user: "U3f09".into(),
+            user_name: "Anna".into(),
+            user_display: display,
+            rule_id: "U3f09/2".into(),
+            lb_reason: "charging rule U3f09/2".into(),
+            ..EvseView::default()
+        }
+    }
+
+    #[test]
+    fn anyone_sees_a_user_by_name_only_and_only_with_display() {
+        let anna = charging(true);
+        let shown = for_anyone(&anna);
+        assert_eq!(
+            (
+                shown.user.as_str(),
+                shown.user_name.as_str(),
+                shown.rule_id.as_str(),
+                shown.lb_reason.as_str()
+            ),
+            ("Anna", "Anna", "Anna/2", "charging rule Anna/2")
+        );
+        let private = charging(false);
+        let hidden = for_anyone(&private);
+        assert_eq!(
+            (
+                hidden.user.as_str(),
+                hidden.user_name.as_str(),
+                hidden.rule_id.as_str(),
+                hidden.lb_reason.as_str()
+            ),
+            ("", "", "user/2", "charging rule user/2")
+        );
+        let nobody = EvseView::default();
+        assert!(matches!(for_anyone(&nobody), Cow::Borrowed(_)));
+    }
 }

@@ -79,9 +79,7 @@ impl Guard {
 
     fn allowed_host(&self, host: &str) -> bool {
         let name = host_name(host);
-        name.parse::<IpAddr>().is_ok()
-            || name == "localhost"
-            || self.hosts.iter().any(|h| *h == name)
+        name.parse::<IpAddr>().is_ok() || name == "localhost" || self.hosts.contains(&name)
     }
 }
 

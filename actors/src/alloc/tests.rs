@@ -337,7 +337,8 @@ fn chain(site: &SiteInput, mut group: u32) -> Vec<u32> {
 }
 
 /// Checks one limit: the controlled EVSEs under it never exceed what the
-/// uncontrolled ones left (and get nothing if they left nothing).
+/// uncontrolled ones left (and get nothing if they left nothing). Sums in
+/// `i128`, so limits anywhere in `i64` are checked without overflow.
 fn check_limit(
     name: &str,
     limit: PerPhase,
@@ -347,20 +348,17 @@ fn check_limit(
 ) -> Result<(), TestCaseError> {
     for (p, limit) in limit.iter().enumerate() {
         let on = |i: &&usize| r.evses[**i].phases & (1 << p) != 0;
-        let fixed: i64 = members
-            .iter()
-            .filter(on)
-            .filter(|&&i| r.evses[i].uncontrolled)
-            .map(|&i| out[i].target_ma)
-            .sum();
-        let given: i64 = members
-            .iter()
-            .filter(on)
-            .filter(|&&i| !r.evses[i].uncontrolled)
-            .map(|&i| out[i].target_ma)
-            .sum();
+        let sum = |uncontrolled: bool| -> i128 {
+            members
+                .iter()
+                .filter(on)
+                .filter(|&&i| r.evses[i].uncontrolled == uncontrolled)
+                .map(|&i| i128::from(out[i].target_ma))
+                .sum()
+        };
+        let (fixed, given) = (sum(true), sum(false));
         prop_assert!(
-            given <= (limit - fixed).max(0),
+            given <= (i128::from(*limit) - fixed).max(0),
             "{name} L{}: gave {given}, limit {limit} less {fixed} uncontrolled",
             p + 1
         );
@@ -512,35 +510,6 @@ fn extreme_site() -> impl Strategy<Value = RandomSite> {
     )
 }
 
-/// Like `check_limit`, for limits anywhere in `i64`: the controlled EVSEs
-/// get at most what is left (computed without overflow).
-fn check_extreme_limit(
-    name: &str,
-    limit: PerPhase,
-    members: &[usize],
-    r: &RandomSite,
-    out: &[Allocation],
-) -> Result<(), TestCaseError> {
-    for (p, limit) in limit.iter().enumerate() {
-        let on = |i: &&usize| r.evses[**i].phases & (1 << p) != 0;
-        let sum = |uncontrolled: bool| -> i128 {
-            members
-                .iter()
-                .filter(on)
-                .filter(|&&i| r.evses[i].uncontrolled == uncontrolled)
-                .map(|&i| i128::from(out[i].target_ma))
-                .sum()
-        };
-        let (fixed, given) = (sum(true), sum(false));
-        prop_assert!(
-            given <= (i128::from(*limit) - fixed).max(0),
-            "{name} L{}: gave {given}, limit {limit} less {fixed} uncontrolled",
-            p + 1
-        );
-    }
-    Ok(())
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
@@ -560,13 +529,13 @@ proptest! {
         // A limit clamped to MAX_INPUT_MA is still far above any real draw;
         // what counts is that nothing wrapped round.
         let clamp = |l: PerPhase| l.map(|v| v.clamp(-MAX_INPUT_MA, MAX_INPUT_MA));
-        check_extreme_limit("site", clamp(r.site.available_ma), &everyone, &r, &out)?;
+        check_limit("site", clamp(r.site.available_ma), &everyone, &r, &out)?;
         if let Some(cap) = r.site.evse_cap_ma {
-            check_extreme_limit("evse cap", clamp([cap; 3]), &everyone, &r, &out)?;
+            check_limit("evse cap", clamp([cap; 3]), &everyone, &r, &out)?;
         }
         for g in &r.site.groups {
             let members: Vec<usize> = everyone.iter().copied().filter(|&i| chain(&r.site, r.evses[i].group).contains(&g.id)).collect();
-            check_extreme_limit(&format!("group {}", g.id), clamp(g.limit_ma), &members, &r, &out)?;
+            check_limit(&format!("group {}", g.id), clamp(g.limit_ma), &members, &r, &out)?;
         }
     }
 }
