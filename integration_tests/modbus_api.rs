@@ -152,13 +152,15 @@ async fn get_dev_info_lists_every_device_with_its_identity() {
     assert_eq!(evse["id"], json!(1));
     assert_eq!(evse["com_err"], json!(false));
     assert_eq!(devices[2]["is_evse"], json!(false));
+    // manufacturer,device,device version,firmware,serial: five fields, no
+    // comma inside one.
     assert_eq!(
         devices[3]["model"],
-        json!("cFos Power Brain,1.1,1.0,fcf5-c46d-310c")
+        json!("cFos,Power Brain,1.1,1.0,fcf5-c46d-310c")
     );
     assert_eq!(
         devices[4]["model"],
-        json!("Eastron SDM630, SDM630MCT, SDM72DM-V2")
+        json!("Eastron,SDM630 / SDM630MCT / SDM72DM-V2,,,")
     );
 }
 

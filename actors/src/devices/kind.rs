@@ -12,7 +12,7 @@ use crate::registers::{
 };
 
 /// A device type key as used by the API (`dev_type`) and settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceType {
     /// The EVSE (wallbox) of a cFos Power Brain.
@@ -64,12 +64,26 @@ impl DeviceType {
         match self {
             DeviceType::EvsePowerbrain => "cFos Power Brain Wallbox",
             DeviceType::MeterPowerbrain => "cFos Power Brain S0 Meter",
-            DeviceType::MeterSdm630 => "Eastron SDM630, SDM630MCT, SDM72DM-V2",
+            DeviceType::MeterSdm630 => "Eastron SDM630 / SDM630MCT / SDM72DM-V2",
             DeviceType::MeterSdm72dm => "Eastron SDM72DM V1",
             DeviceType::MeterOrnoWe516 => "Orno OR-WE-516",
             DeviceType::EvseGroup => "EVSE group",
             DeviceType::MeterAjax | DeviceType::EvseAjax => "HTTP input",
         }
+    }
+
+    /// The `model` of a device of this type that does not identify itself
+    /// (`manufacturer,device,,,`); a Power Brain reads its own.
+    pub fn model(self) -> String {
+        let (maker, device) = match self {
+            DeviceType::EvsePowerbrain | DeviceType::MeterPowerbrain => ("cFos", "Power Brain"),
+            DeviceType::MeterSdm630 => ("Eastron", "SDM630 / SDM630MCT / SDM72DM-V2"),
+            DeviceType::MeterSdm72dm => ("Eastron", "SDM72DM V1"),
+            DeviceType::MeterOrnoWe516 => ("Orno", "OR-WE-516"),
+            DeviceType::EvseGroup => ("", "EVSE group"),
+            DeviceType::MeterAjax | DeviceType::EvseAjax => ("", "HTTP input"),
+        };
+        crate::drivers::model_text(maker, device, "", "", "")
     }
 
     pub fn is_evse(self) -> bool {
@@ -146,6 +160,40 @@ impl DeviceType {
 
 static NO_REGISTERS: RegisterMap = RegisterMap { registers: &[] };
 
+/// Device types of the cFos API document that chargebrain has no driver
+/// for yet, with their names there.
+pub const NOT_SUPPORTED_YET: &[(&str, &str)] = &[
+    ("evse_mennekes_modbus", "Heidelberg Energy Control"),
+    ("meter_kostal_powermeter", "Kostal Powermeter"),
+    ("meter_elenker_meter", "ModbusMeter 5A"),
+];
+
+impl std::str::FromStr for DeviceType {
+    type Err = String;
+
+    /// A type key; a type of the cFos API chargebrain lacks says so.
+    fn from_str(key: &str) -> Result<Self, String> {
+        if let Some(t) = DeviceType::ALL.iter().find(|t| t.key() == key) {
+            return Ok(*t);
+        }
+        if let Some((_, name)) = NOT_SUPPORTED_YET.iter().find(|(k, _)| *k == key) {
+            return Err(format!("{key} ({name}) is not supported yet"));
+        }
+        let known: Vec<&str> = DeviceType::ALL.iter().map(|t| t.key()).collect();
+        Err(format!(
+            "unknown device type {key:?}; known: {}",
+            known.join(", ")
+        ))
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let key = String::deserialize(d)?;
+        key.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +209,45 @@ mod tests {
             let back: DeviceType = serde_json::from_value(t.key().into()).unwrap();
             assert_eq!(back, t);
         }
+    }
+
+    #[test]
+    fn read_all_keys_carry_the_width_of_every_wide_register() {
+        for t in DeviceType::ALL {
+            for r in t.register_map().registers {
+                // The Power Brain's 8004 is listed without one, as cFos does.
+                let seed_exception = t.is_powerbrain() && r.addr == 8004;
+                if r.ty.width() > 1 && !seed_exception {
+                    assert!(!r.ty.suffix().is_empty(), "{t:?} {}", r.key());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn models_have_five_fields_without_commas_inside() {
+        for t in DeviceType::ALL {
+            assert_eq!(t.model().split(',').count(), 5, "{t:?}: {}", t.model());
+        }
+        assert_eq!(
+            DeviceType::MeterSdm630.model(),
+            "Eastron,SDM630 / SDM630MCT / SDM72DM-V2,,,"
+        );
+    }
+
+    #[test]
+    fn types_of_the_api_document_without_a_driver_say_so() {
+        let err = serde_json::from_value::<DeviceType>("evse_mennekes_modbus".into())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "evse_mennekes_modbus (Heidelberg Energy Control) is not supported yet"
+        );
+        let err = serde_json::from_value::<DeviceType>("toaster".into())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("unknown device type \"toaster\"; known: evse_powerbrain"));
     }
 
     #[test]

@@ -155,6 +155,21 @@ pub enum DecodeError {
 }
 
 /// Checks that `blocks` answers `reads` one to one, with full lengths.
+/// A `model` as cFos reports it: `manufacturer,device,device version,
+/// firmware,serial`. A comma inside a field would split it: it becomes a
+/// space.
+pub fn model_text(
+    maker: &str,
+    device: &str,
+    hardware: &str,
+    firmware: &str,
+    serial: &str,
+) -> String {
+    [maker, device, hardware, firmware, serial]
+        .map(|field| field.replace(',', " ").trim().to_string())
+        .join(",")
+}
+
 pub fn check_blocks(reads: &[Read], blocks: &[Vec<u16>]) -> Result<(), DecodeError> {
     if reads.len() != blocks.len() {
         return Err(DecodeError::Blocks {
