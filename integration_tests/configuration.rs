@@ -55,8 +55,7 @@ async fn what_get_params_reports_can_be_posted_back_unchanged() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = Daemon::start(config(dir.path(), 0)).await;
     let before = d.ok("cmd=get_params").await;
-    let body =
-        serde_json::json!({"devices": before["devices"], "title": before["params"]["title"]});
+    let body = serde_json::json!({"devices": before["devices"], "title": before["title"]});
     let (status, answer) = send(&d, "cmd=set_params", Some(&body.to_string()), None).await;
     assert_eq!((status, answer), (200, serde_json::json!("ok")));
     let state = crate::harness::state_configuration(&dir.path().join("data/state.json"));

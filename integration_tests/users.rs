@@ -186,7 +186,7 @@ async fn overrides_with_the_right_and_wrong_credentials() {
     );
     let info = d.ok("cmd=get_dev_info").await;
     assert_eq!(
-        (&e1(&info)["lb_current"], &e1(&info)["override_max_cur"]),
+        (&e1(&info)["lb_current"], &e1(&info)["ov_cur"]),
         (&json!(8000), &json!(8000))
     );
     // Renaming the wallbox keeps the car's session and its cap.
@@ -213,11 +213,7 @@ async fn overrides_with_the_right_and_wrong_credentials() {
         .expect("JSON");
     assert_eq!(e1(&d.ok("cmd=get_dev_info").await)["user"], "");
     assert_eq!(
-        (
-            &e1(&info)["name"],
-            &e1(&info)["user"],
-            &e1(&info)["override_max_cur"]
-        ),
+        (&e1(&info)["name"], &e1(&info)["user"], &e1(&info)["ov_cur"]),
         (&json!("Garage left"), &json!("anna"), &json!(8000))
     );
     // A cap below the wallbox's minimum would only pause the car: refused.
@@ -273,7 +269,11 @@ async fn overrides_with_the_right_and_wrong_credentials() {
         .await
         .expect("request");
     assert_eq!(resp.status().as_u16(), 200);
-    assert_eq!(e1(&d.ok("cmd=get_dev_info").await)["overrides"], "E");
+    assert_eq!(
+        e1(&d.ok("cmd=get_dev_info").await)["overrides"],
+        0b010,
+        "the bit mask: bit 1 is E"
+    );
     // Overrides end at unplug.
     plant.unplug(1);
     wait_for(&d, "unplugged", |i| e1(i)["state"] == 1).await;
@@ -282,7 +282,7 @@ async fn overrides_with_the_right_and_wrong_credentials() {
         e1(i)["lb_reason"] == "waiting for authorisation"
     })
     .await;
-    assert_eq!(e1(&info)["overrides"], "");
+    assert_eq!(e1(&info)["overrides"], 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -59,7 +59,7 @@ fn check_loaded(state: &State) -> Result<(), String> {
 /// which is then written so that the file is the truth from now on.
 fn load_or_seed(settings: &Settings, log: &Logger) -> Result<(PathBuf, State), StartError> {
     let path = settings.storage.dir.join(STATE_FILE);
-    if let Some(state) = store::load(&path).map_err(|e| StartError::State(e.to_string()))? {
+    if let Some(mut state) = store::load(&path).map_err(|e| StartError::State(e.to_string()))? {
         validate_devices(&state.devices).map_err(|e| {
             StartError::State(format!(
                 "{} holds an invalid device ({e}); it was left as it is",
@@ -79,7 +79,7 @@ fn load_or_seed(settings: &Settings, log: &Logger) -> Result<(PathBuf, State), S
         })?;
         info!(log, "state loaded"; "file" => %path.display());
         // Saved before formulas were checked for names: it loads, and says so.
-        for problem in store::formula_problems(&state.params, &state.devices, &state.users) {
+        for problem in store::formula_problems(&state) {
             slog::warn!(log, "a formula names what cannot exist; it counts as 0 until fixed";
                 "problem" => problem);
         }
@@ -87,6 +87,12 @@ fn load_or_seed(settings: &Settings, log: &Logger) -> Result<(PathBuf, State), S
             slog::warn!(log, "[load], [site] and [[devices]] come from the state file, which differs from the settings; \
                 change them through the API, or delete the state file to seed it from the settings again";
                 "file" => %path.display());
+        }
+        // A state file from before serial numbers gets one now, once.
+        if state.serialno.is_empty() {
+            state.serialno = new_serial()?;
+            store::save_atomic(&path, &state).map_err(|e| StartError::State(e.to_string()))?;
+            info!(log, "serial number made"; "serialno" => &state.serialno);
         }
         return Ok((path, state));
     }
@@ -101,6 +107,8 @@ fn load_or_seed(settings: &Settings, log: &Logger) -> Result<(PathBuf, State), S
         users: Vec::new(),
         open_transactions: Vec::new(),
         soft_meters: std::collections::BTreeMap::new(),
+        serialno: new_serial()?,
+        cm_vars: std::collections::BTreeMap::new(),
     };
     store::save_atomic(&path, &state).map_err(|e| StartError::State(e.to_string()))?;
     info!(log, "state seeded from the settings"; "file" => %path.display());
@@ -124,6 +132,18 @@ fn raise_open_file_limit(log: &Logger) -> u64 {
         }
     }
     getrlimit(Resource::Nofile).current.unwrap_or(1 << 20)
+}
+
+/// A fresh serial number for `vsn.serialno`, e.g. `CB-3F2A-9C01-77E4`,
+/// from the operating system's random source.
+fn new_serial() -> Result<String, StartError> {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).map_err(|e| StartError::State(format!("serial number: {e}")))?;
+    let hex: Vec<String> = bytes
+        .chunks(2)
+        .map(|pair| pair.iter().map(|b| format!("{b:02X}")).collect())
+        .collect();
+    Ok(format!("CB-{}", hex.join("-")))
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -182,6 +202,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     let auth = Auth::new(state.admin_hash.clone(), password_set.clone(), &log).start();
     // Argon2 runs on threads of its own, two at most at once.
     let verifier = SyncArbiter::start(api::auth::VERIFY_SLOTS, Verifier::default);
+    let serialno = state.serialno.clone();
     let stored = state.clone();
     // fsync blocks: the store gets a thread of its own.
     let store = SyncArbiter::start(1, move || Store::new(path.clone(), stored.clone()));
@@ -198,6 +219,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         password_set,
         public_read: settings.http.public_read,
         body_timeout: Duration::from_secs(settings.http.body_timeout_s),
+        serialno,
     });
     let listen = settings.http.listen.clone();
     let guard = Guard::new(&settings.http.hosts);

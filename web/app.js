@@ -363,6 +363,9 @@ function reasonText(r) {
 }
 
 const OVERRIDES = { C: "charging stopped", E: "wallbox rules off", U: "user rules off" };
+// get_dev_info reports the overrides as a bit mask: bit 0 C, bit 1 E, bit 2 U.
+const OVERRIDE_BITS = { C: 1, E: 2, U: 4 };
+const overridden = (d, flag) => num(d.overrides) && (d.overrides & OVERRIDE_BITS[flag]) !== 0;
 
 function makeTile(d) {
   const kind = d.dev_type === "evse_group" ? "group" : d.is_evse ? "evse" : "meter";
@@ -430,8 +433,8 @@ function makeTile(d) {
           ? `${ruleId.slice(0, -5)}: no rule matches`
           : `${ruleId}: ${amps(d.rule_current)}`;
       v.user.textContent = d.user_name || d.user || (d.needs_auth ? "none yet (needs a card or PIN)" : "—");
-      const overrides = [...(d.overrides || "")].map((f) => OVERRIDES[f] || f);
-      if (num(d.override_max_cur) && d.override_max_cur >= 0) overrides.push("at most " + amps(d.override_max_cur));
+      const overrides = Object.keys(OVERRIDES).filter((f) => overridden(d, f)).map((f) => OVERRIDES[f]);
+      if (num(d.ov_cur) && d.ov_cur >= 0) overrides.push("at most " + amps(d.ov_cur));
       v.overrides.textContent = overrides.join(", ") || "none";
       controls.update(d);
     } else if (kind === "group") {
@@ -500,7 +503,7 @@ function evseControls(devId) {
     h("div", { class: "buttons" }, toggles.map((t) => t.b)), limitForm, rfidForm, st);
   function update(d) {
     for (const t of toggles) {
-      const on = (d.overrides || "").includes(t.flag);
+      const on = overridden(d, t.flag);
       t.b.textContent = on ? t.on : t.off;
       if (on) t.b.dataset.on = "1";
       else delete t.b.dataset.on;
@@ -597,9 +600,9 @@ async function settings(root) {
   const st = statusEl("params-status");
   const form = h("form", { class: "panel form", noValidate: true, "aria-labelledby": "params-h" });
   root.append(h("h1", { text: "Settings" }), form, passwordPanel(), logPanel());
-  const info = await api("get_params");
+  // get_params has the parameters at the top level, as cFos firmware does.
+  const p = await api("get_params");
   if (!root.isConnected) return;
-  const p = info.params;
   siteTitle(p);
   const fields = PARAMS.map((def) => field(def, p[def[0]], "p-"));
   const overdraft = h("p", { text: `Overdraw seen: ${amps(p.overdraft_cur)}` });
@@ -884,7 +887,7 @@ async function users(root) {
     const isNew = !u;
     const rfids = u?.rfids || [];
     const nameF = field(["name", "Name", "text"], u?.name ?? "", "u-", "user_name");
-    const dispF = field(["display", "Shown while plugged in", "text"], u?.display ?? "", "u-");
+    const dispF = field(["display", "Show the name while plugged in", "check"], u?.display === true, "u-");
     const cardsF = field(["cards", "Cards and PINs", "text", "Comma-separated card ids or PINs (letters and digits)"],
       rfids.map((r) => r.id).join(", "), "u-");
     const boxChecks = boxes.map((b) =>
@@ -915,7 +918,7 @@ async function users(root) {
       const body = {
         ...(u || {}),
         name: nameF.input.value.trim(),
-        display: dispF.input.value,
+        display: dispF.input.checked,
         dev_ids: [...form.querySelectorAll('input[name="dev_ids"]:checked')].map((i) => i.value),
         rfids: cards.map((id) => {
           const card = { ...(old.get(id.toLowerCase()) || {}), id };

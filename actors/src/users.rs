@@ -33,9 +33,9 @@ pub struct User {
     pub id: String,
     #[serde(default)]
     pub name: String,
-    /// Shown while plugged in.
-    #[serde(default)]
-    pub display: String,
+    /// The user may be shown (by name) while plugged in.
+    #[serde(default, deserialize_with = "flag_or_text")]
+    pub display: bool,
     /// The wallboxes this user may use; empty = none.
     #[serde(default)]
     pub dev_ids: Vec<String>,
@@ -49,7 +49,75 @@ pub struct User {
 /// Whether the user's name may be shown to anyone while their car is
 /// plugged in (`display`).
 pub fn shown_while_plugged_in(user: &User) -> bool {
-    !matches!(user.display.trim(), "" | "0" | "false")
+    user.display
+}
+
+/// `display` as the API has it, a boolean (1/0 too); older state files
+/// hold text there: empty, `false` or `0` is false, other text true.
+fn flag_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Bool(b) => Ok(b),
+        Value::Number(n) if n.as_u64() == Some(0) || n.as_u64() == Some(1) => {
+            Ok(n.as_u64() == Some(1))
+        }
+        Value::String(text) => {
+            let text = text.trim();
+            Ok(!(text.is_empty() || text.eq_ignore_ascii_case("false") || text == "0"))
+        }
+        other => Err(serde::de::Error::custom(format!(
+            "{other} is not true or false"
+        ))),
+    }
+}
+
+/// The fields of a user and of a card this version knows.
+const USER_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "display",
+    "dev_ids",
+    "rfids",
+    "charging_rules",
+];
+const RFID_FIELDS: &[&str] = &["id", "name", "ac_auth", "ac_ovch", "used_phases"];
+
+/// Fields of a `set_user` body this version does not know (`rfids[0].pin`):
+/// they are left out, and the daemon logs a warning naming them.
+pub fn unknown_fields(body: &Map<String, Value>) -> Vec<String> {
+    let mut unknown: Vec<String> = body
+        .keys()
+        .filter(|k| !USER_FIELDS.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    if let Some(Value::Array(cards)) = body.get("rfids") {
+        for (i, card) in cards.iter().enumerate() {
+            if let Value::Object(card) = card {
+                unknown.extend(
+                    card.keys()
+                        .filter(|k| !RFID_FIELDS.contains(&k.as_str()))
+                        .map(|k| format!("rfids[{i}].{k}")),
+                );
+            }
+        }
+    }
+    unknown
+}
+
+/// `body` without the fields this version does not know.
+fn known_fields(body: &Map<String, Value>) -> Map<String, Value> {
+    let mut known: Map<String, Value> = body
+        .iter()
+        .filter(|(k, _)| USER_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(Value::Array(cards)) = known.get_mut("rfids") {
+        for card in cards.iter_mut() {
+            if let Value::Object(card) = card {
+                card.retain(|k, _| RFID_FIELDS.contains(&k.as_str()));
+            }
+        }
+    }
+    known
 }
 
 /// Whether a wallbox asks for authorisation: some user is assigned to it.
@@ -146,6 +214,7 @@ pub fn set_user(
     proof: Option<&str>,
     known_devices: &[String],
 ) -> Result<(), String> {
+    let body = &known_fields(body);
     let id = body
         .get("id")
         .and_then(Value::as_str)
@@ -245,6 +314,36 @@ mod tests {
         assert_eq!((user.id.as_str(), card.ac_auth), ("u1", true));
         assert!(find_card(&u, "0000").is_none());
         assert!(may_use(user, "E1") && !may_use(user, "E2"));
+    }
+
+    #[test]
+    fn the_seed_example_reads_and_older_display_text_still_loads() {
+        let seed = json!({"id": "2167520770", "name": "wusel", "display": true, "dev_ids": ["E1"],
+            "rfids": [{"id": "4711", "name": "TeSt", "ac_auth": true, "ac_ovch": false, "used_phases": 7}],
+            "charging_rules": []});
+        let user: User = serde_json::from_value(seed.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&user).unwrap(), seed);
+        for (old, shown) in [
+            ("", false),
+            ("false", false),
+            ("0", false),
+            ("yes", true),
+            ("Anna", true),
+        ] {
+            let user: User = serde_json::from_value(json!({"id": "u1", "display": old})).unwrap();
+            assert_eq!(user.display, shown, "{old:?}");
+        }
+        assert!(serde_json::from_value::<User>(json!({"id": "u1", "display": [1]})).is_err());
+    }
+
+    #[test]
+    fn unknown_fields_are_named_and_left_out() {
+        let body = body(json!({"id": "u3", "name": "Cleo", "pin_hash": "x",
+            "rfids": [{"id": "77", "valid_until": 0, "used_phases": 1}]}));
+        assert_eq!(unknown_fields(&body), ["pin_hash", "rfids[0].valid_until"]);
+        let mut u = users();
+        set_user(&mut u, &body, true, None, &[]).unwrap();
+        assert_eq!((u[2].name.as_str(), u[2].rfids[0].used_phases), ("Cleo", 1));
     }
 
     #[test]

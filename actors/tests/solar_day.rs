@@ -90,6 +90,8 @@ async fn start_day(rules: &str, start: DateTime) -> Day {
         users: Vec::new(),
         open_transactions: Vec::new(),
         soft_meters: std::collections::BTreeMap::new(),
+        serialno: String::new(),
+        cm_vars: std::collections::BTreeMap::new(),
     };
     let storage = tempfile::tempdir().expect("temp dir");
     let path = storage.path().join("state.json");

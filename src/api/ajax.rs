@@ -146,13 +146,19 @@ fn meter_push(f: &Fields<'_>) -> Result<MeterPush, ApiError> {
         Some(v) => Some(v),
         None => f.int("import_vah", 0, MAX_WH)?,
     };
+    // The Home Assistant integration's `set_meter` sends the power as
+    // `power_va` (W, or VA with `is_va`).
+    let power_w = match f.int("power_w", -MAX_W, MAX_W)? {
+        Some(v) => Some(v),
+        None => f.int("power_va", -MAX_W, MAX_W)?,
+    };
     Ok(MeterPush {
         model: f.text("model", 100)?,
         import_wh,
         export_wh: f.int("export_wh", 0, MAX_WH)?,
         voltage_v: f.triple("voltage", 0, 1000)?,
         current_ma: f.triple("current", -MAX_MA, MAX_MA)?,
-        power_w: f.int("power_w", -MAX_W, MAX_W)?,
+        power_w,
         is_va: f.flag("is_va")?,
     })
 }

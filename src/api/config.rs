@@ -1,10 +1,11 @@
 //! Configuration and administration: `set_params`, `del_device`,
 //! `reset_device`, `accept_license`, `change_admin_pwd`,
-//! `set_diag_logging`, and the admin check every change goes through.
+//! `set_diag_logging`, `set_cm_vars`, `get_cm_vars`, and the admin check
+//! every change goes through.
 
 use actix_web::HttpRequest;
-use actors::store::{State, Update};
-use actors::supervisor::Configure;
+use actors::store::{ReadState, State, Update};
+use actors::supervisor::{Configure, SetCmVar};
 use serde_json::Value;
 
 use super::auth::{
@@ -246,4 +247,45 @@ pub fn set_diag_logging(params: &Params) -> Result<Value, ApiError> {
     let enable = flag(params, "enable")?.ok_or(ApiError::MissingParam("enable"))?;
     logging::set_diagnostics(enable);
     Ok(ok())
+}
+
+/// `set_cm_vars&name=n&val=v`: sets the charging-manager variable `n`,
+/// which formulas read as `CM.n` (the Home Assistant integration's
+/// `set_variable` service); an empty `val` removes it.
+pub async fn set_cm_vars(state: &AppState, params: &Params) -> Result<Value, ApiError> {
+    let name = params.required("name")?.trim().to_string();
+    let text = params.required("val")?.trim();
+    let value = if text.is_empty() {
+        None
+    } else {
+        Some(cm_value(text).ok_or_else(|| ApiError::BadParam {
+            name: "val",
+            reason: format!("'{text}' is not a number (an empty val removes the variable)"),
+        })?)
+    };
+    state.supervisor.send(SetCmVar { name, value }).await??;
+    Ok(ok())
+}
+
+/// A variable's value: an integer stays one; a decimal is kept as it is.
+fn cm_value(text: &str) -> Option<serde_json::Number> {
+    if let Ok(n) = text.parse::<i64>() {
+        return Some(n.into());
+    }
+    text.parse::<f64>()
+        .ok()
+        .filter(|x| x.abs() <= 1e15)
+        .and_then(serde_json::Number::from_f64)
+}
+
+/// `get_cm_vars`: every charging-manager variable with its value.
+pub async fn get_cm_vars(state: &AppState) -> Result<Value, ApiError> {
+    let stored = state.store.send(ReadState).await?;
+    Ok(Value::Object(
+        stored
+            .cm_vars
+            .into_iter()
+            .map(|(k, v)| (k, Value::Number(v)))
+            .collect(),
+    ))
 }

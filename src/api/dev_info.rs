@@ -17,17 +17,48 @@ use super::{ApiError, AppState};
 /// cFos's vendor id, reported in `params.vsn`.
 const VENDOR_ID: u32 = 0xcf05;
 
+/// chargebrain's product id in `params.vsn` (cFos's own products use small
+/// numbers; this one is not theirs).
+const PRODUCT_ID: u32 = 0xcb01;
+
+/// `get_dev_info`: the parameters under `params`, and beside them, as
+/// real firmware has them, `auth_cnt` and `loadmgr_disabled`.
 #[derive(Serialize)]
 struct DevInfo<'a> {
     params: Params<'a>,
+    #[serde(flatten)]
+    site: SiteKeys<'a>,
+}
+
+/// `get_params`: the same parameters flat at the top level (where real
+/// firmware and the PyPI `powerbrain` client have them), with every device
+/// type's name in `dev_meta`.
+#[derive(Serialize)]
+struct FlatParams<'a> {
+    #[serde(flatten)]
+    params: Params<'a>,
+    #[serde(flatten)]
+    site: SiteKeys<'a>,
+    dev_meta: Value,
+}
+
+/// The top-level keys both answers share.
+#[derive(Serialize)]
+struct SiteKeys<'a> {
+    /// Wallboxes whose car waits for a card or PIN.
+    auth_cnt: usize,
     devices: Vec<Device<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dev_meta: Option<Value>,
+    /// True in observation mode (`lb_enabled` false): nothing is controlled.
+    loadmgr_disabled: bool,
 }
 
 #[derive(Serialize)]
-struct Vsn {
+struct Vsn<'a> {
     vendorid: u32,
+    productid: u32,
+    serialno: &'a str,
+    /// The version as one number: major << 24 | minor << 16 | patch.
+    version: u32,
 }
 
 #[derive(Serialize)]
@@ -42,7 +73,10 @@ struct Params<'a> {
     avail_evse_power: i64,
     lb_enabled: bool,
     disable_policy: i64,
+    /// The cycle time in force, ms (the same as `cycle_time_ms`).
     cycle_time: u64,
+    /// ms between the starts of the last two cycles.
+    cycle_time_measured: u64,
     max_imbalance: i64,
     imbalance_add: bool,
     min_pause_time: u64,
@@ -58,7 +92,7 @@ struct Params<'a> {
     shareware_mode: bool,
     version: &'static str,
     time: u64,
-    vsn: Vsn,
+    vsn: Vsn<'a>,
     ocpp_gateway_license_cnt: u32,
     ocpp_gateway_licenses_used: u32,
     // The W-named keys of older firmware, at the nominal voltage over three phases.
@@ -82,8 +116,8 @@ struct Device<'a> {
     address: &'a str,
     id: u8,
     dev_id: &'a str,
-    number: usize,
-    desc: &'static str,
+    number: u32,
+    desc: &'a str,
     is_evse: bool,
     used_phases: u8,
     com_err: bool,
@@ -109,8 +143,8 @@ enum Kind<'a> {
         prio: i64,
         phase_rotation: i64,
         group: u32,
-        needs_auth: bool,
-        attach: &'static str,
+        /// The meter that measures it; empty = none.
+        attach: &'a str,
         /// The wallbox's own rules, so that a client can edit and post them back.
         charging_rules: &'a [Rule],
         #[serde(flatten)]
@@ -126,7 +160,19 @@ enum Kind<'a> {
     },
 }
 
-fn params(snapshot: &Snapshot) -> Params<'_> {
+/// `CARGO_PKG_VERSION` as one number, as `vsn.version` has it.
+fn version_number() -> u32 {
+    let part = |s: &str| s.parse::<u32>().unwrap_or(0);
+    let [major, minor, patch] = [
+        env!("CARGO_PKG_VERSION_MAJOR"),
+        env!("CARGO_PKG_VERSION_MINOR"),
+        env!("CARGO_PKG_VERSION_PATCH"),
+    ]
+    .map(part);
+    (major & 0xff) << 24 | (minor & 0xff) << 16 | (patch & 0xffff)
+}
+
+fn params<'a>(snapshot: &'a Snapshot, serialno: &'a str) -> Params<'a> {
     let p = &snapshot.params;
     let site = &snapshot.site;
     let watts = |ma: i64| ma * p.voltage * 3 / 1000;
@@ -141,7 +187,8 @@ fn params(snapshot: &Snapshot) -> Params<'_> {
         avail_evse_power: site.avail_evse_power,
         lb_enabled: p.lb_enabled,
         disable_policy: p.disable_policy,
-        cycle_time: snapshot.cycle_time_ms,
+        cycle_time: p.cycle_time_ms,
+        cycle_time_measured: snapshot.cycle_time_ms,
         max_imbalance: p.max_imbalance,
         imbalance_add: p.imbalance_add,
         min_pause_time: p.min_pause_time_s,
@@ -159,6 +206,9 @@ fn params(snapshot: &Snapshot) -> Params<'_> {
             .map_or(0, |d| d.as_secs()),
         vsn: Vsn {
             vendorid: VENDOR_ID,
+            productid: PRODUCT_ID,
+            serialno,
+            version: version_number(),
         },
         ocpp_gateway_license_cnt: 0,
         ocpp_gateway_licenses_used: 0,
@@ -224,8 +274,7 @@ fn device<'a>(
             prio: s.prio,
             phase_rotation: s.phase_rotation,
             group: s.group,
-            needs_auth: false,
-            attach: "",
+            attach: &s.attach,
             charging_rules: &s.charging_rules,
             view: at.and_then(|i| views.get(i)).and_then(Option::as_deref),
         }
@@ -234,7 +283,7 @@ fn device<'a>(
             .and_then(|i| snapshot.meters.get(i).cloned().flatten())
             .unwrap_or_default();
         Kind::Meter {
-            is_va: false,
+            is_va: status.is_some_and(|st| st.is_va),
             invert: s.invert,
             role: s.role,
             power: view.power_w,
@@ -248,8 +297,14 @@ fn device<'a>(
         address: &s.address,
         id: s.id,
         dev_id: &s.dev_id,
-        number,
-        desc: s.dev_type.display_name(),
+        number: s
+            .number
+            .unwrap_or_else(|| u32::try_from(number).unwrap_or(u32::MAX)),
+        desc: if s.desc.is_empty() {
+            s.dev_type.display_name()
+        } else {
+            &s.desc
+        },
         is_evse: s.dev_type.is_evse(),
         used_phases: s.used_phases,
         com_err: status.is_some_and(|st| st.com.com_err),
@@ -265,11 +320,20 @@ fn device<'a>(
     }
 }
 
-async fn render(
-    state: &AppState,
-    dev_meta: Option<Value>,
-    admin: bool,
-) -> Result<String, ApiError> {
+/// Wallboxes whose car waits for a card or PIN.
+fn waiting_for_auth(snapshot: &Snapshot) -> usize {
+    snapshot
+        .evses
+        .iter()
+        .flatten()
+        .filter(|v| v.needs_auth && v.user.is_empty() && (2..=4).contains(&v.state))
+        .count()
+}
+
+/// The parameters and every device as of the last cycle: nested under
+/// `params` (`get_dev_info`), or `flat` with `dev_meta` (`get_params`);
+/// user ids only for the admin.
+async fn render(state: &AppState, flat: bool, admin: bool) -> Result<String, ApiError> {
     let snapshot = state.supervisor.send(GetSnapshot).await?;
     let plant = state.plant();
     let now = Instant::now();
@@ -302,22 +366,33 @@ async fn render(
             device(i + 1, &d.settings, has_actor, at, &snapshot, &views, now)
         })
         .collect();
-    let info = DevInfo {
-        params: params(&snapshot),
+    let site = SiteKeys {
+        auth_cnt: waiting_for_auth(&snapshot),
         devices,
-        dev_meta,
+        loadmgr_disabled: !snapshot.params.lb_enabled,
     };
-    serde_json::to_string(&info).map_err(|e| ApiError::Unavailable(e.to_string()))
+    let params = params(&snapshot, &state.serialno);
+    let text = if flat {
+        serde_json::to_string(&FlatParams {
+            params,
+            site,
+            dev_meta: dev_types(),
+        })
+    } else {
+        serde_json::to_string(&DevInfo { params, site })
+    };
+    text.map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
 /// `get_dev_info`, as JSON text; user ids only for the admin.
 pub async fn get(state: &AppState, admin: bool) -> Result<String, ApiError> {
-    render(state, None, admin).await
+    render(state, false, admin).await
 }
 
-/// `get_dev_info` plus `dev_meta`, as JSON text.
+/// `get_params`: the parameters flat, the devices and `dev_meta`, as JSON
+/// text; user ids only for the admin.
 pub async fn get_params(state: &AppState, admin: bool) -> Result<String, ApiError> {
-    render(state, Some(dev_types()), admin).await
+    render(state, true, admin).await
 }
 
 /// Every supported device type with its display name (`dev_meta`).

@@ -45,6 +45,8 @@ pub struct AppState {
     pub public_read: bool,
     /// How long a request body may take to arrive.
     pub body_timeout: std::time::Duration,
+    /// This installation's serial number (`vsn.serialno`), from the state file.
+    pub serialno: String,
 }
 
 impl AppState {
@@ -81,11 +83,11 @@ enum Access {
 
 fn access(cmd: &str, params: &Params) -> Access {
     match cmd {
-        "get_dev_info" | "get_dev_types" | "get_params" => Access::Read,
+        "get_cm_vars" | "get_dev_info" | "get_dev_types" | "get_params" => Access::Read,
         "modbus" if params.get("write").is_none() => Access::Read,
         "accept_license" | "del_device" | "get_new_user_id" | "get_ta_log" | "get_users"
-        | "modbus" | "reset_device" | "set_ajax_evse" | "set_ajax_meter" | "set_diag_logging"
-        | "set_params" => Access::Admin,
+        | "modbus" | "reset_device" | "set_ajax_evse" | "set_ajax_meter" | "set_cm_vars"
+        | "set_diag_logging" | "set_params" => Access::Admin,
         // These check their own credentials (a card, or the password); an
         // unknown command is answered as such, not as a login problem.
         _ => Access::Own,
@@ -165,6 +167,7 @@ async fn cnf(
             let admin = users::reads_as_admin(&state, &credentials).await?;
             return Ok(json_text(dev_info::get(&state, admin).await?));
         }
+        "get_cm_vars" => config::get_cm_vars(&state).await?,
         "get_dev_types" => dev_info::dev_types(),
         "enter_rfid" => users::enter_rfid(&state, &req, &params).await?,
         "get_login" => config::login_status(&state, &credentials).await?,
@@ -210,6 +213,7 @@ async fn cnf(
         "reset_device" => config::reset_device(&state, &params).await?,
         "set_ajax_evse" => ajax::set_evse(&state, &params, body.as_ref()).await?,
         "set_ajax_meter" => ajax::set_meter(&state, &params, body.as_ref()).await?,
+        "set_cm_vars" => config::set_cm_vars(&state, &params).await?,
         "set_diag_logging" => config::set_diag_logging(&params)?,
         "set_params" => config::set_params(&state, body).await?,
         "set_user" => users::set_user(&state, &req, &params, body).await?,

@@ -6,6 +6,7 @@ use actors::devices::{Device, DeviceType, ReadRegisters, WriteRegisters};
 use actors::registers::{RegisterMap, MAX_READ_COUNT};
 use serde_json::{Map, Value};
 
+use super::params::parse_whole;
 use super::{ask, ApiError, Params};
 
 /// Most registers one FC16 write may carry.
@@ -72,21 +73,8 @@ fn bad(name: &'static str, reason: impl Into<String>) -> ApiError {
 }
 
 fn parse_count(params: &Params) -> Result<Option<u16>, ApiError> {
-    params
-        .get("count")
-        .map(|text| {
-            text.trim()
-                .parse::<u16>()
-                .ok()
-                .filter(|n| (1..=MAX_READ_COUNT).contains(n))
-                .ok_or_else(|| {
-                    bad(
-                        "count",
-                        format!("'{text}' is not a number from 1 to {MAX_READ_COUNT}"),
-                    )
-                })
-        })
-        .transpose()
+    let count = params.int("count", 1, i64::from(MAX_READ_COUNT))?;
+    Ok(count.and_then(|n| u16::try_from(n).ok()))
 }
 
 fn parse_read(read: &str, params: &Params, map: &RegisterMap) -> Result<ModbusRequest, ApiError> {
@@ -194,10 +182,8 @@ fn encode_value(reg: RegisterRef, value: &str, map: &RegisterMap) -> Result<Vec<
             return Err(ApiError::BadRegisterSize);
         }
     }
-    let number = value
-        .trim()
-        .parse::<i128>()
-        .map_err(|_| bad("value", format!("'{value}' is not an integer")))?;
+    let number =
+        parse_whole(value).ok_or_else(|| bad("value", format!("'{value}' is not an integer")))?;
     // A register the map declares unsigned takes no negative values; one it
     // does not know may be signed.
     if number < 0 && map.get(reg.addr).is_some_and(|r| r.ty == RegType::U16) {

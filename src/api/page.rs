@@ -1,10 +1,14 @@
 //! The admin web page: static files embedded in the binary and served as
 //! they are. The page itself talks to the daemon through `/cnf` only.
+//! Also `/ui/en/sim.htm`, the page cFos clients fetch to check the admin
+//! password.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
+
+use super::{auth, config, ApiError, AppState};
 
 /// One embedded file.
 struct Asset {
@@ -58,6 +62,30 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         cfg.route(asset.path, web::head().to(move |req| serve(req, index)));
     }
     cfg.route("/index.html", web::get().to(|req| serve(req, 0)));
+    cfg.route("/ui/en/sim.htm", web::get().to(credential_probe));
+}
+
+/// `GET /ui/en/sim.htm`: a page of the cFos web interface that needs the
+/// admin password. The Home Assistant integration fetches it with basic
+/// auth to check the credentials it was given: 200 with the right password
+/// (or while none is set), 401 with a wrong one or none.
+async fn credential_probe(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let credentials = auth::Credentials::of(
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok()),
+    );
+    config::require_admin(&state, &req, credentials, "sim.htm").await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type("text/html; charset=utf-8")
+        .body(
+            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>chargebrain</title>\
+             <p>The admin password is right. <a href=\"/\">Open the admin page</a>.</p></html>\n",
+        ))
 }
 
 async fn serve(req: HttpRequest, index: usize) -> HttpResponse {

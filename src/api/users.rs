@@ -196,19 +196,8 @@ pub async fn override_device(
 ) -> Result<Value, ApiError> {
     let dev_id = params.required("dev_id")?.to_string();
     let flags = params.get("flags").unwrap_or_default().to_string();
-    let max_ma = params
-        .get("mamps")
-        .map(|m| {
-            m.trim()
-                .parse::<i64>()
-                .ok()
-                .filter(|m| (0..=1_000_000).contains(m))
-                .ok_or(ApiError::BadParam {
-                    name: "mamps",
-                    reason: format!("'{m}' is not a current from 0 to 1000000 mA"),
-                })
-        })
-        .transpose()?;
+    // The Home Assistant integration sends amperes × 1000 as a float: 16000.0.
+    let max_ma = params.int("mamps", 0, 1_000_000)?;
     let who = match params.get("rfid") {
         Some(_) => {
             let rfid = rfid_param(params)?;
@@ -242,19 +231,7 @@ pub async fn soft_meter(
     params: &Params,
 ) -> Result<Value, ApiError> {
     let dev_id = params.required("dev_id")?.to_string();
-    let set = params
-        .get("val")
-        .map(|v| {
-            v.trim()
-                .parse::<i64>()
-                .ok()
-                .filter(|v| *v >= 0)
-                .ok_or(ApiError::BadParam {
-                    name: "val",
-                    reason: format!("'{v}' is not a number of Wh"),
-                })
-        })
-        .transpose()?;
+    let set = params.int("val", 0, 1_000_000_000_000)?;
     if set.is_some() && !is_admin(state, req, "soft_meter").await? {
         return Err(ApiError::Auth(auth::AuthError::Required));
     }

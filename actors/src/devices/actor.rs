@@ -50,7 +50,7 @@ impl Device {
             settings,
             bus,
             timeout,
-            com: ComStatus::default(),
+            com: ComStatus::starting(Instant::now()),
             model: None,
             written: HashMap::new(),
             asserted_at: None,
@@ -227,7 +227,7 @@ impl Handler<Poll> for Device {
                 .record_poll(reading.as_ref().map(|_| ()), Instant::now());
             if let Ok(r) = &reading {
                 if device.model.is_none() && !dev_type.is_powerbrain() {
-                    device.model = Some(dev_type.display_name().to_string());
+                    device.model = Some(dev_type.model());
                 }
                 if let Reading::Evse(evse) = r {
                     device.fail_safe_seen = Some(evse.fail_safe);
@@ -299,12 +299,23 @@ impl Handler<GetStatus> for Device {
     type Result = MessageResult<GetStatus>;
 
     fn handle(&mut self, _: GetStatus, _: &mut Self::Context) -> Self::Result {
+        let written = |addr| self.written.get(&addr).copied();
+        let written_ma = match (
+            written(evse_powerbrain::REG_CURRENT_LIMIT),
+            written(evse_powerbrain::REG_CHARGING_ENABLE),
+        ) {
+            (Some(deciamps), Some(1)) => Some(i64::from(deciamps) * 100),
+            (Some(_), Some(_)) => Some(0),
+            _ => None,
+        };
         MessageResult(DeviceStatus {
             com: self.com.clone(),
             model: self
                 .model
                 .clone()
                 .unwrap_or_else(|| "failed to connect".into()),
+            is_va: false,
+            written_ma,
         })
     }
 }

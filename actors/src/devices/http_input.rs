@@ -165,7 +165,7 @@ impl HttpInput {
             pushed: Pushed::default(),
             last_push: None,
             started: Instant::now(),
-            com: ComStatus::default(),
+            com: ComStatus::starting(Instant::now()),
         }
     }
 
@@ -242,7 +242,12 @@ impl Handler<GetStatus> for HttpInput {
                 .pushed
                 .model
                 .clone()
-                .unwrap_or_else(|| "HTTP input".into()),
+                .unwrap_or_else(|| self.settings.dev_type.model()),
+            is_va: self.pushed.is_va,
+            written_ma: self
+                .pushed
+                .command
+                .map(|(ma, enable)| if enable { ma } else { 0 }),
         })
     }
 }

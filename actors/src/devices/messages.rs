@@ -51,6 +51,11 @@ pub struct DeviceStatus {
     /// `manufacturer,device,device version,firmware,serial`, or
     /// `failed to connect` until the device has been identified.
     pub model: String,
+    /// A meter's power is in VA, not W (as an HTTP meter pushed it).
+    pub is_va: bool,
+    /// A wallbox's charging current as last written to it, mA (0 while
+    /// writing "disabled"); `None` until a first write succeeds.
+    pub written_ma: Option<i64>,
 }
 
 /// Stop the actor (the device was removed or is being restarted).

@@ -32,9 +32,20 @@ pub struct ComStatus {
     /// Text of the last failure, empty if none.
     pub last_error: String,
     pub last_error_at: Option<Instant>,
+    /// When the device started: `com_err_secs` counts from here until a
+    /// first error.
+    pub started: Option<Instant>,
 }
 
 impl ComStatus {
+    /// The status of a device starting at `now`.
+    pub fn starting(now: Instant) -> Self {
+        ComStatus {
+            started: Some(now),
+            ..ComStatus::default()
+        }
+    }
+
     /// Notes the outcome of one exchange asked for through the API. A
     /// Modbus exception is an answer: the device is reachable, the request
     /// was wrong.
@@ -63,9 +74,11 @@ impl ComStatus {
         self.last_error_at = Some(now);
     }
 
-    /// Seconds since the last communication error (0 if none).
+    /// Seconds since the last communication error; without one, since the
+    /// device started (as cFos reports it).
     pub fn com_err_secs(&self, now: Instant) -> u64 {
         self.last_error_at
+            .or(self.started)
             .map_or(0, |at| now.saturating_duration_since(at).as_secs())
     }
 }
@@ -74,6 +87,22 @@ impl ComStatus {
 mod tests {
     use super::*;
     use crate::transport::Exception;
+
+    #[test]
+    fn com_err_secs_counts_from_the_last_error_or_the_start() {
+        let start = Instant::now();
+        let mut com = ComStatus::starting(start);
+        let later = |s| start + std::time::Duration::from_secs(s);
+        assert_eq!(com.com_err_secs(later(30)), 30);
+        com.record(Err(&DeviceError::Timeout(1000)), later(40));
+        assert_eq!(com.com_err_secs(later(45)), 5);
+        com.record(Ok(()), later(50));
+        assert_eq!(
+            com.com_err_secs(later(100)),
+            60,
+            "the error is still the last one"
+        );
+    }
 
     #[test]
     fn exceptions_do_not_count_as_communication_errors() {

@@ -17,6 +17,13 @@ pub struct DeviceSettings {
     /// Name shown to people.
     #[serde(default)]
     pub name: String,
+    /// A description; empty shows the device type's name.
+    #[serde(default)]
+    pub desc: String,
+    /// The number shown beside it (cFos's `number`); none shows its place
+    /// in the device list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u32>,
     /// Another name for `cmd=modbus&device=`, e.g. `evse` or `meter1`.
     #[serde(default)]
     pub alias: Option<String>,
@@ -52,6 +59,10 @@ pub struct DeviceSettings {
     /// 0 = determine from the wallbox meter; else bit0 L1, bit1 L2, bit2 L3.
     #[serde(default)]
     pub used_phases: u8,
+    /// The dev_id of a meter that measures this wallbox (cFos's `attach`):
+    /// its currents, power and energy are the wallbox's; empty = none.
+    #[serde(default)]
+    pub attach: String,
     /// The `evse_group` this device belongs to (its number); 0 = none.
     #[serde(default)]
     pub group: u32,
@@ -278,6 +289,9 @@ pub fn validate_devices(devices: &[DeviceSettings]) -> Result<(), DeviceSettings
             return Err(fail("address", "is empty".into()));
         }
 
+        if !d.attach.is_empty() {
+            check_attach(devices, index, d).map_err(|reason| fail("attach", reason))?;
+        }
         for name in std::iter::once(&d.dev_id).chain(d.alias.as_ref()) {
             if !names.insert(name.to_ascii_lowercase()) {
                 let field = if *name == d.dev_id { "dev_id" } else { "alias" };
@@ -343,7 +357,44 @@ pub fn validate_changed(
     Ok(())
 }
 
+/// An `attach` names a meter that exists and measures no other wallbox.
+fn check_attach(
+    devices: &[DeviceSettings],
+    index: usize,
+    d: &DeviceSettings,
+) -> Result<(), String> {
+    if !d.dev_type.is_evse() || d.dev_type == DeviceType::EvseGroup {
+        return Err(format!(
+            "only a wallbox has an attached meter, not a {}",
+            d.dev_type.key()
+        ));
+    }
+    let meter = devices
+        .iter()
+        .find(|m| m.dev_id.eq_ignore_ascii_case(&d.attach))
+        .ok_or_else(|| format!("there is no meter {}", d.attach))?;
+    if meter.dev_type.is_evse() {
+        return Err(format!("{} is not a meter", meter.dev_id));
+    }
+    if let Some(other) = devices
+        .iter()
+        .take(index)
+        .find(|o| o.attach.eq_ignore_ascii_case(&d.attach))
+    {
+        return Err(format!(
+            "{} is attached to {} already",
+            meter.dev_id, other.dev_id
+        ));
+    }
+    Ok(())
+}
+
 impl DeviceSettings {
+    /// The meter attached to this wallbox, if any.
+    pub fn attached(&self) -> Option<&str> {
+        (!self.attach.is_empty()).then_some(self.attach.as_str())
+    }
+
     /// For an `evse_group`: its number, from its dev_id (E5 is group 5).
     pub fn group_number(&self) -> Option<u32> {
         self.dev_id.get(1..).and_then(|n| n.parse().ok())
@@ -401,6 +452,15 @@ fn validate_numbers(d: &DeviceSettings) -> Result<(), (&'static str, String)> {
     }
     if !(0..=6).contains(&d.role) {
         return Err(("role", format!("{} is not a meter role 0 to 6", d.role)));
+    }
+    if d.desc.chars().count() > 200 || d.desc.chars().any(char::is_control) {
+        return Err((
+            "desc",
+            "must be printable text of at most 200 characters".into(),
+        ));
+    }
+    if d.number.is_some_and(|n| !(1..=9999).contains(&n)) {
+        return Err(("number", "is not 1 to 9999".into()));
     }
     if !(0..=65_535).contains(&d.fail_safe_duration_s) {
         return Err((

@@ -116,16 +116,17 @@ fn collect(expr: &Expr, read: &mut Read) {
 }
 
 /// Checks that every name `expr` reads can exist with these devices
-/// (dev_ids, any case). A device that is not configured is excused where
-/// the formula asks `exists(…)` about it; a field or global name that
-/// cannot exist never is. The error names the first such name, and why.
-pub fn check(expr: &Expr, dev_ids: &[&str]) -> Result<(), String> {
+/// (dev_ids, any case) and charging-manager variables (`CM.<name>`, any
+/// case). A device or variable that is missing is excused where the
+/// formula asks `exists(…)` about it; a field or global name that cannot
+/// exist never is. The error names the first such name, and why.
+pub fn check(expr: &Expr, dev_ids: &[&str], cm_vars: &[&str]) -> Result<(), String> {
     let mut read = Read::default();
     collect(expr, &mut read);
     for path in read.names.iter().chain(&read.guarded) {
-        match check_one(path, dev_ids) {
+        match check_one(path, dev_ids, cm_vars) {
             Ok(()) => {}
-            Err(Problem::NoDevice) if read.guarded.contains(path) => {}
+            Err(Problem::NoDevice | Problem::NoVariable) if read.guarded.contains(path) => {}
             Err(problem) => {
                 return Err(format!(
                     "unknown name {}: {}",
@@ -160,6 +161,7 @@ pub fn check_limit(expr: &Expr) -> Result<(), String> {
 
 enum Problem {
     NoDevice,
+    NoVariable,
     Unknown(String),
 }
 
@@ -173,12 +175,19 @@ impl Problem {
                     .unwrap_or_default();
                 format!("no device {dev} is configured (a formula may test exists({dev}.…))")
             }
+            Problem::NoVariable => {
+                let name = path.get(1).map(String::as_str).unwrap_or_default();
+                format!(
+                    "no variable {name} is set (set_cm_vars&name={name}&val=…); CM also has {}",
+                    CM.join(", ")
+                )
+            }
             Problem::Unknown(why) => why.clone(),
         }
     }
 }
 
-fn check_one(path: &[String], dev_ids: &[&str]) -> Result<(), Problem> {
+fn check_one(path: &[String], dev_ids: &[&str], cm_vars: &[&str]) -> Result<(), Problem> {
     let one_of = |field: &str, known: &[&str], what: &str| {
         if known.contains(&field) {
             Ok(())
@@ -191,7 +200,9 @@ fn check_one(path: &[String], dev_ids: &[&str]) -> Result<(), Problem> {
     };
     match (head.as_str(), rest) {
         ("date", [field]) => one_of(field, DATE, "date"),
-        ("cm", [field]) => one_of(field, CM, "CM"),
+        ("cm", [field]) if field.starts_with('_') => one_of(field, CM, "CM"),
+        ("cm", [field]) if cm_vars.iter().any(|v| v.eq_ignore_ascii_case(field)) => Ok(()),
+        ("cm", [_]) => Err(Problem::NoVariable),
         ("param", [field]) => one_of(field, PARAMS, "param()"),
         ("pb", [field]) => one_of(field, INPUTS, "PB"),
         ("gm", [meter, field]) if meter == "surplus" => {
@@ -230,7 +241,7 @@ mod tests {
     use crate::rules::formula::parse;
 
     fn checked(text: &str) -> Result<(), String> {
-        check(&parse(text).unwrap(), &["E1", "M3"])
+        check(&parse(text).unwrap(), &["E1", "M3"], &["GridLimit"])
     }
 
     #[test]
@@ -243,6 +254,8 @@ mod tests {
             "GM.surplus.power_w + GM.available_evse.current_l3 + GM.error.current",
             "CM._price_level <= -5 ? param(max_total_current) : param(voltage)",
             "exists(M9.current) ? M9.current : 6000",
+            "CM.gridlimit * 1000 + CM.GRIDLIMIT",
+            "exists(CM.boost) ? CM.boost : 0",
         ] {
             assert_eq!(checked(text), Ok(()), "{text}");
         }
@@ -265,8 +278,9 @@ mod tests {
             ("param(fuse)", "param() has max_total_current"),
             (
                 "1 + (E1.state ? CM.boost : 0)",
-                "unknown name cm.boost: CM has",
+                "unknown name cm.boost: no variable boost is set (set_cm_vars&name=boost&val=…); CM also has _price_level",
             ),
+            ("CM._boost", "unknown name cm._boost: CM has _price_level"),
             (
                 "exists(M1.curent) ? M1.curent : 6000",
                 "unknown name m1.curent: a device has",

@@ -15,7 +15,7 @@ use crate::supervisor::SiteParams;
 const READ_ONLY_PARAMS: &[&str] = &[
     "cons_evse_power",
     "avail_evse_power",
-    "cycle_time",
+    "cycle_time_measured",
     "max_evses",
     "shareware_mode",
     "version",
@@ -23,10 +23,7 @@ const READ_ONLY_PARAMS: &[&str] = &[
     "vsn",
     "ocpp_gateway_license_cnt",
     "ocpp_gateway_licenses_used",
-    "max_total_power",
-    "power_reserve",
     "overdraft",
-    "max_total_evse_power",
     "consumed_evse_power",
     "remaining_evse_power",
     "available_current",
@@ -35,7 +32,38 @@ const READ_ONLY_PARAMS: &[&str] = &[
     "meter_stale",
     "dev_meta",
     "overdraft_cur",
+    "auth_cnt",
 ];
+
+/// Keys of older firmware that name a setting another way: set through
+/// them, or, sent beside the setting itself (as `get_params` reports both),
+/// they must agree with it.
+const ALIASES: &[(&str, &str, Alias)] = &[
+    ("cycle_time", "cycle_time_ms", Alias::Same),
+    ("loadmgr_disabled", "lb_enabled", Alias::Not),
+    ("max_total_power", "max_total_current", Alias::Watts),
+    ("power_reserve", "reserve_current", Alias::Watts),
+    (
+        "max_total_evse_power",
+        "max_total_evse_current",
+        Alias::Watts,
+    ),
+];
+
+#[derive(Debug, Clone, Copy)]
+enum Alias {
+    /// The same value.
+    Same,
+    /// The opposite flag.
+    Not,
+    /// W at the nominal voltage over three phases, for mA per phase.
+    Watts,
+}
+
+/// Per-phase mA as W at `volts` over three phases (as `get_params` reports them).
+fn watts(ma: i64, volts: i64) -> i64 {
+    ma * volts * 3 / 1000
+}
 
 const READ_ONLY_DEVICE: &[&str] = &[
     "com_err",
@@ -43,8 +71,6 @@ const READ_ONLY_DEVICE: &[&str] = &[
     "com_errors",
     "last_error",
     "model",
-    "number",
-    "desc",
     "is_evse",
     "state",
     "charging_enabled",
@@ -67,10 +93,9 @@ const READ_ONLY_DEVICE: &[&str] = &[
     "user",
     "user_name",
     "overrides",
-    "override_max_cur",
+    "ov_cur",
     "rule_id",
     "rule_current",
-    "attach",
     "is_va",
     "import",
     "export",
@@ -78,8 +103,10 @@ const READ_ONLY_DEVICE: &[&str] = &[
     "power",
 ];
 
-/// Device keys of the cFos API this version does not implement yet.
-const UNSUPPORTED_DEVICE: &[&str] = &[
+/// Device keys of cFos firmware this version does not act on. A device
+/// posted back as firmware reports it is not refused for them: they are
+/// ignored, and the daemon logs a warning naming them.
+pub const IGNORED_DEVICE: &[&str] = &[
     "battery_save_threshold",
     "enable_snooze",
     "enable_wakeup",
@@ -87,15 +114,116 @@ const UNSUPPORTED_DEVICE: &[&str] = &[
     "ocpp_gateway_client_id",
     "soft_meter",
     "users",
+    // Reports of firmware 1.6 to 1.14 that chargebrain does not have.
+    "status",
+    "lreason",
+    "evse",
+    "ocpp",
+    "is_mock",
+    "max_power",
+    "ucnt",
 ];
 
-/// Every formula (site limit, wallbox limits, wallbox and user rules,
-/// rule inputs) that names what cannot exist with these devices: where the
+/// The ignored keys a `set_params` body carries, as `E1.fixed_rfid`, for
+/// the warning.
+pub fn ignored_keys(body: &Map<String, Value>) -> Vec<String> {
+    let Some(Value::Array(devices)) = body.get("devices") else {
+        return Vec::new();
+    };
+    devices
+        .iter()
+        .filter_map(Value::as_object)
+        .flat_map(|d| {
+            let dev_id = d.get("dev_id").and_then(Value::as_str).unwrap_or("?");
+            IGNORED_DEVICE
+                .iter()
+                .filter(|k| d.contains_key(**k))
+                .map(move |k| format!("{dev_id}.{k}"))
+        })
+        .collect()
+}
+
+/// The settings the alias keys of `body` ask for, as (setting, value), in
+/// the units of the setting; an alias that disagrees with its setting sent
+/// beside it is an error naming both.
+fn aliased(
+    body: &Map<String, Value>,
+    current: &SiteParams,
+) -> Result<Vec<(String, Value)>, String> {
+    let volts = body
+        .get("voltage")
+        .and_then(Value::as_i64)
+        .filter(|v| (100..=400).contains(v))
+        .unwrap_or(current.voltage);
+    let now = as_object(current);
+    let mut out = Vec::new();
+    for (alias, setting, kind) in ALIASES {
+        let Some(value) = body.get(*alias) else {
+            continue;
+        };
+        let given = body.get(*setting);
+        let wanted = match kind {
+            Alias::Same => value.clone(),
+            Alias::Not => Value::Bool(
+                !value
+                    .as_bool()
+                    .ok_or_else(|| format!("{alias}: expected true or false"))?,
+            ),
+            Alias::Watts => {
+                let w = value
+                    .as_f64()
+                    .filter(|w| w.is_finite() && (0.0..=1e10).contains(w))
+                    .ok_or_else(|| format!("{alias}: expected a number of W"))?;
+                #[allow(clippy::cast_precision_loss)]
+                let same_as = |v: Option<&Value>| {
+                    v.and_then(Value::as_i64)
+                        .is_some_and(|ma| (watts(ma, volts) as f64 - w).abs() < 1.0)
+                };
+                match given {
+                    // Beside a formula, W is the formula's value now.
+                    Some(Value::String(_)) => {}
+                    Some(ma) if !same_as(Some(ma)) => {
+                        return Err(format!(
+                            "{alias}: {w} W and {setting} {ma} mA disagree at {volts} V; give one of them"
+                        ));
+                    }
+                    Some(_) => {}
+                    None if same_as(now.get(*setting)) => {}
+                    None => {
+                        #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+                        let ma = (w * 1000.0 / (3.0 * volts as f64)).round() as i64;
+                        out.push(((*setting).to_string(), Value::from(ma)));
+                    }
+                }
+                continue;
+            }
+        };
+        match given {
+            Some(g) if *g != wanted => {
+                return Err(format!("{alias} and {setting} disagree; give one of them"))
+            }
+            Some(_) => {}
+            None => out.push(((*setting).to_string(), wanted)),
+        }
+    }
+    Ok(out)
+}
+
+/// Every formula of the state that names what cannot exist: where the
 /// formula is and which name.
-pub fn formula_problems(
+pub fn formula_problems(state: &State) -> Vec<String> {
+    let vars: Vec<&str> = state.cm_vars.keys().map(String::as_str).collect();
+    problems(&state.params, &state.devices, &state.users, &vars)
+}
+
+/// Every formula (site limit, wallbox limits, wallbox and user rules,
+/// rule inputs) that names what cannot exist with these devices and
+/// charging-manager variables: where the formula is and which name.
+fn problems(
     params: &SiteParams,
     devices: &[DeviceSettings],
     users: &[crate::users::User],
+    cm_vars: &[&str],
 ) -> Vec<String> {
     use crate::devices::CurrentLimit;
     use crate::rules::{formula, names};
@@ -104,7 +232,7 @@ pub fn formula_problems(
     let mut check = |where_: String, text: &str, limit: bool| {
         // A formula that does not parse is refused elsewhere, by its parser.
         if let Ok(expr) = formula::parse(text) {
-            let checked = names::check(&expr, &dev_ids).and_then(|()| {
+            let checked = names::check(&expr, &dev_ids, cm_vars).and_then(|()| {
                 if limit {
                     names::check_limit(&expr)
                 } else {
@@ -153,13 +281,14 @@ pub fn formula_problems(
     problems
 }
 
-/// The first formula problem, if any (for settings read at start).
+/// The first formula problem, if any (for settings read at start, before
+/// any charging-manager variable is set).
 pub fn check_formula_names(
     params: &SiteParams,
     devices: &[DeviceSettings],
     users: &[crate::users::User],
 ) -> Result<(), String> {
-    formula_problems(params, devices, users)
+    problems(params, devices, users, &[])
         .into_iter()
         .next()
         .map_or(Ok(()), Err)
@@ -168,17 +297,53 @@ pub fn check_formula_names(
 /// Refuses a change that makes a formula name what cannot exist. Problems
 /// the configuration already had (a state file from before these checks)
 /// do not block other changes; the daemon warns of them at start.
-pub fn no_new_formula_problems(
-    before: &State,
-    params: &SiteParams,
-    devices: &[DeviceSettings],
-    users: &[crate::users::User],
-) -> Result<(), String> {
-    let old = formula_problems(&before.params, &before.devices, &before.users);
-    formula_problems(params, devices, users)
+pub fn no_new_formula_problems(before: &State, after: &State) -> Result<(), String> {
+    let old = formula_problems(before);
+    formula_problems(after)
         .into_iter()
         .find(|p| !old.contains(p))
         .map_or(Ok(()), Err)
+}
+
+/// Most charging-manager variables kept.
+pub const MAX_CM_VARS: usize = 100;
+
+/// Sets (or, with `None`, removes) the charging-manager variable `name`,
+/// which formulas read as `CM.<name>`. Names are letters, digits and `_`,
+/// not starting with a digit or `_` (`CM._…` are the built-in values), and
+/// any case (formulas ignore case). Removing a variable a formula reads is
+/// refused.
+pub fn set_cm_var(
+    state: &mut State,
+    name: &str,
+    value: Option<serde_json::Number>,
+) -> Result<(), String> {
+    let valid = name.len() <= 32
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!(
+            "name: '{name}' must be 1 to 32 letters, digits or _, starting with a letter"
+        ));
+    }
+    let mut next = state.clone();
+    // One variable per name in any case: the new spelling replaces the old.
+    next.cm_vars.retain(|k, _| !k.eq_ignore_ascii_case(name));
+    match value {
+        Some(v) => {
+            next.cm_vars.insert(name.to_string(), v);
+            if next.cm_vars.len() > MAX_CM_VARS {
+                return Err(format!("at most {MAX_CM_VARS} variables"));
+            }
+        }
+        None if next.cm_vars.len() == state.cm_vars.len() => {
+            return Err(format!("name: there is no variable {name}"));
+        }
+        None => no_new_formula_problems(state, &next)
+            .map_err(|e| format!("{name} is still read by a formula: {e}"))?,
+    }
+    *state = next;
+    Ok(())
 }
 
 /// A device error as the API names things: by dev_id, not by the device's
@@ -255,9 +420,11 @@ pub fn set_params(
                 }
             }
             k if READ_ONLY_PARAMS.contains(&k) => {}
+            k if ALIASES.iter().any(|(alias, _, _)| *alias == k) => {}
             k => params.push((param_key(k).to_string(), value.clone())),
         }
     }
+    params.extend(aliased(body, &next.params)?);
     next.params = overlay::<SiteParams>(as_object(&next.params), params, "params")?;
     next.params
         .validate()
@@ -281,12 +448,9 @@ pub fn set_params(
         if !listed.insert(dev_id.clone()) {
             return Err(format!("devices: {dev_id} is listed twice"));
         }
-        if let Some(key) = UNSUPPORTED_DEVICE.iter().find(|k| fields.contains_key(**k)) {
-            return Err(format!("{dev_id}.{key}: not supported by this version"));
-        }
-        let changes = fields
-            .into_iter()
-            .filter(|(k, _)| !READ_ONLY_DEVICE.contains(&k.as_str()));
+        let changes = fields.into_iter().filter(|(k, _)| {
+            !READ_ONLY_DEVICE.contains(&k.as_str()) && !IGNORED_DEVICE.contains(&k.as_str())
+        });
         let existing = next.devices.iter().position(|d| d.dev_id == dev_id);
         let base = existing
             .map(|i| as_object(&next.devices[i]))
@@ -301,7 +465,7 @@ pub fn set_params(
     validate_devices(&next.devices).map_err(|e| named(&next.devices, &e))?;
     let changed: Vec<String> = listed.into_iter().collect();
     validate_changed(&next.devices, &changed, endpoint_of).map_err(|e| named(&next.devices, &e))?;
-    no_new_formula_problems(state, &next.params, &next.devices, &next.users)?;
+    no_new_formula_problems(state, &next)?;
     *state = next;
     Ok(())
 }
@@ -325,10 +489,23 @@ pub fn delete_device(state: &mut State, dev_id: &str) -> Result<(), String> {
             removed.dev_id, member.dev_id
         ));
     }
+    if let Some(wallbox) = next
+        .iter()
+        .find(|d| d.attach.eq_ignore_ascii_case(&removed.dev_id))
+    {
+        return Err(format!(
+            "{} is attached to {}: clear its attach first",
+            removed.dev_id, wallbox.dev_id
+        ));
+    }
     validate_devices(&next).map_err(|e| named(&next, &e))?;
-    no_new_formula_problems(state, &state.params, &next, &state.users)
+    let after = State {
+        devices: next,
+        ..state.clone()
+    };
+    no_new_formula_problems(state, &after)
         .map_err(|e| format!("{} is still named by a formula: {e}", removed.dev_id))?;
-    state.devices = next;
+    *state = after;
     Ok(())
 }
 
@@ -353,6 +530,8 @@ mod tests {
             users: Vec::new(),
             open_transactions: Vec::new(),
             soft_meters: std::collections::BTreeMap::new(),
+            serialno: String::new(),
+            cm_vars: std::collections::BTreeMap::new(),
         }
     }
 
@@ -512,14 +691,124 @@ mod tests {
                 "E1.charging_rules: rule 0: input: unknown name m2.input1",
             ),
             (
-                serde_json::json!({"devices": [{"dev_id": "E1", "soft_meter": 5}]}),
-                "not supported",
+                serde_json::json!({"devices": [{"dev_id": "E3", "dev_type": "meter_kostal_powermeter"}]}),
+                "E3.dev_type: meter_kostal_powermeter (Kostal Powermeter) is not supported yet",
+            ),
+            (
+                serde_json::json!({"devices": [{"dev_id": "E1", "attach": "M9"}]}),
+                "E1.attach: there is no meter M9",
+            ),
+            (
+                serde_json::json!({"devices": [{"dev_id": "E1", "number": 0}]}),
+                "E1.number: is not 1 to 9999",
+            ),
+            (
+                serde_json::json!({"max_total_power": 1000, "max_total_current": 32000}),
+                "max_total_power: 1000 W and max_total_current 32000 mA disagree at 230 V",
+            ),
+            (
+                serde_json::json!({"cycle_time": 2000, "cycle_time_ms": 1000}),
+                "cycle_time and cycle_time_ms disagree",
+            ),
+            (
+                serde_json::json!({"loadmgr_disabled": "yes"}),
+                "loadmgr_disabled: expected true or false",
             ),
         ];
         for (body, says) in cases {
             let err = apply(body.clone()).expect_err(&body.to_string());
             assert!(err.contains(says), "{body}: {err:?} should say {says:?}");
         }
+    }
+
+    #[test]
+    fn keys_of_older_firmware_set_their_setting_or_agree_with_it() {
+        let s = apply(serde_json::json!({"max_total_power": 11040})).unwrap();
+        assert_eq!(s.params.max_total_current, 16000.into(), "11040 W at 230 V");
+        let s = apply(serde_json::json!({"cycle_time": 3000, "loadmgr_disabled": true})).unwrap();
+        assert_eq!((s.params.cycle_time_ms, s.params.lb_enabled), (3000, false));
+        // As get_params reports them: both, agreeing; nothing changes.
+        let s = apply(serde_json::json!({
+            "max_total_current": 32000, "max_total_power": 22080, "reserve_current": 0,
+            "power_reserve": 0, "cycle_time": 1000, "cycle_time_ms": 1000,
+            "loadmgr_disabled": false, "lb_enabled": true
+        }))
+        .unwrap();
+        assert_eq!(s.params, SiteParams::default());
+        // Beside a formula the W figure is its value now.
+        let s = apply(
+            serde_json::json!({"max_total_current": "min(32000, 40000)", "max_total_power": 5}),
+        )
+        .unwrap();
+        assert_eq!(
+            s.params.max_total_current,
+            CurrentLimit::Formula("min(32000, 40000)".into())
+        );
+    }
+
+    #[test]
+    fn firmware_device_keys_are_ignored_and_named() {
+        let body = serde_json::json!({"devices": [{"dev_id": "E1", "users": ["1170223812"], "fixed_rfid": "", "enable_wakeup": true, "name": "Carport"}]});
+        let s = apply(body.clone()).unwrap();
+        assert_eq!(s.devices[0].name, "Carport");
+        assert_eq!(
+            ignored_keys(body.as_object().unwrap()),
+            ["E1.enable_wakeup", "E1.fixed_rfid", "E1.users"]
+        );
+    }
+
+    #[test]
+    fn an_attached_meter_is_kept_until_detached() {
+        let s = apply(serde_json::json!({"devices": [
+            {"dev_id": "M1", "dev_type": "meter_powerbrain", "address": "meter1", "id": 2},
+            {"dev_id": "E1", "attach": "M1", "desc": "Carport left", "number": 2}
+        ]}))
+        .unwrap();
+        assert_eq!(s.devices[0].attached(), Some("M1"));
+        assert_eq!(
+            (s.devices[0].desc.as_str(), s.devices[0].number),
+            ("Carport left", Some(2))
+        );
+        let mut s = s;
+        assert_eq!(
+            delete_device(&mut s, "M1"),
+            Err("M1 is attached to E1: clear its attach first".into())
+        );
+        let mut map = Map::new();
+        map.insert(
+            "devices".into(),
+            serde_json::json!([{"dev_id": "E1", "attach": ""}]),
+        );
+        set_params(&mut s, &map, &|d| Ok(Some(d.address.clone()))).unwrap();
+        delete_device(&mut s, "M1").unwrap();
+    }
+
+    #[test]
+    fn variables_are_set_read_by_formulas_and_kept_while_read() {
+        let mut s = state();
+        let num = |v: i64| Some(serde_json::Number::from(v));
+        let limit = serde_json::json!({"max_total_current": "CM.gridLimit * 1000"});
+        let mut map = Map::new();
+        map.extend(limit.as_object().cloned().unwrap());
+        let endpoint = |d: &DeviceSettings| Ok(Some(d.address.clone()));
+        let unknown = set_params(&mut s, &map, &endpoint).expect_err("no such variable yet");
+        assert!(
+            unknown.contains("unknown name cm.gridlimit: no variable gridlimit is set"),
+            "{unknown}"
+        );
+        set_cm_var(&mut s, "gridLimit", num(20)).unwrap();
+        set_params(&mut s, &map, &endpoint).unwrap();
+        // Another spelling is the same variable.
+        set_cm_var(&mut s, "GRIDLIMIT", num(25)).unwrap();
+        assert_eq!(s.cm_vars.len(), 1);
+        assert_eq!(
+            set_cm_var(&mut s, "gridlimit", None),
+            Err("gridlimit is still read by a formula: max_total_current: unknown name cm.gridlimit: no variable gridlimit is set (set_cm_vars&name=gridlimit&val=…); CM also has _price_level, _max_total_current, _max_total_evse_current, _num_charging, _surplus, _org_surplus".into())
+        );
+        for bad in ["", "_price_level", "1x", "a-b", &"x".repeat(33)] {
+            assert!(set_cm_var(&mut s, bad, num(1)).is_err(), "{bad:?}");
+        }
+        assert!(set_cm_var(&mut s, "other", None).is_err(), "not set");
     }
 
     #[test]

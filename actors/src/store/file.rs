@@ -80,6 +80,8 @@ mod tests {
             users: Vec::new(),
             open_transactions: Vec::new(),
             soft_meters: std::collections::BTreeMap::new(),
+            serialno: String::new(),
+            cm_vars: std::collections::BTreeMap::new(),
         }
     }
 

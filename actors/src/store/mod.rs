@@ -15,7 +15,8 @@ use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use config::{
-    check_formula_names, delete_device, formula_problems, no_new_formula_problems, set_params,
+    check_formula_names, delete_device, formula_problems, ignored_keys, no_new_formula_problems,
+    set_cm_var, set_params, MAX_CM_VARS,
 };
 pub use file::{load, save_atomic};
 
@@ -58,6 +59,14 @@ pub struct State {
     /// Soft meter readings of wallboxes without a meter, Wh.
     #[serde(default)]
     pub soft_meters: BTreeMap<String, i64>,
+    /// This installation's serial number (`vsn.serialno`), made once at the
+    /// first start and kept: clients build their ids from it.
+    #[serde(default)]
+    pub serialno: String,
+    /// The charging-manager variables (`set_cm_vars`), read by formulas as
+    /// `CM.<name>`.
+    #[serde(default)]
+    pub cm_vars: BTreeMap<String, serde_json::Number>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

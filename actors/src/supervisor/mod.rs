@@ -82,6 +82,15 @@ pub struct OverrideDevice {
     pub who: Who,
 }
 
+/// Sets (`Some`) or removes (`None`) a charging-manager variable
+/// (`set_cm_vars`); written before it takes effect.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), ConfigError>")]
+pub struct SetCmVar {
+    pub name: String,
+    pub value: Option<serde_json::Number>,
+}
+
 /// Reads (and with `set`, sets) a soft meter; answers the reading before.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<i64, ConfigError>")]
@@ -105,6 +114,16 @@ pub enum ConfigError {
     UnknownDevice(String),
     #[error("{0}")]
     Store(StoreError),
+}
+
+/// Has the store apply and write a change; answers the new state.
+async fn write_state(store: &Addr<Store>, change: store::Change) -> Result<State, ConfigError> {
+    match store.send(Update(change)).await {
+        Ok(Ok(state)) => Ok(state),
+        Ok(Err(StoreError::Rejected(reason))) => Err(ConfigError::Rejected(reason)),
+        Ok(Err(e)) => Err(ConfigError::Store(e)),
+        Err(e) => Err(ConfigError::Rejected(format!("store unavailable: {e}"))),
+    }
 }
 
 /// One device as the supervisor reaches it.
@@ -169,6 +188,7 @@ impl Supervisor {
         published.send_replace(Arc::new(plant.clone()));
         let mut site = Site::new(state.params.clone(), &settings, 0);
         site.set_users(state.users.clone());
+        site.set_cm_vars(&state.cm_vars);
         site.restore(&state.open_transactions, &state.soft_meters);
         Supervisor {
             site,
@@ -235,6 +255,7 @@ impl Supervisor {
         self.site
             .reconfigure(state.params.clone(), &settings, &fresh, now);
         self.site.set_users(state.users.clone());
+        self.site.set_cm_vars(&state.cm_vars);
         self.devices = supervised(&self.plant);
         self.generation += 1;
         self.published.send_replace(Arc::new(self.plant.clone()));
@@ -268,6 +289,17 @@ impl Supervisor {
             .iter()
             .map(|d| (d.dev_id.clone(), d.last_status.clone()))
             .collect();
+        // What a wallbox was last actually written, as its actor reports it
+        // (a command that did not get through is not reported as set).
+        for (view, d) in snapshot.evses.iter_mut().zip(&self.devices) {
+            if let Some(view) = view {
+                view.last_set_charging_cur = d
+                    .last_status
+                    .as_ref()
+                    .and_then(|st| st.written_ma)
+                    .unwrap_or(-1);
+            }
+        }
         for c in commands {
             if let Some(apply) = self.devices.get(c.device).and_then(|d| d.apply.as_ref()) {
                 let request = apply.send(Apply {
@@ -508,6 +540,11 @@ impl Handler<Configure> for Supervisor {
         let mut reset_overdraft = false;
         let update: Option<store::Change> = match change {
             Configure::SetParams(mut body) => {
+                let ignored = store::ignored_keys(&body);
+                if !ignored.is_empty() {
+                    warn!(self.log, "set_params: ignored keys of cFos firmware that chargebrain does not act on";
+                        "keys" => ignored.join(", "));
+                }
                 match body.remove("overdraft_cur") {
                     None => {}
                     Some(v) if v.as_i64() == Some(0) => reset_overdraft = true,
@@ -525,6 +562,11 @@ impl Handler<Configure> for Supervisor {
                 }))
             }
             Configure::SetUser { body, admin, proof } => {
+                let unknown = crate::users::unknown_fields(&body);
+                if !unknown.is_empty() {
+                    warn!(self.log, "set_user: ignored fields chargebrain does not know";
+                        "fields" => unknown.join(", "));
+                }
                 let known: Vec<String> = self
                     .plant
                     .devices()
@@ -535,8 +577,12 @@ impl Handler<Configure> for Supervisor {
                 Some(Box::new(move |state: &mut State| {
                     let mut users = state.users.clone();
                     crate::users::set_user(&mut users, &body, admin, proof.as_deref(), &known)?;
-                    store::no_new_formula_problems(state, &state.params, &state.devices, &users)?;
-                    state.users = users;
+                    let after = State {
+                        users,
+                        ..state.clone()
+                    };
+                    store::no_new_formula_problems(state, &after)?;
+                    *state = after;
                     Ok(())
                 }))
             }
@@ -564,12 +610,7 @@ impl Handler<Configure> for Supervisor {
         let store = self.store.clone();
         let write = async move {
             match update {
-                Some(change) => match store.send(Update(change)).await {
-                    Ok(Ok(state)) => Ok(state),
-                    Ok(Err(StoreError::Rejected(reason))) => Err(ConfigError::Rejected(reason)),
-                    Ok(Err(e)) => Err(ConfigError::Store(e)),
-                    Err(e) => Err(ConfigError::Rejected(format!("store unavailable: {e}"))),
-                },
+                Some(change) => write_state(&store, change).await,
                 None => Ok(current),
             }
         };
@@ -586,6 +627,28 @@ impl Handler<Configure> for Supervisor {
                 Ok(())
             },
         )))
+    }
+}
+
+impl Handler<SetCmVar> for Supervisor {
+    type Result = AtomicResponse<Self, Result<(), ConfigError>>;
+
+    fn handle(&mut self, msg: SetCmVar, _: &mut Self::Context) -> Self::Result {
+        let store = self.store.clone();
+        let write = async move {
+            let change: store::Change =
+                Box::new(move |state: &mut State| store::set_cm_var(state, &msg.name, msg.value));
+            write_state(&store, change).await
+        };
+        AtomicResponse::new(Box::pin(write.into_actor(self).map(|written, act, _| {
+            let state = written?;
+            act.site.set_cm_vars(&state.cm_vars);
+            act.state.cm_vars = state.cm_vars;
+            // Formulas see the new value at once, not after the next cycle.
+            let now = act.now_ms();
+            act.decide(now, act.snapshot.cycle_time_ms);
+            Ok(())
+        })))
     }
 }
 

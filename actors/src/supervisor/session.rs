@@ -68,6 +68,14 @@ impl Overrides {
         .map(|(_, f)| *f)
         .collect()
     }
+
+    /// The flags in force as `get_dev_info` reports them: bit 0 `C`,
+    /// bit 1 `E`, bit 2 `U`.
+    pub fn mask(&self) -> u8 {
+        u8::from(self.disabled)
+            | u8::from(self.wallbox_rules_off) << 1
+            | u8::from(self.user_rules_off) << 2
+    }
 }
 
 /// Who asks for an override.
@@ -237,9 +245,11 @@ mod tests {
         );
         assert_eq!(s.override_with(&u, "CU", Some(8000), &anna), Ok(()));
         assert_eq!(s.overrides.flags(), "CU");
+        assert_eq!(s.overrides.mask(), 0b101);
         assert_eq!(s.overrides.max_ma, Some(8000));
         assert_eq!(s.override_with(&u, "cE", None, &Who::Admin), Ok(()));
         assert_eq!(s.overrides.flags(), "EU");
+        assert_eq!(s.overrides.mask(), 0b110);
         assert!(s.override_with(&u, "X", None, &Who::Admin).is_err());
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::session::{CardOutcome, Session, Transaction, Who};
+use super::session::{CardOutcome, Overrides, Session, Transaction, Who};
 use super::{plausible, SiteParams};
 use crate::alloc::budget::{self, MeterLoad, MeterRole, Overdraft};
 use crate::alloc::turns::TurnState;
@@ -16,7 +16,7 @@ use crate::devices::{CurrentLimit, DeviceSettings, DeviceStatus, DeviceType};
 use crate::drivers::{EvseReading, EvseState, MeterReading, Reading};
 use crate::rules::charging::{combine, Inputs as RuleInputs, LocalTime, Memory, RuleSet};
 use crate::rules::formula::{self, Expr, Names};
-use crate::users::{needs_auth, User};
+use crate::users::{find_card, needs_auth, User};
 
 /// A phase counts as drawing above this (mA) when determining phases.
 const PHASE_DRAW_THRESHOLD_MA: i64 = 1000;
@@ -57,10 +57,12 @@ pub struct EvseView {
     /// Whether that user's name may be shown to anyone (`display`).
     #[serde(skip)]
     pub user_display: bool,
-    /// Overrides in force for this car (`C`, `E`, `U`).
-    pub overrides: String,
+    /// Overrides in force for this car, a bit mask as cFos reports it:
+    /// bit 0 `C` (charging disabled), bit 1 `E` (wallbox rules off), bit 2
+    /// `U` (user rules off).
+    pub overrides: u8,
     /// The current cap set with `mamps` for this car, mA; -1 none.
-    pub override_max_cur: i64,
+    pub ov_cur: i64,
     /// The charging rule that decides now (`E1/0`: the wallbox's first rule,
     /// `anna/2`: the user's third; `E1/none`: rules, none matching).
     pub rule_id: String,
@@ -155,6 +157,13 @@ struct Tracked {
     user_rule_memory: Memory,
     /// `max_charging_cur` when it is a formula (checked when it was set).
     max_formula: Option<Expr>,
+    /// The attached meter's reading this cycle, while it answers.
+    attached: Option<MeterReading>,
+    /// The phases of the card that authorised the car (its `used_phases`);
+    /// 0 = the card does not say.
+    card_phases: u8,
+    /// Overrides set while no car was plugged in: the next car gets them.
+    pending_overrides: Option<Overrides>,
 }
 
 impl Tracked {
@@ -181,7 +190,23 @@ impl Tracked {
             rule_memory: Memory::default(),
             user_rule_memory: Memory::default(),
             max_formula: max_formula(&settings_max),
+            attached: None,
+            card_phases: 0,
+            pending_overrides: None,
         }
+    }
+
+    /// The wallbox's reading, with the attached meter's values in place of
+    /// its own meter while the attached meter answers.
+    fn evse_reading(&self) -> Option<EvseReading> {
+        let Some(Reading::Evse(r)) = &self.reading else {
+            return None;
+        };
+        let mut r = r.clone();
+        if let Some(m) = &self.attached {
+            r.meter = Some(m.clone());
+        }
+        Some(r)
     }
 
     /// The wallbox's (or group's) limit this cycle, mA. A formula that
@@ -198,10 +223,16 @@ impl Tracked {
     /// The phases the car uses, on the wallbox's side. Never under-count:
     /// all three until the meter shows which.
     fn car_phases(&self) -> u8 {
-        match (self.settings.used_phases, self.seen_phases) {
-            (0, 0) => 0b111,
-            (0, seen) => seen,
-            (fixed, _) => fixed,
+        match (
+            self.card_phases,
+            self.settings.used_phases,
+            self.seen_phases,
+        ) {
+            // The card's phases, and any more the meter shows drawing.
+            (card, _, seen) if card != 0 => card | seen,
+            (0, 0, 0) => 0b111,
+            (0, 0, seen) => seen,
+            (_, fixed, _) => fixed,
         }
     }
 
@@ -209,10 +240,7 @@ impl Tracked {
     /// keeps drawing what it drew; after `fault_after_ms` its own fail-safe
     /// current is what it may draw.
     fn draw(&self, now: u64, fault_after_ms: u64) -> PerPhase {
-        let reading = match &self.reading {
-            Some(Reading::Evse(r)) => Some(r),
-            _ => None,
-        };
+        let reading = self.evse_reading();
         let phases = self.car_phases();
         let silent_for = now.saturating_sub(self.last_ok.unwrap_or(self.added_ms));
         if self.offline && self.turn.is_some() && silent_for > fault_after_ms {
@@ -222,13 +250,17 @@ impl Tracked {
             }
             return d;
         }
-        measured_draw(reading, phases, self.offline.then_some(self.last_set))
+        measured_draw(
+            reading.as_ref(),
+            phases,
+            self.offline.then_some(self.last_set),
+        )
     }
 
     /// The wallbox's energy counter now: its meter, or the soft meter (Wh).
     fn energy_wh(&self) -> i64 {
-        match &self.reading {
-            Some(Reading::Evse(EvseReading { meter: Some(m), .. })) => m.import_wh,
+        match self.evse_reading() {
+            Some(EvseReading { meter: Some(m), .. }) => m.import_wh,
             _ => soft_wh(self.soft_uj),
         }
     }
@@ -259,6 +291,8 @@ struct NameTable {
     voltage: i64,
     /// The measured global meters `GM.*`, per building phase.
     global: [(&'static str, PerPhase); 7],
+    /// The charging-manager variables `CM.<name>`, by lower-case name.
+    cm_vars: Arc<HashMap<String, f64>>,
 }
 
 impl NameTable {
@@ -305,7 +339,7 @@ impl Names for NameTable {
                 "_num_charging" => self.num_charging,
                 // There is no surplus formula: the built-in value is both.
                 "_surplus" | "_org_surplus" => watts(self.surplus_sum(), self.voltage),
-                _ => return None,
+                name => return self.cm_vars.get(name).copied(),
             },
             // `param(name)`: the site's parameters.
             ("param", [name]) => match name.as_str() {
@@ -421,6 +455,8 @@ pub struct Site {
     overdraft_grace_until: u64,
     /// `max_total_current` when it is a formula (checked when it was set).
     max_total_formula: Option<Expr>,
+    /// The charging-manager variables, by lower-case name.
+    cm_vars: Arc<HashMap<String, f64>>,
 }
 
 /// The sum of three phases, saturating.
@@ -454,7 +490,17 @@ impl Site {
             overdraft_grace_until: 0,
             user_rules: HashMap::new(),
             local: LocalTime::default(),
+            cm_vars: Arc::default(),
         }
+    }
+
+    /// The charging-manager variables formulas read as `CM.<name>`.
+    pub fn set_cm_vars(&mut self, vars: &std::collections::BTreeMap<String, serde_json::Number>) {
+        self.cm_vars = Arc::new(
+            vars.iter()
+                .filter_map(|(k, v)| Some((k.to_ascii_lowercase(), v.as_f64()?)))
+                .collect(),
+        );
     }
 
     /// Takes new parameters and devices. What was tracked about a device
@@ -573,6 +619,7 @@ impl Site {
     pub fn cycle(&mut self, now: u64, cycle_time_ms: u64) -> (Vec<Command>, Snapshot) {
         let params = self.params.clone();
         let stale_after = params.meter_timeout_s * 1000;
+        self.attach_meters(now, stale_after);
         // Only the meters the house load is computed from matter: with a
         // grid meter those are the grid and EV meters, else the others.
         let has_grid = self
@@ -677,10 +724,7 @@ impl Site {
             }
             let s = t.settings.clone();
             let rotation = Rotation::from_degrees(s.phase_rotation).unwrap_or_default();
-            let reading = match &t.reading {
-                Some(Reading::Evse(r)) => Some(r.clone()),
-                _ => None,
-            };
+            let reading = t.evse_reading();
             let present = reading.as_ref().is_some_and(|r| r.state.vehicle_present());
             if !t.offline && reading.is_some() {
                 // The soft meter integrates the offered current while charging.
@@ -718,7 +762,7 @@ impl Site {
                         t.session = Some(Session {
                             auth,
                             tx,
-                            ..Session::default()
+                            overrides: t.pending_overrides.take().unwrap_or_default(),
                         });
                     }
                     (false, _) => {
@@ -763,6 +807,13 @@ impl Site {
                     }
                 }
             }
+            // A card's `used_phases` holds while the car it authorised charges.
+            t.card_phases = t
+                .session
+                .as_ref()
+                .and_then(|session| session.auth.as_ref())
+                .and_then(|(_, rfid)| find_card(&self.users, rfid))
+                .map_or(0, |(_, card)| card.used_phases);
             let phases = t.car_phases();
             let building = rotation.to_building(phases);
             let draw = t.draw(now, params.evse_fault_after_s * 1000);
@@ -1051,12 +1102,12 @@ impl Site {
             let user = self.users.iter().find(|u| u.id == t.view.user);
             t.view.user_name = user.map(|u| u.name.clone()).unwrap_or_default();
             t.view.user_display = user.is_some_and(crate::users::shown_while_plugged_in);
-            t.view.overrides = session.map(|s| s.overrides.flags()).unwrap_or_default();
-            t.view.override_max_cur = session.and_then(|s| s.overrides.max_ma).unwrap_or(-1);
-            if !matches!(
-                &t.reading,
-                Some(Reading::Evse(EvseReading { meter: Some(_), .. }))
-            ) {
+            let overrides = session
+                .map(|s| &s.overrides)
+                .or(t.pending_overrides.as_ref());
+            t.view.overrides = overrides.map(Overrides::mask).unwrap_or_default();
+            t.view.ov_cur = overrides.and_then(|o| o.max_ma).unwrap_or(-1);
+            if !matches!(t.evse_reading(), Some(EvseReading { meter: Some(_), .. })) {
                 t.view.total_energy = soft_wh(t.soft_uj);
             }
             evse_views[i] = Some(t.view.clone());
@@ -1092,6 +1143,33 @@ impl Site {
             commands.clear();
         }
         (commands, snapshot)
+    }
+
+    /// Gives each wallbox with an `attach` its meter's reading, while that
+    /// meter answers (a silent one leaves the wallbox to its own values).
+    fn attach_meters(&mut self, now: u64, stale_after: u64) {
+        let readings: Vec<Option<MeterReading>> = self
+            .devices
+            .iter()
+            .map(|t| {
+                let attach = t.settings.attached()?;
+                let meter = self
+                    .devices
+                    .iter()
+                    .find(|m| m.settings.dev_id.eq_ignore_ascii_case(attach))?;
+                let fresh = !meter.offline
+                    && meter
+                        .last_ok
+                        .is_some_and(|at| now.saturating_sub(at) <= stale_after);
+                match &meter.reading {
+                    Some(Reading::Meter(m)) if fresh => Some(inverted(m, meter.settings.invert)),
+                    _ => None,
+                }
+            })
+            .collect();
+        for (t, reading) in self.devices.iter_mut().zip(readings) {
+            t.attached = reading;
+        }
     }
 
     /// The users, for authorisation.
@@ -1188,10 +1266,18 @@ impl Site {
                 "mamps: {max} mA is below {real_id}'s minimum of {min} mA (flag C stops charging)"
             ));
         }
-        let session = t.session.as_mut().ok_or_else(|| {
-            format!("no vehicle at {real_id}: overrides last from plug-in to unplug")
-        })?;
-        session.override_with(&users, flags, max_ma, who)
+        if let Some(session) = t.session.as_mut() {
+            return session.override_with(&users, flags, max_ma, who);
+        }
+        // No car yet: the overrides wait for the next one and end when it
+        // is unplugged, as on cFos.
+        let mut waiting = Session {
+            overrides: t.pending_overrides.clone().unwrap_or_default(),
+            ..Session::default()
+        };
+        waiting.override_with(&users, flags, max_ma, who)?;
+        t.pending_overrides = Some(waiting.overrides);
+        Ok(())
     }
 
     /// Reads the soft meter of `dev_id` (Wh) and, with `set`, sets it.
@@ -1269,7 +1355,7 @@ impl Site {
         // What the wallboxes' own meters show, on the building's phases.
         let mut consumed_evse = [0i64; 3];
         for t in &self.devices {
-            if let Some(Reading::Evse(EvseReading { meter: Some(m), .. })) = &t.reading {
+            if let Some(EvseReading { meter: Some(m), .. }) = t.evse_reading() {
                 let rotation =
                     Rotation::from_degrees(t.settings.phase_rotation).unwrap_or_default();
                 let building = rotation.to_building_values(m.current_ma);
@@ -1321,13 +1407,10 @@ impl Site {
                 .devices
                 .iter()
                 .map(|t| {
-                    let (evse, meter) = match &t.reading {
-                        Some(Reading::Meter(m)) => (None, Some(m.clone())),
-                        Some(Reading::Evse(e)) => (
-                            Some((e.state.code(), e.offered_ma, e.inputs)),
-                            e.meter.clone(),
-                        ),
-                        None => (None, None),
+                    let (evse, meter) = match (&t.reading, t.evse_reading()) {
+                        (Some(Reading::Meter(m)), _) => (None, Some(m.clone())),
+                        (_, Some(e)) => (Some((e.state.code(), e.offered_ma, e.inputs)), e.meter),
+                        _ => (None, None),
                     };
                     (t.settings.dev_id.to_ascii_lowercase(), evse, meter)
                 })
@@ -1339,6 +1422,7 @@ impl Site {
             max_total_current: 0,
             export_sum,
             voltage: params.voltage,
+            cm_vars: self.cm_vars.clone(),
         }
     }
 

@@ -536,7 +536,7 @@ fn every_name_the_checker_allows_is_one_the_cycle_can_read() {
         let expr = format!("exists({name}) ? 7000 : 1");
         let parsed = crate::rules::formula::parse(&expr).unwrap();
         assert_eq!(
-            crate::rules::names::check(&parsed, &["E1", "M1"]),
+            crate::rules::names::check(&parsed, &["E1", "M1"], &[]),
             Ok(()),
             "{name}"
         );
