@@ -347,10 +347,74 @@ pub fn state_configuration(state_file: &std::path::Path) -> Value {
 
 /// The Python of the test venv (`CHARGEBRAIN_TEST_PYTHON`, set by
 /// `scripts/test.sh`), which has the packages of `scripts/requirements-test.txt`.
-#[allow(dead_code)] // until a test drives a Python client
 pub fn test_python() -> PathBuf {
     std::env::var_os("CHARGEBRAIN_TEST_PYTHON").map_or_else(
         || panic!("CHARGEBRAIN_TEST_PYTHON is not set: scripts/test.sh makes the venv with scripts/requirements-test.txt and sets it"),
         PathBuf::from,
     )
+}
+
+/// Fails if any object in the JSON `text` has a key twice (a parser keeps
+/// one of them, and which one differs between clients).
+pub fn assert_no_duplicate_keys(text: &str) {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    struct Checked(String);
+
+    impl<'de> DeserializeSeed<'de> for &mut Checked {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for &mut Checked {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(&mut *self)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !seen.insert(key.clone()) && self.0.is_empty() {
+                    self.0 = key;
+                }
+                map.next_value_seed(&mut *self)?;
+            }
+            Ok(())
+        }
+    }
+
+    let mut checked = Checked(String::new());
+    let mut de = serde_json::Deserializer::from_str(text);
+    (&mut checked)
+        .deserialize(&mut de)
+        .unwrap_or_else(|e| panic!("not JSON: {e}"));
+    assert!(
+        checked.0.is_empty(),
+        "key {:?} appears twice in one object: {text}",
+        checked.0
+    );
 }

@@ -4,6 +4,7 @@
 mod harness;
 mod webdriver;
 
+mod clients;
 mod configuration;
 mod http_input;
 mod load_management;

@@ -692,3 +692,150 @@ mod extreme_readings {
         }
     }
 }
+
+/// A wallbox charging without a meter of its own.
+fn unmetered(state: EvseState) -> Reading {
+    Reading::Evse(EvseReading {
+        state,
+        charging_enabled: true,
+        offered_ma: 16_000,
+        cable_ma: 32_000,
+        meter: None,
+        fail_safe: FailSafe::default(),
+        rfid: String::new(),
+        inputs: 0,
+    })
+}
+
+#[test]
+fn an_attached_meter_measures_its_wallbox_while_it_answers() {
+    let params = SiteParams {
+        max_imbalance: 0,
+        ..SiteParams::default()
+    };
+    let s0 =
+        device("dev_id = \"M2\"\ndev_type = \"meter_powerbrain\"\naddress = \"meter1\"\nid = 2\n");
+    let mut site = Site::new(
+        params,
+        &[wallbox(1, "attach = \"M2\""), s0, grid_meter()],
+        0,
+    );
+    let s0_reading = Reading::Meter(MeterReading {
+        current_ma: [6000, 0, 0],
+        power_w: 1380,
+        import_wh: 777,
+        per_phase: true,
+        ..MeterReading::default()
+    });
+    site.record(0, Some(Ok(unmetered(EvseState::Charging))), 0);
+    site.record(1, Some(Ok(s0_reading)), 0);
+    site.record(2, Some(Ok(grid([16_000, 10_000, 10_000]))), 0);
+    let (_, snapshot) = site.cycle(0, 1000);
+    let e1 = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!(
+        (
+            [e1.current_l1, e1.current_l2, e1.current_l3],
+            e1.cur_charging_power,
+            e1.total_energy
+        ),
+        ([6000, 0, 0], 1380, 777),
+        "the wallbox shows its meter's values"
+    );
+    assert_eq!(snapshot.site.house_ma, [10_000; 3], "grid less the wallbox");
+    // The meter falls silent: the wallbox counts at what it is offered, on
+    // the phase its meter showed.
+    site.record(0, Some(Ok(unmetered(EvseState::Charging))), 1000);
+    site.record(1, Some(Err("no answer".into())), 1000);
+    site.record(2, Some(Ok(grid([26_000, 10_000, 10_000]))), 1000);
+    let (_, snapshot) = site.cycle(1000, 1000);
+    let e1 = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!(
+        [e1.current_l1, e1.current_l2, e1.current_l3],
+        [16_000, 0, 0]
+    );
+}
+
+#[test]
+fn a_cards_phases_count_while_its_car_charges() {
+    let users: Vec<crate::users::User> = serde_json::from_value(serde_json::json!([
+        {"id": "anna", "dev_ids": ["E1"], "rfids": [{"id": "04AB", "used_phases": 2}]}
+    ]))
+    .unwrap();
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    site.set_users(users);
+    site.record(0, Some(Ok(unmetered(EvseState::Charging))), 0);
+    site.cycle(0, 1000);
+    site.present_rfid(Some("E1"), "04AB").expect("anna's card");
+    site.record(0, Some(Ok(unmetered(EvseState::Charging))), 1000);
+    let (_, snapshot) = site.cycle(1000, 1000);
+    let e1 = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!(e1.phases, 0b010, "L2 only, as the card says");
+    assert_eq!(
+        snapshot.site.evse_ma,
+        [0, 16_000, 0],
+        "what it is offered, on L2"
+    );
+    // The next car, without a card, is counted on all three phases again.
+    site.record(0, Some(Ok(unmetered(EvseState::Waiting))), 2000);
+    site.cycle(2000, 1000);
+    site.set_users(Vec::new());
+    site.record(0, Some(Ok(unmetered(EvseState::Charging))), 3000);
+    let (_, snapshot) = site.cycle(3000, 1000);
+    assert_eq!(snapshot.evses[0].clone().unwrap_or_default().phases, 0b111);
+}
+
+#[test]
+fn an_override_set_with_no_car_holds_for_the_next_until_it_leaves() {
+    use super::Who;
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    site.record(0, Some(Ok(unmetered(EvseState::Waiting))), 0);
+    site.cycle(0, 1000);
+    site.override_device("E1", "C", Some(8000), &Who::Admin)
+        .expect("no car is no reason to refuse");
+    let (_, snapshot) = site.cycle(0, 1000);
+    let e1 = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!((e1.overrides, e1.ov_cur), (0b001, 8000));
+    // A card cannot set one for a car that is not there.
+    assert!(site
+        .override_device("E1", "U", None, &Who::Card("04AB".into()))
+        .is_err());
+    site.record(0, Some(Ok(unmetered(EvseState::Charging))), 1000);
+    let (commands, snapshot) = site.cycle(1000, 1000);
+    assert_eq!(command(&commands, 0), 0);
+    assert_eq!(
+        snapshot.evses[0].clone().unwrap_or_default().lb_reason,
+        "disabled by override"
+    );
+    site.override_device("E1", "c", None, &Who::Admin).unwrap();
+    let (commands, _) = site.cycle(1000, 1000);
+    assert_eq!(command(&commands, 0), 8000, "the cap holds");
+    site.record(0, Some(Ok(unmetered(EvseState::Waiting))), 2000);
+    let (_, snapshot) = site.cycle(2000, 1000);
+    let e1 = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!((e1.overrides, e1.ov_cur), (0, -1), "gone at unplug");
+}
+
+#[test]
+fn formulas_read_the_charging_manager_variables() {
+    let mut site = Site::new(
+        SiteParams::default(),
+        &[device(
+            "dev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"evse\"\nmax_charging_cur = \"CM.gridLimit * 1000\"\n",
+        )],
+        0,
+    );
+    let vars = |v: i64| {
+        std::collections::BTreeMap::from([("GridLimit".to_string(), serde_json::Number::from(v))])
+    };
+    site.set_cm_vars(&vars(10));
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    let (commands, _) = site.cycle(0, 1000);
+    assert_eq!(command(&commands, 0), 10_000);
+    site.set_cm_vars(&vars(7));
+    let (commands, _) = site.cycle(1000, 1000);
+    assert_eq!(command(&commands, 0), 7000);
+    // A variable that is gone makes the limit 0, never no limit.
+    site.set_cm_vars(&std::collections::BTreeMap::new());
+    let (commands, _) = site.cycle(2000, 1000);
+    assert_eq!(command(&commands, 0), 0);
+}
