@@ -142,6 +142,138 @@ async fn changes_apply_at_once_and_survive_a_restart() {
     );
 }
 
+/// The settings of a `get_params` answer: every parameter and device key
+/// that is not a measurement of the moment.
+fn settings_of(params: &Value) -> Value {
+    const PARAMS: &[&str] = &[
+        "title",
+        "desc",
+        "max_total_current",
+        "reserve_current",
+        "max_total_evse_current",
+        "lb_enabled",
+        "disable_policy",
+        "cycle_time",
+        "cycle_time_ms",
+        "max_imbalance",
+        "imbalance_add",
+        "min_pause_time",
+        "meter_timeout_s",
+        "evse_fault_after_s",
+        "voltage",
+        "price_level",
+        "max_total_power",
+        "power_reserve",
+        "max_total_evse_power",
+        "loadmgr_disabled",
+        "vsn",
+        "version",
+        "dev_meta",
+    ];
+    const DEVICE: &[&str] = &[
+        "dev_type",
+        "device_enabled",
+        "name",
+        "address",
+        "id",
+        "dev_id",
+        "number",
+        "desc",
+        "is_evse",
+        "used_phases",
+        "label",
+        "min_charging_cur",
+        "max_charging_cur",
+        "prio",
+        "phase_rotation",
+        "group",
+        "attach",
+        "charging_rules",
+        "role",
+        "invert",
+    ];
+    let pick = |from: &Value, keys: &[&str]| -> Value {
+        keys.iter()
+            .filter_map(|k| from.get(*k).map(|v| ((*k).to_string(), v.clone())))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let mut out = pick(params, PARAMS);
+    out["devices"] = params["devices"]
+        .as_array()
+        .map(|all| all.iter().map(|d| pick(d, DEVICE)).collect())
+        .unwrap_or_default();
+    out
+}
+
+#[tokio::test]
+async fn get_params_edited_in_one_field_and_posted_back_whole_changes_that_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start(config(dir.path(), 0)).await;
+    for query in ["cmd=get_params", "cmd=get_dev_info"] {
+        let (status, text) = d.get_text(query).await;
+        assert_eq!(status, 200);
+        crate::harness::assert_no_duplicate_keys(&text);
+    }
+    let before = d.ok("cmd=get_params").await;
+    // Flat, as firmware has it, with the devices and the type names.
+    assert!(before.get("params").is_none());
+    assert_eq!(before["max_total_current"], 32000);
+    assert_eq!(before["max_total_evse_power"], 0);
+    assert_eq!(before["loadmgr_disabled"], false);
+    assert_eq!(before["auth_cnt"], 0);
+    assert_eq!(before["vsn"]["vendorid"], 52997);
+    assert!(before["vsn"]["serialno"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+    assert_eq!(before["dev_meta"]["meter_ajax"], "HTTP input");
+
+    // One parameter and one device field edited; everything else, every
+    // device and every report posted back as read.
+    let mut body = before.clone();
+    body["max_total_current"] = json!(25000);
+    let e1 = body["devices"]
+        .as_array_mut()
+        .and_then(|all| all.iter_mut().find(|d| d["dev_id"] == "E1"))
+        .expect("E1");
+    e1["desc"] = json!("Carport, left");
+    let (status, answer) = send(&d, "cmd=set_params", Some(&body.to_string()), None).await;
+    assert_eq!((status, answer), (200, json!("ok")));
+
+    let after = d.ok("cmd=get_params").await;
+    let mut expected = settings_of(&before);
+    expected["max_total_current"] = json!(25000);
+    // The W figure follows the edited setting.
+    expected["max_total_power"] = json!(25000 * 230 * 3 / 1000);
+    expected["devices"][0]["desc"] = json!("Carport, left");
+    assert_eq!(settings_of(&after), expected);
+
+    // A device as cFos firmware 1.14 reports it, with keys chargebrain does
+    // not act on: accepted, and those keys are named in a warning.
+    let firmware = r#"{"devices": [{"dev_type": "evse_powerbrain", "device_enabled": 1, "name": "Wallbox 1",
+        "address": "evse", "id": 1, "dev_id": "E1", "number": 2, "desc": "Left", "com_err": false,
+        "com_err_secs": 470, "com_errors": 0, "status": "", "last_error": "", "is_evse": true,
+        "used_phases": 0, "label": "", "min_charging_cur": 6000, "max_charging_cur": 16000, "prio": 1,
+        "charging_enabled": true, "cur_charging_power": 2698, "current_l1": 3900, "current_l2": 3900,
+        "current_l3": 3900, "last_set_charging_cur": 6000, "total_energy": 1662153, "phases": 7,
+        "state": 3, "lreason": 0, "model": "cFos Power Brain,1.1,1.14.0,W00-001A", "paused": false,
+        "pause_time": 300, "pause_min_time": 300, "needs_auth": false, "attach": "M1",
+        "evse": {"cp_state": "Charging", "current": 6000, "enabled": true},
+        "users": ["1170223812"], "fixed_rfid": "", "soft_meter": 7120572, "enable_snooze": true,
+        "enable_wakeup": true, "battery_save_threshold": 0, "ocpp_gateway_client_id": "CP42"}]}"#;
+    let (status, answer) = send(&d, "cmd=set_params", Some(firmware), None).await;
+    assert_eq!((status, answer), (200, json!("ok")));
+    let e1 = device_info(&d.ok("cmd=get_params").await, "E1");
+    assert_eq!(
+        (&e1["number"], &e1["desc"], &e1["attach"]),
+        (&json!(2), &json!("Left"), &json!("M1"))
+    );
+    assert!(
+        d.logged("E1.status") && d.logged("E1.ocpp_gateway_client_id"),
+        "the ignored keys are named in the log"
+    );
+}
+
 #[tokio::test]
 async fn rejected_changes_say_which_field_and_change_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -189,6 +321,22 @@ async fn rejected_changes_say_which_field_and_change_nothing() {
         ),
         (r#"{"nonsense": true}"#, "unknown field `nonsense`"),
         ("[1, 2]", "expected a JSON object"),
+        (
+            r#"{"devices": [{"dev_id": "E7", "dev_type": "evse_mennekes_modbus", "address": "evse"}]}"#,
+            "E7.dev_type: evse_mennekes_modbus (Heidelberg Energy Control) is not supported yet",
+        ),
+        (
+            r#"{"devices": [{"dev_id": "E1", "attach": "M9"}]}"#,
+            "E1.attach: there is no meter M9",
+        ),
+        (
+            r#"{"devices": [{"dev_id": "E1", "attach": "E2"}]}"#,
+            "E1.attach: E2 is not a meter",
+        ),
+        (
+            r#"{"max_total_current": "CM.fuse * 1000"}"#,
+            "unknown name cm.fuse: no variable fuse is set",
+        ),
     ];
     for (body, says) in cases {
         let (status, answer) = d.post("cmd=set_params", body).await;
@@ -245,6 +393,8 @@ async fn every_command_with_no_wrong_and_right_password() {
         ("cmd=set_diag_logging&enable=0", Some(""), [401, 401, 200]),
         ("cmd=set_ajax_meter&dev_id=M1", None, [401, 401, 400]),
         ("cmd=del_device&dev_id=M2", Some(""), [401, 401, 200]),
+        ("cmd=set_cm_vars&name=fuse&val=25", None, [401, 401, 200]),
+        ("cmd=get_cm_vars", None, [200, 200, 200]),
         ("cmd=nonsense", None, [400, 400, 400]),
     ];
     for (query, body, expected) in table {

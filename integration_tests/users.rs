@@ -432,3 +432,39 @@ async fn an_open_transaction_survives_a_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The user object of the cFos API document, exactly as it shows it (its
+/// comments left out): posted, then read back unchanged.
+const SEED_USER: &str = r#"{
+    "id": "2167520770",
+    "name": "wusel",
+    "display": true,
+    "dev_ids": ["E1"],
+    "rfids": [
+        {"id": "4711", "name": "TeSt", "ac_auth": true, "ac_ovch": false, "used_phases": 7}
+    ],
+    "charging_rules": []
+}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_user_example_is_read_back_as_posted() {
+    let plant = plant().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start(config(&plant, dir.path())).await;
+    assert_eq!(d.post("cmd=set_user", SEED_USER).await, (200, json!("ok")));
+    let seed: Value = serde_json::from_str(SEED_USER).expect("JSON");
+    assert_eq!(d.ok("cmd=get_user&id=2167520770").await, seed);
+    assert_eq!(d.ok("cmd=get_users").await, json!([seed.clone()]));
+    // A field chargebrain does not know is left out, named in the log, and
+    // does not fail the rest.
+    let extra = r#"{"id": "2167520770", "name": "Wusel", "valid_until": 0,
+        "rfids": [{"id": "4711", "used_phases": 7, "pin": "x"}]}"#;
+    assert_eq!(d.post("cmd=set_user", extra).await, (200, json!("ok")));
+    assert!(d.logged("valid_until") && d.logged("rfids[0].pin"));
+    let user = d.ok("cmd=get_user&id=2167520770").await;
+    assert_eq!(
+        (&user["name"], &user["display"]),
+        (&json!("Wusel"), &json!(true))
+    );
+    assert!(user.get("valid_until").is_none());
+}

@@ -35,9 +35,10 @@ const READ_ONLY_PARAMS: &[&str] = &[
     "auth_cnt",
 ];
 
-/// Keys of older firmware that name a setting another way: set through
-/// them, or, sent beside the setting itself (as `get_params` reports both),
-/// they must agree with it.
+/// Keys that name a setting another way (older firmware's W figures,
+/// `loadmgr_disabled`, `cycle_time`). `get_params` reports both; a client
+/// may change either. The one that differs from the setting in force
+/// decides; if both changed they must agree.
 const ALIASES: &[(&str, &str, Alias)] = &[
     ("cycle_time", "cycle_time_ms", Alias::Same),
     ("loadmgr_disabled", "lb_enabled", Alias::Not),
@@ -63,6 +64,81 @@ enum Alias {
 /// Per-phase mA as W at `volts` over three phases (as `get_params` reports them).
 fn watts(ma: i64, volts: i64) -> i64 {
     ma * volts * 3 / 1000
+}
+
+impl Alias {
+    /// The setting's value for the alias's `value`, checked.
+    fn setting(self, alias: &str, value: &Value, volts: i64) -> Result<Value, String> {
+        match self {
+            Alias::Same => Ok(value.clone()),
+            Alias::Not => value
+                .as_bool()
+                .map(|b| Value::Bool(!b))
+                .ok_or_else(|| format!("{alias}: expected true or false")),
+            Alias::Watts => {
+                let w = value
+                    .as_f64()
+                    .filter(|w| w.is_finite() && (0.0..=1e10).contains(w))
+                    .ok_or_else(|| format!("{alias}: expected a number of W"))?;
+                #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+                let ma = (w * 1000.0 / (3.0 * volts as f64)).round() as i64;
+                Ok(Value::from(ma))
+            }
+        }
+    }
+
+    /// Whether the alias's `value` says the same as the setting's `setting`.
+    /// A formula's W figure is its value of the moment: it agrees.
+    fn agrees(self, value: &Value, setting: &Value, volts: i64) -> bool {
+        match self {
+            Alias::Same => value == setting,
+            Alias::Not => value.as_bool().map(|b| !b) == setting.as_bool(),
+            #[allow(clippy::cast_precision_loss)]
+            Alias::Watts => {
+                setting.is_string()
+                    || matches!((value.as_f64(), setting.as_i64()),
+                        (Some(w), Some(ma)) if (watts(ma, volts) as f64 - w).abs() < 1.0)
+            }
+        }
+    }
+}
+
+/// The settings the alias keys of `body` change, as (setting, value);
+/// an alias changed beside its setting changed otherwise is an error
+/// naming both.
+fn aliased(
+    body: &Map<String, Value>,
+    current: &SiteParams,
+) -> Result<Vec<(String, Value)>, String> {
+    let now = as_object(current);
+    let volts_now = current.voltage;
+    let volts = body
+        .get("voltage")
+        .and_then(Value::as_i64)
+        .filter(|v| (100..=400).contains(v))
+        .unwrap_or(volts_now);
+    let mut out = Vec::new();
+    for (alias, setting, kind) in ALIASES {
+        let Some(value) = body.get(*alias) else {
+            continue;
+        };
+        let in_force = now.get(*setting).unwrap_or(&Value::Null);
+        // Unchanged from what get_params reported: the setting decides.
+        if kind.agrees(value, in_force, volts_now) {
+            continue;
+        }
+        let wanted = kind.setting(alias, value, volts)?;
+        match body.get(*setting) {
+            Some(given) if given != in_force && !kind.agrees(value, given, volts) => {
+                return Err(format!(
+                    "{alias} and {setting} both changed and disagree; give one of them"
+                ));
+            }
+            Some(given) if given != in_force => {}
+            _ => out.push(((*setting).to_string(), wanted)),
+        }
+    }
+    Ok(out)
 }
 
 const READ_ONLY_DEVICE: &[&str] = &[
@@ -141,72 +217,6 @@ pub fn ignored_keys(body: &Map<String, Value>) -> Vec<String> {
                 .map(move |k| format!("{dev_id}.{k}"))
         })
         .collect()
-}
-
-/// The settings the alias keys of `body` ask for, as (setting, value), in
-/// the units of the setting; an alias that disagrees with its setting sent
-/// beside it is an error naming both.
-fn aliased(
-    body: &Map<String, Value>,
-    current: &SiteParams,
-) -> Result<Vec<(String, Value)>, String> {
-    let volts = body
-        .get("voltage")
-        .and_then(Value::as_i64)
-        .filter(|v| (100..=400).contains(v))
-        .unwrap_or(current.voltage);
-    let now = as_object(current);
-    let mut out = Vec::new();
-    for (alias, setting, kind) in ALIASES {
-        let Some(value) = body.get(*alias) else {
-            continue;
-        };
-        let given = body.get(*setting);
-        let wanted = match kind {
-            Alias::Same => value.clone(),
-            Alias::Not => Value::Bool(
-                !value
-                    .as_bool()
-                    .ok_or_else(|| format!("{alias}: expected true or false"))?,
-            ),
-            Alias::Watts => {
-                let w = value
-                    .as_f64()
-                    .filter(|w| w.is_finite() && (0.0..=1e10).contains(w))
-                    .ok_or_else(|| format!("{alias}: expected a number of W"))?;
-                #[allow(clippy::cast_precision_loss)]
-                let same_as = |v: Option<&Value>| {
-                    v.and_then(Value::as_i64)
-                        .is_some_and(|ma| (watts(ma, volts) as f64 - w).abs() < 1.0)
-                };
-                match given {
-                    // Beside a formula, W is the formula's value now.
-                    Some(Value::String(_)) => {}
-                    Some(ma) if !same_as(Some(ma)) => {
-                        return Err(format!(
-                            "{alias}: {w} W and {setting} {ma} mA disagree at {volts} V; give one of them"
-                        ));
-                    }
-                    Some(_) => {}
-                    None if same_as(now.get(*setting)) => {}
-                    None => {
-                        #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
-                        let ma = (w * 1000.0 / (3.0 * volts as f64)).round() as i64;
-                        out.push(((*setting).to_string(), Value::from(ma)));
-                    }
-                }
-                continue;
-            }
-        };
-        match given {
-            Some(g) if *g != wanted => {
-                return Err(format!("{alias} and {setting} disagree; give one of them"))
-            }
-            Some(_) => {}
-            None => out.push(((*setting).to_string(), wanted)),
-        }
-    }
-    Ok(out)
 }
 
 /// Every formula of the state that names what cannot exist: where the
@@ -703,12 +713,12 @@ mod tests {
                 "E1.number: is not 1 to 9999",
             ),
             (
-                serde_json::json!({"max_total_power": 1000, "max_total_current": 32000}),
-                "max_total_power: 1000 W and max_total_current 32000 mA disagree at 230 V",
+                serde_json::json!({"max_total_power": 1000, "max_total_current": 30000}),
+                "max_total_power and max_total_current both changed and disagree",
             ),
             (
-                serde_json::json!({"cycle_time": 2000, "cycle_time_ms": 1000}),
-                "cycle_time and cycle_time_ms disagree",
+                serde_json::json!({"cycle_time": 2000, "cycle_time_ms": 3000}),
+                "cycle_time and cycle_time_ms both changed and disagree",
             ),
             (
                 serde_json::json!({"loadmgr_disabled": "yes"}),
@@ -728,13 +738,30 @@ mod tests {
         let s = apply(serde_json::json!({"cycle_time": 3000, "loadmgr_disabled": true})).unwrap();
         assert_eq!((s.params.cycle_time_ms, s.params.lb_enabled), (3000, false));
         // As get_params reports them: both, agreeing; nothing changes.
-        let s = apply(serde_json::json!({
+        let reported = serde_json::json!({
             "max_total_current": 32000, "max_total_power": 22080, "reserve_current": 0,
             "power_reserve": 0, "cycle_time": 1000, "cycle_time_ms": 1000,
             "loadmgr_disabled": false, "lb_enabled": true
-        }))
-        .unwrap();
-        assert_eq!(s.params, SiteParams::default());
+        });
+        assert_eq!(
+            apply(reported.clone()).unwrap().params,
+            SiteParams::default()
+        );
+        // One of the two edited: that one decides.
+        let mut edited = reported.clone();
+        edited["max_total_current"] = 25000.into();
+        edited["loadmgr_disabled"] = true.into();
+        let s = apply(edited).unwrap();
+        assert_eq!(
+            (s.params.max_total_current, s.params.lb_enabled),
+            (25000.into(), false)
+        );
+        let mut edited = reported;
+        edited["max_total_power"] = 11040.into();
+        assert_eq!(
+            apply(edited).unwrap().params.max_total_current,
+            16000.into()
+        );
         // Beside a formula the W figure is its value now.
         let s = apply(
             serde_json::json!({"max_total_current": "min(32000, 40000)", "max_total_power": 5}),
