@@ -185,6 +185,18 @@ async fn everything_is_configured_through_the_page() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // A charging-manager variable set in the page is listed there, and a
+    // formula may read it.
+    browser.fill("[name=cm_name]", "gridLimit").await;
+    browser.fill("[name=cm_value]", "20.5").await;
+    browser.click_on("[data-testid=cm-var-save]").await;
+    browser
+        .wait_for_text("[data-testid=cm-vars]", |t| {
+            t.contains("CM.gridLimit") && t.contains("20.5")
+        })
+        .await;
+    assert_eq!(d.ok("cmd=get_cm_vars").await["gridLimit"], 20.5);
+
     // A device added from the type list, then deleted.
     browser.click_on("[data-testid=nav-devices]").await;
     browser.click_on("[data-testid=device-new]").await;

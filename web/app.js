@@ -5,7 +5,9 @@
  *   Navigation  nav-dashboard nav-settings nav-devices nav-users nav-rules
  *   Dashboard   site-summary; tile-<dev_id>; inside a tile: state (words),
  *               charging-current (EVSE: offered current, "8.0 A")
- *   Settings    input name=max_total_current; params-save; params-status
+ *   Settings    input name=max_total_current; params-save; params-status;
+ *               cm-vars (the variables list), inputs name=cm_name, cm_value;
+ *               cm-var-save; cm-vars-status
  *   Devices     device-new; inputs name=dev_type (select), dev_id, name,
  *               address, id; device-save; devices-status;
  *               device-row-<dev_id> holding device-delete, then device-delete-confirm
@@ -599,7 +601,7 @@ const PARAMS = [
 async function settings(root) {
   const st = statusEl("params-status");
   const form = h("form", { class: "panel form", noValidate: true, "aria-labelledby": "params-h" });
-  root.append(h("h1", { text: "Settings" }), form, passwordPanel(), logPanel());
+  root.append(h("h1", { text: "Settings" }), form, cmVarsPanel(), passwordPanel(), logPanel());
   // get_params has the parameters at the top level, as cFos firmware does.
   const p = await api("get_params");
   if (!root.isConnected) return;
@@ -636,6 +638,43 @@ async function settings(root) {
     if (!Object.keys(change).length) return say(st, "Nothing changed");
     save(change, "Saved");
   });
+}
+
+// The charging-manager variables (set_cm_vars), which formulas read as CM.<name>.
+function cmVarsPanel() {
+  const st = statusEl("cm-vars-status");
+  const list = h("dl", { class: "vars", "data-testid": "cm-vars" });
+  const name = h("input", { id: "cm-name", name: "cm_name", type: "text", autocomplete: "off" });
+  const value = h("input", { id: "cm-value", name: "cm_value", type: "text", inputMode: "decimal", autocomplete: "off" });
+  const form = h("form", { class: "form", noValidate: true },
+    h("div", { class: "field" }, h("label", { for: "cm-name", text: "Name" }), name),
+    h("div", { class: "field" }, h("label", { for: "cm-value", text: "Value (empty removes it)" }), value),
+    h("div", { class: "buttons" }, h("button", { type: "submit", "data-testid": "cm-var-save", text: "Set" })), st);
+  async function load() {
+    const vars = await api("get_cm_vars");
+    const names = Object.keys(vars);
+    list.replaceChildren(...(names.length
+      ? names.flatMap((k) => [h("dt", { text: "CM." + k }), h("dd", { text: String(vars[k]) })])
+      : [h("dd", { text: "None set." })]));
+  }
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const n = name.value.trim();
+    if (!n) return say(st, "Enter the variable's name", "err");
+    say(st, "Saving…");
+    try {
+      await api("set_cm_vars", { name: n, val: value.value.trim() });
+      say(st, value.value.trim() ? `CM.${n} set` : `CM.${n} removed`, "ok");
+      await load();
+    } catch (err) {
+      say(st, err.message, "err");
+    }
+  });
+  load().catch((err) => say(st, err.message, "err"));
+  return h("section", { class: "panel", "aria-labelledby": "cm-h" },
+    h("h2", { id: "cm-h", text: "Charging-manager variables" }),
+    h("p", { class: "hint", text: "Formulas read them as CM.<name>. Home Assistant's set_variable and other clients set them with set_cm_vars." }),
+    list, form);
 }
 
 function passwordPanel() {
@@ -703,6 +742,7 @@ const isModbus = (t) => t !== "evse_group" && !t.endsWith("_ajax");
 const always = () => true;
 const DEVICE_FIELDS = [
   [["name", "Name", "text"], always],
+  [["desc", "Description", "text"], always],
   [["address", "Address", "text", "host:port, a serial line such as /dev/ttyUSB0,9600,8,n,1, or evse, meter1, meter2"], isModbus],
   [["id", "Modbus unit id", "number", "1 to 247"], isModbus],
   [["device_enabled", "Enabled", "check"], always],
@@ -714,6 +754,7 @@ const DEVICE_FIELDS = [
   [["used_phases", "Phases used", "select",
     [[0, "detect"], [1, "L1"], [2, "L2"], [4, "L3"], [3, "L1 + L2"], [5, "L1 + L3"], [6, "L2 + L3"], [7, "L1 + L2 + L3"]]], isBox],
   [["group", "Group (number n of its evse_group En; 0 = none)", "number"], isEvse],
+  [["attach", "Meter that measures this wallbox (its dev_id; empty = its own meter)", "text"], isBox],
   [["role", "Role", "select", ROLES.map((r, i) => [i, r])], (t) => !isEvse(t)],
   [["invert", "Invert currents and power (mounted the other way round)", "check"], (t) => !isEvse(t)],
   [["timeout_s", "Values count as missing after (s)", "number", "empty: unchanged (60 for a new device)"], (t) => t.endsWith("_ajax")],
