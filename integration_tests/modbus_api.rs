@@ -64,6 +64,37 @@ async fn dev_ids_work_like_aliases() {
 }
 
 #[tokio::test]
+async fn numbers_written_as_decimals_are_taken_where_whole() {
+    let d = Daemon::start(simulated_power_brain()).await;
+    assert_eq!(
+        d.ok("cmd=modbus&device=meter1&read=8002&count=2.0").await,
+        json!([1, 257])
+    );
+    assert_eq!(
+        d.ok("cmd=modbus&device=evse&write=8044&value=6.0").await,
+        json!("ok")
+    );
+    assert_eq!(d.ok("cmd=modbus&device=evse&read=8044").await, json!(6));
+}
+
+#[tokio::test]
+async fn read_all_keys_every_wide_register_with_its_suffix() {
+    let d = Daemon::start(simulated_power_brain()).await;
+    // M3 is the simulated SDM630: its float32 pairs are 32-bit registers.
+    let all = d.ok("cmd=modbus&device=M3&read=all").await;
+    let keys: Vec<&String> = all
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    assert!(keys.len() > 30, "{all}");
+    assert!(keys.iter().all(|k| k.ends_with('d')), "{keys:?}");
+    // Each reads back as the same key does alone.
+    let l1 = d.ok("cmd=modbus&device=M3&read=0d").await;
+    assert_eq!(all["0d"], l1);
+    assert!(l1.as_i64().is_some_and(|bits| bits != 0), "a voltage");
+}
+
+#[tokio::test]
 async fn writes_are_read_back() {
     let d = Daemon::start(simulated_power_brain()).await;
     // The fixed current in 0.1 A (8093/8094 belong to the load manager).

@@ -368,7 +368,7 @@ async fn the_soft_meter_integrates_a_wallbox_without_a_meter() {
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Reset, wait, read: 32 A × 230 V × 3 phases over the time between.
-    d.ok_change("cmd=soft_meter&dev_id=E1&val=0").await;
+    d.ok_change("cmd=soft_meter&dev_id=E1&val=0.0").await; // a decimal, as some clients send
     let start = Instant::now();
     tokio::time::sleep(Duration::from_secs(30)).await;
     let wh = d
