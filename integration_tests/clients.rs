@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use actors::sim::plant::{PlantSim, SimulationSettings};
+use actors::sim::plant::PlantSim;
 use serde_json::{json, Value};
 
 use crate::harness::{device_info, test_python, Daemon, DaemonConfig};
@@ -254,15 +254,18 @@ fn check_entity_keys(device: &Value, version: f64) {
     }
 }
 
-async fn ha_plant() -> PlantSim {
-    PlantSim::start(&SimulationSettings {
-        base_port: 0,
-        wallboxes: 1,
-        tick_ms: 50,
-        ..SimulationSettings::default()
-    })
-    .await
-    .expect("plant")
+/// The setup a user does besides Home Assistant: `POST cmd` with `body`
+/// and the admin password; answers the status.
+async fn admin_post(d: &Daemon, cmd: &str, body: &Value) -> u16 {
+    d.client()
+        .post(format!("{}/cnf?cmd={cmd}", d.base))
+        .basic_auth("admin", Some(PASSWORD))
+        .json(body)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
 }
 
 /// A Power Brain wallbox E1 on the plant, an HTTP meter M4 (the
@@ -284,7 +287,7 @@ fn ha_config(plant: &PlantSim, dir: &std::path::Path) -> DaemonConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn home_assistant_integration_sets_up_discovers_and_controls() {
-    let plant = ha_plant().await;
+    let plant = crate::users::plant().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let d = Daemon::start(ha_config(&plant, dir.path())).await;
     d.ok(&format!("cmd=change_admin_pwd&new_pwd={PASSWORD}"))
@@ -369,15 +372,7 @@ async fn home_assistant_integration_sets_up_discovers_and_controls() {
     let user = json!({"id": "2167520770", "name": "wusel", "display": true, "dev_ids": ["E1"],
         "rfids": [{"id": "4711", "name": "TeSt", "ac_auth": true, "ac_ovch": false, "used_phases": 0}],
         "charging_rules": []});
-    let created = d
-        .client()
-        .post(format!("{}/cnf?cmd=set_user", d.base))
-        .basic_auth("admin", Some(PASSWORD))
-        .json(&user)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(created.status().as_u16(), 200);
+    assert_eq!(admin_post(&d, "set_user", &user).await, 200);
     plant.plug(1, 3, 16_000);
     d.wait_for(Duration::from_secs(15), "the car waits for a card", |i| {
         e1(i)["lb_reason"] == "waiting for authorisation"
@@ -406,15 +401,7 @@ async fn home_assistant_integration_sets_up_discovers_and_controls() {
     // The set_variable service: a charging-manager variable a formula reads.
     assert_eq!(ha.set_variable("boost", "8").await.0, 200);
     let formula = json!({"devices": [{"dev_id": "E1", "max_charging_cur": "CM.boost * 1000"}]});
-    let set = d
-        .client()
-        .post(format!("{}/cnf?cmd=set_params", d.base))
-        .basic_auth("admin", Some(PASSWORD))
-        .json(&formula)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(set.status().as_u16(), 200);
+    assert_eq!(admin_post(&d, "set_params", &formula).await, 200);
     d.wait_for(Duration::from_secs(15), "E1 follows CM.boost", |i| {
         e1(i)["lb_current"] == 8000
     })

@@ -12,7 +12,8 @@ const ANNA: &str = r#"{"id": "anna", "name": "Anna", "dev_ids": ["E1", "E2"],
     "rfids": [{"id": "04AB"}, {"id": "7777", "ac_auth": false, "ac_ovch": true}]}"#;
 const BEN: &str = r#"{"id": "ben", "name": "Ben", "dev_ids": ["E2"], "rfids": [{"id": "9999"}]}"#;
 
-async fn plant() -> PlantSim {
+/// A plant with one Power Brain wallbox, fast ticks.
+pub async fn plant() -> PlantSim {
     PlantSim::start(&SimulationSettings {
         base_port: 0,
         wallboxes: 1,
