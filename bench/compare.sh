@@ -21,7 +21,6 @@ start() { # name binary -> "port pid"
   CHARGEBRAIN__HTTP__LISTEN="127.0.0.1:$port" CHARGEBRAIN__SIMULATION__BASE_PORT=0 \
   CHARGEBRAIN__STORAGE__DIR="$dir/$1/data" CHARGEBRAIN__LOG__LEVEL=warn \
     "$2" --config settings.toml >"$dir/$1/out" 2>"$dir/$1/err" &
-  pids+=($!)
   for _ in $(seq 100); do grep -q listening "$dir/$1/out" 2>/dev/null && break; sleep 0.1; done
   echo "$port $!"
 }
