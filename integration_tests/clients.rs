@@ -290,8 +290,7 @@ async fn home_assistant_integration_sets_up_discovers_and_controls() {
     let plant = crate::users::plant().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let d = Daemon::start(ha_config(&plant, dir.path())).await;
-    d.ok(&format!("cmd=change_admin_pwd&new_pwd={PASSWORD}"))
-        .await;
+    d.set_password(PASSWORD).await;
     let ha = HomeAssistant {
         daemon: &d,
         // The user types the host with its scheme; the integration appends paths.
@@ -382,7 +381,9 @@ async fn home_assistant_integration_sets_up_discovers_and_controls() {
     assert_eq!(ha.enter_rfid("4711", "").await, (200, "\"E1\"".to_string()));
     let info = d
         .wait_for(Duration::from_secs(15), "charging at the cap", |i| {
-            e1(i)["user"] == "2167520770" && e1(i)["lb_current"] == 10_000
+            // Readers without the password see the user by name, as
+            // `display: true` allows.
+            e1(i)["user_name"] == "wusel" && e1(i)["lb_current"] == 10_000
         })
         .await;
     assert_eq!(info["auth_cnt"], 0);

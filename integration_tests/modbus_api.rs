@@ -71,7 +71,8 @@ async fn numbers_written_as_decimals_are_taken_where_whole() {
         json!([1, 257])
     );
     assert_eq!(
-        d.ok("cmd=modbus&device=evse&write=8044&value=6.0").await,
+        d.ok_change("cmd=modbus&device=evse&write=8044&value=6.0")
+            .await,
         json!("ok")
     );
     assert_eq!(d.ok("cmd=modbus&device=evse&read=8044").await, json!(6));
