@@ -4,10 +4,13 @@
 //! Every change goes through [`Update`]: the change is applied to a copy,
 //! written to a temporary file, fsynced, renamed over the state file, and
 //! the directory fsynced — only then does the caller hear "ok". A crash at
-//! any moment leaves either the old or the new state, never a mix.
+//! any moment leaves either the old or the new state, never a mix; the
+//! power-cut tests (`power_cut.rs`) check it at every step of a save.
 
 mod config;
 mod file;
+#[cfg(test)]
+mod power_cut;
 
 use std::path::PathBuf;
 
@@ -18,11 +21,9 @@ pub use config::{
     check_formula_names, delete_device, formula_problems, ignored_keys, no_new_formula_problems,
     set_cm_var, set_params, MAX_CM_VARS,
 };
-pub use file::{load, save_atomic};
+pub use file::{load, load_from, save_atomic, save_atomic_with, FileSystem, RealFs};
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::io::Write;
 
 use crate::devices::DeviceSettings;
 use crate::supervisor::session::{Transaction, CSV_HEADER};
@@ -106,15 +107,47 @@ impl std::fmt::Debug for Update {
 }
 
 /// Owns the state file.
-#[derive(Debug)]
 pub struct Store {
     path: PathBuf,
     state: State,
+    fs: Box<dyn FileSystem>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
 }
 
 impl Store {
     pub fn new(path: PathBuf, state: State) -> Self {
-        Store { path, state }
+        Self::with_fs(path, state, Box::new(RealFs))
+    }
+
+    /// A store that writes through `fs` (the crash tests' filesystem).
+    pub fn with_fs(path: PathBuf, state: State, fs: Box<dyn FileSystem>) -> Self {
+        Store { path, state, fs }
+    }
+
+    /// Applies `change` and writes the result; the state is kept only once
+    /// it is durable.
+    fn update(&mut self, change: Change) -> Result<State, StoreError> {
+        let mut next = self.state.clone();
+        change(&mut next).map_err(StoreError::Rejected)?;
+        if next != self.state {
+            save_atomic_with(self.fs.as_ref(), &self.path, &next)?;
+            self.state = next;
+        }
+        Ok(self.state.clone())
+    }
+
+    fn append_log(&mut self, transactions: &[Transaction]) -> Result<(), StoreError> {
+        let lines: String = transactions.iter().map(Transaction::csv_line).collect();
+        file::append_lines(self.fs.as_ref(), &self.log_path(), CSV_HEADER, &lines)
+    }
+
+    fn read_log(&self) -> Result<String, StoreError> {
+        file::read_lines(self.fs.as_ref(), &self.log_path(), CSV_HEADER)
     }
 }
 
@@ -126,13 +159,7 @@ impl Handler<Update> for Store {
     type Result = Result<State, StoreError>;
 
     fn handle(&mut self, Update(change): Update, _: &mut Self::Context) -> Self::Result {
-        let mut next = self.state.clone();
-        change(&mut next).map_err(StoreError::Rejected)?;
-        if next != self.state {
-            save_atomic(&self.path, &next)?;
-            self.state = next;
-        }
-        Ok(self.state.clone())
+        self.update(change)
     }
 }
 
@@ -160,26 +187,7 @@ impl Handler<AppendLog> for Store {
         AppendLog(transactions): AppendLog,
         _: &mut Self::Context,
     ) -> Self::Result {
-        let path = self.log_path();
-        let fail = |e: std::io::Error| StoreError::Write {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        };
-        let new = !path.exists();
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(fail)?;
-        let mut text = String::new();
-        if new {
-            text.push_str(CSV_HEADER);
-        }
-        for tx in &transactions {
-            text.push_str(&tx.csv_line());
-        }
-        file.write_all(text.as_bytes()).map_err(fail)?;
-        file.sync_all().map_err(fail)
+        self.append_log(&transactions)
     }
 }
 
@@ -187,14 +195,7 @@ impl Handler<ReadLog> for Store {
     type Result = Result<String, StoreError>;
 
     fn handle(&mut self, _: ReadLog, _: &mut Self::Context) -> Self::Result {
-        match std::fs::read_to_string(self.log_path()) {
-            Ok(text) => Ok(text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CSV_HEADER.to_string()),
-            Err(e) => Err(StoreError::Read {
-                path: self.log_path().display().to_string(),
-                reason: e.to_string(),
-            }),
-        }
+        self.read_log()
     }
 }
 

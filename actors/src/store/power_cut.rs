@@ -1,0 +1,526 @@
+//! Crash consistency: the store writes through a simulated filesystem that
+//! loses what was not made durable when the power is cut, the approach of
+//! crash-consistency checkers such as ALICE. The power is cut before every
+//! step of a save and of a log append; every disk a cut can leave behind is
+//! then loaded, and must hold the last acknowledged state or the one in
+//! flight, never a torn or a lost one.
+//!
+//! What survives a cut, per the POSIX guarantees a program can rely on:
+//! - file contents that were fsynced;
+//! - of the changes to a file since its last fsync, any prefix (the file
+//!   may have been truncated but not refilled; an append may be torn);
+//! - of the directory changes (create, rename) since the last fsync of the
+//!   directory, any prefix, independently of the files' contents: a rename
+//!   may reach the disk before the data of the renamed file.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::file::{parent_dir, FileSystem};
+use super::{load_from, Change, State, Store, StoreError, CSV_HEADER, LOG_FILE, STATE_FILE};
+use crate::supervisor::Transaction;
+
+#[derive(Debug, Clone, PartialEq)]
+enum DataOp {
+    Truncate(usize),
+    Append(Vec<u8>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum DirOp {
+    Link(PathBuf, usize),
+    Rename(PathBuf, PathBuf),
+}
+
+#[derive(Debug, Clone, Default)]
+struct Inode {
+    /// What survives a power cut.
+    durable: Vec<u8>,
+    /// What reads see.
+    cached: Vec<u8>,
+    /// Changes since the last fsync, in order.
+    pending: Vec<DataOp>,
+}
+
+#[derive(Debug, Default)]
+struct Disk {
+    inodes: Vec<Inode>,
+    /// Directory entries as reads see them, and as they survive a cut.
+    names: BTreeMap<PathBuf, usize>,
+    durable_names: BTreeMap<PathBuf, usize>,
+    pending_dir: Vec<DirOp>,
+    /// Operations left before the power goes; `None`: it stays on.
+    power_left: Option<usize>,
+    /// Every operation done, for the failure messages.
+    trace: Vec<String>,
+}
+
+impl Disk {
+    /// Counts one operation; fails once the power is gone.
+    fn step(&mut self, what: String) -> io::Result<()> {
+        match &mut self.power_left {
+            Some(0) => Err(io::Error::other("power cut")),
+            Some(n) => {
+                *n -= 1;
+                self.trace.push(what);
+                Ok(())
+            }
+            None => {
+                self.trace.push(what);
+                Ok(())
+            }
+        }
+    }
+
+    fn inode(&self, path: &Path) -> io::Result<usize> {
+        self.names
+            .get(path)
+            .copied()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, path.display().to_string()))
+    }
+
+    fn change(&mut self, path: &Path, op: DataOp) -> io::Result<()> {
+        let i = self.inode(path)?;
+        let inode = &mut self.inodes[i];
+        apply(&mut inode.cached, &op);
+        inode.pending.push(op);
+        Ok(())
+    }
+}
+
+fn apply(content: &mut Vec<u8>, op: &DataOp) {
+    match op {
+        DataOp::Truncate(len) => content.truncate(*len),
+        DataOp::Append(bytes) => content.extend_from_slice(bytes),
+    }
+}
+
+fn apply_dir(names: &mut BTreeMap<PathBuf, usize>, op: &DirOp) {
+    match op {
+        DirOp::Link(name, inode) => {
+            names.insert(name.clone(), *inode);
+        }
+        DirOp::Rename(from, to) => {
+            if let Some(inode) = names.remove(from) {
+                names.insert(to.clone(), inode);
+            }
+        }
+    }
+}
+
+/// A filesystem in memory whose power can be cut.
+#[derive(Debug, Clone, Default)]
+struct SimFs(Arc<Mutex<Disk>>);
+
+impl SimFs {
+    fn disk(&self) -> MutexGuard<'_, Disk> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The power goes after `ops` more operations.
+    fn cut_after(&self, ops: usize) {
+        self.disk().power_left = Some(ops);
+    }
+
+    fn trace(&self) -> Vec<String> {
+        self.disk().trace.clone()
+    }
+
+    /// Every disk the power cut can leave: a filesystem each, all durable.
+    fn after_cut(&self) -> Vec<SimFs> {
+        let disk = self.disk();
+        // Per inode with changes since its fsync: each content it may hold.
+        let mut choices: Vec<(usize, Vec<Vec<u8>>)> = Vec::new();
+        for (i, inode) in disk.inodes.iter().enumerate() {
+            let mut content = inode.durable.clone();
+            let mut possible = vec![content.clone()];
+            for op in &inode.pending {
+                if let DataOp::Append(bytes) = op {
+                    // Torn appends: the first byte, half, all but the last.
+                    for cut in [1, bytes.len() / 2, bytes.len().saturating_sub(1)] {
+                        if cut > 0 && cut < bytes.len() {
+                            let mut torn = content.clone();
+                            torn.extend_from_slice(&bytes[..cut]);
+                            possible.push(torn);
+                        }
+                    }
+                }
+                apply(&mut content, op);
+                possible.push(content.clone());
+            }
+            possible.dedup();
+            choices.push((i, possible));
+        }
+        let mut disks = Vec::new();
+        for dir_prefix in 0..=disk.pending_dir.len() {
+            let mut names = disk.durable_names.clone();
+            for op in &disk.pending_dir[..dir_prefix] {
+                apply_dir(&mut names, op);
+            }
+            // The cartesian product of the inodes' choices.
+            let mut picks = vec![0usize; choices.len()];
+            loop {
+                let inodes = choices
+                    .iter()
+                    .zip(&picks)
+                    .map(|((_, possible), &p)| Inode {
+                        durable: possible[p].clone(),
+                        cached: possible[p].clone(),
+                        pending: Vec::new(),
+                    })
+                    .collect();
+                disks.push(SimFs(Arc::new(Mutex::new(Disk {
+                    inodes,
+                    names: names.clone(),
+                    durable_names: names.clone(),
+                    ..Disk::default()
+                }))));
+                let Some(k) = (0..picks.len()).find(|&k| picks[k] + 1 < choices[k].1.len()) else {
+                    break;
+                };
+                picks[k] += 1;
+                for p in &mut picks[..k] {
+                    *p = 0;
+                }
+            }
+        }
+        disks
+    }
+}
+
+impl FileSystem for SimFs {
+    fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
+        let disk = self.disk();
+        Ok(disk.names.get(path).map(|&i| disk.inodes[i].cached.clone()))
+    }
+
+    fn create(&self, path: &Path) -> io::Result<()> {
+        let mut disk = self.disk();
+        disk.step(format!("create {}", path.display()))?;
+        if disk.names.contains_key(path) {
+            return disk.change(path, DataOp::Truncate(0));
+        }
+        let inode = disk.inodes.len();
+        disk.inodes.push(Inode::default());
+        disk.names.insert(path.to_path_buf(), inode);
+        disk.pending_dir
+            .push(DirOp::Link(path.to_path_buf(), inode));
+        Ok(())
+    }
+
+    fn append(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        let mut disk = self.disk();
+        disk.step(format!("append {} bytes to {}", data.len(), path.display()))?;
+        disk.change(path, DataOp::Append(data.to_vec()))
+    }
+
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        let mut disk = self.disk();
+        disk.step(format!("truncate {} to {len}", path.display()))?;
+        let len = usize::try_from(len).map_err(io::Error::other)?;
+        disk.change(path, DataOp::Truncate(len))
+    }
+
+    fn sync(&self, path: &Path) -> io::Result<()> {
+        let mut disk = self.disk();
+        disk.step(format!("fsync {}", path.display()))?;
+        let i = disk.inode(path)?;
+        let inode = &mut disk.inodes[i];
+        inode.durable = inode.cached.clone();
+        inode.pending.clear();
+        Ok(())
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut disk = self.disk();
+        disk.step(format!("rename {} to {}", from.display(), to.display()))?;
+        let inode = disk.inode(from)?;
+        disk.names.remove(from);
+        disk.names.insert(to.to_path_buf(), inode);
+        disk.pending_dir
+            .push(DirOp::Rename(from.to_path_buf(), to.to_path_buf()));
+        Ok(())
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut disk = self.disk();
+        disk.step(format!("fsync {}", dir.display()))?;
+        let ops = std::mem::take(&mut disk.pending_dir);
+        for op in &ops {
+            apply_dir(&mut disk.durable_names, op);
+        }
+        Ok(())
+    }
+}
+
+fn dir() -> PathBuf {
+    PathBuf::from("/data")
+}
+
+fn state(title: &str) -> State {
+    State {
+        version: super::STATE_VERSION,
+        title: title.into(),
+        desc: format!("the state called {title}"),
+        params: crate::supervisor::SiteParams::default(),
+        devices: Vec::new(),
+        admin_hash: None,
+        license: super::License::default(),
+        users: Vec::new(),
+        open_transactions: Vec::new(),
+        soft_meters: BTreeMap::new(),
+    }
+}
+
+fn set_title(title: &'static str) -> Change {
+    Box::new(move |s: &mut State| {
+        s.title = title.to_string();
+        s.desc = format!("the state called {title}");
+        Ok(())
+    })
+}
+
+/// The store after `titles` were saved, acknowledged one after the other.
+fn store_with(fs: &SimFs, titles: &[&'static str]) -> Store {
+    let mut store = Store::with_fs(dir().join(STATE_FILE), state("seed"), Box::new(fs.clone()));
+    super::save_atomic_with(fs, &dir().join(STATE_FILE), &state("seed")).expect("seeded");
+    for &title in titles {
+        store.update(set_title(title)).expect("acknowledged");
+    }
+    store
+}
+
+/// Operations one save takes, counted on a healthy disk.
+fn ops_of_a_save() -> usize {
+    let fs = SimFs::default();
+    let mut store = store_with(&fs, &["one"]);
+    let before = fs.trace().len();
+    store.update(set_title("two")).expect("saved");
+    fs.trace().len() - before
+}
+
+#[test]
+fn a_save_cut_at_any_step_leaves_the_acknowledged_or_the_new_state() {
+    let steps = ops_of_a_save();
+    // Cut before each step, and after the last (the save was acknowledged).
+    for cut in 0..=steps {
+        let fs = SimFs::default();
+        let mut store = store_with(&fs, &["one", "two"]);
+        let before = fs.trace().len();
+        fs.cut_after(cut);
+        let answer = store.update(set_title("three"));
+        let done = fs.trace()[before..].to_vec();
+        assert_eq!(
+            answer.is_ok(),
+            cut == steps,
+            "cut after {done:?}: {answer:?}"
+        );
+        let disks = fs.after_cut();
+        assert!(!disks.is_empty());
+        for disk in disks {
+            let loaded = match load_from(&disk, &dir().join(STATE_FILE)) {
+                Ok(Some(s)) => s,
+                other => panic!(
+                    "cut after {done:?}: the disk loads as {other:?}, \
+                     not the acknowledged state (two) or the one in flight (three)"
+                ),
+            };
+            let title = loaded.title.as_str();
+            assert_eq!(
+                loaded.desc,
+                format!("the state called {title}"),
+                "a mixed state"
+            );
+            if answer.is_ok() {
+                assert_eq!(
+                    title, "three",
+                    "cut after {done:?}: the acknowledged state was lost"
+                );
+            } else {
+                assert!(
+                    title == "two" || title == "three",
+                    "cut after {done:?}: loaded {title}, neither the acknowledged nor the new state"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_first_save_cut_at_any_step_leaves_nothing_or_the_new_state() {
+    for cut in 0..=5 {
+        let fs = SimFs::default();
+        fs.cut_after(cut);
+        let answer = super::save_atomic_with(&fs, &dir().join(STATE_FILE), &state("first"));
+        for disk in fs.after_cut() {
+            match load_from(&disk, &dir().join(STATE_FILE)) {
+                Ok(Some(s)) => assert_eq!(s.title, "first"),
+                Ok(None) => assert!(answer.is_err(), "cut {cut}: an acknowledged save vanished"),
+                Err(e) => panic!("cut {cut}: {e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_refused_or_unchanged_update_touches_nothing() {
+    let fs = SimFs::default();
+    let mut store = store_with(&fs, &["one"]);
+    let before = fs.trace().len();
+    let refused: Change = Box::new(|s: &mut State| {
+        s.title = "half".into();
+        Err("no".into())
+    });
+    assert_eq!(
+        store.update(refused),
+        Err(StoreError::Rejected("no".into()))
+    );
+    assert_eq!(
+        store
+            .update(Box::new(|_: &mut State| Ok(())))
+            .map(|s| s.title),
+        Ok("one".into())
+    );
+    assert_eq!(fs.trace().len(), before, "nothing was written");
+    assert_eq!(store.state.title, "one");
+}
+
+#[test]
+fn a_failed_save_keeps_the_old_state_in_memory_too() {
+    let fs = SimFs::default();
+    let mut store = store_with(&fs, &["one"]);
+    fs.cut_after(1);
+    assert!(matches!(
+        store.update(set_title("two")),
+        Err(StoreError::Write { .. })
+    ));
+    assert_eq!(
+        store.state.title, "one",
+        "what the API reports is what is on disk"
+    );
+}
+
+fn tx(dev_id: &str, start: u64) -> Transaction {
+    Transaction {
+        dev_id: dev_id.into(),
+        user: "anna".into(),
+        rfid: "04AB".into(),
+        start,
+        end: start + 10,
+        energy_start_wh: 0,
+        energy_wh: 7,
+    }
+}
+
+#[test]
+fn a_log_append_cut_at_any_step_leaves_whole_lines() {
+    let log = dir().join(LOG_FILE);
+    let lines = |fs: &SimFs| {
+        let text = super::file::read_lines(fs, &log, CSV_HEADER).expect("readable");
+        text.lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    for first in [true, false] {
+        // The operations of the append under test, on a healthy disk.
+        let steps = {
+            let fs = SimFs::default();
+            let mut store = store_with(&fs, &[]);
+            if !first {
+                store.append_log(&[tx("E1", 1)]).expect("appended");
+            }
+            let before = fs.trace().len();
+            store
+                .append_log(&[tx("E2", 2), tx("E3", 3)])
+                .expect("appended");
+            fs.trace().len() - before
+        };
+        for cut in 0..=steps {
+            let fs = SimFs::default();
+            let mut store = store_with(&fs, &[]);
+            let mut acknowledged = vec![CSV_HEADER.trim_end().to_string()];
+            if !first {
+                store.append_log(&[tx("E1", 1)]).expect("appended");
+                acknowledged.push(tx("E1", 1).csv_line().trim_end().to_string());
+            }
+            fs.cut_after(cut);
+            let answer = store.append_log(&[tx("E2", 2), tx("E3", 3)]);
+            assert_eq!(answer.is_ok(), cut == steps, "cut {cut}: {answer:?}");
+            let mut in_flight = acknowledged.clone();
+            in_flight.push(tx("E2", 2).csv_line().trim_end().to_string());
+            in_flight.push(tx("E3", 3).csv_line().trim_end().to_string());
+            for disk in fs.after_cut() {
+                let got = lines(&disk);
+                if answer.is_ok() {
+                    assert_eq!(got, in_flight, "cut {cut}: acknowledged lines lost");
+                } else {
+                    // Old lines stay; of the new ones, only whole lines.
+                    assert!(
+                        got.len() >= acknowledged.len() && in_flight.starts_with(&got),
+                        "cut {cut} (first append {first}): {got:?}"
+                    );
+                }
+                // The next append after the restart starts on a line of its own.
+                let mut restarted =
+                    Store::with_fs(dir().join(STATE_FILE), state("x"), Box::new(disk.clone()));
+                restarted
+                    .append_log(&[tx("E4", 4)])
+                    .expect("appended after the restart");
+                let after = lines(&disk);
+                assert_eq!(after[0], CSV_HEADER.trim_end(), "one header: {after:?}");
+                assert_eq!(after.iter().filter(|l| l.starts_with("dev_id")).count(), 1);
+                assert_eq!(
+                    after.last().map(String::as_str),
+                    Some(tx("E4", 4).csv_line().trim_end())
+                );
+                assert!(
+                    after
+                        .iter()
+                        .all(|l| l == CSV_HEADER.trim_end() || l.split(',').count() == 6),
+                    "{after:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_simulated_disk_loses_what_was_not_made_durable() {
+    // The model itself: without fsyncs, a rewrite may leave an empty file,
+    // and a rename without a directory fsync may be undone.
+    let fs = SimFs::default();
+    let a = dir().join("a");
+    fs.create(&a).unwrap();
+    fs.append(&a, b"old").unwrap();
+    fs.sync(&a).unwrap();
+    fs.sync_dir(parent_dir(&a)).unwrap();
+    fs.create(&a).unwrap();
+    fs.append(&a, b"new").unwrap();
+    let contents: Vec<Option<Vec<u8>>> =
+        fs.after_cut().iter().map(|d| d.read(&a).unwrap()).collect();
+    for expected in [&b"old"[..], b"", b"n", b"new"] {
+        assert!(
+            contents.contains(&Some(expected.to_vec())),
+            "{expected:?} in {contents:?}"
+        );
+    }
+    let b = dir().join("b");
+    fs.sync(&a).unwrap();
+    fs.rename(&a, &b).unwrap();
+    let names: Vec<(bool, bool)> = fs
+        .after_cut()
+        .iter()
+        .map(|d| (d.read(&a).unwrap().is_some(), d.read(&b).unwrap().is_some()))
+        .collect();
+    assert!(
+        names.contains(&(true, false)) && names.contains(&(false, true)),
+        "{names:?}"
+    );
+    fs.sync_dir(parent_dir(&b)).unwrap();
+    assert!(fs
+        .after_cut()
+        .iter()
+        .all(|d| d.read(&b).unwrap() == Some(b"new".to_vec())));
+}
