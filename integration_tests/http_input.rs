@@ -372,3 +372,41 @@ async fn bad_pushes_are_refused_and_change_nothing() {
     let e = device_info(&d.ok("cmd=get_dev_info").await, "E2");
     assert_eq!(e["state"], 6, "no wallbox state was ever accepted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_periodic_cycle_does_not_undo_a_push() {
+    // M9 accepts connections and never answers: every periodic cycle waits
+    // for its timeout, so one is nearly always under way when a value is
+    // pushed. Its answer from M3, read before the push, must not replace
+    // the pushed one when it finally completes.
+    let silent = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let settings = plain_settings(&ajax_devices(60), 400)
+        + "[load]\ncycle_time_ms = 100\n"
+        + &crate::harness::device(
+            "M9",
+            "meter_sdm630",
+            &silent.local_addr().expect("addr").to_string(),
+            1,
+        );
+    let d = Daemon::start(DaemonConfig::new(settings)).await;
+    let errors = |i: &Value| device_info(i, "M9")["com_errors"].as_u64().unwrap_or(0);
+    for amps in 1..=4 {
+        let ma = amps * 1000;
+        d.ok(&format!(
+            "cmd=set_ajax_meter&dev_id=M3&current={ma},{ma},{ma}"
+        ))
+        .await;
+        let seen = errors(&d.ok("cmd=get_dev_info").await);
+        // Until two more polls of M9 failed (the cycle under way at the
+        // push and the next one both completed), every answer shows the push.
+        d.wait_for(Duration::from_secs(15), "two more cycles", |i| {
+            assert_eq!(
+                device_info(i, "M3")["current_l1"],
+                ma,
+                "push {amps}: an older reading replaced the pushed value"
+            );
+            errors(i) >= seen + 2
+        })
+        .await;
+    }
+}

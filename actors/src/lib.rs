@@ -13,3 +13,14 @@ pub mod store;
 pub mod supervisor;
 pub mod transport;
 pub mod users;
+
+/// How many cases a property test runs: `default`, or `PROPTEST_CASES`
+/// when it is set (`scripts/mutants.sh` runs fewer per mutant).
+#[cfg(test)]
+pub(crate) fn property_cases(default: u32) -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    proptest::test_runner::Config::with_cases(cases)
+}

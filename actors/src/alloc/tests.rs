@@ -367,7 +367,7 @@ fn check_limit(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(crate::property_cases(2000))]
 
     #[test]
     fn no_limit_is_ever_exceeded(r in random_site()) {

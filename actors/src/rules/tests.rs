@@ -194,7 +194,7 @@ fn deep_nesting_and_huge_formulas_are_refused_not_a_stack_overflow() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(3000))]
+    #![proptest_config(crate::property_cases(3000))]
 
     /// Any text: an error or a value, never a panic.
     #[test]
