@@ -148,7 +148,7 @@ fn describe(n: usize, site: &SiteInput, evses: &[EvseInput]) {
             Reason::Limit(Constraint::Site, _) => site_limit += 1,
             Reason::Limit(Constraint::Group(_), _) => group_limit += 1,
             Reason::Limit(..) => other_limit += 1,
-            Reason::NoMinimum(..) => paused_min += 1,
+            Reason::NoMinimum(..) | Reason::GivesWay(..) => paused_min += 1,
             Reason::Imbalance(_) => imbalance += 1,
             Reason::PausedImbalance(_) => paused_imbalance += 1,
             Reason::Uncontrolled => uncontrolled += 1,

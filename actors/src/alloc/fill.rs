@@ -237,8 +237,10 @@ pub(crate) fn water_fill(members: &[Member], cons: &mut Constraints) -> Vec<(i64
                 // Unreachable in practice: every rising member has a stop.
                 State::Below | State::Rising => (m.min, Reason::MaxCurrent),
             };
+            // What the car is given (rounded down to 100 mA) is what it
+            // takes from the room; the remainder stays for the cars after.
             for &s in member_slots.of(i) {
-                cons.room[s / 3][s % 3] -= level - m.min;
+                cons.room[s / 3][s % 3] -= super::round_down(level) - m.min;
             }
             (level, reason)
         })

@@ -11,14 +11,19 @@
 //! 2. Priorities are served strictly, highest first. Within a priority,
 //!    cars get their minimum in turn order (first come, first served, with
 //!    round robin decided by the caller's `turn`); a car whose minimum does
-//!    not fit is paused, with the limit that stopped it as the reason.
+//!    not fit is paused, with the limit that stopped it as the reason. Its
+//!    minimum is then kept free from the cars after it in turn order (if it
+//!    would fit were they not there), so that cars loading other phases
+//!    cannot keep it waiting turn after turn.
 //! 3. What is left is shared by water-filling: all cars of the priority rise
 //!    together towards one level, each capped at its maximum, until a
 //!    constraint they share is full (max-min fairness).
 //! 4. Targets are rounded down to 100 mA.
 //! 5. Phase imbalance: while the most and least loaded phase differ by more
 //!    than the limit, cars that load the heavy phase but not the light one
-//!    are reduced (lowest priority, latest turn first), then paused.
+//!    are reduced (lowest priority, latest turn first), then paused; those
+//!    targets become caps, and steps 1 to 5 run again, so that what the cuts
+//!    freed goes by priority to cars that can take it.
 //!
 //! The safety invariant, property-tested: no phase of the site, of the EVSE
 //! cap or of any group is ever given more than its limit.
@@ -184,6 +189,9 @@ pub enum Reason {
     NoMinimum(Constraint, usize),
     /// Paused: even its minimum would exceed the imbalance limit.
     PausedImbalance(usize),
+    /// Paused: the room under this limit is kept for a car before it in
+    /// turn order, which waits for its minimum.
+    GivesWay(Constraint, usize),
     /// Not controlled (e.g. not answering): counted at its assumed draw.
     Uncontrolled,
 }
@@ -197,6 +205,7 @@ impl fmt::Display for Reason {
             Reason::Imbalance(p) => write!(f, "imbalance {}", phase(p)),
             Reason::NoMinimum(c, p) => write!(f, "paused: no minimum ({c} {})", phase(p)),
             Reason::PausedImbalance(p) => write!(f, "paused: imbalance {}", phase(p)),
+            Reason::GivesWay(c, p) => write!(f, "paused: another car's turn ({c} {})", phase(p)),
             Reason::Uncontrolled => write!(f, "not controlled"),
         }
     }
@@ -351,6 +360,48 @@ fn round_down(ma: i64) -> i64 {
 pub fn allocate(site: &SiteInput, evses: &[EvseInput]) -> Result<Vec<Allocation>, AllocError> {
     let site = &clamped_site(site);
     let evses = &*clamped_evses(evses);
+    let Some(limit) = site.max_imbalance_ma else {
+        return allocate_limits(site, evses).map(|(out, _)| out);
+    };
+    // The imbalance is held by capping cars; the allocation then runs again
+    // with those caps, so that what the cuts freed goes by priority and turn
+    // to cars that can take it. Caps only fall, so this ends.
+    let mut capped = evses.to_vec();
+    let mut held: Vec<Option<Reason>> = vec![None; evses.len()];
+    loop {
+        let (mut out, order) = allocate_limits(site, &capped)?;
+        let before: Vec<i64> = out.iter().map(|a| a.target_ma).collect();
+        hold_imbalance(site.imbalance_base_ma, limit, &capped, &order, &mut out);
+        if out.iter().zip(&before).all(|(a, b)| a.target_ma == *b) {
+            for ((a, e), reason) in out.iter_mut().zip(&capped).zip(&held) {
+                if let Some(reason) = *reason {
+                    if a.target_ma == 0 && e.max_ma == 0 {
+                        a.reason = reason;
+                    } else if a.target_ma > 0 && a.target_ma >= round_down(e.max_ma) {
+                        a.reason = Reason::Imbalance(match reason {
+                            Reason::Imbalance(p) | Reason::PausedImbalance(p) => p,
+                            _ => 0,
+                        });
+                    }
+                }
+            }
+            return Ok(out);
+        }
+        for (i, a) in out.iter().enumerate() {
+            if a.target_ma < before[i] {
+                capped[i].max_ma = a.target_ma;
+                held[i] = Some(a.reason);
+            }
+        }
+    }
+}
+
+/// One allocation under the limits, without the imbalance; also answers
+/// the serving order.
+fn allocate_limits(
+    site: &SiteInput,
+    evses: &[EvseInput],
+) -> Result<(Vec<Allocation>, Vec<usize>), AllocError> {
     let mut cons = build_constraints(site, evses)?;
     let mut out: Vec<Option<Allocation>> = vec![None; evses.len()];
 
@@ -380,6 +431,9 @@ pub fn allocate(site: &SiteInput, evses: &[EvseInput]) -> Result<Vec<Allocation>
     let order: Vec<usize> = keys.iter().map(|k| k.2).collect();
     for level in order.chunk_by(|&a, &b| evses[a].prio == evses[b].prio) {
         let mut admitted = Vec::with_capacity(level.len());
+        // What the level may use, and what is kept for cars that wait.
+        let level_room = cons.room.clone();
+        let mut kept: Vec<PerPhase> = vec![[0; 3]; cons.room.len()];
         for &i in level {
             let e = &evses[i];
             let (min, max) = (round_up(e.min_ma.max(STEP_MA)), round_down(e.max_ma));
@@ -390,17 +444,35 @@ pub fn allocate(site: &SiteInput, evses: &[EvseInput]) -> Result<Vec<Allocation>
                 });
                 continue;
             }
-            let blocked = cons.of_evse(i).iter().find_map(|&k| {
-                phases_of(e.phases)
-                    .find(|&p| cons.room[k][p] < min)
-                    .map(|p| (k, p))
-            });
+            let find = |room: &dyn Fn(usize, usize) -> i64| {
+                cons.of_evse(i).iter().find_map(|&k| {
+                    phases_of(e.phases)
+                        .find(|&p| room(k, p) < min)
+                        .map(|p| (k, p))
+                })
+            };
+            let full = find(&|k, p| cons.room[k][p]);
+            let blocked = full.or_else(|| find(&|k, p| cons.room[k][p] - kept[k][p]));
             match blocked {
                 Some((k, p)) => {
+                    let reason = if full.is_some() {
+                        Reason::NoMinimum(cons.kinds[k], p)
+                    } else {
+                        Reason::GivesWay(cons.kinds[k], p)
+                    };
                     out[i] = Some(Allocation {
                         target_ma: 0,
-                        reason: Reason::NoMinimum(cons.kinds[k], p),
+                        reason,
                     });
+                    // Its minimum would fit were the level's other cars
+                    // not there: keep it from the cars after it in turn.
+                    if find(&|k, p| level_room[k][p]).is_none() {
+                        for &k in cons.of_evse(i) {
+                            for p in phases_of(e.phases) {
+                                kept[k][p] += min;
+                            }
+                        }
+                    }
                 }
                 None => {
                     let chain = cons.chain_of[i];
@@ -426,7 +498,7 @@ pub fn allocate(site: &SiteInput, evses: &[EvseInput]) -> Result<Vec<Allocation>
         }
     }
 
-    let mut out: Vec<Allocation> = out
+    let out: Vec<Allocation> = out
         .into_iter()
         .map(|a| {
             a.unwrap_or(Allocation {
@@ -435,10 +507,7 @@ pub fn allocate(site: &SiteInput, evses: &[EvseInput]) -> Result<Vec<Allocation>
             })
         })
         .collect();
-    if let Some(limit) = site.max_imbalance_ma {
-        hold_imbalance(site.imbalance_base_ma, limit, evses, &order, &mut out);
-    }
-    Ok(out)
+    Ok((out, order))
 }
 
 /// Load per phase from the base plus every EVSE's target.

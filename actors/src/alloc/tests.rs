@@ -198,6 +198,51 @@ fn allocation_table() {
             expected_reasons: vec!["paused: imbalance L1", "max_charging_cur"],
         },
         Case {
+            name: "the 100 mA a car's target is rounded by stays for the cars after it",
+            site: SiteInput {
+                available_ma: [16_497, 23_387, 10_499],
+                ..SiteInput::default()
+            },
+            evses: vec![evse(2, 0, ALL, 6000, 17_400), evse(1, 1, L1, 6000, 6000)],
+            expected_ma: vec![10_400, 6000],
+            expected_reasons: vec!["site L3", "max_charging_cur"],
+        },
+        Case {
+            name: "a car waiting for its minimum keeps it from the cars after it in turn",
+            site: site(8000),
+            evses: vec![
+                evse(1, 0, L1, 6000, 16_000),
+                evse(1, 1, ALL, 6000, 16_000),
+                evse(1, 2, 0b010, 6000, 16_000),
+            ],
+            expected_ma: vec![8000, 0, 0],
+            expected_reasons: vec![
+                "site L1",
+                "paused: no minimum (site L1)",
+                "paused: another car's turn (site L2)",
+            ],
+        },
+        Case {
+            name: "what an imbalance cut frees goes by priority: the lower one does not keep it",
+            site: SiteInput {
+                evse_cap_ma: Some(18_000),
+                max_imbalance_ma: Some(4734),
+                imbalance_base_ma: [9217, 15_217, 0],
+                ..site(40_000)
+            },
+            evses: vec![
+                evse(1, 0, 0b100, 6000, 7500),
+                evse(2, 1, ALL, 6000, 20_000),
+                evse(2, 2, L1, 6000, 7500),
+            ],
+            expected_ma: vec![0, 18_000, 0],
+            expected_reasons: vec![
+                "paused: no minimum (max_total_evse_current L3)",
+                "max_total_evse_current L1",
+                "paused: imbalance L1",
+            ],
+        },
+        Case {
             name: "a maximum below the minimum cannot charge",
             site: site(32_000),
             evses: vec![evse(1, 0, ALL, 6000, 5000)],

@@ -6,6 +6,8 @@
 mod clock;
 mod params;
 mod plausible;
+#[cfg(test)]
+mod properties;
 pub mod session;
 mod site;
 #[cfg(test)]

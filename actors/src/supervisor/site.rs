@@ -457,6 +457,9 @@ pub struct Site {
     max_total_formula: Option<Expr>,
     /// The charging-manager variables, by lower-case name.
     cm_vars: Arc<HashMap<String, f64>>,
+    /// The house load at the grid meter's last reading (grid less what the
+    /// wallboxes drew then): used while that reading is not from this cycle.
+    grid_house: Option<PerPhase>,
 }
 
 /// The sum of three phases, saturating.
@@ -491,6 +494,7 @@ impl Site {
             user_rules: HashMap::new(),
             local: LocalTime::default(),
             cm_vars: Arc::default(),
+            grid_house: None,
         }
     }
 
@@ -628,6 +632,9 @@ impl Site {
             .any(|t| meter_role(&t.settings) == Some(MeterRole::Grid));
         let mut stale_meters: Vec<String> = Vec::new();
         let mut meters = Vec::new();
+        // Whether every meter the house load is computed from was read in
+        // this cycle.
+        let mut meters_fresh = true;
         let mut meter_views = vec![None; self.devices.len()];
         // Every meter's reading, for what the rules and formulas see (the
         // budget takes only the meters in `meters`).
@@ -658,11 +665,16 @@ impl Site {
             if !used {
                 continue;
             }
-            let since = t.last_ok.unwrap_or(t.added_ms);
-            if now.saturating_sub(since) > stale_after {
+            // A meter that never answered tells nothing about the house:
+            // as stale as one that stopped answering.
+            let silent = t
+                .last_ok
+                .is_none_or(|at| now.saturating_sub(at) > stale_after);
+            if silent || reading.is_none() {
                 stale_meters.push(t.settings.dev_id.clone());
             }
             if let Some(m) = reading {
+                meters_fresh &= t.last_ok == Some(now);
                 meters.push(MeterLoad {
                     role,
                     current_ma: m.current_ma,
@@ -1011,7 +1023,17 @@ impl Site {
             ));
         }
 
-        let house_ma = budget::house_load(&meters, evse_ma);
+        // A grid meter's reading less what the wallboxes draw now would
+        // count the wallboxes' change since the reading as house load (and
+        // a car that started since as current to spare): an older grid
+        // reading goes with the wallboxes' draw at its time.
+        let house_ma = match self.grid_house {
+            Some(then) if has_grid && !meters_fresh => then,
+            _ => budget::house_load(&meters, evse_ma),
+        };
+        if has_grid && meters_fresh {
+            self.grid_house = Some(house_ma);
+        }
         if !meters.is_empty() && now >= self.overdraft_grace_until {
             let total = [0, 1, 2].map(|p| house_ma[p].saturating_add(evse_ma[p]));
             self.overdraft.record(total, max_total_ma, now);
@@ -1031,6 +1053,14 @@ impl Site {
             },
             groups: self.groups(&names),
         };
+        // Cars with the same priority and turn (plugged in the same cycle)
+        // are served by dev_id, not by where they are declared.
+        inputs.sort_by(|(a, _), (b, _)| {
+            self.devices[*a]
+                .settings
+                .dev_id
+                .cmp(&self.devices[*b].settings.dev_id)
+        });
         let evse_inputs: Vec<EvseInput> = inputs.iter().map(|(_, e)| e.clone()).collect();
         let results = allocate(&site_input, &evse_inputs).unwrap_or_else(|_| {
             // Settings validation rules out unknown groups; should one slip

@@ -129,24 +129,34 @@ fn a_silent_wallbox_counts_its_last_draw_then_its_fail_safe_current() {
 }
 
 #[test]
-fn a_grid_meter_that_never_answered_goes_stale_after_the_timeout() {
+fn a_grid_meter_is_stale_until_it_answers_and_after_the_timeout() {
     let params = SiteParams {
         meter_timeout_s: 10,
         ..SiteParams::default()
     };
     let mut site = Site::new(params, &[wallbox(1, ""), grid_meter()], 0);
-    site.record(0, Some(Ok(charging([0; 3]))), 0);
-    site.record(1, Some(Err("refused".into())), 0);
-    let (commands, snapshot) = site.cycle(0, 1000);
-    assert!(!snapshot.site.meter_stale);
-    assert_eq!(command(&commands, 0), 32_000);
-    site.record(0, Some(Ok(charging([0; 3]))), 11_000);
-    site.record(1, Some(Err("refused".into())), 11_000);
-    let (commands, snapshot) = site.cycle(11_000, 1000);
+    // Not a reading yet: the house load is unknown, so the car gets its minimum.
+    site.record(0, Some(Ok(charging([0; 3]))), 1000);
+    site.record(1, Some(Err("refused".into())), 1000);
+    let (commands, snapshot) = site.cycle(1000, 1000);
     assert!(snapshot.site.meter_stale);
     assert_eq!(command(&commands, 0), 6000);
     let reason = snapshot.evses[0].clone().unwrap_or_default().lb_reason;
     assert_eq!(reason, "meter stale: M1 (minimum current)");
+    // It answers: 32 A less the house's 10 A.
+    site.record(0, Some(Ok(charging([0; 3]))), 2000);
+    site.record(1, Some(Ok(grid([10_000; 3]))), 2000);
+    let (commands, snapshot) = site.cycle(2000, 1000);
+    assert!(!snapshot.site.meter_stale);
+    assert_eq!(command(&commands, 0), 22_000);
+    // Silent for the timeout (10 s) it still counts; longer, it is stale.
+    for (at, stale) in [(12_000, false), (12_001, true)] {
+        site.record(0, Some(Ok(charging([22_000; 3]))), at);
+        site.record(1, Some(Err("refused".into())), at);
+        let (commands, snapshot) = site.cycle(at, 1000);
+        assert_eq!(snapshot.site.meter_stale, stale, "at {at} ms");
+        assert_eq!(command(&commands, 0), if stale { 6000 } else { 22_000 });
+    }
 }
 
 #[test]

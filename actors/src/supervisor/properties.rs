@@ -1,0 +1,711 @@
+//! Properties of the whole cycle (`Site::cycle`), on random sites run for
+//! many cycles: groups nested up to four deep, the cap for all EVSEs, the
+//! reserve, phase imbalance with and without `imbalance_add`, wallboxes
+//! turned by 0/120/240° with one-, two- and three-phase cars, a grid meter
+//! that is missing or goes silent, and house load steps that overdraw.
+//!
+//! A small physical model stands beside the cycle: cars draw what they were
+//! last offered (up to their own maximum) on their phases, the grid meter
+//! shows the house plus the cars. The properties are checked on the
+//! commands each cycle sends:
+//! - no phase of the site, of the EVSE cap or of any group gets more than
+//!   its limit;
+//! - strict priority: no lower-priority car is above its minimum while a
+//!   higher one sharing the full limit is held back;
+//! - no spare current: a car below its maximum is held back by a limit that
+//!   is actually full (the one `lb_reason` names), or by the imbalance;
+//! - the commands do not depend on the order the devices are declared in;
+//! - among equal priorities, no car waits forever.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use proptest::prelude::*;
+
+use super::site::{Command, Site, Snapshot};
+use super::SiteParams;
+use crate::alloc::{PerPhase, Rotation, STEP_MA};
+use crate::devices::{CurrentLimit, DeviceSettings};
+use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
+
+/// Cycles run per site, one second apart.
+const CYCLES: u64 = 40;
+
+#[derive(Debug, Clone)]
+struct GroupSpec {
+    number: u32,
+    parent: u32,
+    limit_ma: i64,
+}
+
+#[derive(Debug, Clone)]
+struct WallboxSpec {
+    group: u32,
+    prio: i64,
+    rotation: i64,
+    max_ma: i64,
+    cable_ma: i64,
+    /// The car's phases on the wallbox's side: 1p, 2p or 3p.
+    car_phases: u8,
+    /// What the car takes at most, mA.
+    car_max_ma: i64,
+    /// The cycle at which the car is plugged in.
+    plug_at: u64,
+}
+
+#[derive(Debug, Clone)]
+struct SiteSpec {
+    max_total_ma: i64,
+    reserve_ma: i64,
+    evse_cap_ma: i64,
+    max_imbalance_ma: i64,
+    imbalance_add: bool,
+    groups: Vec<GroupSpec>,
+    wallboxes: Vec<WallboxSpec>,
+    grid_meter: bool,
+    /// House load per phase, and the cycle from which a second level holds.
+    house: [PerPhase; 2],
+    house_step_at: u64,
+    /// Cycles in which the grid meter does not answer.
+    meter_silent: std::ops::Range<u64>,
+}
+
+fn group_strategy() -> impl Strategy<Value = Vec<GroupSpec>> {
+    prop::collection::vec((0u32..5, 6_000i64..40_000), 0..6).prop_map(|raw| {
+        let mut groups: Vec<GroupSpec> = Vec::new();
+        let mut depth: BTreeMap<u32, u32> = BTreeMap::new();
+        for (n, (parent_pick, limit_ma)) in raw.into_iter().enumerate() {
+            let number = u32::try_from(n).unwrap_or(0) + 1;
+            // A parent among the groups before, as long as the chain stays
+            // within four groups.
+            let parent = match parent_pick % number {
+                0 => 0,
+                p if depth.get(&p).is_some_and(|d| *d < 4) => p,
+                _ => 0,
+            };
+            let level = depth.get(&parent).map_or(1, |d| d + 1);
+            depth.insert(number, level);
+            groups.push(GroupSpec {
+                number,
+                parent,
+                limit_ma,
+            });
+        }
+        groups
+    })
+}
+
+fn wallbox_strategy(groups: u32) -> impl Strategy<Value = WallboxSpec> {
+    (
+        0..=groups,
+        1i64..3,
+        prop::sample::select(vec![0i64, 120, 240]),
+        6_000i64..32_000,
+        prop::sample::select(vec![32_000i64, 20_000, 13_000]),
+        prop::sample::select(vec![0b001u8, 0b011, 0b111]),
+        6_000i64..32_000,
+        0u64..10,
+    )
+        .prop_map(
+            |(group, prio, rotation, max_ma, cable_ma, car_phases, car_max_ma, plug_at)| {
+                WallboxSpec {
+                    group,
+                    prio,
+                    rotation,
+                    max_ma,
+                    cable_ma,
+                    car_phases,
+                    car_max_ma,
+                    plug_at,
+                }
+            },
+        )
+}
+
+fn site_strategy() -> impl Strategy<Value = SiteSpec> {
+    group_strategy().prop_flat_map(|groups| {
+        let count = u32::try_from(groups.len()).unwrap_or(0);
+        (
+            Just(groups),
+            prop::collection::vec(wallbox_strategy(count), 1..8),
+            (10_000i64..80_000, 0i64..5_000),
+            prop::option::of(10_000i64..60_000),
+            prop::option::of(4_000i64..25_000),
+            any::<bool>(),
+            prop::bool::weighted(0.8),
+            [
+                prop::array::uniform3(-5_000i64..20_000),
+                prop::array::uniform3(-5_000i64..25_000),
+            ],
+            0u64..CYCLES,
+            (0u64..CYCLES, 0u64..20),
+        )
+            .prop_map(
+                |(
+                    groups,
+                    wallboxes,
+                    (max_total_ma, reserve_ma),
+                    cap,
+                    imbalance,
+                    imbalance_add,
+                    grid_meter,
+                    house,
+                    house_step_at,
+                    (silent_from, silent_for),
+                )| SiteSpec {
+                    max_total_ma,
+                    reserve_ma,
+                    evse_cap_ma: cap.unwrap_or(0),
+                    max_imbalance_ma: imbalance.unwrap_or(0),
+                    imbalance_add,
+                    groups,
+                    wallboxes,
+                    grid_meter,
+                    house,
+                    house_step_at,
+                    meter_silent: silent_from..silent_from + silent_for,
+                },
+            )
+    })
+}
+
+fn device(toml: &str) -> Arc<DeviceSettings> {
+    Arc::new(toml::from_str(toml).expect("a valid device"))
+}
+
+/// Wallbox `k`'s dev_id: above the group numbers, so that it names no group.
+fn wallbox_id(k: usize) -> String {
+    format!("E{}", 20 + k)
+}
+
+impl SiteSpec {
+    fn params(&self) -> SiteParams {
+        SiteParams {
+            max_total_current: CurrentLimit::Fixed(self.max_total_ma),
+            reserve_current: self.reserve_ma,
+            max_total_evse_current: self.evse_cap_ma,
+            max_imbalance: self.max_imbalance_ma,
+            imbalance_add: self.imbalance_add,
+            min_pause_time_s: 20,
+            meter_timeout_s: 3,
+            ..SiteParams::default()
+        }
+    }
+
+    /// The devices, by dev_id.
+    fn devices(&self) -> Vec<(String, Arc<DeviceSettings>)> {
+        let mut out = Vec::new();
+        for g in &self.groups {
+            let id = format!("E{}", g.number);
+            out.push((
+                id.clone(),
+                device(&format!(
+                    "dev_id = \"{id}\"\ndev_type = \"evse_group\"\ngroup = {}\nmax_charging_cur = {}\n",
+                    g.parent, g.limit_ma
+                )),
+            ));
+        }
+        for (k, w) in self.wallboxes.iter().enumerate() {
+            let id = wallbox_id(k);
+            out.push((
+                id.clone(),
+                device(&format!(
+                    "dev_id = \"{id}\"\ndev_type = \"evse_powerbrain\"\naddress = \"10.0.0.{k}:502\"\n\
+                     group = {}\nprio = {}\nphase_rotation = {}\nmax_charging_cur = {}\n",
+                    w.group, w.prio, w.rotation, w.max_ma
+                )),
+            ));
+        }
+        if self.grid_meter {
+            out.push((
+                "M1".to_string(),
+                device("dev_id = \"M1\"\ndev_type = \"meter_sdm630\"\naddress = \"10.0.0.99:502\"\nrole = 3\n"),
+            ));
+        }
+        out
+    }
+
+    fn house_at(&self, cycle: u64) -> PerPhase {
+        self.house[usize::from(cycle >= self.house_step_at)]
+    }
+
+    /// The groups `group` is in, innermost first.
+    fn chain(&self, mut group: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        while group != 0 {
+            out.push(group);
+            group = self
+                .groups
+                .iter()
+                .find(|g| g.number == group)
+                .map_or(0, |g| g.parent);
+        }
+        out
+    }
+}
+
+/// One wallbox as the cycle sees it after a cycle.
+#[derive(Debug, Clone)]
+struct Seen {
+    command: i64,
+    reason: String,
+    /// Building phases the cycle counts it on (all three until known).
+    counted: u8,
+    /// Building phases the car really draws on.
+    actual: u8,
+    plugged: bool,
+}
+
+/// The physical plant beside the cycle, and the cycle itself.
+struct Run {
+    spec: SiteSpec,
+    /// Index in the site's device list of each dev_id.
+    index: BTreeMap<String, usize>,
+    site: Site,
+    /// Per wallbox: what it was last told (mA, 0 = off).
+    offered: Vec<i64>,
+    /// Per wallbox: phases seen drawing since plug-in (wallbox side).
+    seen_phases: Vec<u8>,
+    /// The house load when the grid meter last answered: while it is
+    /// silent (up to `meter_timeout`) the cycle cannot know better.
+    house_known: PerPhase,
+}
+
+impl Run {
+    fn new(spec: &SiteSpec, order: &[usize]) -> Self {
+        let all = spec.devices();
+        let devices: Vec<(String, Arc<DeviceSettings>)> =
+            order.iter().map(|&i| all[i].clone()).collect();
+        let settings: Vec<Arc<DeviceSettings>> = devices.iter().map(|(_, d)| d.clone()).collect();
+        let index = devices
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (id.clone(), i))
+            .collect();
+        Run {
+            site: Site::new(spec.params(), &settings, 0),
+            index,
+            offered: vec![0; spec.wallboxes.len()],
+            seen_phases: vec![0; spec.wallboxes.len()],
+            house_known: [0; 3],
+            spec: spec.clone(),
+        }
+    }
+
+    fn plugged(&self, k: usize, cycle: u64) -> bool {
+        cycle >= self.spec.wallboxes[k].plug_at
+    }
+
+    /// What car `k` draws per wallbox phase now.
+    fn car_draw(&self, k: usize, cycle: u64) -> PerPhase {
+        let w = &self.spec.wallboxes[k];
+        let ma = if self.plugged(k, cycle) {
+            self.offered[k].min(w.car_max_ma)
+        } else {
+            0
+        };
+        [0, 1, 2].map(|p| if w.car_phases & (1 << p) != 0 { ma } else { 0 })
+    }
+
+    /// Runs cycle `cycle`: readings in, commands out.
+    fn step(&mut self, cycle: u64) -> (Vec<Command>, Snapshot, Vec<Seen>) {
+        let now = cycle * 1000;
+        let mut evse_building = [0i64; 3];
+        for k in 0..self.spec.wallboxes.len() {
+            let w = &self.spec.wallboxes[k];
+            let draw = self.car_draw(k, cycle);
+            let rotation = Rotation::from_degrees(w.rotation).unwrap_or_default();
+            for (p, ma) in rotation.to_building_values(draw).iter().enumerate() {
+                evse_building[p] += ma;
+            }
+            let plugged = self.plugged(k, cycle);
+            let state = match (plugged, draw.iter().any(|&d| d > 0)) {
+                (false, _) => EvseState::Waiting,
+                (true, false) => EvseState::Present,
+                (true, true) => EvseState::Charging,
+            };
+            if !plugged {
+                self.seen_phases[k] = 0;
+            } else if state == EvseState::Charging {
+                for (p, ma) in draw.iter().enumerate() {
+                    if *ma >= 1000 {
+                        self.seen_phases[k] |= 1 << p;
+                    }
+                }
+            }
+            let reading = Reading::Evse(EvseReading {
+                state,
+                charging_enabled: self.offered[k] > 0,
+                offered_ma: self.offered[k],
+                cable_ma: if plugged { w.cable_ma } else { 0 },
+                meter: Some(MeterReading {
+                    current_ma: draw,
+                    voltage_v: [230; 3],
+                    power_w: draw.iter().sum::<i64>() * 230 / 1000,
+                    per_phase: true,
+                    ..MeterReading::default()
+                }),
+                fail_safe: FailSafe::default(),
+                rfid: String::new(),
+                inputs: 0,
+            });
+            let i = self.index[&wallbox_id(k)];
+            self.site.record(i, Some(Ok(reading)), now);
+        }
+        if let Some(&m) = self.index.get("M1") {
+            let polled = if self.spec.meter_silent.contains(&cycle) {
+                Err("no answer".to_string())
+            } else {
+                let house = self.spec.house_at(cycle);
+                self.house_known = house;
+                Ok(Reading::Meter(MeterReading {
+                    current_ma: [0, 1, 2].map(|p| house[p] + evse_building[p]),
+                    voltage_v: [230; 3],
+                    per_phase: true,
+                    ..MeterReading::default()
+                }))
+            };
+            self.site.record(m, Some(polled), now);
+        }
+        let (commands, snapshot) = self.site.cycle(now, 1000);
+        let mut seen = Vec::new();
+        for k in 0..self.spec.wallboxes.len() {
+            let w = &self.spec.wallboxes[k];
+            let i = self.index[&wallbox_id(k)];
+            let command = commands.iter().find(|c| c.device == i).map_or(0, |c| {
+                if c.enable {
+                    c.current_ma
+                } else {
+                    0
+                }
+            });
+            self.offered[k] = command;
+            let rotation = Rotation::from_degrees(w.rotation).unwrap_or_default();
+            let counted = match self.seen_phases[k] {
+                0 => 0b111,
+                phases => rotation.to_building(phases),
+            };
+            seen.push(Seen {
+                command,
+                reason: snapshot.evses[i]
+                    .as_ref()
+                    .map(|v| v.lb_reason.clone())
+                    .unwrap_or_default(),
+                counted,
+                actual: rotation.to_building(w.car_phases),
+                plugged: self.plugged(k, cycle),
+            });
+        }
+        (commands, snapshot, seen)
+    }
+}
+
+/// Sum of the commands on building phase `p` of the wallboxes `members`,
+/// counted on `phases_of` each.
+fn load_on(seen: &[Seen], members: &[usize], p: usize, phases_of: fn(&Seen) -> u8) -> i64 {
+    members
+        .iter()
+        .filter(|&&k| phases_of(&seen[k]) & (1 << p) != 0)
+        .map(|&k| seen[k].command)
+        .sum()
+}
+
+/// The limits of the site: name as `lb_reason` writes it, per-phase room
+/// for the cars (before their commands), and the wallboxes under it.
+fn limits(spec: &SiteSpec, snapshot: &Snapshot) -> Vec<(String, PerPhase, Vec<usize>)> {
+    let everyone: Vec<usize> = (0..spec.wallboxes.len()).collect();
+    let mut out = vec![(
+        "site".to_string(),
+        snapshot.site.available_ma,
+        everyone.clone(),
+    )];
+    if spec.evse_cap_ma > 0 {
+        out.push((
+            "max_total_evse_current".to_string(),
+            [spec.evse_cap_ma; 3],
+            everyone.clone(),
+        ));
+    }
+    for g in &spec.groups {
+        let members = everyone
+            .iter()
+            .copied()
+            .filter(|&k| spec.chain(spec.wallboxes[k].group).contains(&g.number))
+            .collect();
+        out.push((format!("group E{}", g.number), [g.limit_ma; 3], members));
+    }
+    out
+}
+
+/// "site L2" → ("site", 1); "paused: no minimum (group E3 L1)" → ("group E3", 0).
+fn limit_named(reason: &str) -> Option<(String, usize)> {
+    let inner = reason
+        .strip_prefix("paused: no minimum (")
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or(reason);
+    let (name, phase) = inner.rsplit_once(" L")?;
+    let p: usize = phase.parse().ok()?;
+    (1..=3).contains(&p).then(|| (name.to_string(), p - 1))
+}
+
+fn min_ma() -> i64 {
+    6000
+}
+
+/// What wallbox `k` may get at most this cycle.
+fn max_of(w: &WallboxSpec) -> i64 {
+    (w.max_ma.min(w.cable_ma)) / STEP_MA * STEP_MA
+}
+
+fn check_cycle(
+    spec: &SiteSpec,
+    cycle: u64,
+    house: PerPhase,
+    snapshot: &Snapshot,
+    seen: &[Seen],
+) -> Result<(), TestCaseError> {
+    let stale = snapshot.site.meter_stale;
+    let all: Vec<usize> = (0..seen.len()).collect();
+    // Nobody charges without a car, or above its own maximum.
+    for (k, s) in seen.iter().enumerate() {
+        prop_assert!(
+            s.plugged || s.command == 0,
+            "E{}: current without a car",
+            20 + k
+        );
+        prop_assert!(
+            s.command == 0 || (s.command >= min_ma() && s.command <= max_of(&spec.wallboxes[k])),
+            "E{}: {} mA is not 0 or between its minimum and maximum",
+            20 + k,
+            s.command
+        );
+        if stale {
+            prop_assert!(s.command <= min_ma(), "a stale meter means the minimum");
+        }
+    }
+    // The site: what the cars really draw fits beside the house and the reserve.
+    if spec.grid_meter && !stale {
+        for (p, house) in house.iter().enumerate() {
+            let cars = load_on(seen, &all, p, |s| s.actual);
+            let room = (spec.max_total_ma - spec.reserve_ma - house).max(0);
+            prop_assert!(
+                cars <= room,
+                "cycle {cycle}: site L{} gets {cars} mA with {house} mA of house load under {} mA less {} reserve",
+                p + 1,
+                spec.max_total_ma,
+                spec.reserve_ma
+            );
+        }
+    }
+    if !spec.grid_meter {
+        for p in 0..3 {
+            let cars = load_on(seen, &all, p, |s| s.actual);
+            prop_assert!(cars <= (spec.max_total_ma - spec.reserve_ma).max(0));
+        }
+    }
+    // The EVSE cap and every group: on every phase, as counted.
+    for (name, room, members) in limits(spec, snapshot).iter().skip(1) {
+        for (p, room) in room.iter().enumerate() {
+            let given = load_on(seen, members, p, |s| s.counted);
+            prop_assert!(
+                given <= (*room).max(0),
+                "cycle {cycle}: {name} L{} gets {given} mA over its {room} mA",
+                p + 1
+            );
+        }
+    }
+    // The imbalance, once the cars' phases are known.
+    if spec.max_imbalance_ma > 0 && seen.iter().all(|s| s.counted == s.actual || s.command == 0) {
+        // With imbalance_add, the house load as the cycle knows it.
+        let base = if spec.imbalance_add {
+            snapshot.site.house_ma
+        } else {
+            [0; 3]
+        };
+        let load = [0, 1, 2].map(|p| base[p] + load_on(seen, &all, p, |s| s.actual));
+        let spread = |l: &PerPhase| l.iter().max().unwrap_or(&0) - l.iter().min().unwrap_or(&0);
+        // With the house counted, the house alone may be more uneven than
+        // the limit: then the cars must not make it worse.
+        prop_assert!(
+            spread(&load) <= spec.max_imbalance_ma.max(spread(&base)),
+            "cycle {cycle}: imbalance {} mA over {} mA: {load:?} (house {base:?})",
+            spread(&load),
+            spec.max_imbalance_ma
+        );
+    }
+    check_reasons(spec, cycle, snapshot, seen)
+}
+
+/// Every car held below its maximum names a limit that is full, and no
+/// lower-priority car sharing it is above its minimum.
+fn check_reasons(
+    spec: &SiteSpec,
+    cycle: u64,
+    snapshot: &Snapshot,
+    seen: &[Seen],
+) -> Result<(), TestCaseError> {
+    if snapshot.site.meter_stale {
+        return Ok(());
+    }
+    let limits = limits(spec, snapshot);
+    for (k, s) in seen.iter().enumerate() {
+        let w = &spec.wallboxes[k];
+        if !s.plugged || s.command >= max_of(w) || max_of(w) < min_ma() {
+            continue;
+        }
+        let reason = s.reason.as_str();
+        if reason.starts_with("paused: ") && reason.ends_with("minimum pause") {
+            continue;
+        }
+        if reason.starts_with("imbalance") || reason.starts_with("paused: imbalance") {
+            prop_assert!(spec.max_imbalance_ma > 0, "imbalance named without a limit");
+            continue;
+        }
+        if reason.starts_with("paused: another car's turn") {
+            // The room is kept for a car of the same priority that waits.
+            prop_assert!(
+                seen.iter().enumerate().any(|(j, o)| j != k
+                    && o.plugged
+                    && o.command == 0
+                    && spec.wallboxes[j].prio == w.prio
+                    && o.reason.starts_with("paused: no minimum")),
+                "cycle {cycle}: E{} gives way to nobody",
+                20 + k
+            );
+            continue;
+        }
+        let Some((name, p)) = limit_named(reason) else {
+            return Err(TestCaseError::fail(format!(
+                "cycle {cycle}: E{} gets {} of {} mA, reason {reason:?} names no limit",
+                20 + k,
+                s.command,
+                max_of(w)
+            )));
+        };
+        let Some((_, room, members)) = limits.iter().find(|(n, _, _)| *n == name) else {
+            return Err(TestCaseError::fail(format!("unknown limit in {reason:?}")));
+        };
+        prop_assert!(members.contains(&k), "E{}: {name} is not its limit", 20 + k);
+        prop_assert!(
+            s.counted & (1 << p) != 0,
+            "E{}: not on L{} of {name}",
+            20 + k,
+            p + 1
+        );
+        let sharing: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|&j| seen[j].counted & (1 << p) != 0)
+            .collect();
+        let left = room[p] - load_on(seen, &sharing, p, |s| s.counted);
+        // Targets are rounded down to 100 mA each.
+        let slack = STEP_MA * i64::try_from(sharing.len()).unwrap_or(1);
+        let needed = if s.command == 0 { min_ma() } else { slack };
+        prop_assert!(
+            left < needed,
+            "cycle {cycle}: E{} gets {} mA for {reason:?}, but {name} L{} has {left} mA left",
+            20 + k,
+            s.command,
+            p + 1
+        );
+        // Strict priority: a lower priority sharing the full limit has at
+        // most its minimum.
+        for &j in &sharing {
+            prop_assert!(
+                spec.wallboxes[j].prio >= w.prio || seen[j].command <= min_ma(),
+                "cycle {cycle}: E{} (prio {}) gets {} mA while E{} (prio {}) is held by {name} L{}",
+                20 + j,
+                spec.wallboxes[j].prio,
+                seen[j].command,
+                20 + k,
+                w.prio,
+                p + 1
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run_all(spec: &SiteSpec, order: &[usize]) -> Result<Vec<Vec<i64>>, TestCaseError> {
+    let mut run = Run::new(spec, order);
+    let mut history = Vec::new();
+    for cycle in 0..CYCLES {
+        let (_, snapshot, seen) = run.step(cycle);
+        check_cycle(spec, cycle, run.house_known, &snapshot, &seen)?;
+        history.push(seen.iter().map(|s| s.command).collect());
+    }
+    Ok(history)
+}
+
+proptest! {
+    #![proptest_config(crate::property_cases(300))]
+
+    #[test]
+    fn every_cycle_keeps_the_limits_the_priorities_and_names_a_full_limit(
+        spec in site_strategy(),
+        seed in any::<u64>(),
+    ) {
+        let count = spec.devices().len();
+        let forward: Vec<usize> = (0..count).collect();
+        let history = run_all(&spec, &forward)?;
+        // The same site declared in another order decides the same.
+        let mut shuffled = forward.clone();
+        let mut x = seed | 1;
+        for i in (1..shuffled.len()).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            shuffled.swap(i, usize::try_from(x % (i as u64 + 1)).unwrap_or(0));
+        }
+        let again = run_all(&spec, &shuffled)?;
+        prop_assert_eq!(history, again, "declared in the order {:?}", shuffled);
+    }
+
+    #[test]
+    fn among_equal_priorities_no_car_waits_forever(
+        cars in prop::collection::vec((prop::sample::select(vec![0b001u8, 0b011, 0b111]), 0i64..3), 2..6),
+        room_for in 1usize..3,
+    ) {
+        // A site with room for `room_for` minimums; the others take turns.
+        let limit = 6_000 * i64::try_from(room_for).unwrap_or(1) + 5_000;
+        let spec = SiteSpec {
+            max_total_ma: limit,
+            reserve_ma: 0,
+            evse_cap_ma: 0,
+            max_imbalance_ma: 0,
+            imbalance_add: false,
+            groups: Vec::new(),
+            wallboxes: cars
+                .iter()
+                .map(|&(car_phases, rot)| WallboxSpec {
+                    group: 0,
+                    prio: 1,
+                    rotation: rot * 120,
+                    max_ma: 16_000,
+                    cable_ma: 32_000,
+                    car_phases,
+                    car_max_ma: 16_000,
+                    plug_at: 0,
+                })
+                .collect(),
+            grid_meter: true,
+            house: [[0; 3]; 2],
+            house_step_at: 0,
+            meter_silent: 0..0,
+        };
+        let order: Vec<usize> = (0..spec.devices().len()).collect();
+        let mut run = Run::new(&spec, &order);
+        // A turn lasts min_pause_time (20 s): every car's turn comes within
+        // one round of all of them, and then some.
+        let rounds = u64::try_from(cars.len()).unwrap_or(1) * 20 * 2 + 20;
+        let mut charged = vec![false; cars.len()];
+        for cycle in 0..rounds {
+            let (_, snapshot, seen) = run.step(cycle);
+            check_cycle(&spec, cycle, run.house_known, &snapshot, &seen)?;
+            for (k, s) in seen.iter().enumerate() {
+                charged[k] |= s.command > 0;
+            }
+        }
+        prop_assert!(charged.iter().all(|c| *c), "a car never charged: {charged:?}");
+    }
+}
