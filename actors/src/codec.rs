@@ -221,6 +221,54 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_suffix_names_its_types() {
+        // (suffix, the type it reads, the declared types it matches)
+        let table = [
+            (
+                Suffix::None,
+                Some(RegType::U16),
+                [true, true, false, false, false],
+            ),
+            (
+                Suffix::D,
+                Some(RegType::I32),
+                [false, false, true, false, false],
+            ),
+            (
+                Suffix::Q,
+                Some(RegType::I64),
+                [false, false, false, true, false],
+            ),
+            (Suffix::S, None, [false, false, false, false, true]),
+        ];
+        let declared = [
+            RegType::U16,
+            RegType::U32,
+            RegType::I32,
+            RegType::I64,
+            RegType::Str(8),
+        ];
+        for (suffix, fixed, matches) in table {
+            assert_eq!(suffix.fixed_type(), fixed, "{suffix:?}");
+            for (ty, expected) in declared.iter().zip(matches) {
+                assert_eq!(ty.matches(suffix), expected, "{ty:?} with {suffix:?}");
+            }
+            if let Some(ty) = fixed {
+                assert!(ty.matches(suffix), "{ty:?} is what {suffix:?} reads");
+            }
+        }
+    }
+
+    #[test]
+    fn values_print_as_the_api_shows_them() {
+        assert_eq!(RegValue::Int(-821_755_904).to_string(), "-821755904");
+        assert_eq!(
+            RegValue::Text("cFos Power Brain".into()).to_string(),
+            "cFos Power Brain"
+        );
+    }
+
+    #[test]
     fn decodes_the_spec_examples() {
         assert_eq!(
             decode(RegType::I32, &[0xcf05, 0]),

@@ -66,6 +66,39 @@ mod tests {
         crate::drivers::testing::meter_of(bank, READS, decode)
     }
 
+    use crate::drivers::testing::{answers_with, meter_from};
+
+    // Register addresses: ORNO, "OR-WE-516 register list"
+    // (files.orno.pl/support/Others/ORNO/ORWE516_5902560322415/OR-WE-516_rejestry.pdf):
+    // holding registers, float32: 0x000E/10/12 voltages, 0x0014 frequency,
+    // 0x0016/18/1A currents, 0x001C total and 0x001E/20/22 phase active
+    // power (kW), 0x0108 forward and 0x0110 reverse active energy (kWh).
+
+    #[test]
+    fn decodes_the_words_of_a_real_we_516() {
+        // A WE-516/517 with only L3 connected, read by mbmd (volkszaehler/mbmd
+        // pull request 129, 2020-06-02): 0x000E and 0x0010 answered 0,
+        // 0x0012 `43 71 00 00` = 241 V, 0x0014 (frequency, between the
+        // voltages and the currents) `42 48 1e b8` = 50.03 Hz, the currents
+        // and powers 0. A decoder one register pair off would show 50 V.
+        let blocks = answers_with(
+            READS,
+            &[(0x0012, &[0x4371, 0x0000]), (0x0014, &[0x4248, 0x1eb8])],
+        );
+        let m = meter_from(&blocks, decode);
+        assert_eq!(m.voltage_v, [0, 0, 241]);
+        assert_eq!((m.current_ma, m.power_w), ([0; 3], 0));
+        // The same meter's energy registers (0x0130 and 0x0132, tariff 1)
+        // answered `3c 23 d7 0a` = 0.01 kWh: that float at the import and
+        // export addresses of the register list.
+        let blocks = answers_with(
+            READS,
+            &[(0x0108, &[0x3c23, 0xd70a]), (0x0110, &[0x3c23, 0xd70a])],
+        );
+        let m = meter_from(&blocks, decode);
+        assert_eq!((m.import_wh, m.export_wh), (10, 10));
+    }
+
     #[test]
     fn reads_are_holding_registers() {
         assert!(READS

@@ -34,6 +34,63 @@ mod tests {
     use super::*;
     use crate::sim::powerbrain;
 
+    use crate::drivers::testing::{answers_with, meter_from};
+
+    #[test]
+    fn decodes_the_makers_example_of_an_idle_s0_meter() {
+        // cFos's documented answer to `cmd=modbus&device=meter2&read=all`
+        // (cfos-emobility.de, "cFos Power Brain Modbus registers", the HTTP
+        // API example): "8044":1, "8045":230, "8046":230, "8047":230,
+        // "8057":0, "8058q":0, "8062d":-1, "8064d":0, "8066d":0, "8068d":0.
+        let blocks = answers_with(
+            READS,
+            &[
+                (8045, &[230, 230, 230]),
+                (8057, &[0]),
+                (8058, &[0, 0, 0, 0]),
+                (8062, &[0xffff, 0xffff]),
+                (8064, &[0, 0, 0, 0, 0, 0]),
+            ],
+        );
+        let m = meter_from(&blocks, decode);
+        assert_eq!(
+            m,
+            MeterReading {
+                current_ma: [0; 3],
+                voltage_v: [230; 3],
+                power_w: 0,
+                import_wh: 0,
+                export_wh: 0,
+                per_phase: false,
+            },
+            "-1 W means no pulse yet"
+        );
+    }
+
+    #[test]
+    fn decodes_the_types_of_the_makers_register_table() {
+        // The register table: 8057 bit0 = per-phase values, 8058 energy as
+        // a 64-bit Wh count, 8062 power as signed 32-bit W, 8064/8066/8068
+        // currents as signed 32-bit 0.1 A; high word first (the documented
+        // "8000d":-821755904 is 0xcf05, 0x0000).
+        let blocks = answers_with(
+            READS,
+            &[
+                (8045, &[231, 229, 230]),
+                (8057, &[1]),
+                (8058, &[0, 0, 0x00bc, 0x614e]),
+                (8062, &[0, 0x08fc]),
+                (8064, &[0, 100, 0, 32, 0xffff, 0xfffb]),
+            ],
+        );
+        let m = meter_from(&blocks, decode);
+        assert_eq!(m.voltage_v, [231, 229, 230]);
+        assert_eq!(m.import_wh, 12_345_678);
+        assert_eq!(m.power_w, 2300);
+        assert_eq!(m.current_ma, [10_000, 3200, -500]);
+        assert!(m.per_phase);
+    }
+
     #[test]
     fn decodes_the_simulated_s0_meter() {
         let mut bank = powerbrain::s0_meter(1);

@@ -69,6 +69,62 @@ mod tests {
         crate::drivers::testing::meter_of(bank, READS, decode)
     }
 
+    use crate::drivers::testing::{answers_with, meter_from};
+
+    // Register addresses: Eastron, "SDM630 Modbus Protocol": input registers
+    // 30001/30003/30005 (0x0000..) phase voltages, 30007.. (0x0006..) phase
+    // currents, 30013.. (0x000C..) phase powers, 30053 (0x0034) total system
+    // power, 30073/30075 (0x0048/0x004A) import/export kWh.
+
+    #[test]
+    fn decodes_the_words_of_a_real_sdm630() {
+        // A real SDM630 read by mbmd over an RS-485 gateway (volkszaehler/mbmd
+        // issue 63, 2020-01-02): `01 04 00 00 00 02` answered `43 67 af 55`,
+        // which mbmd showed as "VoltageL1: 231.68"; `01 04 00 08 00 02`
+        // (current L2) answered `40 88 fa 31`.
+        let blocks = answers_with(
+            READS,
+            &[(0x0000, &[0x4367, 0xaf55]), (0x0008, &[0x4088, 0xfa31])],
+        );
+        let m = meter_from(&blocks, decode);
+        assert_eq!(m.voltage_v, [232, 0, 0], "231.68 V rounds to 232 V");
+        assert_eq!(m.current_ma, [0, 4281, 0], "4.2805 A on L2");
+    }
+
+    #[test]
+    fn decodes_the_words_of_a_real_eastron_phase() {
+        // An Eastron meter's first phase as Tasmota logged it (arendst/Tasmota
+        // issue 17671, 2023-01-10): FC04 0x0000 `43 67 5d f6` = 231.367 V,
+        // 0x0006 `3e 8a 31 1e` = 0.2699 A, 0x000C `42 79 78 22` = 62.367 W.
+        let blocks = answers_with(
+            READS,
+            &[
+                (0x0000, &[0x4367, 0x5df6]),
+                (0x0006, &[0x3e8a, 0x311e]),
+                (0x000c, &[0x4279, 0x7822]),
+            ],
+        );
+        let m = meter_from(&blocks, decode);
+        assert_eq!((m.voltage_v[0], m.current_ma[0]), (231, 270));
+        // The same current with the phase exporting (power negated, sign bit set).
+        let blocks = answers_with(
+            READS,
+            &[(0x0006, &[0x3e8a, 0x311e]), (0x000c, &[0xc279, 0x7822])],
+        );
+        assert_eq!(meter_from(&blocks, decode).current_ma[0], -270);
+    }
+
+    #[test]
+    fn decodes_the_import_energy_words_of_a_real_eastron_meter() {
+        // Register 0x0048 (import kWh, the same address in Eastron's SDM230
+        // and SDM630 protocols) of a real SDM230 logged on the bus of a Solax
+        // inverter (syssi/esphome-solax-x1-mini issue 20, 2022-05-04):
+        // `01 04 00 48 00 02` answered `46 2a 75 21` = 10909.28 kWh.
+        let blocks = answers_with(READS, &[(0x0048, &[0x462a, 0x7521])]);
+        let m = meter_from(&blocks, decode);
+        assert_eq!((m.import_wh, m.export_wh), (10_909_282, 0));
+    }
+
     #[test]
     fn reads_stay_within_the_eastron_request_limit() {
         for r in READS {

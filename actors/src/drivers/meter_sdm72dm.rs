@@ -59,6 +59,31 @@ mod tests {
         crate::drivers::testing::meter_of(bank, READS, decode)
     }
 
+    use crate::drivers::testing::{answers_with, meter_from};
+
+    #[test]
+    fn decodes_what_a_real_sdm72_showed() {
+        // Eastron, "SDM72D-M user manual" (input registers 30053, 30073,
+        // 30075 = 0x0034 total system power, 0x0048/0x004A import/export
+        // kWh). A real SDM72 read by nmakel/sdm_modbus (pull request 6,
+        // 2021-07-25): "Total system power: 6452.00W, Total Import KWh:
+        // 4485.62kWh, Total Export KWh: 28.77kWh"; the words are those
+        // floats (6452.0 = 45c9a000, 4485.62 = 458c2cf6, 28.77 = 41e628f6).
+        let blocks = answers_with(
+            READS,
+            &[
+                (0x0034, &[0x45c9, 0xa000]),
+                (0x0048, &[0x458c, 0x2cf6]),
+                (0x004a, &[0x41e6, 0x28f6]),
+            ],
+        );
+        let m = meter_from(&blocks, decode);
+        assert_eq!(m.power_w, 6452);
+        assert_eq!((m.import_wh, m.export_wh), (4_485_620, 28_770));
+        assert_eq!(m.current_ma, [9351; 3], "6452 W / (3 × 230 V)");
+        assert!(!m.per_phase);
+    }
+
     #[test]
     fn decodes_the_idle_meter() {
         assert_eq!(

@@ -352,6 +352,36 @@ pub(crate) mod testing {
         }
     }
 
+    /// The answers to `reads` with `words` placed at their registers (the
+    /// words of a recorded exchange or of a maker's example) and 0 elsewhere.
+    pub(crate) fn answers_with(reads: &[Read], words: &[(u16, &[u16])]) -> Vec<Vec<u16>> {
+        let mut blocks: Vec<Vec<u16>> = reads
+            .iter()
+            .map(|r| vec![0; usize::from(r.count)])
+            .collect();
+        for &(addr, values) in words {
+            let (read, block) = reads
+                .iter()
+                .zip(blocks.iter_mut())
+                .find(|(r, _)| addr >= r.addr && addr - r.addr < r.count)
+                .unwrap_or_else(|| panic!("register {addr:#06x} is not read"));
+            let at = usize::from(addr - read.addr);
+            block[at..at + values.len()].copy_from_slice(values);
+        }
+        blocks
+    }
+
+    /// The meter reading a driver decodes from `blocks`.
+    pub(crate) fn meter_from(
+        blocks: &[Vec<u16>],
+        decode: fn(&[Vec<u16>]) -> Result<Reading, DecodeError>,
+    ) -> MeterReading {
+        match decode(blocks) {
+            Ok(Reading::Meter(m)) => m,
+            other => panic!("not a meter reading: {other:?}"),
+        }
+    }
+
     /// A meter driver's reading of `bank`.
     pub(crate) fn meter_of(
         bank: &RegisterBank,
