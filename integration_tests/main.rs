@@ -4,6 +4,7 @@
 mod harness;
 mod webdriver;
 
+mod api_snapshot;
 mod clients;
 mod configuration;
 mod http_input;
