@@ -1,10 +1,9 @@
 //! Starts the real `chargebrain` binary on loopback and talks to it.
 
-use std::collections::VecDeque;
-use std::net::{Ipv4Addr, TcpListener};
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +18,8 @@ const START_DEADLINE: Duration = Duration::from_secs(20);
 pub struct Daemon {
     child: Child,
     pub base: String,
+    /// The simulated devices' addresses it announced (`evse`, `grid`...).
+    pub simulated: BTreeMap<String, SocketAddr>,
     http: reqwest::Client,
     log: Arc<Mutex<VecDeque<String>>>,
     _dir: Option<tempfile::TempDir>,
@@ -95,12 +96,32 @@ impl Daemon {
         let mut child = cmd.spawn().map_err(|e| e.to_string())?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
-        let first = tokio::time::timeout(START_DEADLINE, lines.next_line()).await;
-        let base = match first {
-            Ok(Ok(Some(line))) => line
-                .strip_prefix("listening on ")
-                .map(str::to_string)
-                .ok_or_else(|| format!("unexpected first line: {line}"))?,
+        // `simulated NAME on ADDR` lines, then `listening on URL`.
+        let announced = tokio::time::timeout(START_DEADLINE, async {
+            let mut simulated = BTreeMap::new();
+            loop {
+                let line = match lines.next_line().await {
+                    Ok(Some(line)) => line,
+                    other => return Err(format!("stdout ended: {other:?}")),
+                };
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    return Ok((url.to_string(), simulated));
+                }
+                let device = line
+                    .strip_prefix("simulated ")
+                    .and_then(|rest| rest.split_once(" on "))
+                    .and_then(|(name, addr)| Some((name.to_string(), addr.parse().ok()?)));
+                match device {
+                    Some((name, addr)) => {
+                        simulated.insert(name, addr);
+                    }
+                    None => return Err(format!("unexpected line on stdout: {line}")),
+                }
+            }
+        })
+        .await;
+        let (base, simulated) = match announced {
+            Ok(Ok(found)) => found,
             other => {
                 let _ = child.kill().await;
                 let mut err = String::new();
@@ -139,6 +160,7 @@ impl Daemon {
         Ok(Daemon {
             child,
             base,
+            simulated,
             http,
             log,
             _dir: tempdir,
@@ -276,6 +298,16 @@ impl Daemon {
         kept.iter().any(|line| line.contains(text))
     }
 
+    /// The recent lines of the daemon's log (stderr), oldest first.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     /// Forgets the log lines seen so far.
     pub fn clear_log(&self) {
         self.log
@@ -293,23 +325,6 @@ impl Daemon {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
-}
-
-/// A run of `n` consecutive TCP ports on 127.0.0.1 that were free just now.
-/// They are taken below the kernel's ephemeral range (32768 and up), so an
-/// outgoing connection of another test cannot grab one before it is used.
-pub fn free_port_run(n: u16) -> u16 {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let seed = std::process::id() % 997;
-    for _ in 0..2000 {
-        let step = NEXT.fetch_add(u32::from(n) + 1, Ordering::Relaxed);
-        let base = 20_000 + u16::try_from((seed * 13 + step) % 12_000).unwrap_or(0);
-        let free = (0..n).all(|i| TcpListener::bind((Ipv4Addr::LOCALHOST, base + i)).is_ok());
-        if free {
-            return base;
-        }
-    }
-    panic!("no run of {n} free ports");
 }
 
 /// Settings with no simulation and the given `[[devices]]` entries.

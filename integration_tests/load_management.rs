@@ -117,17 +117,16 @@ async fn two_cars_share_what_the_house_leaves_and_back_off_on_a_load_step() {
     // 37 A: that 5 A overdraw is remembered for five minutes (the fuse must
     // cool), so 32 − 15 − 5 = 12 A are left, 6 A each.
     plant.set_house_load([15_000; 3]);
-    let step = Instant::now();
     let info = wait_for(&d, SETTLE, "both cars at 6 A", |i| {
         set_ma(i, "E1") == 6000 && set_ma(i, "E2") == 6000
     })
     .await;
     assert_eq!(info["params"]["overdraft_cur"], 5000);
-    // Two cycles (500 ms each) to see it and act, and the cars follow within
-    // a simulation tick; with slack for a busy test machine, after that the
-    // grid never exceeds the limit.
-    let settled = step + Duration::from_millis(2 * 500 + 1500);
-    tokio::time::sleep_until(settled.into()).await;
+    // Once the cars follow, the grid never exceeds the limit.
+    wait_for(&d, SETTLE, "the cars draw 6 A", |_| {
+        plant.car_currents() == [6000, 6000]
+    })
+    .await;
     for _ in 0..30 {
         let grid = plant.grid_ma();
         assert!(
@@ -257,4 +256,176 @@ async fn observation_mode_writes_nothing() {
         .map(|a| plant.wallbox(1).and_then(|w| w.lock().words_of(*a)))
         .collect();
     assert_eq!(before, after, "observation mode wrote to the wallbox");
+}
+
+/// What the wallboxes' registers hold: the current they offer (8093, 0.1 A).
+fn offered_deciamps(plant: &PlantSim, wallboxes: usize) -> Vec<Option<u16>> {
+    (1..=wallboxes)
+        .map(|n| {
+            plant
+                .wallbox(n)
+                .and_then(|w| w.lock().read(8093, 1).ok())
+                .and_then(|words| words.first().copied())
+        })
+        .collect()
+}
+
+/// Waits until the wallboxes' registers offer `expected` (0.1 A).
+async fn registers_reach(plant: &PlantSim, expected: &[u16], what: &str) {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let now = offered_deciamps(plant, expected.len());
+        if now.iter().zip(expected).all(|(n, e)| *n == Some(*e)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the wallboxes offer {now:?} (0.1 A), not {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_the_evse_cap_and_the_imbalance_set_through_the_api_reach_the_wallboxes() {
+    // Three cars: E2's takes one phase (L1), the others three. The site
+    // limit (100 A) never binds; what does is set through set_params.
+    let plant = start_plant(
+        3,
+        0,
+        vec![
+            car(1, 3, 32_000, 0),
+            car(2, 1, 32_000, 0),
+            car(3, 3, 32_000, 0),
+        ],
+    )
+    .await;
+    let config = settings(&plant, "max_imbalance = 0", |_| String::new()).replace(
+        &format!("max_total_current = {LIMIT_MA}"),
+        "max_total_current = 100000",
+    );
+    let d = Daemon::start(DaemonConfig::new(config)).await;
+    registers_reach(&plant, &[320, 320, 320], "no limit but their own").await;
+
+    // Nested groups: E7 (20 A) holds E1 and group E8 (8 A), which holds E2.
+    let groups = r#"{"devices": [
+        {"dev_id": "E7", "dev_type": "evse_group", "max_charging_cur": 20000},
+        {"dev_id": "E8", "dev_type": "evse_group", "group": 7, "max_charging_cur": 8000},
+        {"dev_id": "E1", "group": 7}, {"dev_id": "E2", "group": 8}]}"#;
+    assert_eq!(d.post("cmd=set_params", groups).await.0, 200);
+    // E2 stops at E8's 8 A; E1 takes the rest of E7's 20 A; E3 is free.
+    registers_reach(&plant, &[120, 80, 320], "nested groups").await;
+    let info = d.ok("cmd=get_dev_info").await;
+    assert_eq!(evse(&info, "E1")["lb_reason"], "group E7 L1");
+    assert_eq!(evse(&info, "E2")["lb_reason"], "group E8 L1");
+
+    // All wallboxes together 40 A: E3 gets what E1 and E2 leave on L1.
+    let cap = r#"{"max_total_evse_current": 40000}"#;
+    assert_eq!(d.post("cmd=set_params", cap).await.0, 200);
+    registers_reach(&plant, &[120, 80, 200], "the EVSE cap").await;
+    assert_eq!(
+        evse(&d.ok("cmd=get_dev_info").await, "E3")["lb_reason"],
+        "max_total_evse_current L1"
+    );
+
+    // At most 6 A between phases: L1 carries E2 alone, 8 A over L2 and L3.
+    // E2 gives up 2 A, which E1 takes within E7, and L1 stays 40 A.
+    wait_for(&d, SETTLE, "E2 seen on one phase", |i| {
+        evse(i, "E2")["phases"] == 1
+    })
+    .await;
+    let imbalance = r#"{"max_imbalance": 6000}"#;
+    assert_eq!(d.post("cmd=set_params", imbalance).await.0, 200);
+    registers_reach(&plant, &[140, 60, 200], "the imbalance limit").await;
+    let info = d.ok("cmd=get_dev_info").await;
+    assert_eq!(evse(&info, "E2")["lb_reason"], "imbalance L1");
+    assert_eq!(info["params"]["max_imbalance"], 6000);
+    assert_eq!(info["params"]["max_total_evse_current"], 40_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_site_figures_follow_the_wiring_and_the_policies() {
+    // E2 is wired turned by 120°: its one-phase car draws on the building's L2.
+    let plant = PlantSim::start(&SimulationSettings {
+        enabled: true,
+        base_port: 0,
+        wallboxes: 2,
+        rotations: vec![0, 120],
+        grid_meter: true,
+        house_load_ma: [10_000, 6000, 4000],
+        pv_ma: [0; 3],
+        cars: vec![car(1, 3, 16_000, 0), car(2, 1, 32_000, 0)],
+        tick_ms: 50,
+    })
+    .await
+    .expect("plant");
+    let config = settings(&plant, "max_imbalance = 0", |n| {
+        if n == 2 {
+            "phase_rotation = 120\n".into()
+        } else {
+            String::new()
+        }
+    });
+    let d = Daemon::start(DaemonConfig::new(config)).await;
+    // Per building phase: 32 A less the house leaves 22/26/28 A. E2 counts on
+    // L2 only, so L2 (26 A) is what E1 and E2 share: 13 A each.
+    let info = wait_for(&d, SETTLE, "13 A each, drawn", |i| {
+        set_ma(i, "E1") == 13_000
+            && set_ma(i, "E2") == 13_000
+            && i["params"]["evse_current"] == serde_json::json!([13_000, 26_000, 13_000])
+    })
+    .await;
+    let p = &info["params"];
+    assert_eq!(p["house_current"], serde_json::json!([10_000, 6000, 4000]));
+    assert_eq!(
+        p["available_current"],
+        serde_json::json!([22_000, 26_000, 28_000])
+    );
+    assert_eq!(
+        p["avail_evse_power"],
+        (22_000 + 26_000 + 28_000) * 230 / 1000
+    );
+    let e2 = evse(&info, "E2");
+    assert_eq!(
+        (&e2["phase_rotation"], &e2["phases"], &e2["used_phases"]),
+        (
+            &serde_json::json!(120),
+            &serde_json::json!(1),
+            &serde_json::json!(0)
+        )
+    );
+    assert_eq!(e2["lb_reason"], "site L2");
+
+    // used_phases overrides what the meter showed: E2 counts on all three,
+    // so it shares L1 (22 A) with E1.
+    let all_phases = r#"{"devices": [{"dev_id": "E2", "used_phases": 7}]}"#;
+    assert_eq!(d.post("cmd=set_params", all_phases).await.0, 200);
+    let info = wait_for(&d, SETTLE, "11 A each", |i| {
+        set_ma(i, "E1") == 11_000 && set_ma(i, "E2") == 11_000
+    })
+    .await;
+    assert_eq!(evse(&info, "E2")["used_phases"], 7);
+
+    // disable_policy 1: a disabled wallbox keeps its minimum (counted first).
+    let disabled =
+        r#"{"disable_policy": 1, "devices": [{"dev_id": "E1", "device_enabled": false}]}"#;
+    assert_eq!(d.post("cmd=set_params", disabled).await.0, 200);
+    let info = wait_for(&d, SETTLE, "E1 on its minimum", |i| {
+        set_ma(i, "E1") == 6000 && set_ma(i, "E2") == 16_000
+    })
+    .await;
+    assert_eq!(evse(&info, "E1")["lb_reason"], "disabled: minimum current");
+    assert_eq!(info["params"]["disable_policy"], 1);
+    registers_reach(&plant, &[60, 160], "the disable policy").await;
+
+    // max_imbalance: E2 alone on L2 again, at most 5 A above the others,
+    // is less than its minimum: it pauses.
+    let imbalance = r#"{"max_imbalance": 5000, "devices": [{"dev_id": "E2", "used_phases": 1}]}"#;
+    assert_eq!(d.post("cmd=set_params", imbalance).await.0, 200);
+    let info = wait_for(&d, SETTLE, "E2 paused for the imbalance", |i| {
+        set_ma(i, "E2") == 0
+    })
+    .await;
+    assert_eq!(evse(&info, "E2")["lb_reason"], "paused: imbalance L2");
+    assert_eq!(info["params"]["max_imbalance"], 5000);
 }

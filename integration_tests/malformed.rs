@@ -221,17 +221,19 @@ const CASES: &[(&str, u16, &str)] = &[
 #[tokio::test]
 async fn malformed_requests_get_clear_client_errors() {
     assert!(CASES.len() >= 30);
-    let d = Daemon::start(simulated_power_brain()).await;
-    // The registers the rejected writes aim at. The simulated car and the
-    // load manager change others on their own, and the daemon sets the
-    // fail-safe block (8083..8085) at its first control write, whenever
-    // that lands.
+    // In observation mode the load manager writes nothing, so the registers
+    // the rejected writes aim at (8093 and 8094 among them) change only if
+    // a rejected request wrote them.
+    let d =
+        Daemon::start(simulated_power_brain().env("CHARGEBRAIN__LOAD__LB_ENABLED", "false")).await;
+    // A value none of the rejected writes would leave.
+    d.ok("cmd=modbus&device=evse&write=8093&value=123").await;
     let registers = [
         "read=8044&count=4",
         "read=8050q",
-        "read=8080&count=3",
-        "read=8086&count=3",
+        "read=8080&count=9",
         "read=8090&count=2",
+        "read=8093&count=2",
     ];
     let mut before = Vec::new();
     for r in registers {

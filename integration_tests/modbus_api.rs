@@ -235,14 +235,8 @@ async fn two_hundred_concurrent_reads_share_one_connection() {
 
 #[tokio::test]
 async fn a_third_party_modbus_client_reads_the_simulator() {
-    let base_port = crate::harness::free_port_run(5);
-    let d = Daemon::start(
-        DaemonConfig::new(
-            std::fs::read_to_string(crate::harness::repo_file("settings.toml")).expect("settings"),
-        )
-        .env("CHARGEBRAIN__SIMULATION__BASE_PORT", base_port),
-    )
-    .await;
+    let d = Daemon::start(crate::harness::simulated_power_brain()).await;
+    let evse_port = d.simulated["evse"].port();
     d.ok_change("cmd=modbus&device=evse&write=8091&value=140")
         .await;
     let output = Command::new("mbpoll")
@@ -250,7 +244,7 @@ async fn a_third_party_modbus_client_reads_the_simulator() {
             "-m",
             "tcp",
             "-p",
-            &base_port.to_string(),
+            &evse_port.to_string(),
             "-a",
             "1",
             "-t",

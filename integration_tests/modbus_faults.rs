@@ -18,14 +18,18 @@ const ANSWER_BOUND: Duration = Duration::from_secs(2);
 struct Plant {
     daemon: Daemon,
     _blackhole: TcpListener,
+    _refusing: tokio::net::TcpSocket,
 }
 
 /// M1 refuses connections, M2 accepts but never answers, M3 is healthy.
 async fn plant() -> Plant {
-    let refused = {
-        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
-        l.local_addr().expect("addr")
-    };
+    // A port that is bound but not listening refuses connections, and stays
+    // ours for the whole test: no other process can take it meanwhile.
+    let refusing = tokio::net::TcpSocket::new_v4().expect("socket");
+    refusing
+        .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .expect("bind");
+    let refused = refusing.local_addr().expect("addr");
     let blackhole = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
     let silent = blackhole.local_addr().expect("addr");
     let healthy = serve_tcp(
@@ -44,6 +48,7 @@ async fn plant() -> Plant {
     Plant {
         daemon: Daemon::start(DaemonConfig::new(plain_settings(&devices, TIMEOUT_MS))).await,
         _blackhole: blackhole,
+        _refusing: refusing,
     }
 }
 

@@ -1,5 +1,7 @@
 //! The daemon under abuse: killed at random moments while changes stream
-//! in, and fed thousands of random and mutated requests.
+//! in, and fed thousands of random and mutated requests. (A kill leaves the
+//! page cache intact, so it cannot show a missing fsync: the store's
+//! power-cut tests, `actors/src/store/power_cut.rs`, do.)
 
 use std::time::Duration;
 
@@ -49,12 +51,15 @@ async fn killed_at_random_moments_nothing_acknowledged_is_lost() {
             env: Vec::new(),
             dir: Some(dir.path().to_path_buf()),
         };
+        // A temporary file a kill may have left does not stop the start.
         let d = Daemon::start(config).await;
-        if let Some(acked) = acknowledged {
+        if let Some(survived) = acknowledged {
+            // What the restarted daemon works with is what survived the
+            // kill (checked against the acknowledged value below).
             assert_eq!(
-                max_total_current(&state_file),
-                acked,
-                "restart {kill}: the acknowledged state came back"
+                d.ok("cmd=get_dev_info").await["params"]["max_total_current"],
+                survived,
+                "restart {kill}: the daemon does not use the state that survived"
             );
         }
         let deadline = tokio::time::Instant::now() + Duration::from_millis(20 + rng.below(250));
@@ -79,7 +84,6 @@ async fn killed_at_random_moments_nothing_acknowledged_is_lost() {
             "kill {kill}: file holds {on_disk}, last acknowledged {acknowledged:?}, in flight {in_flight:?}"
         );
         acknowledged = Some(on_disk);
-        assert!(!dir.path().join("data/state.json.tmp").exists() || on_disk > 0);
     }
 }
 

@@ -49,6 +49,9 @@ fn e1(info: &Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_car_waits_for_a_card_charges_and_the_log_keeps_it() {
+    let test_start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let plant = plant().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let d = Daemon::start(config(&plant, dir.path())).await;
@@ -120,18 +123,37 @@ async fn a_car_waits_for_a_card_charges_and_the_log_keeps_it() {
         Some("dev_id,user,rfid,start,end,energy_wh")
     );
     assert_eq!(&row[..3], ["E1", "anna", "04AB"]);
-    assert!(row[3].parse::<u64>().unwrap_or(0) <= row[4].parse::<u64>().unwrap_or(0));
+    // Start and end are the Unix seconds of plug-in and unplug, in this test.
+    let secs = |field: &str| {
+        field
+            .parse::<u64>()
+            .unwrap_or_else(|e| panic!("{field:?} is not a number of seconds: {e} ({log})"))
+    };
+    let (start, end) = (secs(row[3]), secs(row[4]));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    assert!(
+        test_start <= start && start <= end && end <= now,
+        "start {start}, end {end}, test from {test_start} to {now}"
+    );
+    assert!(
+        row[5].parse::<i64>().is_ok_and(|wh| wh >= 0),
+        "energy {}",
+        row[5]
+    );
     plant.plug(1, 3, 16_000);
     wait_for(&d, "waiting again", |i| {
         e1(i)["lb_reason"] == "waiting for authorisation"
     })
     .await;
 
-    // The log survives a restart.
-    assert_eq!(d.stop().await, Some(0));
+    // The log survives a restart, even after SIGKILL: it was fsynced
+    // before get_ta_log could show it.
+    d.kill().await;
     let d = Daemon::start(config(&plant, dir.path())).await;
     let (_, after) = d.get_text("cmd=get_ta_log").await;
-    assert!(after.contains("E1,anna,04AB,"), "{after}");
+    assert_eq!(after, log, "the log after the restart");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -398,6 +420,18 @@ async fn the_soft_meter_integrates_a_wallbox_without_a_meter() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_transaction_survives_a_restart() {
+    open_transaction_survives(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_transaction_survives_a_kill() {
+    open_transaction_survives(true).await;
+}
+
+/// A car authorised and charging; the daemon stopped (SIGTERM) or killed
+/// (SIGKILL) once the open transaction is on disk; after the restart the
+/// car is still authorised and its stay is logged once.
+async fn open_transaction_survives(kill: bool) {
     let plant = plant().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let d = Daemon::start(config(&plant, dir.path())).await;
@@ -409,7 +443,28 @@ async fn an_open_transaction_survives_a_restart() {
     .await;
     d.ok("cmd=enter_rfid&rfid=04AB&dev_id=E1").await;
     wait_for(&d, "charging", |i| e1(i)["user"] == "anna").await;
-    assert_eq!(d.stop().await, Some(0));
+    if kill {
+        // Saved as soon as the card was taken (not only at shutdown).
+        let state = dir.path().join("data/state.json");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let saved: Value = std::fs::read_to_string(&state)
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default();
+            if saved["open_transactions"][0]["user"] == "anna" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the open transaction was not saved: {saved}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        d.kill().await;
+    } else {
+        assert_eq!(d.stop().await, Some(0));
+    }
 
     let d = Daemon::start(config(&plant, dir.path())).await;
     let info = wait_for(&d, "still authorised", |i| {

@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-
-use crate::harness::free_port_run;
 
 /// The key under which WebDriver names an element.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -41,13 +40,12 @@ pub struct Browser {
 pub struct Element(String);
 
 impl Browser {
-    /// Starts chromedriver on a free loopback port and a headless browser
-    /// with a window of `width` × `height`.
+    /// Starts chromedriver on a loopback port the system picks and a
+    /// headless browser with a window of `width` × `height`.
     pub async fn start(width: u32, height: u32) -> Browser {
-        let port = free_port_run(1);
-        let driver = Command::new(chromedriver())
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+        let mut driver = Command::new(chromedriver())
+            .arg("--port=0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             // Its own process group, so that the browsers it starts go
             // with it.
@@ -59,6 +57,26 @@ impl Browser {
             .timeout(Duration::from_secs(60))
             .build()
             .expect("http client");
+        // It names the port it bound: "... was started successfully on port N."
+        let stdout = driver.stdout.take().expect("chromedriver's stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let port = tokio::time::timeout(WAIT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(port) = line
+                    .strip_prefix("ChromeDriver was started successfully on port ")
+                    .and_then(|rest| rest.trim_end_matches('.').parse::<u16>().ok())
+                {
+                    return Some(port);
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+        .expect("chromedriver names the port it listens on");
+        // Keep reading its stdout so that it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + WAIT;
         loop {

@@ -164,6 +164,11 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
                 })?;
         for (name, addr) in &sim.addresses {
             info!(log, "simulated device"; "name" => name, "address" => %addr);
+            // On stdout too, before the listening line: with `base_port = 0`
+            // this is how a test or script learns the ports the system chose.
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "simulated {name} on {addr}");
+            let _ = out.flush();
         }
         LocalPorts(sim.addresses.clone())
     } else {
@@ -268,7 +273,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         reason: e.to_string(),
     })?;
     for addr in server.addrs() {
-        // The one line on stdout: tests and scripts read the bound address here.
+        // The last line on stdout: tests and scripts read the bound address here.
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on http://{addr}");
         let _ = out.flush();

@@ -298,6 +298,14 @@ fn rotation_maps_wallbox_phases_to_building_phases() {
     assert_eq!(Rotation::Deg240.to_building(ALL), ALL);
     assert_eq!(Rotation::Deg120.to_building_values([1, 2, 3]), [3, 1, 2]);
     assert_eq!(Rotation::from_degrees(90), None);
+    for (degrees, rotation) in [
+        (0, Rotation::Deg0),
+        (120, Rotation::Deg120),
+        (240, Rotation::Deg240),
+    ] {
+        assert_eq!(Rotation::from_degrees(degrees), Some(rotation));
+        assert_eq!(rotation.degrees(), degrees);
+    }
 }
 
 // ---- properties -------------------------------------------------------

@@ -726,8 +726,15 @@ mod tests {
             ),
         ];
         for (body, says) in cases {
-            let err = apply(body.clone()).expect_err(&body.to_string());
+            let Value::Object(map) = body.clone() else {
+                panic!("not an object")
+            };
+            let mut s = state();
+            let before = s.clone();
+            let err = set_params(&mut s, &map, &|d| Ok(Some(d.address.clone())))
+                .expect_err(&body.to_string());
             assert!(err.contains(says), "{body}: {err:?} should say {says:?}");
+            assert_eq!(s, before, "{body}: refused, yet the state changed");
         }
     }
 

@@ -24,7 +24,7 @@ use proptest::prelude::*;
 
 use super::site::{Command, Site, Snapshot};
 use super::SiteParams;
-use crate::alloc::{PerPhase, Rotation, STEP_MA};
+use crate::alloc::{PerPhase, STEP_MA};
 use crate::devices::{CurrentLimit, DeviceSettings};
 use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
 
@@ -167,6 +167,20 @@ fn site_strategy() -> impl Strategy<Value = SiteSpec> {
                 },
             )
     })
+}
+
+/// The building phase of wallbox phase `p` on a wallbox turned by
+/// `degrees` (its L1 on the building's L2 at 120°, on L3 at 240°): the
+/// model's own reading of the wiring, not the cycle's.
+fn building_phase(degrees: i64, p: usize) -> usize {
+    (p + usize::try_from(degrees / 120).unwrap_or(0)) % 3
+}
+
+/// A wallbox-side phase mask on the building's phases.
+fn to_building(degrees: i64, mask: u8) -> u8 {
+    (0..3)
+        .filter(|p| mask & (1 << p) != 0)
+        .fold(0, |acc, p| acc | (1 << building_phase(degrees, p)))
 }
 
 fn device(toml: &str) -> Arc<DeviceSettings> {
@@ -314,9 +328,8 @@ impl Run {
         for k in 0..self.spec.wallboxes.len() {
             let w = &self.spec.wallboxes[k];
             let draw = self.car_draw(k, cycle);
-            let rotation = Rotation::from_degrees(w.rotation).unwrap_or_default();
-            for (p, ma) in rotation.to_building_values(draw).iter().enumerate() {
-                evse_building[p] += ma;
+            for (p, ma) in draw.iter().enumerate() {
+                evse_building[building_phase(w.rotation, p)] += ma;
             }
             let plugged = self.plugged(k, cycle);
             let state = match (plugged, draw.iter().any(|&d| d > 0)) {
@@ -380,10 +393,9 @@ impl Run {
                 }
             });
             self.offered[k] = command;
-            let rotation = Rotation::from_degrees(w.rotation).unwrap_or_default();
             let counted = match self.seen_phases[k] {
                 0 => 0b111,
-                phases => rotation.to_building(phases),
+                phases => to_building(w.rotation, phases),
             };
             seen.push(Seen {
                 command,
@@ -392,7 +404,7 @@ impl Run {
                     .map(|v| v.lb_reason.clone())
                     .unwrap_or_default(),
                 counted,
-                actual: rotation.to_building(w.car_phases),
+                actual: to_building(w.rotation, w.car_phases),
                 plugged: self.plugged(k, cycle),
             });
         }
