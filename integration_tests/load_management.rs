@@ -396,12 +396,25 @@ async fn the_site_figures_follow_the_wiring_and_the_policies() {
     );
     assert_eq!(e2["lb_reason"], "site L2");
 
+    // A reserve of 2 A comes off every phase: 12 A each on L2.
+    let reserve = r#"{"reserve_current": 2000}"#;
+    assert_eq!(d.post("cmd=set_params", reserve).await.0, 200);
+    let info = wait_for(&d, SETTLE, "12 A each", |i| {
+        set_ma(i, "E1") == 12_000 && set_ma(i, "E2") == 12_000
+    })
+    .await;
+    assert_eq!(
+        info["params"]["available_current"],
+        serde_json::json!([20_000, 24_000, 26_000])
+    );
+    registers_reach(&plant, &[120, 120], "the reserve").await;
+
     // used_phases overrides what the meter showed: E2 counts on all three,
-    // so it shares L1 (22 A) with E1.
+    // so it shares L1 (20 A) with E1.
     let all_phases = r#"{"devices": [{"dev_id": "E2", "used_phases": 7}]}"#;
     assert_eq!(d.post("cmd=set_params", all_phases).await.0, 200);
-    let info = wait_for(&d, SETTLE, "11 A each", |i| {
-        set_ma(i, "E1") == 11_000 && set_ma(i, "E2") == 11_000
+    let info = wait_for(&d, SETTLE, "10 A each", |i| {
+        set_ma(i, "E1") == 10_000 && set_ma(i, "E2") == 10_000
     })
     .await;
     assert_eq!(evse(&info, "E2")["used_phases"], 7);
@@ -411,12 +424,12 @@ async fn the_site_figures_follow_the_wiring_and_the_policies() {
         r#"{"disable_policy": 1, "devices": [{"dev_id": "E1", "device_enabled": false}]}"#;
     assert_eq!(d.post("cmd=set_params", disabled).await.0, 200);
     let info = wait_for(&d, SETTLE, "E1 on its minimum", |i| {
-        set_ma(i, "E1") == 6000 && set_ma(i, "E2") == 16_000
+        set_ma(i, "E1") == 6000 && set_ma(i, "E2") == 14_000
     })
     .await;
     assert_eq!(evse(&info, "E1")["lb_reason"], "disabled: minimum current");
     assert_eq!(info["params"]["disable_policy"], 1);
-    registers_reach(&plant, &[60, 160], "the disable policy").await;
+    registers_reach(&plant, &[60, 140], "the disable policy").await;
 
     // max_imbalance: E2 alone on L2 again, at most 5 A above the others,
     // is less than its minimum: it pauses.

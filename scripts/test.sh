@@ -42,6 +42,12 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 export CHARGEBRAIN_TEST_PYTHON="$venv/bin/python"
 
+# With arguments, only those tests, with the tools above ready
+# (`scripts/test.sh --test integration`; scripts/soak-tests.sh uses it).
+if [ $# -gt 0 ]; then
+  exec cargo test "$@"
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
