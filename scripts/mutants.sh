@@ -7,6 +7,7 @@
 #
 #   scripts/mutants.sh                 every module, one after the other
 #   scripts/mutants.sh alloc store     only these modules
+#   scripts/mutants.sh --again alloc   only what the last run did not catch
 #   scripts/mutants.sh --in-diff REF   only the lines changed since git REF
 #
 # Modules: alloc rules codec drivers cycle store. Results go to
@@ -31,18 +32,21 @@ declare -A FILES=(
   [store]='actors/src/store/*.rs'
 )
 ORDER=(alloc rules codec drivers cycle store)
+# The tree to mutate (a copy is made of it); another checkout of the
+# project can be named, so that work in this one goes on meanwhile.
+src="${MUTANTS_SOURCE:-$PWD}"
 
 # The unit tests of the actors crate only (`--lib`: not the simulated-day
 # test or the benchmarks); the property tests with fewer cases per mutant.
-export PROPTEST_CASES="${PROPTEST_CASES:-256}"
+export PROPTEST_CASES="${PROPTEST_CASES:-128}"
 run() {
   local name=$1
   shift
   local globs=()
   for m in "${@}"; do globs+=(-f "${FILES[$m]}"); done
   mkdir -p "target/mutants/$name"
-  nice cargo mutants --package chargebrain-actors --test-package chargebrain-actors \
-    --jobs 1 --output "target/mutants/$name" "${globs[@]}" "${extra[@]}" -- --lib || true
+  nice cargo mutants --dir "$src" --package chargebrain-actors --test-package chargebrain-actors \
+    --jobs 1 --output "$PWD/target/mutants/$name" "${globs[@]}" "${extra[@]}" -- --lib || true
   summary "$name"
 }
 
@@ -61,6 +65,10 @@ summary() {
 }
 
 extra=()
+if [ "${1:-}" = "--again" ]; then
+  extra=(--iterate)
+  shift
+fi
 if [ "${1:-}" = "--in-diff" ]; then
   ref=${2:?--in-diff needs a git ref, e.g. main}
   mkdir -p target/mutants
