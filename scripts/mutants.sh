@@ -39,6 +39,8 @@ src="${MUTANTS_SOURCE:-$PWD}"
 # The unit tests of the actors crate only (`--lib`: not the simulated-day
 # test or the benchmarks); the property tests with fewer cases per mutant.
 export PROPTEST_CASES="${PROPTEST_CASES:-128}"
+# A failing property fails the mutant at once, without minimizing the case.
+export PROPTEST_MAX_SHRINK_ITERS=0
 run() {
   local name=$1
   shift
