@@ -201,29 +201,43 @@ async fn every_answer_has_the_pinned_shape() {
     );
     keep(
         "modbus write",
-        d.ok("cmd=modbus&device=E1&write=8091&value=140").await,
+        d.ok_change("cmd=modbus&device=E1&write=8091&value=140")
+            .await,
     );
     keep(
         "set_params",
         d.post("cmd=set_params", r#"{"title": "Garage"}"#).await.1,
     );
-    keep("accept_license", d.ok("cmd=accept_license&acc=1").await);
+    keep(
+        "accept_license",
+        d.ok_change("cmd=accept_license&acc=1").await,
+    );
     keep(
         "set_diag_logging",
-        d.ok("cmd=set_diag_logging&enable=0").await,
+        d.ok_change("cmd=set_diag_logging&enable=0").await,
     );
-    keep("reset_device", d.ok("cmd=reset_device&dev_id=M3").await);
-    keep("del_device", d.ok("cmd=del_device&dev_id=M3").await);
+    keep(
+        "reset_device",
+        d.ok_change("cmd=reset_device&dev_id=M3").await,
+    );
+    keep("del_device", d.ok_change("cmd=del_device&dev_id=M3").await);
     let (_, log) = d.get_text("cmd=get_ta_log").await;
     keep(
         "get_ta_log (CSV header)",
         Value::from(log.lines().next().unwrap_or_default()),
     );
+    keep("get_login", d.ok("cmd=get_login").await);
     keep(
         "change_admin_pwd",
-        d.ok("cmd=change_admin_pwd&new_pwd=secret").await,
+        d.post("cmd=change_admin_pwd", r#"{"new_pwd": "secret"}"#)
+            .await
+            .1,
     );
-    let (status, error) = d.get("cmd=set_diag_logging&enable=0").await;
+    let (status, login) = d.post("cmd=login", r#"{"password": "secret"}"#).await;
+    assert_eq!(status, 200, "{login}");
+    keep("login", login);
+    keep("logout", d.ok_change("cmd=logout").await);
+    let (status, error) = d.change("cmd=set_diag_logging&enable=0").await;
     assert_eq!(status, 401);
     keep("an error (401, 400, 404...)", error);
 

@@ -130,6 +130,8 @@ struct Tracked {
     reading: Option<Reading>,
     /// ms of the last good reading.
     last_ok: Option<u64>,
+    /// A good reading came since the last cycle.
+    fresh: bool,
     /// The last reading received, plausible or not, and when (ms): what
     /// the next energy counter is compared with.
     last_raw: Option<(Reading, u64)>,
@@ -175,6 +177,7 @@ impl Tracked {
             added_ms: now,
             reading: None,
             last_ok: None,
+            fresh: false,
             last_raw: None,
             offline: false,
             turn: None,
@@ -575,6 +578,7 @@ impl Site {
                     Ok(()) => {
                         t.reading = Some(reading);
                         t.last_ok = Some(now);
+                        t.fresh = true;
                         t.offline = false;
                         None
                     }
@@ -632,8 +636,8 @@ impl Site {
             .any(|t| meter_role(&t.settings) == Some(MeterRole::Grid));
         let mut stale_meters: Vec<String> = Vec::new();
         let mut meters = Vec::new();
-        // Whether every meter the house load is computed from was read in
-        // this cycle.
+        // Whether every meter the house load is computed from was read
+        // since the last cycle.
         let mut meters_fresh = true;
         let mut meter_views = vec![None; self.devices.len()];
         // Every meter's reading, for what the rules and formulas see (the
@@ -674,7 +678,7 @@ impl Site {
                 stale_meters.push(t.settings.dev_id.clone());
             }
             if let Some(m) = reading {
-                meters_fresh &= t.last_ok == Some(now);
+                meters_fresh &= t.fresh;
                 meters.push(MeterLoad {
                     role,
                     current_ma: m.current_ma,
@@ -1171,6 +1175,9 @@ impl Site {
         };
         if !params.lb_enabled {
             commands.clear();
+        }
+        for t in &mut self.devices {
+            t.fresh = false;
         }
         (commands, snapshot)
     }
