@@ -163,6 +163,25 @@ mod tests {
     }
 
     #[test]
+    fn roles_have_the_api_codes() {
+        let roles = [
+            (0, MeterRole::Display),
+            (1, MeterRole::Consumption),
+            (2, MeterRole::Production),
+            (3, MeterRole::Grid),
+            (4, MeterRole::Vehicle),
+            (5, MeterRole::StorageHome),
+            (6, MeterRole::StorageAll),
+        ];
+        for (code, role) in roles {
+            assert_eq!(MeterRole::from_code(code), Some(role));
+            assert_eq!(role.code(), code);
+        }
+        assert_eq!(MeterRole::from_code(7), None);
+        assert_eq!(MeterRole::from_code(-1), None);
+    }
+
+    #[test]
     fn grid_meter_minus_evses_is_the_house() {
         let meters = [meter(MeterRole::Grid, [26_000, 26_000, 10_000])];
         assert_eq!(
@@ -188,10 +207,10 @@ mod tests {
         let meters = [
             meter(MeterRole::Consumption, [8000, 2000, 2000]),
             meter(MeterRole::Production, [4000, 4000, 4000]),
-            meter(MeterRole::StorageHome, [1000, 0, 0]),
+            meter(MeterRole::StorageHome, [1000, 500, 250]),
             meter(MeterRole::Display, [99_000; 3]),
         ];
-        assert_eq!(house_load(&meters, [7; 3]), [5000, -2000, -2000]);
+        assert_eq!(house_load(&meters, [7; 3]), [5000, -1500, -1750]);
         assert_eq!(house_load(&[], [7; 3]), [0; 3], "no meters: static sharing");
     }
 

@@ -373,15 +373,11 @@ pub fn allocate(site: &SiteInput, evses: &[EvseInput]) -> Result<Vec<Allocation>
         let before: Vec<i64> = out.iter().map(|a| a.target_ma).collect();
         hold_imbalance(site.imbalance_base_ma, limit, &capped, &order, &mut out);
         if out.iter().zip(&before).all(|(a, b)| a.target_ma == *b) {
+            // A car held at its imbalance cap says so.
             for ((a, e), reason) in out.iter_mut().zip(&capped).zip(&held) {
                 if let Some(reason) = *reason {
-                    if a.target_ma == 0 && e.max_ma == 0 {
+                    if a.target_ma == e.max_ma {
                         a.reason = reason;
-                    } else if a.target_ma > 0 && a.target_ma >= round_down(e.max_ma) {
-                        a.reason = Reason::Imbalance(match reason {
-                            Reason::Imbalance(p) | Reason::PausedImbalance(p) => p,
-                            _ => 0,
-                        });
                     }
                 }
             }

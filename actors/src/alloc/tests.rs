@@ -243,6 +243,23 @@ fn allocation_table() {
             ],
         },
         Case {
+            name: "when an imbalance cut makes another phase the heaviest, its cars are reduced too",
+            site: SiteInput {
+                max_imbalance_ma: Some(10_000),
+                ..site(100_000)
+            },
+            evses: vec![evse(1, 0, L1, 6000, 30_000), evse(1, 1, 0b010, 6000, 25_000)],
+            expected_ma: vec![10_000, 10_000],
+            expected_reasons: vec!["imbalance L1", "imbalance L2"],
+        },
+        Case {
+            name: "a wallbox on no phase gets nothing",
+            site: site(32_000),
+            evses: vec![evse(1, 0, 0, 6000, 16_000), evse(1, 1, ALL, 6000, 16_000)],
+            expected_ma: vec![0, 16_000],
+            expected_reasons: vec!["max_charging_cur", "max_charging_cur"],
+        },
+        Case {
             name: "a maximum below the minimum cannot charge",
             site: site(32_000),
             evses: vec![evse(1, 0, ALL, 6000, 5000)],
