@@ -205,6 +205,11 @@ async fn every_answer_has_the_pinned_shape() {
             .await,
     );
     keep(
+        "set_cm_vars",
+        d.ok("cmd=set_cm_vars&name=gridLimit&val=20").await,
+    );
+    keep("get_cm_vars", d.ok("cmd=get_cm_vars").await);
+    keep(
         "set_params",
         d.post("cmd=set_params", r#"{"title": "Garage"}"#).await.1,
     );

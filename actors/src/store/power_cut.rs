@@ -273,6 +273,8 @@ fn state(title: &str) -> State {
         users: Vec::new(),
         open_transactions: Vec::new(),
         soft_meters: BTreeMap::new(),
+        serialno: String::new(),
+        cm_vars: BTreeMap::new(),
     }
 }
 
