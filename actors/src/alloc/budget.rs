@@ -244,5 +244,10 @@ mod tests {
         o.record([0; 3], 32_000, 2000 + OVERDRAFT_PENALTY_MS);
         assert_eq!(o.penalty(2000 + OVERDRAFT_PENALTY_MS), [0; 3]);
         assert_eq!(o.max_seen_ma, 1000, "the maximum stays until reset");
+        // Five minutes: still there a millisecond before, gone at the end.
+        let mut o = Overdraft::default();
+        o.record([33_500; 3], 32_000, 0);
+        assert_eq!(o.penalty(299_999), [1500; 3], "every phase over");
+        assert_eq!(o.penalty(300_000), [0; 3]);
     }
 }
