@@ -18,5 +18,6 @@ mod robustness;
 mod security;
 mod settings;
 mod slow_devices;
+mod startup;
 mod users;
 mod web_ui;

@@ -23,8 +23,8 @@ use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot start the simulated plant on port {port}: {reason}")]
-    Simulation { port: u16, reason: String },
+    #[error("cannot start the simulated plant: {0}")]
+    Simulation(String),
     #[error("{0}")]
     Devices(String),
     #[error("cannot use storage directory {dir}: {reason}")]
@@ -53,6 +53,28 @@ fn check_loaded(state: &State) -> Result<(), String> {
         api::auth::valid_hash(hash).map_err(|e| format!("admin_hash: {e}"))?;
     }
     Ok(())
+}
+
+impl StartError {
+    /// 2: the daemon could not start as configured (a port in use, a bad
+    /// state file, ...); 1: it failed while running.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::Server(_) => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// An error binding a port, with what to do about the common case.
+fn bind_error(e: &std::io::Error, setting: &str) -> String {
+    if e.kind() == std::io::ErrorKind::AddrInUse {
+        format!(
+            "{e}; another program (or another chargebrain) uses it: stop it, or change {setting}"
+        )
+    } else {
+        e.to_string()
+    }
 }
 
 /// The state file's contents, or on the first start the settings' seed,
@@ -152,16 +174,20 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         dir: settings.storage.dir.display().to_string(),
         reason: e.to_string(),
     })?;
+    // The HTTP port first: a port in use stops the start before any actor
+    // runs (actors dropped unstarted with the runtime would panic).
+    let listen = settings.http.listen.clone();
+    let listener =
+        std::net::TcpListener::bind(listen.as_str()).map_err(|e| StartError::Listen {
+            addr: listen.clone(),
+            reason: bind_error(&e, "http.listen"),
+        })?;
 
     let base_port = settings.simulation.base_port;
     let local = if settings.simulation.enabled {
-        let sim =
-            PlantSim::start(&settings.simulation)
-                .await
-                .map_err(|e| StartError::Simulation {
-                    port: base_port,
-                    reason: e.to_string(),
-                })?;
+        let sim = PlantSim::start(&settings.simulation)
+            .await
+            .map_err(|e| StartError::Simulation(bind_error(&e, "simulation.base_port")))?;
         for (name, addr) in &sim.addresses {
             info!(log, "simulated device"; "name" => name, "address" => %addr);
         }
@@ -221,7 +247,6 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         body_timeout: Duration::from_secs(settings.http.body_timeout_s),
         serialno,
     });
-    let listen = settings.http.listen.clone();
     let guard = Guard::new(&settings.http.hosts);
     let connections = Connections::new(settings.http.max_connections_per_client);
     // Every connection takes a file descriptor, and so does every device:
@@ -262,7 +287,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     // A connection refused or timed out is let go after a second, not five.
     .client_disconnect_timeout(Duration::from_secs(1))
     .workers(workers)
-    .bind(listen.as_str())
+    .listen(listener)
     .map_err(|e| StartError::Listen {
         addr: listen.clone(),
         reason: e.to_string(),

@@ -55,12 +55,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = actix::System::new().block_on(app::run(settings, log.clone()));
+    let result = actix::System::new().block_on(async {
+        let result = app::run(settings, log.clone()).await;
+        if result.is_err() {
+            // Actors spawned before the error start now, inside the runtime:
+            // actix starts an unstarted actor as it is dropped, and without
+            // a runtime its timers panic.
+            actix::clock::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        result
+    });
     let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             slog::crit!(log, "{e}");
-            ExitCode::FAILURE
+            ExitCode::from(e.exit_code())
         }
     };
     drop(log);

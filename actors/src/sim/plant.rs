@@ -203,53 +203,41 @@ impl PlantSim {
     /// runs faster than real time).
     pub async fn start_stepped(settings: &SimulationSettings) -> io::Result<Self> {
         let mut next_port = settings.base_port;
-        let mut port = || -> SocketAddr {
-            let p = next_port;
+        let mut addresses = BTreeMap::new();
+        // Serves one device on the next port; an error names the device and
+        // the port, so a port in use is found at once.
+        let mut serve = async |name: String, unit: u8, bank: &SharedBank| -> io::Result<()> {
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, next_port));
             if next_port != 0 {
                 next_port = next_port.saturating_add(1);
             }
-            SocketAddr::from((Ipv4Addr::LOCALHOST, p))
+            let sim = serve_tcp(addr, unit, bank.clone()).await.map_err(|e| {
+                let port = if addr.port() == 0 {
+                    "a free port".to_string()
+                } else {
+                    format!("port {}", addr.port())
+                };
+                io::Error::new(e.kind(), format!("{name} ({port}): {e}"))
+            })?;
+            addresses.insert(name, sim.addr);
+            Ok(())
         };
-        let mut addresses = BTreeMap::new();
         let mut wallboxes = Vec::new();
         let first = SharedBank::new(powerbrain::evse());
-        addresses.insert(
-            "evse".to_string(),
-            serve_tcp(port(), powerbrain::EVSE_UNIT, first.clone())
-                .await?
-                .addr,
-        );
+        serve("evse".into(), powerbrain::EVSE_UNIT, &first).await?;
         wallboxes.push(first);
         let meter1 = SharedBank::new(powerbrain::s0_meter(1));
         let meter2 = SharedBank::new(powerbrain::s0_meter(2));
-        addresses.insert(
-            "meter1".into(),
-            serve_tcp(port(), powerbrain::METER1_UNIT, meter1.clone())
-                .await?
-                .addr,
-        );
-        addresses.insert(
-            "meter2".into(),
-            serve_tcp(port(), powerbrain::METER2_UNIT, meter2.clone())
-                .await?
-                .addr,
-        );
+        serve("meter1".into(), powerbrain::METER1_UNIT, &meter1).await?;
+        serve("meter2".into(), powerbrain::METER2_UNIT, &meter2).await?;
         for n in 2..=settings.wallboxes.max(1) {
             let bank = SharedBank::new(powerbrain::evse());
-            addresses.insert(
-                format!("evse{n}"),
-                serve_tcp(port(), powerbrain::EVSE_UNIT, bank.clone())
-                    .await?
-                    .addr,
-            );
+            serve(format!("evse{n}"), powerbrain::EVSE_UNIT, &bank).await?;
             wallboxes.push(bank);
         }
         let grid = if settings.grid_meter {
             let bank = SharedBank::new(meters::sdm630());
-            addresses.insert(
-                "grid".into(),
-                serve_tcp(port(), 1, bank.clone()).await?.addr,
-            );
+            serve("grid".into(), 1, &bank).await?;
             Some(bank)
         } else {
             None
