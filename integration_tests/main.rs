@@ -8,6 +8,7 @@ mod clients;
 mod configuration;
 mod http_input;
 mod load_management;
+mod logs;
 mod malformed;
 mod modbus_api;
 mod modbus_faults;

@@ -96,16 +96,14 @@ pub fn init(settings: &LogSettings) -> Result<(Logger, LogGuard), log::SetLogger
         .build_with_guard();
     let log = Logger::root(drain.fuse(), o!());
     let scope = slog_scope::set_global_logger(log.clone());
-    let bridged = match level {
-        Level::Critical | Level::Error => log::Level::Error,
-        Level::Warning => log::Level::Warn,
-        Level::Info => log::Level::Info,
-        Level::Debug => log::Level::Debug,
-        Level::Trace => log::Level::Trace,
+    // Library records reach the filter at debug at least, so diagnostic
+    // logging can show them; at trace, the libraries' trace records too.
+    let bridged = if level == Level::Trace {
+        log::Level::Trace
+    } else {
+        log::Level::Debug
     };
-    // Library records reach the filter at debug, so diagnostics can show them.
-    let _ = bridged;
-    slog_stdlog::init_with_level(log::Level::Debug)?;
+    slog_stdlog::init_with_level(bridged)?;
     Ok((
         log,
         LogGuard {

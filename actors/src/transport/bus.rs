@@ -20,6 +20,17 @@ pub enum Op {
     Write { addr: u16, values: Vec<u16> },
 }
 
+/// In words, for the log: `read holding registers 8000 (32)`.
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Op::ReadHolding { addr, count } => write!(f, "read holding registers {addr} ({count})"),
+            Op::ReadInput { addr, count } => write!(f, "read input registers {addr} ({count})"),
+            Op::Write { addr, values } => write!(f, "write {addr} = {values:?}"),
+        }
+    }
+}
+
 /// Ask the bus to run `op` on unit `unit`, answering within `timeout` of
 /// `issued`: a request that waited in the queue past that fails without
 /// touching the wire, so a dead device never makes a caller wait longer
@@ -165,7 +176,7 @@ async fn exchange(
         },
     };
     session.set_slave(Slave(req.unit));
-    debug!(log, "request"; "unit" => req.unit, "op" => ?req.op);
+    debug!(log, "request"; "unit" => req.unit, "op" => %req.op);
     let answer = match req.op {
         Op::ReadHolding { addr, count } => session.read_holding_registers(addr, count).await,
         Op::ReadInput { addr, count } => session.read_input_registers(addr, count).await,
