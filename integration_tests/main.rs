@@ -15,6 +15,7 @@ mod modbus_faults;
 mod modbus_rtu;
 mod node_red;
 mod plausibility;
+mod reconfigure;
 mod robustness;
 mod security;
 mod settings;

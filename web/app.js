@@ -325,6 +325,7 @@ function stateOf(d, kind) {
   if (!d.device_enabled) return ["Disabled", "off"];
   if (kind === "group") return ["Group", "idle"];
   if (d.com_err || d.model === "failed to connect") return ["Error: no answer", "err"];
+  if (d.model === "starting") return ["Starting", "idle"];
   if (kind === "meter") return ["Measuring", "ok"];
   if (!num(d.state)) return ["No reading yet", "idle"];
   const text = EVSE_STATES[d.state] || "Unknown state " + d.state;

@@ -10,7 +10,7 @@ use actix::{Actor, Addr, Recipient};
 use slog::Logger;
 
 use crate::devices::{
-    Apply, Device, DeviceSettings, GetStatus, HttpInput, Poll, Refused, Shutdown,
+    Apply, Device, DeviceSettings, GetStatus, HttpInput, Poll, Refused, Shutdown, UpdateSettings,
 };
 use crate::transport::{Bus, Endpoint, EndpointError};
 
@@ -148,6 +148,15 @@ impl DeviceHandle {
         }
     }
 
+    /// Gives the running actor new settings of the same box.
+    fn update(&self, settings: Arc<DeviceSettings>) {
+        match &self.actor {
+            DeviceActor::Modbus(addr) => addr.do_send(UpdateSettings(settings)),
+            DeviceActor::Http(addr) => addr.do_send(UpdateSettings(settings)),
+            DeviceActor::None => {}
+        }
+    }
+
     /// Stops the device's actor (its interval timers would keep it alive).
     fn stop(&self) {
         match &self.actor {
@@ -156,6 +165,12 @@ impl DeviceHandle {
             DeviceActor::None => {}
         }
     }
+}
+
+/// Whether two declarations are the same box: the same type at the same
+/// address and unit id.
+pub fn same_box(a: &DeviceSettings, b: &DeviceSettings) -> bool {
+    (a.dev_type, a.address.trim(), a.id) == (b.dev_type, b.address.trim(), b.id)
 }
 
 /// All configured devices, in declaration order, and what it takes to
@@ -231,8 +246,10 @@ impl Plant {
     }
 
     /// Makes the running devices match `devices`: new ones start, removed
-    /// ones stop, and changed ones (or those named in `restart`) get a
-    /// fresh actor and session. Answers the dev_ids that were (re)started.
+    /// ones stop, and those that are another box now (another type, address
+    /// or unit id) or are named in `restart` get a fresh actor. A device
+    /// whose name, limits or rules changed keeps its actor, which takes the
+    /// new settings. Answers the dev_ids that were (re)started.
     pub fn reconcile(
         &mut self,
         devices: &[DeviceSettings],
@@ -247,10 +264,15 @@ impl Plant {
                 .position(|d| d.settings.dev_id == settings.dev_id);
             match current {
                 Some(i)
-                    if *self.devices[i].settings == *settings
+                    if same_box(&self.devices[i].settings, settings)
                         && !restart.contains(&settings.dev_id) =>
                 {
-                    next.push(self.devices[i].clone());
+                    let mut kept = self.devices[i].clone();
+                    if *kept.settings != *settings {
+                        kept.settings = Arc::new(settings.clone());
+                        kept.update(kept.settings.clone());
+                    }
+                    next.push(kept);
                 }
                 _ => {
                     next.push(self.spawn(settings)?);

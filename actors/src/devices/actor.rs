@@ -6,7 +6,8 @@ use actix::prelude::*;
 use slog::{info, o, warn, Logger};
 
 use super::messages::{
-    Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Refused, Shutdown, WriteRegisters,
+    Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Refused, Shutdown, UpdateSettings,
+    WriteRegisters,
 };
 use super::{ComStatus, DeviceSettings, DeviceType};
 use crate::drivers::{evse_powerbrain, powerbrain, FailSafe, Reading, Table};
@@ -310,13 +311,28 @@ impl Handler<GetStatus> for Device {
         };
         MessageResult(DeviceStatus {
             com: self.com.clone(),
-            model: self
-                .model
-                .clone()
-                .unwrap_or_else(|| "failed to connect".into()),
+            model: self.model.clone().unwrap_or_else(|| {
+                if self.com.com_err {
+                    "failed to connect".into()
+                } else {
+                    "starting".into()
+                }
+            }),
             is_va: false,
             written_ma,
         })
+    }
+}
+
+impl Handler<UpdateSettings> for Device {
+    type Result = ();
+
+    fn handle(&mut self, UpdateSettings(settings): UpdateSettings, _: &mut Self::Context) {
+        let fail_safe = |s: &DeviceSettings| (s.fail_safe_duration_s, s.fail_safe_current);
+        if fail_safe(&settings) != fail_safe(&self.settings) {
+            self.fail_safe_checked = false;
+        }
+        self.settings = settings;
     }
 }
 

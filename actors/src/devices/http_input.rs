@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::messages::{Apply, DeviceStatus, GetStatus, Poll, Refused, Shutdown};
+use super::messages::{Apply, DeviceStatus, GetStatus, Poll, Refused, Shutdown, UpdateSettings};
 use super::{ComStatus, DeviceSettings};
 use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
 use crate::transport::DeviceError;
@@ -249,6 +249,14 @@ impl Handler<GetStatus> for HttpInput {
                 .command
                 .map(|(ma, enable)| if enable { ma } else { 0 }),
         })
+    }
+}
+
+impl Handler<UpdateSettings> for HttpInput {
+    type Result = ();
+
+    fn handle(&mut self, UpdateSettings(settings): UpdateSettings, _: &mut Self::Context) {
+        self.settings = settings;
     }
 }
 

@@ -14,7 +14,8 @@ pub use actor::Device;
 pub use http_input::{EvsePush, HttpInput, MeterPush, Push};
 pub use kind::DeviceType;
 pub use messages::{
-    Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Refused, Shutdown, WriteRegisters,
+    Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Refused, Shutdown, UpdateSettings,
+    WriteRegisters,
 };
 pub use settings::{
     validate_changed, validate_devices, CurrentLimit, DeviceSettings, DeviceSettingsError,

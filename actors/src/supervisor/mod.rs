@@ -24,7 +24,7 @@ pub use params::SiteParams;
 pub use session::{Transaction, Who};
 pub use site::{Command, EvseView, MeterView, Site, SiteView, Snapshot};
 
-use crate::devices::{Apply, DeviceSettings, DeviceStatus, GetStatus, Poll, Refused};
+use crate::devices::{Apply, DeviceStatus, GetStatus, Poll, Refused};
 use crate::plant::Plant;
 use crate::store::{self, AppendLog, State, Store, StoreError, Update};
 
@@ -222,17 +222,11 @@ impl Supervisor {
         restart: &[String],
         ctx: &mut Context<Self>,
     ) -> Result<(), ConfigError> {
-        // Where each device was before: a device that is reset, or now
-        // talks to another box, starts afresh; one whose name, limits or
-        // rules changed keeps its car's session, pause and overrides.
-        let identity = |d: &DeviceSettings| (d.dev_type, d.address.clone(), d.id);
-        let before: Vec<(String, _)> = self
-            .plant
-            .devices()
-            .iter()
-            .map(|d| (d.settings.dev_id.clone(), identity(&d.settings)))
-            .collect();
-        let restarted = self
+        // A device that is reset, or now talks to another box, starts
+        // afresh (the plant restarts exactly those); one whose name, limits
+        // or rules changed keeps its actor, its car's session, pause and
+        // overrides.
+        let fresh = self
             .plant
             .reconcile(&state.devices, restart)
             .map_err(|e| ConfigError::Rejected(e.to_string()))?;
@@ -242,25 +236,29 @@ impl Supervisor {
             .iter()
             .map(|d| d.settings.clone())
             .collect();
-        let fresh: Vec<String> = settings
-            .iter()
-            .filter(|d| restarted.contains(&d.dev_id))
-            .filter(|d| {
-                restart.contains(&d.dev_id) || !before.contains(&(d.dev_id.clone(), identity(d)))
-            })
-            .map(|d| d.dev_id.clone())
-            .collect();
         let now = self.now_ms();
         let cycle_changed = state.params.cycle_time_ms != self.site.params.cycle_time_ms;
         self.site
             .reconfigure(state.params.clone(), &settings, &fresh, now);
         self.site.set_users(state.users.clone());
         self.site.set_cm_vars(&state.cm_vars);
-        self.devices = supervised(&self.plant);
+        // A running device keeps its last known status until its next poll:
+        // a reconfiguration is no communication error.
+        let mut devices = supervised(&self.plant);
+        for d in &mut devices {
+            if !fresh.contains(&d.dev_id) {
+                d.last_status = self
+                    .devices
+                    .iter()
+                    .find(|old| old.dev_id == d.dev_id)
+                    .and_then(|old| old.last_status.clone());
+            }
+        }
+        self.devices = devices;
         self.generation += 1;
         self.published.send_replace(Arc::new(self.plant.clone()));
-        if !restarted.is_empty() {
-            info!(self.log, "devices (re)started"; "dev_ids" => restarted.join(","));
+        if !fresh.is_empty() {
+            info!(self.log, "devices (re)started"; "dev_ids" => fresh.join(","));
         }
         self.state = state;
         if cycle_changed {
