@@ -18,6 +18,7 @@ mod plausibility;
 mod reconfigure;
 mod robustness;
 mod security;
+mod sessions;
 mod settings;
 mod slow_devices;
 mod startup;

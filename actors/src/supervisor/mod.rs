@@ -650,8 +650,32 @@ impl Handler<SetCmVar> for Supervisor {
     }
 }
 
+impl Supervisor {
+    /// Decides again after a change of a car's session (a card, an
+    /// override) and answers `answer` once the open transactions, overrides
+    /// included, are written: a crash right after the answer loses nothing.
+    fn decide_and_save<T: 'static>(
+        &mut self,
+        answer: T,
+    ) -> ResponseActFuture<Self, Result<T, ConfigError>> {
+        let now = self.now_ms();
+        self.decide(now, self.snapshot.cycle_time_ms);
+        let save = self.save_running(self.site.open_transactions(), None);
+        Box::pin(
+            async move {
+                match save.await {
+                    Ok(Ok(_)) => Ok(answer),
+                    Ok(Err(e)) => Err(ConfigError::Store(e)),
+                    Err(e) => Err(ConfigError::Rejected(format!("store unavailable: {e}"))),
+                }
+            }
+            .into_actor(self),
+        )
+    }
+}
+
 impl Handler<PresentRfid> for Supervisor {
-    type Result = Result<String, ConfigError>;
+    type Result = ResponseActFuture<Self, Result<String, ConfigError>>;
 
     fn handle(&mut self, msg: PresentRfid, _: &mut Self::Context) -> Self::Result {
         let result = self.site.present_rfid(msg.dev_id.as_deref(), &msg.rfid);
@@ -661,23 +685,24 @@ impl Handler<PresentRfid> for Supervisor {
             }
             Err(e) => warn!(self.log, "card refused"; "reason" => e),
         }
-        let (dev_id, _) = result.map_err(ConfigError::Rejected)?;
-        let now = self.now_ms();
-        self.decide(now, self.snapshot.cycle_time_ms);
-        Ok(dev_id)
+        match result {
+            Ok((dev_id, _)) => self.decide_and_save(dev_id),
+            Err(e) => Box::pin(fut::ready(Err(ConfigError::Rejected(e)))),
+        }
     }
 }
 
 impl Handler<OverrideDevice> for Supervisor {
-    type Result = Result<(), ConfigError>;
+    type Result = ResponseActFuture<Self, Result<(), ConfigError>>;
 
     fn handle(&mut self, msg: OverrideDevice, _: &mut Self::Context) -> Self::Result {
-        self.site
+        match self
+            .site
             .override_device(&msg.dev_id, &msg.flags, msg.max_ma, &msg.who)
-            .map_err(ConfigError::Rejected)?;
-        let now = self.now_ms();
-        self.decide(now, self.snapshot.cycle_time_ms);
-        Ok(())
+        {
+            Ok(()) => self.decide_and_save(()),
+            Err(e) => Box::pin(fut::ready(Err(ConfigError::Rejected(e)))),
+        }
     }
 }
 
