@@ -96,6 +96,15 @@ async fn a_stop_by_card_and_a_current_cap_survive_a_stop_and_a_kill() {
         json!("E2")
     );
     wait_for_the_sessions(&d, 8000, "before the restarts").await;
+    // The log says it in words.
+    assert!(
+        d.logged("outcome: authorised user anna"),
+        "card logged in words"
+    );
+    assert!(
+        d.logged("outcome: stopped charging for user anna"),
+        "stop logged in words"
+    );
 
     // SIGTERM: a clean stop.
     assert_eq!(d.stop().await, Some(0));

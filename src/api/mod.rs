@@ -195,9 +195,9 @@ async fn cnf(
             let addr = device.modbus().ok_or_else(|| ApiError::BadParam {
                 name: "device",
                 reason: format!(
-                    "{} is an {} and has no registers",
+                    "{} is {} and has no registers",
                     device.settings.dev_id,
-                    device.settings.dev_type.key()
+                    device.settings.dev_type.with_article()
                 ),
             })?;
             let dev_type = device.settings.dev_type;

@@ -299,15 +299,18 @@ impl Supervisor {
             }
         }
         for c in commands {
-            if let Some(apply) = self.devices.get(c.device).and_then(|d| d.apply.as_ref()) {
+            let Some(device) = self.devices.get(c.device) else {
+                continue;
+            };
+            if let Some(apply) = device.apply.as_ref() {
                 let request = apply.send(Apply {
                     current_ma: c.current_ma,
                     enable: c.enable,
                 });
-                let log = self.log.clone();
+                let (log, dev_id) = (self.log.clone(), device.dev_id.clone());
                 actix::spawn(async move {
                     if let Ok(Err(e)) = request.await {
-                        warn!(log, "could not set a wallbox"; "device" => c.device, "error" => %e);
+                        warn!(log, "could not set a wallbox"; "device" => dev_id, "error" => %e);
                     }
                 });
             }
@@ -681,7 +684,7 @@ impl Handler<PresentRfid> for Supervisor {
         let result = self.site.present_rfid(msg.dev_id.as_deref(), &msg.rfid);
         match &result {
             Ok((dev_id, outcome)) => {
-                info!(self.log, "card presented"; "device" => dev_id, "outcome" => ?outcome)
+                info!(self.log, "card presented"; "device" => dev_id, "outcome" => %outcome)
             }
             Err(e) => warn!(self.log, "card refused"; "reason" => e),
         }

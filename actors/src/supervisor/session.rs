@@ -116,6 +116,16 @@ pub enum CardOutcome {
     },
 }
 
+/// In words, for the log: `authorised user anna`.
+impl std::fmt::Display for CardOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CardOutcome::Authorised { user } => write!(f, "authorised user {user}"),
+            CardOutcome::Stopped { user } => write!(f, "stopped charging for user {user}"),
+        }
+    }
+}
+
 impl Session {
     /// A session continued from a transaction saved before a restart.
     pub fn restored(tx: Transaction) -> Self {

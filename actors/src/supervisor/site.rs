@@ -792,9 +792,12 @@ impl Site {
                 {
                     t.rfid_seen.clone_from(&r.rfid);
                     if let Some(session) = t.session.as_mut() {
-                        let outcome = session.present(&self.users, &s.dev_id, &r.rfid);
+                        let outcome = match session.present(&self.users, &s.dev_id, &r.rfid) {
+                            Ok(done) => done.to_string(),
+                            Err(refused) => format!("refused: {refused}"),
+                        };
                         self.notices
-                            .push(format!("{}: card {}: {outcome:?}", s.dev_id, r.rfid));
+                            .push(format!("{}: card {}: {outcome}", s.dev_id, r.rfid));
                     }
                 }
             }
