@@ -6,6 +6,7 @@ mod webdriver;
 
 mod clients;
 mod configuration;
+mod demo;
 mod http_input;
 mod load_management;
 mod logs;

@@ -7,13 +7,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, SyncArbiter};
+use actix::{Actor, Addr, SyncArbiter};
 use actix_web::{web, App, HttpServer};
-use actors::devices::validate_devices;
+use actors::alloc::Rotation;
+use actors::devices::{validate_devices, DeviceType};
 use actors::plant::{LocalPorts, Plant};
 use actors::sim::plant::PlantSim;
 use actors::store::{self, License, State, Store, STATE_FILE, STATE_VERSION};
-use actors::supervisor::{Flush, Supervisor};
+use actors::supervisor::{Flush, GetSnapshot, Supervisor};
 use slog::{info, Logger};
 use tokio::sync::watch;
 
@@ -168,6 +169,46 @@ fn new_serial() -> Result<String, StartError> {
     Ok(format!("CB-{}", hex.join("-")))
 }
 
+/// With the simulated plant, what the HTTP-input wallboxes draw reaches its
+/// grid meter: the plant simulates only its own cars, and a wallbox it did
+/// not see would make the house load look lower by that wallbox's current.
+fn feed_http_wallboxes(
+    sim: PlantSim,
+    supervisor: Addr<Supervisor>,
+    plant: watch::Receiver<Arc<Plant>>,
+) {
+    actix::spawn(async move {
+        let mut every = actix::clock::interval(Duration::from_millis(200));
+        loop {
+            every.tick().await;
+            let Ok(snapshot) = supervisor.send(GetSnapshot).await else {
+                return;
+            };
+            let plant = plant.borrow().clone();
+            let mut load = [0; 3];
+            for ((dev_id, _), view) in snapshot.devices.iter().zip(&snapshot.evses) {
+                let (Some(device), Some(view)) = (plant.find(dev_id), view) else {
+                    continue;
+                };
+                if device.settings.dev_type != DeviceType::EvseAjax {
+                    continue;
+                }
+                let rotation =
+                    Rotation::from_degrees(device.settings.phase_rotation).unwrap_or_default();
+                let draw = rotation.to_building_values([
+                    view.current_l1,
+                    view.current_l2,
+                    view.current_l3,
+                ]);
+                for (total, ma) in load.iter_mut().zip(draw) {
+                    *total += ma;
+                }
+            }
+            sim.set_other_load(load);
+        }
+    });
+}
+
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     std::fs::create_dir_all(&settings.storage.dir).map_err(|e| StartError::Storage {
@@ -183,18 +224,21 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
             reason: bind_error(&e, "http.listen"),
         })?;
 
-    let base_port = settings.simulation.base_port;
-    let local = if settings.simulation.enabled {
+    let sim = if settings.simulation.enabled {
         let sim = PlantSim::start(&settings.simulation)
             .await
             .map_err(|e| StartError::Simulation(bind_error(&e, "simulation.base_port")))?;
         for (name, addr) in &sim.addresses {
             info!(log, "simulated device"; "name" => name, "address" => %addr);
         }
-        LocalPorts(sim.addresses.clone())
+        Some(sim)
     } else {
-        LocalPorts::from_base(base_port)
+        None
     };
+    let local = sim.as_ref().map_or_else(
+        || LocalPorts::from_base(settings.simulation.base_port),
+        |sim| LocalPorts(sim.addresses.clone()),
+    );
 
     // One daemon per storage directory: a second would overwrite the first's changes.
     let lock_path = settings.storage.dir.join("lock");
@@ -235,6 +279,9 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     let (published, plant_view) = watch::channel(Arc::new(plant.clone()));
     let supervisor = Supervisor::new(state, plant, published, store.clone(), &log).start();
     let supervisor_at_stop = supervisor.clone();
+    if let Some(sim) = sim {
+        feed_http_wallboxes(sim, supervisor.clone(), plant_view.clone());
+    }
     let state = web::Data::new(AppState {
         plant: plant_view,
         supervisor,

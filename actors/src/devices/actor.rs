@@ -30,6 +30,9 @@ pub struct Device {
     /// What the control registers were last set to, and when all of them
     /// were last written.
     written: HashMap<u16, u16>,
+    /// What the last poll read from the control registers (since the last
+    /// write): a value someone else wrote is put right at the next cycle.
+    read_back: HashMap<u16, u16>,
     asserted_at: Option<Instant>,
     /// The fail-safe the box reported last, and whether it has been
     /// checked against the settings (done with the first control write, so
@@ -54,6 +57,7 @@ impl Device {
             com: ComStatus::starting(Instant::now()),
             model: None,
             written: HashMap::new(),
+            read_back: HashMap::new(),
             asserted_at: None,
             fail_safe_seen: None,
             fail_safe_checked: false,
@@ -232,6 +236,10 @@ impl Handler<Poll> for Device {
                 }
                 if let Reading::Evse(evse) = r {
                     device.fail_safe_seen = Some(evse.fail_safe);
+                    if dev_type == DeviceType::EvsePowerbrain {
+                        device.read_back =
+                            evse_powerbrain::control_words_read(evse).into_iter().collect();
+                    }
                 }
             }
             reading
@@ -250,9 +258,16 @@ impl Handler<Apply> for Device {
         let reassert = self
             .asserted_at
             .is_none_or(|at| at.elapsed() >= REASSERT_AFTER);
+        let differs = |map: &HashMap<u16, u16>, addr: &u16, value: &u16| {
+            map.get(addr).is_some_and(|v| v != value)
+        };
         let changed: Vec<(u16, u16)> = words
             .into_iter()
-            .filter(|(addr, value)| reassert || self.written.get(addr) != Some(value))
+            .filter(|(addr, value)| {
+                reassert
+                    || self.written.get(addr) != Some(value)
+                    || differs(&self.read_back, addr, value)
+            })
             .collect();
         let fail_safe = self.fail_safe_writes();
         if changed.is_empty() && fail_safe.is_empty() {
@@ -273,6 +288,9 @@ impl Handler<Apply> for Device {
             }
             match &result {
                 Ok(_) => {
+                    for (addr, _) in &changed {
+                        device.read_back.remove(addr);
+                    }
                     device.written.extend(changed);
                     if reassert {
                         device.asserted_at = Some(Instant::now());

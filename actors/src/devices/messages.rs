@@ -26,7 +26,8 @@ pub struct WriteRegisters {
 pub struct Poll;
 
 /// Set a wallbox's charging current (mA) and enable flag. Registers are
-/// written only when their value changes, and re-asserted once a minute.
+/// written when their value changes or the last poll read another value
+/// back from the box, and re-asserted once a minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
 #[rtype(result = "Result<(), DeviceError>")]
 pub struct Apply {

@@ -1,8 +1,9 @@
 //! The closed-loop simulated plant: Power Brain wallboxes with simulated
 //! cars, an SDM630 grid meter, a household load and PV. Cars draw what
 //! their wallbox offers (up to their own maximum) after a short ramp, and
-//! the grid meter shows house + cars − PV per phase, so load management
-//! can be watched working with no hardware.
+//! the grid meter shows house + cars + other loads (the daemon's HTTP-input
+//! wallboxes) − PV per phase, so load management can be watched working
+//! with no hardware.
 //!
 //! Ports from `base_port`: the first wallbox (`evse`), the Power Brain's two
 //! S0 meters (`meter1`, `meter2`), further wallboxes (`evse2`, `evse3`, …),
@@ -155,6 +156,9 @@ const START_DELAY_MS: u64 = 2000;
 struct State {
     time_ms: u64,
     house_ma: [i64; 3],
+    /// Loads the plant does not simulate but the grid meter sees (the
+    /// daemon's HTTP-input wallboxes), mA per phase.
+    other_ma: [i64; 3],
     pv_ma: [i64; 3],
     plugged: Vec<Option<Car>>,
     /// Cars still to come or go, and whether they have arrived.
@@ -252,6 +256,7 @@ impl PlantSim {
         let state = State {
             time_ms: 0,
             house_ma: settings.house_load_ma,
+            other_ma: [0; 3],
             pv_ma: settings.pv_ma,
             plugged: vec![None; wallboxes.len()],
             schedule: settings.cars.iter().map(|c| (c.clone(), false)).collect(),
@@ -281,6 +286,12 @@ impl PlantSim {
     /// Sets the household load per phase (mA).
     pub fn set_house_load(&self, ma: [i64; 3]) {
         self.state().house_ma = ma;
+    }
+
+    /// Sets what other loads on the site draw per phase (mA): the grid
+    /// meter shows them too.
+    pub fn set_other_load(&self, ma: [i64; 3]) {
+        self.state().other_ma = ma;
     }
 
     /// Sets the PV generation per phase (mA).
@@ -330,7 +341,7 @@ impl PlantSim {
     }
 
     fn grid_currents(&self, s: &State) -> [i64; 3] {
-        let mut grid = [0, 1, 2].map(|p| s.house_ma[p] - s.pv_ma[p]);
+        let mut grid = [0, 1, 2].map(|p| s.house_ma[p] + s.other_ma[p] - s.pv_ma[p]);
         for (w, car) in s.plugged.iter().enumerate() {
             let Some(car) = car else { continue };
             for wallbox_phase in 0..usize::from(car.settings.phases.min(3)) {
