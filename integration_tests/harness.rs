@@ -276,6 +276,17 @@ impl Daemon {
         kept.iter().any(|line| line.contains(text))
     }
 
+    /// How many recent lines of the daemon's log contain all of `texts`.
+    pub fn count_logged(&self, texts: &[&str]) -> usize {
+        let kept = self
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.iter()
+            .filter(|line| texts.iter().all(|t| line.contains(t)))
+            .count()
+    }
+
     /// Forgets the log lines seen so far.
     pub fn clear_log(&self) {
         self.log

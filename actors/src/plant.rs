@@ -220,7 +220,7 @@ impl Plant {
         let settings = Arc::new(settings.clone());
         if !settings.dev_type.is_modbus() {
             let actor = if settings.dev_type.is_http_input() {
-                DeviceActor::Http(HttpInput::new(settings.clone()).start())
+                DeviceActor::Http(HttpInput::new(settings.clone(), &self.log).start())
             } else {
                 DeviceActor::None
             };

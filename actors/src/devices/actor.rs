@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use slog::{info, o, warn, Logger};
 
+use super::failures::{log_notice, FailureLog};
 use super::messages::{
     Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Refused, Shutdown, UpdateSettings,
     WriteRegisters,
@@ -26,6 +27,7 @@ pub struct Device {
     bus: Addr<Bus>,
     timeout: Duration,
     com: ComStatus,
+    failures: FailureLog,
     model: Option<String>,
     /// What the control registers were last set to, and when all of them
     /// were last written.
@@ -55,6 +57,7 @@ impl Device {
             bus,
             timeout,
             com: ComStatus::starting(Instant::now()),
+            failures: FailureLog::default(),
             model: None,
             written: HashMap::new(),
             read_back: HashMap::new(),
@@ -74,15 +77,30 @@ impl Device {
         })
     }
 
-    /// Records the outcome of an exchange in the com status.
+    /// Records the outcome of an exchange in the com status, and logs a
+    /// failure or recovery (without repeating it every poll).
+    fn note(&mut self, outcome: Result<(), &DeviceError>, now: Instant) {
+        self.com.record(outcome, now);
+        self.log_com(now);
+    }
+
+    /// Logs a failure or a recovery as the com status now says.
+    fn log_com(&mut self, now: Instant) {
+        if self.com.com_err {
+            let notice = self.failures.failed(now);
+            log_notice(&self.log, notice, Some(&self.com.last_error));
+        } else {
+            log_notice(&self.log, self.failures.succeeded(now), None);
+        }
+    }
+
+    /// Records the outcome of an exchange (see `note`).
     fn track<T: 'static>(
         &mut self,
         work: impl std::future::Future<Output = Result<T, DeviceError>> + 'static,
     ) -> ResponseActFuture<Self, Result<T, DeviceError>> {
         Box::pin(work.into_actor(self).map(|result, device, _| {
-            device
-                .com
-                .record(result.as_ref().map(|_| ()), Instant::now());
+            device.note(result.as_ref().map(|_| ()), Instant::now());
             result
         }))
     }
@@ -227,9 +245,9 @@ impl Handler<Poll> for Device {
                     .decode(&blocks)
                     .map_err(|e| DeviceError::Protocol(e.to_string()))
             });
-            device
-                .com
-                .record_poll(reading.as_ref().map(|_| ()), Instant::now());
+            let now = Instant::now();
+            device.com.record_poll(reading.as_ref().map(|_| ()), now);
+            device.log_com(now);
             if let Ok(r) = &reading {
                 if device.model.is_none() && !dev_type.is_powerbrain() {
                     device.model = Some(dev_type.model());

@@ -3,6 +3,7 @@
 //! actor of its endpoint.
 
 mod actor;
+mod failures;
 pub mod http_input;
 mod kind;
 mod messages;

@@ -310,7 +310,8 @@ impl Supervisor {
                 let (log, dev_id) = (self.log.clone(), device.dev_id.clone());
                 actix::spawn(async move {
                     if let Ok(Err(e)) = request.await {
-                        warn!(log, "could not set a wallbox"; "device" => dev_id, "error" => %e);
+                        // The device logs its failures itself, once.
+                        debug!(log, "could not set a wallbox"; "device" => dev_id, "error" => %e);
                     }
                 });
             }
