@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use actors::sim::{powerbrain, serve_tcp, SharedBank};
 
-use crate::harness::{device, device_info, Daemon, DaemonConfig};
+use crate::harness::{device, device_info, simulated_power_brain, Daemon, DaemonConfig};
 
 /// Waits until a line of the log contains each of `texts`.
 async fn wait_logged(d: &Daemon, texts: &[&str], within: Duration) {
@@ -103,4 +103,53 @@ async fn a_failing_device_is_logged_once_then_its_recovery_once() {
         1,
         "with how long and how often it failed"
     );
+}
+
+#[tokio::test]
+async fn configuration_changes_are_logged_with_who_and_what_but_no_secret() {
+    let d = Daemon::start(simulated_power_brain()).await;
+    let body = serde_json::json!({"max_total_current": 25000, "devices": [{"dev_id": "E1", "name": "Garage"}]});
+    assert_eq!(d.post("cmd=set_params", body.to_string()).await.0, 200);
+    wait_logged(
+        &d,
+        &[
+            "INFO configuration changed",
+            "client: 127.0.0.1",
+            "cmd: set_params",
+            "max_total_current: 32000 → 25000",
+            "E1.name: \"Wallbox 1\" → \"Garage\"",
+        ],
+        Duration::from_secs(5),
+    )
+    .await;
+    // Posting back what is set changes nothing and logs no change.
+    assert_eq!(d.post("cmd=set_params", body.to_string()).await.0, 200);
+    let user =
+        r#"{"id": "anna", "name": "Anna", "dev_ids": ["E1"], "rfids": [{"id": "04C0FFEE"}]}"#;
+    assert_eq!(d.post("cmd=set_user", user).await.0, 200);
+    assert_eq!(
+        d.ok("cmd=del_device&dev_id=M2").await,
+        serde_json::json!("ok")
+    );
+    d.ok("cmd=modbus&device=evse&write=8093&value=100").await;
+    d.ok("cmd=change_admin_pwd&new_pwd=very-secret-9").await;
+    wait_logged(
+        &d,
+        &[
+            "cmd: set_user, changes: user anna added",
+            "cmd: del_device, changes: M2 deleted",
+            "E1: register 8093 written with [100]",
+            "cmd: change_admin_pwd, changes: admin password set",
+        ],
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(
+        d.count_logged(&["configuration changed"]),
+        5,
+        "one line per change"
+    );
+    for secret in ["very-secret-9", "04C0FFEE", "argon2"] {
+        assert_eq!(d.count_logged(&[secret]), 0, "{secret} is never logged");
+    }
 }

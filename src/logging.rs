@@ -26,10 +26,6 @@ fn unix_now() -> u64 {
 pub fn set_diagnostics(enable: bool) {
     let until = if enable { unix_now() + DIAG_SECS } else { 0 };
     DIAG_UNTIL.store(until, Ordering::Relaxed);
-    slog_scope::info!(
-        "diagnostic logging {}",
-        if enable { "on for 5 minutes" } else { "off" }
-    );
 }
 
 fn diagnostics_on() -> bool {

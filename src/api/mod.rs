@@ -157,11 +157,11 @@ async fn cnf(
         Access::Own => {}
     }
     let answer: Value = match cmd {
-        "accept_license" => config::accept_license(&state, &params).await?,
+        "accept_license" => config::accept_license(&state, &req, &params).await?,
         "change_admin_pwd" => {
             config::change_admin_pwd(&state, &req, &params, body.as_ref()).await?
         }
-        "del_device" => config::del_device(&state, &params).await?,
+        "del_device" => config::del_device(&state, &req, &params).await?,
         // The big reads are serialized straight from typed structs.
         "get_dev_info" => {
             let admin = users::reads_as_admin(&state, &credentials).await?;
@@ -207,15 +207,20 @@ async fn cnf(
                 config::require_admin(&state, &req, credentials.clone(), "modbus read 8096")
                     .await?;
             }
-            modbus::run(&device.settings.dev_id, dev_type, addr, request).await?
+            let wrote = request.written(&device.settings.dev_id);
+            let answer = modbus::run(&device.settings.dev_id, dev_type, addr, request).await?;
+            if let Some(wrote) = wrote {
+                config::log_change(&req, "modbus", &[wrote]);
+            }
+            answer
         }
         "override_device" => users::override_device(&state, &req, &params).await?,
-        "reset_device" => config::reset_device(&state, &params).await?,
+        "reset_device" => config::reset_device(&state, &req, &params).await?,
         "set_ajax_evse" => ajax::set_evse(&state, &params, body.as_ref()).await?,
         "set_ajax_meter" => ajax::set_meter(&state, &params, body.as_ref()).await?,
         "set_cm_vars" => config::set_cm_vars(&state, &params).await?,
-        "set_diag_logging" => config::set_diag_logging(&params)?,
-        "set_params" => config::set_params(&state, body).await?,
+        "set_diag_logging" => config::set_diag_logging(&req, &params)?,
+        "set_params" => config::set_params(&state, &req, body).await?,
         "set_user" => users::set_user(&state, &req, &params, body).await?,
         "soft_meter" => users::soft_meter(&state, &req, &params).await?,
         other => return Err(ApiError::UnknownCommand(other.to_string())),

@@ -6,6 +6,7 @@
 //! the directory fsynced — only then does the caller hear "ok". A crash at
 //! any moment leaves either the old or the new state, never a mix.
 
+mod changes;
 mod config;
 mod file;
 
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use changes::changes;
 pub use config::{
     check_formula_names, delete_device, formula_problems, ignored_keys, no_new_formula_problems,
     set_cm_var, set_params, MAX_CM_VARS,

@@ -46,9 +46,10 @@ pub struct Reevaluate;
 #[rtype(result = "Arc<Snapshot>")]
 pub struct CycleNow;
 
-/// A change of the configuration through the API.
+/// A change of the configuration through the API; answers what changed,
+/// in words for the log (`store::changes`).
 #[derive(Debug, Message)]
-#[rtype(result = "Result<(), ConfigError>")]
+#[rtype(result = "Result<Vec<String>, ConfigError>")]
 pub enum Configure {
     /// A `set_params` body: parameters and/or `devices`.
     SetParams(Map<String, Value>),
@@ -535,7 +536,7 @@ impl Handler<Reevaluate> for Supervisor {
 }
 
 impl Handler<Configure> for Supervisor {
-    type Result = AtomicResponse<Self, Result<(), ConfigError>>;
+    type Result = AtomicResponse<Self, Result<Vec<String>, ConfigError>>;
 
     fn handle(&mut self, change: Configure, _: &mut Self::Context) -> Self::Result {
         let mut restart = Vec::new();
@@ -619,14 +620,17 @@ impl Handler<Configure> for Supervisor {
         AtomicResponse::new(Box::pin(write.into_actor(self).map(
             move |written, act, ctx| {
                 let state = written?;
+                let mut changed = store::changes(&act.state, &state);
                 if reset_overdraft {
                     act.site.reset_overdraft();
+                    changed.push("overdraft_cur reset to 0".into());
                 }
+                changed.extend(restart.iter().map(|dev_id| format!("{dev_id} reset")));
                 act.apply_state(state, &restart, ctx)?;
                 // The API reports the change at once, not after the next cycle.
                 let now = act.now_ms();
                 act.decide(now, act.snapshot.cycle_time_ms);
-                Ok(())
+                Ok(changed)
             },
         )))
     }
