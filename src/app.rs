@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix::{Actor, Addr, SyncArbiter};
 use actix_web::{web, App, HttpServer};
 use actors::alloc::Rotation;
-use actors::devices::{validate_devices, DeviceType};
+use actors::devices::DeviceType;
 use actors::plant::{LocalPorts, Plant};
 use actors::sim::plant::PlantSim;
 use actors::store::{self, License, State, Store, STATE_FILE, STATE_VERSION};
@@ -20,6 +20,7 @@ use tokio::sync::watch;
 
 use crate::api::guard::{Connections, Guard};
 use crate::api::{self, AppState, Auth, Verifier, VerifySlots};
+use crate::check;
 use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,24 +37,6 @@ pub enum StartError {
     Server(String),
     #[error("state: {0}")]
     State(String),
-}
-
-/// What the API checks on input, checked on a loaded state: the texts,
-/// the users and their cards, the admin password's hash.
-fn check_loaded(state: &State) -> Result<(), String> {
-    for (key, text) in [("title", &state.title), ("desc", &state.desc)] {
-        if text.chars().count() > store::MAX_TEXT_CHARS {
-            return Err(format!(
-                "{key}: longer than {} characters",
-                store::MAX_TEXT_CHARS
-            ));
-        }
-    }
-    actors::users::validate_users(&state.users).map_err(|e| format!("users: {e}"))?;
-    if let Some(hash) = &state.admin_hash {
-        api::auth::valid_hash(hash).map_err(|e| format!("admin_hash: {e}"))?;
-    }
-    Ok(())
 }
 
 impl StartError {
@@ -83,33 +66,19 @@ fn bind_error(e: &std::io::Error, setting: &str) -> String {
 fn load_or_seed(settings: &Settings, log: &Logger) -> Result<(PathBuf, State), StartError> {
     let path = settings.storage.dir.join(STATE_FILE);
     if let Some(mut state) = store::load(&path).map_err(|e| StartError::State(e.to_string()))? {
-        validate_devices(&state.devices).map_err(|e| {
-            StartError::State(format!(
-                "{} holds an invalid device ({e}); it was left as it is",
-                path.display()
-            ))
-        })?;
-        state.params.validate().map_err(|(key, reason)| {
-            StartError::State(format!("{}: params.{key}: {reason}", path.display()))
-        })?;
         // Checked like the API's input: what was written by hand, or by an
         // older or broken version, does not get in by the back door.
-        check_loaded(&state).map_err(|e| {
-            StartError::State(format!(
-                "{}: {e}; the daemon did not start and the file was left as it is",
-                path.display()
-            ))
-        })?;
-        info!(log, "state loaded"; "file" => %path.display());
-        // Saved before formulas were checked for names: it loads, and says so.
-        for problem in store::formula_problems(&state) {
-            slog::warn!(log, "a formula names what cannot exist; it counts as 0 until fixed";
-                "problem" => problem);
+        let found = check::state_problems(&state, settings);
+        if !found.errors.is_empty() {
+            return Err(StartError::State(format!(
+                "{}: {}; the daemon did not start and the file was left as it is",
+                path.display(),
+                found.errors.join("; ")
+            )));
         }
-        if state.params != settings.load || state.devices != settings.devices {
-            slog::warn!(log, "[load], [site] and [[devices]] come from the state file, which differs from the settings; \
-                change them through the API, or delete the state file to seed it from the settings again";
-                "file" => %path.display());
+        info!(log, "state loaded"; "file" => %path.display());
+        for warning in found.warnings {
+            slog::warn!(log, "{warning}"; "file" => %path.display());
         }
         // A state file from before serial numbers gets one now, once.
         if state.serialno.is_empty() {

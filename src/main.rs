@@ -2,6 +2,7 @@
 
 mod api;
 mod app;
+mod check;
 mod logging;
 mod settings;
 
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::settings::{Settings, DEFAULT_SETTINGS};
+use crate::settings::{Settings, SettingsError, DEFAULT_SETTINGS};
 
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -18,7 +19,8 @@ struct Cli {
     /// Settings file (default: ./settings.toml, else the built-in default).
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// Load and check the settings, then exit 0 (valid) or 2 (invalid).
+    /// Check the settings and the state file they point to, report every
+    /// problem, and exit 0 (usable) or 2 (not).
     #[arg(long)]
     check_config: bool,
     /// Print the built-in default settings and exit.
@@ -34,19 +36,36 @@ fn main() -> ExitCode {
     }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
+        Err(SettingsError::Invalid(problems)) => {
+            for problem in problems {
+                eprintln!("chargebrain: invalid settings: {problem}");
+            }
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("chargebrain: invalid settings: {e}");
             return ExitCode::from(2);
         }
     };
     if cli.check_config {
-        let source = match &cli.config {
-            Some(path) => path.display().to_string(),
-            None if std::path::Path::new("settings.toml").exists() => "./settings.toml".to_string(),
-            None => "the built-in default".to_string(),
+        let source = check::settings_source(cli.config.as_deref());
+        let mut overrides: Vec<String> = std::env::vars()
+            .map(|(key, _)| key)
+            .filter(|key| key.starts_with("CHARGEBRAIN__"))
+            .collect();
+        overrides.sort();
+        let (out, err, ok) = check::report(&settings, &source, &overrides);
+        for line in out {
+            println!("{line}");
+        }
+        for line in err {
+            eprintln!("chargebrain: {line}");
+        }
+        return if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
         };
-        println!("settings ok: {source} (with CHARGEBRAIN__* overrides)");
-        return ExitCode::SUCCESS;
     }
     let (log, guard) = match logging::init(&settings.log) {
         Ok(l) => l,

@@ -193,7 +193,7 @@ impl std::str::FromStr for DeviceType {
         }
         let known: Vec<&str> = DeviceType::ALL.iter().map(|t| t.key()).collect();
         Err(format!(
-            "unknown device type {key:?}; known: {}",
+            "unknown type {key:?}; known types: {}",
             known.join(", ")
         ))
     }
@@ -213,6 +213,15 @@ mod tests {
 
     #[test]
     fn serde_keys_are_the_api_keys() {
+        let unknown = serde_json::from_value::<DeviceType>("meter_sdm360".into())
+            .expect_err("no such type")
+            .to_string();
+        assert!(
+            unknown.starts_with(
+                "unknown type \"meter_sdm360\"; known types: evse_powerbrain, meter_powerbrain,"
+            ),
+            "{unknown}"
+        );
         for t in DeviceType::ALL {
             assert_eq!(
                 serde_json::to_value(t).unwrap(),
@@ -259,7 +268,7 @@ mod tests {
         let err = serde_json::from_value::<DeviceType>("toaster".into())
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("unknown device type \"toaster\"; known: evse_powerbrain"));
+        assert!(err.starts_with("unknown type \"toaster\"; known types: evse_powerbrain"));
     }
 
     #[test]

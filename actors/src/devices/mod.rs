@@ -19,7 +19,8 @@ pub use messages::{
     WriteRegisters,
 };
 pub use settings::{
-    validate_changed, validate_devices, CurrentLimit, DeviceSettings, DeviceSettingsError,
+    device_problems, validate_changed, validate_devices, CurrentLimit, DeviceSettings,
+    DeviceSettingsError,
 };
 
 use crate::transport::DeviceError;

@@ -88,44 +88,61 @@ fn sixteen_amps() -> i64 {
 }
 
 impl SimulationSettings {
+    /// The internal addresses of the plant's devices, in port order:
+    /// `evse`, `meter1`, `meter2`, `evse2`, …, `grid`.
+    pub fn device_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = ["evse", "meter1", "meter2"].map(String::from).into();
+        names.extend((2..=self.wallboxes.max(1)).map(|n| format!("evse{n}")));
+        if self.grid_meter {
+            names.push("grid".into());
+        }
+        names
+    }
+
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        self.problems().into_iter().next().map_or(Ok(()), Err)
+    }
+
+    /// Every problem, each with its key.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
         if !(1..=200).contains(&self.wallboxes) {
-            return Err((
+            out.push((
                 "simulation.wallboxes",
                 format!("{} is not 1 to 200", self.wallboxes),
             ));
         }
         if let Some(r) = self.rotations.iter().find(|r| ![0, 120, 240].contains(*r)) {
-            return Err(("simulation.rotations", format!("{r} is not 0, 120 or 240")));
+            out.push(("simulation.rotations", format!("{r} is not 0, 120 or 240")));
         }
         for car in &self.cars {
             if car.wallbox == 0 || car.wallbox > self.wallboxes {
-                return Err((
+                out.push((
                     "simulation.cars.wallbox",
                     format!("{} is not 1 to {}", car.wallbox, self.wallboxes),
                 ));
             }
             if ![1, 3].contains(&car.phases) {
-                return Err((
+                out.push((
                     "simulation.cars.phases",
                     format!("{} is not 1 or 3", car.phases),
                 ));
             }
         }
         if !(10..=10_000).contains(&self.tick_ms) {
-            return Err((
+            out.push((
                 "simulation.tick_ms",
                 format!("{} is not 10 to 10000", self.tick_ms),
             ));
         }
         let ports = self.wallboxes + 2 + usize::from(self.grid_meter);
         if self.base_port != 0 && usize::from(self.base_port) + ports > usize::from(u16::MAX) {
-            return Err((
+            out.push((
                 "simulation.base_port",
                 "leaves no room for the plant's ports".into(),
             ));
         }
-        Ok(())
+        out
     }
 }
 

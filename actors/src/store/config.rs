@@ -304,6 +304,12 @@ pub fn check_formula_names(
         .map_or(Ok(()), Err)
 }
 
+/// Every formula problem of settings read at start (no users or
+/// charging-manager variables there yet).
+pub fn settings_formula_problems(params: &SiteParams, devices: &[DeviceSettings]) -> Vec<String> {
+    problems(params, devices, &[], &[])
+}
+
 /// Refuses a change that makes a formula name what cannot exist. Problems
 /// the configuration already had (a state file from before these checks)
 /// do not block other changes; the daemon warns of them at start.

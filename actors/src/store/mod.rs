@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use changes::changes;
 pub use config::{
     check_formula_names, delete_device, formula_problems, ignored_keys, no_new_formula_problems,
-    set_cm_var, set_params, MAX_CM_VARS,
+    set_cm_var, set_params, settings_formula_problems, MAX_CM_VARS,
 };
 pub use file::{load, save_atomic};
 
