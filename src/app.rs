@@ -7,14 +7,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Addr, SyncArbiter};
+use actix::{Actor, SyncArbiter};
 use actix_web::{web, App, HttpServer};
 use actors::alloc::Rotation;
 use actors::devices::DeviceType;
 use actors::plant::{LocalPorts, Plant};
 use actors::sim::plant::PlantSim;
 use actors::store::{self, License, State, Store, STATE_FILE, STATE_VERSION};
-use actors::supervisor::{Flush, GetSnapshot, Supervisor};
+use actors::supervisor::{Flush, Snapshot, Supervisor};
 use slog::{info, Logger};
 use tokio::sync::watch;
 
@@ -143,16 +143,14 @@ fn new_serial() -> Result<String, StartError> {
 /// not see would make the house load look lower by that wallbox's current.
 fn feed_http_wallboxes(
     sim: PlantSim,
-    supervisor: Addr<Supervisor>,
+    mut snapshots: watch::Receiver<Arc<Snapshot>>,
     plant: watch::Receiver<Arc<Plant>>,
 ) {
+    // At once after each decision: a push is decided on at once too, and
+    // the grid meter must not lag behind what the wallbox reports.
     actix::spawn(async move {
-        let mut every = actix::clock::interval(Duration::from_millis(200));
-        loop {
-            every.tick().await;
-            let Ok(snapshot) = supervisor.send(GetSnapshot).await else {
-                return;
-            };
+        while snapshots.changed().await.is_ok() {
+            let snapshot = snapshots.borrow_and_update().clone();
             let plant = plant.borrow().clone();
             let mut load = [0; 3];
             for ((dev_id, _), view) in snapshot.devices.iter().zip(&snapshot.evses) {
@@ -246,11 +244,12 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     // fsync blocks: the store gets a thread of its own.
     let store = SyncArbiter::start(1, move || Store::new(path.clone(), stored.clone()));
     let (published, plant_view) = watch::channel(Arc::new(plant.clone()));
-    let supervisor = Supervisor::new(state, plant, published, store.clone(), &log).start();
-    let supervisor_at_stop = supervisor.clone();
+    let supervisor = Supervisor::new(state, plant, published, store.clone(), &log);
     if let Some(sim) = sim {
-        feed_http_wallboxes(sim, supervisor.clone(), plant_view.clone());
+        feed_http_wallboxes(sim, supervisor.snapshots(), plant_view.clone());
     }
+    let supervisor = supervisor.start();
+    let supervisor_at_stop = supervisor.clone();
     let state = web::Data::new(AppState {
         plant: plant_view,
         supervisor,

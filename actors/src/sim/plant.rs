@@ -306,9 +306,11 @@ impl PlantSim {
     }
 
     /// Sets what other loads on the site draw per phase (mA): the grid
-    /// meter shows them too.
+    /// meter shows them too, from now on.
     pub fn set_other_load(&self, ma: [i64; 3]) {
-        self.state().other_ma = ma;
+        let mut s = self.state();
+        s.other_ma = ma;
+        self.write_grid(&mut s, 0);
     }
 
     /// Sets the PV generation per phase (mA).
@@ -434,25 +436,31 @@ impl PlantSim {
             s.wallbox_mwh[w] += power_w * dt / 3600;
             regs.set_int(8058, s.wallbox_mwh[w] / 1000);
         }
-        if let Some(grid_bank) = &self.grid {
-            let grid = self.grid_currents(&s);
-            let power: [i64; 3] = grid.map(|ma| ma * VOLTS / 1000);
-            let total: i64 = power.iter().sum();
-            if total >= 0 {
-                s.grid_import_mwh += total * dt / 3600;
-            } else {
-                s.grid_export_mwh -= total * dt / 3600;
-            }
-            let mut regs = grid_bank.lock();
-            #[allow(clippy::cast_precision_loss)]
-            meters::set_sdm630(
-                &mut regs,
-                [VOLTS as f32; 3],
-                grid.map(|ma| ma as f32 / 1000.0),
-                power.map(|w| w as f32),
-                s.grid_import_mwh as f32 / 1_000_000.0,
-                s.grid_export_mwh as f32 / 1_000_000.0,
-            );
+        self.write_grid(&mut s, dt);
+    }
+
+    /// Counts `dt` ms of energy and writes the grid meter's registers.
+    fn write_grid(&self, s: &mut State, dt: i64) {
+        let Some(grid_bank) = &self.grid else {
+            return;
+        };
+        let grid = self.grid_currents(s);
+        let power: [i64; 3] = grid.map(|ma| ma * VOLTS / 1000);
+        let total: i64 = power.iter().sum();
+        if total >= 0 {
+            s.grid_import_mwh += total * dt / 3600;
+        } else {
+            s.grid_export_mwh -= total * dt / 3600;
         }
+        let mut regs = grid_bank.lock();
+        #[allow(clippy::cast_precision_loss)]
+        meters::set_sdm630(
+            &mut regs,
+            [VOLTS as f32; 3],
+            grid.map(|ma| ma as f32 / 1000.0),
+            power.map(|w| w as f32),
+            s.grid_import_mwh as f32 / 1_000_000.0,
+            s.grid_export_mwh as f32 / 1_000_000.0,
+        );
     }
 }

@@ -155,6 +155,8 @@ pub struct Supervisor {
     timer: Option<SpawnHandle>,
     clock: Clock,
     snapshot: Arc<Snapshot>,
+    /// Every new snapshot, for those who follow them (the simulated plant).
+    snapshots: watch::Sender<Arc<Snapshot>>,
     last_start: Option<u64>,
     running: bool,
     log: Logger,
@@ -202,10 +204,16 @@ impl Supervisor {
             timer: None,
             clock: Clock::system(),
             snapshot: Arc::new(Snapshot::default()),
+            snapshots: watch::channel(Arc::new(Snapshot::default())).0,
             last_start: None,
             running: false,
             log: log.new(o!("component" => "supervisor")),
         }
+    }
+
+    /// Follows the snapshots: a new one after every decision.
+    pub fn snapshots(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshots.subscribe()
     }
 
     /// Takes its time from `clock` instead of the system's.
@@ -318,6 +326,7 @@ impl Supervisor {
             }
         }
         self.snapshot = Arc::new(snapshot);
+        self.snapshots.send_replace(self.snapshot.clone());
     }
 
     /// Logs card events, appends closed transactions to the charging log,

@@ -457,6 +457,9 @@ pub struct Site {
     max_total_formula: Option<Expr>,
     /// The charging-manager variables, by lower-case name.
     cm_vars: Arc<HashMap<String, f64>>,
+    /// The house load last used, and the time of the newest meter reading
+    /// it was computed from.
+    house_seen: Option<(u64, PerPhase)>,
 }
 
 /// The sum of three phases, saturating.
@@ -491,6 +494,7 @@ impl Site {
             user_rules: HashMap::new(),
             local: LocalTime::default(),
             cm_vars: Arc::default(),
+            house_seen: None,
         }
     }
 
@@ -627,6 +631,8 @@ impl Site {
             .iter()
             .any(|t| meter_role(&t.settings) == Some(MeterRole::Grid));
         let mut stale_meters: Vec<String> = Vec::new();
+        // When the meters the house load comes from last read (ms).
+        let mut meters_read: Option<u64> = None;
         let mut meters = Vec::new();
         let mut meter_views = vec![None; self.devices.len()];
         // Every meter's reading, for what the rules and formulas see (the
@@ -662,6 +668,7 @@ impl Site {
             if now.saturating_sub(since) > stale_after {
                 stale_meters.push(t.settings.dev_id.clone());
             }
+            meters_read = meters_read.max(t.last_ok);
             if let Some(m) = reading {
                 meters.push(MeterLoad {
                     role,
@@ -1016,7 +1023,19 @@ impl Site {
             ));
         }
 
-        let house_ma = budget::house_load(&meters, evse_ma);
+        let mut house_ma = budget::house_load(&meters, evse_ma);
+        // A wallbox reading newer than the meters' (an HTTP push between two
+        // polls) would lower the house load by what the meters have not seen
+        // yet, and free current that is in use: until a meter reads again,
+        // the house load does not go down.
+        if let (Some(read), Some((seen_read, seen))) = (meters_read, self.house_seen) {
+            if read <= seen_read {
+                for (house, before) in house_ma.iter_mut().zip(seen) {
+                    *house = (*house).max(before);
+                }
+            }
+        }
+        self.house_seen = meters_read.map(|read| (read, house_ma));
         if !meters.is_empty() && now >= self.overdraft_grace_until {
             let total = [0, 1, 2].map(|p| house_ma[p].saturating_add(evse_ma[p]));
             self.overdraft.record(total, max_total_ma, now);
