@@ -8,7 +8,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-NODE_RED_VERSION=4.1.15
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/chargebrain"
 
 missing=()
@@ -24,13 +23,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-node_red_dir="$cache/node-red-$NODE_RED_VERSION"
-if [ ! -x "$node_red_dir/node_modules/.bin/node-red" ]; then
-  echo "installing Node-RED $NODE_RED_VERSION into $node_red_dir"
-  mkdir -p "$node_red_dir"
-  npm install --prefix "$node_red_dir" --no-audit --no-fund --loglevel=error "node-red@$NODE_RED_VERSION" >/dev/null
-fi
-export NODE_RED_BIN="$node_red_dir/node_modules/.bin/node-red"
+# The same pinned Node-RED that scripts/node-red.sh runs the example flow in.
+NODE_RED_BIN="$(scripts/node-red.sh --install)"
+export NODE_RED_BIN
 
 # One venv per content of the requirements file: a changed pin makes a new one.
 req=scripts/requirements-test.txt
