@@ -542,6 +542,19 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_s_first_settings_for_real_hardware_are_valid() {
+        let readme = include_str!("../README.md");
+        let start = readme
+            .find("```toml\n[http]\nlisten = \"0.0.0.0:8080\"")
+            .expect("the example in \"Using real hardware\"")
+            + "```toml\n".len();
+        let end = start + readme[start..].find("```").expect("its end");
+        let s = load(&readme[start..end], &[]).unwrap();
+        assert!(!s.simulation.enabled && !s.load.lb_enabled);
+        assert_eq!(s.devices.len(), 2);
+    }
+
+    #[test]
     fn the_simulated_plant_s_addresses_need_the_simulated_plant() {
         let err = load(
             DEFAULT_SETTINGS,
