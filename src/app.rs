@@ -11,10 +11,11 @@ use actix::{Actor, SyncArbiter};
 use actix_web::{web, App, HttpServer};
 use actors::alloc::Rotation;
 use actors::devices::DeviceType;
+use actors::history::History;
 use actors::plant::{LocalPorts, Plant};
 use actors::sim::plant::PlantSim;
 use actors::store::{self, License, State, Store, STATE_FILE, STATE_VERSION};
-use actors::supervisor::{Flush, Snapshot, Supervisor};
+use actors::supervisor::{Flush, Snapshot, Supervisor, TakeHistory};
 use slog::{info, Logger};
 use tokio::sync::watch;
 
@@ -138,6 +139,51 @@ fn new_serial() -> Result<String, StartError> {
     Ok(format!("CB-{}", hex.join("-")))
 }
 
+/// The history's file, next to the state file.
+const HISTORY_FILE: &str = "history.json";
+
+/// The history saved at the last shutdown. A file that cannot be used is
+/// no reason not to start: the charts begin afresh, and the file is
+/// replaced at the next shutdown.
+fn load_history(path: &std::path::Path, log: &Logger) -> History {
+    let text = match std::fs::read(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return History::new(),
+        Err(e) => {
+            slog::warn!(log, "cannot read the history; the charts start afresh";
+                "file" => %path.display(), "error" => %e);
+            return History::new();
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let loaded = serde_json::from_slice(&text)
+        .map_err(|e| e.to_string())
+        .and_then(|saved| History::from_saved(saved, now));
+    match loaded {
+        Ok(history) => {
+            info!(log, "history loaded"; "file" => %path.display());
+            history
+        }
+        Err(e) => {
+            slog::warn!(log, "the history file cannot be used; the charts start afresh";
+                "file" => %path.display(), "error" => e);
+            History::new()
+        }
+    }
+}
+
+/// Writes the history (at shutdown), atomically.
+fn save_history(path: &std::path::Path, history: &History, log: &Logger) {
+    let written = serde_json::to_vec(history)
+        .map_err(|e| e.to_string())
+        .and_then(|text| store::write_atomic(path, &text).map_err(|e| e.to_string()));
+    if let Err(e) = written {
+        slog::warn!(log, "could not save the history"; "file" => %path.display(), "error" => e);
+    }
+}
+
 /// With the simulated plant, what the HTTP-input wallboxes draw reaches its
 /// grid meter: the plant simulates only its own cars, and a wallbox it did
 /// not see would make the house load look lower by that wallbox's current.
@@ -244,7 +290,9 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     // fsync blocks: the store gets a thread of its own.
     let store = SyncArbiter::start(1, move || Store::new(path.clone(), stored.clone()));
     let (published, plant_view) = watch::channel(Arc::new(plant.clone()));
-    let supervisor = Supervisor::new(state, plant, published, store.clone(), &log);
+    let history_path = settings.storage.dir.join(HISTORY_FILE);
+    let supervisor = Supervisor::new(state, plant, published, store.clone(), &log)
+        .with_history(load_history(&history_path, &log));
     if let Some(sim) = sim {
         feed_http_wallboxes(sim, supervisor.snapshots(), plant_view.clone());
     }
@@ -319,6 +367,9 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         .map_err(|e| StartError::Server(e.to_string()))?;
     // Soft meters and open transactions are saved at shutdown too.
     let _ = supervisor_at_stop.send(Flush).await;
+    if let Ok(history) = supervisor_at_stop.send(TakeHistory).await {
+        save_history(&history_path, &history, &log);
+    }
     drop(lock);
     info!(log, "stopped");
     Ok(())

@@ -5,6 +5,7 @@ pub mod alloc;
 pub mod codec;
 pub mod devices;
 pub mod drivers;
+pub mod history;
 pub mod keyword;
 pub mod plant;
 pub mod registers;

@@ -6,6 +6,7 @@ mod config;
 mod dev_info;
 mod error;
 pub mod guard;
+mod history;
 mod modbus;
 mod page;
 mod params;
@@ -83,7 +84,9 @@ enum Access {
 
 fn access(cmd: &str, params: &Params) -> Access {
     match cmd {
-        "get_cm_vars" | "get_dev_info" | "get_dev_types" | "get_params" => Access::Read,
+        "get_cm_vars" | "get_dev_info" | "get_dev_types" | "get_history" | "get_params" => {
+            Access::Read
+        }
         "modbus" if params.get("write").is_none() => Access::Read,
         "accept_license" | "del_device" | "get_new_user_id" | "get_ta_log" | "get_users"
         | "modbus" | "reset_device" | "set_ajax_evse" | "set_ajax_meter" | "set_cm_vars"
@@ -169,6 +172,7 @@ async fn cnf(
         }
         "get_cm_vars" => config::get_cm_vars(&state).await?,
         "get_dev_types" => dev_info::dev_types(),
+        "get_history" => return Ok(json_text(history::get(&state, &params).await?)),
         "enter_rfid" => users::enter_rfid(&state, &req, &params).await?,
         "get_login" => config::login_status(&state, &credentials).await?,
         "get_new_user_id" => users::new_user_id()?,

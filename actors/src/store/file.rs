@@ -32,17 +32,22 @@ pub fn load(path: &Path) -> Result<Option<State>, StoreError> {
     Ok(Some(state))
 }
 
-/// Writes `state` to `path` so that a crash leaves the old or the new file:
-/// write a temporary file, fsync it, rename it over `path`, fsync the directory.
+/// Writes `state` to `path` so that a crash leaves the old or the new file.
 pub fn save_atomic(path: &Path, state: &State) -> Result<(), StoreError> {
-    let fail = |e: std::io::Error| StoreError::Write {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    };
     let text = serde_json::to_vec_pretty(state).map_err(|e| StoreError::Write {
         path: path.display().to_string(),
         reason: e.to_string(),
     })?;
+    write_atomic(path, &text)
+}
+
+/// Writes `text` to `path` so that a crash leaves the old or the new file:
+/// write a temporary file, fsync it, rename it over `path`, fsync the directory.
+pub fn write_atomic(path: &Path, text: &[u8]) -> Result<(), StoreError> {
+    let fail = |e: std::io::Error| StoreError::Write {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
     let tmp = path.with_extension("json.tmp");
     let mut options = OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -50,7 +55,7 @@ pub fn save_atomic(path: &Path, state: &State) -> Result<(), StoreError> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(&tmp).map_err(fail)?;
-    file.write_all(&text).map_err(fail)?;
+    file.write_all(text).map_err(fail)?;
     file.sync_all().map_err(fail)?;
     drop(file);
     fs::rename(&tmp, path).map_err(fail)?;

@@ -20,7 +20,7 @@ pub use config::{
     check_formula_names, delete_device, formula_problems, ignored_keys, no_new_formula_problems,
     set_cm_var, set_params, settings_formula_problems, MAX_CM_VARS,
 };
-pub use file::{load, save_atomic};
+pub use file::{load, save_atomic, write_atomic};
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;

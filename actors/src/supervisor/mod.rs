@@ -25,6 +25,7 @@ pub use session::{Transaction, Who};
 pub use site::{Command, EvseView, MeterView, Site, SiteView, Snapshot};
 
 use crate::devices::{Apply, DeviceStatus, GetStatus, Poll, Refused};
+use crate::history::{self, History};
 use crate::plant::Plant;
 use crate::store::{self, AppendLog, State, Store, StoreError, Update};
 
@@ -100,6 +101,16 @@ pub struct SoftMeter {
     pub set: Option<i64>,
 }
 
+/// The history's points for a query (`get_history`).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<history::Series, ConfigError>")]
+pub struct GetHistory(pub history::Query);
+
+/// The history as it is saved (at shutdown).
+#[derive(Debug, Message)]
+#[rtype(result = "History")]
+pub struct TakeHistory;
+
 /// Saves what runs on (open transactions, soft meters): every minute, and
 /// at shutdown. Answers when written.
 #[derive(Debug, Message)]
@@ -157,6 +168,8 @@ pub struct Supervisor {
     snapshot: Arc<Snapshot>,
     /// Every new snapshot, for those who follow them (the simulated plant).
     snapshots: watch::Sender<Arc<Snapshot>>,
+    /// What the site and the wallboxes did, for the charts.
+    history: History,
     last_start: Option<u64>,
     running: bool,
     log: Logger,
@@ -205,6 +218,7 @@ impl Supervisor {
             clock: Clock::system(),
             snapshot: Arc::new(Snapshot::default()),
             snapshots: watch::channel(Arc::new(Snapshot::default())).0,
+            history: History::new(),
             last_start: None,
             running: false,
             log: log.new(o!("component" => "supervisor")),
@@ -214,6 +228,13 @@ impl Supervisor {
     /// Follows the snapshots: a new one after every decision.
     pub fn snapshots(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.snapshots.subscribe()
+    }
+
+    /// Continues `history` (loaded at start).
+    #[must_use]
+    pub fn with_history(mut self, history: History) -> Self {
+        self.history = history;
+        self
     }
 
     /// Takes its time from `clock` instead of the system's.
@@ -368,6 +389,36 @@ impl Supervisor {
         })))
     }
 
+    /// Notes the cycle just decided in the history.
+    fn record_history(&mut self) {
+        let snapshot = &self.snapshot;
+        let v = &snapshot.site;
+        let ma = |x: i64| i32::try_from(x).unwrap_or(if x < 0 { i32::MIN } else { i32::MAX });
+        let site = history::SiteValues {
+            current: [0, 1, 2].map(|p| ma(v.house_ma[p].saturating_add(v.evse_ma[p]))),
+            house: v.house_ma.map(ma),
+            limit: ma(v.max_total_ma),
+        };
+        let evses =
+            snapshot
+                .devices
+                .iter()
+                .zip(&snapshot.evses)
+                .filter_map(|((dev_id, _), view)| {
+                    let view = view.as_ref()?;
+                    let drawn = view.current_l1.max(view.current_l2).max(view.current_l3);
+                    Some((
+                        dev_id.as_str(),
+                        history::EvseValues {
+                            offered: ma(view.lb_current),
+                            drawn: ma(drawn),
+                            power: ma(view.cur_charging_power),
+                        },
+                    ))
+                });
+        self.history.record(self.clock.unix_ms(), site, evses);
+    }
+
     fn start_timer(&mut self, ctx: &mut Context<Self>) {
         if let Some(timer) = self.timer.take() {
             ctx.cancel_future(timer);
@@ -443,6 +494,9 @@ impl Supervisor {
         Box::pin(gather.into_actor(self).map(move |(), act, _| {
             let now = act.now_ms();
             act.decide(now, cycle_time);
+            if !http_only {
+                act.record_history();
+            }
             debug!(act.log, "cycle"; "ms" => now.saturating_sub(start),
                 "available_ma" => ?act.snapshot.site.available_ma, "house_ma" => ?act.snapshot.site.house_ma);
             if !http_only {
@@ -745,6 +799,31 @@ impl Handler<SoftMeter> for Supervisor {
             }
             .into_actor(self),
         )
+    }
+}
+
+impl Handler<GetHistory> for Supervisor {
+    type Result = Result<history::Series, ConfigError>;
+
+    fn handle(&mut self, GetHistory(query): GetHistory, _: &mut Self::Context) -> Self::Result {
+        if let Some(dev_id) = &query.dev_id {
+            let wallbox = self
+                .plant
+                .find(dev_id)
+                .is_some_and(|d| d.settings.dev_type.is_evse());
+            if !wallbox && !self.history.knows(dev_id) {
+                return Err(ConfigError::UnknownDevice(dev_id.clone()));
+            }
+        }
+        Ok(self.history.query(&query))
+    }
+}
+
+impl Handler<TakeHistory> for Supervisor {
+    type Result = MessageResult<TakeHistory>;
+
+    fn handle(&mut self, _: TakeHistory, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.history.to_saved())
     }
 }
 
