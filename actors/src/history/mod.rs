@@ -21,8 +21,9 @@ const MAX_COARSE: usize = 48 * 60 + 2;
 /// The format of the saved file.
 const FILE_VERSION: u32 = 1;
 
-/// The site in one sample, mA per building phase.
+/// The site in one sample, mA per building phase. Saved as seven numbers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "[i32; 7]", into = "[i32; 7]")]
 pub struct SiteValues {
     /// What the site draws: the house and the cars.
     pub current: [i32; 3],
@@ -31,8 +32,9 @@ pub struct SiteValues {
     pub limit: i32,
 }
 
-/// One wallbox in one sample.
+/// One wallbox in one sample. Saved as three numbers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "[i32; 3]", into = "[i32; 3]")]
 pub struct EvseValues {
     /// What load management offers it, mA.
     pub offered: i32,
@@ -353,6 +355,34 @@ impl History {
             .sum();
         let names: usize = self.wallboxes.iter().map(String::capacity).sum();
         std::mem::size_of::<History>() + buffers + evses + names
+    }
+}
+
+impl From<SiteValues> for [i32; 7] {
+    fn from(s: SiteValues) -> Self {
+        site_array(&s)
+    }
+}
+
+impl From<[i32; 7]> for SiteValues {
+    fn from(v: [i32; 7]) -> Self {
+        site_from(v)
+    }
+}
+
+impl From<EvseValues> for [i32; 3] {
+    fn from(e: EvseValues) -> Self {
+        [e.offered, e.drawn, e.power]
+    }
+}
+
+impl From<[i32; 3]> for EvseValues {
+    fn from([offered, drawn, power]: [i32; 3]) -> Self {
+        EvseValues {
+            offered,
+            drawn,
+            power,
+        }
     }
 }
 
