@@ -263,7 +263,6 @@ async function dashboard(root) {
     if (!root.isConnected) return;
     siteTitle(info.params);
     renderSummary(summary, info.params);
-    await charts.update(info);
     // Tiles are built once and then updated, so open controls keep their input.
     const now = info.devices.map((d) => d.dev_id + ":" + d.dev_type).join();
     if (now !== layout) {
@@ -274,6 +273,8 @@ async function dashboard(root) {
     for (const d of info.devices) tiles.get(d.dev_id).update(d);
     // For bench/web.py: when the first answer was drawn.
     if (!performance.getEntriesByName("dashboard-rendered").length) performance.mark("dashboard-rendered");
+    // The charts after the live numbers: their data is larger.
+    await charts.update(info);
   });
 }
 
