@@ -87,7 +87,7 @@ async fn a_hand_written_current_limit_is_put_right_at_the_next_cycle() {
         / 100;
     let by_hand = if set == 70 { 80 } else { 70 };
     let written = d
-        .ok(&format!(
+        .ok_change(&format!(
             "cmd=modbus&device=evse&write=8093&value={by_hand}"
         ))
         .await;

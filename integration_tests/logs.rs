@@ -71,7 +71,7 @@ async fn a_failing_device_is_logged_once_then_its_recovery_once() {
     d.wait_for(Duration::from_secs(10), "M1 answers", |i| {
         device_info(i, "M1")["model"]
             .as_str()
-            .is_some_and(|m| m.starts_with("cFos Power Brain"))
+            .is_some_and(|m| m.contains("Power Brain"))
     })
     .await;
     bank.set_online(false);
@@ -88,11 +88,8 @@ async fn a_failing_device_is_logged_once_then_its_recovery_once() {
             "{dev}: its failure once"
         );
     }
-    assert!(
-        d.count_logged(&["WARN"]) <= 2,
-        "no other warnings: {} lines",
-        d.count_logged(&["WARN"])
-    );
+    let device_warnings = d.count_logged(&["WARN", "device: M"]);
+    assert_eq!(device_warnings, 2, "no other warnings about the devices");
     bank.set_online(true);
     wait_logged(&d, &["INFO device answers again"], Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -128,11 +125,12 @@ async fn configuration_changes_are_logged_with_who_and_what_but_no_secret() {
         r#"{"id": "anna", "name": "Anna", "dev_ids": ["E1"], "rfids": [{"id": "04C0FFEE"}]}"#;
     assert_eq!(d.post("cmd=set_user", user).await.0, 200);
     assert_eq!(
-        d.ok("cmd=del_device&dev_id=M2").await,
+        d.ok_change("cmd=del_device&dev_id=M2").await,
         serde_json::json!("ok")
     );
-    d.ok("cmd=modbus&device=evse&write=8093&value=100").await;
-    d.ok("cmd=change_admin_pwd&new_pwd=very-secret-9").await;
+    d.ok_change("cmd=modbus&device=evse&write=8093&value=100")
+        .await;
+    d.set_password("very-secret-9").await;
     wait_logged(
         &d,
         &[

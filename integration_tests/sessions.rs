@@ -57,13 +57,13 @@ async fn wait_for_the_sessions(d: &Daemon, cap: i64, when: &str) -> Value {
         .await;
     let (e1, e2) = (device_info(&info, "E1"), device_info(&info, "E2"));
     assert_eq!(
-        (&e1["user"], &e1["override_max_cur"], &e1["overrides"]),
-        (&json!("anna"), &json!(cap), &json!("")),
+        (&e1["user"], &e1["ov_cur"], &e1["overrides"]),
+        (&json!("anna"), &json!(cap), &json!(0)),
         "{when}: E1 {e1}"
     );
     assert_eq!(
         (&e2["user"], &e2["overrides"], &e2["lb_current"]),
-        (&json!("anna"), &json!("C"), &json!(0)),
+        (&json!("anna"), &json!(1), &json!(0)),
         "{when}: E2 {e2}"
     );
     info
@@ -129,7 +129,7 @@ async fn a_stop_by_card_and_a_current_cap_survive_a_stop_and_a_kill() {
     plant.plug(2, 3, 16_000);
     d.wait_for(Duration::from_secs(20), "a new car at E2 waits", |i| {
         let e2 = device_info(i, "E2");
-        e2["lb_reason"] == "waiting for authorisation" && e2["overrides"] == ""
+        e2["lb_reason"] == "waiting for authorisation" && e2["overrides"] == 0
     })
     .await;
 }

@@ -44,7 +44,11 @@ pub fn state_problems(state: &State, settings: &Settings) -> StateProblems {
     if let Err(e) = actors::users::validate_users(&state.users) {
         found.errors.push(format!("users: {e}"));
     }
-    if let Some(Err(e)) = state.admin_hash.as_deref().map(crate::api::auth::valid_hash) {
+    if let Some(Err(e)) = state
+        .admin_hash
+        .as_deref()
+        .map(crate::api::auth::valid_hash)
+    {
         found.errors.push(format!("admin_hash: {e}"));
     }
     // Saved before formulas were checked for names: it loads, and says so.

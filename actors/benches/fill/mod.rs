@@ -12,9 +12,15 @@ pub fn history(wallboxes: usize, end: i64) -> History {
     for s in 0..secs {
         let t = end - (secs - s) * 1000;
         let wave = |n: i64| i32::try_from((s / 60 + n * 7) % 17).unwrap_or(0);
-        let house = [8_000 + 300 * wave(1), 5_000 + 200 * wave(2), 4_000 + 250 * wave(3)];
+        let house = [
+            8_000 + 300 * wave(1),
+            5_000 + 200 * wave(2),
+            4_000 + 250 * wave(3),
+        ];
         let offered = |n: i64| 6_000 + 500 * wave(n);
-        let cars: i32 = (1..=i64::try_from(wallboxes).unwrap_or(0)).map(offered).sum();
+        let cars: i32 = (1..=i64::try_from(wallboxes).unwrap_or(0))
+            .map(offered)
+            .sum();
         let site = SiteValues {
             current: house.map(|h| h + cars),
             house,

@@ -255,8 +255,9 @@ impl Handler<Poll> for Device {
                 if let Reading::Evse(evse) = r {
                     device.fail_safe_seen = Some(evse.fail_safe);
                     if dev_type == DeviceType::EvsePowerbrain {
-                        device.read_back =
-                            evse_powerbrain::control_words_read(evse).into_iter().collect();
+                        device.read_back = evse_powerbrain::control_words_read(evse)
+                            .into_iter()
+                            .collect();
                     }
                 }
             }
