@@ -138,6 +138,27 @@ async fn the_charts_appear_and_show_a_house_load_step() {
     eprintln!("house load drawn (mA): {house:?}");
     std::fs::write(artifacts().join("history.png"), browser.screenshot().await)
         .expect("history screenshot");
+
+    // The car leaves: its session is in the charging log, and in the
+    // wallbox's session list.
+    plant.unplug(1);
+    let deadline = Instant::now() + WAIT;
+    while d.get_text("cmd=get_ta_log").await.1.lines().count() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the session reached the charging log"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    browser
+        .click_on("[data-testid=history-E1] details.sessions summary")
+        .await;
+    let row = browser
+        .wait_for_text("[data-testid=history-E1] details.sessions tbody tr", |t| {
+            t.contains("kWh")
+        })
+        .await;
+    eprintln!("session listed: {row}");
 }
 
 #[tokio::test]
