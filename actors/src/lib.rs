@@ -7,6 +7,7 @@ pub mod devices;
 pub mod drivers;
 pub mod history;
 pub mod keyword;
+pub mod metrics;
 pub mod plant;
 pub mod registers;
 pub mod rules;

@@ -12,6 +12,7 @@ use slog::Logger;
 use crate::devices::{
     Apply, Device, DeviceSettings, GetStatus, HttpInput, Poll, Refused, Shutdown, UpdateSettings,
 };
+use crate::metrics::Metrics;
 use crate::transport::{Bus, Endpoint, EndpointError};
 
 /// Where the internal addresses point: `evse`, `meter1`, `meter2` (the
@@ -181,6 +182,8 @@ pub struct Plant {
     buses: HashMap<Endpoint, Addr<Bus>>,
     local: LocalPorts,
     timeout: Duration,
+    /// What the devices and the cycle count, for `/metrics`.
+    metrics: Arc<Metrics>,
     log: Logger,
 }
 
@@ -198,6 +201,7 @@ impl Plant {
             buses: HashMap::new(),
             local: local.clone(),
             timeout,
+            metrics: Arc::new(Metrics::default()),
             log: log.clone(),
         };
         for settings in devices {
@@ -237,7 +241,9 @@ impl Plant {
             .entry(endpoint.clone())
             .or_insert_with(|| Bus::new(endpoint.clone(), log).start())
             .clone();
-        let addr = Device::new(settings.clone(), bus, self.timeout, log).start();
+        let addr = Device::new(settings.clone(), bus, self.timeout, log)
+            .with_metrics(self.metrics.clone())
+            .start();
         Ok(DeviceHandle {
             settings,
             endpoint: Some(endpoint),
@@ -301,6 +307,11 @@ impl Plant {
 
     pub fn devices(&self) -> &[DeviceHandle] {
         &self.devices
+    }
+
+    /// What the devices and the cycle count, for `/metrics`.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The device named `name`: its alias or dev_id, case-insensitive.

@@ -12,6 +12,7 @@ use super::messages::{
 };
 use super::{ComStatus, DeviceSettings, DeviceType};
 use crate::drivers::{evse_powerbrain, powerbrain, FailSafe, Reading, Table};
+use crate::metrics::Metrics;
 use crate::transport::{Bus, BusRequest, DeviceError, Op};
 
 /// How often a device that has not been identified yet is asked again.
@@ -41,6 +42,8 @@ pub struct Device {
     /// observation mode writes nothing at all).
     fail_safe_seen: Option<FailSafe>,
     fail_safe_checked: bool,
+    /// Where each request's time and failure are counted.
+    metrics: Arc<Metrics>,
     log: Logger,
 }
 
@@ -64,17 +67,36 @@ impl Device {
             asserted_at: None,
             fail_safe_seen: None,
             fail_safe_checked: false,
+            metrics: Arc::default(),
             log,
         }
     }
 
-    fn request(&self, op: Op, issued: Instant) -> Request<Bus, BusRequest> {
-        self.bus.send(BusRequest {
+    /// Counts its requests in `metrics` (the daemon's shared set).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Sends one request to the bus; its time or failure is counted.
+    fn request(
+        &self,
+        op: Op,
+        issued: Instant,
+    ) -> impl std::future::Future<Output = Result<Vec<u16>, DeviceError>> + 'static {
+        let request = self.bus.send(BusRequest {
             unit: self.settings.id,
             op,
             issued,
             timeout: self.timeout,
-        })
+        });
+        let (metrics, dev_id) = (self.metrics.clone(), self.settings.dev_id.clone());
+        async move {
+            let result = request.await.unwrap_or(Err(DeviceError::Stopped));
+            metrics.modbus_request(&dev_id, issued.elapsed(), result.as_ref().map(|_| ()));
+            result
+        }
     }
 
     /// Records the outcome of an exchange in the com status, and logs a
@@ -122,11 +144,15 @@ impl Device {
     ) -> impl std::future::Future<Output = Result<Vec<Vec<u16>>, DeviceError>> + 'static {
         let requests: Vec<_> = ops.into_iter().map(|op| (self.bus.clone(), op)).collect();
         let (unit, timeout) = (self.settings.id, self.timeout);
+        let (metrics, dev_id) = (self.metrics.clone(), self.settings.dev_id.clone());
         async move {
             let mut answers = Vec::with_capacity(requests.len());
             for (bus, op) in requests {
                 let req = BusRequest::new(unit, op, timeout);
-                answers.push(bus.send(req).await.unwrap_or(Err(DeviceError::Stopped))?);
+                let issued = req.issued;
+                let result = bus.send(req).await.unwrap_or(Err(DeviceError::Stopped));
+                metrics.modbus_request(&dev_id, issued.elapsed(), result.as_ref().map(|_| ()));
+                answers.push(result?);
             }
             Ok(answers)
         }
@@ -197,7 +223,7 @@ impl Handler<ReadRegisters> for Device {
             },
             Instant::now(),
         );
-        self.track(async move { request.await.unwrap_or(Err(DeviceError::Stopped)) })
+        self.track(request)
     }
 }
 
@@ -210,12 +236,7 @@ impl Handler<WriteRegisters> for Device {
             values: msg.values,
         };
         let request = self.request(op, Instant::now());
-        self.track(async move {
-            request
-                .await
-                .unwrap_or(Err(DeviceError::Stopped))
-                .map(|_| ())
-        })
+        self.track(async move { request.await.map(|_| ()) })
     }
 }
 

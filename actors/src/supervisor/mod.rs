@@ -4,6 +4,7 @@
 //! tells each wallbox its current, and keeps the snapshot the API reports.
 
 mod clock;
+mod health;
 mod params;
 mod plausible;
 pub mod session;
@@ -12,7 +13,7 @@ mod site;
 mod tests;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use serde_json::{Map, Value};
@@ -20,12 +21,14 @@ use slog::{debug, info, o, warn, Logger};
 use tokio::sync::watch;
 
 pub use clock::{Clock, ManualClock};
+pub use health::{CycleHealth, STALLED_AFTER_PERIODS};
 pub use params::SiteParams;
 pub use session::{Transaction, Who};
 pub use site::{Command, EvseView, MeterView, Site, SiteView, Snapshot};
 
 use crate::devices::{Apply, DeviceStatus, GetStatus, Poll, Refused};
 use crate::history::{self, History};
+use crate::metrics::{DeviceLabel, Metrics};
 use crate::plant::Plant;
 use crate::store::{self, AppendLog, State, Store, StoreError, Update};
 
@@ -172,6 +175,12 @@ pub struct Supervisor {
     history: History,
     last_start: Option<u64>,
     running: bool,
+    metrics: Arc<Metrics>,
+    health: Arc<CycleHealth>,
+    /// The wallboxes whose car was paused at the last decision.
+    paused: Vec<String>,
+    /// A test hook: after this many cycles the cycle hangs (see `stall_after`).
+    stall_after: Option<u64>,
     log: Logger,
 }
 
@@ -206,7 +215,12 @@ impl Supervisor {
         site.set_users(state.users.clone());
         site.set_cm_vars(&state.cm_vars);
         site.restore(&state.open_transactions, &state.soft_meters);
+        let health = Arc::new(CycleHealth::new(state.params.cycle_time_ms));
         Supervisor {
+            metrics: plant.metrics().clone(),
+            health,
+            paused: Vec::new(),
+            stall_after: None,
             site,
             devices: supervised(&plant),
             plant,
@@ -244,6 +258,21 @@ impl Supervisor {
         self
     }
 
+    /// For tests of the watchdog only: after `cycles` cycles the cycle hangs
+    /// for good, as one waiting on something that never comes would (the
+    /// actor itself still answers). The daemon sets this only in debug
+    /// builds, from `CHARGEBRAIN_DEBUG_STALL_CYCLE_AFTER`.
+    #[must_use]
+    pub fn stall_after(mut self, cycles: u64) -> Self {
+        self.stall_after = Some(cycles);
+        self
+    }
+
+    /// Whether the cycle runs, for readers that must not ask the actor.
+    pub fn health(&self) -> Arc<CycleHealth> {
+        self.health.clone()
+    }
+
     /// Puts a new configuration into force: devices start, stop or restart,
     /// parameters take effect, the API sees the new device list.
     fn apply_state(
@@ -256,6 +285,12 @@ impl Supervisor {
         // afresh (the plant restarts exactly those); one whose name, limits
         // or rules changed keeps its actor, its car's session, pause and
         // overrides.
+        let before: Vec<String> = self
+            .plant
+            .devices()
+            .iter()
+            .map(|d| d.settings.dev_id.clone())
+            .collect();
         let fresh = self
             .plant
             .reconcile(&state.devices, restart)
@@ -266,8 +301,15 @@ impl Supervisor {
             .iter()
             .map(|d| d.settings.clone())
             .collect();
+        for gone in before
+            .iter()
+            .filter(|id| !settings.iter().any(|d| d.dev_id == **id))
+        {
+            self.metrics.forget_device(gone);
+        }
         let now = self.now_ms();
         let cycle_changed = state.params.cycle_time_ms != self.site.params.cycle_time_ms;
+        self.health.set_period(state.params.cycle_time_ms);
         self.site
             .reconfigure(state.params.clone(), &settings, &fresh, now);
         self.site.set_users(state.users.clone());
@@ -302,7 +344,12 @@ impl Supervisor {
     fn decide(&mut self, now: u64, cycle_time: u64) {
         self.site.wall_secs = self.clock.unix_secs();
         self.site.local = self.clock.local_time(now);
+        let began = Instant::now();
         let (commands, mut snapshot) = self.site.cycle(now, cycle_time);
+        self.metrics
+            .decision_duration
+            .observe(began.elapsed().as_secs_f64());
+        self.count_pauses(&snapshot);
         self.keep_records();
         for (i, view) in snapshot.evses.iter().enumerate() {
             if let (Some(view), Some(d)) = (view, self.devices.get(i)) {
@@ -348,6 +395,26 @@ impl Supervisor {
         }
         self.snapshot = Arc::new(snapshot);
         self.snapshots.send_replace(self.snapshot.clone());
+    }
+
+    /// Counts the pauses that began with this decision.
+    fn count_pauses(&mut self, snapshot: &Snapshot) {
+        let paused: Vec<String> = snapshot
+            .evses
+            .iter()
+            .zip(&self.devices)
+            .filter(|(view, _)| view.as_ref().is_some_and(|v| v.paused))
+            .map(|(_, d)| d.dev_id.clone())
+            .collect();
+        for dev_id in paused.iter().filter(|id| !self.paused.contains(id)) {
+            self.metrics
+                .wallbox_pauses
+                .get_or_create(&DeviceLabel {
+                    dev_id: dev_id.clone(),
+                })
+                .inc();
+        }
+        self.paused = paused;
     }
 
     /// Logs card events, appends closed transactions to the charging log,
@@ -453,10 +520,23 @@ impl Supervisor {
     ) -> ResponseActFuture<Self, Arc<Snapshot>> {
         if !http_only {
             if self.running {
+                self.metrics.cycle_overruns.inc();
                 return Box::pin(fut::ready(self.snapshot.clone()));
             }
             self.running = true;
+            if self
+                .stall_after
+                .is_some_and(|after| self.health.cycles() >= after)
+            {
+                // The test hook: this cycle never ends, so none follows.
+                warn!(
+                    self.log,
+                    "the cycle hangs on purpose (CHARGEBRAIN_DEBUG_STALL_CYCLE_AFTER)"
+                );
+                return Box::pin(fut::ready(self.snapshot.clone()));
+            }
         }
+        let began = Instant::now();
         let start = self.now_ms();
         let cycle_time = if http_only {
             self.snapshot.cycle_time_ms
@@ -501,6 +581,22 @@ impl Supervisor {
                 "available_ma" => ?act.snapshot.site.available_ma, "house_ma" => ?act.snapshot.site.house_ma);
             if !http_only {
                 act.running = false;
+                act.metrics
+                    .cycle_duration
+                    .observe(began.elapsed().as_secs_f64());
+                let charging = act
+                    .snapshot
+                    .evses
+                    .iter()
+                    .flatten()
+                    .filter(|v| matches!(v.state, 3 | 4))
+                    .count();
+                act.health.cycle_done(
+                    act.site.params.cycle_time_ms,
+                    cycle_time,
+                    act.devices.len(),
+                    charging,
+                );
             }
             act.snapshot.clone()
         }))
