@@ -20,8 +20,10 @@ use slog::{info, Logger};
 use tokio::sync::watch;
 
 use crate::api::guard::{Connections, Guard};
+use crate::api::metrics::HttpMetrics;
 use crate::api::{self, AppState, Auth, Verifier, VerifySlots};
 use crate::check;
+use crate::service::{self, Notifier};
 use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
@@ -222,8 +224,30 @@ fn feed_http_wallboxes(
     });
 }
 
+/// The test hook of the watchdog tests: the cycle hangs after this many
+/// cycles (`CHARGEBRAIN_DEBUG_STALL_CYCLE_AFTER`). Debug builds only: a
+/// release build never reads it.
+fn stall_after() -> Option<u64> {
+    if cfg!(debug_assertions) {
+        std::env::var("CHARGEBRAIN_DEBUG_STALL_CYCLE_AFTER")
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    } else {
+        None
+    }
+}
+
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
+    // Read first: a broken NOTIFY_SOCKET is said at once, not after the start.
+    let notifier = Notifier::from_env()
+        .unwrap_or_else(|e| {
+            slog::warn!(log, "NOTIFY_SOCKET cannot be used; systemd will not hear from the daemon"; "error" => %e);
+            None
+        })
+        .map(Arc::new);
     std::fs::create_dir_all(&settings.storage.dir).map_err(|e| StartError::Storage {
         dir: settings.storage.dir.display().to_string(),
         reason: e.to_string(),
@@ -273,6 +297,13 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     let plant = Plant::start(&state.devices, &local, timeout, &log)
         .map_err(|e| StartError::Devices(e.to_string()))?;
     info!(log, "devices started"; "count" => plant.devices().len());
+    if plant.devices().is_empty() {
+        slog::warn!(
+            log,
+            "no devices are configured: load management does nothing until meters and \
+            wallboxes are added on the admin page (Devices) or as [[devices]] before the first start"
+        );
+    }
 
     let password_set = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if state.admin_hash.is_none() {
@@ -289,13 +320,19 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     let stored = state.clone();
     // fsync blocks: the store gets a thread of its own.
     let store = SyncArbiter::start(1, move || Store::new(path.clone(), stored.clone()));
+    let metrics = plant.metrics().clone();
     let (published, plant_view) = watch::channel(Arc::new(plant.clone()));
     let history_path = settings.storage.dir.join(HISTORY_FILE);
-    let supervisor = Supervisor::new(state, plant, published, store.clone(), &log)
+    let mut supervisor = Supervisor::new(state, plant, published, store.clone(), &log)
         .with_history(load_history(&history_path, &log));
     if let Some(sim) = sim {
         feed_http_wallboxes(sim, supervisor.snapshots(), plant_view.clone());
     }
+    if let Some(cycles) = stall_after() {
+        slog::warn!(log, "test hook: the cycle will hang"; "after_cycles" => cycles);
+        supervisor = supervisor.stall_after(cycles);
+    }
+    let health = supervisor.health();
     let supervisor = supervisor.start();
     let supervisor_at_stop = supervisor.clone();
     let state = web::Data::new(AppState {
@@ -309,7 +346,11 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         public_read: settings.http.public_read,
         body_timeout: Duration::from_secs(settings.http.body_timeout_s),
         serialno,
+        metrics,
+        http: Arc::new(HttpMetrics::default()),
+        health: health.clone(),
     });
+    let http_metrics = state.http.clone();
     let guard = Guard::new(&settings.http.hosts);
     let connections = Connections::new(settings.http.max_connections_per_client);
     // Every connection takes a file descriptor, and so does every device:
@@ -327,14 +368,22 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         "per_client" => settings.http.max_connections_per_client);
     let server = HttpServer::new(move || {
         let guard = guard.clone();
+        let http_metrics = http_metrics.clone();
         App::new()
             .app_data(state.clone())
             .wrap_fn(move |req, srv| {
                 use actix_web::dev::Service;
                 use futures_util::future::{ready, Either};
-                match guard.check(&req) {
+                let labels = HttpMetrics::labels_of(&req);
+                let answer = match guard.check(&req) {
                     Ok(()) => Either::Left(srv.call(req)),
                     Err(e) => Either::Right(ready(Ok(req.error_response(e)))),
+                };
+                let http_metrics = http_metrics.clone();
+                async move {
+                    let res = answer.await?;
+                    http_metrics.observe(labels, &res);
+                    Ok(res)
                 }
             })
             .configure(api::routes)
@@ -361,10 +410,15 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         let _ = writeln!(out, "listening on http://{addr}");
         let _ = out.flush();
     }
+    // The socket listens from here on, and the devices are started.
+    let server = server.run();
+    if let Some(notifier) = &notifier {
+        service::ready(notifier.clone(), health, &log);
+    }
     server
-        .run()
         .await
         .map_err(|e| StartError::Server(e.to_string()))?;
+    service::stopping(notifier.as_deref());
     // Soft meters and open transactions are saved at shutdown too.
     let _ = supervisor_at_stop.send(Flush).await;
     if let Ok(history) = supervisor_at_stop.send(TakeHistory).await {

@@ -255,13 +255,21 @@ async function dashboard(root) {
   const summary = h("section", { class: "panel summary", "data-testid": "site-summary", "aria-labelledby": "site-h" });
   const grid = h("div", { class: "tiles" });
   const charts = historyPanel();
-  root.append(h("h1", { text: "Dashboard" }), summary, charts.el, h("h2", { class: "sr-only", text: "Devices" }), grid);
+  // A fresh install has no devices: say so, and where to add them.
+  const none = h(
+    "section",
+    { class: "panel notice", "data-testid": "no-devices", hidden: true },
+    h("h2", { text: "No devices are configured" }),
+    h("p", {}, "Load management does nothing until it knows your meters and wallboxes. Add them under ", h("a", { href: "#/devices", text: "Devices" }), ".")
+  );
+  root.append(h("h1", { text: "Dashboard" }), none, summary, charts.el, h("h2", { class: "sr-only", text: "Devices" }), grid);
   const tiles = new Map();
   let layout = "";
   startPolling(async () => {
     const info = await api("get_dev_info");
     if (!root.isConnected) return;
     siteTitle(info.params);
+    none.hidden = info.devices.length > 0;
     renderSummary(summary, info.params);
     // Tiles are built once and then updated, so open controls keep their input.
     const now = info.devices.map((d) => d.dev_id + ":" + d.dev_type).join();

@@ -6,7 +6,9 @@ mod config;
 mod dev_info;
 mod error;
 pub mod guard;
+mod health;
 mod history;
+pub mod metrics;
 mod modbus;
 mod page;
 mod params;
@@ -48,6 +50,11 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
     /// This installation's serial number (`vsn.serialno`), from the state file.
     pub serialno: String,
+    /// What the cycle and the devices count, and what the HTTP layer counts.
+    pub metrics: Arc<actors::metrics::Metrics>,
+    pub http: Arc<metrics::HttpMetrics>,
+    /// Whether the cycle runs (read without asking the supervisor).
+    pub health: Arc<actors::supervisor::CycleHealth>,
 }
 
 impl AppState {
@@ -65,6 +72,11 @@ impl AppState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/cnf", web::get().to(cnf))
         .route("/cnf", web::post().to(cnf))
+        .route("/metrics", web::get().to(metrics::metrics))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/healthz", web::head().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/readyz", web::head().to(health::readyz))
         .configure(page::routes)
         .default_service(web::to(not_found));
 }
@@ -134,6 +146,37 @@ fn is_post_json(req: &HttpRequest) -> bool {
             .and_then(|v| v.split(';').next())
             .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
+
+/// Every command the dispatcher below knows (for the labels of
+/// `/metrics`; any other is counted as "unknown").
+pub const COMMANDS: &[&str] = &[
+    "accept_license",
+    "change_admin_pwd",
+    "del_device",
+    "enter_rfid",
+    "get_cm_vars",
+    "get_dev_info",
+    "get_dev_types",
+    "get_history",
+    "get_login",
+    "get_new_user_id",
+    "get_params",
+    "get_ta_log",
+    "get_user",
+    "get_users",
+    "login",
+    "logout",
+    "modbus",
+    "override_device",
+    "reset_device",
+    "set_ajax_evse",
+    "set_ajax_meter",
+    "set_cm_vars",
+    "set_diag_logging",
+    "set_params",
+    "set_user",
+    "soft_meter",
+];
 
 /// The `/cnf` dispatcher: one arm per command, kept alphabetical.
 async fn cnf(
@@ -281,4 +324,30 @@ where
     <Device as actix::Actor>::Context: ToEnvelope<Device, M>,
 {
     addr.send(msg).await.unwrap_or(Err(DeviceError::Stopped))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::COMMANDS;
+
+    #[test]
+    fn the_command_list_names_every_arm_of_the_dispatcher() {
+        let source = include_str!("mod.rs");
+        let arms: BTreeSet<&str> = source
+            .split("let answer: Value = match cmd {")
+            .nth(1)
+            .and_then(|rest| rest.split("other => return").next())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix('"')?.split_once("\" =>"))
+            .map(|(name, _)| name)
+            .collect();
+        assert!(
+            arms.contains("get_dev_info"),
+            "the dispatcher was not found"
+        );
+        assert_eq!(arms, COMMANDS.iter().copied().collect());
+    }
 }
