@@ -388,6 +388,19 @@ pub async fn get_path(d: &Daemon, path: &str) -> (u16, String) {
     (status, resp.text().await.unwrap_or_default())
 }
 
+/// Polls `/readyz` until it answers 200; answers its body.
+pub async fn wait_until_ready(d: &Daemon) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = get_path(d, "/readyz").await;
+        if status == 200 {
+            return serde_json::from_str(&body).expect("/readyz answers JSON");
+        }
+        assert!(Instant::now() < deadline, "/readyz: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The samples of a Prometheus text exposition: `name{labels}` (as
 /// written) to value.
 pub fn samples(text: &str) -> std::collections::BTreeMap<String, f64> {

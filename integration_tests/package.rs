@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::harness::{get_path, test_deb, Daemon, DaemonConfig};
+use crate::harness::{get_path, test_deb, wait_until_ready, Daemon, DaemonConfig};
 
 fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)
@@ -254,15 +254,7 @@ async fn the_packaged_binary_starts_with_the_packaged_settings() {
         "no devices, no simulation"
     );
     assert_eq!(info["params"]["version"], env!("CARGO_PKG_VERSION"));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let (status, body) = get_path(&d, "/readyz").await;
-        if status == 200 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{status} {body}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    assert_eq!(wait_until_ready(&d).await["devices"], 0);
     assert!(d.logged("no devices are configured"));
     assert!(d.logged("no admin password is set"));
     let (status, page) = get_path(&d, "/").await;

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::{
-    free_port_run, get_path, plain_settings, repo_file, samples, simulated_power_brain, Daemon,
-    DaemonConfig,
+    free_port_run, get_path, plain_settings, repo_file, samples, simulated_power_brain,
+    wait_until_ready, Daemon, DaemonConfig,
 };
 
 /// systemd's side: every datagram the daemon sends, with when it came.
@@ -145,18 +145,9 @@ async fn ready_reaches_systemd_once_the_api_listens() {
         "at READY=1, GET /healthz"
     );
     // The devices were started: readiness comes with the first cycle's readings.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (status, body) = get_path(&d, "/readyz").await;
-        if status == 200 {
-            let body: Value = serde_json::from_str(&body).expect("JSON");
-            assert_eq!(body["devices"], 5);
-            assert_eq!(body["state_loaded"], true);
-            break;
-        }
-        assert!(Instant::now() < deadline, "/readyz: {status} {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ready = wait_until_ready(&d).await;
+    assert_eq!(ready["devices"], 5);
+    assert_eq!(ready["state_loaded"], true);
     assert_eq!(d.stop().await, Some(0));
     systemd.wait_for("STOPPING=1", Duration::from_secs(5));
 }
