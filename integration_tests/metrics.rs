@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::harness::{
     device, device_info, get_path, plain_settings, promtool, repo_file, samples,
-    simulated_power_brain, Daemon, DaemonConfig,
+    simulated_power_brain, test_python, Daemon, DaemonConfig,
 };
 
 /// `promtool check metrics` on `text`: its exit code and what it printed.
@@ -280,6 +280,54 @@ async fn metrics_pass_promtool_and_agree_with_get_dev_info() {
     );
     let body = resp.text().await.expect("body");
     assert!(body.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+    // Both forms through the parsers of the Python Prometheus client (PyPI
+    // prometheus-client), its OpenMetrics one strict about types and suffixes.
+    for (parser, exposition) in [
+        ("prometheus_client.openmetrics.parser", body.as_str()),
+        ("prometheus_client.parser", text.as_str()),
+    ] {
+        let families = python_parse(parser, exposition);
+        for family in [
+            "chargebrain_wallbox_energy_joules",
+            "chargebrain_meter_current_amperes",
+            "chargebrain_cycle_duration_seconds",
+            "chargebrain_modbus_request_duration_seconds",
+        ] {
+            assert!(
+                families.lines().any(|l| l == family),
+                "{parser} did not find {family}: {families}"
+            );
+        }
+    }
+}
+
+/// Parses an exposition with the Python Prometheus client's `parser`
+/// module: the names of the families it found, one a line.
+fn python_parse(parser: &str, exposition: &str) -> String {
+    let script = format!(
+        "import sys\nfrom {parser} import text_string_to_metric_families\n\
+         for f in text_string_to_metric_families(sys.stdin.read()):\n    print(f.name)\n"
+    );
+    let mut child = Command::new(test_python())
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the test venv's python");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(exposition.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("python ran");
+    assert!(
+        out.status.success(),
+        "{parser} refused the exposition: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 #[tokio::test]
