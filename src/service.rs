@@ -108,7 +108,7 @@ pub fn ready(notifier: Arc<Notifier>, health: Arc<CycleHealth>, log: &Logger) {
     actix::spawn(async move {
         let mut tick = tokio::time::interval(every.unwrap_or(STATUS_EVERY));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut stalled = false;
+        let (mut stalled, mut failing) = (false, false);
         loop {
             tick.tick().await;
             let status = health.status_line();
@@ -119,12 +119,18 @@ pub fn ready(notifier: Arc<Notifier>, health: Arc<CycleHealth>, log: &Logger) {
                 format!("STATUS={status}")
             };
             if !alive && !stalled {
-                slog::error!(log, "the cycle has stalled: the systemd watchdog is no longer pinged";
+                slog::error!(log, "the load-management cycle has stalled; systemd's watchdog, if set, is no longer pinged";
                     "since_s" => health.since_last_cycle().as_secs());
             }
             stalled = !alive;
-            if let Err(e) = notifier.notify(&message) {
-                warn!(log, "cannot notify systemd"; "error" => %e);
+            // Said once, not at every tick.
+            match notifier.notify(&message) {
+                Err(e) if !failing => {
+                    warn!(log, "cannot notify systemd"; "error" => %e);
+                    failing = true;
+                }
+                Err(_) => {}
+                Ok(()) => failing = false,
             }
         }
     });
