@@ -298,8 +298,10 @@ fn help_lists_the_commands_and_the_environment_overrides() {
     ] {
         assert!(help.contains(text), "--help lacks {text}:\n{help}");
     }
-    // Every override the help shows as an example is one the daemon takes.
+    // Every override the help shows as an example is one the daemon takes
+    // (on the Debian package's settings, with a state directory of its own).
     let dir = tempfile::tempdir().expect("tempdir");
+    let state_dir = dir.path().display().to_string();
     let examples: Vec<(String, String)> = help
         .split_whitespace()
         .filter_map(|word| word.split_once('='))
@@ -308,16 +310,15 @@ fn help_lists_the_commands_and_the_environment_overrides() {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     assert!(examples.len() >= 6, "{examples:?}");
-    let settings = repo_file("settings.toml");
+    let settings = repo_file("debian/settings.toml");
     for (key, value) in examples {
-        let value = if key == "CHARGEBRAIN__STORAGE__DIR" {
-            dir.path().display().to_string()
-        } else {
-            value
-        };
+        let mut env = vec![("CHARGEBRAIN__STORAGE__DIR", state_dir.as_str())];
+        if key != "CHARGEBRAIN__STORAGE__DIR" {
+            env.push((&key, &value));
+        }
         let out = chargebrain(
             &["check-config", "--config", &settings.display().to_string()],
-            &[(&key, &value)],
+            &env,
         );
         assert!(
             out.status.success(),
