@@ -8,7 +8,7 @@ use actors::sim::{powerbrain, serve_tcp, SharedBank};
 use crate::harness::{device, device_info, simulated_power_brain, Daemon, DaemonConfig};
 
 /// Waits until a line of the log contains each of `texts`.
-async fn wait_logged(d: &Daemon, texts: &[&str], within: Duration) {
+pub(crate) async fn wait_logged(d: &Daemon, texts: &[&str], within: Duration) {
     let deadline = Instant::now() + within;
     while !texts.iter().all(|t| d.logged(t)) {
         let missing: Vec<_> = texts.iter().filter(|t| !d.logged(t)).collect();

@@ -255,8 +255,12 @@ async fn the_packaged_binary_starts_with_the_packaged_settings() {
     );
     assert_eq!(info["params"]["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(wait_until_ready(&d).await["devices"], 0);
-    assert!(d.logged("no devices are configured"));
-    assert!(d.logged("no admin password is set"));
+    crate::logs::wait_logged(
+        &d,
+        &["no devices are configured", "no admin password is set"],
+        std::time::Duration::from_secs(10),
+    )
+    .await;
     let (status, page) = get_path(&d, "/").await;
     assert_eq!(status, 200);
     assert!(page.contains("chargebrain"));
