@@ -16,31 +16,35 @@ use crate::harness::{
 
 /// `promtool check metrics` on `text`: its exit code and what it printed.
 fn promtool_check(text: &str) -> (Option<i32>, String) {
-    let mut child = Command::new(promtool())
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "promtool ({}): {e}; scripts/test.sh installs it (Debian package prometheus)",
-                promtool().display()
-            )
-        });
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write to promtool");
-    let out = child.wait_with_output().expect("promtool ran");
+    let mut promtool_cmd = Command::new(promtool());
+    promtool_cmd.args(["check", "metrics"]);
+    let out = with_stdin(promtool_cmd, text).unwrap_or_else(|e| {
+        panic!(
+            "promtool ({}): {e}; scripts/test.sh installs it (Debian package prometheus)",
+            promtool().display()
+        )
+    });
     let printed = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.code(), printed)
+}
+
+/// Runs `cmd` with `input` on its stdin, and answers what it did.
+fn with_stdin(mut cmd: Command, input: &str) -> std::io::Result<std::process::Output> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or_else(|| std::io::Error::other("no stdin"))?
+        .write_all(input.as_bytes())?;
+    child.wait_with_output()
 }
 
 /// The value of one series, which must be there.
@@ -308,20 +312,9 @@ fn python_parse(parser: &str, exposition: &str) -> String {
         "import sys\nfrom {parser} import text_string_to_metric_families\n\
          for f in text_string_to_metric_families(sys.stdin.read()):\n    print(f.name)\n"
     );
-    let mut child = Command::new(test_python())
-        .args(["-c", &script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the test venv's python");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(exposition.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("python ran");
+    let mut python = Command::new(test_python());
+    python.args(["-c", &script]);
+    let out = with_stdin(python, exposition).expect("the test venv's python ran");
     assert!(
         out.status.success(),
         "{parser} refused the exposition: {}",
