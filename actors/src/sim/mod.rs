@@ -2,9 +2,11 @@
 //! daemon and its tests run with no hardware.
 
 mod bank;
+pub mod house;
 pub mod meters;
 pub mod plant;
 pub mod powerbrain;
+pub mod rng;
 mod server;
 
 pub use bank::{IllegalAddress, RegisterBank};
