@@ -16,3 +16,4 @@ pub mod store;
 pub mod supervisor;
 pub mod transport;
 pub mod users;
+pub mod wiring;

@@ -7,6 +7,7 @@ pub mod meters;
 pub mod plant;
 pub mod powerbrain;
 pub mod rng;
+pub mod site_model;
 mod server;
 
 pub use bank::{IllegalAddress, RegisterBank};
