@@ -32,6 +32,7 @@ async fn start_plant(wallboxes: usize, house: i64, cars: Vec<CarSettings>) -> Pl
         pv_ma: [0; 3],
         cars,
         tick_ms: 50,
+        ..SimulationSettings::default()
     };
     PlantSim::start(&settings).await.expect("plant")
 }

@@ -7,8 +7,8 @@ pub mod meters;
 pub mod plant;
 pub mod powerbrain;
 pub mod rng;
-pub mod site_model;
 mod server;
+pub mod site_model;
 
 pub use bank::{IllegalAddress, RegisterBank};
 pub use server::{serve_rtu, serve_tcp, SharedBank, TcpSim};
