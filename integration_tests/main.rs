@@ -25,6 +25,7 @@ mod security;
 mod service;
 mod sessions;
 mod settings;
+mod simulated_wiring;
 mod slow_devices;
 mod startup;
 mod users;
