@@ -8,7 +8,7 @@
 //!   cargo run --release -p chargebrain-actors --example phase_learning [SITES] [CYCLES]
 
 use actors::sim::site_model::SiteModel;
-use actors::wiring::{CycleObservation, PhaseEstimator, CONFIDENT};
+use actors::wiring::{PhaseEstimator, CONFIDENT};
 
 /// What the sites of one noise level showed.
 #[derive(Default)]
@@ -32,11 +32,7 @@ fn run(noise_ma: i64, sites: u64, cycles: u64) -> Level {
         let mut first: Vec<Option<(u64, bool)>> = vec![None; site.wallboxes.len()];
         for _ in 0..cycles {
             site.step();
-            let obs = site.wallbox_observations();
-            est.observe(&CycleObservation {
-                grid_ma: Some(site.grid_reading()),
-                wallboxes: &obs,
-            });
+            site.feed(&mut est);
             for (i, w) in site.wallboxes.iter().enumerate() {
                 let Some(wiring) = est.wiring(&w.id) else {
                     continue;

@@ -11,7 +11,7 @@ use super::rng::Rng;
 use crate::alloc::budget::{self, MeterLoad, MeterRole};
 use crate::alloc::turns::TurnState;
 use crate::alloc::{allocate, EvseInput, PerPhase, Rotation, SiteInput};
-use crate::wiring::WallboxObservation;
+use crate::wiring::{CycleObservation, PhaseEstimator, WallboxObservation};
 
 /// A phase of the wallbox draws when its meter shows this (as in the cycle).
 const DRAWING_MA: i64 = 1000;
@@ -459,6 +459,15 @@ impl SiteModel {
                 meter_ma: w.reading.meter_ma,
             })
             .collect()
+    }
+
+    /// Feeds the readings of the last step to `estimator`, as the daemon's
+    /// cycle does.
+    pub fn feed(&self, estimator: &mut PhaseEstimator) {
+        estimator.observe(&CycleObservation {
+            grid_ma: Some(self.grid_reading),
+            wallboxes: &self.wallbox_observations(),
+        });
     }
 
     /// What wallbox `index` offers now (for the next second), mA.

@@ -96,6 +96,11 @@ impl Bench {
         }
     }
 
+    /// `n` cycles of one wallbox.
+    fn run(&mut self, n: usize, one: &Box_) {
+        self.cycles(n, std::slice::from_ref(one));
+    }
+
     fn wiring(&self, id: &str) -> WallboxWiring {
         self.estimator.wiring(id).expect("observed")
     }
@@ -105,10 +110,10 @@ impl Bench {
 fn a_one_phase_car_on_a_meter_shows_its_rotation_at_its_first_step() {
     let mut bench = Bench::new();
     let mut e1 = Box_::new("E1", Rotation::Deg120, true);
-    bench.cycles(60, std::slice::from_ref(&e1));
+    bench.run(60, &e1);
     assert_eq!(bench.wiring("E1").state, WiringState::NotDrawn);
     e1.charge(1, 16_000, 16_000);
-    bench.cycles(1, std::slice::from_ref(&e1));
+    bench.run(1, &e1);
     let w = bench.wiring("E1");
     assert_eq!(w.rotation, Some(Rotation::Deg120), "{w:?}");
     assert!(w.confidence >= CONFIDENT, "{w:?}");
@@ -129,15 +134,15 @@ fn a_one_phase_car_on_a_meter_shows_its_rotation_at_its_first_step() {
 fn without_a_meter_a_car_that_follows_its_offer_shows_its_rotation_and_phases() {
     let mut bench = Bench::new();
     let mut e1 = Box_::new("E1", Rotation::Deg240, false);
-    bench.cycles(60, std::slice::from_ref(&e1));
+    bench.run(60, &e1);
     // Plugged in, not yet charging: nothing to see.
     e1.plugged = true;
     e1.offered_ma = 16_000;
-    bench.cycles(3, std::slice::from_ref(&e1));
+    bench.run(3, &e1);
     assert_eq!(bench.wiring("E1").state, WiringState::NotDrawn);
     // A two-phase car: on the wallbox's L1 and L2, the building's L3 and L1.
     e1.charge(2, 16_000, 16_000);
-    bench.cycles(1, std::slice::from_ref(&e1));
+    bench.run(1, &e1);
     let w = bench.wiring("E1");
     assert_eq!(w.rotation, Some(Rotation::Deg240), "{w:?}");
     assert!(w.confidence >= CONFIDENT, "{w:?}");
@@ -160,12 +165,12 @@ fn a_car_at_its_own_limit_shows_its_rotation_over_two_changes() {
     // appliance of 16 A; the next change of the offer below 16 A confirms.
     let mut bench = Bench::new();
     let mut e1 = Box_::new("E1", Rotation::Deg120, false);
-    bench.cycles(60, std::slice::from_ref(&e1));
+    bench.run(60, &e1);
     e1.charge(1, 16_000, 32_000);
-    bench.cycles(1, std::slice::from_ref(&e1));
+    bench.run(1, &e1);
     assert!(bench.wiring("E1").confidence < CONFIDENT);
     e1.charge(1, 10_000, 10_000);
-    bench.cycles(1, std::slice::from_ref(&e1));
+    bench.run(1, &e1);
     let w = bench.wiring("E1");
     assert_eq!(w.rotation, Some(Rotation::Deg120), "{w:?}");
     assert!(w.confidence >= CONFIDENT, "{w:?}");
@@ -176,10 +181,10 @@ fn a_three_phase_car_leaves_the_rotation_open() {
     for metered in [true, false] {
         let mut bench = Bench::new();
         let mut e1 = Box_::new("E1", Rotation::Deg120, metered);
-        bench.cycles(60, std::slice::from_ref(&e1));
+        bench.run(60, &e1);
         for ma in [16_000, 10_000, 13_000, 6000, 16_000] {
             e1.charge(3, ma, ma);
-            bench.cycles(5, std::slice::from_ref(&e1));
+            bench.run(5, &e1);
         }
         let w = bench.wiring("E1");
         assert_eq!(
@@ -206,7 +211,7 @@ fn a_car_that_never_draws_gives_no_rotation_even_with_appliances_switching() {
     // and then later.
     let mut bench = Bench::new();
     let mut e1 = Box_::new("E1", Rotation::Deg0, false);
-    bench.cycles(60, std::slice::from_ref(&e1));
+    bench.run(60, &e1);
     e1.plugged = true;
     e1.charging = true;
     let mut kettle = false;
@@ -219,13 +224,13 @@ fn a_car_that_never_draws_gives_no_rotation_even_with_appliances_switching() {
             kettle = true;
             bench.house_ma[1] += 9000;
         }
-        bench.cycles(1, std::slice::from_ref(&e1));
+        bench.run(1, &e1);
         for _ in 0..40 {
             if bench.rng.chance(0.05) {
                 kettle = !kettle;
                 bench.house_ma[1] += if kettle { 9000 } else { -9000 };
             }
-            bench.cycles(1, std::slice::from_ref(&e1));
+            bench.run(1, &e1);
         }
         let w = bench.wiring("E1");
         assert_eq!(
@@ -241,10 +246,10 @@ fn a_car_that_never_draws_gives_no_rotation_even_with_appliances_switching() {
 fn a_kettle_in_the_same_second_as_a_step_does_not_mislead() {
     let mut bench = Bench::new();
     let mut e1 = Box_::new("E1", Rotation::Deg0, true);
-    bench.cycles(60, std::slice::from_ref(&e1));
+    bench.run(60, &e1);
     e1.charge(1, 16_000, 16_000);
     bench.house_ma[1] += 9000;
-    bench.cycles(1, std::slice::from_ref(&e1));
+    bench.run(1, &e1);
     let w = bench.wiring("E1");
     assert!(
         w.rotation == Some(Rotation::Deg0) || w.confidence < CONFIDENT,
@@ -253,7 +258,7 @@ fn a_kettle_in_the_same_second_as_a_step_does_not_mislead() {
     // The next steps settle it.
     for ma in [10_000, 16_000] {
         e1.charge(1, ma, ma);
-        bench.cycles(3, std::slice::from_ref(&e1));
+        bench.run(3, &e1);
     }
     let w = bench.wiring("E1");
     assert_eq!(w.rotation, Some(Rotation::Deg0));
@@ -314,20 +319,20 @@ fn a_cycle_with_a_drawing_wallbox_silent_is_not_used() {
 fn the_rotation_stays_for_the_next_car_and_forget_starts_afresh() {
     let mut bench = Bench::new();
     let mut e1 = Box_::new("E1", Rotation::Deg240, false);
-    bench.cycles(30, std::slice::from_ref(&e1));
+    bench.run(30, &e1);
     e1.charge(1, 16_000, 16_000);
-    bench.cycles(5, std::slice::from_ref(&e1));
+    bench.run(5, &e1);
     // It leaves; a three-phase car comes.
     e1 = Box_::new("E1", Rotation::Deg240, false);
-    bench.cycles(5, std::slice::from_ref(&e1));
+    bench.run(5, &e1);
     e1.charge(3, 11_000, 16_000);
-    bench.cycles(5, std::slice::from_ref(&e1));
+    bench.run(5, &e1);
     let w = bench.wiring("E1");
     assert_eq!(w.rotation, Some(Rotation::Deg240), "{w:?}");
     assert!(w.confidence >= CONFIDENT);
     bench.estimator.forget("E1");
     assert_eq!(bench.estimator.wiring("E1"), None);
-    bench.cycles(1, std::slice::from_ref(&e1));
+    bench.run(1, &e1);
     assert_eq!(bench.wiring("E1").state, WiringState::NotDrawn);
 }
 
@@ -505,11 +510,7 @@ fn run_site(seed: u64, noise_ma: i64, cycles: u64) -> Tally {
     let mut tally = Tally::default();
     for _ in 0..cycles {
         site.step();
-        let obs = site.wallbox_observations();
-        est.observe(&CycleObservation {
-            grid_ma: Some(site.grid_reading()),
-            wallboxes: &obs,
-        });
+        site.feed(&mut est);
         for (i, w) in site.wallboxes.iter().enumerate() {
             let wiring = est.wiring(&w.id).expect("observed");
             if w.first_draw().is_none() {
@@ -652,11 +653,7 @@ fn the_probe_finds_what_charging_alone_does_not() {
         let mut est = PhaseEstimator::new();
         let feed = |site: &mut SiteModel, est: &mut PhaseEstimator| {
             site.step();
-            let obs = site.wallbox_observations();
-            est.observe(&CycleObservation {
-                grid_ma: Some(site.grid_reading()),
-                wallboxes: &obs,
-            });
+            site.feed(est);
         };
         for _ in 0..60 {
             feed(&mut site, &mut est);
