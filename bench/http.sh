@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# HTTP benchmark of the /cnf API against the release binary on the built-in
-# simulated Power Brain, with wrk on loopback. Prints a Markdown table.
+# HTTP benchmark of the /cnf API (and /metrics, /healthz) against the release
+# binary on the built-in simulated Power Brain, with wrk on loopback. Prints a
+# Markdown table.
 #   bench/http.sh [seconds per run, default 5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,10 +38,10 @@ for _ in $(seq 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep
 sleep 1
 rss_idle=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 
-run() { # name query connections
+run() { # name path-and-query connections
   local threads=$(( $3 < 2 ? 1 : 2 ))
   local out
-  out=$(wrk -t"$threads" -c"$3" -d"${secs}s" --latency "http://127.0.0.1:$port/cnf?$2")
+  out=$(wrk -t"$threads" -c"$3" -d"${secs}s" --latency "http://127.0.0.1:$port/$2")
   local rps p50 p99
   rps=$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
@@ -52,9 +53,12 @@ run() { # name query connections
 
 echo "| request | connections | req/s | p50 | p99 | non-2xx |"
 echo "|---|---|---|---|---|---|"
-for c in 1 16 64; do run "modbus read=8093 (evse)" "cmd=modbus&device=evse&read=8093" "$c"; done
-for c in 1 16 64; do run "get_dev_info (no device I/O)" "cmd=get_dev_info" "$c"; done
-for c in 1 16 64; do run "set_ajax_meter push (GET form)" "cmd=set_ajax_meter&dev_id=M4&current=1000,2000,3000&voltage=230,230,230&import_wh=5" "$c"; done
+for c in 1 16 64; do run "modbus read=8093 (evse)" "cnf?cmd=modbus&device=evse&read=8093" "$c"; done
+for c in 1 16 64; do run "get_dev_info (no device I/O)" "cnf?cmd=get_dev_info" "$c"; done
+for c in 1 16 64; do run "set_ajax_meter push (GET form)" "cnf?cmd=set_ajax_meter&dev_id=M4&current=1000,2000,3000&voltage=230,230,230&import_wh=5" "$c"; done
+metrics_bytes=$(curl -s "http://127.0.0.1:$port/metrics" | wc -c)
+for c in 1 16; do run "/metrics (7 devices, $metrics_bytes bytes)" "metrics" "$c"; done
+for c in 1 16; do run "/healthz" "healthz" "$c"; done
 
 # Push to answer: a house-load push, then the wallbox's push, whose answer
 # carries the new charging current. Both requests, end to end, with curl.

@@ -70,6 +70,11 @@ impl Daemon {
 
     /// Starts the binary; on failure answers what it printed.
     pub async fn try_start(config: DaemonConfig) -> Result<Daemon, String> {
+        Self::try_start_binary(Path::new(env!("CARGO_BIN_EXE_chargebrain")), config).await
+    }
+
+    /// Starts another build of the daemon (the one in the Debian package).
+    pub async fn try_start_binary(binary: &Path, config: DaemonConfig) -> Result<Daemon, String> {
         let (tempdir, dir) = match config.dir {
             Some(dir) => (None, dir),
             None => {
@@ -80,7 +85,7 @@ impl Daemon {
         };
         let settings_path = dir.join("settings.toml");
         std::fs::write(&settings_path, &config.settings).map_err(|e| e.to_string())?;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chargebrain"));
+        let mut cmd = Command::new(binary);
         cmd.arg("--config")
             .arg(&settings_path)
             .current_dir(&dir)
@@ -308,6 +313,17 @@ impl Daemon {
             .collect()
     }
 
+    /// How many recent lines of the daemon's log contain all of `texts`.
+    pub fn count_logged(&self, texts: &[&str]) -> usize {
+        let kept = self
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.iter()
+            .filter(|line| texts.iter().all(|t| line.contains(t)))
+            .count()
+    }
+
     /// Forgets the log lines seen so far.
     pub fn clear_log(&self) {
         self.log
@@ -358,6 +374,58 @@ pub fn state_configuration(state_file: &std::path::Path) -> Value {
         map.remove("soft_meters");
     }
     state
+}
+
+/// The Debian package `scripts/test.sh` builds with `scripts/package.sh`
+/// (`CHARGEBRAIN_DEB`).
+pub fn test_deb() -> PathBuf {
+    std::env::var_os("CHARGEBRAIN_DEB").map_or_else(
+        || panic!("CHARGEBRAIN_DEB is not set: scripts/test.sh builds the package with scripts/package.sh and sets it"),
+        PathBuf::from,
+    )
+}
+
+/// Debian's `promtool` (package `prometheus`, which `scripts/test.sh`
+/// installs), or `PROMTOOL_BIN`.
+pub fn promtool() -> PathBuf {
+    std::env::var_os("PROMTOOL_BIN").map_or_else(|| PathBuf::from("promtool"), PathBuf::from)
+}
+
+/// GET a path of the daemon (not `/cnf`): the status and the body text.
+pub async fn get_path(d: &Daemon, path: &str) -> (u16, String) {
+    let resp = d
+        .client()
+        .get(format!("{}{path}", d.base))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap_or_default())
+}
+
+/// Polls `/readyz` until it answers 200; answers its body.
+pub async fn wait_until_ready(d: &Daemon) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = get_path(d, "/readyz").await;
+        if status == 200 {
+            return serde_json::from_str(&body).expect("/readyz answers JSON");
+        }
+        assert!(Instant::now() < deadline, "/readyz: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The samples of a Prometheus text exposition: `name{labels}` (as
+/// written) to value.
+pub fn samples(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
 }
 
 /// The Python of the test venv (`CHARGEBRAIN_TEST_PYTHON`, set by

@@ -211,12 +211,12 @@ async fn bad_pushes_are_refused_and_change_nothing() {
         (
             "cmd=set_ajax_meter&dev_id=E2",
             400,
-            "E2 is a evse_ajax, not a meter_ajax",
+            "E2 is an evse_ajax, not a meter_ajax",
         ),
         (
             "cmd=set_ajax_evse&dev_id=M3&state=2",
             400,
-            "M3 is a meter_ajax, not a evse_ajax",
+            "M3 is a meter_ajax, not an evse_ajax",
         ),
         (
             "cmd=set_ajax_meter&dev_id=M9&import_wh=1",

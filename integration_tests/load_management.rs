@@ -32,6 +32,7 @@ async fn start_plant(wallboxes: usize, house: i64, cars: Vec<CarSettings>) -> Pl
         pv_ma: [0; 3],
         cars,
         tick_ms: 50,
+        ..SimulationSettings::default()
     };
     PlantSim::start(&settings).await.expect("plant")
 }
@@ -356,6 +357,7 @@ async fn the_site_figures_follow_the_wiring_and_the_policies() {
         pv_ma: [0; 3],
         cars: vec![car(1, 3, 16_000, 0), car(2, 1, 32_000, 0)],
         tick_ms: 50,
+        ..SimulationSettings::default()
     })
     .await
     .expect("plant");

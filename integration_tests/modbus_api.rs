@@ -158,7 +158,9 @@ async fn get_dev_info_lists_every_device_with_its_identity() {
     let mut info = d.ok("cmd=get_dev_info").await;
     for _ in 0..100 {
         let models = [&info["devices"][3]["model"], &info["devices"][4]["model"]];
-        if models.iter().all(|m| **m != json!("failed to connect")) {
+        // Not asked yet ("starting") or not identified yet: wait.
+        let pending = [json!("failed to connect"), json!("starting")];
+        if models.iter().all(|m| !pending.contains(m)) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

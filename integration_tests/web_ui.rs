@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use actors::sim::plant::{CarSettings, PlantSim, SimulationSettings};
 use serde_json::Value;
 
-use crate::harness::{device_info, Daemon, DaemonConfig};
+use crate::harness::{device_info, repo_file, Daemon, DaemonConfig};
 use crate::webdriver::{Browser, WAIT};
 
 fn artifacts() -> PathBuf {
@@ -357,4 +357,43 @@ async fn everything_is_configured_through_the_page() {
         })
         .await;
     browser.wait_for("[data-testid=logout]").await;
+}
+
+#[tokio::test]
+async fn a_fresh_package_install_says_no_devices_are_configured() {
+    // The Debian package's settings: no simulation, no devices.
+    let settings =
+        std::fs::read_to_string(repo_file("debian/settings.toml")).expect("packaged settings");
+    let d = Daemon::start(DaemonConfig::new(settings)).await;
+    let browser = Browser::start(1280, 900).await;
+    browser.goto(&format!("{}/", d.base)).await;
+    browser
+        .wait_for_text("[data-testid=no-devices]", |t| {
+            t.contains("No devices are configured") && t.contains("Add them under Devices")
+        })
+        .await;
+    let png = browser.screenshot().await;
+    std::fs::write(artifacts().join("no-devices.png"), png).expect("screenshot");
+    browser.click_on("[data-testid=no-devices] a").await;
+    browser
+        .wait_for_text("[data-testid=device-new]", |t| t.contains("Add a device"))
+        .await;
+
+    // Once a device exists, the notice goes.
+    d.set_password("garage-1234").await;
+    let added = d
+        .client()
+        .post(format!("{}/cnf?cmd=set_params", d.base))
+        .basic_auth("admin", Some("garage-1234"))
+        .header("Content-Type", "application/json")
+        .body(r#"{"devices": [{"dev_id": "M1", "dev_type": "meter_ajax", "role": 3}]}"#)
+        .send()
+        .await
+        .expect("set_params");
+    assert_eq!(added.status().as_u16(), 200);
+    browser.goto(&format!("{}/#/", d.base)).await;
+    browser.wait_for("[data-testid=tile-M1]").await;
+    browser
+        .wait_for_text("[data-testid=no-devices]", str::is_empty)
+        .await;
 }

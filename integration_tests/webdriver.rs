@@ -204,6 +204,14 @@ impl Browser {
             .to_string()
     }
 
+    /// An attribute of an element (`None` if it has none).
+    pub async fn attribute(&self, e: &Element, name: &str) -> Option<String> {
+        self.get(&format!("/element/{}/attribute/{name}", e.0))
+            .await
+            .as_str()
+            .map(str::to_string)
+    }
+
     /// The current value of a form field.
     pub async fn value(&self, e: &Element) -> String {
         self.get(&format!("/element/{}/property/value", e.0))

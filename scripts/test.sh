@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test of chargebrain: format, lints, unit, property and
-# integration tests. Installs the tools the tests drive when they are
-# missing: mbpoll (a third-party Modbus client, Debian), headless Chromium
-# and chromedriver (Debian) for the admin page, Node-RED (npm, pinned,
-# cached under ~/.cache/chargebrain), and the pinned Python packages of
+# integration tests, and builds the Debian package they check. Installs the
+# tools the tests drive when they are missing: mbpoll (a third-party Modbus
+# client, Debian), headless Chromium and chromedriver (Debian) for the admin
+# page, systemd-analyze (Debian systemd) and dpkg-dev for the package,
+# promtool (Debian prometheus) for /metrics, cargo-deb (crates.io, by
+# scripts/package.sh), Node-RED (npm, pinned, cached under
+# ~/.cache/chargebrain), and the pinned Python packages of
 # scripts/requirements-test.txt (a venv under the same cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-NODE_RED_VERSION=4.1.15
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/chargebrain"
 
 missing=()
@@ -16,21 +18,27 @@ command -v mbpoll >/dev/null 2>&1 || missing+=(mbpoll)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
-if [ ${#missing[@]} -gt 0 ]; then
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v dpkg-shlibdeps >/dev/null 2>&1 || missing+=(dpkg-dev)
+# promtool alone: without the recommended exporters and their services.
+norecommends=()
+command -v promtool >/dev/null 2>&1 || norecommends+=(prometheus)
+if [ ${#missing[@]} -gt 0 ] || [ ${#norecommends[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  echo "installing test tools: ${missing[*]}"
+  echo "installing test tools: ${missing[*]} ${norecommends[*]}"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  if [ ${#missing[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  if [ ${#norecommends[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${norecommends[@]}" >/dev/null
+  fi
 fi
 
-node_red_dir="$cache/node-red-$NODE_RED_VERSION"
-if [ ! -x "$node_red_dir/node_modules/.bin/node-red" ]; then
-  echo "installing Node-RED $NODE_RED_VERSION into $node_red_dir"
-  mkdir -p "$node_red_dir"
-  npm install --prefix "$node_red_dir" --no-audit --no-fund --loglevel=error "node-red@$NODE_RED_VERSION" >/dev/null
-fi
-export NODE_RED_BIN="$node_red_dir/node_modules/.bin/node-red"
+# The same pinned Node-RED that scripts/node-red.sh runs the example flow in.
+NODE_RED_BIN="$(scripts/node-red.sh --install)"
+export NODE_RED_BIN
 
 # One venv per content of the requirements file: a changed pin makes a new one.
 req=scripts/requirements-test.txt
@@ -41,6 +49,11 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
 fi
 export CHARGEBRAIN_TEST_PYTHON="$venv/bin/python"
+
+# The Debian package from the release binary (integration_tests/package.rs).
+CHARGEBRAIN_DEB="$(scripts/package.sh | tail -n 1)"
+[ -f "$CHARGEBRAIN_DEB" ] || { echo "scripts/package.sh made no package" >&2; exit 1; }
+export CHARGEBRAIN_DEB
 
 # With arguments, only those tests, with the tools above ready
 # (`scripts/test.sh --test integration`; scripts/soak-tests.sh uses it).

@@ -9,22 +9,27 @@ use std::time::Duration;
 
 use actix::{Actor, SyncArbiter};
 use actix_web::{web, App, HttpServer};
-use actors::devices::validate_devices;
+use actors::alloc::Rotation;
+use actors::devices::DeviceType;
+use actors::history::History;
 use actors::plant::{LocalPorts, Plant};
 use actors::sim::plant::PlantSim;
 use actors::store::{self, License, State, Store, STATE_FILE, STATE_VERSION};
-use actors::supervisor::{Flush, Supervisor};
+use actors::supervisor::{Flush, Snapshot, Supervisor, TakeHistory};
 use slog::{info, Logger};
 use tokio::sync::watch;
 
 use crate::api::guard::{Connections, Guard};
+use crate::api::metrics::HttpMetrics;
 use crate::api::{self, AppState, Auth, Verifier, VerifySlots};
+use crate::check;
+use crate::service::{self, Notifier};
 use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot start the simulated plant on port {port}: {reason}")]
-    Simulation { port: u16, reason: String },
+    #[error("cannot start the simulated plant: {0}")]
+    Simulation(String),
     #[error("{0}")]
     Devices(String),
     #[error("cannot use storage directory {dir}: {reason}")]
@@ -37,22 +42,26 @@ pub enum StartError {
     State(String),
 }
 
-/// What the API checks on input, checked on a loaded state: the texts,
-/// the users and their cards, the admin password's hash.
-fn check_loaded(state: &State) -> Result<(), String> {
-    for (key, text) in [("title", &state.title), ("desc", &state.desc)] {
-        if text.chars().count() > store::MAX_TEXT_CHARS {
-            return Err(format!(
-                "{key}: longer than {} characters",
-                store::MAX_TEXT_CHARS
-            ));
+impl StartError {
+    /// 2: the daemon could not start as configured (a port in use, a bad
+    /// state file, ...); 1: it failed while running.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::Server(_) => 1,
+            _ => 2,
         }
     }
-    actors::users::validate_users(&state.users).map_err(|e| format!("users: {e}"))?;
-    if let Some(hash) = &state.admin_hash {
-        api::auth::valid_hash(hash).map_err(|e| format!("admin_hash: {e}"))?;
+}
+
+/// An error binding a port, with what to do about the common case.
+fn bind_error(e: &std::io::Error, setting: &str) -> String {
+    if e.kind() == std::io::ErrorKind::AddrInUse {
+        format!(
+            "{e}; another program (or another chargebrain) uses it: stop it, or change {setting}"
+        )
+    } else {
+        e.to_string()
     }
-    Ok(())
 }
 
 /// The state file's contents, or on the first start the settings' seed,
@@ -60,33 +69,19 @@ fn check_loaded(state: &State) -> Result<(), String> {
 fn load_or_seed(settings: &Settings, log: &Logger) -> Result<(PathBuf, State), StartError> {
     let path = settings.storage.dir.join(STATE_FILE);
     if let Some(mut state) = store::load(&path).map_err(|e| StartError::State(e.to_string()))? {
-        validate_devices(&state.devices).map_err(|e| {
-            StartError::State(format!(
-                "{} holds an invalid device ({e}); it was left as it is",
-                path.display()
-            ))
-        })?;
-        state.params.validate().map_err(|(key, reason)| {
-            StartError::State(format!("{}: params.{key}: {reason}", path.display()))
-        })?;
         // Checked like the API's input: what was written by hand, or by an
         // older or broken version, does not get in by the back door.
-        check_loaded(&state).map_err(|e| {
-            StartError::State(format!(
-                "{}: {e}; the daemon did not start and the file was left as it is",
-                path.display()
-            ))
-        })?;
-        info!(log, "state loaded"; "file" => %path.display());
-        // Saved before formulas were checked for names: it loads, and says so.
-        for problem in store::formula_problems(&state) {
-            slog::warn!(log, "a formula names what cannot exist; it counts as 0 until fixed";
-                "problem" => problem);
+        let found = check::state_problems(&state, settings);
+        if !found.errors.is_empty() {
+            return Err(StartError::State(format!(
+                "{}: {}; the daemon did not start and the file was left as it is",
+                path.display(),
+                found.errors.join("; ")
+            )));
         }
-        if state.params != settings.load || state.devices != settings.devices {
-            slog::warn!(log, "[load], [site] and [[devices]] come from the state file, which differs from the settings; \
-                change them through the API, or delete the state file to seed it from the settings again";
-                "file" => %path.display());
+        info!(log, "state loaded"; "file" => %path.display());
+        for warning in found.warnings {
+            slog::warn!(log, "{warning}"; "file" => %path.display());
         }
         // A state file from before serial numbers gets one now, once.
         if state.serialno.is_empty() {
@@ -146,22 +141,130 @@ fn new_serial() -> Result<String, StartError> {
     Ok(format!("CB-{}", hex.join("-")))
 }
 
+/// The history's file, next to the state file.
+const HISTORY_FILE: &str = "history.json";
+
+/// The history saved at the last shutdown. A file that cannot be used is
+/// no reason not to start: the charts begin afresh, and the file is
+/// replaced at the next shutdown.
+fn load_history(path: &std::path::Path, log: &Logger) -> History {
+    let text = match std::fs::read(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return History::new(),
+        Err(e) => {
+            slog::warn!(log, "cannot read the history; the charts start afresh";
+                "file" => %path.display(), "error" => %e);
+            return History::new();
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let loaded = serde_json::from_slice(&text)
+        .map_err(|e| e.to_string())
+        .and_then(|saved| History::from_saved(saved, now));
+    match loaded {
+        Ok(history) => {
+            info!(log, "history loaded"; "file" => %path.display());
+            history
+        }
+        Err(e) => {
+            slog::warn!(log, "the history file cannot be used; the charts start afresh";
+                "file" => %path.display(), "error" => e);
+            History::new()
+        }
+    }
+}
+
+/// Writes the history (at shutdown), atomically.
+fn save_history(path: &std::path::Path, history: &History, log: &Logger) {
+    let written = serde_json::to_vec(history)
+        .map_err(|e| e.to_string())
+        .and_then(|text| store::write_atomic(path, &text).map_err(|e| e.to_string()));
+    if let Err(e) = written {
+        slog::warn!(log, "could not save the history"; "file" => %path.display(), "error" => e);
+    }
+}
+
+/// With the simulated plant, what the HTTP-input wallboxes draw reaches its
+/// grid meter: the plant simulates only its own cars, and a wallbox it did
+/// not see would make the house load look lower by that wallbox's current.
+fn feed_http_wallboxes(
+    sim: PlantSim,
+    mut snapshots: watch::Receiver<Arc<Snapshot>>,
+    plant: watch::Receiver<Arc<Plant>>,
+) {
+    // At once after each decision: a push is decided on at once too, and
+    // the grid meter must not lag behind what the wallbox reports.
+    actix::spawn(async move {
+        while snapshots.changed().await.is_ok() {
+            let snapshot = snapshots.borrow_and_update().clone();
+            let plant = plant.borrow().clone();
+            let mut load = [0; 3];
+            for ((dev_id, _), view) in snapshot.devices.iter().zip(&snapshot.evses) {
+                let (Some(device), Some(view)) = (plant.find(dev_id), view) else {
+                    continue;
+                };
+                if device.settings.dev_type != DeviceType::EvseAjax {
+                    continue;
+                }
+                let rotation =
+                    Rotation::from_degrees(device.settings.phase_rotation).unwrap_or_default();
+                let draw = rotation.to_building_values([
+                    view.current_l1,
+                    view.current_l2,
+                    view.current_l3,
+                ]);
+                for (total, ma) in load.iter_mut().zip(draw) {
+                    *total += ma;
+                }
+            }
+            sim.set_other_load(load);
+        }
+    });
+}
+
+/// The test hook of the watchdog tests: the cycle hangs after this many
+/// cycles (`CHARGEBRAIN_DEBUG_STALL_CYCLE_AFTER`). Debug builds only: a
+/// release build never reads it.
+fn stall_after() -> Option<u64> {
+    if cfg!(debug_assertions) {
+        std::env::var("CHARGEBRAIN_DEBUG_STALL_CYCLE_AFTER")
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    } else {
+        None
+    }
+}
+
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
+    // Read first: a broken NOTIFY_SOCKET is said at once, not after the start.
+    let notifier = Notifier::from_env()
+        .unwrap_or_else(|e| {
+            slog::warn!(log, "NOTIFY_SOCKET cannot be used; systemd will not hear from the daemon"; "error" => %e);
+            None
+        })
+        .map(Arc::new);
     std::fs::create_dir_all(&settings.storage.dir).map_err(|e| StartError::Storage {
         dir: settings.storage.dir.display().to_string(),
         reason: e.to_string(),
     })?;
+    // The HTTP port first: a port in use stops the start before any actor
+    // runs (actors dropped unstarted with the runtime would panic).
+    let listen = settings.http.listen.clone();
+    let listener =
+        std::net::TcpListener::bind(listen.as_str()).map_err(|e| StartError::Listen {
+            addr: listen.clone(),
+            reason: bind_error(&e, "http.listen"),
+        })?;
 
-    let base_port = settings.simulation.base_port;
-    let local = if settings.simulation.enabled {
-        let sim =
-            PlantSim::start(&settings.simulation)
-                .await
-                .map_err(|e| StartError::Simulation {
-                    port: base_port,
-                    reason: e.to_string(),
-                })?;
+    let sim = if settings.simulation.enabled {
+        let sim = PlantSim::start(&settings.simulation)
+            .await
+            .map_err(|e| StartError::Simulation(bind_error(&e, "simulation.base_port")))?;
         for (name, addr) in &sim.addresses {
             info!(log, "simulated device"; "name" => name, "address" => %addr);
             // On stdout too, before the listening line: with `base_port = 0`
@@ -170,10 +273,14 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
             let _ = writeln!(out, "simulated {name} on {addr}");
             let _ = out.flush();
         }
-        LocalPorts(sim.addresses.clone())
+        Some(sim)
     } else {
-        LocalPorts::from_base(base_port)
+        None
     };
+    let local = sim.as_ref().map_or_else(
+        || LocalPorts::from_base(settings.simulation.base_port),
+        |sim| LocalPorts(sim.addresses.clone()),
+    );
 
     // One daemon per storage directory: a second would overwrite the first's changes.
     let lock_path = settings.storage.dir.join("lock");
@@ -195,6 +302,13 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     let plant = Plant::start(&state.devices, &local, timeout, &log)
         .map_err(|e| StartError::Devices(e.to_string()))?;
     info!(log, "devices started"; "count" => plant.devices().len());
+    if plant.devices().is_empty() {
+        slog::warn!(
+            log,
+            "no devices are configured: load management does nothing until meters and \
+            wallboxes are added on the admin page (Devices) or as [[devices]] before the first start"
+        );
+    }
 
     let password_set = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if state.admin_hash.is_none() {
@@ -211,8 +325,20 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     let stored = state.clone();
     // fsync blocks: the store gets a thread of its own.
     let store = SyncArbiter::start(1, move || Store::new(path.clone(), stored.clone()));
+    let metrics = plant.metrics().clone();
     let (published, plant_view) = watch::channel(Arc::new(plant.clone()));
-    let supervisor = Supervisor::new(state, plant, published, store.clone(), &log).start();
+    let history_path = settings.storage.dir.join(HISTORY_FILE);
+    let mut supervisor = Supervisor::new(state, plant, published, store.clone(), &log)
+        .with_history(load_history(&history_path, &log));
+    if let Some(sim) = sim {
+        feed_http_wallboxes(sim, supervisor.snapshots(), plant_view.clone());
+    }
+    if let Some(cycles) = stall_after() {
+        slog::warn!(log, "test hook: the cycle will hang"; "after_cycles" => cycles);
+        supervisor = supervisor.stall_after(cycles);
+    }
+    let health = supervisor.health();
+    let supervisor = supervisor.start();
     let supervisor_at_stop = supervisor.clone();
     let state = web::Data::new(AppState {
         plant: plant_view,
@@ -225,8 +351,11 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         public_read: settings.http.public_read,
         body_timeout: Duration::from_secs(settings.http.body_timeout_s),
         serialno,
+        metrics,
+        http: Arc::new(HttpMetrics::default()),
+        health: health.clone(),
     });
-    let listen = settings.http.listen.clone();
+    let http_metrics = state.http.clone();
     let guard = Guard::new(&settings.http.hosts);
     let connections = Connections::new(settings.http.max_connections_per_client);
     // Every connection takes a file descriptor, and so does every device:
@@ -244,14 +373,22 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         "per_client" => settings.http.max_connections_per_client);
     let server = HttpServer::new(move || {
         let guard = guard.clone();
+        let http_metrics = http_metrics.clone();
         App::new()
             .app_data(state.clone())
             .wrap_fn(move |req, srv| {
                 use actix_web::dev::Service;
                 use futures_util::future::{ready, Either};
-                match guard.check(&req) {
+                let labels = HttpMetrics::labels_of(&req);
+                let answer = match guard.check(&req) {
                     Ok(()) => Either::Left(srv.call(req)),
                     Err(e) => Either::Right(ready(Ok(req.error_response(e)))),
+                };
+                let http_metrics = http_metrics.clone();
+                async move {
+                    let res = answer.await?;
+                    http_metrics.observe(labels, &res);
+                    Ok(res)
                 }
             })
             .configure(api::routes)
@@ -267,7 +404,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     // A connection refused or timed out is let go after a second, not five.
     .client_disconnect_timeout(Duration::from_secs(1))
     .workers(workers)
-    .bind(listen.as_str())
+    .listen(listener)
     .map_err(|e| StartError::Listen {
         addr: listen.clone(),
         reason: e.to_string(),
@@ -278,12 +415,20 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         let _ = writeln!(out, "listening on http://{addr}");
         let _ = out.flush();
     }
+    // The socket listens from here on, and the devices are started.
+    let server = server.run();
+    if let Some(notifier) = &notifier {
+        service::ready(notifier.clone(), health, &log);
+    }
     server
-        .run()
         .await
         .map_err(|e| StartError::Server(e.to_string()))?;
+    service::stopping(notifier.as_deref());
     // Soft meters and open transactions are saved at shutdown too.
     let _ = supervisor_at_stop.send(Flush).await;
+    if let Ok(history) = supervisor_at_stop.send(TakeHistory).await {
+        save_history(&history_path, &history, &log);
+    }
     drop(lock);
     info!(log, "stopped");
     Ok(())

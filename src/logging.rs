@@ -26,10 +26,6 @@ fn unix_now() -> u64 {
 pub fn set_diagnostics(enable: bool) {
     let until = if enable { unix_now() + DIAG_SECS } else { 0 };
     DIAG_UNTIL.store(until, Ordering::Relaxed);
-    slog_scope::info!(
-        "diagnostic logging {}",
-        if enable { "on for 5 minutes" } else { "off" }
-    );
 }
 
 fn diagnostics_on() -> bool {
@@ -96,16 +92,14 @@ pub fn init(settings: &LogSettings) -> Result<(Logger, LogGuard), log::SetLogger
         .build_with_guard();
     let log = Logger::root(drain.fuse(), o!());
     let scope = slog_scope::set_global_logger(log.clone());
-    let bridged = match level {
-        Level::Critical | Level::Error => log::Level::Error,
-        Level::Warning => log::Level::Warn,
-        Level::Info => log::Level::Info,
-        Level::Debug => log::Level::Debug,
-        Level::Trace => log::Level::Trace,
+    // Library records reach the filter at debug at least, so diagnostic
+    // logging can show them; at trace, the libraries' trace records too.
+    let bridged = if level == Level::Trace {
+        log::Level::Trace
+    } else {
+        log::Level::Debug
     };
-    // Library records reach the filter at debug, so diagnostics can show them.
-    let _ = bridged;
-    slog_stdlog::init_with_level(log::Level::Debug)?;
+    slog_stdlog::init_with_level(bridged)?;
     Ok((
         log,
         LogGuard {

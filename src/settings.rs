@@ -5,7 +5,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use actors::devices::{validate_changed, validate_devices, DeviceSettings};
+use actors::devices::{device_problems, validate_changed, DeviceSettings};
+use actors::plant::LocalPorts;
 use actors::sim::plant::SimulationSettings;
 use actors::supervisor::SiteParams;
 use serde::Deserialize;
@@ -96,8 +97,7 @@ impl Default for StorageSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     /// Human-readable lines.
     Text,
@@ -105,14 +105,29 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+impl<'de> Deserialize<'de> for LogFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let at = actors::keyword::one_of(d, "value", &["text", "json"])?;
+        Ok([LogFormat::Text, LogFormat::Json][at])
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogLevel {
     Error,
     Warn,
     Info,
     Debug,
     Trace,
+}
+
+impl<'de> Deserialize<'de> for LogLevel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use LogLevel::{Debug, Error, Info, Trace, Warn};
+        let names = &["error", "warn", "info", "debug", "trace"];
+        let at = actors::keyword::one_of(d, "value", names)?;
+        Ok([Error, Warn, Info, Debug, Trace][at])
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,11 +159,22 @@ pub struct SiteSettings {
 pub enum SettingsError {
     #[error("cannot read {path}: {reason}")]
     Read { path: String, reason: String },
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{key}: {reason}")]
-    Field { key: String, reason: String },
+    /// Every problem found, each naming its key.
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
 }
+
+/// The top-level sections of the settings.
+const SECTIONS: [&str; 8] = [
+    "http",
+    "modbus",
+    "simulation",
+    "load",
+    "storage",
+    "log",
+    "site",
+    "devices",
+];
 
 impl Settings {
     /// Loads `path`, or `./settings.toml` if present, or the built-in default;
@@ -183,25 +209,81 @@ impl Settings {
             .separator("__")
             .try_parsing(true)
             .source(Some(env.into_iter().collect()));
-        let settings: Settings = builder
+        let merged = builder
             .add_source(overrides)
             .build()
-            .and_then(Config::try_deserialize)
-            .map_err(|e| SettingsError::Invalid(e.to_string()))?;
-        settings.validate()?;
-        Ok(settings)
+            .map_err(|e| SettingsError::Invalid(vec![e.to_string()]))?;
+        let settings = Self::from_sections(merged.cache).map_err(SettingsError::Invalid)?;
+        let problems = settings.problems();
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(SettingsError::Invalid(problems))
+        }
     }
 
-    fn validate(&self) -> Result<(), SettingsError> {
-        let field = |key: &str, reason: String| SettingsError::Field {
-            key: key.to_string(),
-            reason,
+    /// Reads each section, and each `[[devices]]` entry, on its own, so
+    /// that every section's problem is reported, not only the first.
+    fn from_sections(merged: config::Value) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        let table = merged.into_table().map_err(|e| vec![e.to_string()])?;
+        let mut settings = Settings {
+            http: HttpSettings::default(),
+            modbus: ModbusSettings::default(),
+            simulation: SimulationSettings::default(),
+            load: SiteParams::default(),
+            storage: StorageSettings::default(),
+            log: LogSettings::default(),
+            site: SiteSettings::default(),
+            devices: Vec::new(),
         };
-        self.listen_addr()?;
+        for (section, value) in table {
+            let read = match section.as_str() {
+                "http" => section_of(&section, value).map(|s| settings.http = s),
+                "modbus" => section_of(&section, value).map(|s| settings.modbus = s),
+                "simulation" => section_of(&section, value).map(|s| settings.simulation = s),
+                "load" => section_of(&section, value).map(|s| settings.load = s),
+                "storage" => section_of(&section, value).map(|s| settings.storage = s),
+                "log" => section_of(&section, value).map(|s| settings.log = s),
+                "site" => section_of(&section, value).map(|s| settings.site = s),
+                "devices" => match value.into_array() {
+                    Ok(entries) => {
+                        for (i, entry) in entries.into_iter().enumerate() {
+                            match section_of(&format!("devices[{}]", i + 1), entry) {
+                                Ok(device) => settings.devices.push(device),
+                                Err(problem) => problems.push(problem),
+                            }
+                        }
+                        Ok(())
+                    }
+                    Err(_) => Err("devices: expected [[devices]] entries".into()),
+                },
+                other => Err(format!(
+                    "{other}: unknown section; known sections: {}",
+                    SECTIONS.join(", ")
+                )),
+            };
+            if let Err(problem) = read {
+                problems.push(problem);
+            }
+        }
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Every problem of settings that were read: ranges, devices, formulas.
+    fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Err(e) = self.listen_addr() {
+            out.push(e);
+        }
         if !(1..=64).contains(&self.http.workers) {
-            return Err(field(
-                "http.workers",
-                format!("{} is not 1 to 64", self.http.workers),
+            out.push(format!(
+                "http.workers: {} is not 1 to 64",
+                self.http.workers
             ));
         }
         for host in &self.http.hosts {
@@ -212,64 +294,181 @@ impl Settings {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
             if !valid {
-                return Err(field(
-                    "http.hosts",
-                    format!("'{host}' is not a host name (letters, digits, - and ., no port)"),
+                out.push(format!(
+                    "http.hosts: '{host}' is not a host name (letters, digits, - and ., no port)"
                 ));
             }
         }
         if !(1..=10_000).contains(&self.http.max_connections_per_client) {
-            return Err(field(
-                "http.max_connections_per_client",
-                format!("{} is not 1 to 10000", self.http.max_connections_per_client),
+            out.push(format!(
+                "http.max_connections_per_client: {} is not 1 to 10000",
+                self.http.max_connections_per_client
             ));
         }
         if !(16..=1_000_000).contains(&self.http.max_connections) {
-            return Err(field(
-                "http.max_connections",
-                format!("{} is not 16 to 1000000", self.http.max_connections),
+            out.push(format!(
+                "http.max_connections: {} is not 16 to 1000000",
+                self.http.max_connections
             ));
         }
         if !(1..=600).contains(&self.http.body_timeout_s) {
-            return Err(field(
-                "http.body_timeout_s",
-                format!("{} is not 1 to 600", self.http.body_timeout_s),
+            out.push(format!(
+                "http.body_timeout_s: {} is not 1 to 600",
+                self.http.body_timeout_s
             ));
         }
         if !(10..=60_000).contains(&self.modbus.timeout_ms) {
-            return Err(field(
-                "modbus.timeout_ms",
-                format!("{} is not 10 to 60000", self.modbus.timeout_ms),
+            out.push(format!(
+                "modbus.timeout_ms: {} is not 10 to 60000",
+                self.modbus.timeout_ms
             ));
         }
-        self.simulation
-            .validate()
-            .map_err(|(key, reason)| field(key, reason))?;
-        self.load
-            .validate()
-            .map_err(|(key, reason)| field(&format!("load.{key}"), reason))?;
-        validate_devices(&self.devices).map_err(|e| SettingsError::Invalid(e.to_string()))?;
-        let all: Vec<String> = self.devices.iter().map(|d| d.dev_id.clone()).collect();
-        validate_changed(&self.devices, &all, &|d| {
-            Ok(d.dev_type
-                .is_modbus()
-                .then(|| d.address.trim().to_ascii_lowercase()))
-        })
-        .map_err(|e| SettingsError::Invalid(e.to_string()))?;
-        actors::store::check_formula_names(&self.load, &self.devices, &[])
-            .map_err(SettingsError::Invalid)
+        out.extend(
+            self.simulation
+                .problems()
+                .into_iter()
+                .map(|(key, reason)| format!("{key}: {reason}")),
+        );
+        out.extend(
+            self.load
+                .problems()
+                .into_iter()
+                .map(|(key, reason)| format!("load.{key}: {reason}")),
+        );
+        let device_problems = device_problems(&self.devices);
+        out.extend(device_problems.iter().map(ToString::to_string));
+        if device_problems.is_empty() {
+            let local = self.local_addresses();
+            let endpoint = |d: &DeviceSettings| local.endpoint_key(d).map_err(|e| e.to_string());
+            // Each entry as if it were added now (an address that parses,
+            // one wallbox per address and unit…).
+            for (i, d) in self.devices.iter().enumerate() {
+                if let Err(e) = endpoint(d) {
+                    let simulated = SimulationSettings {
+                        wallboxes: 200,
+                        grid_meter: true,
+                        ..SimulationSettings::default()
+                    };
+                    let hint = if simulated
+                        .device_names()
+                        .contains(&d.address.trim().to_ascii_lowercase())
+                    {
+                        " (a device of the simulated plant, which is off)"
+                    } else {
+                        ""
+                    };
+                    out.push(format!("devices[{}].address: {e}{hint}", i + 1));
+                    continue;
+                }
+                let changed = [d.dev_id.clone()];
+                if let Err(e) = validate_changed(&self.devices, &changed, &endpoint) {
+                    out.push(e.to_string());
+                }
+            }
+            out.extend(actors::store::settings_formula_problems(
+                &self.load,
+                &self.devices,
+            ));
+        }
+        out
+    }
+
+    /// The internal addresses (`evse`, `meter1`, … and with the simulated
+    /// plant `evse2`, `grid`) as the daemon will resolve them.
+    fn local_addresses(&self) -> LocalPorts {
+        if !self.simulation.enabled {
+            return LocalPorts::from_base(self.simulation.base_port);
+        }
+        // The plant may take free ports: stand-ins keep the names apart.
+        let names = self.simulation.device_names().into_iter();
+        LocalPorts(
+            names
+                .zip(1..)
+                .map(|(name, port)| (name, SocketAddr::from(([127, 0, 0, 1], port))))
+                .collect(),
+        )
     }
 
     /// The HTTP listen address, parsed.
-    pub fn listen_addr(&self) -> Result<SocketAddr, SettingsError> {
-        self.http.listen.parse().map_err(|_| SettingsError::Field {
-            key: "http.listen".into(),
-            reason: format!(
-                "'{}' is not an address like 127.0.0.1:8080",
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        self.http.listen.parse().map_err(|_| {
+            format!(
+                "http.listen: '{}' is not an address like 127.0.0.1:8080",
                 self.http.listen
-            ),
+            )
         })
     }
+}
+
+/// Reads one section (or `[[devices]]` entry) named `at`; an error names
+/// the key in the settings' own terms.
+fn section_of<T: serde::de::DeserializeOwned>(at: &str, value: config::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.inner().to_string();
+        let path = e.path().to_string();
+        let key = if path == "." || path.is_empty() {
+            at.to_string()
+        } else {
+            format!("{at}.{}", one_based(&path))
+        };
+        user_words(&key, &inner)
+    })
+}
+
+/// `cars[0].phases` → `cars[1].phases`: entries count from 1, as people do.
+fn one_based(path: &str) -> String {
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']').map(|c| open + c) else {
+            break;
+        };
+        out.push_str(&rest[..=open]);
+        match rest[open + 1..close].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + 1).to_string()),
+            Err(_) => out.push_str(&rest[open + 1..close]),
+        }
+        out.push(']');
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A deserializer's message in the settings' terms: `key: what is wrong`.
+fn user_words(key: &str, inner: &str) -> String {
+    // The config library appends where it looked; the key says it better.
+    let inner = inner.split(" for key `").next().unwrap_or(inner);
+    let unquote = |s: &str| s.replace('`', "");
+    // The path may or may not end with the field the message names.
+    let at = |field: &str| {
+        if key.ends_with(&format!(".{field}")) {
+            key.to_string()
+        } else {
+            format!("{key}.{field}")
+        }
+    };
+    if let Some(rest) = inner.strip_prefix("unknown field `") {
+        let (field, known) = rest.split_once('`').unwrap_or((rest, ""));
+        let key = at(field);
+        return match known.strip_prefix(", expected one of ") {
+            Some(list) => format!("{key}: unknown key; known keys: {}", unquote(list)),
+            None => match known.strip_prefix(", expected ") {
+                Some(one) => format!("{key}: unknown key; the known key is {}", unquote(one)),
+                None => format!("{key}: unknown key"),
+            },
+        };
+    }
+    if let Some(rest) = inner.strip_prefix("missing field `") {
+        let field = rest.trim_end_matches('`');
+        return format!("{}: missing", at(field));
+    }
+    if let Some(rest) = inner.strip_prefix("invalid type: ") {
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            return format!("{key}: expected {expected}, found {found}");
+        }
+    }
+    format!("{key}: {}", unquote(inner))
 }
 
 #[cfg(test)]
@@ -309,14 +508,14 @@ mod tests {
             DEFAULT_SETTINGS,
             &[
                 ("CHARGEBRAIN__HTTP__LISTEN", "127.0.0.1:18080"),
-                ("CHARGEBRAIN__SIMULATION__ENABLED", "false"),
+                ("CHARGEBRAIN__HTTP__PUBLIC_READ", "false"),
                 ("CHARGEBRAIN__SIMULATION__BASE_PORT", "14701"),
                 ("CHARGEBRAIN__STORAGE__DIR", "/tmp/cb"),
             ],
         )
         .unwrap();
         assert_eq!(s.http.listen, "127.0.0.1:18080");
-        assert!(!s.simulation.enabled);
+        assert!(!s.http.public_read);
         assert_eq!(s.simulation.base_port, 14701);
         assert_eq!(s.storage.dir, PathBuf::from("/tmp/cb"));
     }
@@ -333,12 +532,77 @@ mod tests {
             (
                 "[[devices]]\ndev_id = \"X1\"\ndev_type = \"evse_powerbrain\"\naddress = \"evse\"\n",
                 &[],
-                "devices[0].dev_id",
+                "devices[1].dev_id",
             ),
         ];
         for (toml, env, key) in cases {
             let err = load(toml, env).expect_err(toml);
             assert!(err.contains(key), "{err:?} should name {key}");
+        }
+    }
+
+    #[test]
+    fn the_readme_s_first_settings_for_real_hardware_are_valid() {
+        let readme = include_str!("../README.md");
+        let start = readme
+            .find("```toml\n[http]\nlisten = \"0.0.0.0:8080\"")
+            .expect("the example in \"Using real hardware\"")
+            + "```toml\n".len();
+        let end = start + readme[start..].find("```").expect("its end");
+        let s = load(&readme[start..end], &[]).unwrap();
+        assert!(!s.simulation.enabled && !s.load.lb_enabled);
+        assert_eq!(s.devices.len(), 2);
+    }
+
+    #[test]
+    fn the_simulated_plant_s_addresses_need_the_simulated_plant() {
+        let err = load(
+            DEFAULT_SETTINGS,
+            &[("CHARGEBRAIN__SIMULATION__ENABLED", "false")],
+        )
+        .expect_err("evse2 and grid are simulated");
+        assert!(
+            err.contains("devices[2].address: bad device address 'evse2'")
+                && err.contains("(a device of the simulated plant, which is off)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn errors_speak_the_settings_language_and_all_are_reported() {
+        // The shipped file with a sixth device of a type that does not exist.
+        let typo = format!(
+            "{DEFAULT_SETTINGS}\n[[devices]]\ndev_id = \"M4\"\ndev_type = \"meter_sdm360\"\naddress = \"grid\"\n"
+        );
+        let err = load(&typo, &[]).expect_err("unknown type");
+        assert!(
+            err.starts_with(
+                "devices[6].dev_type: unknown type \"meter_sdm360\"; known types: evse_powerbrain, meter_powerbrain, meter_sdm630,"
+            ),
+            "{err}"
+        );
+        let many = "[http]\nworkers = 0\nlisen = 1\n[modbus]\ntimeout_ms = \"soon\"\n[log]\nlevel = \"loud\"\n\
+                    [load]\nvoltage = 5\ncycle_time_ms = 1\n";
+        let err = load(many, &[]).expect_err("several problems");
+        for says in [
+            "http.lisen: unknown key; known keys: listen, workers, public_read",
+            "modbus.timeout_ms: expected",
+            "log.level: unknown value \"loud\"; known values: error, warn, info, debug, trace",
+        ] {
+            assert!(err.contains(says), "{err:?} should say {says:?}");
+        }
+        // Once every section reads, every range is checked.
+        let err = load(
+            "[http]\nworkers = 0\n[load]\nvoltage = 5\ncycle_time_ms = 1\n",
+            &[],
+        )
+        .expect_err("ranges");
+        for says in [
+            "http.workers: 0 is not 1 to 64",
+            "load.cycle_time_ms: 1 is not 100 to 60000",
+            "load.voltage: 5 V is not 100 to 400",
+        ] {
+            assert!(err.contains(says), "{err:?} should say {says:?}");
         }
     }
 }

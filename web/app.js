@@ -4,7 +4,11 @@
  * Test hooks (data-testid="…" unless a name= is given). Keep them stable.
  *   Navigation  nav-dashboard nav-settings nav-devices nav-users nav-rules
  *   Dashboard   site-summary; tile-<dev_id>; inside a tile: state (words),
- *               charging-current (EVSE: offered current, "8.0 A")
+ *               charging-current (EVSE: offered current, "8.0 A");
+ *               history, range-<seconds>; charts chart-site-L1..L3 and
+ *               chart-<dev_id> (SVG, data-max-ma/-from/-to; polygons and
+ *               polylines with data-series house, cars, limit, drawn,
+ *               offered), history-<dev_id> holding the sessions
  *   Settings    input name=max_total_current; params-save; params-status;
  *               cm-vars (the variables list), inputs name=cm_name, cm_value;
  *               cm-var-save; cm-vars-status
@@ -250,13 +254,22 @@ document.addEventListener("visibilitychange", tick);
 async function dashboard(root) {
   const summary = h("section", { class: "panel summary", "data-testid": "site-summary", "aria-labelledby": "site-h" });
   const grid = h("div", { class: "tiles" });
-  root.append(h("h1", { text: "Dashboard" }), summary, h("h2", { class: "sr-only", text: "Devices" }), grid);
+  const charts = historyPanel();
+  // A fresh install has no devices: say so, and where to add them.
+  const none = h(
+    "section",
+    { class: "panel notice", "data-testid": "no-devices", hidden: true },
+    h("h2", { text: "No devices are configured" }),
+    h("p", {}, "Load management does nothing until it knows your meters and wallboxes. Add them under ", h("a", { href: "#/devices", text: "Devices" }), ".")
+  );
+  root.append(h("h1", { text: "Dashboard" }), none, summary, charts.el, h("h2", { class: "sr-only", text: "Devices" }), grid);
   const tiles = new Map();
   let layout = "";
   startPolling(async () => {
     const info = await api("get_dev_info");
     if (!root.isConnected) return;
     siteTitle(info.params);
+    none.hidden = info.devices.length > 0;
     renderSummary(summary, info.params);
     // Tiles are built once and then updated, so open controls keep their input.
     const now = info.devices.map((d) => d.dev_id + ":" + d.dev_type).join();
@@ -268,6 +281,8 @@ async function dashboard(root) {
     for (const d of info.devices) tiles.get(d.dev_id).update(d);
     // For bench/web.py: when the first answer was drawn.
     if (!performance.getEntriesByName("dashboard-rendered").length) performance.mark("dashboard-rendered");
+    // The charts after the live numbers: their data is larger.
+    await charts.update(info);
   });
 }
 
@@ -301,9 +316,17 @@ function renderSummary(el, p) {
       })
     );
   });
+  // What the cars may draw per phase, as what one car could get: a
+  // one-phase car on the freest phase, a three-phase car on all three.
+  const avail = [0, 1, 2].map((i) => Math.max(p.available_current?.[i] ?? 0, 0));
+  const one = Math.max(...avail);
+  const three = Math.min(...avail);
+  const watts = (ma, n) => (ma * n * volts) / 1000;
   const facts = [
     `Limit per phase: ${amps(limit)}` + (formula ? ` (formula: ${p.max_total_current})` : ""),
-    `Cars draw ${kw(p.cons_evse_power)}; they may use ${kw(p.avail_evse_power)}.`,
+    `Cars draw ${kw(p.cons_evse_power)}. All cars together may draw ${avail.map(amps).join(" / ")} on L1 / L2 / L3: ` +
+      `a one-phase car up to ${amps(one)} (${kw(watts(one, 1))}, on L${avail.indexOf(one) + 1}), ` +
+      `a three-phase car up to ${amps(three)} per phase (${kw(watts(three, 3))}).`,
   ];
   if (p.reserve_current > 0) facts.push(`Reserve kept free: ${amps(p.reserve_current)}`);
   if (p.overdraft_cur > 0) facts.push(`Overdraw seen: ${amps(p.overdraft_cur)} (subtracted for 5 minutes)`);
@@ -317,6 +340,212 @@ function renderSummary(el, p) {
   );
 }
 
+/* ---------- history charts ---------- */
+
+const RANGES = [["10 min", 600], ["1 h", 3600], ["6 h", 21600], ["48 h", 172800]];
+const SVG_NS = "http://www.w3.org/2000/svg";
+// The charts' own coordinates; the page stretches them to its width.
+const CW = 600;
+const CH = 100;
+
+function svg(tag, attrs) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) if (v != null) el.setAttribute(k, v);
+  return el;
+}
+
+// A time for an axis or a readout: with seconds over short ranges, with
+// the day over long ones.
+function timeText(ms, span) {
+  const opts = span > 86400000 ? { weekday: "short", hour: "2-digit", minute: "2-digit" }
+    : span > 3600000 ? { hour: "2-digit", minute: "2-digit" } : { hour: "2-digit", minute: "2-digit", second: "2-digit" };
+  return new Date(ms).toLocaleString([], opts);
+}
+
+// The top of a chart: a little above the highest value, in steps of 5 A.
+const niceTop = (ma) => Math.ceil((Math.max(ma, 1000) * 1.1) / 5000) * 5000;
+
+// The answer's point times (it sends the first and the steps between).
+function pointTimes(data) {
+  let at = data.t0 ?? 0;
+  return (data.dt || []).map((dt) => (at += dt));
+}
+
+// Index ranges without a gap (the daemon was stopped): a gap breaks the lines.
+function segments(t) {
+  const steps = t.slice(1).map((x, i) => x - t[i]).sort((a, b) => a - b);
+  const gap = Math.max(3 * (steps[steps.length >> 1] || 0), 150000);
+  const out = [];
+  let start = 0;
+  for (let i = 1; i <= t.length; i++) {
+    if (i === t.length || t[i] - t[i - 1] > gap) {
+      out.push([start, i]);
+      start = i;
+    }
+  }
+  return out.filter(([a, b]) => b > a);
+}
+
+// A chart: a caption, the plot (an SVG that scales), the axis ends and a
+// line that reads out the values under the pointer.
+function chartBox(testid, title) {
+  const plot = svg("svg", { viewBox: `0 0 ${CW} ${CH}`, preserveAspectRatio: "none", role: "img", "data-testid": testid });
+  const c = { plot, top: h("span", { class: "ytop" }), from: h("span"), to: h("span"), read: h("p", { class: "readout" }) };
+  c.el = h("figure", { class: "chart" }, h("figcaption", { text: title }),
+    h("div", { class: "plot" }, c.top, plot), h("div", { class: "xaxis" }, c.from, c.to), c.read);
+  return c;
+}
+
+// Draws areas ({cls, lo, hi}) and lines ({cls, v}) over the times t (ms)
+// from..to, values in mA; describe(i) puts point i in words.
+function drawChart(c, { t, from, to, areas, lines, describe }) {
+  const highest = Math.max(0, ...areas.flatMap((a) => a.hi), ...lines.flatMap((l) => l.v).filter(num));
+  const top = niceTop(highest);
+  const x = (ms) => (((ms - from) / Math.max(to - from, 1)) * CW).toFixed(1);
+  const y = (ma) => (CH - (Math.min(Math.max(ma, 0), top) / top) * CH).toFixed(1);
+  const kids = [];
+  for (const [a, b] of segments(t)) {
+    for (const { cls, lo, hi } of areas) {
+      const upper = [];
+      const lower = [];
+      for (let i = a; i < b; i++) {
+        if (!num(hi[i])) continue;
+        upper.push(`${x(t[i])},${y(hi[i])}`);
+        lower.unshift(`${x(t[i])},${y(lo ? lo[i] : 0)}`);
+      }
+      if (upper.length) kids.push(svg("polygon", { class: cls, "data-series": cls, points: upper.concat(lower).join(" ") }));
+    }
+    for (const { cls, v } of lines) {
+      const points = [];
+      for (let i = a; i < b; i++) if (num(v[i])) points.push(`${x(t[i])},${y(v[i])}`);
+      if (points.length) kids.push(svg("polyline", { class: cls, "data-series": cls, points: points.join(" ") }));
+    }
+  }
+  const cursor = svg("line", { class: "cursor", y1: 0, y2: CH, visibility: "hidden" });
+  c.plot.replaceChildren(...kids, cursor);
+  Object.assign(c.plot.dataset, { maxMa: top, from, to });
+  c.top.textContent = amps(top);
+  c.from.textContent = timeText(from, to - from);
+  c.to.textContent = timeText(to, to - from);
+  c.plot.setAttribute("aria-label", t.length ? describe(t.length - 1) : "No history yet");
+  c.plot.onpointermove = (e) => {
+    if (!t.length) return;
+    const r = c.plot.getBoundingClientRect();
+    const at = from + ((e.clientX - r.left) / Math.max(r.width, 1)) * (to - from);
+    let i = t.findIndex((ms) => ms >= at);
+    if (i < 0) i = t.length - 1;
+    cursor.setAttribute("x1", x(t[i]));
+    cursor.setAttribute("x2", x(t[i]));
+    cursor.setAttribute("visibility", "visible");
+    c.read.textContent = describe(i);
+  };
+  c.plot.onpointerleave = () => {
+    cursor.setAttribute("visibility", "hidden");
+    c.read.textContent = "";
+  };
+}
+
+// The dashboard's history: the site per phase (house and cars stacked
+// against the limit) and each wallbox (offered and drawn), with its
+// charging sessions. Fetched every 5 s, about 600 points a chart.
+function historyPanel() {
+  let range = 3600;
+  let due = 0;
+  const st = h("p", { class: "status", role: "status" });
+  const buttons = RANGES.map(([label, secs]) => {
+    const b = h("button", { type: "button", class: "small", text: label, "aria-pressed": String(secs === range), "data-testid": "range-" + secs });
+    b.addEventListener("click", () => {
+      range = secs;
+      for (const other of buttons) other.setAttribute("aria-pressed", String(other === b));
+      due = 0;
+      tick();
+    });
+    return b;
+  });
+  const phases = [1, 2, 3].map((n) => chartBox("chart-site-L" + n, "L" + n));
+  const boxes = h("div", { class: "charts boxes" });
+  const wallboxes = new Map();
+  const el = h("section", { class: "panel history", "data-testid": "history", "aria-labelledby": "history-h" },
+    h("h2", { id: "history-h", text: "History" }),
+    h("div", { class: "buttons", role: "group", "aria-label": "Time range" }, buttons),
+    h("div", { class: "charts" }, phases.map((c) => c.el)),
+    h("p", { class: "legend" }, h("span", { class: "key house" }), "house load ", h("span", { class: "key cars" }), "cars ",
+      h("span", { class: "key limit" }), "limit ", h("span", { class: "key drawn" }), "drawn ", h("span", { class: "key offered" }), "offered"),
+    boxes, st);
+
+  function wallbox(d) {
+    let w = wallboxes.get(d.dev_id);
+    if (!w) {
+      const list = h("div");
+      const sessions = h("details", { class: "sessions" }, h("summary", { text: "Charging sessions" }), list);
+      sessions.addEventListener("toggle", () => sessions.open && loadSessions(d.dev_id, list));
+      w = { chart: chartBox("chart-" + d.dev_id, ""), sessions };
+      w.el = h("div", { class: "wallbox", "data-testid": "history-" + d.dev_id }, w.chart.el, sessions);
+      wallboxes.set(d.dev_id, w);
+    }
+    w.chart.el.querySelector("figcaption").textContent = d.name ? `${d.name} (${d.dev_id})` : d.dev_id;
+    return w;
+  }
+
+  async function update(info) {
+    if (Date.now() < due) return;
+    due = Date.now() + 5000;
+    const to = Math.floor(Date.now() / 1000);
+    const from = to - range;
+    let data;
+    try {
+      data = await api("get_history", { from, to, step: Math.floor(range / 600) });
+    } catch (e) {
+      return say(st, "History: " + e.message, "err");
+    }
+    say(st, "");
+    const t = pointTimes(data);
+    const span = { t, from: from * 1000, to: to * 1000 };
+    const site = data.site || {};
+    phases.forEach((c, p) => {
+      const n = p + 1;
+      const current = site["current_l" + n] || [];
+      const limit = site.limit || [];
+      const house = (site["house_l" + n] || []).map((v) => Math.max(v, 0));
+      const stacked = house.map((v, i) => v + Math.max(current[i] - v, 0));
+      drawChart(c, { ...span, areas: [{ cls: "house", hi: house }, { cls: "cars", lo: house, hi: stacked }],
+        lines: [{ cls: "limit", v: limit }],
+        describe: (i) => `L${n} ${timeText(t[i], 0)}: house ${amps(site["house_l" + n][i])}, cars ${amps(stacked[i] - house[i])}, limit ${amps(limit[i])}` });
+    });
+    const evses = info.devices.filter((d) => d.is_evse && d.dev_type !== "evse_group");
+    for (const d of evses) {
+      const w = wallbox(d);
+      const s = data.evses?.[d.dev_id] || { offered: [], drawn: [], power: [] };
+      drawChart(w.chart, { ...span, areas: [{ cls: "drawn", hi: s.drawn }], lines: [{ cls: "offered", v: s.offered }],
+        describe: (i) => `${d.dev_id} ${timeText(t[i], 0)}: offered ${amps(s.offered[i])}, drawing ${amps(s.drawn[i])}, ${kw(s.power[i])}` });
+    }
+    const order = evses.map((d) => wallboxes.get(d.dev_id).el);
+    if (order.some((e, i) => boxes.children[i] !== e) || boxes.children.length !== order.length) boxes.replaceChildren(...order);
+  }
+  return { el, update };
+}
+
+// A wallbox's last finished sessions from the charging log (needs the
+// admin password), newest first, with the users' names.
+async function loadSessions(devId, list) {
+  list.replaceChildren(h("p", { text: "Loading…" }));
+  try {
+    const csv = await (await api("get_ta_log", {}, undefined, { blob: true })).text();
+    const names = {};
+    for (const u of await api("get_users")) names[u.id] = u.name || u.id;
+    const rows = csv.trim().split("\n").slice(1).map((line) => line.split(","))
+      .filter((r) => r[0] === devId).slice(-10).reverse();
+    const when = (secs) => new Date(+secs * 1000).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+    if (!rows.length) return list.replaceChildren(h("p", { text: "No finished charging session yet." }));
+    list.replaceChildren(h("table", {},
+      h("thead", {}, h("tr", {}, ["Start", "End", "Energy", "User"].map((c) => h("th", { scope: "col", text: c })))),
+      h("tbody", {}, rows.map(([, user, , start, end, wh]) => h("tr", {},
+        h("td", { text: when(start) }), h("td", { text: when(end) }), h("td", { text: kwh(+wh) }), h("td", { text: names[user] || user || "—" }))))));
+  } catch (e) {
+    list.replaceChildren(h("p", { class: "status err", text: e.message }));
+  }
+}
+
 const ROLES = ["Display only", "Consumption", "Production", "Grid", "EV consumption", "Storage (home)", "Storage (all)"];
 const EVSE_STATES = { 1: "No car", 2: "Car waiting", 3: "Charging", 4: "Charging with ventilation", 5: "Error: wallbox fault", 6: "Error: no answer" };
 
@@ -325,6 +554,7 @@ function stateOf(d, kind) {
   if (!d.device_enabled) return ["Disabled", "off"];
   if (kind === "group") return ["Group", "idle"];
   if (d.com_err || d.model === "failed to connect") return ["Error: no answer", "err"];
+  if (d.model === "starting") return ["Starting", "idle"];
   if (kind === "meter") return ["Measuring", "ok"];
   if (!num(d.state)) return ["No reading yet", "idle"];
   const text = EVSE_STATES[d.state] || "Unknown state " + d.state;

@@ -133,7 +133,7 @@ pub enum CodecError {
     BadAddress(String),
     #[error("register address out of range: '{0}' (0 to 65535)")]
     AddressOutOfRange(String),
-    #[error("value {value} does not fit a {kind} register ({min} to {max})")]
+    #[error("value {value} does not fit {kind} register ({min} to {max})")]
     ValueOutOfRange {
         value: i128,
         kind: &'static str,
@@ -183,11 +183,11 @@ pub fn decode_str(words: &[u16]) -> String {
 /// their signed ranges.
 pub fn encode_int(ty: RegType, value: i128) -> Result<Vec<u16>, CodecError> {
     let (kind, min, max): (&'static str, i64, i64) = match ty {
-        RegType::U16 => ("16-bit", i64::from(i16::MIN), i64::from(u16::MAX)),
-        RegType::U32 => ("unsigned 32-bit", 0, i64::from(u32::MAX)),
-        RegType::I32 => ("32-bit", i64::from(i32::MIN), i64::from(i32::MAX)),
-        RegType::I64 => ("64-bit", i64::MIN, i64::MAX),
-        RegType::Str(_) => ("string", 0, 0),
+        RegType::U16 => ("a 16-bit", i64::from(i16::MIN), i64::from(u16::MAX)),
+        RegType::U32 => ("an unsigned 32-bit", 0, i64::from(u32::MAX)),
+        RegType::I32 => ("a 32-bit", i64::from(i32::MIN), i64::from(i32::MAX)),
+        RegType::I64 => ("a 64-bit", i64::MIN, i64::MAX),
+        RegType::Str(_) => ("a string", 0, 0),
     };
     if matches!(ty, RegType::Str(_)) || value < i128::from(min) || value > i128::from(max) {
         return Err(CodecError::ValueOutOfRange {

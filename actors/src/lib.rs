@@ -5,6 +5,9 @@ pub mod alloc;
 pub mod codec;
 pub mod devices;
 pub mod drivers;
+pub mod history;
+pub mod keyword;
+pub mod metrics;
 pub mod plant;
 pub mod registers;
 pub mod rules;
@@ -13,6 +16,7 @@ pub mod store;
 pub mod supervisor;
 pub mod transport;
 pub mod users;
+pub mod wiring;
 
 /// How many cases a property test runs: `default`, or `PROPTEST_CASES`
 /// when it is set (`scripts/mutants.sh` runs fewer per mutant).

@@ -10,8 +10,9 @@ use actix::{Actor, Addr, Recipient};
 use slog::Logger;
 
 use crate::devices::{
-    Apply, Device, DeviceSettings, GetStatus, HttpInput, Poll, Refused, Shutdown,
+    Apply, Device, DeviceSettings, GetStatus, HttpInput, Poll, Refused, Shutdown, UpdateSettings,
 };
+use crate::metrics::Metrics;
 use crate::transport::{Bus, Endpoint, EndpointError};
 
 /// Where the internal addresses point: `evse`, `meter1`, `meter2` (the
@@ -148,6 +149,15 @@ impl DeviceHandle {
         }
     }
 
+    /// Gives the running actor new settings of the same box.
+    fn update(&self, settings: Arc<DeviceSettings>) {
+        match &self.actor {
+            DeviceActor::Modbus(addr) => addr.do_send(UpdateSettings(settings)),
+            DeviceActor::Http(addr) => addr.do_send(UpdateSettings(settings)),
+            DeviceActor::None => {}
+        }
+    }
+
     /// Stops the device's actor (its interval timers would keep it alive).
     fn stop(&self) {
         match &self.actor {
@@ -158,6 +168,12 @@ impl DeviceHandle {
     }
 }
 
+/// Whether two declarations are the same box: the same type at the same
+/// address and unit id.
+pub fn same_box(a: &DeviceSettings, b: &DeviceSettings) -> bool {
+    (a.dev_type, a.address.trim(), a.id) == (b.dev_type, b.address.trim(), b.id)
+}
+
 /// All configured devices, in declaration order, and what it takes to
 /// start more.
 #[derive(Debug, Clone)]
@@ -166,6 +182,8 @@ pub struct Plant {
     buses: HashMap<Endpoint, Addr<Bus>>,
     local: LocalPorts,
     timeout: Duration,
+    /// What the devices and the cycle count, for `/metrics`.
+    metrics: Arc<Metrics>,
     log: Logger,
 }
 
@@ -183,6 +201,7 @@ impl Plant {
             buses: HashMap::new(),
             local: local.clone(),
             timeout,
+            metrics: Arc::new(Metrics::default()),
             log: log.clone(),
         };
         for settings in devices {
@@ -205,7 +224,7 @@ impl Plant {
         let settings = Arc::new(settings.clone());
         if !settings.dev_type.is_modbus() {
             let actor = if settings.dev_type.is_http_input() {
-                DeviceActor::Http(HttpInput::new(settings.clone()).start())
+                DeviceActor::Http(HttpInput::new(settings.clone(), &self.log).start())
             } else {
                 DeviceActor::None
             };
@@ -222,7 +241,9 @@ impl Plant {
             .entry(endpoint.clone())
             .or_insert_with(|| Bus::new(endpoint.clone(), log).start())
             .clone();
-        let addr = Device::new(settings.clone(), bus, self.timeout, log).start();
+        let addr = Device::new(settings.clone(), bus, self.timeout, log)
+            .with_metrics(self.metrics.clone())
+            .start();
         Ok(DeviceHandle {
             settings,
             endpoint: Some(endpoint),
@@ -231,8 +252,10 @@ impl Plant {
     }
 
     /// Makes the running devices match `devices`: new ones start, removed
-    /// ones stop, and changed ones (or those named in `restart`) get a
-    /// fresh actor and session. Answers the dev_ids that were (re)started.
+    /// ones stop, and those that are another box now (another type, address
+    /// or unit id) or are named in `restart` get a fresh actor. A device
+    /// whose name, limits or rules changed keeps its actor, which takes the
+    /// new settings. Answers the dev_ids that were (re)started.
     pub fn reconcile(
         &mut self,
         devices: &[DeviceSettings],
@@ -247,10 +270,15 @@ impl Plant {
                 .position(|d| d.settings.dev_id == settings.dev_id);
             match current {
                 Some(i)
-                    if *self.devices[i].settings == *settings
+                    if same_box(&self.devices[i].settings, settings)
                         && !restart.contains(&settings.dev_id) =>
                 {
-                    next.push(self.devices[i].clone());
+                    let mut kept = self.devices[i].clone();
+                    if *kept.settings != *settings {
+                        kept.settings = Arc::new(settings.clone());
+                        kept.update(kept.settings.clone());
+                    }
+                    next.push(kept);
                 }
                 _ => {
                     next.push(self.spawn(settings)?);
@@ -279,6 +307,11 @@ impl Plant {
 
     pub fn devices(&self) -> &[DeviceHandle] {
         &self.devices
+    }
+
+    /// What the devices and the cycle count, for `/metrics`.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The device named `name`: its alias or dev_id, case-insensitive.

@@ -191,10 +191,10 @@ fn target(
         _ => Err(bad(
             "dev_id",
             format!(
-                "{} is a {}, not a {} (HTTP input) device",
+                "{} is {}, not {} (HTTP input) device",
                 device.settings.dev_id,
-                device.settings.dev_type.key(),
-                wanted.key()
+                device.settings.dev_type.with_article(),
+                wanted.with_article()
             ),
         )),
     }

@@ -4,7 +4,7 @@
 //! every change goes through.
 
 use actix_web::HttpRequest;
-use actors::store::{ReadState, State, Update};
+use actors::store::{changes, ReadState, State, Update};
 use actors::supervisor::{Configure, SetCmVar};
 use serde_json::Value;
 
@@ -90,15 +90,43 @@ async fn update(
         .map_err(ApiError::Store)
 }
 
-async fn configure(state: &AppState, change: Configure) -> Result<Value, ApiError> {
-    state.supervisor.send(change).await??;
+/// Logs a change at info: the client's address, the command and what
+/// changed (never a secret: callers name a password, never show it).
+pub fn log_change(req: &HttpRequest, cmd: &str, changed: &[String]) {
+    let client = req
+        .peer_addr()
+        .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string());
+    if changed.is_empty() {
+        slog_scope::debug!("configuration unchanged"; "cmd" => cmd, "client" => client);
+    } else {
+        // Keys in reverse: the text log prints them last to first.
+        slog_scope::info!("configuration changed";
+            "changes" => changed.join("; "), "cmd" => cmd, "client" => client);
+    }
+}
+
+/// Applies a change through the supervisor and logs what it changed.
+pub async fn configure(
+    state: &AppState,
+    req: &HttpRequest,
+    cmd: &str,
+    change: Configure,
+) -> Result<Value, ApiError> {
+    let changed = state.supervisor.send(change).await??;
+    log_change(req, cmd, &changed);
     Ok(ok())
 }
 
 /// `set_params`: a JSON object of parameters and/or `devices`.
-pub async fn set_params(state: &AppState, body: Option<Value>) -> Result<Value, ApiError> {
+pub async fn set_params(
+    state: &AppState,
+    req: &HttpRequest,
+    body: Option<Value>,
+) -> Result<Value, ApiError> {
     match body {
-        Some(Value::Object(map)) => configure(state, Configure::SetParams(map)).await,
+        Some(Value::Object(map)) => {
+            configure(state, req, "set_params", Configure::SetParams(map)).await
+        }
         Some(_) => Err(ApiError::BadBody(
             "expected a JSON object of parameters".into(),
         )),
@@ -108,20 +136,22 @@ pub async fn set_params(state: &AppState, body: Option<Value>) -> Result<Value, 
     }
 }
 
-pub async fn del_device(state: &AppState, params: &Params) -> Result<Value, ApiError> {
-    configure(
-        state,
-        Configure::DeleteDevice(params.required("dev_id")?.to_string()),
-    )
-    .await
+pub async fn del_device(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &Params,
+) -> Result<Value, ApiError> {
+    let dev_id = params.required("dev_id")?.to_string();
+    configure(state, req, "del_device", Configure::DeleteDevice(dev_id)).await
 }
 
-pub async fn reset_device(state: &AppState, params: &Params) -> Result<Value, ApiError> {
-    configure(
-        state,
-        Configure::ResetDevice(params.required("dev_id")?.to_string()),
-    )
-    .await
+pub async fn reset_device(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &Params,
+) -> Result<Value, ApiError> {
+    let dev_id = params.required("dev_id")?.to_string();
+    configure(state, req, "reset_device", Configure::ResetDevice(dev_id)).await
 }
 
 fn flag(params: &Params, name: &'static str) -> Result<Option<bool>, ApiError> {
@@ -137,10 +167,15 @@ fn flag(params: &Params, name: &'static str) -> Result<Option<bool>, ApiError> {
 }
 
 /// `accept_license&acc=1&allow_usage_stats=0|1`.
-pub async fn accept_license(state: &AppState, params: &Params) -> Result<Value, ApiError> {
+pub async fn accept_license(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &Params,
+) -> Result<Value, ApiError> {
     let accepted = flag(params, "acc")?.ok_or(ApiError::MissingParam("acc"))?;
     let stats = flag(params, "allow_usage_stats")?;
-    update(state, move |s| {
+    let before = state.store.send(ReadState).await?;
+    let after = update(state, move |s| {
         s.license.accepted = accepted;
         if let Some(stats) = stats {
             s.license.allow_usage_stats = stats;
@@ -148,6 +183,7 @@ pub async fn accept_license(state: &AppState, params: &Params) -> Result<Value, 
         Ok(())
     })
     .await?;
+    log_change(req, "accept_license", &changes(&before, &after));
     Ok(ok())
 }
 
@@ -189,12 +225,15 @@ pub async fn change_admin_pwd(
         )
     };
     let stored = hash.clone();
-    update(state, move |s| {
+    let before = state.store.send(ReadState).await?;
+    let after = update(state, move |s| {
         s.admin_hash = stored;
         Ok(())
     })
     .await?;
     state.auth.send(SetHash(hash)).await?;
+    // `changes` names the password and never shows it.
+    log_change(req, "change_admin_pwd", &changes(&before, &after));
     Ok(ok())
 }
 
@@ -243,9 +282,15 @@ pub async fn login_status(state: &AppState, credentials: &Credentials) -> Result
 
 /// `set_diag_logging&enable=1|0`: every Modbus request and answer and every
 /// allocation decision in the log, for five minutes at most.
-pub fn set_diag_logging(params: &Params) -> Result<Value, ApiError> {
+pub fn set_diag_logging(req: &HttpRequest, params: &Params) -> Result<Value, ApiError> {
     let enable = flag(params, "enable")?.ok_or(ApiError::MissingParam("enable"))?;
     logging::set_diagnostics(enable);
+    let what = if enable {
+        "diagnostic logging on for 5 minutes"
+    } else {
+        "diagnostic logging off"
+    };
+    log_change(req, "set_diag_logging", &[what.to_string()]);
     Ok(ok())
 }
 

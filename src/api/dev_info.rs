@@ -311,9 +311,11 @@ fn device<'a>(
         com_err_secs: status.map_or(0, |st| st.com.com_err_secs(now)),
         com_errors: status.map_or(0, |st| st.com.com_errors),
         last_error: status.map_or("", |st| st.com.last_error.as_str()),
+        // A device added or restarted since the last cycle has not been
+        // asked yet: that is no error.
         model: match status {
             Some(st) => &st.model,
-            None if has_actor => "failed to connect",
+            None if has_actor => "starting",
             None => "",
         },
         kind,

@@ -6,6 +6,9 @@ mod config;
 mod dev_info;
 mod error;
 pub mod guard;
+mod health;
+mod history;
+pub mod metrics;
 mod modbus;
 mod page;
 mod params;
@@ -47,6 +50,11 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
     /// This installation's serial number (`vsn.serialno`), from the state file.
     pub serialno: String,
+    /// What the cycle and the devices count, and what the HTTP layer counts.
+    pub metrics: Arc<actors::metrics::Metrics>,
+    pub http: Arc<metrics::HttpMetrics>,
+    /// Whether the cycle runs (read without asking the supervisor).
+    pub health: Arc<actors::supervisor::CycleHealth>,
 }
 
 impl AppState {
@@ -64,6 +72,11 @@ impl AppState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/cnf", web::get().to(cnf))
         .route("/cnf", web::post().to(cnf))
+        .route("/metrics", web::get().to(metrics::metrics))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/healthz", web::head().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/readyz", web::head().to(health::readyz))
         .configure(page::routes)
         .default_service(web::to(not_found));
 }
@@ -83,7 +96,9 @@ enum Access {
 
 fn access(cmd: &str, params: &Params) -> Access {
     match cmd {
-        "get_cm_vars" | "get_dev_info" | "get_dev_types" | "get_params" => Access::Read,
+        "get_cm_vars" | "get_dev_info" | "get_dev_types" | "get_history" | "get_params" => {
+            Access::Read
+        }
         "modbus" if params.get("write").is_none() => Access::Read,
         "accept_license" | "del_device" | "get_new_user_id" | "get_ta_log" | "get_users"
         | "modbus" | "reset_device" | "set_ajax_evse" | "set_ajax_meter" | "set_cm_vars"
@@ -132,6 +147,37 @@ fn is_post_json(req: &HttpRequest) -> bool {
             .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
+/// Every command the dispatcher below knows (for the labels of
+/// `/metrics`; any other is counted as "unknown").
+pub const COMMANDS: &[&str] = &[
+    "accept_license",
+    "change_admin_pwd",
+    "del_device",
+    "enter_rfid",
+    "get_cm_vars",
+    "get_dev_info",
+    "get_dev_types",
+    "get_history",
+    "get_login",
+    "get_new_user_id",
+    "get_params",
+    "get_ta_log",
+    "get_user",
+    "get_users",
+    "login",
+    "logout",
+    "modbus",
+    "override_device",
+    "reset_device",
+    "set_ajax_evse",
+    "set_ajax_meter",
+    "set_cm_vars",
+    "set_diag_logging",
+    "set_params",
+    "set_user",
+    "soft_meter",
+];
+
 /// The `/cnf` dispatcher: one arm per command, kept alphabetical.
 async fn cnf(
     req: HttpRequest,
@@ -157,11 +203,11 @@ async fn cnf(
         Access::Own => {}
     }
     let answer: Value = match cmd {
-        "accept_license" => config::accept_license(&state, &params).await?,
+        "accept_license" => config::accept_license(&state, &req, &params).await?,
         "change_admin_pwd" => {
             config::change_admin_pwd(&state, &req, &params, body.as_ref()).await?
         }
-        "del_device" => config::del_device(&state, &params).await?,
+        "del_device" => config::del_device(&state, &req, &params).await?,
         // The big reads are serialized straight from typed structs.
         "get_dev_info" => {
             let admin = users::reads_as_admin(&state, &credentials).await?;
@@ -169,6 +215,7 @@ async fn cnf(
         }
         "get_cm_vars" => config::get_cm_vars(&state).await?,
         "get_dev_types" => dev_info::dev_types(),
+        "get_history" => return Ok(json_text(history::get(&state, &params).await?)),
         "enter_rfid" => users::enter_rfid(&state, &req, &params).await?,
         "get_login" => config::login_status(&state, &credentials).await?,
         "get_new_user_id" => users::new_user_id()?,
@@ -195,9 +242,9 @@ async fn cnf(
             let addr = device.modbus().ok_or_else(|| ApiError::BadParam {
                 name: "device",
                 reason: format!(
-                    "{} is an {} and has no registers",
+                    "{} is {} and has no registers",
                     device.settings.dev_id,
-                    device.settings.dev_type.key()
+                    device.settings.dev_type.with_article()
                 ),
             })?;
             let dev_type = device.settings.dev_type;
@@ -207,15 +254,20 @@ async fn cnf(
                 config::require_admin(&state, &req, credentials.clone(), "modbus read 8096")
                     .await?;
             }
-            modbus::run(&device.settings.dev_id, dev_type, addr, request).await?
+            let wrote = request.written(&device.settings.dev_id);
+            let answer = modbus::run(&device.settings.dev_id, dev_type, addr, request).await?;
+            if let Some(wrote) = wrote {
+                config::log_change(&req, "modbus", &[wrote]);
+            }
+            answer
         }
         "override_device" => users::override_device(&state, &req, &params).await?,
-        "reset_device" => config::reset_device(&state, &params).await?,
+        "reset_device" => config::reset_device(&state, &req, &params).await?,
         "set_ajax_evse" => ajax::set_evse(&state, &params, body.as_ref()).await?,
         "set_ajax_meter" => ajax::set_meter(&state, &params, body.as_ref()).await?,
         "set_cm_vars" => config::set_cm_vars(&state, &params).await?,
-        "set_diag_logging" => config::set_diag_logging(&params)?,
-        "set_params" => config::set_params(&state, body).await?,
+        "set_diag_logging" => config::set_diag_logging(&req, &params)?,
+        "set_params" => config::set_params(&state, &req, body).await?,
         "set_user" => users::set_user(&state, &req, &params, body).await?,
         "soft_meter" => users::soft_meter(&state, &req, &params).await?,
         other => return Err(ApiError::UnknownCommand(other.to_string())),
@@ -272,4 +324,30 @@ where
     <Device as actix::Actor>::Context: ToEnvelope<Device, M>,
 {
     addr.send(msg).await.unwrap_or(Err(DeviceError::Stopped))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::COMMANDS;
+
+    #[test]
+    fn the_command_list_names_every_arm_of_the_dispatcher() {
+        let source = include_str!("mod.rs");
+        let arms: BTreeSet<&str> = source
+            .split("let answer: Value = match cmd {")
+            .nth(1)
+            .and_then(|rest| rest.split("other => return").next())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix('"')?.split_once("\" =>"))
+            .map(|(name, _)| name)
+            .collect();
+        assert!(
+            arms.contains("get_dev_info"),
+            "the dispatcher was not found"
+        );
+        assert_eq!(arms, COMMANDS.iter().copied().collect());
+    }
 }

@@ -52,6 +52,16 @@ impl ModbusRequest {
         }
     }
 
+    /// For a write, what it writes, in words for the log.
+    pub fn written(&self, dev_id: &str) -> Option<String> {
+        match self {
+            ModbusRequest::Write { addr, words } => {
+                Some(format!("{dev_id}: register {addr} written with {words:?}"))
+            }
+            ModbusRequest::Read { .. } | ModbusRequest::ReadAll => None,
+        }
+    }
+
     pub fn parse(params: &Params, map: &RegisterMap) -> Result<Self, ApiError> {
         match (params.get("read"), params.get("write")) {
             (Some(_), Some(_)) => Err(ApiError::BadParam {

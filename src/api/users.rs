@@ -8,7 +8,7 @@ use actors::supervisor::{Configure, OverrideDevice, PresentRfid, SoftMeter, Who}
 use serde_json::Value;
 
 use super::auth::{self, Credentials, Peek, PinAccepted, PinAttempt};
-use super::config::{client, require_admin};
+use super::config::{client, configure, log_change, require_admin};
 use super::{ApiError, AppState, Params};
 
 /// Whether the request may act as admin: no password is set, or it gives
@@ -138,14 +138,17 @@ pub async fn set_user(
         Some(rfid)
     };
     let proven = proof.is_some();
-    state
-        .supervisor
-        .send(Configure::SetUser { body, admin, proof })
-        .await??;
+    let answer = configure(
+        state,
+        req,
+        "set_user",
+        Configure::SetUser { body, admin, proof },
+    )
+    .await?;
     if proven {
         pin_accepted(state, req, None);
     }
-    Ok(Value::from("ok"))
+    Ok(answer)
 }
 
 /// A fresh user id from the operating system's cryptographic random source.
@@ -208,6 +211,16 @@ pub async fn override_device(
         None => return Err(ApiError::Auth(auth::AuthError::Required)),
     };
     let card = matches!(who, Who::Card(_));
+    // Who, in words: a card's id is a credential and is not logged.
+    let by = if who == Who::Admin {
+        "the admin"
+    } else {
+        "a card"
+    };
+    let what = format!(
+        "{dev_id}: flags '{flags}'{} by {by}",
+        max_ma.map_or_else(String::new, |ma| format!(", at most {ma} mA"))
+    );
     state
         .supervisor
         .send(OverrideDevice {
@@ -220,6 +233,7 @@ pub async fn override_device(
     if card {
         pin_accepted(state, req, Some(&dev_id));
     }
+    log_change(req, "override_device", &[what]);
     Ok(Value::from("ok"))
 }
 
@@ -235,7 +249,11 @@ pub async fn soft_meter(
     if set.is_some() && !is_admin(state, req, "soft_meter").await? {
         return Err(ApiError::Auth(auth::AuthError::Required));
     }
+    let what = set.map(|wh| format!("{dev_id}: soft meter set to {wh} Wh"));
     let before = state.supervisor.send(SoftMeter { dev_id, set }).await??;
+    if let Some(what) = what {
+        log_change(req, "soft_meter", &[format!("{what} (was {before} Wh)")]);
+    }
     Ok(Value::from(before))
 }
 

@@ -5,11 +5,14 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use slog::{info, o, warn, Logger};
 
+use super::failures::{log_notice, FailureLog};
 use super::messages::{
-    Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Refused, Shutdown, WriteRegisters,
+    Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Refused, Shutdown, UpdateSettings,
+    WriteRegisters,
 };
 use super::{ComStatus, DeviceSettings, DeviceType};
 use crate::drivers::{evse_powerbrain, powerbrain, FailSafe, Reading, Table};
+use crate::metrics::Metrics;
 use crate::transport::{Bus, BusRequest, DeviceError, Op};
 
 /// How often a device that has not been identified yet is asked again.
@@ -25,16 +28,22 @@ pub struct Device {
     bus: Addr<Bus>,
     timeout: Duration,
     com: ComStatus,
+    failures: FailureLog,
     model: Option<String>,
     /// What the control registers were last set to, and when all of them
     /// were last written.
     written: HashMap<u16, u16>,
+    /// What the last poll read from the control registers (since the last
+    /// write): a value someone else wrote is put right at the next cycle.
+    read_back: HashMap<u16, u16>,
     asserted_at: Option<Instant>,
     /// The fail-safe the box reported last, and whether it has been
     /// checked against the settings (done with the first control write, so
     /// observation mode writes nothing at all).
     fail_safe_seen: Option<FailSafe>,
     fail_safe_checked: bool,
+    /// Where each request's time and failure are counted.
+    metrics: Arc<Metrics>,
     log: Logger,
 }
 
@@ -51,33 +60,69 @@ impl Device {
             bus,
             timeout,
             com: ComStatus::starting(Instant::now()),
+            failures: FailureLog::default(),
             model: None,
             written: HashMap::new(),
+            read_back: HashMap::new(),
             asserted_at: None,
             fail_safe_seen: None,
             fail_safe_checked: false,
+            metrics: Arc::default(),
             log,
         }
     }
 
-    fn request(&self, op: Op, issued: Instant) -> Request<Bus, BusRequest> {
-        self.bus.send(BusRequest {
+    /// Counts its requests in `metrics` (the daemon's shared set).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Sends one request to the bus; its time or failure is counted.
+    fn request(
+        &self,
+        op: Op,
+        issued: Instant,
+    ) -> impl std::future::Future<Output = Result<Vec<u16>, DeviceError>> + 'static {
+        let request = self.bus.send(BusRequest {
             unit: self.settings.id,
             op,
             issued,
             timeout: self.timeout,
-        })
+        });
+        let (metrics, dev_id) = (self.metrics.clone(), self.settings.dev_id.clone());
+        async move {
+            let result = request.await.unwrap_or(Err(DeviceError::Stopped));
+            metrics.modbus_request(&dev_id, issued.elapsed(), result.as_ref().map(|_| ()));
+            result
+        }
     }
 
-    /// Records the outcome of an exchange in the com status.
+    /// Records the outcome of an exchange in the com status, and logs a
+    /// failure or recovery (without repeating it every poll).
+    fn note(&mut self, outcome: Result<(), &DeviceError>, now: Instant) {
+        self.com.record(outcome, now);
+        self.log_com(now);
+    }
+
+    /// Logs a failure or a recovery as the com status now says.
+    fn log_com(&mut self, now: Instant) {
+        if self.com.com_err {
+            let notice = self.failures.failed(now);
+            log_notice(&self.log, notice, Some(&self.com.last_error));
+        } else {
+            log_notice(&self.log, self.failures.succeeded(now), None);
+        }
+    }
+
+    /// Records the outcome of an exchange (see `note`).
     fn track<T: 'static>(
         &mut self,
         work: impl std::future::Future<Output = Result<T, DeviceError>> + 'static,
     ) -> ResponseActFuture<Self, Result<T, DeviceError>> {
         Box::pin(work.into_actor(self).map(|result, device, _| {
-            device
-                .com
-                .record(result.as_ref().map(|_| ()), Instant::now());
+            device.note(result.as_ref().map(|_| ()), Instant::now());
             result
         }))
     }
@@ -99,11 +144,15 @@ impl Device {
     ) -> impl std::future::Future<Output = Result<Vec<Vec<u16>>, DeviceError>> + 'static {
         let requests: Vec<_> = ops.into_iter().map(|op| (self.bus.clone(), op)).collect();
         let (unit, timeout) = (self.settings.id, self.timeout);
+        let (metrics, dev_id) = (self.metrics.clone(), self.settings.dev_id.clone());
         async move {
             let mut answers = Vec::with_capacity(requests.len());
             for (bus, op) in requests {
                 let req = BusRequest::new(unit, op, timeout);
-                answers.push(bus.send(req).await.unwrap_or(Err(DeviceError::Stopped))?);
+                let issued = req.issued;
+                let result = bus.send(req).await.unwrap_or(Err(DeviceError::Stopped));
+                metrics.modbus_request(&dev_id, issued.elapsed(), result.as_ref().map(|_| ()));
+                answers.push(result?);
             }
             Ok(answers)
         }
@@ -174,7 +223,7 @@ impl Handler<ReadRegisters> for Device {
             },
             Instant::now(),
         );
-        self.track(async move { request.await.unwrap_or(Err(DeviceError::Stopped)) })
+        self.track(request)
     }
 }
 
@@ -187,12 +236,7 @@ impl Handler<WriteRegisters> for Device {
             values: msg.values,
         };
         let request = self.request(op, Instant::now());
-        self.track(async move {
-            request
-                .await
-                .unwrap_or(Err(DeviceError::Stopped))
-                .map(|_| ())
-        })
+        self.track(async move { request.await.map(|_| ()) })
     }
 }
 
@@ -222,15 +266,20 @@ impl Handler<Poll> for Device {
                     .decode(&blocks)
                     .map_err(|e| DeviceError::Protocol(e.to_string()))
             });
-            device
-                .com
-                .record_poll(reading.as_ref().map(|_| ()), Instant::now());
+            let now = Instant::now();
+            device.com.record_poll(reading.as_ref().map(|_| ()), now);
+            device.log_com(now);
             if let Ok(r) = &reading {
                 if device.model.is_none() && !dev_type.is_powerbrain() {
                     device.model = Some(dev_type.model());
                 }
                 if let Reading::Evse(evse) = r {
                     device.fail_safe_seen = Some(evse.fail_safe);
+                    if dev_type == DeviceType::EvsePowerbrain {
+                        device.read_back = evse_powerbrain::control_words_read(evse)
+                            .into_iter()
+                            .collect();
+                    }
                 }
             }
             reading
@@ -249,9 +298,16 @@ impl Handler<Apply> for Device {
         let reassert = self
             .asserted_at
             .is_none_or(|at| at.elapsed() >= REASSERT_AFTER);
+        let differs = |map: &HashMap<u16, u16>, addr: &u16, value: &u16| {
+            map.get(addr).is_some_and(|v| v != value)
+        };
         let changed: Vec<(u16, u16)> = words
             .into_iter()
-            .filter(|(addr, value)| reassert || self.written.get(addr) != Some(value))
+            .filter(|(addr, value)| {
+                reassert
+                    || self.written.get(addr) != Some(value)
+                    || differs(&self.read_back, addr, value)
+            })
             .collect();
         let fail_safe = self.fail_safe_writes();
         if changed.is_empty() && fail_safe.is_empty() {
@@ -272,6 +328,9 @@ impl Handler<Apply> for Device {
             }
             match &result {
                 Ok(_) => {
+                    for (addr, _) in &changed {
+                        device.read_back.remove(addr);
+                    }
                     device.written.extend(changed);
                     if reassert {
                         device.asserted_at = Some(Instant::now());
@@ -310,13 +369,28 @@ impl Handler<GetStatus> for Device {
         };
         MessageResult(DeviceStatus {
             com: self.com.clone(),
-            model: self
-                .model
-                .clone()
-                .unwrap_or_else(|| "failed to connect".into()),
+            model: self.model.clone().unwrap_or_else(|| {
+                if self.com.com_err {
+                    "failed to connect".into()
+                } else {
+                    "starting".into()
+                }
+            }),
             is_va: false,
             written_ma,
         })
+    }
+}
+
+impl Handler<UpdateSettings> for Device {
+    type Result = ();
+
+    fn handle(&mut self, UpdateSettings(settings): UpdateSettings, _: &mut Self::Context) {
+        let fail_safe = |s: &DeviceSettings| (s.fail_safe_duration_s, s.fail_safe_current);
+        if fail_safe(&settings) != fail_safe(&self.settings) {
+            self.fail_safe_checked = false;
+        }
+        self.settings = settings;
     }
 }
 

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use slog::{o, Logger};
 
-use super::messages::{Apply, DeviceStatus, GetStatus, Poll, Refused, Shutdown};
+use super::failures::{log_notice, FailureLog};
+use super::messages::{Apply, DeviceStatus, GetStatus, Poll, Refused, Shutdown, UpdateSettings};
 use super::{ComStatus, DeviceSettings};
 use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
 use crate::transport::DeviceError;
@@ -156,16 +158,21 @@ pub struct HttpInput {
     last_push: Option<Instant>,
     started: Instant,
     com: ComStatus,
+    failures: FailureLog,
+    log: Logger,
 }
 
 impl HttpInput {
-    pub fn new(settings: Arc<DeviceSettings>) -> Self {
+    pub fn new(settings: Arc<DeviceSettings>, log: &Logger) -> Self {
+        let log = log.new(o!("device" => settings.dev_id.clone()));
         HttpInput {
             settings,
             pushed: Pushed::default(),
             last_push: None,
             started: Instant::now(),
             com: ComStatus::starting(Instant::now()),
+            failures: FailureLog::default(),
+            log,
         }
     }
 
@@ -189,9 +196,11 @@ impl Handler<Push> for HttpInput {
     type Result = Result<(), DeviceError>;
 
     fn handle(&mut self, push: Push, _: &mut Self::Context) -> Self::Result {
+        let now = Instant::now();
         self.pushed.merge(push);
-        self.last_push = Some(Instant::now());
-        self.com.record(Ok(()), Instant::now());
+        self.last_push = Some(now);
+        self.com.record(Ok(()), now);
+        log_notice(&self.log, self.failures.succeeded(now), None);
         Ok(())
     }
 }
@@ -205,6 +214,7 @@ impl Handler<Poll> for HttpInput {
             if !self.com.com_err {
                 self.com.record(Err(&stale), now);
             }
+            log_notice(&self.log, self.failures.failed(now), Some(&stale));
             return Err(stale);
         }
         self.pushed
@@ -249,6 +259,14 @@ impl Handler<GetStatus> for HttpInput {
                 .command
                 .map(|(ma, enable)| if enable { ma } else { 0 }),
         })
+    }
+}
+
+impl Handler<UpdateSettings> for HttpInput {
+    type Result = ();
+
+    fn handle(&mut self, UpdateSettings(settings): UpdateSettings, _: &mut Self::Context) {
+        self.settings = settings;
     }
 }
 

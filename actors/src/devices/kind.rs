@@ -59,6 +59,18 @@ impl DeviceType {
         }
     }
 
+    /// The key with its article, for messages: `an evse_powerbrain`,
+    /// `a meter_sdm630`.
+    pub fn with_article(self) -> String {
+        let key = self.key();
+        let article = if key.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {key}")
+    }
+
     /// The name shown to people.
     pub fn display_name(self) -> &'static str {
         match self {
@@ -131,7 +143,7 @@ impl DeviceType {
             DeviceType::MeterSdm72dm => meter_sdm72dm::decode(blocks),
             DeviceType::MeterOrnoWe516 => meter_orno_we516::decode(blocks),
             DeviceType::EvseGroup | DeviceType::MeterAjax | DeviceType::EvseAjax => Err(
-                DecodeError::Invalid(format!("a {} device has no registers", self.key())),
+                DecodeError::Invalid(format!("{} device has no registers", self.with_article())),
             ),
         }
     }
@@ -181,7 +193,7 @@ impl std::str::FromStr for DeviceType {
         }
         let known: Vec<&str> = DeviceType::ALL.iter().map(|t| t.key()).collect();
         Err(format!(
-            "unknown device type {key:?}; known: {}",
+            "unknown type {key:?}; known types: {}",
             known.join(", ")
         ))
     }
@@ -201,6 +213,15 @@ mod tests {
 
     #[test]
     fn serde_keys_are_the_api_keys() {
+        let unknown = serde_json::from_value::<DeviceType>("meter_sdm360".into())
+            .expect_err("no such type")
+            .to_string();
+        assert!(
+            unknown.starts_with(
+                "unknown type \"meter_sdm360\"; known types: evse_powerbrain, meter_powerbrain,"
+            ),
+            "{unknown}"
+        );
         for t in DeviceType::ALL {
             assert_eq!(
                 serde_json::to_value(t).unwrap(),
@@ -247,7 +268,16 @@ mod tests {
         let err = serde_json::from_value::<DeviceType>("toaster".into())
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("unknown device type \"toaster\"; known: evse_powerbrain"));
+        assert!(err.starts_with("unknown type \"toaster\"; known types: evse_powerbrain"));
+    }
+
+    #[test]
+    fn messages_name_a_type_with_its_article() {
+        assert_eq!(
+            DeviceType::EvsePowerbrain.with_article(),
+            "an evse_powerbrain"
+        );
+        assert_eq!(DeviceType::MeterAjax.with_article(), "a meter_ajax");
     }
 
     #[test]

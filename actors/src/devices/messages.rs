@@ -26,7 +26,8 @@ pub struct WriteRegisters {
 pub struct Poll;
 
 /// Set a wallbox's charging current (mA) and enable flag. Registers are
-/// written only when their value changes, and re-asserted once a minute.
+/// written when their value changes or the last poll read another value
+/// back from the box, and re-asserted once a minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
 #[rtype(result = "Result<(), DeviceError>")]
 pub struct Apply {
@@ -48,8 +49,9 @@ pub struct GetStatus;
 #[derive(Debug, Clone)]
 pub struct DeviceStatus {
     pub com: ComStatus,
-    /// `manufacturer,device,device version,firmware,serial`, or
-    /// `failed to connect` until the device has been identified.
+    /// `manufacturer,device,device version,firmware,serial`; until the
+    /// device is identified `starting`, or `failed to connect` after a
+    /// failed exchange.
     pub model: String,
     /// A meter's power is in VA, not W (as an HTTP meter pushed it).
     pub is_va: bool,
@@ -57,6 +59,13 @@ pub struct DeviceStatus {
     /// writing "disabled"); `None` until a first write succeeds.
     pub written_ma: Option<i64>,
 }
+
+/// New settings for a device that is still the same box at the same
+/// address (a new name, limits or rules): the actor keeps its connection,
+/// its status and what it was pushed.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct UpdateSettings(pub std::sync::Arc<super::DeviceSettings>);
 
 /// Stop the actor (the device was removed or is being restarted).
 #[derive(Debug, Message)]

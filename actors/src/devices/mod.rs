@@ -3,6 +3,7 @@
 //! actor of its endpoint.
 
 mod actor;
+mod failures;
 pub mod http_input;
 mod kind;
 mod messages;
@@ -14,10 +15,12 @@ pub use actor::Device;
 pub use http_input::{EvsePush, HttpInput, MeterPush, Push};
 pub use kind::DeviceType;
 pub use messages::{
-    Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Refused, Shutdown, WriteRegisters,
+    Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Refused, Shutdown, UpdateSettings,
+    WriteRegisters,
 };
 pub use settings::{
-    validate_changed, validate_devices, CurrentLimit, DeviceSettings, DeviceSettingsError,
+    device_problems, validate_changed, validate_devices, CurrentLimit, DeviceSettings,
+    DeviceSettingsError,
 };
 
 use crate::transport::DeviceError;

@@ -230,8 +230,9 @@ fn default_fail_safe_duration() -> i64 {
 }
 
 /// A device declaration that cannot be used, naming the field at fault.
+/// Shown as `devices[N].field`, N counting the `[[devices]]` entries from 1.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("devices[{index}].{field}: {reason}")]
+#[error("devices[{}].{field}: {reason}", index + 1)]
 pub struct DeviceSettingsError {
     pub index: usize,
     pub field: &'static str,
@@ -241,6 +242,15 @@ pub struct DeviceSettingsError {
 /// Checks every declaration, that dev_ids and aliases are unique, and that
 /// groups exist and do not contain themselves.
 pub fn validate_devices(devices: &[DeviceSettings]) -> Result<(), DeviceSettingsError> {
+    device_problems(devices)
+        .into_iter()
+        .next()
+        .map_or(Ok(()), Err)
+}
+
+/// Every problem `validate_devices` looks for, in order.
+pub fn device_problems(devices: &[DeviceSettings]) -> Vec<DeviceSettingsError> {
+    let mut out = Vec::new();
     let mut names = HashSet::new();
     let groups: std::collections::HashMap<u32, u32> = devices
         .iter()
@@ -248,24 +258,26 @@ pub fn validate_devices(devices: &[DeviceSettings]) -> Result<(), DeviceSettings
         .filter_map(|d| d.group_number().map(|n| (n, d.group)))
         .collect();
     for (index, d) in devices.iter().enumerate() {
-        let fail = |field, reason: String| DeviceSettingsError {
-            index,
-            field,
-            reason,
+        let mut fail = |field, reason: String| {
+            out.push(DeviceSettingsError {
+                index,
+                field,
+                reason,
+            });
         };
-        validate_numbers(d).map_err(|(field, reason)| fail(field, reason))?;
+        if let Err((field, reason)) = validate_numbers(d) {
+            fail(field, reason);
+        }
         if d.group != 0 && !groups.contains_key(&d.group) {
-            return Err(fail(
-                "group",
-                format!("there is no evse_group E{}", d.group),
-            ));
+            fail("group", format!("there is no evse_group E{}", d.group));
         }
         if d.dev_type == DeviceType::EvseGroup {
             let mut seen = HashSet::new();
             let mut at = d.group_number().unwrap_or(0);
             while at != 0 {
                 if !seen.insert(at) {
-                    return Err(fail("group", format!("group E{at} would contain itself")));
+                    fail("group", format!("group E{at} would contain itself"));
+                    break;
                 }
                 at = groups.get(&at).copied().unwrap_or(0);
             }
@@ -273,33 +285,35 @@ pub fn validate_devices(devices: &[DeviceSettings]) -> Result<(), DeviceSettings
         let prefix = if d.dev_type.is_evse() { 'E' } else { 'M' };
         let rest = d.dev_id.strip_prefix(prefix).unwrap_or_default();
         if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(fail(
+            fail(
                 "dev_id",
                 format!(
                     "'{}' must be {prefix} followed by a number for the type {}",
                     d.dev_id,
                     d.dev_type.key()
                 ),
-            ));
+            );
         }
         if !(1..=247).contains(&d.id) {
-            return Err(fail("id", format!("unit id {} is not 1 to 247", d.id)));
+            fail("id", format!("unit id {} is not 1 to 247", d.id));
         }
         if d.dev_type.is_modbus() && d.address.trim().is_empty() {
-            return Err(fail("address", "is empty".into()));
+            fail("address", "is empty".into());
         }
 
         if !d.attach.is_empty() {
-            check_attach(devices, index, d).map_err(|reason| fail("attach", reason))?;
+            if let Err(reason) = check_attach(devices, index, d) {
+                fail("attach", reason);
+            }
         }
         for name in std::iter::once(&d.dev_id).chain(d.alias.as_ref()) {
             if !names.insert(name.to_ascii_lowercase()) {
                 let field = if *name == d.dev_id { "dev_id" } else { "alias" };
-                return Err(fail(field, format!("'{name}' is used by another device")));
+                fail(field, format!("'{name}' is used by another device"));
             }
         }
     }
-    Ok(())
+    out
 }
 
 /// The rules for devices being added or changed, on top of

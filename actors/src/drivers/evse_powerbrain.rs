@@ -89,6 +89,16 @@ pub fn control_words(current_ma: i64, enable: bool) -> [(u16, u16); 2] {
     ]
 }
 
+/// What the box holds in the registers `control_words` sets, as read by a
+/// poll: someone else may have written them since.
+pub fn control_words_read(reading: &EvseReading) -> [(u16, u16); 2] {
+    let deciamps = ma_to_deciamps(reading.offered_ma).clamp(0, i64::from(u16::MAX));
+    [
+        (REG_CURRENT_LIMIT, u16::try_from(deciamps).unwrap_or(0)),
+        (REG_CHARGING_ENABLE, u16::from(reading.charging_enabled)),
+    ]
+}
+
 /// The words that configure the box's own fail-safe.
 pub fn fail_safe_words(fail_safe: FailSafe) -> [(u16, Vec<u16>); 2] {
     let duration = u32::try_from(fail_safe.duration_s.clamp(0, i64::from(u32::MAX))).unwrap_or(0);

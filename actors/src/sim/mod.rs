@@ -2,10 +2,13 @@
 //! daemon and its tests run with no hardware.
 
 mod bank;
+pub mod house;
 pub mod meters;
 pub mod plant;
 pub mod powerbrain;
+pub mod rng;
 mod server;
+pub mod site_model;
 
 pub use bank::{IllegalAddress, RegisterBank};
 pub use server::{serve_rtu, serve_tcp, SharedBank, TcpSim};

@@ -1,12 +1,19 @@
 //! The closed-loop simulated plant: Power Brain wallboxes with simulated
 //! cars, an SDM630 grid meter, a household load and PV. Cars draw what
 //! their wallbox offers (up to their own maximum) after a short ramp, and
-//! the grid meter shows house + cars − PV per phase, so load management
-//! can be watched working with no hardware.
+//! the grid meter shows house + cars + other loads (the daemon's HTTP-input
+//! wallboxes) − PV per phase, so load management can be watched working
+//! with no hardware.
 //!
 //! Ports from `base_port`: the first wallbox (`evse`), the Power Brain's two
 //! S0 meters (`meter1`, `meter2`), further wallboxes (`evse2`, `evse3`, …),
 //! then the grid meter (`grid`, unit 1). Base port 0 takes free ports.
+//!
+//! The plant's wiring is its own: `rotations` says how each wallbox is
+//! really connected, whatever the daemon is told (`phase_rotation`), so a
+//! wiring error can be simulated. Cars draw on one, two or three phases; a
+//! wallbox can lack its meter; the household load can have appliances that
+//! switch at random, seeded.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -16,6 +23,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::house::{ApplianceSettings, HouseLoad};
 use super::{meters, powerbrain, serve_tcp, SharedBank};
 
 /// `[simulation]` settings.
@@ -28,12 +36,22 @@ pub struct SimulationSettings {
     pub base_port: u16,
     /// Number of Power Brain wallboxes (at least 1).
     pub wallboxes: usize,
-    /// Phase rotation of each wallbox's wiring (0, 120, 240); missing = 0.
+    /// How each wallbox is really wired (0, 120, 240); missing = 0. The
+    /// daemon is told its `phase_rotation`; where the two differ, the
+    /// wiring is wrong, as it can be on a real site.
     pub rotations: Vec<i64>,
+    /// Whether each wallbox has its meter; missing = true.
+    pub wallbox_meters: Vec<bool>,
     /// Serve an SDM630 grid meter.
     pub grid_meter: bool,
     /// Household load per phase, mA.
     pub house_load_ma: [i64; 3],
+    /// A random wiggle on the household load, mA (its standard deviation).
+    pub house_jitter_ma: i64,
+    /// Appliances switching on and off at random on top of it.
+    pub appliances: Vec<ApplianceSettings>,
+    /// Seed of the house's randomness: the same seed, the same day.
+    pub seed: u64,
     /// PV generation per phase, mA.
     pub pv_ma: [i64; 3],
     /// Cars and when they come and go.
@@ -49,8 +67,12 @@ impl Default for SimulationSettings {
             base_port: 4701,
             wallboxes: 1,
             rotations: Vec::new(),
+            wallbox_meters: Vec::new(),
             grid_meter: false,
             house_load_ma: [0; 3],
+            house_jitter_ma: 0,
+            appliances: Vec::new(),
+            seed: 1,
             pv_ma: [0; 3],
             cars: Vec::new(),
             tick_ms: 100,
@@ -64,7 +86,7 @@ impl Default for SimulationSettings {
 pub struct CarSettings {
     /// The wallbox it plugs into, 1-based.
     pub wallbox: usize,
-    /// 1 or 3 phases.
+    /// 1, 2 or 3 phases: the wallbox's L1, L1 and L2, or all three.
     #[serde(default = "three")]
     pub phases: u8,
     /// The most the car draws per phase, mA.
@@ -87,44 +109,74 @@ fn sixteen_amps() -> i64 {
 }
 
 impl SimulationSettings {
+    /// The internal addresses of the plant's devices, in port order:
+    /// `evse`, `meter1`, `meter2`, `evse2`, …, `grid`.
+    pub fn device_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = ["evse", "meter1", "meter2"].map(String::from).into();
+        names.extend((2..=self.wallboxes.max(1)).map(|n| format!("evse{n}")));
+        if self.grid_meter {
+            names.push("grid".into());
+        }
+        names
+    }
+
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        self.problems().into_iter().next().map_or(Ok(()), Err)
+    }
+
+    /// Every problem, each with its key.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
         if !(1..=200).contains(&self.wallboxes) {
-            return Err((
+            out.push((
                 "simulation.wallboxes",
                 format!("{} is not 1 to 200", self.wallboxes),
             ));
         }
         if let Some(r) = self.rotations.iter().find(|r| ![0, 120, 240].contains(*r)) {
-            return Err(("simulation.rotations", format!("{r} is not 0, 120 or 240")));
+            out.push(("simulation.rotations", format!("{r} is not 0, 120 or 240")));
         }
         for car in &self.cars {
             if car.wallbox == 0 || car.wallbox > self.wallboxes {
-                return Err((
+                out.push((
                     "simulation.cars.wallbox",
                     format!("{} is not 1 to {}", car.wallbox, self.wallboxes),
                 ));
             }
-            if ![1, 3].contains(&car.phases) {
-                return Err((
+            if !(1..=3).contains(&car.phases) {
+                out.push((
                     "simulation.cars.phases",
-                    format!("{} is not 1 or 3", car.phases),
+                    format!("{} is not 1, 2 or 3", car.phases),
                 ));
             }
         }
+        if !(0..=100_000).contains(&self.house_jitter_ma) {
+            out.push((
+                "simulation.house_jitter_ma",
+                format!("{} is not 0 to 100000", self.house_jitter_ma),
+            ));
+        }
+        for problem in self
+            .appliances
+            .iter()
+            .filter_map(ApplianceSettings::problem)
+        {
+            out.push(("simulation.appliances", problem));
+        }
         if !(10..=10_000).contains(&self.tick_ms) {
-            return Err((
+            out.push((
                 "simulation.tick_ms",
                 format!("{} is not 10 to 10000", self.tick_ms),
             ));
         }
         let ports = self.wallboxes + 2 + usize::from(self.grid_meter);
         if self.base_port != 0 && usize::from(self.base_port) + ports > usize::from(u16::MAX) {
-            return Err((
+            out.push((
                 "simulation.base_port",
                 "leaves no room for the plant's ports".into(),
             ));
         }
-        Ok(())
+        out
     }
 }
 
@@ -154,7 +206,10 @@ const START_DELAY_MS: u64 = 2000;
 #[derive(Debug)]
 struct State {
     time_ms: u64,
-    house_ma: [i64; 3],
+    house: HouseLoad,
+    /// Loads the plant does not simulate but the grid meter sees (the
+    /// daemon's HTTP-input wallboxes), mA per phase.
+    other_ma: [i64; 3],
     pv_ma: [i64; 3],
     plugged: Vec<Option<Car>>,
     /// Cars still to come or go, and whether they have arrived.
@@ -203,53 +258,47 @@ impl PlantSim {
     /// runs faster than real time).
     pub async fn start_stepped(settings: &SimulationSettings) -> io::Result<Self> {
         let mut next_port = settings.base_port;
-        let mut port = || -> SocketAddr {
-            let p = next_port;
+        let mut addresses = BTreeMap::new();
+        // Serves one device on the next port; an error names the device and
+        // the port, so a port in use is found at once.
+        let mut serve = async |name: String, unit: u8, bank: &SharedBank| -> io::Result<()> {
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, next_port));
             if next_port != 0 {
                 next_port = next_port.saturating_add(1);
             }
-            SocketAddr::from((Ipv4Addr::LOCALHOST, p))
+            let sim = serve_tcp(addr, unit, bank.clone()).await.map_err(|e| {
+                let port = if addr.port() == 0 {
+                    "a free port".to_string()
+                } else {
+                    format!("port {}", addr.port())
+                };
+                io::Error::new(e.kind(), format!("{name} ({port}): {e}"))
+            })?;
+            addresses.insert(name, sim.addr);
+            Ok(())
         };
-        let mut addresses = BTreeMap::new();
         let mut wallboxes = Vec::new();
         let first = SharedBank::new(powerbrain::evse());
-        addresses.insert(
-            "evse".to_string(),
-            serve_tcp(port(), powerbrain::EVSE_UNIT, first.clone())
-                .await?
-                .addr,
-        );
+        serve("evse".into(), powerbrain::EVSE_UNIT, &first).await?;
         wallboxes.push(first);
         let meter1 = SharedBank::new(powerbrain::s0_meter(1));
         let meter2 = SharedBank::new(powerbrain::s0_meter(2));
-        addresses.insert(
-            "meter1".into(),
-            serve_tcp(port(), powerbrain::METER1_UNIT, meter1.clone())
-                .await?
-                .addr,
-        );
-        addresses.insert(
-            "meter2".into(),
-            serve_tcp(port(), powerbrain::METER2_UNIT, meter2.clone())
-                .await?
-                .addr,
-        );
+        serve("meter1".into(), powerbrain::METER1_UNIT, &meter1).await?;
+        serve("meter2".into(), powerbrain::METER2_UNIT, &meter2).await?;
         for n in 2..=settings.wallboxes.max(1) {
             let bank = SharedBank::new(powerbrain::evse());
-            addresses.insert(
-                format!("evse{n}"),
-                serve_tcp(port(), powerbrain::EVSE_UNIT, bank.clone())
-                    .await?
-                    .addr,
-            );
+            serve(format!("evse{n}"), powerbrain::EVSE_UNIT, &bank).await?;
             wallboxes.push(bank);
+        }
+        // A Power Brain without its meter says so in 8112.
+        for (bank, metered) in wallboxes.iter().zip(&settings.wallbox_meters) {
+            if !metered {
+                bank.lock().set_int(8112, 0);
+            }
         }
         let grid = if settings.grid_meter {
             let bank = SharedBank::new(meters::sdm630());
-            addresses.insert(
-                "grid".into(),
-                serve_tcp(port(), 1, bank.clone()).await?.addr,
-            );
+            serve("grid".into(), 1, &bank).await?;
             Some(bank)
         } else {
             None
@@ -263,7 +312,13 @@ impl PlantSim {
             .collect();
         let state = State {
             time_ms: 0,
-            house_ma: settings.house_load_ma,
+            house: HouseLoad::new(
+                settings.house_load_ma,
+                settings.house_jitter_ma,
+                &settings.appliances,
+                settings.seed,
+            ),
+            other_ma: [0; 3],
             pv_ma: settings.pv_ma,
             plugged: vec![None; wallboxes.len()],
             schedule: settings.cars.iter().map(|c| (c.clone(), false)).collect(),
@@ -290,9 +345,17 @@ impl PlantSim {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Sets the household load per phase (mA).
+    /// Sets the household load per phase (mA), before its appliances.
     pub fn set_house_load(&self, ma: [i64; 3]) {
-        self.state().house_ma = ma;
+        self.state().house.set_base(ma);
+    }
+
+    /// Sets what other loads on the site draw per phase (mA): the grid
+    /// meter shows them too, from now on.
+    pub fn set_other_load(&self, ma: [i64; 3]) {
+        let mut s = self.state();
+        s.other_ma = ma;
+        self.write_grid(&mut s, 0);
     }
 
     /// Sets the PV generation per phase (mA).
@@ -342,16 +405,13 @@ impl PlantSim {
     }
 
     fn grid_currents(&self, s: &State) -> [i64; 3] {
-        let mut grid = [0, 1, 2].map(|p| s.house_ma[p] - s.pv_ma[p]);
+        let house = s.house.current_ma();
+        let mut grid = [0, 1, 2].map(|p| house[p] + s.other_ma[p] - s.pv_ma[p]);
         for (w, car) in s.plugged.iter().enumerate() {
             let Some(car) = car else { continue };
+            // A car draws on the wallbox's L1, L1 and L2, or all three.
             for wallbox_phase in 0..usize::from(car.settings.phases.min(3)) {
-                let phase = if car.settings.phases == 1 {
-                    0
-                } else {
-                    wallbox_phase
-                };
-                grid[(phase + self.rotations[w]) % 3] += car.current_ma;
+                grid[(wallbox_phase + self.rotations[w]) % 3] += car.current_ma;
             }
         }
         grid
@@ -361,6 +421,7 @@ impl PlantSim {
     pub fn step(&self, dt_ms: u64) {
         let mut s = self.state();
         s.time_ms += dt_ms;
+        s.house.step(dt_ms);
         let now_s = s.time_ms / 1000;
         let mut schedule = std::mem::take(&mut s.schedule);
         for (car, arrived) in &mut schedule {
@@ -418,25 +479,163 @@ impl PlantSim {
             s.wallbox_mwh[w] += power_w * dt / 3600;
             regs.set_int(8058, s.wallbox_mwh[w] / 1000);
         }
-        if let Some(grid_bank) = &self.grid {
-            let grid = self.grid_currents(&s);
-            let power: [i64; 3] = grid.map(|ma| ma * VOLTS / 1000);
-            let total: i64 = power.iter().sum();
-            if total >= 0 {
-                s.grid_import_mwh += total * dt / 3600;
-            } else {
-                s.grid_export_mwh -= total * dt / 3600;
-            }
-            let mut regs = grid_bank.lock();
-            #[allow(clippy::cast_precision_loss)]
-            meters::set_sdm630(
-                &mut regs,
-                [VOLTS as f32; 3],
-                grid.map(|ma| ma as f32 / 1000.0),
-                power.map(|w| w as f32),
-                s.grid_import_mwh as f32 / 1_000_000.0,
-                s.grid_export_mwh as f32 / 1_000_000.0,
-            );
+        self.write_grid(&mut s, dt);
+    }
+
+    /// Counts `dt` ms of energy and writes the grid meter's registers.
+    fn write_grid(&self, s: &mut State, dt: i64) {
+        let Some(grid_bank) = &self.grid else {
+            return;
+        };
+        let grid = self.grid_currents(s);
+        let power: [i64; 3] = grid.map(|ma| ma * VOLTS / 1000);
+        let total: i64 = power.iter().sum();
+        if total >= 0 {
+            s.grid_import_mwh += total * dt / 3600;
+        } else {
+            s.grid_export_mwh -= total * dt / 3600;
         }
+        let mut regs = grid_bank.lock();
+        #[allow(clippy::cast_precision_loss)]
+        meters::set_sdm630(
+            &mut regs,
+            [VOLTS as f32; 3],
+            grid.map(|ma| ma as f32 / 1000.0),
+            power.map(|w| w as f32),
+            s.grid_import_mwh as f32 / 1_000_000.0,
+            s.grid_export_mwh as f32 / 1_000_000.0,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drivers::testing::{blocks_of, meter_of};
+    use crate::drivers::{evse_powerbrain, meter_sdm630, EvseReading, Reading};
+
+    fn settings(toml_text: &str) -> SimulationSettings {
+        let s: SimulationSettings = toml::from_str(toml_text).expect("simulation settings");
+        s.validate().expect("valid");
+        SimulationSettings { base_port: 0, ..s }
+    }
+
+    /// The wallbox's own reading, as the daemon's driver decodes it.
+    fn wallbox(plant: &PlantSim, n: usize) -> EvseReading {
+        let bank = plant.wallbox(n).expect("a wallbox").lock();
+        match evse_powerbrain::decode(&blocks_of(&bank, evse_powerbrain::READS)) {
+            Ok(Reading::Evse(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The grid meter's currents, mA, as the daemon's driver decodes them.
+    fn grid(plant: &PlantSim) -> [i64; 3] {
+        let bank = plant.grid.as_ref().expect("a grid meter").lock();
+        meter_of(&bank, meter_sdm630::READS, meter_sdm630::decode).current_ma
+    }
+
+    #[tokio::test]
+    async fn a_hidden_wiring_puts_the_cars_where_they_really_are() {
+        // Wallbox 2 is really wired 240° (whatever the daemon is told), its
+        // car draws on one phase; wallbox 1's car on two; wallbox 2 has no
+        // meter.
+        let plant = PlantSim::start_stepped(&settings(
+            "wallboxes = 2\nrotations = [0, 240]\nwallbox_meters = [true, false]\n\
+             grid_meter = true\nhouse_load_ma = [1000, 2000, 3000]\n\
+             [[cars]]\nwallbox = 1\nphases = 2\n[[cars]]\nwallbox = 2\nphases = 1\n",
+        ))
+        .await
+        .expect("plant starts");
+        for _ in 0..30 {
+            plant.step(100);
+        }
+        // Both offer 16 A: car 1 on L1 and L2, car 2 on the wallbox's L1,
+        // the building's L3.
+        assert_eq!(plant.car_currents(), vec![16_000, 16_000]);
+        assert_eq!(grid(&plant), [17_000, 18_000, 19_000]);
+        let first = wallbox(&plant, 1);
+        let meter = first.meter.expect("wallbox 1 has its meter");
+        assert_eq!(meter.current_ma, [16_000, 16_000, 0]);
+        assert_eq!(meter.power_w, 2 * 16 * 230);
+        assert_eq!(wallbox(&plant, 2).meter, None, "wallbox 2 has none");
+    }
+
+    #[tokio::test]
+    async fn appliances_step_the_house_and_the_seed_decides_when() {
+        let kettle = "[[appliances]]\nname = \"kettle\"\nphases = [2]\ncurrent_ma = 9000\n\
+                      on_s = 120\noff_s = 600\n\
+                      [[appliances]]\nname = \"heat pump\"\nphases = [1, 2, 3]\n\
+                      current_ma = 3000\nstart_ma = 4000\non_s = 600\noff_s = 900\n";
+        let day = |seed: u64| async move {
+            let plant = PlantSim::start_stepped(&settings(&format!(
+                "grid_meter = true\nhouse_load_ma = [2000, 2000, 2000]\nhouse_jitter_ma = 100\n\
+                 seed = {seed}\n{kettle}"
+            )))
+            .await
+            .expect("plant starts");
+            let mut seen = Vec::new();
+            for _ in 0..7200 {
+                plant.step(1000);
+                seen.push(grid(&plant));
+            }
+            seen
+        };
+        let a = day(7).await;
+        assert_eq!(a, day(7).await, "the same seed gives the same house");
+        assert_ne!(a, day(8).await);
+        // Steps of the kettle on L2 alone, and of the heat pump on all
+        // three with its start current for a second.
+        let kettle_steps = a
+            .windows(2)
+            .filter(|w| (w[1][1] - w[0][1]).abs() > 7000 && (w[1][0] - w[0][0]).abs() < 1000)
+            .count();
+        let pump_starts = a
+            .windows(2)
+            .filter(|w| (0..3).all(|p| w[1][p] - w[0][p] > 5000))
+            .count();
+        assert!(
+            kettle_steps >= 4,
+            "{kettle_steps} kettle steps in two hours"
+        );
+        assert!(pump_starts >= 2, "{pump_starts} heat pump starts");
+        assert!(a
+            .iter()
+            .all(|g| g.iter().all(|ma| (1000..=20_000).contains(ma))));
+    }
+
+    #[tokio::test]
+    async fn without_the_new_settings_the_house_stays_as_it_was() {
+        let plant = PlantSim::start_stepped(&settings(
+            "grid_meter = true\nhouse_load_ma = [10000, 6000, 4000]\n",
+        ))
+        .await
+        .expect("plant starts");
+        for _ in 0..600 {
+            plant.step(1000);
+            assert_eq!(grid(&plant), [10_000, 6000, 4000]);
+        }
+        assert!(wallbox(&plant, 1).meter.is_some());
+    }
+
+    #[test]
+    fn bad_cars_and_appliances_are_refused_by_name() {
+        let refused = |toml_text: &str| {
+            let s: SimulationSettings = toml::from_str(toml_text).expect("parses");
+            s.validate().expect_err("refused")
+        };
+        assert_eq!(
+            refused("[[cars]]\nwallbox = 1\nphases = 4\n"),
+            ("simulation.cars.phases", "4 is not 1, 2 or 3".to_string())
+        );
+        let (key, message) = refused(
+            "[[appliances]]\nname = \"oven\"\nphases = [0]\ncurrent_ma = 1\non_s = 5\noff_s = 5\n",
+        );
+        assert_eq!(key, "simulation.appliances");
+        assert!(message.contains("\"oven\""), "{message}");
+        assert_eq!(
+            refused("house_jitter_ma = -1\n").0,
+            "simulation.house_jitter_ma"
+        );
     }
 }

@@ -304,6 +304,12 @@ pub fn check_formula_names(
         .map_or(Ok(()), Err)
 }
 
+/// Every formula problem of settings read at start (no users or
+/// charging-manager variables there yet).
+pub fn settings_formula_problems(params: &SiteParams, devices: &[DeviceSettings]) -> Vec<String> {
+    problems(params, devices, &[], &[])
+}
+
 /// Refuses a change that makes a formula name what cannot exist. Problems
 /// the configuration already had (a state file from before these checks)
 /// do not block other changes; the daemon warns of them at start.
@@ -465,7 +471,12 @@ pub fn set_params(
         let base = existing
             .map(|i| as_object(&next.devices[i]))
             .unwrap_or_default();
-        let device: DeviceSettings = overlay(base, changes, &dev_id)?;
+        let mut device: DeviceSettings = overlay(base, changes, &dev_id)?;
+        // A device that is no Modbus device (any more) has no address: a
+        // meter turned into an HTTP input does not keep its old one.
+        if !device.dev_type.is_modbus() {
+            device.address.clear();
+        }
         endpoint_of(&device).map_err(|e| format!("{dev_id}.address: {e}"))?;
         match existing {
             Some(i) => next.devices[i] = device,
@@ -586,6 +597,19 @@ mod tests {
         );
         let s = apply(serde_json::json!({"devices": [{"dev_id": "M2", "dev_type": "meter_sdm630", "address": "10.0.0.2:502", "role": 3}]})).unwrap();
         assert_eq!(s.devices.len(), 2);
+    }
+
+    #[test]
+    fn a_device_that_becomes_an_http_input_drops_its_address() {
+        let mut s = apply(serde_json::json!({"devices": [{"dev_id": "M2", "dev_type": "meter_sdm630", "address": "10.0.0.2:502"}]})).unwrap();
+        let mut body = Map::new();
+        body.insert(
+            "devices".into(),
+            serde_json::json!([{"dev_id": "M2", "dev_type": "meter_ajax"}]),
+        );
+        set_params(&mut s, &body, &|d| Ok(Some(d.address.clone()))).unwrap();
+        assert_eq!(s.devices[1].dev_type, crate::devices::DeviceType::MeterAjax);
+        assert_eq!(s.devices[1].address, "");
     }
 
     #[test]

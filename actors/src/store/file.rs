@@ -110,25 +110,35 @@ pub fn load_from(fs: &dyn FileSystem, path: &Path) -> Result<Option<State>, Stor
     Ok(Some(state))
 }
 
-/// Writes `state` to `path` so that a crash leaves the old or the new file:
-/// write a temporary file, fsync it, rename it over `path`, fsync the directory.
+/// Writes `state` to `path` so that a crash leaves the old or the new file.
 pub fn save_atomic(path: &Path, state: &State) -> Result<(), StoreError> {
     save_atomic_with(&RealFs, path, state)
 }
 
 /// [`save_atomic`] through `fs`.
 pub fn save_atomic_with(fs: &dyn FileSystem, path: &Path, state: &State) -> Result<(), StoreError> {
-    let fail = |e: io::Error| StoreError::Write {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    };
     let text = serde_json::to_vec_pretty(state).map_err(|e| StoreError::Write {
         path: path.display().to_string(),
         reason: e.to_string(),
     })?;
+    write_atomic_with(fs, path, &text)
+}
+
+/// Writes `text` to `path` so that a crash leaves the old or the new file:
+/// write a temporary file, fsync it, rename it over `path`, fsync the directory.
+pub fn write_atomic(path: &Path, text: &[u8]) -> Result<(), StoreError> {
+    write_atomic_with(&RealFs, path, text)
+}
+
+/// [`write_atomic`] through `fs`.
+pub fn write_atomic_with(fs: &dyn FileSystem, path: &Path, text: &[u8]) -> Result<(), StoreError> {
+    let fail = |e: io::Error| StoreError::Write {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
     let tmp = path.with_extension("json.tmp");
     fs.create(&tmp).map_err(fail)?;
-    fs.append(&tmp, &text).map_err(fail)?;
+    fs.append(&tmp, text).map_err(fail)?;
     fs.sync(&tmp).map_err(fail)?;
     fs.rename(&tmp, path).map_err(fail)?;
     fs.sync_dir(parent_dir(path)).map_err(fail)?;

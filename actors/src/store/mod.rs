@@ -7,6 +7,7 @@
 //! any moment leaves either the old or the new state, never a mix; the
 //! power-cut tests (`power_cut.rs`) check it at every step of a save.
 
+mod changes;
 mod config;
 mod file;
 #[cfg(test)]
@@ -17,11 +18,12 @@ use std::path::PathBuf;
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use changes::changes;
 pub use config::{
     check_formula_names, delete_device, formula_problems, ignored_keys, no_new_formula_problems,
-    set_cm_var, set_params, MAX_CM_VARS,
+    set_cm_var, set_params, settings_formula_problems, MAX_CM_VARS,
 };
-pub use file::{load, load_from, save_atomic, save_atomic_with, FileSystem, RealFs};
+pub use file::{load, load_from, save_atomic, save_atomic_with, write_atomic, FileSystem, RealFs};
 
 use std::collections::BTreeMap;
 

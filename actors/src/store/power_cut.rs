@@ -415,6 +415,7 @@ fn tx(dev_id: &str, start: u64) -> Transaction {
         end: start + 10,
         energy_start_wh: 0,
         energy_wh: 7,
+        overrides: Default::default(),
     }
 }
 

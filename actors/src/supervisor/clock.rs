@@ -48,6 +48,19 @@ impl Clock {
         }
     }
 
+    /// Unix milliseconds, for the history.
+    pub fn unix_ms(&self) -> i64 {
+        match self {
+            Clock::System(_) => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            Clock::Manual(manual) => manual
+                .datetime()
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .map_or(0, |z| z.timestamp().as_millisecond()),
+        }
+    }
+
     /// Unix seconds, for the charging log.
     pub fn unix_secs(&self) -> u64 {
         match self {
@@ -133,5 +146,6 @@ mod tests {
             (6, 22, 1)
         );
         assert_eq!(clock.unix_secs(), 1_782_086_401);
+        assert_eq!(clock.unix_ms(), 1_782_086_401_000);
     }
 }

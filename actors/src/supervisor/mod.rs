@@ -4,6 +4,7 @@
 //! tells each wallbox its current, and keeps the snapshot the API reports.
 
 mod clock;
+mod health;
 mod params;
 mod plausible;
 #[cfg(test)]
@@ -14,7 +15,7 @@ mod site;
 mod tests;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use serde_json::{Map, Value};
@@ -22,11 +23,14 @@ use slog::{debug, info, o, warn, Logger};
 use tokio::sync::watch;
 
 pub use clock::{Clock, ManualClock};
+pub use health::{CycleHealth, STALLED_AFTER_PERIODS};
 pub use params::SiteParams;
 pub use session::{Transaction, Who};
 pub use site::{Command, EvseView, MeterView, Site, SiteView, Snapshot};
 
-use crate::devices::{Apply, DeviceSettings, DeviceStatus, GetStatus, Poll, Refused};
+use crate::devices::{Apply, DeviceStatus, GetStatus, Poll, Refused};
+use crate::history::{self, History};
+use crate::metrics::{DeviceLabel, Metrics};
 use crate::plant::Plant;
 use crate::store::{self, AppendLog, State, Store, StoreError, Update};
 
@@ -48,9 +52,10 @@ pub struct Reevaluate;
 #[rtype(result = "Arc<Snapshot>")]
 pub struct CycleNow;
 
-/// A change of the configuration through the API.
+/// A change of the configuration through the API; answers what changed,
+/// in words for the log (`store::changes`).
 #[derive(Debug, Message)]
-#[rtype(result = "Result<(), ConfigError>")]
+#[rtype(result = "Result<Vec<String>, ConfigError>")]
 pub enum Configure {
     /// A `set_params` body: parameters and/or `devices`.
     SetParams(Map<String, Value>),
@@ -100,6 +105,16 @@ pub struct SoftMeter {
     pub dev_id: String,
     pub set: Option<i64>,
 }
+
+/// The history's points for a query (`get_history`).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<history::Series, ConfigError>")]
+pub struct GetHistory(pub history::Query);
+
+/// The history as it is saved (at shutdown).
+#[derive(Debug, Message)]
+#[rtype(result = "History")]
+pub struct TakeHistory;
 
 /// Saves what runs on (open transactions, soft meters): every minute, and
 /// at shutdown. Answers when written.
@@ -156,8 +171,18 @@ pub struct Supervisor {
     timer: Option<SpawnHandle>,
     clock: Clock,
     snapshot: Arc<Snapshot>,
+    /// Every new snapshot, for those who follow them (the simulated plant).
+    snapshots: watch::Sender<Arc<Snapshot>>,
+    /// What the site and the wallboxes did, for the charts.
+    history: History,
     last_start: Option<u64>,
     running: bool,
+    metrics: Arc<Metrics>,
+    health: Arc<CycleHealth>,
+    /// The wallboxes whose car was paused at the last decision.
+    paused: Vec<String>,
+    /// A test hook: after this many cycles the cycle hangs (see `stall_after`).
+    stall_after: Option<u64>,
     log: Logger,
 }
 
@@ -192,7 +217,12 @@ impl Supervisor {
         site.set_users(state.users.clone());
         site.set_cm_vars(&state.cm_vars);
         site.restore(&state.open_transactions, &state.soft_meters);
+        let health = Arc::new(CycleHealth::new(state.params.cycle_time_ms));
         Supervisor {
+            metrics: plant.metrics().clone(),
+            health,
+            paused: Vec::new(),
+            stall_after: None,
             site,
             devices: supervised(&plant),
             plant,
@@ -203,10 +233,24 @@ impl Supervisor {
             timer: None,
             clock: Clock::system(),
             snapshot: Arc::new(Snapshot::default()),
+            snapshots: watch::channel(Arc::new(Snapshot::default())).0,
+            history: History::new(),
             last_start: None,
             running: false,
             log: log.new(o!("component" => "supervisor")),
         }
+    }
+
+    /// Follows the snapshots: a new one after every decision.
+    pub fn snapshots(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshots.subscribe()
+    }
+
+    /// Continues `history` (loaded at start).
+    #[must_use]
+    pub fn with_history(mut self, history: History) -> Self {
+        self.history = history;
+        self
     }
 
     /// Takes its time from `clock` instead of the system's.
@@ -214,6 +258,21 @@ impl Supervisor {
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// For tests of the watchdog only: after `cycles` cycles the cycle hangs
+    /// for good, as one waiting on something that never comes would (the
+    /// actor itself still answers). The daemon sets this only in debug
+    /// builds, from `CHARGEBRAIN_DEBUG_STALL_CYCLE_AFTER`.
+    #[must_use]
+    pub fn stall_after(mut self, cycles: u64) -> Self {
+        self.stall_after = Some(cycles);
+        self
+    }
+
+    /// Whether the cycle runs, for readers that must not ask the actor.
+    pub fn health(&self) -> Arc<CycleHealth> {
+        self.health.clone()
     }
 
     /// Puts a new configuration into force: devices start, stop or restart,
@@ -224,17 +283,17 @@ impl Supervisor {
         restart: &[String],
         ctx: &mut Context<Self>,
     ) -> Result<(), ConfigError> {
-        // Where each device was before: a device that is reset, or now
-        // talks to another box, starts afresh; one whose name, limits or
-        // rules changed keeps its car's session, pause and overrides.
-        let identity = |d: &DeviceSettings| (d.dev_type, d.address.clone(), d.id);
-        let before: Vec<(String, _)> = self
+        // A device that is reset, or now talks to another box, starts
+        // afresh (the plant restarts exactly those); one whose name, limits
+        // or rules changed keeps its actor, its car's session, pause and
+        // overrides.
+        let before: Vec<String> = self
             .plant
             .devices()
             .iter()
-            .map(|d| (d.settings.dev_id.clone(), identity(&d.settings)))
+            .map(|d| d.settings.dev_id.clone())
             .collect();
-        let restarted = self
+        let fresh = self
             .plant
             .reconcile(&state.devices, restart)
             .map_err(|e| ConfigError::Rejected(e.to_string()))?;
@@ -244,25 +303,36 @@ impl Supervisor {
             .iter()
             .map(|d| d.settings.clone())
             .collect();
-        let fresh: Vec<String> = settings
+        for gone in before
             .iter()
-            .filter(|d| restarted.contains(&d.dev_id))
-            .filter(|d| {
-                restart.contains(&d.dev_id) || !before.contains(&(d.dev_id.clone(), identity(d)))
-            })
-            .map(|d| d.dev_id.clone())
-            .collect();
+            .filter(|id| !settings.iter().any(|d| d.dev_id == **id))
+        {
+            self.metrics.forget_device(gone);
+        }
         let now = self.now_ms();
         let cycle_changed = state.params.cycle_time_ms != self.site.params.cycle_time_ms;
+        self.health.set_period(state.params.cycle_time_ms);
         self.site
             .reconfigure(state.params.clone(), &settings, &fresh, now);
         self.site.set_users(state.users.clone());
         self.site.set_cm_vars(&state.cm_vars);
-        self.devices = supervised(&self.plant);
+        // A running device keeps its last known status until its next poll:
+        // a reconfiguration is no communication error.
+        let mut devices = supervised(&self.plant);
+        for d in &mut devices {
+            if !fresh.contains(&d.dev_id) {
+                d.last_status = self
+                    .devices
+                    .iter()
+                    .find(|old| old.dev_id == d.dev_id)
+                    .and_then(|old| old.last_status.clone());
+            }
+        }
+        self.devices = devices;
         self.generation += 1;
         self.published.send_replace(Arc::new(self.plant.clone()));
-        if !restarted.is_empty() {
-            info!(self.log, "devices (re)started"; "dev_ids" => restarted.join(","));
+        if !fresh.is_empty() {
+            info!(self.log, "devices (re)started"; "dev_ids" => fresh.join(","));
         }
         self.state = state;
         if cycle_changed {
@@ -276,7 +346,12 @@ impl Supervisor {
     fn decide(&mut self, now: u64, cycle_time: u64) {
         self.site.wall_secs = self.clock.unix_secs();
         self.site.local = self.clock.local_time(now);
+        let began = Instant::now();
         let (commands, mut snapshot) = self.site.cycle(now, cycle_time);
+        self.metrics
+            .decision_duration
+            .observe(began.elapsed().as_secs_f64());
+        self.count_pauses(&snapshot);
         self.keep_records();
         for (i, view) in snapshot.evses.iter().enumerate() {
             if let (Some(view), Some(d)) = (view, self.devices.get(i)) {
@@ -303,20 +378,45 @@ impl Supervisor {
             }
         }
         for c in commands {
-            if let Some(apply) = self.devices.get(c.device).and_then(|d| d.apply.as_ref()) {
+            let Some(device) = self.devices.get(c.device) else {
+                continue;
+            };
+            if let Some(apply) = device.apply.as_ref() {
                 let request = apply.send(Apply {
                     current_ma: c.current_ma,
                     enable: c.enable,
                 });
-                let log = self.log.clone();
+                let (log, dev_id) = (self.log.clone(), device.dev_id.clone());
                 actix::spawn(async move {
                     if let Ok(Err(e)) = request.await {
-                        warn!(log, "could not set a wallbox"; "device" => c.device, "error" => %e);
+                        // The device logs its failures itself, once.
+                        debug!(log, "could not set a wallbox"; "device" => dev_id, "error" => %e);
                     }
                 });
             }
         }
         self.snapshot = Arc::new(snapshot);
+        self.snapshots.send_replace(self.snapshot.clone());
+    }
+
+    /// Counts the pauses that began with this decision.
+    fn count_pauses(&mut self, snapshot: &Snapshot) {
+        let paused: Vec<String> = snapshot
+            .evses
+            .iter()
+            .zip(&self.devices)
+            .filter(|(view, _)| view.as_ref().is_some_and(|v| v.paused))
+            .map(|(_, d)| d.dev_id.clone())
+            .collect();
+        for dev_id in paused.iter().filter(|id| !self.paused.contains(id)) {
+            self.metrics
+                .wallbox_pauses
+                .get_or_create(&DeviceLabel {
+                    dev_id: dev_id.clone(),
+                })
+                .inc();
+        }
+        self.paused = paused;
     }
 
     /// Logs card events, appends closed transactions to the charging log,
@@ -358,6 +458,36 @@ impl Supervisor {
         })))
     }
 
+    /// Notes the cycle just decided in the history.
+    fn record_history(&mut self) {
+        let snapshot = &self.snapshot;
+        let v = &snapshot.site;
+        let ma = |x: i64| i32::try_from(x).unwrap_or(if x < 0 { i32::MIN } else { i32::MAX });
+        let site = history::SiteValues {
+            current: [0, 1, 2].map(|p| ma(v.house_ma[p].saturating_add(v.evse_ma[p]))),
+            house: v.house_ma.map(ma),
+            limit: ma(v.max_total_ma),
+        };
+        let evses =
+            snapshot
+                .devices
+                .iter()
+                .zip(&snapshot.evses)
+                .filter_map(|((dev_id, _), view)| {
+                    let view = view.as_ref()?;
+                    let drawn = view.current_l1.max(view.current_l2).max(view.current_l3);
+                    Some((
+                        dev_id.as_str(),
+                        history::EvseValues {
+                            offered: ma(view.lb_current),
+                            drawn: ma(drawn),
+                            power: ma(view.cur_charging_power),
+                        },
+                    ))
+                });
+        self.history.record(self.clock.unix_ms(), site, evses);
+    }
+
     fn start_timer(&mut self, ctx: &mut Context<Self>) {
         if let Some(timer) = self.timer.take() {
             ctx.cancel_future(timer);
@@ -392,10 +522,23 @@ impl Supervisor {
     ) -> ResponseActFuture<Self, Arc<Snapshot>> {
         if !http_only {
             if self.running {
+                self.metrics.cycle_overruns.inc();
                 return Box::pin(fut::ready(self.snapshot.clone()));
             }
             self.running = true;
+            if self
+                .stall_after
+                .is_some_and(|after| self.health.cycles() >= after)
+            {
+                // The test hook: this cycle never ends, so none follows.
+                warn!(
+                    self.log,
+                    "the cycle hangs on purpose (CHARGEBRAIN_DEBUG_STALL_CYCLE_AFTER)"
+                );
+                return Box::pin(fut::ready(self.snapshot.clone()));
+            }
         }
+        let began = Instant::now();
         let start = self.now_ms();
         let cycle_time = if http_only {
             self.snapshot.cycle_time_ms
@@ -433,10 +576,29 @@ impl Supervisor {
         Box::pin(gather.into_actor(self).map(move |(), act, _| {
             let now = act.now_ms();
             act.decide(now, cycle_time);
+            if !http_only {
+                act.record_history();
+            }
             debug!(act.log, "cycle"; "ms" => now.saturating_sub(start),
                 "available_ma" => ?act.snapshot.site.available_ma, "house_ma" => ?act.snapshot.site.house_ma);
             if !http_only {
                 act.running = false;
+                act.metrics
+                    .cycle_duration
+                    .observe(began.elapsed().as_secs_f64());
+                let charging = act
+                    .snapshot
+                    .evses
+                    .iter()
+                    .flatten()
+                    .filter(|v| matches!(v.state, 3 | 4))
+                    .count();
+                act.health.cycle_done(
+                    act.site.params.cycle_time_ms,
+                    cycle_time,
+                    act.devices.len(),
+                    charging,
+                );
             }
             act.snapshot.clone()
         }))
@@ -535,7 +697,7 @@ impl Handler<Reevaluate> for Supervisor {
 }
 
 impl Handler<Configure> for Supervisor {
-    type Result = AtomicResponse<Self, Result<(), ConfigError>>;
+    type Result = AtomicResponse<Self, Result<Vec<String>, ConfigError>>;
 
     fn handle(&mut self, change: Configure, _: &mut Self::Context) -> Self::Result {
         let mut restart = Vec::new();
@@ -619,14 +781,17 @@ impl Handler<Configure> for Supervisor {
         AtomicResponse::new(Box::pin(write.into_actor(self).map(
             move |written, act, ctx| {
                 let state = written?;
+                let mut changed = store::changes(&act.state, &state);
                 if reset_overdraft {
                     act.site.reset_overdraft();
+                    changed.push("overdraft_cur reset to 0".into());
                 }
+                changed.extend(restart.iter().map(|dev_id| format!("{dev_id} reset")));
                 act.apply_state(state, &restart, ctx)?;
                 // The API reports the change at once, not after the next cycle.
                 let now = act.now_ms();
                 act.decide(now, act.snapshot.cycle_time_ms);
-                Ok(())
+                Ok(changed)
             },
         )))
     }
@@ -654,34 +819,59 @@ impl Handler<SetCmVar> for Supervisor {
     }
 }
 
+impl Supervisor {
+    /// Decides again after a change of a car's session (a card, an
+    /// override) and answers `answer` once the open transactions, overrides
+    /// included, are written: a crash right after the answer loses nothing.
+    fn decide_and_save<T: 'static>(
+        &mut self,
+        answer: T,
+    ) -> ResponseActFuture<Self, Result<T, ConfigError>> {
+        let now = self.now_ms();
+        self.decide(now, self.snapshot.cycle_time_ms);
+        let save = self.save_running(self.site.open_transactions(), None);
+        Box::pin(
+            async move {
+                match save.await {
+                    Ok(Ok(_)) => Ok(answer),
+                    Ok(Err(e)) => Err(ConfigError::Store(e)),
+                    Err(e) => Err(ConfigError::Rejected(format!("store unavailable: {e}"))),
+                }
+            }
+            .into_actor(self),
+        )
+    }
+}
+
 impl Handler<PresentRfid> for Supervisor {
-    type Result = Result<String, ConfigError>;
+    type Result = ResponseActFuture<Self, Result<String, ConfigError>>;
 
     fn handle(&mut self, msg: PresentRfid, _: &mut Self::Context) -> Self::Result {
         let result = self.site.present_rfid(msg.dev_id.as_deref(), &msg.rfid);
         match &result {
             Ok((dev_id, outcome)) => {
-                info!(self.log, "card presented"; "device" => dev_id, "outcome" => ?outcome)
+                info!(self.log, "card presented"; "device" => dev_id, "outcome" => %outcome)
             }
             Err(e) => warn!(self.log, "card refused"; "reason" => e),
         }
-        let (dev_id, _) = result.map_err(ConfigError::Rejected)?;
-        let now = self.now_ms();
-        self.decide(now, self.snapshot.cycle_time_ms);
-        Ok(dev_id)
+        match result {
+            Ok((dev_id, _)) => self.decide_and_save(dev_id),
+            Err(e) => Box::pin(fut::ready(Err(ConfigError::Rejected(e)))),
+        }
     }
 }
 
 impl Handler<OverrideDevice> for Supervisor {
-    type Result = Result<(), ConfigError>;
+    type Result = ResponseActFuture<Self, Result<(), ConfigError>>;
 
     fn handle(&mut self, msg: OverrideDevice, _: &mut Self::Context) -> Self::Result {
-        self.site
+        match self
+            .site
             .override_device(&msg.dev_id, &msg.flags, msg.max_ma, &msg.who)
-            .map_err(ConfigError::Rejected)?;
-        let now = self.now_ms();
-        self.decide(now, self.snapshot.cycle_time_ms);
-        Ok(())
+        {
+            Ok(()) => self.decide_and_save(()),
+            Err(e) => Box::pin(fut::ready(Err(ConfigError::Rejected(e)))),
+        }
     }
 }
 
@@ -707,6 +897,31 @@ impl Handler<SoftMeter> for Supervisor {
             }
             .into_actor(self),
         )
+    }
+}
+
+impl Handler<GetHistory> for Supervisor {
+    type Result = Result<history::Series, ConfigError>;
+
+    fn handle(&mut self, GetHistory(query): GetHistory, _: &mut Self::Context) -> Self::Result {
+        if let Some(dev_id) = &query.dev_id {
+            let wallbox = self
+                .plant
+                .find(dev_id)
+                .is_some_and(|d| d.settings.dev_type.is_evse());
+            if !wallbox && !self.history.knows(dev_id) {
+                return Err(ConfigError::UnknownDevice(dev_id.clone()));
+            }
+        }
+        Ok(self.history.query(&query))
+    }
+}
+
+impl Handler<TakeHistory> for Supervisor {
+    type Result = MessageResult<TakeHistory>;
+
+    fn handle(&mut self, _: TakeHistory, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.history.to_saved())
     }
 }
 

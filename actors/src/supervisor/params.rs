@@ -68,10 +68,16 @@ pub const MIN_TOTAL_MA: i64 = 1000;
 impl SiteParams {
     /// Checks ranges; the error names the key.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        self.problems().into_iter().next().map_or(Ok(()), Err)
+    }
+
+    /// Every value out of range, each with its key.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
         let max = CurrentLimit::MAX_MA;
         match &self.max_total_current {
             CurrentLimit::Fixed(ma) if (1..MIN_TOTAL_MA).contains(ma) => {
-                return Err((
+                out.push((
                     "max_total_current",
                     format!(
                         "{ma} mA is not {MIN_TOTAL_MA} to {max} ({ma} is mA; did you mean {}?)",
@@ -80,14 +86,15 @@ impl SiteParams {
                 ));
             }
             CurrentLimit::Fixed(ma) if !(MIN_TOTAL_MA..=max).contains(ma) => {
-                return Err((
+                out.push((
                     "max_total_current",
                     format!("{ma} mA is not {MIN_TOTAL_MA} to {max}"),
                 ));
             }
             CurrentLimit::Formula(text) => {
-                crate::rules::formula::parse(text)
-                    .map_err(|e| ("max_total_current", format!("formula: {e}")))?;
+                if let Err(e) = crate::rules::formula::parse(text) {
+                    out.push(("max_total_current", format!("formula: {e}")));
+                }
             }
             CurrentLimit::Fixed(_) => {}
         }
@@ -98,44 +105,44 @@ impl SiteParams {
         ];
         for (key, value) in non_negative {
             if !(0..=max).contains(&value) {
-                return Err((key, format!("{value} mA is not 0 to {max}")));
+                out.push((key, format!("{value} mA is not 0 to {max}")));
             }
         }
         if ![-1, 0, 1].contains(&self.disable_policy) {
-            return Err((
+            out.push((
                 "disable_policy",
                 format!("{} is not -1, 0 or 1", self.disable_policy),
             ));
         }
         if !(100..=60_000).contains(&self.cycle_time_ms) {
-            return Err((
+            out.push((
                 "cycle_time_ms",
                 format!("{} is not 100 to 60000", self.cycle_time_ms),
             ));
         }
         if !(1..=3600).contains(&self.meter_timeout_s) {
-            return Err((
+            out.push((
                 "meter_timeout_s",
                 format!("{} is not 1 to 3600", self.meter_timeout_s),
             ));
         }
         if !(1..=100).contains(&self.meter_plausible_factor) {
-            return Err((
+            out.push((
                 "meter_plausible_factor",
                 format!("{} is not 1 to 100", self.meter_plausible_factor),
             ));
         }
         if !(100..=400).contains(&self.voltage) {
-            return Err(("voltage", format!("{} V is not 100 to 400", self.voltage)));
+            out.push(("voltage", format!("{} V is not 100 to 400", self.voltage)));
         }
         for (key, secs) in [
             ("min_pause_time", self.min_pause_time_s),
             ("evse_fault_after_s", self.evse_fault_after_s),
         ] {
             if secs > 86_400 {
-                return Err((key, format!("{secs} s is more than a day")));
+                out.push((key, format!("{secs} s is more than a day")));
             }
         }
-        Ok(())
+        out
     }
 }

@@ -21,6 +21,10 @@ pub struct Transaction {
     pub energy_start_wh: i64,
     /// Energy charged, Wh (set when it closes).
     pub energy_wh: i64,
+    /// The overrides in force when it was saved, so that a restart keeps a
+    /// stopped car stopped and a capped one capped.
+    #[serde(default, skip_serializing_if = "Overrides::is_none")]
+    pub overrides: Overrides,
 }
 
 impl Transaction {
@@ -43,7 +47,8 @@ impl Transaction {
 pub const CSV_HEADER: &str = "dev_id,user,rfid,start,end,energy_wh\n";
 
 /// Overrides for the current car (`override_device`); they end at unplug.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Overrides {
     /// `C`: charging disabled.
     pub disabled: bool,
@@ -56,6 +61,11 @@ pub struct Overrides {
 }
 
 impl Overrides {
+    /// None in force.
+    pub fn is_none(&self) -> bool {
+        *self == Overrides::default()
+    }
+
     /// The flags in force, as `override_device` spells them.
     pub fn flags(&self) -> String {
         [
@@ -106,7 +116,34 @@ pub enum CardOutcome {
     },
 }
 
+/// In words, for the log: `authorised user anna`.
+impl std::fmt::Display for CardOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CardOutcome::Authorised { user } => write!(f, "authorised user {user}"),
+            CardOutcome::Stopped { user } => write!(f, "stopped charging for user {user}"),
+        }
+    }
+}
+
 impl Session {
+    /// A session continued from a transaction saved before a restart.
+    pub fn restored(tx: Transaction) -> Self {
+        Session {
+            auth: (!tx.user.is_empty()).then(|| (tx.user.clone(), tx.rfid.clone())),
+            overrides: tx.overrides.clone(),
+            tx,
+        }
+    }
+
+    /// The open transaction as it is saved, with the overrides in force.
+    pub fn saved(&self) -> Transaction {
+        Transaction {
+            overrides: self.overrides.clone(),
+            ..self.tx.clone()
+        }
+    }
+
     /// A card at this wallbox (`dev_id`), with a car plugged in.
     pub fn present(
         &mut self,
@@ -263,6 +300,7 @@ mod tests {
             end: 20,
             energy_start_wh: 0,
             energy_wh: 5,
+            overrides: Overrides::default(),
         };
         assert_eq!(tx.csv_line(), "E1,a b c,04AB,10,20,5\n");
     }

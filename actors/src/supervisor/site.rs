@@ -773,13 +773,15 @@ impl Site {
                             energy_start_wh: energy,
                             ..Transaction::default()
                         });
-                        let auth =
-                            (!tx.user.is_empty()).then(|| (tx.user.clone(), tx.rfid.clone()));
-                        t.session = Some(Session {
-                            auth,
-                            tx,
-                            overrides: t.pending_overrides.take().unwrap_or_default(),
-                        });
+                        let mut session = Session::restored(tx);
+                        // Overrides set while no car was there are this car's,
+                        // unless it comes back from before a restart with its own.
+                        if let Some(pending) = t.pending_overrides.take() {
+                            if session.overrides.is_none() {
+                                session.overrides = pending;
+                            }
+                        }
+                        t.session = Some(session);
                     }
                     (false, _) => {
                         t.turn = None;
@@ -806,9 +808,12 @@ impl Site {
                 {
                     t.rfid_seen.clone_from(&r.rfid);
                     if let Some(session) = t.session.as_mut() {
-                        let outcome = session.present(&self.users, &s.dev_id, &r.rfid);
+                        let outcome = match session.present(&self.users, &s.dev_id, &r.rfid) {
+                            Ok(done) => done.to_string(),
+                            Err(refused) => format!("refused: {refused}"),
+                        };
                         self.notices
-                            .push(format!("{}: card {}: {outcome:?}", s.dev_id, r.rfid));
+                            .push(format!("{}: card {}: {outcome}", s.dev_id, r.rfid));
                     }
                 }
             }
@@ -1345,7 +1350,7 @@ impl Site {
             .filter_map(|t| {
                 t.session
                     .as_ref()
-                    .map(|s| s.tx.clone())
+                    .map(Session::saved)
                     .or_else(|| t.restored_tx.clone())
             })
             .collect()

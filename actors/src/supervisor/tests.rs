@@ -849,3 +849,27 @@ fn formulas_read_the_charging_manager_variables() {
     let (commands, _) = site.cycle(2000, 1000);
     assert_eq!(command(&commands, 0), 0);
 }
+
+#[test]
+fn a_wallbox_push_between_two_meter_readings_does_not_lower_the_house_load() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), grid_meter()], 0);
+    // 10 A of house load, E1 draws 10 A: the grid meter shows 20 A.
+    site.record(0, Some(Ok(charging([10_000; 3]))), 0);
+    site.record(1, Some(Ok(grid([20_000; 3]))), 0);
+    let (_, snapshot) = site.cycle(0, 1000);
+    assert_eq!(snapshot.site.house_ma, [10_000; 3]);
+    // E1 reports 16 A before the grid meter is read again (as an HTTP
+    // wallbox's push does): the house still draws 10 A, not 4 A.
+    site.record(0, Some(Ok(charging([16_000; 3]))), 400);
+    let (commands, snapshot) = site.cycle(400, 1000);
+    assert_eq!(snapshot.site.house_ma, [10_000; 3]);
+    assert_eq!(
+        command(&commands, 0),
+        22_000,
+        "32 A less the 10 A house load"
+    );
+    // The next meter reading counts as it is, also when lower.
+    site.record(1, Some(Ok(grid([22_000; 3]))), 1000);
+    let (_, snapshot) = site.cycle(1000, 1000);
+    assert_eq!(snapshot.site.house_ma, [6_000; 3]);
+}

@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use slog::{debug, info, o, warn, Logger};
+use slog::{debug, info, o, Logger};
 use tokio_modbus::client::{rtu, tcp, Context as MbContext, Reader, Writer};
 use tokio_modbus::slave::SlaveContext;
 use tokio_modbus::Slave;
@@ -18,6 +18,17 @@ pub enum Op {
     ReadInput { addr: u16, count: u16 },
     /// FC06 for one value, FC16 for several.
     Write { addr: u16, values: Vec<u16> },
+}
+
+/// In words, for the log: `read holding registers 8000 (32)`.
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Op::ReadHolding { addr, count } => write!(f, "read holding registers {addr} ({count})"),
+            Op::ReadInput { addr, count } => write!(f, "read input registers {addr} ({count})"),
+            Op::Write { addr, values } => write!(f, "write {addr} = {values:?}"),
+        }
+    }
 }
 
 /// Ask the bus to run `op` on unit `unit`, answering within `timeout` of
@@ -59,6 +70,9 @@ pub struct Bus {
     /// After a failed connect, requests fail at once until this instant
     /// instead of each waiting for its own connect attempt.
     retry_at: Option<(Instant, DeviceError)>,
+    /// Connected once: later reconnections are logged at debug only (a
+    /// device that times out is reconnected every poll).
+    connected_before: bool,
     log: Logger,
 }
 
@@ -69,6 +83,7 @@ impl Bus {
             endpoint,
             session: None,
             retry_at: None,
+            connected_before: false,
             log,
         }
     }
@@ -105,15 +120,25 @@ impl Handler<BusRequest> for Bus {
                 Ok(outcome) => outcome,
                 Err(_) => Outcome {
                     session: None,
+                    connected: false,
                     connect_failed: false,
                     result: Err(timed_out),
                 },
             }
         };
         AtomicResponse::new(Box::pin(work.into_actor(self).map(|outcome, bus, _| {
+            if outcome.connected {
+                if bus.connected_before {
+                    debug!(bus.log, "reconnected");
+                } else {
+                    info!(bus.log, "connected");
+                    bus.connected_before = true;
+                }
+            }
             match &outcome.result {
                 Ok(words) => debug!(bus.log, "answer"; "words" => ?words),
-                Err(err) => warn!(bus.log, "request failed"; "error" => %err),
+                // The device actor logs failures, once and not every poll.
+                Err(err) => debug!(bus.log, "request failed"; "error" => %err),
             }
             bus.retry_at = outcome
                 .connect_failed
@@ -133,6 +158,8 @@ impl Handler<BusRequest> for Bus {
 
 struct Outcome {
     session: Option<MbContext>,
+    /// A new connection was made for this request.
+    connected: bool,
     connect_failed: bool,
     result: Result<Vec<u16>, DeviceError>,
 }
@@ -145,16 +172,15 @@ async fn exchange(
     req: BusRequest,
     log: &Logger,
 ) -> Outcome {
+    let connected = session.is_none();
     let mut session = match session {
         Some(s) => s,
         None => match connect(endpoint).await {
-            Ok(s) => {
-                info!(log, "connected");
-                s
-            }
+            Ok(s) => s,
             Err(reason) => {
                 return Outcome {
                     session: None,
+                    connected: false,
                     connect_failed: true,
                     result: Err(DeviceError::Connect {
                         endpoint: endpoint.to_string(),
@@ -165,7 +191,7 @@ async fn exchange(
         },
     };
     session.set_slave(Slave(req.unit));
-    debug!(log, "request"; "unit" => req.unit, "op" => ?req.op);
+    debug!(log, "request"; "unit" => req.unit, "op" => %req.op);
     let answer = match req.op {
         Op::ReadHolding { addr, count } => session.read_holding_registers(addr, count).await,
         Op::ReadInput { addr, count } => session.read_input_registers(addr, count).await,
@@ -181,21 +207,25 @@ async fn exchange(
     match answer {
         Ok(Ok(words)) => Outcome {
             session: Some(session),
+            connected,
             connect_failed: false,
             result: Ok(words),
         },
         Ok(Err(code)) => Outcome {
             session: Some(session),
+            connected,
             connect_failed: false,
             result: Err(DeviceError::Exception(Exception(u8::from(code)))),
         },
         Err(tokio_modbus::Error::Transport(e)) => Outcome {
             session: None,
+            connected,
             connect_failed: false,
             result: Err(DeviceError::Transport(e.to_string())),
         },
         Err(tokio_modbus::Error::Protocol(e)) => Outcome {
             session: None,
+            connected,
             connect_failed: false,
             result: Err(DeviceError::Protocol(e.to_string())),
         },

@@ -1,0 +1,145 @@
+//! The built-in simulated plant after the README's own examples: it stays
+//! plausible when a user adds HTTP-input devices and writes registers by hand.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::harness::{device_info, simulated_power_brain, Daemon};
+
+/// The shipped plant's household load per phase (`settings.toml`).
+const HOUSE_MA: [i64; 3] = [10_000, 6_000, 4_000];
+
+fn house(info: &Value) -> Vec<i64> {
+    (0..3)
+        .map(|p| {
+            info["params"]["house_current"][p]
+                .as_i64()
+                .unwrap_or(i64::MIN)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_simulated_grid_meter_sees_what_an_http_wallbox_draws() {
+    let d = Daemon::start(simulated_power_brain()).await;
+    let added =
+        json!({"devices": [{"dev_id": "E3", "dev_type": "evse_ajax", "max_charging_cur": 16000}]});
+    assert_eq!(
+        d.post("cmd=set_params", added.to_string()).await,
+        (200, json!("ok"))
+    );
+    // E3 charges 10 A on three phases, pushed as the README shows.
+    let push = json!({"state": 3, "max_charging_current": 16000, "current": [10000, 10000, 10000]});
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let info = loop {
+        let (status, _) = d
+            .post("cmd=set_ajax_evse&dev_id=E3", push.to_string())
+            .await;
+        assert_eq!(status, 200);
+        let info = d.ok("cmd=get_dev_info").await;
+        let e3 = device_info(&info, "E3");
+        let near = house(&info)
+            .iter()
+            .zip(HOUSE_MA)
+            .all(|(h, want)| (h - want).abs() <= 500);
+        if e3["current_l1"] == 10_000 && near {
+            break info;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the house load should stay {HOUSE_MA:?} while E3 draws 10 A: {:?}",
+            house(&info)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    // Stable: a few cycles later the house load is still the house's.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let (status, _) = d
+            .post("cmd=set_ajax_evse&dev_id=E3", push.to_string())
+            .await;
+        assert_eq!(status, 200);
+        let now = d.ok("cmd=get_dev_info").await;
+        for (h, want) in house(&now).iter().zip(HOUSE_MA) {
+            assert!(
+                (h - want).abs() <= 500,
+                "house {:?}, first {:?}",
+                house(&now),
+                house(&info)
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_hand_written_current_limit_is_put_right_at_the_next_cycle() {
+    let d = Daemon::start(simulated_power_brain()).await;
+    let info = d
+        .wait_for(Duration::from_secs(20), "E1 charging", |i| {
+            let e1 = device_info(i, "E1");
+            e1["state"] == 3 && e1["last_set_charging_cur"].as_i64().unwrap_or(0) >= 6000
+        })
+        .await;
+    let set = device_info(&info, "E1")["last_set_charging_cur"]
+        .as_i64()
+        .unwrap_or(0)
+        / 100;
+    let by_hand = if set == 70 { 80 } else { 70 };
+    let written = d
+        .ok_change(&format!(
+            "cmd=modbus&device=evse&write=8093&value={by_hand}"
+        ))
+        .await;
+    assert_eq!(written, json!("ok"));
+    // The cycle runs every second: within two or three the limit is load
+    // management's again (not a minute later).
+    let deadline = Instant::now() + Duration::from_secs(4);
+    loop {
+        let register = d
+            .ok("cmd=modbus&device=evse&read=8093")
+            .await
+            .as_i64()
+            .unwrap_or(-1);
+        let info = d.ok("cmd=get_dev_info").await;
+        let wanted = device_info(&info, "E1")["last_set_charging_cur"]
+            .as_i64()
+            .unwrap_or(0)
+            / 100;
+        if register == wanted && register != by_hand {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "8093 is {register} (written by hand: {by_hand}), load management sets {wanted}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_modbus_meter_turned_into_an_http_input_drops_its_address() {
+    let d = Daemon::start(simulated_power_brain()).await;
+    let change = json!({"devices": [{"dev_id": "M2", "dev_type": "meter_ajax"}]});
+    assert_eq!(
+        d.post("cmd=set_params", change.to_string()).await,
+        (200, json!("ok"))
+    );
+    let m2 = device_info(&d.ok("cmd=get_params").await, "M2");
+    assert_eq!(
+        (&m2["dev_type"], &m2["address"]),
+        (&json!("meter_ajax"), &json!(""))
+    );
+    let (status, answer) = d.get("cmd=modbus&device=M2&read=8002").await;
+    assert_eq!(
+        (status, answer),
+        (
+            400,
+            json!("bad parameter device: M2 is a meter_ajax and has no registers")
+        )
+    );
+    assert_eq!(
+        d.ok("cmd=set_ajax_meter&dev_id=M2&current=1,2,3").await,
+        json!("ok")
+    );
+}

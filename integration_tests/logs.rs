@@ -1,0 +1,153 @@
+//! What the daemon logs: the levels the README documents, configuration
+//! changes, and a failing device without a flood.
+
+use std::time::{Duration, Instant};
+
+use actors::sim::{powerbrain, serve_tcp, SharedBank};
+
+use crate::harness::{device, device_info, simulated_power_brain, Daemon, DaemonConfig};
+
+/// Waits until a line of the log contains each of `texts`.
+pub(crate) async fn wait_logged(d: &Daemon, texts: &[&str], within: Duration) {
+    let deadline = Instant::now() + within;
+    while !texts.iter().all(|t| d.logged(t)) {
+        let missing: Vec<_> = texts.iter().filter(|t| !d.logged(t)).collect();
+        assert!(Instant::now() < deadline, "never logged: {missing:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A simulated S0 meter and settings at `level` that read it every 200 ms.
+async fn meter_settings(level: &str) -> String {
+    let sim = serve_tcp(
+        std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+        2,
+        SharedBank::new(powerbrain::s0_meter(1)),
+    )
+    .await
+    .expect("simulator");
+    format!(
+        "[simulation]\nenabled = false\n[load]\ncycle_time_ms = 200\n[log]\nlevel = \"{level}\"\n{}",
+        device("M1", "meter_powerbrain", &sim.addr.to_string(), 2)
+    )
+}
+
+#[tokio::test]
+async fn level_debug_logs_every_modbus_request_and_every_cycle() {
+    let d = Daemon::start(DaemonConfig::new(meter_settings("debug").await)).await;
+    wait_logged(
+        &d,
+        &[
+            "DEBG request",
+            "read holding registers 8000",
+            "DEBG answer",
+            "DEBG cycle",
+        ],
+        Duration::from_secs(10),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_failing_device_is_logged_once_then_its_recovery_once() {
+    // M1 stops answering for a while; M2 refuses connections all along.
+    let bank = SharedBank::new(powerbrain::s0_meter(1));
+    let sim = serve_tcp(
+        std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+        2,
+        bank.clone(),
+    )
+    .await
+    .expect("simulator");
+    let refused = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let settings = format!(
+        "[simulation]\nenabled = false\n[modbus]\ntimeout_ms = 100\n[load]\ncycle_time_ms = 100\n{}{}",
+        device("M1", "meter_powerbrain", &sim.addr.to_string(), 2),
+        device("M2", "meter_powerbrain", &refused.to_string(), 2),
+    );
+    let d = Daemon::start(DaemonConfig::new(settings)).await;
+    d.wait_for(Duration::from_secs(10), "M1 answers", |i| {
+        device_info(i, "M1")["model"]
+            .as_str()
+            .is_some_and(|m| m.contains("Power Brain"))
+    })
+    .await;
+    bank.set_online(false);
+    d.wait_for(Duration::from_secs(10), "M1 fails", |i| {
+        device_info(i, "M1")["com_err"] == true
+    })
+    .await;
+    // About 40 polls of each in 4 s: one line each.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for dev in ["device: M1", "device: M2"] {
+        assert_eq!(
+            d.count_logged(&["WARN device does not answer", dev]),
+            1,
+            "{dev}: its failure once"
+        );
+    }
+    let device_warnings = d.count_logged(&["WARN", "device: M"]);
+    assert_eq!(device_warnings, 2, "no other warnings about the devices");
+    bank.set_online(true);
+    wait_logged(&d, &["INFO device answers again"], Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(d.count_logged(&["device answers again", "device: M1"]), 1);
+    assert_eq!(d.count_logged(&["device answers again", "device: M2"]), 0);
+    assert_eq!(
+        d.count_logged(&["device answers again", "for: ", "failed: "]),
+        1,
+        "with how long and how often it failed"
+    );
+}
+
+#[tokio::test]
+async fn configuration_changes_are_logged_with_who_and_what_but_no_secret() {
+    let d = Daemon::start(simulated_power_brain()).await;
+    let body = serde_json::json!({"max_total_current": 25000, "devices": [{"dev_id": "E1", "name": "Garage"}]});
+    assert_eq!(d.post("cmd=set_params", body.to_string()).await.0, 200);
+    wait_logged(
+        &d,
+        &[
+            "INFO configuration changed",
+            "client: 127.0.0.1",
+            "cmd: set_params",
+            "max_total_current: 32000 → 25000",
+            "E1.name: \"Wallbox 1\" → \"Garage\"",
+        ],
+        Duration::from_secs(5),
+    )
+    .await;
+    // Posting back what is set changes nothing and logs no change.
+    assert_eq!(d.post("cmd=set_params", body.to_string()).await.0, 200);
+    let user =
+        r#"{"id": "anna", "name": "Anna", "dev_ids": ["E1"], "rfids": [{"id": "04C0FFEE"}]}"#;
+    assert_eq!(d.post("cmd=set_user", user).await.0, 200);
+    assert_eq!(
+        d.ok_change("cmd=del_device&dev_id=M2").await,
+        serde_json::json!("ok")
+    );
+    d.ok_change("cmd=modbus&device=evse&write=8093&value=100")
+        .await;
+    d.set_password("very-secret-9").await;
+    wait_logged(
+        &d,
+        &[
+            "cmd: set_user, changes: user anna added",
+            "cmd: del_device, changes: M2 deleted",
+            "E1: register 8093 written with [100]",
+            "cmd: change_admin_pwd, changes: admin password set",
+        ],
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(
+        d.count_logged(&["configuration changed"]),
+        5,
+        "one line per change"
+    );
+    for secret in ["very-secret-9", "04C0FFEE", "argon2"] {
+        assert_eq!(d.count_logged(&[secret]), 0, "{secret} is never logged");
+    }
+}
