@@ -174,6 +174,17 @@ mod tests {
     }
 
     #[test]
+    fn an_attached_meter_without_phase_values_says_so() {
+        // 8057 bit0 clear: the attached meter has no per-phase currents.
+        let mut bank = powerbrain::evse();
+        bank.set_words(8057, &[0b10]);
+        let Ok(Reading::Evse(r)) = decode(&blocks_of(&bank)) else {
+            panic!("not an EVSE reading");
+        };
+        assert!(!r.meter.expect("attached meter").per_phase);
+    }
+
+    #[test]
     fn short_answers_are_errors_not_panics() {
         assert!(decode(&[]).is_err());
         assert!(decode(&[vec![0; 13], vec![0; 3], vec![0; 2], vec![0], vec![0; 15]]).is_err());

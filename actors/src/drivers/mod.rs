@@ -394,3 +394,26 @@ pub(crate) mod testing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::EvseState;
+
+    #[test]
+    fn states_tell_whether_a_car_is_there_and_charges() {
+        // (state, its code in get_dev_info, car present, charging)
+        let table = [
+            (EvseState::Waiting, 1, false, false),
+            (EvseState::Present, 2, true, false),
+            (EvseState::Charging, 3, true, true),
+            (EvseState::Ventilation, 4, true, true),
+            (EvseState::Error, 5, false, false),
+            (EvseState::Offline, 6, false, false),
+        ];
+        for (state, code, present, charging) in table {
+            assert_eq!(state.code(), code, "{state:?}");
+            assert_eq!(state.vehicle_present(), present, "{state:?}");
+            assert_eq!(state.charging(), charging, "{state:?}");
+        }
+    }
+}
