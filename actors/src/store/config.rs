@@ -748,6 +748,14 @@ mod tests {
                 serde_json::json!({"loadmgr_disabled": "yes"}),
                 "loadmgr_disabled: expected true or false",
             ),
+            (
+                serde_json::json!({"max_total_power": -5}),
+                "max_total_power: expected a number of W",
+            ),
+            (
+                serde_json::json!({"max_total_power": 2e10}),
+                "max_total_power: expected a number of W",
+            ),
         ];
         for (body, says) in cases {
             let Value::Object(map) = body.clone() else {
@@ -760,6 +768,16 @@ mod tests {
             assert!(err.contains(says), "{body}: {err:?} should say {says:?}");
             assert_eq!(s, before, "{body}: refused, yet the state changed");
         }
+    }
+
+    #[test]
+    fn the_settings_file_is_checked_for_names_that_cannot_exist() {
+        let s = state();
+        assert_eq!(check_formula_names(&s.params, &s.devices, &[]), Ok(()));
+        let mut params = s.params.clone();
+        params.max_total_current = CurrentLimit::Formula("32000 - M9.current".into());
+        let err = check_formula_names(&params, &s.devices, &[]).expect_err("no device M9");
+        assert!(err.contains("m9.current"), "{err}");
     }
 
     #[test]

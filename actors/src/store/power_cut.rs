@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::file::{parent_dir, FileSystem};
-use super::{load_from, Change, State, Store, StoreError, CSV_HEADER, LOG_FILE, STATE_FILE};
+use super::{load_from, Change, State, Store, StoreError, CSV_HEADER, STATE_FILE};
 use crate::supervisor::Transaction;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -421,9 +421,10 @@ fn tx(dev_id: &str, start: u64) -> Transaction {
 
 #[test]
 fn a_log_append_cut_at_any_step_leaves_whole_lines() {
-    let log = dir().join(LOG_FILE);
+    // The log as the store reads it (`get_ta_log`) after the restart.
     let lines = |fs: &SimFs| {
-        let text = super::file::read_lines(fs, &log, CSV_HEADER).expect("readable");
+        let store = Store::with_fs(dir().join(STATE_FILE), state("x"), Box::new(fs.clone()));
+        let text = store.read_log().expect("readable");
         text.lines().map(str::to_string).collect::<Vec<_>>()
     };
     for first in [true, false] {
@@ -526,4 +527,51 @@ fn the_simulated_disk_loses_what_was_not_made_durable() {
         .after_cut()
         .iter()
         .all(|d| d.read(&b).unwrap() == Some(b"new".to_vec())));
+}
+
+#[test]
+fn the_store_actor_saves_appends_and_reads_through_its_messages() {
+    use actix::prelude::*;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(STATE_FILE);
+    let seed = state("seed");
+    let stored = seed.clone();
+    actix::System::new().block_on(async move {
+        let store = SyncArbiter::start(1, move || Store::new(path.clone(), stored.clone()));
+        let saved = store
+            .send(super::Update(set_title("one")))
+            .await
+            .expect("the store answers");
+        assert_eq!(saved.map(|s| s.title), Ok("one".to_string()));
+        assert_eq!(
+            store.send(super::ReadLog).await.expect("answers"),
+            Ok(CSV_HEADER.to_string()),
+            "no log yet: the header"
+        );
+        let appended = store.send(super::AppendLog(vec![tx("E1", 1)])).await;
+        assert_eq!(appended.expect("answers"), Ok(()));
+        let log = store.send(super::ReadLog).await.expect("answers");
+        assert_eq!(log, Ok(format!("{CSV_HEADER}{}", tx("E1", 1).csv_line())));
+        assert_eq!(
+            store.send(super::ReadState).await.expect("answers").title,
+            "one"
+        );
+    });
+    let on_disk = super::load(&dir.path().join(STATE_FILE)).expect("readable");
+    assert_eq!(on_disk.map(|s| s.title), Some("one".to_string()));
+}
+
+#[test]
+fn the_store_prints_no_state() {
+    // The state holds the admin password's hash: logs show the path only.
+    let mut secret = state("x");
+    secret.admin_hash = Some("$argon2id$secret".into());
+    let store = Store::with_fs(dir().join(STATE_FILE), secret, Box::new(SimFs::default()));
+    let shown = format!("{store:?}");
+    assert!(
+        shown.contains("state.json") && !shown.contains("argon2"),
+        "{shown}"
+    );
+    let update = super::Update(set_title("one"));
+    assert_eq!(format!("{update:?}"), "Update(..)");
 }
