@@ -771,6 +771,47 @@ mod tests {
     }
 
     #[test]
+    fn reports_posted_back_are_ignored_and_the_limits_hold_to_the_unit() {
+        // What get_params reports beside the settings is accepted and ignored.
+        let s = apply(serde_json::json!({"avail_evse_power": 7, "overdraft": 1, "title": "x"}))
+            .unwrap();
+        assert_eq!((s.title.as_str(), s.params.clone()), ("x", state().params));
+        // A title of 200 characters, not 201.
+        let long = |n: usize| serde_json::json!({ "title": "é".repeat(n) });
+        assert!(apply(long(crate::store::MAX_TEXT_CHARS)).is_ok());
+        let err = apply(long(crate::store::MAX_TEXT_CHARS + 1)).expect_err("too long");
+        assert!(err.starts_with("title: longer than 200"), "{err}");
+        // 100 devices in one request, not 101.
+        let meters = |n: usize| {
+            let list: Vec<Value> = (1..=n)
+                .map(|i| serde_json::json!({"dev_id": format!("M{i}"), "dev_type": "meter_ajax"}))
+                .collect();
+            serde_json::json!({ "devices": list })
+        };
+        assert!(apply(meters(100)).is_ok());
+        let err = apply(meters(101)).expect_err("too many");
+        assert!(err.contains("at most 100 device objects"), "{err}");
+        // A new device without a type: the error names the device, not a path.
+        let err = apply(serde_json::json!({"devices": [{"dev_id": "M9"}]})).expect_err("no type");
+        assert_eq!(err, "M9: missing field `dev_type`");
+    }
+
+    #[test]
+    fn at_most_a_hundred_cm_variables() {
+        let mut s = state();
+        for i in 0..MAX_CM_VARS {
+            set_cm_var(&mut s, &format!("v{i}"), Some(1.into())).expect("within the limit");
+        }
+        let before = s.clone();
+        let err = set_cm_var(&mut s, "one_more", Some(1.into())).expect_err("over the limit");
+        assert_eq!(err, "at most 100 variables");
+        assert_eq!(s, before);
+        // Setting one that exists again is no new variable.
+        set_cm_var(&mut s, "V7", Some(2.into())).expect("replaces v7");
+        assert_eq!(s.cm_vars.len(), MAX_CM_VARS);
+    }
+
+    #[test]
     fn the_settings_file_is_checked_for_names_that_cannot_exist() {
         let s = state();
         assert_eq!(check_formula_names(&s.params, &s.devices, &[]), Ok(()));

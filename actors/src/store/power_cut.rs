@@ -249,10 +249,20 @@ impl FileSystem for SimFs {
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut disk = self.disk();
         disk.step(format!("fsync {}", dir.display()))?;
-        let ops = std::mem::take(&mut disk.pending_dir);
-        for op in &ops {
+        // Only the entries of this directory become durable.
+        let (here, elsewhere): (Vec<DirOp>, Vec<DirOp>) = std::mem::take(&mut disk.pending_dir)
+            .into_iter()
+            .partition(|op| {
+                let entry = match op {
+                    DirOp::Link(name, _) => name,
+                    DirOp::Rename(_, to) => to,
+                };
+                entry.parent() == Some(dir)
+            });
+        for op in &here {
             apply_dir(&mut disk.durable_names, op);
         }
+        disk.pending_dir = elsewhere;
         Ok(())
     }
 }
