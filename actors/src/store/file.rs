@@ -269,6 +269,26 @@ mod tests {
     }
 
     #[test]
+    fn the_real_filesystem_reports_what_fails() {
+        // An fsync that fails must fail the save, not pass for done.
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none");
+        assert_eq!(RealFs.read(&missing).ok(), Some(None));
+        assert!(RealFs.sync(&missing).is_err());
+        assert!(RealFs.sync_dir(&missing).is_err());
+        assert!(RealFs.append(&missing, b"x").is_err());
+        assert!(RealFs.truncate(&missing, 0).is_err());
+        assert!(RealFs.rename(&missing, &dir.path().join("other")).is_err());
+        let file = dir.path().join("f");
+        RealFs.create(&file).unwrap();
+        RealFs.append(&file, b"abc").unwrap();
+        RealFs.truncate(&file, 2).unwrap();
+        RealFs.sync(&file).unwrap();
+        RealFs.sync_dir(dir.path()).unwrap();
+        assert_eq!(RealFs.read(&file).unwrap(), Some(b"ab".to_vec()));
+    }
+
+    #[test]
     fn log_lines_are_appended_whole_after_a_header() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.csv");
