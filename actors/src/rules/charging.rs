@@ -161,10 +161,6 @@ impl RuleSet {
         }
         Ok(RuleSet { rules: checked })
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
-    }
 }
 
 /// The moment a rule set is evaluated at, in local time.
@@ -338,6 +334,57 @@ mod tests {
         fn lookup(&self, path: &[String]) -> Option<f64> {
             self.0.get(&path.join(".")).copied()
         }
+    }
+
+    #[test]
+    fn modes_keep_their_numbers() {
+        for code in 0..=5u8 {
+            let mode = Mode::try_from(code).expect("a mode");
+            assert_eq!(u8::from(mode), code);
+        }
+        assert!(Mode::try_from(6).is_err());
+    }
+
+    #[test]
+    fn time_windows_within_the_day_and_across_midnight() {
+        // (start, duration, minute of the day, inside)
+        let cases = [
+            (600, 60, 599, false),
+            (600, 60, 600, true),
+            (600, 60, 659, true),
+            (600, 60, 660, false),
+            (23 * 60, 120, 23 * 60 + 59, true),
+            (23 * 60, 120, 59, true),
+            (23 * 60, 120, 60, false),
+            (23 * 60, 120, 22 * 60, false),
+            (0, 24 * 60, 24 * 60 - 1, true),
+        ];
+        for (start, dur, minute, inside) in cases {
+            assert_eq!(
+                in_window(start, dur, minute),
+                inside,
+                "{start}+{dur} at {minute}"
+            );
+        }
+    }
+
+    #[test]
+    fn of_two_equal_wishes_the_wallboxs_is_shown() {
+        let wish = |rule, current_ma| Decision {
+            rule: Some(rule),
+            current_ma,
+            undercut: false,
+        };
+        assert_eq!(
+            combine(Some(wish(1, 8000)), Some(wish(0, 8000))),
+            Some(wish(1, 8000))
+        );
+        assert_eq!(
+            combine(Some(wish(1, 8000)), Some(wish(0, 7000))),
+            Some(wish(0, 7000))
+        );
+        assert_eq!(combine(None, Some(wish(0, 7000))), Some(wish(0, 7000)));
+        assert_eq!(combine(None, None), None);
     }
 
     fn rules(json: serde_json::Value) -> RuleSet {
