@@ -99,7 +99,7 @@ impl HttpMetrics {
             "/metrics" => "/metrics",
             "/healthz" => "/healthz",
             "/readyz" => "/readyz",
-            "/" | "/index.html" | "/app.js" | "/style.css" | "/favicon.svg" => "page",
+            page if super::page::is_page(page) => "page",
             // Home Assistant's credential probe.
             "/ui/en/sim.htm" => "/ui/en/sim.htm",
             _ => "other",

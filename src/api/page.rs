@@ -17,16 +17,25 @@ struct Asset {
     body: &'static [u8],
 }
 
+/// A module of the page's script, `web/js/<file>`, served as `/js/<file>`.
+macro_rules! module {
+    ($file:literal) => {
+        Asset {
+            path: concat!("/js/", $file),
+            content_type: "text/javascript; charset=utf-8",
+            body: include_bytes!(concat!("../../web/js/", $file)),
+        }
+    };
+}
+
+/// Every file of `web/` but its unit tests (`web/test/`, and `package.json`,
+/// which only tells Node that the modules are modules). A unit test below
+/// checks the list against the folder, and the modules against index.html.
 const ASSETS: &[Asset] = &[
     Asset {
         path: "/",
         content_type: "text/html; charset=utf-8",
         body: include_bytes!("../../web/index.html"),
-    },
-    Asset {
-        path: "/app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../../web/app.js"),
     },
     Asset {
         path: "/style.css",
@@ -38,7 +47,34 @@ const ASSETS: &[Asset] = &[
         content_type: "image/svg+xml",
         body: include_bytes!("../../web/favicon.svg"),
     },
+    module!("main.js"),
+    module!("dom.js"),
+    module!("api.js"),
+    module!("login.js"),
+    module!("poll.js"),
+    module!("form.js"),
+    module!("views/dashboard.js"),
+    module!("views/history.js"),
+    module!("views/settings.js"),
+    module!("views/devices.js"),
+    module!("views/users.js"),
+    module!("views/rules.js"),
+    module!("lib/format.js"),
+    module!("lib/words.js"),
+    module!("lib/reasons.js"),
+    module!("lib/devices.js"),
+    module!("lib/chart.js"),
+    module!("lib/summary.js"),
+    module!("lib/parse.js"),
+    module!("lib/rules.js"),
+    module!("lib/users.js"),
+    module!("lib/sessions.js"),
 ];
+
+/// Whether `path` is a file of the page (for the request metrics' labels).
+pub fn is_page(path: &str) -> bool {
+    path == "/index.html" || ASSETS.iter().any(|a| a.path == path)
+}
 
 /// Strong validators, computed once: a browser revalidates each load
 /// (`no-cache`) and gets a 304 with no body while the binary is the same.
@@ -116,4 +152,184 @@ async fn serve(req: HttpRequest, index: usize) -> HttpResponse {
         return response.finish();
     }
     response.content_type(asset.content_type).body(asset.body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::{call_service, init_service, read_body, TestRequest};
+    use actix_web::App;
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    fn text(asset: &Asset) -> &str {
+        std::str::from_utf8(asset.body).expect("the page's files are UTF-8")
+    }
+
+    /// The served path of every file under `dir`, as `/<relative path>`.
+    fn files_under(dir: &Path, base: &Path, out: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).expect("read web/") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                files_under(&path, base, out);
+            } else {
+                let rel = path.strip_prefix(base).expect("under web/");
+                out.insert(format!("/{}", rel.to_string_lossy()));
+            }
+        }
+    }
+
+    #[test]
+    fn every_file_of_the_page_is_embedded() {
+        let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+        let mut on_disk = BTreeSet::new();
+        files_under(&web, &web, &mut on_disk);
+        let on_disk: BTreeSet<String> = on_disk
+            .into_iter()
+            .filter(|p| !p.starts_with("/test/") && p != "/package.json")
+            .map(|p| if p == "/index.html" { "/".into() } else { p })
+            .collect();
+        let embedded: BTreeSet<String> = ASSETS.iter().map(|a| a.path.to_string()).collect();
+        assert_eq!(embedded, on_disk, "ASSETS against the files of web/");
+        assert_eq!(ASSETS.len(), embedded.len(), "no file twice");
+    }
+
+    /// The module paths a module imports, resolved against its own path as
+    /// a browser does. An import statement starts a line and may go on over
+    /// several; its module is its first quoted text.
+    fn imports(module: &Asset) -> Vec<String> {
+        let dir = module.path.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let mut specs = Vec::new();
+        let mut lines = text(module).lines();
+        while let Some(line) = lines.next() {
+            if !line.starts_with("import ") {
+                continue;
+            }
+            let mut statement = line.to_string();
+            while !statement.contains('"') {
+                statement += lines.next().unwrap_or("\"\"");
+            }
+            specs.extend(statement.split('"').nth(1).map(str::to_string));
+        }
+        specs
+            .iter()
+            .map(|spec| {
+                // Relative, so the page never loads a module from elsewhere.
+                assert!(
+                    spec.starts_with("./") || spec.starts_with("../"),
+                    "{}: import {spec}",
+                    module.path
+                );
+                let mut parts: Vec<&str> = dir.split('/').collect();
+                for part in spec.split('/') {
+                    match part {
+                        "." => {}
+                        ".." => {
+                            parts.pop();
+                        }
+                        name => parts.push(name),
+                    }
+                }
+                parts.join("/")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_module_is_imported_served_and_preloaded() {
+        let modules: BTreeSet<&str> = ASSETS
+            .iter()
+            .filter(|a| a.content_type.starts_with("text/javascript"))
+            .map(|a| a.path)
+            .collect();
+        // Every import names a module that is served, relatively, as
+        // the browser resolves it.
+        let mut reached = BTreeSet::from(["/js/main.js".to_string()]);
+        let mut todo = vec!["/js/main.js".to_string()];
+        while let Some(path) = todo.pop() {
+            let module = ASSETS.iter().find(|a| a.path == path).expect("served");
+            for import in imports(module) {
+                assert!(
+                    modules.contains(import.as_str()),
+                    "{path} imports {import}, which is not served"
+                );
+                if reached.insert(import.clone()) {
+                    todo.push(import);
+                }
+            }
+        }
+        let reached: BTreeSet<&str> = reached.iter().map(String::as_str).collect();
+        assert_eq!(reached, modules, "every module is used by the page");
+        // index.html loads main.js and preloads every other module, so the
+        // browser fetches them at once instead of level by level.
+        let index = text(&ASSETS[0]);
+        assert!(index.contains(r#"<script type="module" src="/js/main.js"></script>"#));
+        let preloaded: BTreeSet<&str> = index
+            .lines()
+            .filter_map(|l| l.strip_prefix(r#"<link rel="modulepreload" href=""#))
+            .filter_map(|l| l.strip_suffix(r#"">"#))
+            .collect();
+        let others: BTreeSet<&str> = modules
+            .iter()
+            .copied()
+            .filter(|m| *m != "/js/main.js")
+            .collect();
+        assert_eq!(preloaded, others, "index.html's modulepreload links");
+        // Nothing from elsewhere: index.html names files of this daemon only.
+        for attr in ["src=\"", "href=\""] {
+            for (at, _) in index.match_indices(attr) {
+                let value = index[at + attr.len()..].split('"').next().unwrap_or("");
+                assert!(
+                    value.starts_with('/') || value.starts_with('#'),
+                    "index.html: {attr}{value}\""
+                );
+            }
+        }
+    }
+
+    #[actix_web::test]
+    async fn every_file_is_served_with_its_headers_and_revalidated_by_etag() {
+        let app = init_service(App::new().configure(routes)).await;
+        for path in ASSETS.iter().map(|a| a.path).chain(["/index.html"]) {
+            let res = call_service(&app, TestRequest::get().uri(path).to_request()).await;
+            assert_eq!(res.status(), 200, "{path}");
+            let header = |name: header::HeaderName| {
+                res.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let etag = header(header::ETAG);
+            assert!(etag.starts_with('"') && etag.len() == 18, "{path}: {etag}");
+            assert_eq!(header(header::CACHE_CONTROL), "no-cache", "{path}");
+            let csp = header(header::CONTENT_SECURITY_POLICY);
+            assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+            assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
+            let kind = header(header::CONTENT_TYPE);
+            if path.ends_with(".js") {
+                assert_eq!(kind, "text/javascript; charset=utf-8", "{path}");
+            }
+            let body = read_body(res).await;
+            assert!(!body.is_empty(), "{path}");
+
+            // A reload sends the tag back and gets no body.
+            let again = TestRequest::get()
+                .uri(path)
+                .insert_header((header::IF_NONE_MATCH, etag.as_str()))
+                .to_request();
+            let res = call_service(&app, again).await;
+            assert_eq!(res.status(), 304, "{path}");
+            assert_eq!(
+                res.headers()
+                    .get(header::ETAG)
+                    .and_then(|v| v.to_str().ok()),
+                Some(etag.as_str())
+            );
+            assert!(read_body(res).await.is_empty(), "{path}");
+        }
+        let missing = TestRequest::get().uri("/js/nothing.js").to_request();
+        assert_eq!(call_service(&app, missing).await.status(), 404);
+        assert!(is_page("/js/lib/format.js") && is_page("/index.html") && !is_page("/cnf"));
+    }
 }
