@@ -1,9 +1,12 @@
-//! The admin web page: static files embedded in the binary and served as
-//! they are. The page itself talks to the daemon through `/cnf` only.
+//! The admin web page: static files embedded in the binary (`web/`: the
+//! HTML, the style sheet, the icon and the script's ES modules) and served
+//! as they are, but for index.html naming the others under the version of
+//! the page. The page itself talks to the daemon through `/cnf` only.
 //! Also `/ui/en/sim.htm`, the page cFos clients fetch to check the admin
 //! password.
 
 use actix_web::http::header;
+use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
@@ -71,33 +74,98 @@ const ASSETS: &[Asset] = &[
     module!("lib/sessions.js"),
 ];
 
-/// Whether `path` is a file of the page (for the request metrics' labels).
-pub fn is_page(path: &str) -> bool {
-    path == "/index.html" || ASSETS.iter().any(|a| a.path == path)
+/// What is served of each asset, computed once: its body (index.html's
+/// with the versioned paths) and a strong validator.
+struct Served {
+    body: Bytes,
+    etag: String,
 }
 
-/// Strong validators, computed once: a browser revalidates each load
-/// (`no-cache`) and gets a 304 with no body while the binary is the same.
-fn etags() -> &'static [String] {
-    static ETAGS: OnceLock<Vec<String>> = OnceLock::new();
-    ETAGS.get_or_init(|| {
+/// A short hex digest, for validators and the version.
+fn digest(parts: &[&[u8]]) -> String {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part);
+    }
+    hash.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The version of the page's files, a digest of them all. index.html names
+/// every other file under `/v/<version>/`, where it is cached for good: a
+/// reload asks for index.html alone (a 304 while the binary is the same),
+/// not for each of the modules, and another binary's page has other URLs.
+fn version() -> &'static str {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION.get_or_init(|| {
+        let parts: Vec<&[u8]> = ASSETS
+            .iter()
+            .flat_map(|a| [a.path.as_bytes(), a.body])
+            .collect();
+        digest(&parts)
+    })
+}
+
+fn served() -> &'static [Served] {
+    static SERVED: OnceLock<Vec<Served>> = OnceLock::new();
+    SERVED.get_or_init(|| {
         ASSETS
             .iter()
             .map(|a| {
-                let digest = Sha256::digest(a.body);
-                let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-                format!("\"{hex}\"")
+                let body = if a.path == "/" {
+                    Bytes::from(versioned_index(a.body))
+                } else {
+                    Bytes::from_static(a.body)
+                };
+                let etag = format!("\"{}\"", digest(&[&body]));
+                Served { body, etag }
             })
             .collect()
     })
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    for (index, asset) in ASSETS.iter().enumerate() {
-        cfg.route(asset.path, web::get().to(move |req| serve(req, index)));
-        cfg.route(asset.path, web::head().to(move |req| serve(req, index)));
+/// index.html with each file it names (`"/style.css"`, `"/js/main.js"`...)
+/// under `/v/<version>`. The modules' own imports are relative, so they
+/// follow.
+fn versioned_index(raw: &[u8]) -> String {
+    let mut html = String::from_utf8_lossy(raw).into_owned();
+    for asset in ASSETS.iter().filter(|a| a.path != "/") {
+        html = html.replace(
+            &format!("\"{}\"", asset.path),
+            &format!("\"/v/{}{}\"", version(), asset.path),
+        );
     }
-    cfg.route("/index.html", web::get().to(|req| serve(req, 0)));
+    html
+}
+
+/// The asset a path names: its own path, or the same under `/v/<version>`
+/// (true); a path under another version is not found.
+fn asset_at(path: &str) -> Option<(usize, bool)> {
+    let (plain, versioned) = match path.strip_prefix("/v/") {
+        Some(rest) => (rest.strip_prefix(version())?, true),
+        None if path == "/index.html" => ("/", false),
+        None => (path, false),
+    };
+    let index = ASSETS.iter().position(|a| a.path == plain)?;
+    // index.html is never cached for good: it names the version.
+    (!versioned || index != 0).then_some((index, versioned))
+}
+
+/// Whether `path` is a file of the page (for the request metrics' labels).
+pub fn is_page(path: &str) -> bool {
+    asset_at(path).is_some()
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    for asset in ASSETS {
+        cfg.route(asset.path, web::get().to(serve));
+        cfg.route(asset.path, web::head().to(serve));
+    }
+    cfg.route("/index.html", web::get().to(serve));
+    cfg.route("/v/{version}/{file:.*}", web::get().to(serve));
+    cfg.route("/v/{version}/{file:.*}", web::head().to(serve));
     cfg.route("/ui/en/sim.htm", web::get().to(credential_probe));
 }
 
@@ -124,23 +192,34 @@ async fn credential_probe(
         ))
 }
 
-async fn serve(req: HttpRequest, index: usize) -> HttpResponse {
-    let (Some(asset), Some(etag)) = (ASSETS.get(index), etags().get(index)) else {
+/// Serves a file of the page: under `/v/<version>/` to be cached for good,
+/// else to be revalidated at each load by its ETag (a 304 with no body
+/// while the binary is the same).
+async fn serve(req: HttpRequest) -> HttpResponse {
+    let Some((index, versioned)) = asset_at(req.path()) else {
+        return HttpResponse::NotFound().finish();
+    };
+    let (Some(asset), Some(served)) = (ASSETS.get(index), served().get(index)) else {
         return HttpResponse::NotFound().finish();
     };
     let fresh = req
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag));
+        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == served.etag));
     let mut response = if fresh {
         HttpResponse::NotModified()
     } else {
         HttpResponse::Ok()
     };
+    let caching = if versioned {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
     response
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header((header::ETAG, etag.as_str()))
+        .insert_header((header::CACHE_CONTROL, caching))
+        .insert_header((header::ETAG, served.etag.as_str()))
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .insert_header(("Referrer-Policy", "no-referrer"))
         .insert_header((
@@ -151,7 +230,9 @@ async fn serve(req: HttpRequest, index: usize) -> HttpResponse {
     if fresh {
         return response.finish();
     }
-    response.content_type(asset.content_type).body(asset.body)
+    response
+        .content_type(asset.content_type)
+        .body(served.body.clone())
 }
 
 #[cfg(test)]
@@ -287,49 +368,94 @@ mod tests {
         }
     }
 
+    /// GET `path` from the page's routes (with an If-None-Match), as the
+    /// status, the headers that matter here and the body.
+    async fn get(path: &str, tag: Option<&str>) -> (u16, [String; 4], Bytes) {
+        let app = init_service(App::new().configure(routes)).await;
+        let mut req = TestRequest::get().uri(path);
+        if let Some(tag) = tag {
+            req = req.insert_header((header::IF_NONE_MATCH, tag));
+        }
+        let res = call_service(&app, req.to_request()).await;
+        let header = |name: header::HeaderName| {
+            res.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let headers = [
+            header(header::ETAG),
+            header(header::CACHE_CONTROL),
+            header(header::CONTENT_SECURITY_POLICY),
+            header(header::CONTENT_TYPE),
+        ];
+        (res.status().as_u16(), headers, read_body(res).await)
+    }
+
     #[actix_web::test]
     async fn every_file_is_served_with_its_headers_and_revalidated_by_etag() {
-        let app = init_service(App::new().configure(routes)).await;
         for path in ASSETS.iter().map(|a| a.path).chain(["/index.html"]) {
-            let res = call_service(&app, TestRequest::get().uri(path).to_request()).await;
-            assert_eq!(res.status(), 200, "{path}");
-            let header = |name: header::HeaderName| {
-                res.headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            let etag = header(header::ETAG);
+            let (status, [etag, caching, csp, kind], body) = get(path, None).await;
+            assert_eq!(status, 200, "{path}");
             assert!(etag.starts_with('"') && etag.len() == 18, "{path}: {etag}");
-            assert_eq!(header(header::CACHE_CONTROL), "no-cache", "{path}");
-            let csp = header(header::CONTENT_SECURITY_POLICY);
-            assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+            assert_eq!(caching, "no-cache", "{path}");
             assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
-            let kind = header(header::CONTENT_TYPE);
+            assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
             if path.ends_with(".js") {
                 assert_eq!(kind, "text/javascript; charset=utf-8", "{path}");
             }
-            let body = read_body(res).await;
             assert!(!body.is_empty(), "{path}");
-
             // A reload sends the tag back and gets no body.
-            let again = TestRequest::get()
-                .uri(path)
-                .insert_header((header::IF_NONE_MATCH, etag.as_str()))
-                .to_request();
-            let res = call_service(&app, again).await;
-            assert_eq!(res.status(), 304, "{path}");
-            assert_eq!(
-                res.headers()
-                    .get(header::ETAG)
-                    .and_then(|v| v.to_str().ok()),
-                Some(etag.as_str())
-            );
-            assert!(read_body(res).await.is_empty(), "{path}");
+            let (status, [again, ..], body) = get(path, Some(&etag)).await;
+            assert_eq!((status, again.as_str()), (304, etag.as_str()), "{path}");
+            assert!(body.is_empty(), "{path}");
         }
-        let missing = TestRequest::get().uri("/js/nothing.js").to_request();
-        assert_eq!(call_service(&app, missing).await.status(), 404);
+        assert_eq!(get("/js/nothing.js", None).await.0, 404);
         assert!(is_page("/js/lib/format.js") && is_page("/index.html") && !is_page("/cnf"));
+    }
+
+    #[actix_web::test]
+    async fn index_html_names_the_files_under_their_version_cached_for_good() {
+        let (_, _, index) = get("/", None).await;
+        let index = std::str::from_utf8(&index).expect("UTF-8").to_string();
+        let prefix = format!("/v/{}/", version());
+        assert!(
+            index.contains(&format!(
+                r#"<script type="module" src="{prefix}js/main.js">"#
+            )),
+            "{index}"
+        );
+        let mut named = 0;
+        for attr in ["src=\"", "href=\""] {
+            for (at, _) in index.match_indices(attr) {
+                let path = index[at + attr.len()..].split('"').next().unwrap_or("");
+                if path.starts_with('#') {
+                    continue;
+                }
+                assert!(path.starts_with(&prefix), "{path}");
+                let (status, [_, caching, csp, _], body) = get(path, None).await;
+                assert_eq!(status, 200, "{path}");
+                assert_eq!(caching, "public, max-age=31536000, immutable", "{path}");
+                assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+                let plain = &path[prefix.len() - 1..];
+                let asset = ASSETS.iter().find(|a| a.path == plain).expect("an asset");
+                assert_eq!(&body[..], asset.body, "{path}");
+                named += 1;
+            }
+        }
+        // Every file but index.html itself, and the icon twice.
+        assert_eq!(named, ASSETS.len());
+        // Another version's files and index.html itself are not cached for good.
+        for path in [
+            "/v/0123456789abcdef/js/main.js",
+            prefix.as_str(),
+            &format!("{prefix}index.html"),
+        ] {
+            assert_eq!(get(path, None).await.0, 404, "{path}");
+        }
+        assert!(
+            is_page(&format!("{prefix}js/main.js")) && !is_page("/v/0123456789abcdef/js/main.js")
+        );
     }
 }
