@@ -4,11 +4,14 @@ Chromium, and the daemon's CPU share while one dashboard is open.
 
 Runs the release binary on the built-in simulated plant on loopback and
 drives Debian's chromium through chromedriver (W3C WebDriver, stdlib only).
-    bench/web.py [seconds of CPU sampling, default 30]
+    bench/web.py [seconds of CPU sampling, default 30] [network latency, ms]
+With a latency, Chromium adds it to every request (as on a slow LAN or
+Wi-Fi). CHARGEBRAIN_BIN runs that binary instead of building the release one.
 """
 
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -20,6 +23,7 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECS = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+LATENCY_MS = float(sys.argv[2]) if len(sys.argv) > 2 else 0
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -64,7 +68,10 @@ def cpu_share(pid, secs):
 
 
 def main():
-    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
+    binary = os.environ.get("CHARGEBRAIN_BIN")
+    if not binary:
+        subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
+        binary = os.path.join(ROOT, "target/release/chargebrain")
     work = tempfile.mkdtemp()
     # One run of ports: the API, chromedriver, then the plant's five.
     port = free_port_run(7)
@@ -74,7 +81,7 @@ def main():
                CHARGEBRAIN__SIMULATION__BASE_PORT=str(sim_base),
                CHARGEBRAIN__STORAGE__DIR=work,
                CHARGEBRAIN__LOG__LEVEL="warn")
-    daemon = subprocess.Popen([os.path.join(ROOT, "target/release/chargebrain"),
+    daemon = subprocess.Popen([binary,
                                "--config", os.path.join(ROOT, "settings.toml")],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     driver = subprocess.Popen(["chromedriver", f"--port={driver_port}"],
@@ -87,11 +94,14 @@ def main():
 
         print("| asset | bytes |\n|---|---|")
         total = 0
-        for path in ["/", "/app.js", "/style.css", "/favicon.svg"]:
+        # The page and every file it names (it preloads all its modules).
+        index = http("GET", base + "/").decode()
+        files = ["/"] + list(dict.fromkeys(re.findall(r'(?:src|href)="(/[^"#]*)"', index)))
+        for path in files:
             size = len(http("GET", base + path))
             total += size
             print(f"| `{path}` | {size} |")
-        print(f"| **page total** | **{total}** |")
+        print(f"| **page total, {len(files)} files** | **{total}** |")
         print(f"| `get_dev_info` (one poll) | {len(http('GET', base + '/cnf?cmd=get_dev_info'))} |")
 
         for _ in range(100):
@@ -106,13 +116,21 @@ def main():
                      "--disable-dev-shm-usage", "--window-size=1280,900"]}}}}
         session_id = json.loads(http("POST", f"http://127.0.0.1:{driver_port}/session", caps))["value"]["sessionId"]
         session = f"http://127.0.0.1:{driver_port}/session/{session_id}"
+        if LATENCY_MS:
+            # chromedriver's own command for DevTools' network emulation.
+            wd(session, "POST", "/chromium/network_conditions", {"network_conditions": {
+                "latency": LATENCY_MS, "download_throughput": 100e6 / 8, "upload_throughput": 100e6 / 8}})
+            print(f"\nEvery request {LATENCY_MS:g} ms later, at 100 Mbit/s.")
 
         probe = """
             const nav = performance.getEntriesByType('navigation')[0];
             const fcp = performance.getEntriesByName('first-contentful-paint')[0];
             const dash = performance.getEntriesByName('dashboard-rendered')[0];
+            // The page's files that took a request (a 304 too), not the cache alone.
+            const asked = performance.getEntriesByType('resource')
+                .filter((r) => !r.name.includes('/cnf') && r.transferSize > 0).length;
             return dash && fcp ? [nav.responseEnd, nav.loadEventEnd, fcp.startTime,
-                                  dash.startTime] : null;"""
+                                  dash.startTime, asked] : null;"""
         runs = []
         for _ in range(21):
             wd(session, "POST", "/url", {"url": "about:blank"})
@@ -131,6 +149,7 @@ def main():
         for i, name in enumerate(["HTML received", "load event", "first contentful paint",
                                   "dashboard filled (first get_dev_info drawn)"]):
             print(f"| {name} | {cold[i]:.1f} | {med(i):.1f} |")
+        print(f"| requests for files besides index.html | {cold[4]} | {med(4):g} |")
 
         open_share = cpu_share(daemon.pid, SECS)
         wd(session, "POST", "/url", {"url": "about:blank"})
