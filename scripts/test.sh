@@ -63,7 +63,7 @@ fi
 
 # The admin page's pure helpers (web/js/lib/) under Node's own test runner;
 # the page as a whole is tested in Chromium by integration_tests/web_*.rs.
-node --test web/test/
+node --test --test-reporter=spec web/test/
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
