@@ -1,7 +1,9 @@
 // Why a wallbox gets what it gets, in words. Pure: no DOM.
 //
 // The words are by reason code, with the reason's details (phase, group,
-// rule...). reasonOf() is the one place that reads the daemon's reason.
+// rule...). reasonOf() is the one place that reads the daemon's reason:
+// today from the text of get_dev_info's lb_reason (TEXTS); once the daemon
+// gives a code beside it, from that code instead, and TEXTS goes.
 
 import { amps } from "./format.js";
 
