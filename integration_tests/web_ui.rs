@@ -78,11 +78,18 @@ async fn the_dashboard_shows_the_wallboxes_live() {
         .await;
     browser.wait_for("[data-testid=tile-E2]").await;
     browser.wait_for("[data-testid=tile-M1]").await;
-    // The state in words: the car starts charging after it plugged in.
+    // The state and the meter's role in the daemon's words (get_params's
+    // `meta`): the car starts charging after it plugged in; M1 is the grid.
+    let meta = d.ok("cmd=get_params").await["meta"].clone();
+    let charging = meta["evse_states"]["3"].as_str().unwrap_or("?").to_string();
     browser
         .wait_for_text("[data-testid=tile-E1] [data-testid=state]", |t| {
-            t.to_lowercase().contains("charging")
+            t == charging
         })
+        .await;
+    let grid = meta["roles"]["3"].as_str().unwrap_or("?").to_string();
+    browser
+        .wait_for_text("[data-testid=tile-M1] [data-testid=role]", |t| t == grid)
         .await;
     std::fs::write(
         artifacts().join("dashboard.png"),

@@ -32,7 +32,7 @@ struct DevInfo<'a> {
 
 /// `get_params`: the same parameters flat at the top level (where real
 /// firmware and the PyPI `powerbrain` client have them), with every device
-/// type's name in `dev_meta`.
+/// type's name in `dev_meta`, and what the keys and numbers mean in `meta`.
 #[derive(Serialize)]
 struct FlatParams<'a> {
     #[serde(flatten)]
@@ -40,6 +40,7 @@ struct FlatParams<'a> {
     #[serde(flatten)]
     site: SiteKeys<'a>,
     dev_meta: Value,
+    meta: Value,
 }
 
 /// The top-level keys both answers share.
@@ -379,6 +380,7 @@ async fn render(state: &AppState, flat: bool, admin: bool) -> Result<String, Api
             params,
             site,
             dev_meta: dev_types(),
+            meta: super::meta::meta(),
         })
     } else {
         serde_json::to_string(&DevInfo { params, site })

@@ -8,6 +8,7 @@ mod error;
 pub mod guard;
 mod health;
 mod history;
+mod meta;
 pub mod metrics;
 mod modbus;
 mod page;

@@ -56,6 +56,7 @@ const ASSETS: &[Asset] = &[
     module!("login.js"),
     module!("poll.js"),
     module!("form.js"),
+    module!("meta.js"),
     module!("views/dashboard.js"),
     module!("views/history.js"),
     module!("views/settings.js"),

@@ -1,12 +1,14 @@
 /* chargebrain admin page. Talks to the daemon through /cnf only. ES
  * modules, loaded as they are (no build step): dom.js, api.js, login.js,
- * poll.js and form.js for the page, views/ for each view, and lib/ for
- * what is pure (no DOM; tested with `node --test web/test/`).
+ * poll.js, form.js and meta.js (what the daemon's type keys and numbers
+ * mean) for the page, views/ for each view, and lib/ for what is pure (no
+ * DOM; tested with `node --test web/test/`).
  *
  * Test hooks (data-testid="…" unless a name= is given). Keep them stable.
  *   Navigation  nav-dashboard nav-settings nav-devices nav-users nav-rules
  *   Dashboard   site-summary; tile-<dev_id>; inside a tile: state (words),
- *               charging-current (EVSE: offered current, "8.0 A");
+ *               charging-current (EVSE: offered current, "8.0 A"),
+ *               role (meter: its role in words);
  *               history, range-<seconds>; charts chart-site-L1..L3 and
  *               chart-<dev_id> (SVG, data-max-ma/-from/-to; polygons and
  *               polylines with data-series house, cars, limit, drawn,

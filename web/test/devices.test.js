@@ -1,52 +1,59 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { DEVICE_FIELDS, defaultType, fieldsOf, isBoxType, isEvseType, isModbusType, kindOf, nextId, typeOptions } from "../js/lib/devices.js";
+import { readFileSync } from "node:fs";
+import { defaultType, deviceFields, fieldsOf, isWallbox, kindOf, metaOf, nextId, roleOptions, typeInfo, typeOptions } from "../js/lib/devices.js";
 
-// get_params's dev_meta as the daemon answers it today.
-const META = {
-  evse_powerbrain: "cFos Power Brain Wallbox", meter_powerbrain: "cFos Power Brain S0 Meter",
-  meter_sdm630: "Eastron SDM630 / SDM630MCT / SDM72DM-V2", meter_sdm72dm: "Eastron SDM72DM V1",
-  meter_orno_we516: "Orno OR-WE-516", evse_group: "EVSE group", meter_ajax: "HTTP input", evse_ajax: "HTTP input",
-};
+// get_params's dev_meta and meta as the daemon answers them (a unit test
+// of the daemon, src/api/meta.rs, checks this file against its answer).
+const DAEMON = JSON.parse(readFileSync(new URL("daemon-meta.json", import.meta.url), "utf8"));
+const META = metaOf(DAEMON);
 
 test("the type list is the daemon's, in its order, with each key", () => {
   const options = typeOptions(META);
-  assert.deepEqual(options.map(([key]) => key), Object.keys(META));
+  assert.deepEqual(options.map(([key]) => key), Object.keys(DAEMON.dev_meta));
   assert.deepEqual(options[0], ["evse_powerbrain", "cFos Power Brain Wallbox (evse_powerbrain)"]);
-  assert.deepEqual(typeOptions(undefined), []);
+  assert.deepEqual(typeOptions(metaOf({})), [], "a daemon without types offers none");
   assert.equal(defaultType(META), "evse_powerbrain");
-  assert.equal(defaultType({ meter_x: "X", evse_y: "Y" }), "meter_x", "the first when there is no Power Brain");
+  const meterFirst = metaOf({ dev_meta: { meter_x: "X", evse_y: "Y" }, meta: { dev_types: { meter_x: { kind: "meter", link: "modbus" }, evse_y: { kind: "wallbox", link: "http_input" } } } });
+  assert.equal(defaultType(meterFirst), "meter_x", "the first type when no wallbox is reached over Modbus");
 });
 
-test("a configured device's kind is what the daemon reports of it", () => {
-  assert.equal(kindOf({ dev_type: "evse_powerbrain", is_evse: true }), "evse");
-  assert.equal(kindOf({ dev_type: "evse_ajax", is_evse: true }), "evse");
-  assert.equal(kindOf({ dev_type: "evse_group", is_evse: true }), "group");
-  assert.equal(kindOf({ dev_type: "meter_sdm630", is_evse: false }), "meter");
+test("a configured device's kind is what the daemon says of its type", () => {
+  assert.equal(kindOf(META, { dev_type: "evse_powerbrain", is_evse: true }), "wallbox");
+  assert.equal(kindOf(META, { dev_type: "evse_ajax", is_evse: true }), "wallbox");
+  assert.equal(kindOf(META, { dev_type: "evse_group", is_evse: true }), "group");
+  assert.equal(kindOf(META, { dev_type: "meter_sdm630", is_evse: false }), "meter");
+  assert.equal(kindOf(META, { dev_type: "evse_new", is_evse: true }), "wallbox", "a type the page was not told of: by is_evse");
+  const devices = [{ dev_id: "E1", dev_type: "evse_powerbrain" }, { dev_id: "E2", dev_type: "evse_group" }, { dev_id: "M1", dev_type: "meter_ajax" }];
+  assert.deepEqual(devices.filter(isWallbox(META)).map((d) => d.dev_id), ["E1"]);
 });
 
-test("a type's kind follows its cFos key", () => {
-  assert.ok(isEvseType("evse_group") && isEvseType("evse_ajax") && !isEvseType("meter_powerbrain"));
-  assert.ok(isBoxType("evse_powerbrain") && isBoxType("evse_ajax") && !isBoxType("evse_group"));
-  assert.ok(isModbusType("meter_sdm630") && !isModbusType("meter_ajax") && !isModbusType("evse_group"));
+test("the daemon's words for the roles, by number, as select options", () => {
+  assert.deepEqual(roleOptions(META)[3], [3, "Grid"]);
+  assert.deepEqual(roleOptions(META).map(([n]) => n), [0, 1, 2, 3, 4, 5, 6]);
+  const role = deviceFields(META).find(([def]) => def[0] === "role")[0];
+  assert.deepEqual(role[3], roleOptions(META));
 });
 
 test("the form asks each type only what applies to it", () => {
-  assert.deepEqual(fieldsOf("meter_sdm630"), ["name", "desc", "address", "id", "device_enabled", "role", "invert"]);
-  assert.deepEqual(fieldsOf("meter_ajax"), ["name", "desc", "device_enabled", "role", "invert", "timeout_s"]);
-  assert.deepEqual(fieldsOf("evse_group"), ["name", "desc", "device_enabled", "max_charging_cur", "group"]);
-  assert.deepEqual(fieldsOf("evse_powerbrain"), ["name", "desc", "address", "id", "device_enabled", "label", "min_charging_cur",
+  assert.deepEqual(fieldsOf(META, "meter_sdm630"), ["name", "desc", "address", "id", "device_enabled", "role", "invert"]);
+  assert.deepEqual(fieldsOf(META, "meter_ajax"), ["name", "desc", "device_enabled", "role", "invert", "timeout_s"]);
+  assert.deepEqual(fieldsOf(META, "evse_group"), ["name", "desc", "device_enabled", "max_charging_cur", "group"]);
+  assert.deepEqual(fieldsOf(META, "evse_powerbrain"), ["name", "desc", "address", "id", "device_enabled", "label", "min_charging_cur",
     "max_charging_cur", "prio", "phase_rotation", "used_phases", "group", "attach"]);
-  for (const t of Object.keys(META)) assert.ok(fieldsOf(t).includes("name"), t);
-  const role = DEVICE_FIELDS.find(([def]) => def[0] === "role")[0];
-  assert.deepEqual(role[3][3], [3, "Grid"]);
+  assert.deepEqual(fieldsOf(META, "evse_ajax"), ["name", "desc", "device_enabled", "label", "min_charging_cur",
+    "max_charging_cur", "prio", "phase_rotation", "used_phases", "group", "attach", "timeout_s"]);
+  for (const t of Object.keys(DAEMON.dev_meta)) {
+    assert.ok(fieldsOf(META, t).includes("name"), t);
+    assert.ok(["wallbox", "group", "meter"].includes(typeInfo(META, t).kind), t);
+  }
 });
 
 test("a new device gets the first free E<n> or M<n>, whatever the case", () => {
   const devices = [{ dev_id: "E1" }, { dev_id: "e2" }, { dev_id: "M2" }, { dev_id: "E4" }];
-  assert.equal(nextId(devices, "evse_powerbrain"), "E3");
-  assert.equal(nextId(devices, "evse_group"), "E3");
-  assert.equal(nextId(devices, "meter_sdm630"), "M1");
-  assert.equal(nextId([], "meter_ajax"), "M1");
-  assert.equal(nextId([{ dev_id: "M1" }], "meter_ajax"), "M2");
+  assert.equal(nextId(META, devices, "evse_powerbrain"), "E3");
+  assert.equal(nextId(META, devices, "evse_group"), "E3");
+  assert.equal(nextId(META, devices, "meter_sdm630"), "M1");
+  assert.equal(nextId(META, [], "meter_ajax"), "M1");
+  assert.equal(nextId(META, [{ dev_id: "M1" }], "meter_ajax"), "M2");
 });

@@ -1,32 +1,37 @@
 import test from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { metaOf } from "../js/lib/devices.js";
 import { byUserName, errorsText, overridden, overridesText, roleName, ruleText, stateOf, userText } from "../js/lib/words.js";
+
+// The daemon's words (see devices.test.js).
+const META = metaOf(JSON.parse(readFileSync(new URL("daemon-meta.json", import.meta.url), "utf8")));
 
 test("a wallbox's state in words, with a colour class that only helps", () => {
   const on = { device_enabled: 1 };
-  assert.deepEqual(stateOf({ ...on, state: 1 }, "evse"), ["No car", "idle"]);
-  assert.deepEqual(stateOf({ ...on, state: 2 }, "evse"), ["Car waiting", "idle"]);
-  assert.deepEqual(stateOf({ ...on, state: 3 }, "evse"), ["Charging", "ok"]);
-  assert.deepEqual(stateOf({ ...on, state: 3, paused: true }, "evse"), ["Charging (paused)", "ok"]);
-  assert.deepEqual(stateOf({ ...on, state: 5 }, "evse"), ["Error: wallbox fault", "err"]);
-  assert.deepEqual(stateOf({ ...on, state: 9 }, "evse"), ["Unknown state 9", "err"]);
-  assert.deepEqual(stateOf(on, "evse"), ["No reading yet", "idle"]);
+  assert.deepEqual(stateOf(META, { ...on, state: 1 }, "wallbox"), ["No car", "idle"]);
+  assert.deepEqual(stateOf(META, { ...on, state: 2 }, "wallbox"), ["Car waiting", "idle"]);
+  assert.deepEqual(stateOf(META, { ...on, state: 3 }, "wallbox"), ["Charging", "ok"]);
+  assert.deepEqual(stateOf(META, { ...on, state: 3, paused: true }, "wallbox"), ["Charging (paused)", "ok"]);
+  assert.deepEqual(stateOf(META, { ...on, state: 5 }, "wallbox"), ["Error: wallbox fault", "err"]);
+  assert.deepEqual(stateOf(META, { ...on, state: 9 }, "wallbox"), ["Unknown state 9", "err"]);
+  assert.deepEqual(stateOf(META, on, "wallbox"), ["No reading yet", "idle"]);
 });
 
 test("disabled, unreachable and starting devices say so before anything else", () => {
-  assert.deepEqual(stateOf({ device_enabled: 0, state: 3, com_err: true }, "evse"), ["Disabled", "off"]);
-  assert.deepEqual(stateOf({ device_enabled: 1, state: 3, com_err: true }, "evse"), ["Error: no answer", "err"]);
-  assert.deepEqual(stateOf({ device_enabled: 1, model: "failed to connect" }, "meter"), ["Error: no answer", "err"]);
-  assert.deepEqual(stateOf({ device_enabled: 1, model: "starting" }, "meter"), ["Starting", "idle"]);
-  assert.deepEqual(stateOf({ device_enabled: 1, model: "Eastron,SDM630" }, "meter"), ["Measuring", "ok"]);
-  assert.deepEqual(stateOf({ device_enabled: 1, com_err: true }, "group"), ["Group", "idle"]);
+  assert.deepEqual(stateOf(META, { device_enabled: 0, state: 3, com_err: true }, "wallbox"), ["Disabled", "off"]);
+  assert.deepEqual(stateOf(META, { device_enabled: 1, state: 3, com_err: true }, "wallbox"), ["Error: no answer", "err"]);
+  assert.deepEqual(stateOf(META, { device_enabled: 1, model: "failed to connect" }, "meter"), ["Error: no answer", "err"]);
+  assert.deepEqual(stateOf(META, { device_enabled: 1, model: "starting" }, "meter"), ["Starting", "idle"]);
+  assert.deepEqual(stateOf(META, { device_enabled: 1, model: "Eastron,SDM630" }, "meter"), ["Measuring", "ok"]);
+  assert.deepEqual(stateOf(META, { device_enabled: 1, com_err: true }, "group"), ["Group", "idle"]);
 });
 
-test("meter roles by their cFos number; an unknown one as its number", () => {
-  assert.equal(roleName(0), "Display only");
-  assert.equal(roleName(3), "Grid");
-  assert.equal(roleName(6), "Storage (all)");
-  assert.equal(roleName(42), "42");
+test("meter roles by their cFos number in the daemon's words; an unknown one as its number", () => {
+  assert.equal(roleName(META, 0), "Display only");
+  assert.equal(roleName(META, 3), "Grid");
+  assert.equal(roleName(META, 6), "Storage (all)");
+  assert.equal(roleName(META, 42), "42");
 });
 
 test("overrides from the bit mask, with a current cap", () => {

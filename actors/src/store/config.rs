@@ -31,6 +31,7 @@ const READ_ONLY_PARAMS: &[&str] = &[
     "evse_current",
     "meter_stale",
     "dev_meta",
+    "meta",
     "overdraft_cur",
     "auth_cnt",
 ];

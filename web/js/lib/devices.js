@@ -1,73 +1,79 @@
 // Device types and kinds. Pure: no DOM.
 //
-// The daemon names its device types in `dev_meta` (get_params,
-// get_dev_types: key → display name) and says of each configured device
-// whether it is a wallbox (`is_evse`). What it does not say of a type is
-// its kind: that follows the cFos keys, evse_* for wallboxes and groups,
-// meter_* for meters; evse_group is a group, *_ajax an HTTP-input device.
+// What the page knows of device types, roles and states is what the daemon
+// says in get_params: `dev_meta` (type key → name) and `meta` (each type's
+// kind and link, the meter roles and wallbox states in words). metaOf()
+// keeps both as one object, `meta` below:
+//   { names: { key: name }, dev_types: { key: { kind, link } },
+//     roles: { number: words }, evse_states: { number: words } }
+// kind is "wallbox", "group" or "meter"; link is "modbus" (it needs an
+// address), "http_input" (its values are pushed) or "none".
 
-import { ROLES } from "./words.js";
+export const metaOf = (params) => ({ names: params.dev_meta || {}, dev_types: {}, roles: {}, evse_states: {}, ...params.meta });
 
-export const isEvseType = (t) => t.startsWith("evse_");
-export const isGroupType = (t) => t === "evse_group";
-// A wallbox a car plugs into (not a group).
-export const isBoxType = (t) => isEvseType(t) && !isGroupType(t);
-export const isHttpInputType = (t) => t.endsWith("_ajax");
-// Reached at an address over Modbus (not a group, not HTTP input).
-export const isModbusType = (t) => !isGroupType(t) && !isHttpInputType(t);
+// What the daemon says of type key t: { kind, link }, {} if it does not know it.
+export const typeInfo = (meta, t) => meta.dev_types[t] || {};
 
-// What a configured device is, as the daemon reports it: "group", "evse"
-// (a wallbox) or "meter".
-export function kindOf(d) {
-  if (isGroupType(d.dev_type)) return "group";
-  return d.is_evse ? "evse" : "meter";
-}
-export const isWallbox = (d) => kindOf(d) === "evse";
+// Predicates on a typeInfo().
+const isEvse = (ti) => ti.kind === "wallbox" || ti.kind === "group";
+const isBox = (ti) => ti.kind === "wallbox";
+const isMeter = (ti) => ti.kind === "meter";
+const isModbus = (ti) => ti.link === "modbus";
+const isHttpInput = (ti) => ti.link === "http_input";
+const always = () => true;
+
+// What a configured device is: "wallbox", "group" or "meter"; by its
+// type, else by what the daemon reports of it (is_evse).
+export const kindOf = (meta, d) => typeInfo(meta, d.dev_type).kind || (d.is_evse ? "wallbox" : "meter");
+export const isWallbox = (meta) => (d) => kindOf(meta, d) === "wallbox";
 
 // The type list for a form: [key, "Name (key)"] in the daemon's order.
-export const typeOptions = (meta) => Object.entries(meta || {}).map(([key, name]) => [key, `${name} (${key})`]);
+export const typeOptions = (meta) => Object.entries(meta.names).map(([key, name]) => [key, `${name} (${key})`]);
 
-// The type a new device starts as: a Power Brain wallbox if the daemon
-// knows it, else its first type.
+// The type a new device starts as: the daemon's first wallbox reached over
+// Modbus, else its first type.
 export function defaultType(meta) {
-  const keys = Object.keys(meta || {});
-  return keys.includes("evse_powerbrain") ? "evse_powerbrain" : keys[0];
+  const keys = Object.keys(meta.names);
+  return keys.find((t) => { const ti = typeInfo(meta, t); return isBox(ti) && isModbus(ti); }) ?? keys[0];
 }
+
+// The meter roles as select options, [number, words], by number.
+export const roleOptions = (meta) => Object.entries(meta.roles).map(([n, words]) => [+n, words]).sort((a, b) => a[0] - b[0]);
 
 // The first free E<n> (wallboxes and groups) or M<n> (meters) among the
 // devices, case-insensitively as the daemon compares ids.
-export function nextId(devices, type) {
-  const prefix = isEvseType(type) ? "E" : "M";
+export function nextId(meta, devices, type) {
+  const prefix = isEvse(typeInfo(meta, type)) ? "E" : "M";
   const used = new Set(devices.map((d) => d.dev_id.toUpperCase()));
   let n = 1;
   while (used.has(prefix + n)) n++;
   return prefix + n;
 }
 
-const always = () => true;
-// The device form: [field definition (see form.js), types it applies to].
-export const DEVICE_FIELDS = [
+// The device form: [field definition (see form.js), applies to (given a
+// typeInfo)], the roles as the daemon names them.
+export const deviceFields = (meta) => [
   [["name", "Name", "text"], always],
   [["desc", "Description", "text"], always],
-  [["address", "Address", "text", "host:port, a serial line such as /dev/ttyUSB0,9600,8,n,1, or evse, meter1, meter2"], isModbusType],
-  [["id", "Modbus unit id", "number", "1 to 247"], isModbusType],
+  [["address", "Address", "text", "host:port, a serial line such as /dev/ttyUSB0,9600,8,n,1, or evse, meter1, meter2"], isModbus],
+  [["id", "Modbus unit id", "number", "1 to 247"], isModbus],
   [["device_enabled", "Enabled", "check"], always],
-  [["label", "Label (shown while a car is plugged in)", "text"], isBoxType],
-  [["min_charging_cur", "Minimum current (mA)", "number", "at least 6000"], isBoxType],
-  [["max_charging_cur", "Maximum current per phase (mA)", "formula", "A number of mA, or a formula, e.g. 20000 - M1.current"], isEvseType],
-  [["prio", "Priority (higher is served first)", "number"], isBoxType],
-  [["phase_rotation", "Phase rotation", "select", [[0, "0° (L1 L2 L3)"], [120, "120° (L2 L3 L1)"], [240, "240° (L3 L1 L2)"]]], isBoxType],
+  [["label", "Label (shown while a car is plugged in)", "text"], isBox],
+  [["min_charging_cur", "Minimum current (mA)", "number", "at least 6000"], isBox],
+  [["max_charging_cur", "Maximum current per phase (mA)", "formula", "A number of mA, or a formula, e.g. 20000 - M1.current"], isEvse],
+  [["prio", "Priority (higher is served first)", "number"], isBox],
+  [["phase_rotation", "Phase rotation", "select", [[0, "0° (L1 L2 L3)"], [120, "120° (L2 L3 L1)"], [240, "240° (L3 L1 L2)"]]], isBox],
   [["used_phases", "Phases used", "select",
-    [[0, "detect"], [1, "L1"], [2, "L2"], [4, "L3"], [3, "L1 + L2"], [5, "L1 + L3"], [6, "L2 + L3"], [7, "L1 + L2 + L3"]]], isBoxType],
-  [["group", "Group (number n of its evse_group En; 0 = none)", "number"], isEvseType],
-  [["attach", "Meter that measures this wallbox (its dev_id; empty = its own meter)", "text"], isBoxType],
-  [["role", "Role", "select", ROLES.map((r, i) => [i, r])], (t) => !isEvseType(t)],
-  [["invert", "Invert currents and power (mounted the other way round)", "check"], (t) => !isEvseType(t)],
-  [["timeout_s", "Values count as missing after (s)", "number", "empty: unchanged (60 for a new device)"], isHttpInputType],
+    [[0, "detect"], [1, "L1"], [2, "L2"], [4, "L3"], [3, "L1 + L2"], [5, "L1 + L3"], [6, "L2 + L3"], [7, "L1 + L2 + L3"]]], isBox],
+  [["group", "Group (number n of its evse_group En; 0 = none)", "number"], isEvse],
+  [["attach", "Meter that measures this wallbox (its dev_id; empty = its own meter)", "text"], isBox],
+  [["role", "Role", "select", roleOptions(meta)], isMeter],
+  [["invert", "Invert currents and power (mounted the other way round)", "check"], isMeter],
+  [["timeout_s", "Values count as missing after (s)", "number", "empty: unchanged (60 for a new device)"], isHttpInput],
 ];
 
 // The keys of the form's fields that a device of type t has.
-export const fieldsOf = (t) => DEVICE_FIELDS.filter(([, when]) => when(t)).map(([def]) => def[0]);
+export const fieldsOf = (meta, t) => deviceFields(meta).filter(([, when]) => when(typeInfo(meta, t))).map(([def]) => def[0]);
 
 // A new device's values where the form starts.
 export const DEVICE_DEFAULTS = { id: 1, device_enabled: true, min_charging_cur: 6000, max_charging_cur: 16000, prio: 1, phase_rotation: 0, used_phases: 0, group: 0, role: 0, invert: false };

@@ -1,27 +1,26 @@
 // A device's state, role, overrides, rule and user in words. Pure: no DOM.
 //
 // get_dev_info gives these as cFos numbers (role, state, the overrides'
-// bit mask); their words are the page's own.
+// bit mask). The words for roles and states are the daemon's (get_params's
+// `meta`, see metaOf() in devices.js).
 
 import { amps, num } from "./format.js";
 
-// Meter roles by number (cFos `role`).
-export const ROLES = ["Display only", "Consumption", "Production", "Grid", "EV consumption", "Storage (home)", "Storage (all)"];
-export const roleName = (role) => ROLES[role] ?? String(role);
+// A meter role by its cFos number, in the daemon's words; an unknown one
+// as its number.
+export const roleName = (meta, role) => meta.roles[role] ?? String(role);
 
-// Wallbox states by number (cFos `state`, IEC 61851 A–F as 1–6).
-export const EVSE_STATES = { 1: "No car", 2: "Car waiting", 3: "Charging", 4: "Charging with ventilation", 5: "Error: wallbox fault", 6: "Error: no answer" };
-
-// [state in words, colour class] of a device of kind "group", "evse" or
-// "meter": the words carry the meaning, colour only helps.
-export function stateOf(d, kind) {
+// [state in words, colour class] of a device of kind "wallbox", "group" or
+// "meter": the words carry the meaning, colour only helps (IEC 61851
+// states 1–6: 3 and 4 charge, 5 and 6 are errors).
+export function stateOf(meta, d, kind) {
   if (!d.device_enabled) return ["Disabled", "off"];
   if (kind === "group") return ["Group", "idle"];
   if (d.com_err || d.model === "failed to connect") return ["Error: no answer", "err"];
   if (d.model === "starting") return ["Starting", "idle"];
   if (kind === "meter") return ["Measuring", "ok"];
   if (!num(d.state)) return ["No reading yet", "idle"];
-  const text = EVSE_STATES[d.state] || "Unknown state " + d.state;
+  const text = meta.evse_states[d.state] || "Unknown state " + d.state;
   return [d.paused ? text + " (paused)" : text, d.state >= 5 ? "err" : d.state >= 3 ? "ok" : "idle"];
 }
 

@@ -6,6 +6,7 @@ import { api } from "../api.js";
 import { pollNow, startPolling } from "../poll.js";
 import { amps, kw, kwh, num, perPhase } from "../lib/format.js";
 import { kindOf } from "../lib/devices.js";
+import { daemonMeta } from "../meta.js";
 import { reasonText } from "../lib/reasons.js";
 import { siteSummary } from "../lib/summary.js";
 import { byUserName, errorsText, overridden, overridesText, roleName, ruleText, stateOf, userText } from "../lib/words.js";
@@ -15,7 +16,9 @@ import { historyPanel } from "./history.js";
 export async function dashboard(root) {
   const summary = h("section", { class: "panel summary", "data-testid": "site-summary", "aria-labelledby": "site-h" });
   const grid = h("div", { class: "tiles" });
-  const charts = historyPanel();
+  const meta = await daemonMeta();
+  if (!root.isConnected) return;
+  const charts = historyPanel(meta);
   // A fresh install has no devices: say so, and where to add them.
   const none = h(
     "section",
@@ -37,7 +40,7 @@ export async function dashboard(root) {
     if (now !== layout) {
       layout = now;
       tiles.clear();
-      grid.replaceChildren(...info.devices.map((d) => tiles.set(d.dev_id, makeTile(d)).get(d.dev_id).el));
+      grid.replaceChildren(...info.devices.map((d) => tiles.set(d.dev_id, makeTile(meta, d)).get(d.dev_id).el));
     }
     for (const d of info.devices) tiles.get(d.dev_id).update(d);
     // For bench/web.py: when the first answer was drawn.
@@ -74,8 +77,8 @@ function renderSummary(el, p) {
   );
 }
 
-function makeTile(d) {
-  const kind = kindOf(d);
+function makeTile(meta, d) {
+  const kind = kindOf(meta, d);
   const v = {};
   const dl = h("dl");
   const row = (key, label, testid) => dl.append(h("dt", { text: label }), (v[key] = h("dd", { "data-testid": testid })));
@@ -87,7 +90,7 @@ function makeTile(d) {
   const el = h("article", { class: "tile " + kind, "data-testid": "tile-" + d.dev_id, "aria-labelledby": hid },
     h("h3", { id: hid }, name, " ", id), type, state, dl);
   let controls = null;
-  if (kind === "evse") {
+  if (kind === "wallbox") {
     row("offered", "Offered", "charging-current");
     row("currents", "Drawing L1 / L2 / L3");
     row("power", "Power");
@@ -102,7 +105,7 @@ function makeTile(d) {
     row("limit", "Limit per phase");
     row("parent", "In group");
   } else {
-    row("role", "Role");
+    row("role", "Role", "role");
     row("power", "Power");
     row("currents", "Current L1 / L2 / L3");
     row("voltages", "Voltage L1 / L2 / L3");
@@ -114,11 +117,11 @@ function makeTile(d) {
     name.textContent = d.name || d.dev_id;
     id.textContent = d.name ? d.dev_id : "";
     type.textContent = d.desc + " · " + d.dev_type;
-    const [text, cls] = stateOf(d, kind);
+    const [text, cls] = stateOf(meta, d, kind);
     state.textContent = text;
     state.className = "state " + cls;
     el.className = "tile " + kind + " " + cls;
-    if (kind === "evse") {
+    if (kind === "wallbox") {
       // charging_cur where the daemon gives it, else what load management offers now.
       v.offered.textContent = amps(num(d.charging_cur) ? d.charging_cur : d.lb_current);
       v.currents.textContent = perPhase(d, "current_l", "A");
@@ -133,7 +136,7 @@ function makeTile(d) {
       v.limit.textContent = num(d.max_charging_cur) ? amps(d.max_charging_cur) : "formula: " + d.max_charging_cur;
       v.parent.textContent = d.group ? "E" + d.group : "none";
     } else {
-      v.role.textContent = roleName(d.role);
+      v.role.textContent = roleName(meta, d.role);
       v.power.textContent = kw(d.power_w);
       v.currents.textContent = perPhase(d, "current_l", "A");
       v.voltages.textContent = perPhase(d, "voltage_l", "V");

@@ -1,10 +1,10 @@
-// Devices: the list, and a form to add or edit one. The types come from
-// the daemon's dev_meta.
+// Devices: the list, and a form to add or edit one. The types, their
+// kinds and the roles come from the daemon (get_params's dev_meta, meta).
 
 import { h, say, statusEl } from "../dom.js";
 import { api } from "../api.js";
 import { changes, field } from "../form.js";
-import { DEVICE_DEFAULTS, DEVICE_FIELDS, defaultType, nextId, typeOptions } from "../lib/devices.js";
+import { DEVICE_DEFAULTS, defaultType, deviceFields, metaOf, nextId, typeInfo, typeOptions } from "../lib/devices.js";
 
 export async function devices(root) {
   const st = statusEl("devices-status");
@@ -14,9 +14,11 @@ export async function devices(root) {
   add.addEventListener("click", () => openForm());
   root.append(h("h1", { text: "Devices" }), h("div", { class: "buttons" }, add), panel, st, list);
   let info;
+  let meta;
 
   async function load() {
     info = await api("get_params");
+    meta = metaOf(info);
     if (!root.isConnected) return;
     list.replaceChildren(...info.devices.map(row));
   }
@@ -63,19 +65,19 @@ export async function devices(root) {
     if (!info) return;
     const isNew = !d;
     const src = d || DEVICE_DEFAULTS;
-    const firstType = d ? d.dev_type : defaultType(info.dev_meta);
-    const typeField = field(["dev_type", "Type", "select", typeOptions(info.dev_meta)], firstType, "d-");
+    const firstType = d ? d.dev_type : defaultType(meta);
+    const typeField = field(["dev_type", "Type", "select", typeOptions(meta)], firstType, "d-");
     const idField = field(["dev_id", "Device id (E<n> for wallboxes and groups, M<n> for meters)", "text"],
-      d ? d.dev_id : nextId(info.devices, firstType), "d-");
+      d ? d.dev_id : nextId(meta, info.devices, firstType), "d-");
     idField.input.readOnly = !isNew;
     idField.input.required = true;
     let idTouched = false;
     idField.input.addEventListener("input", () => (idTouched = true));
-    const fields = DEVICE_FIELDS.map(([def, when]) => Object.assign(field(def, src[def[0]], "d-"), { when }));
+    const fields = deviceFields(meta).map(([def, when]) => Object.assign(field(def, src[def[0]], "d-"), { when }));
     const show = () => {
       const t = typeField.read();
-      for (const f of fields) f.wrap.hidden = !f.when(t);
-      if (isNew && !idTouched) idField.input.value = nextId(info.devices, t);
+      for (const f of fields) f.wrap.hidden = !f.when(typeInfo(meta, t));
+      if (isNew && !idTouched) idField.input.value = nextId(meta, info.devices, t);
     };
     typeField.input.addEventListener("change", show);
     const cancel = h("button", { type: "button", text: "Cancel" });

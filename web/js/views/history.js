@@ -47,8 +47,9 @@ function drawChart(c, { t, from, to, areas, lines, describe }) {
   };
 }
 
-// The history panel: { el, update(info) } where info is get_dev_info's answer.
-export function historyPanel() {
+// The history panel: { el, update(info) } where info is get_dev_info's answer;
+// meta says which devices are wallboxes (see metaOf() in lib/devices.js).
+export function historyPanel(meta) {
   let range = 3600;
   let due = 0;
   const st = h("p", { class: "status", role: "status" });
@@ -110,7 +111,7 @@ export function historyPanel() {
         lines: [{ cls: "limit", v: limit }],
         describe: (i) => `L${n} ${timeText(t[i], 0)}: house ${amps(rawHouse[i])}, cars ${amps(cars[i])}, limit ${amps(limit[i])}` });
     });
-    const evses = info.devices.filter(isWallbox);
+    const evses = info.devices.filter(isWallbox(meta));
     for (const d of evses) {
       const w = wallbox(d);
       const s = data.evses?.[d.dev_id] || { offered: [], drawn: [], power: [] };

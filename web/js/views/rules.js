@@ -4,7 +4,7 @@
 import { $, h, say, statusEl } from "../dom.js";
 import { api } from "../api.js";
 import { hhmm } from "../lib/format.js";
-import { isWallbox } from "../lib/devices.js";
+import { isWallbox, metaOf } from "../lib/devices.js";
 import { DAYS, MODES, NEW_RULE, dayChecks, ruleFromForm } from "../lib/rules.js";
 
 let ruleSeq = 0;
@@ -82,7 +82,7 @@ export async function rules(root) {
     empty, list, h("div", { class: "buttons" }, add, save), st);
   const info = await api("get_params");
   if (!root.isConnected) return;
-  const boxes = info.devices.filter(isWallbox);
+  const boxes = info.devices.filter(isWallbox(metaOf(info)));
   let people = [];
   target.append(h("optgroup", { label: "Wallboxes" }, boxes.map((d) => h("option", { value: d.dev_id, text: `${d.name || d.dev_id} (${d.dev_id})` }))));
   const owner = () => {

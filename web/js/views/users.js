@@ -5,6 +5,7 @@ import { h, say, statusEl } from "../dom.js";
 import { api } from "../api.js";
 import { field } from "../form.js";
 import { isWallbox } from "../lib/devices.js";
+import { daemonMeta } from "../meta.js";
 import { RIGHTS, rightOfCards, userBody } from "../lib/users.js";
 
 export async function users(root) {
@@ -20,10 +21,10 @@ export async function users(root) {
   let boxes = [];
 
   async function load() {
-    const [u, info] = await Promise.all([api("get_users"), api("get_dev_info")]);
+    const [u, info, meta] = await Promise.all([api("get_users"), api("get_dev_info"), daemonMeta()]);
     if (!root.isConnected) return;
     all = u;
-    boxes = info.devices.filter(isWallbox);
+    boxes = info.devices.filter(isWallbox(meta));
     list.replaceChildren(...all.map(row));
     if (!all.length) list.append(h("li", { class: "row", text: "No users yet." }));
   }
