@@ -15,7 +15,10 @@ cache="${XDG_CACHE_HOME:-$HOME/.cache}/chargebrain"
 
 missing=()
 command -v mbpoll >/dev/null 2>&1 || missing+=(mbpoll)
-command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+# Node runs the page's unit tests and Node-RED; Debian's nodejs (18 in
+# bookworm) is new enough.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
@@ -61,9 +64,13 @@ if [ $# -gt 0 ]; then
   exec cargo test "$@"
 fi
 
-# The admin page's pure helpers (web/js/lib/) under Node's own test runner;
-# the page as a whole is tested in Chromium by integration_tests/web_*.rs.
-node --test --test-reporter=spec web/test/
+# The admin page's pure helpers (web/js/lib/) under Node's own test runner
+# (Node 18 or later); the page as a whole is tested in Chromium by
+# integration_tests/web_*.rs. The files are named, not the folder: Node 21
+# and later take the arguments as file patterns.
+node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)' ||
+  { echo "node $(node --version) is too old for the page's tests: Node 18 or later is needed" >&2; exit 1; }
+node --test --test-reporter=spec web/test/*.test.js
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

@@ -88,7 +88,7 @@ pub fn meta() -> Value {
 mod tests {
     use super::*;
 
-    /// The page's unit tests (`node --test web/test/`) read get_params's
+    /// The page's unit tests (`node --test web/test/*.test.js`) read get_params's
     /// `dev_meta` and `meta` from this file; it must be what the daemon
     /// answers. `CHARGEBRAIN_UPDATE_SNAPSHOT=1` rewrites it.
     const PAGE_FIXTURE: &str = "web/test/daemon-meta.json";

@@ -2,7 +2,7 @@
  * modules, loaded as they are (no build step): dom.js, api.js, login.js,
  * poll.js, form.js and meta.js (what the daemon's type keys and numbers
  * mean) for the page, views/ for each view, and lib/ for what is pure (no
- * DOM; tested with `node --test web/test/`).
+ * DOM; tested with `node --test web/test/*.test.js`).
  *
  * Test hooks (data-testid="…" unless a name= is given). Keep them stable.
  *   Navigation  nav-dashboard nav-settings nav-devices nav-users nav-rules
