@@ -16,9 +16,7 @@ import { historyPanel } from "./history.js";
 export async function dashboard(root) {
   const summary = h("section", { class: "panel summary", "data-testid": "site-summary", "aria-labelledby": "site-h" });
   const grid = h("div", { class: "tiles" });
-  const meta = await daemonMeta();
-  if (!root.isConnected) return;
-  const charts = historyPanel(meta);
+  const charts = historyPanel();
   // A fresh install has no devices: say so, and where to add them.
   const none = h(
     "section",
@@ -30,7 +28,8 @@ export async function dashboard(root) {
   const tiles = new Map();
   let layout = "";
   startPolling(async () => {
-    const info = await api("get_dev_info");
+    // The daemon's meta is asked once per page load, beside the first poll.
+    const [info, meta] = await Promise.all([api("get_dev_info"), daemonMeta()]);
     if (!root.isConnected) return;
     siteTitle(info.params);
     none.hidden = info.devices.length > 0;
@@ -46,7 +45,7 @@ export async function dashboard(root) {
     // For bench/web.py: when the first answer was drawn.
     if (!performance.getEntriesByName("dashboard-rendered").length) performance.mark("dashboard-rendered");
     // The charts after the live numbers: their data is larger.
-    await charts.update(info);
+    await charts.update(info, meta);
   });
 }
 

@@ -47,9 +47,10 @@ function drawChart(c, { t, from, to, areas, lines, describe }) {
   };
 }
 
-// The history panel: { el, update(info) } where info is get_dev_info's answer;
-// meta says which devices are wallboxes (see metaOf() in lib/devices.js).
-export function historyPanel(meta) {
+// The history panel: { el, update(info, meta) } where info is get_dev_info's
+// answer and meta says which devices are wallboxes (see metaOf() in
+// lib/devices.js).
+export function historyPanel() {
   let range = 3600;
   let due = 0;
   const st = h("p", { class: "status", role: "status" });
@@ -88,7 +89,7 @@ export function historyPanel(meta) {
     return w;
   }
 
-  async function update(info) {
+  async function update(info, meta) {
     if (Date.now() < due) return;
     due = Date.now() + 5000;
     const to = Math.floor(Date.now() / 1000);
