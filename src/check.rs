@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use actors::devices::device_problems;
-use actors::store::{self, State, STATE_FILE};
+use actors::config::{self, device_problems, State};
+use actors::store::{self, STATE_FILE};
 
 use crate::settings::Settings;
 
@@ -34,14 +34,14 @@ pub fn state_problems(state: &State, settings: &Settings) -> StateProblems {
     // What the API checks on input: the texts, the users and their cards,
     // the admin password's hash.
     for (key, text) in [("title", &state.title), ("desc", &state.desc)] {
-        if text.chars().count() > store::MAX_TEXT_CHARS {
+        if text.chars().count() > config::MAX_TEXT_CHARS {
             found.errors.push(format!(
                 "{key}: longer than {} characters",
-                store::MAX_TEXT_CHARS
+                config::MAX_TEXT_CHARS
             ));
         }
     }
-    if let Err(e) = actors::users::validate_users(&state.users) {
+    if let Err(e) = config::validate_users(&state.users) {
         found.errors.push(format!("users: {e}"));
     }
     if let Some(Err(e)) = state
@@ -52,7 +52,7 @@ pub fn state_problems(state: &State, settings: &Settings) -> StateProblems {
         found.errors.push(format!("admin_hash: {e}"));
     }
     // Saved before formulas were checked for names: it loads, and says so.
-    for problem in store::formula_problems(state) {
+    for problem in config::formula_problems(state) {
         found.warnings.push(format!(
             "a formula names what cannot exist, so it counts as 0 until fixed: {problem}"
         ));

@@ -5,10 +5,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use actors::devices::{device_problems, validate_changed, DeviceSettings};
+use actors::config::{device_problems, validate_changed, DeviceSettings, SiteParams};
 use actors::plant::LocalPorts;
 use actors::sim::plant::SimulationSettings;
-use actors::supervisor::SiteParams;
 use serde::Deserialize;
 
 /// The shipped `settings.toml`, used when no file is given or found.
@@ -365,7 +364,7 @@ impl Settings {
                     out.push(e.to_string());
                 }
             }
-            out.extend(actors::store::settings_formula_problems(
+            out.extend(actors::config::settings_formula_problems(
                 &self.load,
                 &self.devices,
             ));

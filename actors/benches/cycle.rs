@@ -25,7 +25,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use actix::{Addr, SystemRunner};
-use actors::devices::{Device, DeviceSettings, Poll, ReadRegisters};
+use actors::config::DeviceSettings;
+use actors::devices::{Device, Poll, ReadRegisters};
 use actors::plant::{LocalPorts, Plant};
 use actors::sim::{powerbrain, serve_tcp, SharedBank};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};

@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use actors::devices::DeviceSettings;
+use actors::config::{DeviceSettings, SiteParams};
 use actors::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
-use actors::supervisor::{Site, SiteParams};
+use actors::supervisor::Site;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 const RULES: &str = r#"charging_rules = [

@@ -2,7 +2,9 @@
 //! transport, device actors, and the simulated plant.
 
 pub mod alloc;
+pub mod charging_log;
 pub mod codec;
+pub mod config;
 pub mod devices;
 pub mod drivers;
 pub mod history;
@@ -15,7 +17,6 @@ pub mod sim;
 pub mod store;
 pub mod supervisor;
 pub mod transport;
-pub mod users;
 pub mod wiring;
 
 /// How many cases a property test runs: `default`, or `PROPTEST_CASES`

@@ -9,8 +9,9 @@ use std::time::Duration;
 use actix::{Actor, Addr, Recipient};
 use slog::Logger;
 
+use crate::config::DeviceSettings;
 use crate::devices::{
-    Apply, Device, DeviceSettings, GetStatus, HttpInput, Poll, Refused, Shutdown, UpdateSettings,
+    Apply, Device, GetStatus, HttpInput, Poll, Refused, Shutdown, UpdateSettings,
 };
 use crate::metrics::Metrics;
 use crate::transport::{Bus, Endpoint, EndpointError};

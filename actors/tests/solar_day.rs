@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Addr, SyncArbiter};
-use actors::devices::DeviceSettings;
+use actors::config::{DeviceSettings, SiteParams, State};
 use actors::drivers::evse_powerbrain::control_words;
 use actors::plant::{LocalPorts, Plant};
 use actors::sim::plant::{PlantSim, SimulationSettings};
-use actors::store::{State, Store};
-use actors::supervisor::{Clock, CycleNow, ManualClock, SiteParams, Supervisor};
+use actors::store::Store;
+use actors::supervisor::{Clock, CycleNow, ManualClock, Supervisor};
 use jiff::civil::{date, DateTime};
 use slog::{o, Logger};
 
@@ -82,11 +82,11 @@ async fn start_day(rules: &str, start: DateTime) -> Day {
             ..SiteParams::default()
         },
         devices,
-        version: actors::store::STATE_VERSION,
+        version: actors::config::STATE_VERSION,
         title: "solar day".into(),
         desc: String::new(),
         admin_hash: None,
-        license: actors::store::License::default(),
+        license: actors::config::License::default(),
         users: Vec::new(),
         open_transactions: Vec::new(),
         soft_meters: std::collections::BTreeMap::new(),

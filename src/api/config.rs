@@ -4,8 +4,9 @@
 //! every change goes through.
 
 use actix_web::HttpRequest;
-use actors::store::{changes, ReadState, State, Update};
-use actors::supervisor::{Configure, SetCmVar};
+use actors::config::Change;
+use actors::store::ReadState;
+use actors::supervisor::Configure;
 use serde_json::Value;
 
 use super::auth::{
@@ -79,17 +80,6 @@ fn field<'a>(body: Option<&'a Value>, params: &'a Params, name: &str) -> Option<
         .or_else(|| params.get(name))
 }
 
-async fn update(
-    state: &AppState,
-    change: impl FnOnce(&mut State) -> Result<(), String> + Send + 'static,
-) -> Result<State, ApiError> {
-    state
-        .store
-        .send(Update(Box::new(change)))
-        .await?
-        .map_err(ApiError::Store)
-}
-
 /// Logs a change at info: the client's address, the command and what
 /// changed (never a secret: callers name a password, never show it).
 pub fn log_change(req: &HttpRequest, cmd: &str, changed: &[String]) {
@@ -125,7 +115,8 @@ pub async fn set_params(
 ) -> Result<Value, ApiError> {
     match body {
         Some(Value::Object(map)) => {
-            configure(state, req, "set_params", Configure::SetParams(map)).await
+            let change = Configure::Change(Change::SetParams(map));
+            configure(state, req, "set_params", change).await
         }
         Some(_) => Err(ApiError::BadBody(
             "expected a JSON object of parameters".into(),
@@ -142,7 +133,8 @@ pub async fn del_device(
     params: &Params,
 ) -> Result<Value, ApiError> {
     let dev_id = params.required("dev_id")?.to_string();
-    configure(state, req, "del_device", Configure::DeleteDevice(dev_id)).await
+    let change = Configure::Change(Change::DeleteDevice(dev_id));
+    configure(state, req, "del_device", change).await
 }
 
 pub async fn reset_device(
@@ -174,17 +166,11 @@ pub async fn accept_license(
 ) -> Result<Value, ApiError> {
     let accepted = flag(params, "acc")?.ok_or(ApiError::MissingParam("acc"))?;
     let stats = flag(params, "allow_usage_stats")?;
-    let before = state.store.send(ReadState).await?;
-    let after = update(state, move |s| {
-        s.license.accepted = accepted;
-        if let Some(stats) = stats {
-            s.license.allow_usage_stats = stats;
-        }
-        Ok(())
-    })
-    .await?;
-    log_change(req, "accept_license", &changes(&before, &after));
-    Ok(ok())
+    let change = Change::License {
+        accepted,
+        allow_usage_stats: stats,
+    };
+    configure(state, req, "accept_license", Configure::Change(change)).await
 }
 
 /// `change_admin_pwd` with `{"old_pwd": …, "new_pwd": …}` (or the same as
@@ -224,16 +210,11 @@ pub async fn change_admin_pwd(
                 .map_err(ApiError::Unavailable)?,
         )
     };
-    let stored = hash.clone();
-    let before = state.store.send(ReadState).await?;
-    let after = update(state, move |s| {
-        s.admin_hash = stored;
-        Ok(())
-    })
-    .await?;
+    let change = Configure::Change(Change::AdminHash(hash.clone()));
+    // The log names the password and never shows it (`config::changes`).
+    let changed = state.supervisor.send(change).await??;
     state.auth.send(SetHash(hash)).await?;
-    // `changes` names the password and never shows it.
-    log_change(req, "change_admin_pwd", &changes(&before, &after));
+    log_change(req, "change_admin_pwd", &changed);
     Ok(ok())
 }
 
@@ -308,7 +289,8 @@ pub async fn set_cm_vars(state: &AppState, params: &Params) -> Result<Value, Api
             reason: format!("'{text}' is not a number (an empty val removes the variable)"),
         })?)
     };
-    state.supervisor.send(SetCmVar { name, value }).await??;
+    let change = Change::SetCmVar { name, value };
+    state.supervisor.send(Configure::Change(change)).await??;
     Ok(ok())
 }
 

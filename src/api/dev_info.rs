@@ -5,7 +5,8 @@
 use std::borrow::Cow;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use actors::devices::{CurrentLimit, DeviceSettings, DeviceStatus, DeviceType};
+use actors::config::{CurrentLimit, DeviceSettings};
+use actors::devices::{DeviceStatus, DeviceType};
 use actors::plant::DeviceActor;
 use actors::rules::charging::Rule;
 use actors::supervisor::{EvseView, GetSnapshot, MeterView, Snapshot};

@@ -78,8 +78,7 @@ impl ResponseError for ApiError {
             ApiError::Auth(AuthError::Locked(_) | AuthError::Busy | AuthError::PinLocked(_)) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            ApiError::Config(ConfigError::Rejected(_))
-            | ApiError::Store(StoreError::Rejected(_)) => StatusCode::BAD_REQUEST,
+            ApiError::Config(ConfigError::Rejected(_)) => StatusCode::BAD_REQUEST,
             ApiError::Config(ConfigError::UnknownDevice(_)) => StatusCode::NOT_FOUND,
             ApiError::Config(ConfigError::Store(_)) | ApiError::Store(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -87,7 +86,9 @@ impl ResponseError for ApiError {
             ApiError::UnknownDevice(_) | ApiError::UnknownUser(_) | ApiError::NotFound(_) => {
                 StatusCode::NOT_FOUND
             }
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Config(ConfigError::Unavailable(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Device { error, .. } => match error {
                 DeviceError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
                 DeviceError::Stopped => StatusCode::SERVICE_UNAVAILABLE,

@@ -3,6 +3,7 @@
 //! `soft_meter`, `get_ta_log`.
 
 use actix_web::HttpRequest;
+use actors::config::Change;
 use actors::store::{ReadLog, ReadState};
 use actors::supervisor::{Configure, OverrideDevice, PresentRfid, SoftMeter, Who};
 use serde_json::Value;
@@ -64,7 +65,7 @@ fn pin_accepted(state: &AppState, req: &HttpRequest, wallbox: Option<&str>) {
     });
 }
 
-async fn users(state: &AppState) -> Result<Vec<actors::users::User>, ApiError> {
+async fn users(state: &AppState) -> Result<Vec<actors::config::User>, ApiError> {
     let stored = state.store.send(ReadState).await?;
     Ok(stored.users)
 }
@@ -94,7 +95,7 @@ pub async fn get_user(
     if params.get("rfid").is_some() {
         let rfid = rfid_param(params)?;
         pin_attempt(state, req, None).await?;
-        if !actors::users::owns_card(&user, &rfid) {
+        if !actors::config::owns_card(&user, &rfid) {
             return Err(not_accepted());
         }
         pin_accepted(state, req, None);
@@ -142,7 +143,7 @@ pub async fn set_user(
         state,
         req,
         "set_user",
-        Configure::SetUser { body, admin, proof },
+        Configure::Change(Change::SetUser { body, admin, proof }),
     )
     .await?;
     if proven {

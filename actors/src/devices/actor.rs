@@ -10,7 +10,8 @@ use super::messages::{
     Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Refused, Shutdown, UpdateSettings,
     WriteRegisters,
 };
-use super::{ComStatus, DeviceSettings, DeviceType};
+use super::{ComStatus, DeviceType};
+use crate::config::DeviceSettings;
 use crate::drivers::{evse_powerbrain, powerbrain, FailSafe, Reading, Table};
 use crate::metrics::Metrics;
 use crate::transport::{Bus, BusRequest, DeviceError, Op};

@@ -11,7 +11,8 @@ use slog::{o, Logger};
 
 use super::failures::{log_notice, FailureLog};
 use super::messages::{Apply, DeviceStatus, GetStatus, Poll, Refused, Shutdown, UpdateSettings};
-use super::{ComStatus, DeviceSettings};
+use super::ComStatus;
+use crate::config::DeviceSettings;
 use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
 use crate::transport::DeviceError;
 

@@ -65,7 +65,7 @@ pub struct DeviceStatus {
 /// its status and what it was pushed.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct UpdateSettings(pub std::sync::Arc<super::DeviceSettings>);
+pub struct UpdateSettings(pub std::sync::Arc<crate::config::DeviceSettings>);
 
 /// Stop the actor (the device was removed or is being restarted).
 #[derive(Debug, Message)]

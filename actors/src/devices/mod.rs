@@ -7,7 +7,6 @@ mod failures;
 pub mod http_input;
 mod kind;
 mod messages;
-mod settings;
 
 use std::time::Instant;
 
@@ -17,10 +16,6 @@ pub use kind::DeviceType;
 pub use messages::{
     Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Refused, Shutdown, UpdateSettings,
     WriteRegisters,
-};
-pub use settings::{
-    device_problems, validate_changed, validate_devices, CurrentLimit, DeviceSettings,
-    DeviceSettingsError,
 };
 
 use crate::transport::DeviceError;

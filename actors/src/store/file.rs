@@ -7,7 +7,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::{State, StoreError, STATE_VERSION};
+use super::StoreError;
+use crate::config::{State, STATE_VERSION};
 
 /// The file operations the store needs, one call each, so that a test can
 /// cut the power between any two of them.
@@ -201,8 +202,7 @@ pub fn read_lines(fs: &dyn FileSystem, path: &Path, header: &str) -> Result<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::License;
-    use crate::supervisor::SiteParams;
+    use crate::config::{License, SiteParams};
 
     fn state(title: &str) -> State {
         State {

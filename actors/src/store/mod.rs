@@ -1,14 +1,15 @@
-//! Persistence: one state file, written atomically. The store actor runs on
-//! its own thread (a `SyncArbiter`), because fsync blocks.
+//! Persistence: one state file, written atomically, and the charging log
+//! beside it. The store actor runs on its own thread (a `SyncArbiter`),
+//! because fsync blocks.
 //!
-//! Every change goes through [`Update`]: the change is applied to a copy,
-//! written to a temporary file, fsynced, renamed over the state file, and
-//! the directory fsynced — only then does the caller hear "ok". A crash at
-//! any moment leaves either the old or the new state, never a mix; the
-//! power-cut tests (`power_cut.rs`) check it at every step of a save.
+//! The store decides nothing: the supervisor, the one writer of the
+//! configuration, works out the new state (`config::apply`) and sends it
+//! here with [`Save`]. It is written to a temporary file, fsynced, renamed
+//! over the state file, and the directory fsynced — only then does the
+//! caller hear "ok". A crash at any moment leaves either the old or the new
+//! state, never a mix; the power-cut tests (`power_cut.rs`) check it at
+//! every step of a save.
 
-mod changes;
-mod config;
 mod file;
 #[cfg(test)]
 mod power_cut;
@@ -16,70 +17,17 @@ mod power_cut;
 use std::path::PathBuf;
 
 use actix::prelude::*;
-use serde::{Deserialize, Serialize};
 
-pub use changes::changes;
-pub use config::{
-    check_formula_names, delete_device, formula_problems, ignored_keys, no_new_formula_problems,
-    set_cm_var, set_params, settings_formula_problems, MAX_CM_VARS,
-};
 pub use file::{load, load_from, save_atomic, save_atomic_with, write_atomic, FileSystem, RealFs};
 
-use std::collections::BTreeMap;
-
-use crate::devices::DeviceSettings;
-use crate::supervisor::session::{Transaction, CSV_HEADER};
-use crate::supervisor::SiteParams;
-
-/// The longest `title` or `desc`, in characters.
-pub const MAX_TEXT_CHARS: usize = 200;
+use crate::charging_log::{Transaction, CSV_HEADER};
+use crate::config::State;
 
 /// The file's name inside the storage directory.
 pub const STATE_FILE: &str = "state.json";
 
 /// The charging log, next to the state file.
 pub const LOG_FILE: &str = "charging_log.csv";
-
-/// Everything changed through the API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct State {
-    /// Format version of this file.
-    pub version: u32,
-    pub title: String,
-    pub desc: String,
-    pub params: SiteParams,
-    pub devices: Vec<DeviceSettings>,
-    /// Argon2 PHC string of the admin password; `None` = no password.
-    pub admin_hash: Option<String>,
-    pub license: License,
-    #[serde(default)]
-    pub users: Vec<crate::users::User>,
-    /// Transactions open at the last save (a car plugged in), so that a
-    /// restart continues them.
-    #[serde(default)]
-    pub open_transactions: Vec<Transaction>,
-    /// Soft meter readings of wallboxes without a meter, Wh.
-    #[serde(default)]
-    pub soft_meters: BTreeMap<String, i64>,
-    /// This installation's serial number (`vsn.serialno`), made once at the
-    /// first start and kept: clients build their ids from it.
-    #[serde(default)]
-    pub serialno: String,
-    /// The charging-manager variables (`set_cm_vars`), read by formulas as
-    /// `CM.<name>`.
-    #[serde(default)]
-    pub cm_vars: BTreeMap<String, serde_json::Number>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct License {
-    pub accepted: bool,
-    pub allow_usage_stats: bool,
-}
-
-pub const STATE_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -89,22 +37,18 @@ pub enum StoreError {
     Corrupt { path: String, reason: String },
     #[error("cannot write {path}: {reason}")]
     Write { path: String, reason: String },
-    /// The change itself was refused; nothing was written.
-    #[error("{0}")]
-    Rejected(String),
 }
 
-/// A change to the state: applied to a copy; an `Err` rejects it.
-pub type Change = Box<dyn FnOnce(&mut State) -> Result<(), String> + Send>;
-
-/// Apply a change and write it; answers the new state.
+/// Writes this state; answers once it is durable. A state equal to the one
+/// on disk writes nothing.
 #[derive(Message)]
-#[rtype(result = "Result<State, StoreError>")]
-pub struct Update(pub Change);
+#[rtype(result = "Result<(), StoreError>")]
+pub struct Save(pub State);
 
-impl std::fmt::Debug for Update {
+/// The state holds the admin password's hash: a `Save` shows none of it.
+impl std::fmt::Debug for Save {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Update(..)")
+        f.write_str("Save(..)")
     }
 }
 
@@ -131,16 +75,17 @@ impl Store {
         Store { path, state, fs }
     }
 
-    /// Applies `change` and writes the result; the state is kept only once
-    /// it is durable.
-    fn update(&mut self, change: Change) -> Result<State, StoreError> {
-        let mut next = self.state.clone();
-        change(&mut next).map_err(StoreError::Rejected)?;
+    /// Writes `next`; the state is kept only once it is durable.
+    fn save(&mut self, next: State) -> Result<(), StoreError> {
         if next != self.state {
             save_atomic_with(self.fs.as_ref(), &self.path, &next)?;
             self.state = next;
         }
-        Ok(self.state.clone())
+        Ok(())
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.path.with_file_name(LOG_FILE)
     }
 
     fn append_log(&mut self, transactions: &[Transaction]) -> Result<(), StoreError> {
@@ -157,11 +102,11 @@ impl Actor for Store {
     type Context = SyncContext<Self>;
 }
 
-impl Handler<Update> for Store {
-    type Result = Result<State, StoreError>;
+impl Handler<Save> for Store {
+    type Result = Result<(), StoreError>;
 
-    fn handle(&mut self, Update(change): Update, _: &mut Self::Context) -> Self::Result {
-        self.update(change)
+    fn handle(&mut self, Save(state): Save, _: &mut Self::Context) -> Self::Result {
+        self.save(state)
     }
 }
 
@@ -174,12 +119,6 @@ pub struct AppendLog(pub Vec<Transaction>);
 #[derive(Debug, Message)]
 #[rtype(result = "Result<String, StoreError>")]
 pub struct ReadLog;
-
-impl Store {
-    fn log_path(&self) -> PathBuf {
-        self.path.with_file_name(LOG_FILE)
-    }
-}
 
 impl Handler<AppendLog> for Store {
     type Result = Result<(), StoreError>;

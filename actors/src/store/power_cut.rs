@@ -19,8 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::file::{parent_dir, FileSystem};
-use super::{load_from, Change, State, Store, StoreError, CSV_HEADER, STATE_FILE};
-use crate::supervisor::Transaction;
+use super::{load_from, Store, StoreError, STATE_FILE};
+use crate::charging_log::{Transaction, CSV_HEADER};
+use crate::config::{License, SiteParams, State, STATE_VERSION};
 
 #[derive(Debug, Clone, PartialEq)]
 enum DataOp {
@@ -273,13 +274,13 @@ fn dir() -> PathBuf {
 
 fn state(title: &str) -> State {
     State {
-        version: super::STATE_VERSION,
+        version: STATE_VERSION,
         title: title.into(),
         desc: format!("the state called {title}"),
-        params: crate::supervisor::SiteParams::default(),
+        params: SiteParams::default(),
         devices: Vec::new(),
         admin_hash: None,
-        license: super::License::default(),
+        license: License::default(),
         users: Vec::new(),
         open_transactions: Vec::new(),
         soft_meters: BTreeMap::new(),
@@ -288,20 +289,12 @@ fn state(title: &str) -> State {
     }
 }
 
-fn set_title(title: &'static str) -> Change {
-    Box::new(move |s: &mut State| {
-        s.title = title.to_string();
-        s.desc = format!("the state called {title}");
-        Ok(())
-    })
-}
-
 /// The store after `titles` were saved, acknowledged one after the other.
 fn store_with(fs: &SimFs, titles: &[&'static str]) -> Store {
     let mut store = Store::with_fs(dir().join(STATE_FILE), state("seed"), Box::new(fs.clone()));
     super::save_atomic_with(fs, &dir().join(STATE_FILE), &state("seed")).expect("seeded");
     for &title in titles {
-        store.update(set_title(title)).expect("acknowledged");
+        store.save(state(title)).expect("acknowledged");
     }
     store
 }
@@ -311,7 +304,7 @@ fn ops_of_a_save() -> usize {
     let fs = SimFs::default();
     let mut store = store_with(&fs, &["one"]);
     let before = fs.trace().len();
-    store.update(set_title("two")).expect("saved");
+    store.save(state("two")).expect("saved");
     fs.trace().len() - before
 }
 
@@ -324,7 +317,7 @@ fn a_save_cut_at_any_step_leaves_the_acknowledged_or_the_new_state() {
         let mut store = store_with(&fs, &["one", "two"]);
         let before = fs.trace().len();
         fs.cut_after(cut);
-        let answer = store.update(set_title("three"));
+        let answer = store.save(state("three"));
         let done = fs.trace()[before..].to_vec();
         assert_eq!(
             answer.is_ok(),
@@ -378,25 +371,14 @@ fn a_first_save_cut_at_any_step_leaves_nothing_or_the_new_state() {
     }
 }
 
+/// A refused change never reaches the store (`config::apply` refuses it
+/// before the supervisor saves anything); an unchanged one writes nothing.
 #[test]
-fn a_refused_or_unchanged_update_touches_nothing() {
+fn an_unchanged_save_touches_nothing() {
     let fs = SimFs::default();
     let mut store = store_with(&fs, &["one"]);
     let before = fs.trace().len();
-    let refused: Change = Box::new(|s: &mut State| {
-        s.title = "half".into();
-        Err("no".into())
-    });
-    assert_eq!(
-        store.update(refused),
-        Err(StoreError::Rejected("no".into()))
-    );
-    assert_eq!(
-        store
-            .update(Box::new(|_: &mut State| Ok(())))
-            .map(|s| s.title),
-        Ok("one".into())
-    );
+    assert_eq!(store.save(state("one")), Ok(()));
     assert_eq!(fs.trace().len(), before, "nothing was written");
     assert_eq!(store.state.title, "one");
 }
@@ -407,7 +389,7 @@ fn a_failed_save_keeps_the_old_state_in_memory_too() {
     let mut store = store_with(&fs, &["one"]);
     fs.cut_after(1);
     assert!(matches!(
-        store.update(set_title("two")),
+        store.save(state("two")),
         Err(StoreError::Write { .. })
     ));
     assert_eq!(
@@ -549,10 +531,10 @@ fn the_store_actor_saves_appends_and_reads_through_its_messages() {
     actix::System::new().block_on(async move {
         let store = SyncArbiter::start(1, move || Store::new(path.clone(), stored.clone()));
         let saved = store
-            .send(super::Update(set_title("one")))
+            .send(super::Save(state("one")))
             .await
             .expect("the store answers");
-        assert_eq!(saved.map(|s| s.title), Ok("one".to_string()));
+        assert_eq!(saved, Ok(()));
         assert_eq!(
             store.send(super::ReadLog).await.expect("answers"),
             Ok(CSV_HEADER.to_string()),
@@ -576,12 +558,16 @@ fn the_store_prints_no_state() {
     // The state holds the admin password's hash: logs show the path only.
     let mut secret = state("x");
     secret.admin_hash = Some("$argon2id$secret".into());
-    let store = Store::with_fs(dir().join(STATE_FILE), secret, Box::new(SimFs::default()));
+    let store = Store::with_fs(
+        dir().join(STATE_FILE),
+        secret.clone(),
+        Box::new(SimFs::default()),
+    );
     let shown = format!("{store:?}");
     assert!(
         shown.contains("state.json") && !shown.contains("argon2"),
         "{shown}"
     );
-    let update = super::Update(set_title("one"));
-    assert_eq!(format!("{update:?}"), "Update(..)");
+    let save = super::Save(secret);
+    assert_eq!(format!("{save:?}"), "Save(..)");
 }

@@ -23,9 +23,8 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::site::{Command, Site, Snapshot};
-use super::SiteParams;
 use crate::alloc::{PerPhase, STEP_MA};
-use crate::devices::{CurrentLimit, DeviceSettings};
+use crate::config::{CurrentLimit, DeviceSettings, SiteParams};
 use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
 
 /// Cycles run per site, one second apart.

@@ -7,16 +7,16 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::plausible;
 use super::session::{CardOutcome, Overrides, Session, Transaction, Who};
-use super::{plausible, SiteParams};
 use crate::alloc::budget::{self, MeterLoad, MeterRole, Overdraft};
 use crate::alloc::turns::TurnState;
 use crate::alloc::{allocate, EvseInput, GroupInput, PerPhase, Rotation, SiteInput};
-use crate::devices::{CurrentLimit, DeviceSettings, DeviceStatus, DeviceType};
+use crate::config::{find_card, needs_auth, CurrentLimit, DeviceSettings, SiteParams, User};
+use crate::devices::{DeviceStatus, DeviceType};
 use crate::drivers::{EvseReading, EvseState, MeterReading, Reading};
 use crate::rules::charging::{combine, Inputs as RuleInputs, LocalTime, Memory, RuleSet};
 use crate::rules::formula::{self, Expr, Names};
-use crate::users::{find_card, needs_auth, User};
 
 /// A phase counts as drawing above this (mA) when determining phases.
 const PHASE_DRAW_THRESHOLD_MA: i64 = 1000;
@@ -1140,7 +1140,7 @@ impl Site {
                 .unwrap_or_default();
             let user = self.users.iter().find(|u| u.id == t.view.user);
             t.view.user_name = user.map(|u| u.name.clone()).unwrap_or_default();
-            t.view.user_display = user.is_some_and(crate::users::shown_while_plugged_in);
+            t.view.user_display = user.is_some_and(crate::config::shown_while_plugged_in);
             let overrides = session
                 .map(|s| &s.overrides)
                 .or(t.pending_overrides.as_ref());

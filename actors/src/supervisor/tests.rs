@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use super::site::{Command, Site};
-use super::SiteParams;
-use crate::devices::DeviceSettings;
+use crate::config::{DeviceSettings, SiteParams};
 use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
 
 fn device(toml: &str) -> Arc<DeviceSettings> {
@@ -226,7 +225,7 @@ fn observation_mode_computes_but_commands_nothing() {
 
 #[test]
 fn a_card_without_a_wallbox_goes_to_the_one_that_waits() {
-    let users: Vec<crate::users::User> = serde_json::from_value(serde_json::json!([
+    let users: Vec<crate::config::User> = serde_json::from_value(serde_json::json!([
         {"id": "anna", "dev_ids": ["E1", "E2"], "rfids": [{"id": "04AB"}]}
     ]))
     .unwrap();
@@ -344,7 +343,7 @@ fn charging_rules_limit_the_wish_and_the_lower_set_wins() {
 
     // A user's rules apply too; the lower wins. The wallbox's own rules can
     // be switched off for the car (override E).
-    let users: Vec<crate::users::User> = serde_json::from_value(serde_json::json!([
+    let users: Vec<crate::config::User> = serde_json::from_value(serde_json::json!([
         {"id": "anna", "dev_ids": ["E1"], "rfids": [{"id": "04AB"}], "charging_rules": [{"current": 8000}]}
     ]))
     .unwrap();
@@ -477,7 +476,7 @@ fn a_formula_limit_follows_the_meter_every_cycle() {
 fn a_formula_site_limit_is_evaluated_every_cycle() {
     // The grid operator allows less in the evening peak.
     let params = SiteParams {
-        max_total_current: crate::devices::CurrentLimit::Formula(
+        max_total_current: crate::config::CurrentLimit::Formula(
             "date.hour >= 17 && date.hour < 20 ? 8000 : 14000".into(),
         ),
         ..SiteParams::default()
@@ -767,7 +766,7 @@ fn an_attached_meter_measures_its_wallbox_while_it_answers() {
 
 #[test]
 fn a_cards_phases_count_while_its_car_charges() {
-    let users: Vec<crate::users::User> = serde_json::from_value(serde_json::json!([
+    let users: Vec<crate::config::User> = serde_json::from_value(serde_json::json!([
         {"id": "anna", "dev_ids": ["E1"], "rfids": [{"id": "04AB", "used_phases": 2}]}
     ]))
     .unwrap();

@@ -5,10 +5,10 @@
 //! that changed are named. Pure.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::State;
-use crate::devices::DeviceSettings;
+use super::DeviceSettings;
+use super::{as_object, State};
 
 /// Values longer than this are cut in the log.
 const MAX_VALUE_CHARS: usize = 60;
@@ -110,13 +110,6 @@ fn fields_changed<T: Serialize>(before: &T, after: &T) -> Vec<(String, String, S
     .collect()
 }
 
-fn as_object<T: Serialize>(value: &T) -> Map<String, Value> {
-    match serde_json::to_value(value) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    }
-}
-
 /// A value as JSON text, cut to `MAX_VALUE_CHARS`.
 fn shown(value: &Value) -> String {
     let text = value.to_string();
@@ -134,7 +127,7 @@ mod tests {
     /// A state file with one wallbox; what it leaves out takes its default.
     fn state() -> State {
         serde_json::from_value(serde_json::json!({
-            "version": crate::store::STATE_VERSION, "title": "Home", "desc": "", "params": {},
+            "version": crate::config::STATE_VERSION, "title": "Home", "desc": "", "params": {},
             "devices": [{"dev_id": "E1", "dev_type": "evse_powerbrain", "address": "evse"}],
             "admin_hash": null, "license": {"accepted": false, "allow_usage_stats": false}
         }))

@@ -1,326 +1,17 @@
-//! How `set_params` and `del_device` change the state. Pure code: a change
-//! either applies whole and validates, or is refused naming the field, and
-//! the state is untouched.
+//! How a change of the configuration applies: `set_params`, `del_device`,
+//! `set_user`, `set_cm_vars`, the license and the admin password. Pure
+//! code: a change either applies whole and validates, or is refused naming
+//! the field, and the state is untouched.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::State;
-use crate::devices::{validate_changed, validate_devices, DeviceSettings};
-use crate::supervisor::SiteParams;
-
-/// Keys of `get_params`/`get_dev_info` that are reports, not settings: a
-/// client that posts back what it read is not refused for them.
-const READ_ONLY_PARAMS: &[&str] = &[
-    "cons_evse_power",
-    "avail_evse_power",
-    "cycle_time_measured",
-    "max_evses",
-    "shareware_mode",
-    "version",
-    "time",
-    "vsn",
-    "ocpp_gateway_license_cnt",
-    "ocpp_gateway_licenses_used",
-    "overdraft",
-    "consumed_evse_power",
-    "remaining_evse_power",
-    "available_current",
-    "house_current",
-    "evse_current",
-    "meter_stale",
-    "dev_meta",
-    "meta",
-    "overdraft_cur",
-    "auth_cnt",
-];
-
-/// Keys that name a setting another way (older firmware's W figures,
-/// `loadmgr_disabled`, `cycle_time`). `get_params` reports both; a client
-/// may change either. The one that differs from the setting in force
-/// decides; if both changed they must agree.
-const ALIASES: &[(&str, &str, Alias)] = &[
-    ("cycle_time", "cycle_time_ms", Alias::Same),
-    ("loadmgr_disabled", "lb_enabled", Alias::Not),
-    ("max_total_power", "max_total_current", Alias::Watts),
-    ("power_reserve", "reserve_current", Alias::Watts),
-    (
-        "max_total_evse_power",
-        "max_total_evse_current",
-        Alias::Watts,
-    ),
-];
-
-#[derive(Debug, Clone, Copy)]
-enum Alias {
-    /// The same value.
-    Same,
-    /// The opposite flag.
-    Not,
-    /// W at the nominal voltage over three phases, for mA per phase.
-    Watts,
-}
-
-/// Per-phase mA as W at `volts` over three phases (as `get_params` reports them).
-fn watts(ma: i64, volts: i64) -> i64 {
-    ma * volts * 3 / 1000
-}
-
-impl Alias {
-    /// The setting's value for the alias's `value`, checked.
-    fn setting(self, alias: &str, value: &Value, volts: i64) -> Result<Value, String> {
-        match self {
-            Alias::Same => Ok(value.clone()),
-            Alias::Not => value
-                .as_bool()
-                .map(|b| Value::Bool(!b))
-                .ok_or_else(|| format!("{alias}: expected true or false")),
-            Alias::Watts => {
-                let w = value
-                    .as_f64()
-                    .filter(|w| w.is_finite() && (0.0..=1e10).contains(w))
-                    .ok_or_else(|| format!("{alias}: expected a number of W"))?;
-                #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
-                let ma = (w * 1000.0 / (3.0 * volts as f64)).round() as i64;
-                Ok(Value::from(ma))
-            }
-        }
-    }
-
-    /// Whether the alias's `value` says the same as the setting's `setting`.
-    /// A formula's W figure is its value of the moment: it agrees.
-    fn agrees(self, value: &Value, setting: &Value, volts: i64) -> bool {
-        match self {
-            Alias::Same => value == setting,
-            Alias::Not => value.as_bool().map(|b| !b) == setting.as_bool(),
-            #[allow(clippy::cast_precision_loss)]
-            Alias::Watts => {
-                setting.is_string()
-                    || matches!((value.as_f64(), setting.as_i64()),
-                        (Some(w), Some(ma)) if (watts(ma, volts) as f64 - w).abs() < 1.0)
-            }
-        }
-    }
-}
-
-/// The settings the alias keys of `body` change, as (setting, value);
-/// an alias changed beside its setting changed otherwise is an error
-/// naming both.
-fn aliased(
-    body: &Map<String, Value>,
-    current: &SiteParams,
-) -> Result<Vec<(String, Value)>, String> {
-    let now = as_object(current);
-    let volts_now = current.voltage;
-    let volts = body
-        .get("voltage")
-        .and_then(Value::as_i64)
-        .filter(|v| (100..=400).contains(v))
-        .unwrap_or(volts_now);
-    let mut out = Vec::new();
-    for (alias, setting, kind) in ALIASES {
-        let Some(value) = body.get(*alias) else {
-            continue;
-        };
-        let in_force = now.get(*setting).unwrap_or(&Value::Null);
-        // Unchanged from what get_params reported: the setting decides.
-        if kind.agrees(value, in_force, volts_now) {
-            continue;
-        }
-        let wanted = kind.setting(alias, value, volts)?;
-        match body.get(*setting) {
-            Some(given) if given != in_force && !kind.agrees(value, given, volts) => {
-                return Err(format!(
-                    "{alias} and {setting} both changed and disagree; give one of them"
-                ));
-            }
-            Some(given) if given != in_force => {}
-            _ => out.push(((*setting).to_string(), wanted)),
-        }
-    }
-    Ok(out)
-}
-
-const READ_ONLY_DEVICE: &[&str] = &[
-    "com_err",
-    "com_err_secs",
-    "com_errors",
-    "last_error",
-    "model",
-    "is_evse",
-    "state",
-    "charging_enabled",
-    "cur_charging_power",
-    "total_energy",
-    "current_l1",
-    "current_l2",
-    "current_l3",
-    "voltage_l1",
-    "voltage_l2",
-    "voltage_l3",
-    "phases",
-    "paused",
-    "pause_time",
-    "pause_min_time",
-    "last_set_charging_cur",
-    "lb_current",
-    "lb_reason",
-    "needs_auth",
-    "user",
-    "user_name",
-    "overrides",
-    "ov_cur",
-    "rule_id",
-    "rule_current",
-    "is_va",
-    "import",
-    "export",
-    "power_w",
-    "power",
-];
-
-/// Device keys of cFos firmware this version does not act on. A device
-/// posted back as firmware reports it is not refused for them: they are
-/// ignored, and the daemon logs a warning naming them.
-pub const IGNORED_DEVICE: &[&str] = &[
-    "battery_save_threshold",
-    "enable_snooze",
-    "enable_wakeup",
-    "fixed_rfid",
-    "ocpp_gateway_client_id",
-    "soft_meter",
-    "users",
-    // Reports of firmware 1.6 to 1.14 that chargebrain does not have.
-    "status",
-    "lreason",
-    "evse",
-    "ocpp",
-    "is_mock",
-    "max_power",
-    "ucnt",
-];
-
-/// The ignored keys a `set_params` body carries, as `E1.fixed_rfid`, for
-/// the warning.
-pub fn ignored_keys(body: &Map<String, Value>) -> Vec<String> {
-    let Some(Value::Array(devices)) = body.get("devices") else {
-        return Vec::new();
-    };
-    devices
-        .iter()
-        .filter_map(Value::as_object)
-        .flat_map(|d| {
-            let dev_id = d.get("dev_id").and_then(Value::as_str).unwrap_or("?");
-            IGNORED_DEVICE
-                .iter()
-                .filter(|k| d.contains_key(**k))
-                .map(move |k| format!("{dev_id}.{k}"))
-        })
-        .collect()
-}
-
-/// Every formula of the state that names what cannot exist: where the
-/// formula is and which name.
-pub fn formula_problems(state: &State) -> Vec<String> {
-    let vars: Vec<&str> = state.cm_vars.keys().map(String::as_str).collect();
-    problems(&state.params, &state.devices, &state.users, &vars)
-}
-
-/// Every formula (site limit, wallbox limits, wallbox and user rules,
-/// rule inputs) that names what cannot exist with these devices and
-/// charging-manager variables: where the formula is and which name.
-fn problems(
-    params: &SiteParams,
-    devices: &[DeviceSettings],
-    users: &[crate::users::User],
-    cm_vars: &[&str],
-) -> Vec<String> {
-    use crate::devices::CurrentLimit;
-    use crate::rules::{formula, names};
-    let dev_ids: Vec<&str> = devices.iter().map(|d| d.dev_id.as_str()).collect();
-    let mut problems = Vec::new();
-    let mut check = |where_: String, text: &str, limit: bool| {
-        // A formula that does not parse is refused elsewhere, by its parser.
-        if let Ok(expr) = formula::parse(text) {
-            let checked = names::check(&expr, &dev_ids, cm_vars).and_then(|()| {
-                if limit {
-                    names::check_limit(&expr)
-                } else {
-                    Ok(())
-                }
-            });
-            if let Err(e) = checked {
-                problems.push(format!("{where_}: {e}"));
-            }
-        }
-    };
-    if let CurrentLimit::Formula(text) = &params.max_total_current {
-        check("max_total_current".into(), text, true);
-    }
-    let rule_sets = devices
-        .iter()
-        .map(|d| (d.dev_id.clone(), &d.charging_rules))
-        .chain(
-            users
-                .iter()
-                .map(|u| (format!("user {}", u.id), &u.charging_rules)),
-        );
-    for d in devices {
-        if let CurrentLimit::Formula(text) = &d.max_charging_cur {
-            check(format!("{}.max_charging_cur", d.dev_id), text, false);
-        }
-    }
-    for (owner, rules) in rule_sets {
-        for (i, rule) in rules.iter().enumerate() {
-            if let Some(text) = &rule.expr {
-                check(
-                    format!("{owner}.charging_rules: rule {i}: expr"),
-                    text,
-                    false,
-                );
-            }
-            if let Some(text) = &rule.input {
-                check(
-                    format!("{owner}.charging_rules: rule {i}: input"),
-                    text,
-                    false,
-                );
-            }
-        }
-    }
-    problems
-}
-
-/// The first formula problem, if any (for settings read at start, before
-/// any charging-manager variable is set).
-pub fn check_formula_names(
-    params: &SiteParams,
-    devices: &[DeviceSettings],
-    users: &[crate::users::User],
-) -> Result<(), String> {
-    problems(params, devices, users, &[])
-        .into_iter()
-        .next()
-        .map_or(Ok(()), Err)
-}
-
-/// Every formula problem of settings read at start (no users or
-/// charging-manager variables there yet).
-pub fn settings_formula_problems(params: &SiteParams, devices: &[DeviceSettings]) -> Vec<String> {
-    problems(params, devices, &[], &[])
-}
-
-/// Refuses a change that makes a formula name what cannot exist. Problems
-/// the configuration already had (a state file from before these checks)
-/// do not block other changes; the daemon warns of them at start.
-pub fn no_new_formula_problems(before: &State, after: &State) -> Result<(), String> {
-    let old = formula_problems(before);
-    formula_problems(after)
-        .into_iter()
-        .find(|p| !old.contains(p))
-        .map_or(Ok(()), Err)
-}
+use super::cfos::{
+    aliased, is_alias, param_key, IGNORED_DEVICE, READ_ONLY_DEVICE, READ_ONLY_PARAMS,
+};
+use super::formulas::no_new_formula_problems;
+use super::{as_object, validate_changed, validate_devices, DeviceSettings, SiteParams, State};
 
 /// Most charging-manager variables kept.
 pub const MAX_CM_VARS: usize = 100;
@@ -365,18 +56,10 @@ pub fn set_cm_var(
 
 /// A device error as the API names things: by dev_id, not by the device's
 /// place in the whole list.
-fn named(devices: &[DeviceSettings], e: &crate::devices::DeviceSettingsError) -> String {
+fn named(devices: &[DeviceSettings], e: &super::DeviceSettingsError) -> String {
     match devices.get(e.index) {
         Some(d) => format!("{}.{}: {}", d.dev_id, e.field, e.reason),
         None => e.to_string(),
-    }
-}
-
-/// The API's name for a parameter, where it differs from the setting's.
-fn param_key(api: &str) -> &str {
-    match api {
-        "min_pause_time" => "min_pause_time_s",
-        other => other,
     }
 }
 
@@ -397,13 +80,6 @@ fn overlay<T: Serialize + DeserializeOwned>(
             _ => format!("{what}.{path}: {inner}"),
         }
     })
-}
-
-fn as_object<T: Serialize>(value: &T) -> Map<String, Value> {
-    match serde_json::to_value(value) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    }
 }
 
 /// Applies a `set_params` body: parameters as top-level keys, and/or
@@ -437,7 +113,7 @@ pub fn set_params(
                 }
             }
             k if READ_ONLY_PARAMS.contains(&k) => {}
-            k if ALIASES.iter().any(|(alias, _, _)| *alias == k) => {}
+            k if is_alias(k) => {}
             k => params.push((param_key(k).to_string(), value.clone())),
         }
     }
@@ -503,7 +179,7 @@ pub fn delete_device(state: &mut State, dev_id: &str) -> Result<(), String> {
     let removed = next.remove(index);
     if let Some(member) = removed
         .group_number()
-        .filter(|_| removed.dev_type == crate::devices::DeviceType::EvseGroup)
+        .filter(|_| removed.dev_type == super::DeviceType::EvseGroup)
         .and_then(|n| next.iter().find(|d| d.group == n))
     {
         return Err(format!(
@@ -534,8 +210,8 @@ pub fn delete_device(state: &mut State, dev_id: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devices::CurrentLimit;
-    use crate::store::{License, STATE_VERSION};
+    use crate::config::CurrentLimit;
+    use crate::config::{ignored_keys, License, STATE_VERSION};
 
     fn state() -> State {
         State {
@@ -609,7 +285,7 @@ mod tests {
             serde_json::json!([{"dev_id": "M2", "dev_type": "meter_ajax"}]),
         );
         set_params(&mut s, &body, &|d| Ok(Some(d.address.clone()))).unwrap();
-        assert_eq!(s.devices[1].dev_type, crate::devices::DeviceType::MeterAjax);
+        assert_eq!(s.devices[1].dev_type, crate::config::DeviceType::MeterAjax);
         assert_eq!(s.devices[1].address, "");
     }
 
@@ -779,8 +455,8 @@ mod tests {
         assert_eq!((s.title.as_str(), s.params.clone()), ("x", state().params));
         // A title of 200 characters, not 201.
         let long = |n: usize| serde_json::json!({ "title": "é".repeat(n) });
-        assert!(apply(long(crate::store::MAX_TEXT_CHARS)).is_ok());
-        let err = apply(long(crate::store::MAX_TEXT_CHARS + 1)).expect_err("too long");
+        assert!(apply(long(crate::config::MAX_TEXT_CHARS)).is_ok());
+        let err = apply(long(crate::config::MAX_TEXT_CHARS + 1)).expect_err("too long");
         assert!(err.starts_with("title: longer than 200"), "{err}");
         // 100 devices in one request, not 101.
         let meters = |n: usize| {
@@ -815,10 +491,11 @@ mod tests {
     #[test]
     fn the_settings_file_is_checked_for_names_that_cannot_exist() {
         let s = state();
-        assert_eq!(check_formula_names(&s.params, &s.devices, &[]), Ok(()));
+        let check = crate::config::check_formula_names;
+        assert_eq!(check(&s.params, &s.devices, &[]), Ok(()));
         let mut params = s.params.clone();
         params.max_total_current = CurrentLimit::Formula("32000 - M9.current".into());
-        let err = check_formula_names(&params, &s.devices, &[]).expect_err("no device M9");
+        let err = check(&params, &s.devices, &[]).expect_err("no device M9");
         assert!(err.contains("m9.current"), "{err}");
     }
 

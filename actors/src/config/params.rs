@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::devices::CurrentLimit;
+use super::CurrentLimit;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -1,0 +1,52 @@
+//! Everything changed through the API, as the state file holds it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{DeviceSettings, SiteParams, User};
+use crate::charging_log::Transaction;
+
+/// The longest `title` or `desc`, in characters.
+pub const MAX_TEXT_CHARS: usize = 200;
+
+/// Everything changed through the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    /// Format version of this file.
+    pub version: u32,
+    pub title: String,
+    pub desc: String,
+    pub params: SiteParams,
+    pub devices: Vec<DeviceSettings>,
+    /// Argon2 PHC string of the admin password; `None` = no password.
+    pub admin_hash: Option<String>,
+    pub license: License,
+    #[serde(default)]
+    pub users: Vec<User>,
+    /// Transactions open at the last save (a car plugged in), so that a
+    /// restart continues them.
+    #[serde(default)]
+    pub open_transactions: Vec<Transaction>,
+    /// Soft meter readings of wallboxes without a meter, Wh.
+    #[serde(default)]
+    pub soft_meters: BTreeMap<String, i64>,
+    /// This installation's serial number (`vsn.serialno`), made once at the
+    /// first start and kept: clients build their ids from it.
+    #[serde(default)]
+    pub serialno: String,
+    /// The charging-manager variables (`set_cm_vars`), read by formulas as
+    /// `CM.<name>`.
+    #[serde(default)]
+    pub cm_vars: BTreeMap<String, serde_json::Number>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct License {
+    pub accepted: bool,
+    pub allow_usage_stats: bool,
+}
+
+pub const STATE_VERSION: u32 = 1;
