@@ -11,7 +11,6 @@ use actix::{Actor, SyncArbiter};
 use actix_web::{web, App, HttpServer};
 use actors::alloc::Rotation;
 use actors::config::{License, State, STATE_VERSION};
-use actors::devices::DeviceType;
 use actors::history::History;
 use actors::plant::{LocalPorts, Plant};
 use actors::sim::plant::PlantSim;
@@ -206,7 +205,8 @@ fn feed_http_wallboxes(
                 let (Some(device), Some(view)) = (plant.find(dev_id), view) else {
                     continue;
                 };
-                if device.settings.dev_type != DeviceType::EvseAjax {
+                let dev_type = device.settings.dev_type;
+                if !(dev_type.is_http_input() && dev_type.is_wallbox()) {
                     continue;
                 }
                 let rotation =

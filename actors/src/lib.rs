@@ -11,7 +11,6 @@ pub mod history;
 pub mod keyword;
 pub mod metrics;
 pub mod plant;
-pub mod registers;
 pub mod rules;
 pub mod sim;
 pub mod store;

@@ -4,7 +4,8 @@
 //! `&import_wh=12345&voltage=231,232,233&current=10001,10002,10003`.
 
 use actix::Addr;
-use actors::devices::{DeviceType, EvsePush, HttpInput, MeterPush, Push};
+use actors::devices::{EvsePush, HttpInput, MeterPush, Push};
+use actors::drivers::{evse_ajax, meter_ajax, DeviceType};
 use actors::plant::DeviceHandle;
 use actors::supervisor::Reevaluate;
 use serde_json::{json, Value};
@@ -219,7 +220,7 @@ pub async fn set_meter(
     params: &Params,
     body: Option<&Value>,
 ) -> Result<Value, ApiError> {
-    let (_, addr) = target(state, params, DeviceType::MeterAjax)?;
+    let (_, addr) = target(state, params, DeviceType::from(&meter_ajax::DRIVER))?;
     let fields = Fields {
         body: body_object(body)?,
         params,
@@ -236,7 +237,7 @@ pub async fn set_evse(
     params: &Params,
     body: Option<&Value>,
 ) -> Result<Value, ApiError> {
-    let (device, addr) = target(state, params, DeviceType::EvseAjax)?;
+    let (device, addr) = target(state, params, DeviceType::from(&evse_ajax::DRIVER))?;
     let fields = Fields {
         body: body_object(body)?,
         params,

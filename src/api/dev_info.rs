@@ -6,7 +6,8 @@ use std::borrow::Cow;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use actors::config::{CurrentLimit, DeviceSettings};
-use actors::devices::{DeviceStatus, DeviceType};
+use actors::devices::DeviceStatus;
+use actors::drivers::DeviceType;
 use actors::plant::DeviceActor;
 use actors::rules::charging::Rule;
 use actors::supervisor::{EvseView, GetSnapshot, MeterView, Snapshot};
@@ -263,7 +264,7 @@ fn device<'a>(
     now: Instant,
 ) -> Device<'a> {
     let status: Option<&DeviceStatus> = at.and_then(|i| snapshot.devices[i].1.as_ref());
-    let kind = if s.dev_type == DeviceType::EvseGroup {
+    let kind = if s.dev_type.is_group() {
         Kind::Group {
             max_charging_cur: &s.max_charging_cur,
             group: s.group,
@@ -403,8 +404,7 @@ pub async fn get_params(state: &AppState, admin: bool) -> Result<String, ApiErro
 /// Every supported device type with its display name (`dev_meta`).
 pub fn dev_types() -> Value {
     Value::Object(
-        DeviceType::ALL
-            .iter()
+        DeviceType::all()
             .map(|t| (t.key().to_string(), Value::from(t.display_name())))
             .collect(),
     )

@@ -250,7 +250,7 @@ async fn cnf(
             })?;
             let dev_type = device.settings.dev_type;
             let request = modbus::ModbusRequest::parse(&params, dev_type.register_map())?;
-            if request.reads_last_card(dev_type) {
+            if request.reads_secret(dev_type) {
                 // The last card read (8096) is a credential.
                 config::require_admin(&state, &req, credentials.clone(), "modbus read 8096")
                     .await?;

@@ -2,8 +2,9 @@
 
 use actix::Addr;
 use actors::codec::{decode, encode_int, RegType, RegValue, RegisterRef, Suffix};
-use actors::devices::{Device, DeviceType, ReadRegisters, WriteRegisters};
-use actors::registers::{RegisterMap, MAX_READ_COUNT};
+use actors::devices::{Device, ReadRegisters, WriteRegisters};
+use actors::drivers::map::{RegisterMap, MAX_READ_COUNT};
+use actors::drivers::DeviceType;
 use serde_json::{Map, Value};
 
 use super::params::parse_whole;
@@ -31,14 +32,18 @@ pub enum ModbusRequest {
 }
 
 impl ModbusRequest {
-    /// Whether it reads a Power Brain's last card (8096, a string of 15
-    /// registers): a card id is a credential, so only the admin may.
-    pub fn reads_last_card(&self, dev_type: DeviceType) -> bool {
-        if dev_type != DeviceType::EvsePowerbrain {
-            return false;
-        }
-        let card = actors::drivers::evse_powerbrain::LAST_RFID;
-        let card = u32::from(card.addr)..u32::from(card.addr) + u32::from(card.count);
+    /// Whether it reads a register whose value is a credential (a Power
+    /// Brain's last card, 8096): only the admin may.
+    pub fn reads_secret(&self, dev_type: DeviceType) -> bool {
+        let secrets = dev_type.modbus().map_or(&[][..], |m| m.secret);
+        secrets
+            .iter()
+            .any(|secret| self.reads_span(secret.addr, secret.count))
+    }
+
+    /// Whether it reads any of `count` registers from `addr`.
+    fn reads_span(&self, addr: u16, count: u16) -> bool {
+        let span = u32::from(addr)..u32::from(addr) + u32::from(count);
         match self {
             ModbusRequest::ReadAll => true,
             ModbusRequest::Read {
@@ -46,7 +51,7 @@ impl ModbusRequest {
             } => {
                 let start = u32::from(*addr);
                 let end = start + u32::from(ty.width()) * u32::from(*count);
-                start < card.end && card.start < end
+                start < span.end && span.start < end
             }
             ModbusRequest::Write { .. } => false,
         }

@@ -179,7 +179,7 @@ pub fn delete_device(state: &mut State, dev_id: &str) -> Result<(), String> {
     let removed = next.remove(index);
     if let Some(member) = removed
         .group_number()
-        .filter(|_| removed.dev_type == super::DeviceType::EvseGroup)
+        .filter(|_| removed.dev_type.is_group())
         .and_then(|n| next.iter().find(|d| d.group == n))
     {
         return Err(format!(
@@ -285,7 +285,7 @@ mod tests {
             serde_json::json!([{"dev_id": "M2", "dev_type": "meter_ajax"}]),
         );
         set_params(&mut s, &body, &|d| Ok(Some(d.address.clone()))).unwrap();
-        assert_eq!(s.devices[1].dev_type, crate::config::DeviceType::MeterAjax);
+        assert_eq!(s.devices[1].dev_type.key(), "meter_ajax");
         assert_eq!(s.devices[1].address, "");
     }
 

@@ -254,7 +254,7 @@ pub fn device_problems(devices: &[DeviceSettings]) -> Vec<DeviceSettingsError> {
     let mut names = HashSet::new();
     let groups: std::collections::HashMap<u32, u32> = devices
         .iter()
-        .filter(|d| d.dev_type == DeviceType::EvseGroup)
+        .filter(|d| d.dev_type.is_group())
         .filter_map(|d| d.group_number().map(|n| (n, d.group)))
         .collect();
     for (index, d) in devices.iter().enumerate() {
@@ -271,7 +271,7 @@ pub fn device_problems(devices: &[DeviceSettings]) -> Vec<DeviceSettingsError> {
         if d.group != 0 && !groups.contains_key(&d.group) {
             fail("group", format!("there is no evse_group E{}", d.group));
         }
-        if d.dev_type == DeviceType::EvseGroup {
+        if d.dev_type.is_group() {
             let mut seen = HashSet::new();
             let mut at = d.group_number().unwrap_or(0);
             while at != 0 {
@@ -377,7 +377,7 @@ fn check_attach(
     index: usize,
     d: &DeviceSettings,
 ) -> Result<(), String> {
-    if !d.dev_type.is_evse() || d.dev_type == DeviceType::EvseGroup {
+    if !d.dev_type.is_wallbox() {
         return Err(format!(
             "only a wallbox has an attached meter, not a {}",
             d.dev_type.key()
@@ -436,7 +436,7 @@ fn validate_numbers(d: &DeviceSettings) -> Result<(), (&'static str, String)> {
         }
     }
     match &d.max_charging_cur {
-        CurrentLimit::Fixed(max) if d.dev_type == DeviceType::EvseGroup && *max < 0 => {
+        CurrentLimit::Fixed(max) if d.dev_type.is_group() && *max < 0 => {
             return Err(("max_charging_cur", "must not be negative".into()));
         }
         CurrentLimit::Fixed(max) if *max > CurrentLimit::MAX_MA => {

@@ -35,7 +35,7 @@ pub use users::{
     validate_users, Rfid, User,
 };
 
-pub use crate::devices::DeviceType;
+pub use crate::drivers::DeviceType;
 
 /// A value's fields as a JSON object (empty if it is no object).
 fn as_object<T: serde::Serialize>(value: &T) -> Map<String, Value> {

@@ -10,9 +10,10 @@ use super::messages::{
     Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Refused, Shutdown, UpdateSettings,
     WriteRegisters,
 };
-use super::{ComStatus, DeviceType};
+use super::ComStatus;
 use crate::config::DeviceSettings;
-use crate::drivers::{evse_powerbrain, powerbrain, FailSafe, Reading, Table};
+use crate::drivers::registry::{Control, Modbus};
+use crate::drivers::{FailSafe, Read, Reading, Table};
 use crate::metrics::Metrics;
 use crate::transport::{Bus, BusRequest, DeviceError, Op};
 
@@ -159,17 +160,28 @@ impl Device {
         }
     }
 
+    /// The driver's Modbus side.
+    fn modbus(&self) -> Option<&'static Modbus> {
+        self.settings.dev_type.modbus()
+    }
+
+    /// How the driver tells a wallbox its current; `None` for a meter.
+    fn control(&self) -> Option<&'static Control> {
+        self.modbus().and_then(|m| m.control.as_ref())
+    }
+
+    /// Reads the device's identity, for a driver that has one.
     fn identify(&mut self, ctx: &mut Context<Self>) {
-        if self.model.is_some() || !self.settings.dev_type.is_powerbrain() {
+        let Some(identify) = self.modbus().and_then(|m| m.identify) else {
+            return;
+        };
+        if self.model.is_some() {
             return;
         }
-        let (addr, count) = powerbrain::IDENTITY_BLOCK;
-        let read = self.exchange_all(vec![Op::ReadHolding { addr, count }]);
-        ctx.spawn(read.map(|result, device, _| {
+        let read = self.exchange_all(vec![op(&identify.block)]);
+        ctx.spawn(read.map(move |result, device, _| {
             if let Ok(words) = result {
-                device.model = words
-                    .first()
-                    .and_then(|w| powerbrain::model_from_identity(w));
+                device.model = words.first().and_then(|w| (identify.model)(w));
                 if let Some(model) = &device.model {
                     info!(device.log, "identified"; "model" => model);
                 }
@@ -184,7 +196,10 @@ impl Device {
         let Some(seen) = self.fail_safe_seen else {
             return Vec::new();
         };
-        if self.fail_safe_checked || self.settings.dev_type != DeviceType::EvsePowerbrain {
+        let Some(fail_safe_words) = self.control().and_then(|c| c.fail_safe) else {
+            return Vec::new();
+        };
+        if self.fail_safe_checked {
             return Vec::new();
         }
         self.fail_safe_checked = true;
@@ -197,7 +212,7 @@ impl Device {
         }
         info!(self.log, "configuring the wallbox fail-safe";
             "duration_s" => wanted.duration_s, "current_ma" => wanted.current_ma);
-        evse_powerbrain::fail_safe_words(wanted)
+        fail_safe_words(wanted)
             .into_iter()
             .map(|(addr, values)| Op::Write { addr, values })
             .collect()
@@ -246,24 +261,14 @@ impl Handler<Poll> for Device {
 
     fn handle(&mut self, _: Poll, _: &mut Self::Context) -> Self::Result {
         let dev_type = self.settings.dev_type;
-        let ops = dev_type
-            .reads()
-            .iter()
-            .map(|r| match r.table {
-                Table::Holding => Op::ReadHolding {
-                    addr: r.addr,
-                    count: r.count,
-                },
-                Table::Input => Op::ReadInput {
-                    addr: r.addr,
-                    count: r.count,
-                },
-            })
-            .collect();
-        let work = self.exchange_untracked(ops);
+        let Some(modbus) = self.modbus() else {
+            let none = format!("{} device has no registers", dev_type.with_article());
+            return Box::pin(fut::ready(Err(DeviceError::Protocol(none))));
+        };
+        let work = self.exchange_untracked(modbus.reads.iter().map(op).collect());
         Box::pin(work.into_actor(self).map(move |blocks, device, _| {
             let reading = blocks.and_then(|blocks| {
-                dev_type
+                modbus
                     .decode(&blocks)
                     .map_err(|e| DeviceError::Protocol(e.to_string()))
             });
@@ -271,15 +276,13 @@ impl Handler<Poll> for Device {
             device.com.record_poll(reading.as_ref().map(|_| ()), now);
             device.log_com(now);
             if let Ok(r) = &reading {
-                if device.model.is_none() && !dev_type.is_powerbrain() {
+                if device.model.is_none() && modbus.identify.is_none() {
                     device.model = Some(dev_type.model());
                 }
                 if let Reading::Evse(evse) = r {
                     device.fail_safe_seen = Some(evse.fail_safe);
-                    if dev_type == DeviceType::EvsePowerbrain {
-                        device.read_back = evse_powerbrain::control_words_read(evse)
-                            .into_iter()
-                            .collect();
+                    if let Some(control) = &modbus.control {
+                        device.read_back = (control.read_back)(evse).into_iter().collect();
                     }
                 }
             }
@@ -288,14 +291,28 @@ impl Handler<Poll> for Device {
     }
 }
 
+/// The Modbus request of one read.
+fn op(read: &Read) -> Op {
+    match read.table {
+        Table::Holding => Op::ReadHolding {
+            addr: read.addr,
+            count: read.count,
+        },
+        Table::Input => Op::ReadInput {
+            addr: read.addr,
+            count: read.count,
+        },
+    }
+}
+
 impl Handler<Apply> for Device {
     type Result = ResponseActFuture<Self, Result<(), DeviceError>>;
 
     fn handle(&mut self, msg: Apply, _: &mut Self::Context) -> Self::Result {
-        if !self.settings.dev_type.is_evse() {
+        let Some(control) = self.control() else {
             return Box::pin(fut::ready(Ok(())));
-        }
-        let words = evse_powerbrain::control_words(msg.current_ma, msg.enable);
+        };
+        let words = (control.words)(msg.current_ma, msg.enable);
         let reassert = self
             .asserted_at
             .is_none_or(|at| at.elapsed() >= REASSERT_AFTER);
@@ -360,14 +377,7 @@ impl Handler<GetStatus> for Device {
 
     fn handle(&mut self, _: GetStatus, _: &mut Self::Context) -> Self::Result {
         let written = |addr| self.written.get(&addr).copied();
-        let written_ma = match (
-            written(evse_powerbrain::REG_CURRENT_LIMIT),
-            written(evse_powerbrain::REG_CHARGING_ENABLE),
-        ) {
-            (Some(deciamps), Some(1)) => Some(i64::from(deciamps) * 100),
-            (Some(_), Some(_)) => Some(0),
-            _ => None,
-        };
+        let written_ma = self.control().and_then(|c| (c.written_ma)(&written));
         MessageResult(DeviceStatus {
             com: self.com.clone(),
             model: self.model.clone().unwrap_or_else(|| {

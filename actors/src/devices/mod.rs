@@ -5,14 +5,12 @@
 mod actor;
 mod failures;
 pub mod http_input;
-mod kind;
 mod messages;
 
 use std::time::Instant;
 
 pub use actor::Device;
 pub use http_input::{EvsePush, HttpInput, MeterPush, Push};
-pub use kind::DeviceType;
 pub use messages::{
     Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Refused, Shutdown, UpdateSettings,
     WriteRegisters,

@@ -1,80 +1,108 @@
 //! cFos Power Brain wallbox (`evse_powerbrain`), unit 1 on port 4701.
-//!
-//! | addr | type | unit | meaning |
-//! |---|---|---|---|
-//! | 8057 | u16 | bit0 | attached meter has per-phase values |
-//! | 8058 | i64 | Wh | attached meter: energy |
-//! | 8062 | i32 | W | attached meter: power (signed) |
-//! | 8064/66/68 | i32 | 0.1 A | attached meter: current L1/L2/L3 |
-//! | 8083 | i32 | s | fail-safe duration (flash: write rarely) |
-//! | 8085 | u16 | 0.1 A | fail-safe current (flash: write rarely) |
-//! | 8090 | u16 | 0.1 A | cable capacity (0 = no cable) |
-//! | 8092 | u16 | | CP state 0 A, 1 B, 2 C, 3 D, other error |
-//! | 8093 | u16 | 0.1 A | charging current limit (volatile: safe to write often) |
-//! | 8094 | u16 | 0/1 | charging enable (volatile: safe to write often) |
-//! | 8096 | str15 | | last RFID seen (hex text) |
-//! | 8112 | u16 | 0/1 | a meter is attached |
-//! | 8113 | u16 | bits | bit0/bit1: S0 input 1/2 is on |
+//! Decoded by code: the charge pilot state, the attached meter, the cable,
+//! the fail-safe, the last card and the S0 inputs; told its current through
+//! the volatile limit and enable registers, and its fail-safe (in flash)
+//! once, when it differs from the settings.
 
-use super::{check_blocks, deciamps_to_ma, i32_at, i64_at, ma_to_deciamps};
+use super::map::{concat, reg, Access, Register, RegisterMap};
+use super::powerbrain::{self, CURRENT, ENERGY, METER_FLAGS, POWER, SHARED};
+use super::registry::{Control, Decode, Driver, Kind, Link, Modbus};
+use super::{deciamps_to_ma, ma_to_deciamps, Answers, NOMINAL_V};
 use super::{DecodeError, EvseReading, EvseState, FailSafe, MeterReading, Read, Reading};
 use crate::codec::decode_str;
+use crate::codec::RegType::{Str, I32, I64, U16};
+use Access::{Read as R, ReadWrite as RW};
 
-pub const METER_BLOCK: Read = Read::holding(8057, 13);
-pub const FAIL_SAFE_BLOCK: Read = Read::holding(8083, 3);
-pub const CONTROL_BLOCK: Read = Read::holding(8090, 6);
+pub static DRIVER: Driver = Driver {
+    key: "evse_powerbrain",
+    name: "cFos Power Brain Wallbox",
+    kind: Kind::Wallbox,
+    maker: "cFos",
+    device: "Power Brain",
+    link: Link::Modbus(Modbus {
+        map: &MAP,
+        reads: READS,
+        decode: Decode::Code(decode),
+        identify: Some(powerbrain::IDENTIFY),
+        control: Some(Control {
+            words: |current_ma, enable| control_words(current_ma, enable).to_vec(),
+            read_back: |reading| control_words_read(reading).to_vec(),
+            written_ma,
+            fail_safe: Some(|fail_safe| fail_safe_words(fail_safe).to_vec()),
+        }),
+        // The last card read is a credential.
+        secret: &[LAST_RFID],
+    }),
+};
+
+// The registers this driver reads or writes.
+const FAIL_SAFE_DURATION: Register = reg("fail_safe_duration", 8083, I32, RW, "s");
+const FAIL_SAFE_CURRENT: Register = reg("fail_safe_current", 8085, U16, RW, "0.1 A");
+const CABLE_CURRENT: Register = reg("cable_current", 8090, U16, R, "0.1 A");
+/// 0 A, 1 B, 2 C, 3 D, other: error.
+const CHARGE_PILOT_STATE: Register = reg("charge_pilot_state", 8092, U16, R, "0 A .. 5 F");
+/// Volatile: safe to write every cycle.
+pub const CURRENT_LIMIT: Register = reg("charging_cur_limit", 8093, U16, RW, "0.1 A");
+pub const CHARGING_ENABLE: Register = reg("charging_enable", 8094, U16, RW, "0/1");
+const LAST_CARD: Register = reg("last_rfid", 8096, Str(15), R, "hex text");
+/// Whether a meter is attached (its block is valid only then).
+const HAS_METER: Register = reg("has_meter", 8112, U16, R, "0/1");
+/// bit0/bit1: S0 input 1/2 is on.
+const S0_INPUTS: Register = reg("s0_inputs", 8113, U16, R, "bit field");
+
+pub const METER_BLOCK: Read = Read::holding(METER_FLAGS, 13);
+pub const FAIL_SAFE_BLOCK: Read = Read::holding(FAIL_SAFE_DURATION.addr, 3);
+pub const CONTROL_BLOCK: Read = Read::holding(CABLE_CURRENT.addr, 6);
 /// `has_meter` and `s0_inputs`.
-pub const HAS_METER: Read = Read::holding(8112, 2);
-pub const LAST_RFID: Read = Read::holding(8096, 15);
+pub const HAS_METER_BLOCK: Read = Read::holding(HAS_METER.addr, 2);
+pub const LAST_RFID: Read = Read::holding(LAST_CARD.addr, 15);
 
 pub const READS: &[Read] = &[
     METER_BLOCK,
     FAIL_SAFE_BLOCK,
     CONTROL_BLOCK,
-    HAS_METER,
+    HAS_METER_BLOCK,
     LAST_RFID,
 ];
 
-pub const REG_CURRENT_LIMIT: u16 = 8093;
-pub const REG_CHARGING_ENABLE: u16 = 8094;
-pub const REG_FAIL_SAFE_DURATION: u16 = 8083;
-pub const REG_FAIL_SAFE_CURRENT: u16 = 8085;
-
-/// The nominal voltage reported for the attached meter, which has no
-/// voltage registers.
-const NOMINAL_V: i64 = 230;
-
 pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
-    check_blocks(READS, blocks)?;
-    let (meter, fail_safe, control, has_meter, rfid) =
-        (&blocks[0], &blocks[1], &blocks[2], &blocks[3], &blocks[4]);
-    let state = match control[2] {
+    let at = Answers::new(READS, blocks)?;
+    let state = match at.u16(CHARGE_PILOT_STATE.addr)? {
         0 => EvseState::Waiting,
         1 => EvseState::Present,
         2 => EvseState::Charging,
         3 => EvseState::Ventilation,
         _ => EvseState::Error,
     };
-    let meter = (has_meter[0] != 0).then(|| MeterReading {
-        current_ma: [7, 9, 11].map(|at| deciamps_to_ma(i32_at(meter, at))),
-        voltage_v: [NOMINAL_V; 3],
-        power_w: i32_at(meter, 5),
-        import_wh: i64_at(meter, 1),
-        export_wh: 0,
-        per_phase: meter[0] & 1 != 0,
-    });
+    let meter = if at.u16(HAS_METER.addr)? != 0 {
+        let block = powerbrain::meter_block(&at)?;
+        Some(MeterReading {
+            current_ma: block.current_ma,
+            // The attached meter has no voltage registers.
+            voltage_v: [NOMINAL_V; 3],
+            power_w: block.power_w,
+            import_wh: block.import_wh,
+            export_wh: 0,
+            per_phase: block.per_phase,
+        })
+    } else {
+        None
+    };
+    let deciamps = |addr| at.u16(addr).map(|v| deciamps_to_ma(i64::from(v)));
     Ok(Reading::Evse(EvseReading {
         state,
-        charging_enabled: control[4] != 0,
-        offered_ma: deciamps_to_ma(i64::from(control[3])),
-        cable_ma: deciamps_to_ma(i64::from(control[0])),
+        charging_enabled: at.u16(CHARGING_ENABLE.addr)? != 0,
+        offered_ma: deciamps(CURRENT_LIMIT.addr)?,
+        cable_ma: deciamps(CABLE_CURRENT.addr)?,
         meter,
         fail_safe: FailSafe {
-            duration_s: i32_at(fail_safe, 0),
-            current_ma: deciamps_to_ma(i64::from(fail_safe[2])),
+            duration_s: at.i32(FAIL_SAFE_DURATION.addr)?,
+            current_ma: deciamps(FAIL_SAFE_CURRENT.addr)?,
         },
-        rfid: decode_str(rfid).trim().to_string(),
-        inputs: (has_meter[1] & 0b11) as u8,
+        rfid: decode_str(at.words(LAST_RFID.addr, LAST_RFID.count)?)
+            .trim()
+            .to_string(),
+        inputs: (at.u16(S0_INPUTS.addr)? & 0b11) as u8,
     }))
 }
 
@@ -84,8 +112,8 @@ pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
 pub fn control_words(current_ma: i64, enable: bool) -> [(u16, u16); 2] {
     let deciamps = ma_to_deciamps(current_ma).clamp(60, 630);
     [
-        (REG_CURRENT_LIMIT, u16::try_from(deciamps).unwrap_or(60)),
-        (REG_CHARGING_ENABLE, u16::from(enable && current_ma > 0)),
+        (CURRENT_LIMIT.addr, u16::try_from(deciamps).unwrap_or(60)),
+        (CHARGING_ENABLE.addr, u16::from(enable && current_ma > 0)),
     ]
 }
 
@@ -94,9 +122,19 @@ pub fn control_words(current_ma: i64, enable: bool) -> [(u16, u16); 2] {
 pub fn control_words_read(reading: &EvseReading) -> [(u16, u16); 2] {
     let deciamps = ma_to_deciamps(reading.offered_ma).clamp(0, i64::from(u16::MAX));
     [
-        (REG_CURRENT_LIMIT, u16::try_from(deciamps).unwrap_or(0)),
-        (REG_CHARGING_ENABLE, u16::from(reading.charging_enabled)),
+        (CURRENT_LIMIT.addr, u16::try_from(deciamps).unwrap_or(0)),
+        (CHARGING_ENABLE.addr, u16::from(reading.charging_enabled)),
     ]
+}
+
+/// The current in force from what was last written to the limit and the
+/// enable flag: 0 while disabled; unknown until both were written.
+fn written_ma(written: &dyn Fn(u16) -> Option<u16>) -> Option<i64> {
+    match (written(CURRENT_LIMIT.addr), written(CHARGING_ENABLE.addr)) {
+        (Some(deciamps), Some(1)) => Some(deciamps_to_ma(i64::from(deciamps))),
+        (Some(_), Some(_)) => Some(0),
+        _ => None,
+    }
 }
 
 /// The words that configure the box's own fail-safe.
@@ -105,12 +143,57 @@ pub fn fail_safe_words(fail_safe: FailSafe) -> [(u16, Vec<u16>); 2] {
     let current = u16::try_from(ma_to_deciamps(fail_safe.current_ma).clamp(0, 630)).unwrap_or(0);
     [
         (
-            REG_FAIL_SAFE_DURATION,
+            FAIL_SAFE_DURATION.addr,
             vec![(duration >> 16) as u16, duration as u16],
         ),
-        (REG_FAIL_SAFE_CURRENT, vec![current]),
+        (FAIL_SAFE_CURRENT.addr, vec![current]),
     ]
 }
+
+const OWN: [Register; 30] = [
+    // The EVSE page does not list 8044–8047 and 8050, but the HTTP API's own
+    // examples write them on `device=evse`, and those examples are the contract.
+    reg("phases", 8044, U16, RW, "bit0 L1, bit1 L2, bit2 L3"),
+    reg("voltage_l1", 8045, U16, RW, "V"),
+    reg("voltage_l2", 8046, U16, RW, "V"),
+    reg("voltage_l3", 8047, U16, RW, "V"),
+    reg("pulses", 8050, I64, RW, "pulses"),
+    // The attached ("pinned") meter, valid when has_meter (8112) is 1.
+    reg("meter_flags", METER_FLAGS, U16, R, "bit0 per-phase values"),
+    reg("energy", ENERGY, I64, R, "Wh"),
+    reg("power", POWER, I32, R, "W"),
+    reg("current_l1", CURRENT[0], I32, R, "0.1 A"),
+    reg("current_l2", CURRENT[1], I32, R, "0.1 A"),
+    reg("current_l3", CURRENT[2], I32, R, "0.1 A"),
+    // Flash-backed: write rarely.
+    reg("def_fixed_current", 8080, U16, RW, "0.1 A"),
+    reg("def_charg_cur_limit", 8081, U16, RW, "0.1 A"),
+    reg("def_charging_enable", 8082, U16, RW, "0/1"),
+    FAIL_SAFE_DURATION,
+    FAIL_SAFE_CURRENT,
+    // Volatile: safe to write every cycle.
+    reg("disconnect_cp", 8086, U16, RW, "s"),
+    reg("relay_select", 8087, U16, RW, "0 three-phase, 1 one-phase"),
+    reg("relay2", 8088, U16, RW, "0/1"),
+    CABLE_CURRENT,
+    reg("fixed_current", 8091, U16, RW, "0.1 A"),
+    CHARGE_PILOT_STATE,
+    CURRENT_LIMIT,
+    CHARGING_ENABLE,
+    reg("charging_current", 8095, U16, R, "0.1 A"),
+    LAST_CARD,
+    reg("detected_rfids", 8111, U16, R, "count"),
+    HAS_METER,
+    S0_INPUTS,
+    reg("count_restart", 8120, I32, RW, "restarts"),
+];
+
+static REGISTERS: [Register; 39] = concat(SHARED, OWN);
+
+/// The registers of a Power Brain's wallbox.
+pub static MAP: RegisterMap = RegisterMap {
+    registers: &REGISTERS,
+};
 
 #[cfg(test)]
 mod tests {

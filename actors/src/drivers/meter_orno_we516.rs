@@ -1,24 +1,31 @@
-//! Orno OR-WE-516 (`meter_orno_we516`).
+//! Orno OR-WE-516 (`meter_orno_we516`): a float meter, described by data
+//! (`float_meter.rs` decodes it).
 //!
-//! HOLDING registers (FC03), IEEE-754 float32, two registers each,
-//! big-endian, high word first. Powers are in **kW**.
-//!
-//! | addr | raw type | unit | meaning |
-//! |---|---|---|---|
-//! | 0x000E/10/12 | f32 | V | voltage L1/L2/L3 |
-//! | 0x0016/18/1A | f32 | A | current L1/L2/L3, unsigned |
-//! | 0x001C | f32 | kW | active power total, signed (- = export) |
-//! | 0x001E/20/22 | f32 | kW | active power L1/L2/L3, signed |
-//! | 0x0108 | f32 | kWh | forward (import) active energy total |
-//! | 0x0110 | f32 | kWh | reverse (export) active energy total |
-//!
-//! Each phase current gets the sign of that phase's active power, so an
-//! exporting phase has a negative current.
+//! HOLDING registers (FC03), IEEE-754 float32, two registers each, high
+//! word first. Powers are in **kW**. Each phase current gets the sign of
+//! that phase's active power, so an exporting phase has a negative current.
 
-use super::{
-    check_blocks, float_energy_wh, float_in, float_phases, float_to_int, FloatPhaseRegisters,
+use super::float_meter::{FloatMeter, FloatPhases};
+use super::map::{reg, Access::Read as R, Register, RegisterMap};
+use super::registry::{Decode, Driver, Kind, Link, Modbus};
+use super::Read;
+use crate::codec::RegType::{I32, U16};
+
+pub static DRIVER: Driver = Driver {
+    key: "meter_orno_we516",
+    name: "Orno OR-WE-516",
+    kind: Kind::Meter,
+    maker: "Orno",
+    device: "OR-WE-516",
+    link: Link::Modbus(Modbus {
+        map: &MAP,
+        reads: READS,
+        decode: Decode::FloatMeter(&VALUES),
+        identify: None,
+        control: None,
+        secret: &[],
+    }),
 };
-use super::{DecodeError, MeterReading, Read, Reading};
 
 /// Voltages, frequency, currents and active powers: 0x000E..0x0024.
 pub const MEASURE_BLOCK: Read = Read::holding(0x000e, 0x0016);
@@ -27,46 +34,106 @@ pub const ENERGY_BLOCK: Read = Read::holding(0x0108, 0x000a);
 
 pub const READS: &[Read] = &[MEASURE_BLOCK, ENERGY_BLOCK];
 
-const REG_VOLTAGE: [u16; 3] = [0x000e, 0x0010, 0x0012];
-const REG_CURRENT: [u16; 3] = [0x0016, 0x0018, 0x001a];
-const REG_TOTAL_POWER: u16 = 0x001c;
-const REG_POWER: [u16; 3] = [0x001e, 0x0020, 0x0022];
-const REG_IMPORT: u16 = 0x0108;
-const REG_EXPORT: u16 = 0x0110;
+static VALUES: FloatMeter = FloatMeter {
+    phases: Some(FloatPhases {
+        voltage: [VOLTAGE[0].addr, VOLTAGE[1].addr, VOLTAGE[2].addr],
+        current: [CURRENT[0].addr, CURRENT[1].addr, CURRENT[2].addr],
+        power: [POWER[0].addr, POWER[1].addr, POWER[2].addr],
+    }),
+    total_power: TOTAL_POWER.addr,
+    power_scale: 1000.0,
+    import_kwh: IMPORT.addr,
+    export_kwh: EXPORT.addr,
+};
 
-pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
-    check_blocks(READS, blocks)?;
-    let (measure, energy) = (&blocks[0], &blocks[1]);
-    let regs = FloatPhaseRegisters {
-        voltage: REG_VOLTAGE,
-        current: REG_CURRENT,
-        power: REG_POWER,
-        power_scale: 1000.0,
-    };
-    let (current_ma, voltage_v) = float_phases(measure, MEASURE_BLOCK, &regs)?;
-    let (import_wh, export_wh) = float_energy_wh(energy, ENERGY_BLOCK, REG_IMPORT, REG_EXPORT)?;
-    let power_kw = float_in(measure, MEASURE_BLOCK, REG_TOTAL_POWER);
-    Ok(Reading::Meter(MeterReading {
-        current_ma,
-        voltage_v,
-        power_w: float_to_int(power_kw, 1000.0, "power")?,
-        import_wh,
-        export_wh,
-        per_phase: true,
-    }))
-}
+const VOLTAGE: [Register; 3] = [
+    reg("voltage_l1", 0x000e, I32, R, "float32 V"),
+    reg("voltage_l2", 0x0010, I32, R, "float32 V"),
+    reg("voltage_l3", 0x0012, I32, R, "float32 V"),
+];
+const CURRENT: [Register; 3] = [
+    reg("current_l1", 0x0016, I32, R, "float32 A, unsigned"),
+    reg("current_l2", 0x0018, I32, R, "float32 A, unsigned"),
+    reg("current_l3", 0x001a, I32, R, "float32 A, unsigned"),
+];
+const TOTAL_POWER: Register = reg("total_power", 0x001c, I32, R, "float32 kW, signed");
+const POWER: [Register; 3] = [
+    reg("power_l1", 0x001e, I32, R, "float32 kW, signed"),
+    reg("power_l2", 0x0020, I32, R, "float32 kW, signed"),
+    reg("power_l3", 0x0022, I32, R, "float32 kW, signed"),
+];
+const IMPORT: Register = reg("import_energy", 0x0108, I32, R, "float32 kWh");
+const EXPORT: Register = reg("export_energy", 0x0110, I32, R, "float32 kWh");
+
+/// HOLDING registers (FC03), 32-bit values listed as `d` (see
+/// `meter_sdm630.rs`). Source: ORNO, "OR-WE-516 register list" (via
+/// ya-modbus).
+pub static MAP: RegisterMap = RegisterMap {
+    registers: &[
+        reg("serial_no", 0x0000, U16, R, ""),
+        reg("slave_id", 0x0002, U16, R, ""),
+        reg("baud_rate", 0x0003, U16, R, ""),
+        reg("software_version", 0x0004, I32, R, ""),
+        reg("hardware_version", 0x0006, I32, R, ""),
+        VOLTAGE[0],
+        VOLTAGE[1],
+        VOLTAGE[2],
+        reg("frequency", 0x0014, I32, R, "float32 Hz"),
+        CURRENT[0],
+        CURRENT[1],
+        CURRENT[2],
+        TOTAL_POWER,
+        POWER[0],
+        POWER[1],
+        POWER[2],
+        reg("total_reactive_power", 0x0024, I32, R, "float32 kvar"),
+        reg("reactive_power_l1", 0x0026, I32, R, "float32 kvar"),
+        reg("reactive_power_l2", 0x0028, I32, R, "float32 kvar"),
+        reg("reactive_power_l3", 0x002a, I32, R, "float32 kvar"),
+        reg("total_apparent_power", 0x002c, I32, R, "float32 kVA"),
+        reg("apparent_power_l1", 0x002e, I32, R, "float32 kVA"),
+        reg("apparent_power_l2", 0x0030, I32, R, "float32 kVA"),
+        reg("apparent_power_l3", 0x0032, I32, R, "float32 kVA"),
+        reg("total_power_factor", 0x0034, I32, R, "float32"),
+        reg("power_factor_l1", 0x0036, I32, R, "float32"),
+        reg("power_factor_l2", 0x0038, I32, R, "float32"),
+        reg("power_factor_l3", 0x003a, I32, R, "float32"),
+        reg("total_energy", 0x0100, I32, R, "float32 kWh"),
+        reg("energy_l1", 0x0102, I32, R, "float32 kWh"),
+        reg("energy_l2", 0x0104, I32, R, "float32 kWh"),
+        reg("energy_l3", 0x0106, I32, R, "float32 kWh"),
+        IMPORT,
+        reg("import_energy_l1", 0x010a, I32, R, "float32 kWh"),
+        reg("import_energy_l2", 0x010c, I32, R, "float32 kWh"),
+        reg("import_energy_l3", 0x010e, I32, R, "float32 kWh"),
+        EXPORT,
+        reg("export_energy_l1", 0x0112, I32, R, "float32 kWh"),
+        reg("export_energy_l2", 0x0114, I32, R, "float32 kWh"),
+        reg("export_energy_l3", 0x0116, I32, R, "float32 kWh"),
+        reg("total_reactive_energy", 0x0118, I32, R, "float32 kvarh"),
+        reg("reactive_energy_l1", 0x011a, I32, R, "float32 kvarh"),
+        reg("reactive_energy_l2", 0x011c, I32, R, "float32 kvarh"),
+        reg("reactive_energy_l3", 0x011e, I32, R, "float32 kvarh"),
+        reg("import_reactive_energy", 0x0120, I32, R, "float32 kvarh"),
+        reg("import_reactive_energy_l1", 0x0122, I32, R, "float32 kvarh"),
+        reg("import_reactive_energy_l2", 0x0124, I32, R, "float32 kvarh"),
+        reg("import_reactive_energy_l3", 0x0126, I32, R, "float32 kvarh"),
+        reg("export_reactive_energy", 0x0128, I32, R, "float32 kvarh"),
+        reg("export_reactive_energy_l1", 0x012a, I32, R, "float32 kvarh"),
+        reg("export_reactive_energy_l2", 0x012c, I32, R, "float32 kvarh"),
+        reg("export_reactive_energy_l3", 0x012e, I32, R, "float32 kvarh"),
+    ],
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::meters::{self, set_f32, set_orno_we516};
-    use crate::sim::RegisterBank;
-
-    fn meter(bank: &RegisterBank) -> MeterReading {
-        crate::drivers::testing::meter_of(bank, READS, decode)
-    }
-
     use crate::drivers::testing::{answers_with, meter_from};
+    use crate::drivers::{DecodeError, Reading};
+
+    fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
+        VALUES.decode(READS, blocks)
+    }
 
     // Register addresses: ORNO, "OR-WE-516 register list"
     // (files.orno.pl/support/Others/ORNO/ORWE516_5902560322415/OR-WE-516_rejestry.pdf):
@@ -104,70 +171,5 @@ mod tests {
         assert!(READS
             .iter()
             .all(|r| r.table == super::super::Table::Holding));
-    }
-
-    #[test]
-    fn decodes_the_idle_meter() {
-        assert_eq!(
-            meter(&meters::orno_we516()),
-            MeterReading {
-                current_ma: [0; 3],
-                voltage_v: [230; 3],
-                power_w: 0,
-                import_wh: 0,
-                export_wh: 0,
-                per_phase: true,
-            }
-        );
-    }
-
-    #[test]
-    fn decodes_kilowatts_and_signs_the_currents() {
-        let mut bank = meters::orno_we516();
-        set_orno_we516(
-            &mut bank,
-            [231.5, 229.4, 230.6],
-            [10.2, 10.0, 0.0],
-            [2_361.3, -2_300.0, 0.0],
-            12_345.678,
-            987.654,
-        );
-        let m = meter(&bank);
-        assert_eq!(m.voltage_v, [232, 229, 231], "rounded to nearest");
-        assert_eq!(m.current_ma, [10_200, -10_000, 0], "signed by phase power");
-        assert_eq!(m.power_w, 61, "(2.3613 - 2.3) kW");
-        assert_eq!(m.import_wh, 12_345_678);
-        assert_eq!(m.export_wh, 987_654);
-        assert!(m.per_phase);
-    }
-
-    #[test]
-    fn total_power_is_the_meters_own_and_may_be_export() {
-        let mut bank = meters::orno_we516();
-        set_f32(&mut bank, 0x001c, -4.6004);
-        assert_eq!(meter(&bank).power_w, -4_600);
-    }
-
-    #[test]
-    fn nan_infinite_and_huge_values_are_invalid() {
-        crate::drivers::testing::refuses_invalid_floats(
-            meters::orno_we516,
-            READS,
-            decode,
-            &[
-                (0x0010, f32::NAN, "voltage L2"),
-                (0x0016, f32::INFINITY, "current L1"),
-                (0x0022, f32::NAN, "power L3"),
-                (0x001c, f32::NEG_INFINITY, "power"),
-                (0x001c, 1e16, "power"),
-                (0x0108, f32::MAX, "import energy"),
-                (0x0110, f32::NAN, "export energy"),
-            ],
-        );
-    }
-
-    #[test]
-    fn short_or_missing_blocks_are_errors_not_panics() {
-        crate::drivers::testing::refuses_short_answers(READS, decode);
     }
 }

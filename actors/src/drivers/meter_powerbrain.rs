@@ -1,33 +1,80 @@
-//! S0 meter input of a cFos Power Brain (`meter_powerbrain`), units 2 and 3.
-//!
-//! | addr | type | unit | meaning |
-//! |---|---|---|---|
-//! | 8045–8047 | u16 | V | nominal voltage L1–L3 |
-//! | 8057 | u16 | bit0 | per-phase values |
-//! | 8058 | i64 | Wh | energy |
-//! | 8062 | i32 | W | power, computed from pulses; -1 = no pulse yet |
-//! | 8064/66/68 | i32 | 0.1 A | current L1/L2/L3, computed |
+//! S0 meter input of a cFos Power Brain (`meter_powerbrain`), units 2 and
+//! 3 (ports 4702/4703). An S0 meter counts pulses; the box computes power
+//! and currents from them and its configured voltages.
 
-use super::{
-    check_blocks, deciamps_to_ma, i32_at, i64_at, DecodeError, MeterReading, Read, Reading,
+use super::map::{concat, reg, Access, Register, RegisterMap};
+use super::powerbrain::{self, CURRENT, ENERGY, METER_FLAGS, POWER, SHARED};
+use super::registry::{Decode, Driver, Kind, Link, Modbus};
+use super::{Answers, DecodeError, MeterReading, Read, Reading};
+use crate::codec::RegType::{I32, I64, U16};
+use Access::{Read as R, ReadWrite as RW, Write as W};
+
+pub static DRIVER: Driver = Driver {
+    key: "meter_powerbrain",
+    name: "cFos Power Brain S0 Meter",
+    kind: Kind::Meter,
+    maker: "cFos",
+    device: "Power Brain",
+    link: Link::Modbus(Modbus {
+        map: &MAP,
+        reads: READS,
+        decode: Decode::Code(decode),
+        identify: Some(powerbrain::IDENTIFY),
+        control: None,
+        secret: &[],
+    }),
 };
+
+/// The nominal voltage of each phase, V (what the box computes with).
+const VOLTAGE: [u16; 3] = [8045, 8046, 8047];
 
 pub const READS: &[Read] = &[Read::holding(8045, 3), Read::holding(8057, 13)];
 
 pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
-    check_blocks(READS, blocks)?;
-    let (voltages, m) = (&blocks[0], &blocks[1]);
-    // An S0 meter only counts pulses: a negative power means "none seen yet".
-    let power_w = i32_at(m, 5).max(0);
+    let at = Answers::new(READS, blocks)?;
+    let block = powerbrain::meter_block(&at)?;
+    let mut voltage_v = [0; 3];
+    for (v, addr) in voltage_v.iter_mut().zip(VOLTAGE) {
+        *v = i64::from(at.u16(addr)?);
+    }
     Ok(Reading::Meter(MeterReading {
-        current_ma: [7, 9, 11].map(|at| deciamps_to_ma(i32_at(m, at))),
-        voltage_v: [0, 1, 2].map(|i| i64::from(voltages[i])),
-        power_w,
-        import_wh: i64_at(m, 1),
+        current_ma: block.current_ma,
+        voltage_v,
+        // An S0 meter only counts pulses: a negative power means "none seen yet".
+        power_w: block.power_w.max(0),
+        import_wh: block.import_wh,
         export_wh: 0,
-        per_phase: m[0] & 1 != 0,
+        per_phase: block.per_phase,
     }))
 }
+
+const OWN: [Register; 18] = [
+    reg("input", 8041, U16, R, "reserved"),
+    reg("pulsesperkwh", 8042, I32, RW, "pulses/kWh"),
+    reg("phases", 8044, U16, RW, "bit0 L1, bit1 L2, bit2 L3"),
+    reg("voltage_l1", VOLTAGE[0], U16, RW, "V"),
+    reg("voltage_l2", VOLTAGE[1], U16, RW, "V"),
+    reg("voltage_l3", VOLTAGE[2], U16, RW, "V"),
+    reg("pulses", 8050, I64, RW, "pulses"),
+    reg("timeperpulse", 8054, I32, R, "ms"),
+    reg("level", 8056, U16, R, "0 current flows, 1 none"),
+    reg("meter_flags", METER_FLAGS, U16, R, "bit0 per-phase values"),
+    reg("energy", ENERGY, I64, RW, "Wh"),
+    reg("power", POWER, I32, R, "W"),
+    reg("current_l1", CURRENT[0], I32, R, "0.1 A"),
+    reg("current_l2", CURRENT[1], I32, R, "0.1 A"),
+    reg("current_l3", CURRENT[2], I32, R, "0.1 A"),
+    reg("reset_pulses", 8070, U16, W, "write 1"),
+    reg("reset_energy", 8071, U16, W, "write 1"),
+    reg("count_restart", 8120, I32, RW, "restarts"),
+];
+
+static REGISTERS: [Register; 27] = concat(SHARED, OWN);
+
+/// The registers of an S0 meter of a Power Brain.
+pub static MAP: RegisterMap = RegisterMap {
+    registers: &REGISTERS,
+};
 
 #[cfg(test)]
 mod tests {
@@ -35,6 +82,16 @@ mod tests {
     use crate::sim::powerbrain;
 
     use crate::drivers::testing::{answers_with, meter_from};
+
+    #[test]
+    fn meter_keys_are_those_of_the_read_all_example() {
+        let keys: Vec<String> = MAP.registers.iter().map(Register::key).collect();
+        assert_eq!(
+            keys.join(","),
+            "8000d,8002,8003,8004,8006,8007,8008s,8016s,8040,8041,8042d,8044,8045,8046,8047,\
+             8050q,8054d,8056,8057,8058q,8062d,8064d,8066d,8068d,8070,8071,8120d"
+        );
+    }
 
     #[test]
     fn decodes_the_makers_example_of_an_idle_s0_meter() {

@@ -1,28 +1,36 @@
-//! Eastron SDM630, SDM630MCT and SDM72D-M V2 (`meter_sdm630`).
+//! Eastron SDM630, SDM630MCT and SDM72D-M V2 (`meter_sdm630`): a float
+//! meter, described by data (`float_meter.rs` decodes it).
 //!
-//! INPUT registers (FC04), IEEE-754 float32, two registers each,
-//! big-endian, high word first.
-//!
-//! | addr | raw type | unit | meaning |
-//! |---|---|---|---|
-//! | 0x0000/02/04 | f32 | V | voltage L1/L2/L3 (line to neutral) |
-//! | 0x0006/08/0A | f32 | A | current L1/L2/L3, unsigned |
-//! | 0x000C/0E/10 | f32 | W | active power L1/L2/L3, signed (- = export) |
-//! | 0x0034 | f32 | W | total system power, signed (- = export) |
-//! | 0x0048 | f32 | kWh | total import active energy |
-//! | 0x004A | f32 | kWh | total export active energy |
-//!
-//! The meter reports currents unsigned: each phase current gets the sign of
-//! that phase's active power, so an exporting phase has a negative current.
+//! INPUT registers (FC04), IEEE-754 float32, two registers each, high word
+//! first. The meter reports currents unsigned: each phase current gets the
+//! sign of that phase's active power, so an exporting phase has a negative
+//! current.
 //!
 //! Two reads per poll rather than one read of 0x0000..0x004C (76 registers,
 //! 38 values): the SDM630 accepts at most 40 values per request, but the
 //! SDM72D-M manual limits a request to 30 and answers an exception beyond.
 
-use super::{
-    check_blocks, float_energy_wh, float_in, float_phases, float_to_int, FloatPhaseRegisters,
+use super::float_meter::{FloatMeter, FloatPhases};
+use super::map::{reg, Access::Read as R, Register, RegisterMap};
+use super::registry::{Decode, Driver, Kind, Link, Modbus};
+use super::Read;
+use crate::codec::RegType::I32;
+
+pub static DRIVER: Driver = Driver {
+    key: "meter_sdm630",
+    name: "Eastron SDM630 / SDM630MCT / SDM72DM-V2",
+    kind: Kind::Meter,
+    maker: "Eastron",
+    device: "SDM630 / SDM630MCT / SDM72DM-V2",
+    link: Link::Modbus(Modbus {
+        map: &MAP,
+        reads: READS,
+        decode: Decode::FloatMeter(&VALUES),
+        identify: None,
+        control: None,
+        secret: &[],
+    }),
 };
-use super::{DecodeError, MeterReading, Read, Reading};
 
 /// Voltages, currents and powers of the phases: 0x0000..0x0012.
 pub const PHASE_BLOCK: Read = Read::input(0x0000, 0x0012);
@@ -31,45 +39,97 @@ pub const TOTAL_BLOCK: Read = Read::input(0x0034, 0x0018);
 
 pub const READS: &[Read] = &[PHASE_BLOCK, TOTAL_BLOCK];
 
-const REG_VOLTAGE: [u16; 3] = [0x0000, 0x0002, 0x0004];
-const REG_CURRENT: [u16; 3] = [0x0006, 0x0008, 0x000a];
-const REG_POWER: [u16; 3] = [0x000c, 0x000e, 0x0010];
-const REG_TOTAL_POWER: u16 = 0x0034;
-const REG_IMPORT: u16 = 0x0048;
-const REG_EXPORT: u16 = 0x004a;
+static VALUES: FloatMeter = FloatMeter {
+    phases: Some(FloatPhases {
+        voltage: [VOLTAGE[0].addr, VOLTAGE[1].addr, VOLTAGE[2].addr],
+        current: [CURRENT[0].addr, CURRENT[1].addr, CURRENT[2].addr],
+        power: [POWER[0].addr, POWER[1].addr, POWER[2].addr],
+    }),
+    total_power: TOTAL_POWER.addr,
+    power_scale: 1.0,
+    import_kwh: IMPORT.addr,
+    export_kwh: EXPORT.addr,
+};
 
-pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
-    check_blocks(READS, blocks)?;
-    let (phases, totals) = (&blocks[0], &blocks[1]);
-    let regs = FloatPhaseRegisters {
-        voltage: REG_VOLTAGE,
-        current: REG_CURRENT,
-        power: REG_POWER,
-        power_scale: 1.0,
-    };
-    let (current_ma, voltage_v) = float_phases(phases, PHASE_BLOCK, &regs)?;
-    let (import_wh, export_wh) = float_energy_wh(totals, TOTAL_BLOCK, REG_IMPORT, REG_EXPORT)?;
-    Ok(Reading::Meter(MeterReading {
-        current_ma,
-        voltage_v,
-        power_w: float_to_int(float_in(totals, TOTAL_BLOCK, REG_TOTAL_POWER), 1.0, "power")?,
-        import_wh,
-        export_wh,
-        per_phase: true,
-    }))
-}
+const VOLTAGE: [Register; 3] = [
+    reg("voltage_l1", 0x0000, I32, R, "float32 V"),
+    reg("voltage_l2", 0x0002, I32, R, "float32 V"),
+    reg("voltage_l3", 0x0004, I32, R, "float32 V"),
+];
+const CURRENT: [Register; 3] = [
+    reg("current_l1", 0x0006, I32, R, "float32 A, unsigned"),
+    reg("current_l2", 0x0008, I32, R, "float32 A, unsigned"),
+    reg("current_l3", 0x000a, I32, R, "float32 A, unsigned"),
+];
+const POWER: [Register; 3] = [
+    reg("power_l1", 0x000c, I32, R, "float32 W, signed"),
+    reg("power_l2", 0x000e, I32, R, "float32 W, signed"),
+    reg("power_l3", 0x0010, I32, R, "float32 W, signed"),
+];
+const TOTAL_POWER: Register = reg("total_power", 0x0034, I32, R, "float32 W, signed (- = export)");
+const IMPORT: Register = reg("import_energy", 0x0048, I32, R, "float32 kWh");
+const EXPORT: Register = reg("export_energy", 0x004a, I32, R, "float32 kWh");
+
+/// INPUT registers (FC04). Their 32-bit values are listed as `d` (high word
+/// first), so that `read=all` keys them with their width (`0d`) and reads
+/// them as `read=0d` does: a float32 as the signed integer of its bits (the
+/// unit says "float32"). The reserved pairs read as 0; they are listed so
+/// that a read spanning them is answered. Source: Eastron, "SDM630 Modbus
+/// Protocol" (input registers 30001.. are 0x0000..).
+pub static MAP: RegisterMap = RegisterMap {
+    registers: &[
+        VOLTAGE[0],
+        VOLTAGE[1],
+        VOLTAGE[2],
+        CURRENT[0],
+        CURRENT[1],
+        CURRENT[2],
+        POWER[0],
+        POWER[1],
+        POWER[2],
+        reg("apparent_power_l1", 0x0012, I32, R, "float32 VA"),
+        reg("apparent_power_l2", 0x0014, I32, R, "float32 VA"),
+        reg("apparent_power_l3", 0x0016, I32, R, "float32 VA"),
+        reg("reactive_power_l1", 0x0018, I32, R, "float32 var"),
+        reg("reactive_power_l2", 0x001a, I32, R, "float32 var"),
+        reg("reactive_power_l3", 0x001c, I32, R, "float32 var"),
+        reg("power_factor_l1", 0x001e, I32, R, "float32"),
+        reg("power_factor_l2", 0x0020, I32, R, "float32"),
+        reg("power_factor_l3", 0x0022, I32, R, "float32"),
+        reg("phase_angle_l1", 0x0024, I32, R, "float32 degrees"),
+        reg("phase_angle_l2", 0x0026, I32, R, "float32 degrees"),
+        reg("phase_angle_l3", 0x0028, I32, R, "float32 degrees"),
+        reg("average_voltage", 0x002a, I32, R, "float32 V"),
+        reg("reserved", 0x002c, I32, R, "reads 0"),
+        reg("average_current", 0x002e, I32, R, "float32 A"),
+        reg("sum_of_currents", 0x0030, I32, R, "float32 A"),
+        reg("reserved", 0x0032, I32, R, "reads 0"),
+        TOTAL_POWER,
+        reg("reserved", 0x0036, I32, R, "reads 0"),
+        reg("total_apparent_power", 0x0038, I32, R, "float32 VA"),
+        reg("reserved", 0x003a, I32, R, "reads 0"),
+        reg("total_reactive_power", 0x003c, I32, R, "float32 var"),
+        reg("total_power_factor", 0x003e, I32, R, "float32"),
+        reg("reserved", 0x0040, I32, R, "reads 0"),
+        reg("total_phase_angle", 0x0042, I32, R, "float32 degrees"),
+        reg("reserved", 0x0044, I32, R, "reads 0"),
+        reg("frequency", 0x0046, I32, R, "float32 Hz"),
+        IMPORT,
+        EXPORT,
+        reg("import_reactive_energy", 0x004c, I32, R, "float32 kvarh"),
+        reg("export_reactive_energy", 0x004e, I32, R, "float32 kvarh"),
+    ],
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::meters::{self, set_f32, set_sdm630};
-    use crate::sim::RegisterBank;
-
-    fn meter(bank: &RegisterBank) -> MeterReading {
-        crate::drivers::testing::meter_of(bank, READS, decode)
-    }
-
     use crate::drivers::testing::{answers_with, meter_from};
+    use crate::drivers::{DecodeError, Reading};
+
+    fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
+        VALUES.decode(READS, blocks)
+    }
 
     // Register addresses: Eastron, "SDM630 Modbus Protocol": input registers
     // 30001/30003/30005 (0x0000..) phase voltages, 30007.. (0x0006..) phase
@@ -131,83 +191,5 @@ mod tests {
             assert_eq!(r.table, super::super::Table::Input);
             assert!(r.count <= 60, "at most 30 float values per request");
         }
-    }
-
-    #[test]
-    fn decodes_the_idle_meter() {
-        let m = meter(&meters::sdm630());
-        assert_eq!(
-            m,
-            MeterReading {
-                current_ma: [0; 3],
-                voltage_v: [230; 3],
-                power_w: 0,
-                import_wh: 0,
-                export_wh: 0,
-                per_phase: true,
-            }
-        );
-    }
-
-    #[test]
-    fn decodes_a_meter_with_one_exporting_phase() {
-        let mut bank = meters::sdm630();
-        set_sdm630(
-            &mut bank,
-            [231.5, 229.4, 230.6],
-            [10.2, 10.0, 0.0],
-            [2361.3, -2300.0, 0.0],
-            12_345.678,
-            987.654,
-        );
-        let m = meter(&bank);
-        assert_eq!(m.voltage_v, [232, 229, 231], "rounded to nearest");
-        assert_eq!(m.current_ma, [10_200, -10_000, 0], "signed by phase power");
-        assert_eq!(m.power_w, 61, "2361.3 - 2300.0");
-        assert_eq!(m.import_wh, 12_345_678);
-        assert_eq!(m.export_wh, 987_654);
-        assert!(m.per_phase);
-    }
-
-    #[test]
-    fn total_power_is_the_meters_own_and_may_be_export() {
-        let mut bank = meters::sdm630();
-        set_f32(&mut bank, 0x0034, -4_600.4);
-        assert_eq!(meter(&bank).power_w, -4_600);
-    }
-
-    #[test]
-    fn nan_infinite_and_huge_values_are_invalid() {
-        crate::drivers::testing::refuses_invalid_floats(
-            meters::sdm630,
-            READS,
-            decode,
-            &[
-                (0x0002, f32::NAN, "voltage L2"),
-                (0x0006, f32::INFINITY, "current L1"),
-                (0x0010, f32::NAN, "power L3"),
-                (0x0034, f32::NEG_INFINITY, "power"),
-                (0x0048, f32::MAX, "import energy"),
-                (0x004a, f32::NAN, "export energy"),
-            ],
-        );
-    }
-
-    #[test]
-    fn float_conversion_rounds_and_checks_the_i64_range() {
-        use crate::drivers::{float_to_int, signed_like};
-        assert_eq!(float_to_int(2.5, 1.0, "x"), Ok(3));
-        assert_eq!(float_to_int(-2.5, 1.0, "x"), Ok(-3));
-        assert_eq!(float_to_int(-0.0004, 1000.0, "x"), Ok(0));
-        // -2^63 fits, 2^63 does not.
-        assert_eq!(float_to_int(-(2f32.powi(63)), 1.0, "x"), Ok(i64::MIN));
-        assert!(float_to_int(2f32.powi(63), 1.0, "x").is_err());
-        assert_eq!(signed_like(3.0, -0.1), -3.0);
-        assert_eq!(signed_like(-3.0, 0.0), 3.0);
-    }
-
-    #[test]
-    fn short_or_missing_blocks_are_errors_not_panics() {
-        crate::drivers::testing::refuses_short_answers(READS, decode);
     }
 }

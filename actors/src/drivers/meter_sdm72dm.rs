@@ -1,65 +1,89 @@
-//! Eastron SDM72D-M V1 (`meter_sdm72dm`).
+//! Eastron SDM72D-M V1 (`meter_sdm72dm`): a float meter with totals only,
+//! described by data (`float_meter.rs` decodes it).
 //!
-//! INPUT registers (FC04), IEEE-754 float32, two registers each,
-//! big-endian, high word first.
-//!
-//! | addr | raw type | unit | meaning |
-//! |---|---|---|---|
-//! | 0x0034 | f32 | W | total system power, signed (- = export) |
-//! | 0x0048 | f32 | kWh | total import active energy |
-//! | 0x004A | f32 | kWh | total export active energy |
-//!
-//! The meter has no voltages or phase currents: the reading reports the
-//! nominal 230 V and the total power spread evenly over three phases,
+//! INPUT registers (FC04), IEEE-754 float32, two registers each, high word
+//! first. The meter has no voltages or phase currents: the reading reports
+//! the nominal 230 V and the total power spread evenly over three phases,
 //! I = P / (3 × 230 V), signed like the power, with `per_phase` false.
 //!
 //! One read of 0x0034..0x004C (12 values, within the meter's limit of 30
 //! per request); the pairs between the three values are not used.
 
-use super::{check_blocks, float_energy_wh, float_in, float_to_int};
-use super::{DecodeError, MeterReading, Read, Reading};
+use super::float_meter::FloatMeter;
+use super::map::{reg, Access::Read as R, Register, RegisterMap};
+use super::registry::{Decode, Driver, Kind, Link, Modbus};
+use super::Read;
+use crate::codec::RegType::I32;
+
+pub static DRIVER: Driver = Driver {
+    key: "meter_sdm72dm",
+    name: "Eastron SDM72DM V1",
+    kind: Kind::Meter,
+    maker: "Eastron",
+    device: "SDM72DM V1",
+    link: Link::Modbus(Modbus {
+        map: &MAP,
+        reads: READS,
+        decode: Decode::FloatMeter(&VALUES),
+        identify: None,
+        control: None,
+        secret: &[],
+    }),
+};
 
 /// Total power to export energy: 0x0034..0x004C.
 pub const TOTAL_BLOCK: Read = Read::input(0x0034, 0x0018);
 
 pub const READS: &[Read] = &[TOTAL_BLOCK];
 
-const REG_TOTAL_POWER: u16 = 0x0034;
-const REG_IMPORT: u16 = 0x0048;
-const REG_EXPORT: u16 = 0x004a;
+static VALUES: FloatMeter = FloatMeter {
+    phases: None,
+    total_power: TOTAL_POWER.addr,
+    power_scale: 1.0,
+    import_kwh: IMPORT.addr,
+    export_kwh: EXPORT.addr,
+};
 
-/// The voltage assumed on each phase, V.
-const NOMINAL_V: i64 = 230;
+const TOTAL_POWER: Register = reg("total_power", 0x0034, I32, R, "float32 W, signed (- = export)");
+const IMPORT: Register = reg("import_energy", 0x0048, I32, R, "float32 kWh");
+const EXPORT: Register = reg("export_energy", 0x004a, I32, R, "float32 kWh");
 
-pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
-    check_blocks(READS, blocks)?;
-    let totals = &blocks[0];
-    let power = float_in(totals, TOTAL_BLOCK, REG_TOTAL_POWER);
-    let power_w = float_to_int(power, 1.0, "power")?;
-    // mA per phase = W * 1000 / (3 * 230 V).
-    let per_phase_ma = float_to_int(power, 1000.0 / (3 * NOMINAL_V) as f64, "current")?;
-    let (import_wh, export_wh) = float_energy_wh(totals, TOTAL_BLOCK, REG_IMPORT, REG_EXPORT)?;
-    Ok(Reading::Meter(MeterReading {
-        current_ma: [per_phase_ma; 3],
-        voltage_v: [NOMINAL_V; 3],
-        power_w,
-        import_wh,
-        export_wh,
-        per_phase: false,
-    }))
-}
+/// INPUT registers (FC04): total power and the two energies; the pairs
+/// between them are listed as reserved (reading 0) so that one read covers
+/// 0x0034..0x004C. Source: Eastron, "SDM72D-M user manual" (input registers
+/// 30053, 30073, 30075).
+pub static MAP: RegisterMap = RegisterMap {
+    registers: &[
+        TOTAL_POWER,
+        reg("reserved", 0x0036, I32, R, "reads 0"),
+        reg("reserved", 0x0038, I32, R, "reads 0"),
+        reg("reserved", 0x003a, I32, R, "reads 0"),
+        reg("reserved", 0x003c, I32, R, "reads 0"),
+        reg("reserved", 0x003e, I32, R, "reads 0"),
+        reg("reserved", 0x0040, I32, R, "reads 0"),
+        reg("reserved", 0x0042, I32, R, "reads 0"),
+        reg("reserved", 0x0044, I32, R, "reads 0"),
+        reg("reserved", 0x0046, I32, R, "reads 0"),
+        IMPORT,
+        EXPORT,
+    ],
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::drivers::testing::{answers_with, meter_from};
+    use crate::drivers::{DecodeError, MeterReading, Reading};
     use crate::sim::meters::{self, set_sdm72dm};
     use crate::sim::RegisterBank;
+
+    fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
+        VALUES.decode(READS, blocks)
+    }
 
     fn meter(bank: &RegisterBank) -> MeterReading {
         crate::drivers::testing::meter_of(bank, READS, decode)
     }
-
-    use crate::drivers::testing::{answers_with, meter_from};
 
     #[test]
     fn decodes_what_a_real_sdm72_showed() {
@@ -84,20 +108,6 @@ mod tests {
         assert!(!m.per_phase);
     }
 
-    #[test]
-    fn decodes_the_idle_meter() {
-        assert_eq!(
-            meter(&meters::sdm72dm()),
-            MeterReading {
-                current_ma: [0; 3],
-                voltage_v: [230; 3],
-                power_w: 0,
-                import_wh: 0,
-                export_wh: 0,
-                per_phase: false,
-            }
-        );
-    }
 
     #[test]
     fn spreads_the_power_over_three_phases_at_230_v() {
@@ -115,25 +125,5 @@ mod tests {
         assert_eq!(m.power_w, -2_300);
         assert_eq!(m.current_ma, [-3_333; 3], "export: negative currents");
         assert_eq!(m.export_wh, 987_654);
-    }
-
-    #[test]
-    fn nan_infinite_and_huge_values_are_invalid() {
-        crate::drivers::testing::refuses_invalid_floats(
-            meters::sdm72dm,
-            READS,
-            decode,
-            &[
-                (0x0034, f32::NAN, "power"),
-                (0x0034, f32::INFINITY, "power"),
-                (0x0048, f32::MAX, "import energy"),
-                (0x004a, f32::NAN, "export energy"),
-            ],
-        );
-    }
-
-    #[test]
-    fn short_or_missing_blocks_are_errors_not_panics() {
-        crate::drivers::testing::refuses_short_answers(READS, decode);
     }
 }

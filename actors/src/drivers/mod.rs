@@ -1,16 +1,47 @@
-//! Device drivers: what to read from each device type every cycle, how to
-//! turn the words into readings in daemon units (mA, V, W, Wh), and what to
-//! write to a wallbox. Pure code: the device actor does the I/O.
+//! Device drivers: for each device type, one file with its register map,
+//! what to read every cycle, how to turn the words into readings in daemon
+//! units (mA, V, W, Wh), and for a wallbox what to write. Pure code: the
+//! device actor does the I/O. `registry.rs` has the rows the rest of the
+//! daemon asks (`DeviceType`).
 //!
-//! Adding a driver: a file here, a variant in `devices::DeviceType`, and
-//! its arms in the `match`es of `DeviceType` (kind.rs).
+//! Adding a driver: its file here (a `DRIVER` row, see `meter_sdm630.rs`
+//! for a meter described by data and `evse_powerbrain.rs` for one decoded
+//! by code), and its name in the list below, which declares the module and
+//! puts its row in the registry.
 
-pub mod evse_powerbrain;
-pub mod meter_orno_we516;
-pub mod meter_powerbrain;
-pub mod meter_sdm630;
-pub mod meter_sdm72dm;
+pub mod float_meter;
+pub mod map;
 pub mod powerbrain;
+pub mod registry;
+
+pub use float_meter::FloatMeter;
+pub use registry::{DeviceType, Driver, Kind};
+
+/// The driver modules, in the order the API lists their types; each has a
+/// `pub static DRIVER: Driver`.
+macro_rules! drivers {
+    ($($module:ident),* $(,)?) => {
+        $(pub mod $module;)*
+
+        /// Every device type's row, in the order the API lists them.
+        pub static REGISTRY: &[&Driver] = &[$(&$module::DRIVER),*];
+    };
+}
+
+drivers![
+    evse_powerbrain,
+    meter_powerbrain,
+    meter_sdm630,
+    meter_sdm72dm,
+    meter_orno_we516,
+    evse_group,
+    meter_ajax,
+    evse_ajax,
+];
+
+/// The voltage of a phase where a device reports none (a meter without
+/// voltage registers, a wallbox that pushes currents only), V.
+pub const NOMINAL_V: i64 = 230;
 
 /// Per-phase values, L1, L2, L3.
 pub type PerPhase = [i64; 3];
@@ -154,7 +185,6 @@ pub enum DecodeError {
     Invalid(String),
 }
 
-/// Checks that `blocks` answers `reads` one to one, with full lengths.
 /// A `model` as cFos reports it: `manufacturer,device,device version,
 /// firmware,serial`. A comma inside a field would split it: it becomes a
 /// space.
@@ -170,6 +200,7 @@ pub fn model_text(
         .join(",")
 }
 
+/// Checks that `blocks` answers `reads` one to one, with full lengths.
 pub fn check_blocks(reads: &[Read], blocks: &[Vec<u16>]) -> Result<(), DecodeError> {
     if reads.len() != blocks.len() {
         return Err(DecodeError::Blocks {
@@ -199,21 +230,59 @@ pub fn ma_to_deciamps(ma: i64) -> i64 {
     ma.div_euclid(100)
 }
 
-/// The signed 32-bit value at `at` (high word first).
-pub fn i32_at(words: &[u16], at: usize) -> i64 {
-    i64::from(((u32::from(words[at]) << 16) | u32::from(words[at + 1])) as i32)
+/// The answers to a poll's reads, looked up by register address (high
+/// word first), so that a decoder names its registers, not offsets.
+#[derive(Debug, Clone, Copy)]
+pub struct Answers<'a> {
+    reads: &'a [Read],
+    blocks: &'a [Vec<u16>],
 }
 
-/// The signed 64-bit value at `at` (high word first).
-pub fn i64_at(words: &[u16], at: usize) -> i64 {
-    words[at..at + 4]
-        .iter()
-        .fold(0u64, |acc, w| (acc << 16) | u64::from(*w)) as i64
-}
+impl<'a> Answers<'a> {
+    /// Checks that `blocks` answer `reads` one to one, with full lengths.
+    pub fn new(reads: &'a [Read], blocks: &'a [Vec<u16>]) -> Result<Self, DecodeError> {
+        check_blocks(reads, blocks)?;
+        Ok(Answers { reads, blocks })
+    }
 
-/// The IEEE-754 float32 at `at` (high word first).
-pub fn f32_at(words: &[u16], at: usize) -> f32 {
-    f32::from_bits((u32::from(words[at]) << 16) | u32::from(words[at + 1]))
+    /// The `count` words from register `addr`.
+    pub fn words(&self, addr: u16, count: u16) -> Result<&'a [u16], DecodeError> {
+        let end = u32::from(addr) + u32::from(count);
+        self.reads
+            .iter()
+            .zip(self.blocks)
+            .find(|(r, _)| addr >= r.addr && end <= u32::from(r.addr) + u32::from(r.count))
+            .and_then(|(r, block)| {
+                let at = usize::from(addr - r.addr);
+                block.get(at..at + usize::from(count))
+            })
+            .ok_or_else(|| DecodeError::Invalid(format!("register {addr} was not read")))
+    }
+
+    /// The unsigned 16-bit value at `addr`.
+    pub fn u16(&self, addr: u16) -> Result<u16, DecodeError> {
+        Ok(self.words(addr, 1)?[0])
+    }
+
+    /// The signed 32-bit value at `addr`.
+    pub fn i32(&self, addr: u16) -> Result<i64, DecodeError> {
+        let w = self.words(addr, 2)?;
+        Ok(i64::from(
+            ((u32::from(w[0]) << 16) | u32::from(w[1])) as i32,
+        ))
+    }
+
+    /// The signed 64-bit value at `addr`.
+    pub fn i64(&self, addr: u16) -> Result<i64, DecodeError> {
+        let w = self.words(addr, 4)?;
+        Ok(w.iter().fold(0u64, |acc, w| (acc << 16) | u64::from(*w)) as i64)
+    }
+
+    /// The IEEE-754 float32 at `addr`.
+    pub fn f32(&self, addr: u16) -> Result<f32, DecodeError> {
+        let w = self.words(addr, 2)?;
+        Ok(f32::from_bits((u32::from(w[0]) << 16) | u32::from(w[1])))
+    }
 }
 
 /// `value * scale`, rounded to the nearest integer (halves away from zero).
@@ -242,55 +311,6 @@ pub fn signed_like(magnitude: f32, sign_of: f32) -> f32 {
     }
 }
 
-/// The float at register `addr` of `block`, the answer to `read`.
-pub fn float_in(block: &[u16], read: Read, addr: u16) -> f32 {
-    f32_at(block, usize::from(addr - read.addr))
-}
-
-/// Where a float meter keeps one value per phase.
-pub struct FloatPhaseRegisters {
-    pub voltage: [u16; 3],
-    pub current: [u16; 3],
-    pub power: [u16; 3],
-    /// W per unit of the power registers (1 for W, 1000 for kW).
-    pub power_scale: f64,
-}
-
-/// A float meter's phases from `block` (the answer to `read`): currents in
-/// mA, signed by the phase power (export negative), and voltages in V.
-pub fn float_phases(
-    block: &[u16],
-    read: Read,
-    regs: &FloatPhaseRegisters,
-) -> Result<([i64; 3], [i64; 3]), DecodeError> {
-    const VOLTAGE: [&str; 3] = ["voltage L1", "voltage L2", "voltage L3"];
-    const CURRENT: [&str; 3] = ["current L1", "current L2", "current L3"];
-    const POWER: [&str; 3] = ["power L1", "power L2", "power L3"];
-    let (mut current_ma, mut voltage_v) = ([0; 3], [0; 3]);
-    for i in 0..3 {
-        let power = float_in(block, read, regs.power[i]);
-        // Validates the power, whose sign the current takes.
-        float_to_int(power, regs.power_scale, POWER[i])?;
-        let current = signed_like(float_in(block, read, regs.current[i]), power);
-        current_ma[i] = float_to_int(current, 1000.0, CURRENT[i])?;
-        voltage_v[i] = float_to_int(float_in(block, read, regs.voltage[i]), 1.0, VOLTAGE[i])?;
-    }
-    Ok((current_ma, voltage_v))
-}
-
-/// A float meter's import and export energy (kWh registers) in Wh.
-pub fn float_energy_wh(
-    block: &[u16],
-    read: Read,
-    import: u16,
-    export: u16,
-) -> Result<(i64, i64), DecodeError> {
-    Ok((
-        float_to_int(float_in(block, read, import), 1000.0, "import energy")?,
-        float_to_int(float_in(block, read, export), 1000.0, "export energy")?,
-    ))
-}
-
 /// Helpers for the drivers' tests: read a simulated bank as a poll would.
 #[cfg(test)]
 pub(crate) mod testing {
@@ -310,7 +330,7 @@ pub(crate) mod testing {
     pub(crate) fn refuses_invalid_floats(
         idle: fn() -> RegisterBank,
         reads: &[Read],
-        decode: fn(&[Vec<u16>]) -> Result<Reading, DecodeError>,
+        decode: impl Fn(&[Vec<u16>]) -> Result<Reading, DecodeError>,
         cases: &[(u16, f32, &str)],
     ) {
         for &(addr, value, what) in cases {
@@ -327,7 +347,7 @@ pub(crate) mod testing {
     /// the full answers decode.
     pub(crate) fn refuses_short_answers(
         reads: &[Read],
-        decode: fn(&[Vec<u16>]) -> Result<Reading, DecodeError>,
+        decode: impl Fn(&[Vec<u16>]) -> Result<Reading, DecodeError>,
     ) {
         let full: Vec<Vec<u16>> = reads
             .iter()
@@ -374,7 +394,7 @@ pub(crate) mod testing {
     /// The meter reading a driver decodes from `blocks`.
     pub(crate) fn meter_from(
         blocks: &[Vec<u16>],
-        decode: fn(&[Vec<u16>]) -> Result<Reading, DecodeError>,
+        decode: impl Fn(&[Vec<u16>]) -> Result<Reading, DecodeError>,
     ) -> MeterReading {
         match decode(blocks) {
             Ok(Reading::Meter(m)) => m,
@@ -386,7 +406,7 @@ pub(crate) mod testing {
     pub(crate) fn meter_of(
         bank: &RegisterBank,
         reads: &[Read],
-        decode: fn(&[Vec<u16>]) -> Result<Reading, DecodeError>,
+        decode: impl Fn(&[Vec<u16>]) -> Result<Reading, DecodeError>,
     ) -> MeterReading {
         match decode(&blocks_of(bank, reads)) {
             Ok(Reading::Meter(m)) => m,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::codec::{encode_int, encode_str, RegType};
-use crate::registers::RegisterMap;
+use crate::drivers::map::RegisterMap;
 
 /// Why the bank refused a request; answered as Modbus exception 02.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +95,7 @@ impl RegisterBank {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registers::POWER_BRAIN_METER;
+    use crate::drivers::meter_powerbrain::MAP as POWER_BRAIN_METER;
 
     #[test]
     fn refuses_addresses_outside_the_map_and_read_only_writes() {

@@ -7,7 +7,7 @@
 //! phases), so the drivers are tested against what they will meet.
 
 use super::bank::RegisterBank;
-use crate::registers::{EASTRON_SDM630, EASTRON_SDM72DM_V1, ORNO_WE516};
+use crate::drivers::{meter_orno_we516, meter_sdm630, meter_sdm72dm};
 
 /// Writes `value` as a float32 at `addr` and `addr + 1`, high word first.
 pub fn set_f32(bank: &mut RegisterBank, addr: u16, value: f32) {
@@ -24,7 +24,7 @@ fn set_phases(bank: &mut RegisterBank, addrs: [u16; 3], values: [f32; 3]) {
 
 /// An idle Eastron SDM630 (also SDM630MCT, SDM72D-M V2).
 pub fn sdm630() -> RegisterBank {
-    let mut bank = RegisterBank::new(&EASTRON_SDM630);
+    let mut bank = RegisterBank::new(&meter_sdm630::MAP);
     set_f32(&mut bank, 0x0046, 50.0);
     set_sdm630(&mut bank, [230.0; 3], [0.0; 3], [0.0; 3], 0.0, 0.0);
     bank
@@ -55,7 +55,7 @@ pub fn set_sdm630(
 
 /// An idle Eastron SDM72D-M V1 (it reports no voltages).
 pub fn sdm72dm() -> RegisterBank {
-    let mut bank = RegisterBank::new(&EASTRON_SDM72DM_V1);
+    let mut bank = RegisterBank::new(&meter_sdm72dm::MAP);
     set_sdm72dm(&mut bank, 0.0, 0.0, 0.0);
     bank
 }
@@ -70,7 +70,7 @@ pub fn set_sdm72dm(bank: &mut RegisterBank, power_w: f32, import_kwh: f32, expor
 
 /// An idle Orno OR-WE-516.
 pub fn orno_we516() -> RegisterBank {
-    let mut bank = RegisterBank::new(&ORNO_WE516);
+    let mut bank = RegisterBank::new(&meter_orno_we516::MAP);
     bank.set_int(0x0002, 1);
     set_f32(&mut bank, 0x0014, 50.0);
     set_orno_we516(&mut bank, [230.0; 3], [0.0; 3], [0.0; 3], 0.0, 0.0);

@@ -532,7 +532,10 @@ mod tests {
     /// The grid meter's currents, mA, as the daemon's driver decodes them.
     fn grid(plant: &PlantSim) -> [i64; 3] {
         let bank = plant.grid.as_ref().expect("a grid meter").lock();
-        meter_of(&bank, meter_sdm630::READS, meter_sdm630::decode).current_ma
+        let Some(modbus) = meter_sdm630::DRIVER.modbus() else {
+            panic!("the SDM630 is a Modbus meter");
+        };
+        meter_of(&bank, modbus.reads, |blocks| modbus.decode(blocks)).current_ma
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 //! `cFos Power Brain`, …), so every documented answer can be reproduced.
 
 use super::bank::RegisterBank;
-use crate::registers::{POWER_BRAIN_EVSE, POWER_BRAIN_METER};
+use crate::drivers::{evse_powerbrain, meter_powerbrain};
 
 /// Unit ids and port offsets of the three devices of one Power Brain.
 pub const EVSE_UNIT: u8 = 1;
@@ -22,7 +22,7 @@ fn identity(bank: &mut RegisterBank) {
 
 /// An S0 meter (`which` = 1 or 2) with nothing counted yet.
 pub fn s0_meter(which: u8) -> RegisterBank {
-    let mut bank = RegisterBank::new(&POWER_BRAIN_METER);
+    let mut bank = RegisterBank::new(&meter_powerbrain::MAP);
     identity(&mut bank);
     // The documented `read=all` of meter 2 shows 41 in 8040.
     bank.set_int(8040, 39 + i64::from(which));
@@ -40,7 +40,7 @@ pub fn s0_meter(which: u8) -> RegisterBank {
 /// The EVSE: no car, 16 A limit, charging enabled, an attached meter, a
 /// 32 A cable, and the factory fail-safe (300 s, 6 A).
 pub fn evse() -> RegisterBank {
-    let mut bank = RegisterBank::new(&POWER_BRAIN_EVSE);
+    let mut bank = RegisterBank::new(&evse_powerbrain::MAP);
     identity(&mut bank);
     bank.set_int(8040, i64::from(EVSE_UNIT));
     bank.set_int(8044, 7);

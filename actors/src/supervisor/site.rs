@@ -13,7 +13,8 @@ use crate::alloc::budget::{self, MeterLoad, MeterRole, Overdraft};
 use crate::alloc::turns::TurnState;
 use crate::alloc::{allocate, EvseInput, GroupInput, PerPhase, Rotation, SiteInput};
 use crate::config::{find_card, needs_auth, CurrentLimit, DeviceSettings, SiteParams, User};
-use crate::devices::{DeviceStatus, DeviceType};
+use crate::devices::DeviceStatus;
+use crate::drivers::evse_powerbrain;
 use crate::drivers::{EvseReading, EvseState, MeterReading, Reading};
 use crate::rules::charging::{combine, Inputs as RuleInputs, LocalTime, Memory, RuleSet};
 use crate::rules::formula::{self, Expr, Names};
@@ -735,7 +736,7 @@ impl Site {
         let mut rule_limited = vec![false; self.devices.len()];
         let pause_ms = params.min_pause_time_s * 1000;
         for (i, t) in self.devices.iter_mut().enumerate() {
-            if !t.settings.dev_type.is_evse() || t.settings.dev_type == DeviceType::EvseGroup {
+            if !t.settings.dev_type.is_wallbox() {
                 continue;
             }
             let s = t.settings.clone();
@@ -1122,7 +1123,7 @@ impl Site {
             t.view.lb_current = c.current_ma;
         }
         for (i, t) in self.devices.iter_mut().enumerate() {
-            if !t.settings.dev_type.is_evse() || t.settings.dev_type == DeviceType::EvseGroup {
+            if !t.settings.dev_type.is_wallbox() {
                 continue;
             }
             t.view.paused = t.turn.is_some_and(|turn| turn.pausing(now))
@@ -1246,7 +1247,7 @@ impl Site {
             .find(|t| {
                 t.settings.dev_id.eq_ignore_ascii_case(dev_id) && t.settings.dev_type.is_evse()
             })
-            .filter(|t| t.settings.dev_type != DeviceType::EvseGroup)
+            .filter(|t| !t.settings.dev_type.is_group())
             .ok_or_else(|| format!("unknown wallbox: {dev_id}"))
     }
 
@@ -1440,7 +1441,7 @@ impl Site {
             max_total_evse_current: params.max_total_evse_current,
             reserve_current: params.reserve_current,
             pb_inputs: self.devices.iter().find_map(|t| match &t.reading {
-                Some(Reading::Evse(e)) if t.settings.dev_type == DeviceType::EvsePowerbrain => {
+                Some(Reading::Evse(e)) if t.settings.dev_type.is(&evse_powerbrain::DRIVER) => {
                     Some(e.inputs)
                 }
                 _ => None,
@@ -1471,7 +1472,7 @@ impl Site {
     fn groups(&self, names: &NameTable) -> Vec<GroupInput> {
         self.devices
             .iter()
-            .filter(|t| t.settings.dev_type == DeviceType::EvseGroup)
+            .filter(|t| t.settings.dev_type.is_group())
             .filter_map(|t| {
                 Some(GroupInput {
                     id: t.settings.group_number()?,
