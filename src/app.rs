@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use actix::{Actor, SyncArbiter};
 use actix_web::{web, App, HttpServer};
-use actors::alloc::Rotation;
 use actors::config::{License, State, STATE_VERSION};
 use actors::history::History;
 use actors::plant::{LocalPorts, Plant};
@@ -209,8 +208,7 @@ fn feed_http_wallboxes(
                 if !(dev_type.is_http_input() && dev_type.is_wallbox()) {
                     continue;
                 }
-                let rotation =
-                    Rotation::from_degrees(device.settings.phase_rotation).unwrap_or_default();
+                let rotation = device.settings.phase_rotation;
                 let draw = rotation.to_building_values([
                     view.current_l1,
                     view.current_l2,

@@ -189,7 +189,7 @@ fn params<'a>(snapshot: &'a Snapshot, serialno: &'a str) -> Params<'a> {
         cons_evse_power: site.cons_evse_power,
         avail_evse_power: site.avail_evse_power,
         lb_enabled: p.lb_enabled,
-        disable_policy: p.disable_policy,
+        disable_policy: p.disable_policy.code(),
         cycle_time: p.cycle_time_ms,
         cycle_time_measured: snapshot.cycle_time_ms,
         max_imbalance: p.max_imbalance,
@@ -275,7 +275,7 @@ fn device<'a>(
             min_charging_cur: s.min_charging_cur,
             max_charging_cur: &s.max_charging_cur,
             prio: s.prio,
-            phase_rotation: s.phase_rotation,
+            phase_rotation: s.phase_rotation.degrees(),
             group: s.group,
             attach: &s.attach,
             charging_rules: &s.charging_rules,
@@ -288,7 +288,7 @@ fn device<'a>(
         Kind::Meter {
             is_va: status.is_some_and(|st| st.is_va),
             invert: s.invert,
-            role: s.role,
+            role: s.role.code(),
             power: view.power_w,
             view,
         }

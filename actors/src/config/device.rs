@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::codes::{degrees, role, MeterRole, Rotation};
 use super::DeviceType;
 
 /// One `[[devices]]` entry.
@@ -54,8 +55,8 @@ pub struct DeviceSettings {
     #[serde(default = "default_prio")]
     pub prio: i64,
     /// 0, 120 or 240: how the wallbox's L1/L2/L3 sit on the building's phases.
-    #[serde(default)]
-    pub phase_rotation: i64,
+    #[serde(default, with = "degrees")]
+    pub phase_rotation: Rotation,
     /// 0 = determine from the wallbox meter; else bit0 L1, bit1 L2, bit2 L3.
     #[serde(default)]
     pub used_phases: u8,
@@ -81,8 +82,8 @@ pub struct DeviceSettings {
     // ---- meters ----
     /// 0 display, 1 consumption, 2 production, 3 grid, 4 EV consumption,
     /// 5 storage (home), 6 storage (all).
-    #[serde(default)]
-    pub role: i64,
+    #[serde(default = "display_role", with = "role")]
+    pub role: MeterRole,
     /// Invert currents and power (a meter mounted the other way round).
     #[serde(default)]
     pub invert: bool,
@@ -215,6 +216,10 @@ impl From<i64> for CurrentLimit {
     fn from(ma: i64) -> Self {
         CurrentLimit::Fixed(ma)
     }
+}
+
+fn display_role() -> MeterRole {
+    MeterRole::Display
 }
 
 fn default_prio() -> i64 {
@@ -448,12 +453,6 @@ fn validate_numbers(d: &DeviceSettings) -> Result<(), (&'static str, String)> {
         }
         CurrentLimit::Fixed(_) => {}
     }
-    if ![0, 120, 240].contains(&d.phase_rotation) {
-        return Err((
-            "phase_rotation",
-            format!("{} is not 0, 120 or 240", d.phase_rotation),
-        ));
-    }
     if d.used_phases > 7 {
         return Err((
             "used_phases",
@@ -463,9 +462,6 @@ fn validate_numbers(d: &DeviceSettings) -> Result<(), (&'static str, String)> {
     crate::rules::charging::RuleSet::new(&d.charging_rules).map_err(|e| ("charging_rules", e))?;
     if !(1..=86_400).contains(&d.timeout_s) {
         return Err(("timeout_s", format!("{} is not 1 to 86400 s", d.timeout_s)));
-    }
-    if !(0..=6).contains(&d.role) {
-        return Err(("role", format!("{} is not a meter role 0 to 6", d.role)));
     }
     if d.desc.chars().count() > 200 || d.desc.chars().any(char::is_control) {
         return Err((

@@ -10,6 +10,7 @@
 mod apply;
 mod cfos;
 mod changes;
+mod codes;
 mod device;
 mod formulas;
 mod params;
@@ -21,6 +22,7 @@ use serde_json::{Map, Value};
 pub use apply::{delete_device, set_cm_var, set_params, MAX_CM_VARS};
 pub use cfos::{ignored_keys, IGNORED_DEVICE, READ_ONLY_DEVICE, READ_ONLY_PARAMS};
 pub use changes::changes;
+pub use codes::{DisablePolicy, MeterRole, Rotation};
 pub use device::{
     device_problems, validate_changed, validate_devices, CurrentLimit, DeviceSettings,
     DeviceSettingsError,

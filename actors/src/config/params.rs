@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::CurrentLimit;
+use super::{CurrentLimit, DisablePolicy};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -18,7 +18,7 @@ pub struct SiteParams {
     /// false = observation: read, compute and report, write nothing.
     pub lb_enabled: bool,
     /// What a disabled wallbox gets: 0 disabled, 1 its minimum, -1 no limit.
-    pub disable_policy: i64,
+    pub disable_policy: DisablePolicy,
     /// How often the cycle runs, ms.
     pub cycle_time_ms: u64,
     /// Largest difference between the most and least loaded phase, mA; 0 = off.
@@ -48,7 +48,7 @@ impl Default for SiteParams {
             reserve_current: 0,
             max_total_evse_current: 0,
             lb_enabled: true,
-            disable_policy: 0,
+            disable_policy: DisablePolicy::Stop,
             cycle_time_ms: 1000,
             max_imbalance: 20_000,
             imbalance_add: false,
@@ -107,12 +107,6 @@ impl SiteParams {
             if !(0..=max).contains(&value) {
                 out.push((key, format!("{value} mA is not 0 to {max}")));
             }
-        }
-        if ![-1, 0, 1].contains(&self.disable_policy) {
-            out.push((
-                "disable_policy",
-                format!("{} is not -1, 0 or 1", self.disable_policy),
-            ));
         }
         if !(100..=60_000).contains(&self.cycle_time_ms) {
             out.push((

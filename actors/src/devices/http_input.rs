@@ -13,11 +13,8 @@ use super::failures::{log_notice, FailureLog};
 use super::messages::{Apply, DeviceStatus, GetStatus, Poll, Refused, Shutdown, UpdateSettings};
 use super::ComStatus;
 use crate::config::DeviceSettings;
-use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
+use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading, NOMINAL_V};
 use crate::transport::DeviceError;
-
-/// Nominal voltage for the power of an HTTP wallbox that pushes currents only.
-const NOMINAL_V: i64 = 230;
 
 /// A meter push; `None` keeps the last value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -11,8 +11,10 @@ use super::plausible;
 use super::session::{CardOutcome, Overrides, Session, Transaction, Who};
 use crate::alloc::budget::{self, MeterLoad, MeterRole, Overdraft};
 use crate::alloc::turns::TurnState;
-use crate::alloc::{allocate, EvseInput, GroupInput, PerPhase, Rotation, SiteInput};
-use crate::config::{find_card, needs_auth, CurrentLimit, DeviceSettings, SiteParams, User};
+use crate::alloc::{allocate, EvseInput, GroupInput, PerPhase, SiteInput};
+use crate::config::{
+    find_card, needs_auth, CurrentLimit, DeviceSettings, DisablePolicy, SiteParams, User,
+};
 use crate::devices::DeviceStatus;
 use crate::drivers::evse_powerbrain;
 use crate::drivers::{EvseReading, EvseState, MeterReading, Reading};
@@ -740,7 +742,7 @@ impl Site {
                 continue;
             }
             let s = t.settings.clone();
-            let rotation = Rotation::from_degrees(s.phase_rotation).unwrap_or_default();
+            let rotation = s.phase_rotation;
             let reading = t.evse_reading();
             let present = reading.as_ref().is_some_and(|r| r.state.vehicle_present());
             if !t.offline && reading.is_some() {
@@ -884,9 +886,11 @@ impl Site {
             }
             if !s.device_enabled {
                 let (current, enable, note) = match params.disable_policy {
-                    1 => (s.min_charging_cur, true, "disabled: minimum current"),
-                    -1 => (max_setting, true, "disabled: no limit"),
-                    _ => (0, false, "disabled"),
+                    DisablePolicy::Minimum => {
+                        (s.min_charging_cur, true, "disabled: minimum current")
+                    }
+                    DisablePolicy::NoLimit => (max_setting, true, "disabled: no limit"),
+                    DisablePolicy::Stop => (0, false, "disabled"),
                 };
                 if present && enable {
                     inputs.push((
@@ -1399,8 +1403,7 @@ impl Site {
         let mut consumed_evse = [0i64; 3];
         for t in &self.devices {
             if let Some(EvseReading { meter: Some(m), .. }) = t.evse_reading() {
-                let rotation =
-                    Rotation::from_degrees(t.settings.phase_rotation).unwrap_or_default();
+                let rotation = t.settings.phase_rotation;
                 let building = rotation.to_building_values(m.current_ma);
                 for (total, ma) in consumed_evse.iter_mut().zip(building) {
                     *total = (*total).saturating_add(ma);
@@ -1415,7 +1418,7 @@ impl Site {
             .iter()
             .filter(|t| t.offline && t.turn.is_some())
         {
-            let rotation = Rotation::from_degrees(t.settings.phase_rotation).unwrap_or_default();
+            let rotation = t.settings.phase_rotation;
             let draw = rotation.to_building_values(t.draw(now, params.evse_fault_after_s * 1000));
             for (total, ma) in error.iter_mut().zip(draw) {
                 *total = (*total).saturating_add(ma);
@@ -1507,7 +1510,7 @@ fn meter_role(settings: &DeviceSettings) -> Option<MeterRole> {
     if settings.dev_type.is_evse() {
         return None;
     }
-    MeterRole::from_code(settings.role)
+    Some(settings.role)
 }
 
 fn inverted(m: &MeterReading, invert: bool) -> MeterReading {

@@ -162,7 +162,7 @@ fn a_grid_meter_is_stale_until_it_answers_and_after_the_timeout() {
 fn disabled_wallboxes_follow_the_disable_policy() {
     for (policy, expected, enable) in [(0, 0, false), (1, 6000, true), (-1, 32_000, true)] {
         let params = SiteParams {
-            disable_policy: policy,
+            disable_policy: crate::config::DisablePolicy::from_code(policy).expect("a policy"),
             ..SiteParams::default()
         };
         let mut site = Site::new(params, &[wallbox(1, "device_enabled = false")], 0);
