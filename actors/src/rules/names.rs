@@ -1,78 +1,261 @@
-//! The names a formula may read, checked when a formula is set: a name
-//! that cannot exist (a typo, a device that is not configured) would
-//! otherwise make a limit 0 or a rule never match without a word.
+//! The vocabulary of names a formula may read, declared once: the checker
+//! (`check`, when a formula is set) and the cycle's lookup (which reads the
+//! values, `supervisor/site/names.rs`) both go through [`parse`], so a name
+//! one of them knows the other knows too. A name that cannot exist (a typo,
+//! a device that is not configured) would otherwise make a limit 0 or a
+//! rule never match without a word.
 
 use super::formula::{Expr, Func};
 
-pub const DATE: &[&str] = &[
-    "year",
-    "month",
-    "day",
-    "yearday",
-    "weekday",
-    "hour",
-    "minute",
-    "second",
-    "dayminute",
-    "daysecond",
-    "dst",
-    "timestamp",
+/// A name a formula reads, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Name<'a> {
+    /// `date.<field>`: the local date and time.
+    Date(DateField),
+    /// `CM._<field>`: a value the charging manager computes.
+    Cm(CmField),
+    /// `CM.<name>`: a charging-manager variable (`set_cm_vars`), lower case.
+    CmVar(&'a str),
+    /// `param(<name>)`: a site parameter.
+    Param(ParamField),
+    /// `PB.input1`, `PB.input2`: the inputs of the Power Brain.
+    Pb(Input),
+    /// `GM.surplus.<field>`: what goes out to the grid plus what the cars draw.
+    Surplus(SurplusField),
+    /// `GM.<meter>.<field>`: a global meter, per building phase.
+    Global(GlobalMeter, PhaseField),
+    /// `<dev_id>.<field>`: a device's value (dev_id lower case).
+    Device(&'a str, DeviceField),
+}
+
+/// The names of one part of the vocabulary, as formulas spell them.
+pub type Table<T> = &'static [(&'static str, T)];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateField {
+    Year,
+    Month,
+    Day,
+    Yearday,
+    Weekday,
+    Hour,
+    Minute,
+    Second,
+    Dayminute,
+    Daysecond,
+    Dst,
+    Timestamp,
+}
+
+pub const DATE: Table<DateField> = &[
+    ("year", DateField::Year),
+    ("month", DateField::Month),
+    ("day", DateField::Day),
+    ("yearday", DateField::Yearday),
+    ("weekday", DateField::Weekday),
+    ("hour", DateField::Hour),
+    ("minute", DateField::Minute),
+    ("second", DateField::Second),
+    ("dayminute", DateField::Dayminute),
+    ("daysecond", DateField::Daysecond),
+    ("dst", DateField::Dst),
+    ("timestamp", DateField::Timestamp),
 ];
 
-pub const CM: &[&str] = &[
-    "_price_level",
-    "_max_total_current",
-    "_max_total_evse_current",
-    "_num_charging",
-    "_surplus",
-    "_org_surplus",
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmField {
+    PriceLevel,
+    MaxTotalCurrent,
+    MaxTotalEvseCurrent,
+    NumCharging,
+    /// `_surplus` and `_org_surplus`: there is no surplus formula, so the
+    /// built-in value is both.
+    Surplus,
+}
+
+pub const CM: Table<CmField> = &[
+    ("_price_level", CmField::PriceLevel),
+    ("_max_total_current", CmField::MaxTotalCurrent),
+    ("_max_total_evse_current", CmField::MaxTotalEvseCurrent),
+    ("_num_charging", CmField::NumCharging),
+    ("_surplus", CmField::Surplus),
+    ("_org_surplus", CmField::Surplus),
 ];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GlobalMeter {
+    GridDemand,
+    Consumed,
+    Produced,
+    ConsumedEvse,
+    /// The site limit less what is drawn that is not cars.
+    AvailableEvse,
+    StorageHome,
+    StorageAll,
+    /// Fault current: what the silent wallboxes with a car count as drawing.
+    Error,
+}
 
 /// The global meters with all the per-phase fields (`GM.surplus` has
 /// `current` and `power_w` only).
-pub const GM_METERS: &[&str] = &[
-    "grid_demand",
-    "consumed",
-    "produced",
-    "consumed_evse",
-    "available_evse",
-    "storage_home",
-    "storage_all",
-    "error",
+pub const GM_METERS: Table<GlobalMeter> = &[
+    ("grid_demand", GlobalMeter::GridDemand),
+    ("consumed", GlobalMeter::Consumed),
+    ("produced", GlobalMeter::Produced),
+    ("consumed_evse", GlobalMeter::ConsumedEvse),
+    ("available_evse", GlobalMeter::AvailableEvse),
+    ("storage_home", GlobalMeter::StorageHome),
+    ("storage_all", GlobalMeter::StorageAll),
+    ("error", GlobalMeter::Error),
 ];
 
-pub const PHASE_FIELDS: &[&str] = &[
-    "current",
-    "current_l1",
-    "current_l2",
-    "current_l3",
-    "power_w",
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhaseField {
+    /// The largest phase's current.
+    Current,
+    /// One phase's current (0, 1, 2).
+    Phase(usize),
+    PowerW,
+}
+
+pub const PHASE_FIELDS: Table<PhaseField> = &[
+    ("current", PhaseField::Current),
+    ("current_l1", PhaseField::Phase(0)),
+    ("current_l2", PhaseField::Phase(1)),
+    ("current_l3", PhaseField::Phase(2)),
+    ("power_w", PhaseField::PowerW),
 ];
 
-pub const PARAMS: &[&str] = &[
-    "max_total_current",
-    "max_total_evse_current",
-    "reserve_current",
-    "voltage",
-    "price_level",
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SurplusField {
+    Current,
+    PowerW,
+}
+
+pub const SURPLUS: Table<SurplusField> = &[
+    ("current", SurplusField::Current),
+    ("power_w", SurplusField::PowerW),
 ];
 
-pub const INPUTS: &[&str] = &["input1", "input2"];
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamField {
+    MaxTotalCurrent,
+    MaxTotalEvseCurrent,
+    ReserveCurrent,
+    Voltage,
+    PriceLevel,
+}
+
+pub const PARAMS: Table<ParamField> = &[
+    ("max_total_current", ParamField::MaxTotalCurrent),
+    ("max_total_evse_current", ParamField::MaxTotalEvseCurrent),
+    ("reserve_current", ParamField::ReserveCurrent),
+    ("voltage", ParamField::Voltage),
+    ("price_level", ParamField::PriceLevel),
+];
+
+/// A digital input: bit 0 or bit 1 of an input field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    One,
+    Two,
+}
+
+impl Input {
+    /// 1 while the input is on in `inputs` (bit0 input 1, bit1 input 2).
+    pub fn of(self, inputs: u8) -> i64 {
+        let bit = match self {
+            Input::One => 0,
+            Input::Two => 1,
+        };
+        i64::from((inputs >> bit) & 1)
+    }
+}
+
+pub const INPUTS: Table<Input> = &[("input1", Input::One), ("input2", Input::Two)];
 
 /// A device's fields (`E1.state`, `M1.current_l1`, …).
-pub const DEVICE_FIELDS: &[&str] = &[
-    "state",
-    "offered",
-    "input1",
-    "input2",
-    "current",
-    "current_l1",
-    "current_l2",
-    "current_l3",
-    "power_w",
-    "import_wh",
-    "export_wh",
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceField {
+    /// A wallbox's state (1–6).
+    State,
+    /// The current a wallbox offers, mA.
+    Offered,
+    Input(Input),
+    /// A meter's (or a wallbox's meter's) values.
+    Meter(PhaseField),
+    ImportWh,
+    ExportWh,
+}
+
+pub const DEVICE_FIELDS: Table<DeviceField> = &[
+    ("state", DeviceField::State),
+    ("offered", DeviceField::Offered),
+    ("input1", DeviceField::Input(Input::One)),
+    ("input2", DeviceField::Input(Input::Two)),
+    ("current", DeviceField::Meter(PhaseField::Current)),
+    ("current_l1", DeviceField::Meter(PhaseField::Phase(0))),
+    ("current_l2", DeviceField::Meter(PhaseField::Phase(1))),
+    ("current_l3", DeviceField::Meter(PhaseField::Phase(2))),
+    ("power_w", DeviceField::Meter(PhaseField::PowerW)),
+    ("import_wh", DeviceField::ImportWh),
+    ("export_wh", DeviceField::ExportWh),
 ];
+
+/// The spellings of a table, for messages and tests.
+pub fn spellings<T>(table: Table<T>) -> impl Iterator<Item = &'static str> {
+    table.iter().map(|(name, _)| *name)
+}
+
+/// `field` from `table`, or what `what` has instead.
+fn one_of<T: Copy>(field: &str, table: Table<T>, what: &str) -> Result<T, Problem> {
+    table
+        .iter()
+        .find(|(name, _)| *name == field)
+        .map(|(_, value)| *value)
+        .ok_or_else(|| {
+            let known: Vec<&str> = spellings(table).collect();
+            Problem::Unknown(format!("{what} has {}", known.join(", ")))
+        })
+}
+
+/// The name `path` (lower case, split at dots; `param(x)` as `param.x`)
+/// spells, whichever devices and variables there are; or why it spells none.
+pub fn parse(path: &[String]) -> Result<Name<'_>, Problem> {
+    let Some((head, rest)) = path.split_first() else {
+        return Err(Problem::Unknown("an empty name".into()));
+    };
+    match (head.as_str(), rest) {
+        ("date", [field]) => one_of(field, DATE, "date").map(Name::Date),
+        ("cm", [field]) if field.starts_with('_') => one_of(field, CM, "CM").map(Name::Cm),
+        ("cm", [name]) => Ok(Name::CmVar(name)),
+        ("param", [field]) => one_of(field, PARAMS, "param()").map(Name::Param),
+        ("pb", [field]) => one_of(field, INPUTS, "PB").map(Name::Pb),
+        ("gm", [meter, field]) if meter == "surplus" => {
+            one_of(field, SURPLUS, "GM.surplus").map(Name::Surplus)
+        }
+        ("gm", [meter, field]) => {
+            let meters: Vec<&str> = spellings(GM_METERS).collect();
+            let meter = one_of(meter, GM_METERS, "GM")
+                .map_err(|_| Problem::Unknown(format!("GM has surplus, {}", meters.join(", "))))?;
+            let field = one_of(field, PHASE_FIELDS, "a global meter")?;
+            Ok(Name::Global(meter, field))
+        }
+        ("date" | "cm" | "param" | "pb", _) => Err(Problem::Unknown(format!(
+            "{} names have one part after the dot",
+            head.to_ascii_uppercase()
+        ))),
+        ("gm", _) => Err(Problem::Unknown(
+            "global meters are GM.<meter>.<field>, e.g. GM.surplus.power_w".into(),
+        )),
+        (dev_id, [field]) => {
+            one_of(field, DEVICE_FIELDS, "a device").map(|field| Name::Device(dev_id, field))
+        }
+        _ => Err(Problem::Unknown(
+            "names are date.…, CM.…, GM.….…, PB.…, param(…) or a device's dev_id and field, e.g. M1.current".into(),
+        )),
+    }
+}
 
 /// The names a formula reads, lower case and split at dots; `param(x)` as
 /// `param.x`.
@@ -143,12 +326,13 @@ pub fn check(expr: &Expr, dev_ids: &[&str], cm_vars: &[&str]) -> Result<(), Stri
 pub fn check_limit(expr: &Expr) -> Result<(), String> {
     let mut read = Read::default();
     collect(expr, &mut read);
-    let circular = |p: &&Vec<String>| match p.as_slice() {
-        [a, b] => {
-            (a == "param" && b == "max_total_current") || (a == "cm" && b == "_max_total_current")
-        }
-        [a, b, _] => a == "gm" && b == "available_evse",
-        _ => false,
+    let circular = |p: &&Vec<String>| {
+        matches!(
+            parse(p),
+            Ok(Name::Param(ParamField::MaxTotalCurrent)
+                | Name::Cm(CmField::MaxTotalCurrent)
+                | Name::Global(GlobalMeter::AvailableEvse, _))
+        )
     };
     match read.names.iter().chain(&read.guarded).find(circular) {
         Some(p) => Err(format!(
@@ -159,7 +343,9 @@ pub fn check_limit(expr: &Expr) -> Result<(), String> {
     }
 }
 
-enum Problem {
+/// Why a name cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
     NoDevice,
     NoVariable,
     Unknown(String),
@@ -177,9 +363,10 @@ impl Problem {
             }
             Problem::NoVariable => {
                 let name = path.get(1).map(String::as_str).unwrap_or_default();
+                let builtin: Vec<&str> = spellings(CM).collect();
                 format!(
                     "no variable {name} is set (set_cm_vars&name={name}&val=…); CM also has {}",
-                    CM.join(", ")
+                    builtin.join(", ")
                 )
             }
             Problem::Unknown(why) => why.clone(),
@@ -187,51 +374,17 @@ impl Problem {
     }
 }
 
+/// A name can be read with these devices and variables: it parses, and
+/// the device or variable it names exists.
 fn check_one(path: &[String], dev_ids: &[&str], cm_vars: &[&str]) -> Result<(), Problem> {
-    let one_of = |field: &str, known: &[&str], what: &str| {
-        if known.contains(&field) {
-            Ok(())
-        } else {
-            Err(Problem::Unknown(format!("{what} has {}", known.join(", "))))
+    match parse(path)? {
+        Name::CmVar(name) if !cm_vars.iter().any(|v| v.eq_ignore_ascii_case(name)) => {
+            Err(Problem::NoVariable)
         }
-    };
-    let Some((head, rest)) = path.split_first() else {
-        return Err(Problem::Unknown("an empty name".into()));
-    };
-    match (head.as_str(), rest) {
-        ("date", [field]) => one_of(field, DATE, "date"),
-        ("cm", [field]) if field.starts_with('_') => one_of(field, CM, "CM"),
-        ("cm", [field]) if cm_vars.iter().any(|v| v.eq_ignore_ascii_case(field)) => Ok(()),
-        ("cm", [_]) => Err(Problem::NoVariable),
-        ("param", [field]) => one_of(field, PARAMS, "param()"),
-        ("pb", [field]) => one_of(field, INPUTS, "PB"),
-        ("gm", [meter, field]) if meter == "surplus" => {
-            one_of(field, &["current", "power_w"], "GM.surplus")
-        }
-        ("gm", [meter, field]) => {
-            if !GM_METERS.contains(&meter.as_str()) {
-                return Err(Problem::Unknown(format!("GM has surplus, {}", GM_METERS.join(", "))));
-            }
-            one_of(field, PHASE_FIELDS, "a global meter")
-        }
-        ("date" | "cm" | "param" | "pb", _) => Err(Problem::Unknown(format!(
-            "{} names have one part after the dot",
-            head.to_ascii_uppercase()
-        ))),
-        ("gm", _) => Err(Problem::Unknown(
-            "global meters are GM.<meter>.<field>, e.g. GM.surplus.power_w".into(),
-        )),
-        (dev_id, [field]) if dev_ids.iter().any(|d| d.eq_ignore_ascii_case(dev_id)) => {
-            one_of(field, DEVICE_FIELDS, "a device")
-        }
-        (_, [field]) => {
-            // A field no device has is a typo even where the device is missing.
-            one_of(field, DEVICE_FIELDS, "a device")?;
+        Name::Device(dev_id, _) if !dev_ids.iter().any(|d| d.eq_ignore_ascii_case(dev_id)) => {
             Err(Problem::NoDevice)
         }
-        _ => Err(Problem::Unknown(
-            "names are date.…, CM.…, GM.….…, PB.…, param(…) or a device's dev_id and field, e.g. M1.current".into(),
-        )),
+        _ => Ok(()),
     }
 }
 

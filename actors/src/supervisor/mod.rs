@@ -12,13 +12,7 @@ mod clock;
 mod handlers;
 mod health;
 mod messages;
-mod plausible;
-#[cfg(test)]
-mod properties;
-pub mod session;
 mod site;
-#[cfg(test)]
-mod tests;
 
 pub use actor::Supervisor;
 pub use clock::{Clock, ManualClock};
@@ -27,5 +21,5 @@ pub use messages::{
     ConfigError, Configure, CycleNow, Flush, GetHistory, GetSnapshot, OverrideDevice, PresentRfid,
     Reevaluate, SoftMeter, TakeHistory,
 };
-pub use session::Who;
+pub use site::session::{self, Who};
 pub use site::{Command, EvseView, MeterView, Site, SiteView, Snapshot};

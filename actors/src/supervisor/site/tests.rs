@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::site::{Command, Site};
+use super::{Command, Site};
 use crate::config::{DeviceSettings, SiteParams};
 use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
 
@@ -525,18 +525,21 @@ fn input_rules_and_formulas_see_the_power_brain_inputs() {
 fn every_name_the_checker_allows_is_one_the_cycle_can_read() {
     use crate::rules::names;
     let mut all: Vec<String> = Vec::new();
-    let mut add = |head: &str, fields: &[&str]| {
+    let mut add = |head: &str, fields: Vec<&str>| {
         all.extend(fields.iter().map(|f| format!("{head}.{f}")));
     };
-    add("date", names::DATE);
-    add("CM", names::CM);
-    add("PB", names::INPUTS);
-    add("E1", names::DEVICE_FIELDS);
-    add("GM.surplus", &["current", "power_w"]);
-    for meter in names::GM_METERS {
-        add(&format!("GM.{meter}"), names::PHASE_FIELDS);
+    add("date", names::spellings(names::DATE).collect());
+    add("CM", names::spellings(names::CM).collect());
+    add("PB", names::spellings(names::INPUTS).collect());
+    add("E1", names::spellings(names::DEVICE_FIELDS).collect());
+    add("GM.surplus", names::spellings(names::SURPLUS).collect());
+    for meter in names::spellings(names::GM_METERS) {
+        add(
+            &format!("GM.{meter}"),
+            names::spellings(names::PHASE_FIELDS).collect(),
+        );
     }
-    all.extend(names::PARAMS.iter().map(|p| format!("param({p})")));
+    all.extend(names::spellings(names::PARAMS).map(|p| format!("param({p})")));
     let params = SiteParams {
         price_level: Some(-4),
         ..SiteParams::default()

@@ -7,8 +7,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::plausible;
-use super::session::{CardOutcome, Overrides, Session, Transaction, Who};
+mod names;
+mod plausible;
+#[cfg(test)]
+mod properties;
+pub mod session;
+#[cfg(test)]
+mod tests;
+
 use crate::alloc::budget::{self, MeterLoad, MeterRole, Overdraft};
 use crate::alloc::turns::TurnState;
 use crate::alloc::{allocate, EvseInput, GroupInput, PerPhase, SiteInput};
@@ -16,10 +22,11 @@ use crate::config::{
     find_card, needs_auth, CurrentLimit, DeviceSettings, DisablePolicy, SiteParams, User,
 };
 use crate::devices::DeviceStatus;
-use crate::drivers::evse_powerbrain;
 use crate::drivers::{EvseReading, EvseState, MeterReading, Reading};
 use crate::rules::charging::{combine, Inputs as RuleInputs, LocalTime, Memory, RuleSet};
-use crate::rules::formula::{self, Expr, Names};
+use crate::rules::formula::Expr;
+use names::{limit_now, max_formula, NameTable};
+use session::{CardOutcome, Overrides, Session, Transaction, Who};
 
 /// A phase counts as drawing above this (mA) when determining phases.
 const PHASE_DRAW_THRESHOLD_MA: i64 = 1000;
@@ -272,139 +279,6 @@ impl Tracked {
     }
 }
 
-/// A device for formulas: lower-case dev_id, (state, offered mA, inputs)
-/// of a wallbox, its meter.
-type NamedDevice = (String, Option<(u8, i64, u8)>, Option<MeterReading>);
-
-/// Values formulas can name, for one cycle: copied from the readings,
-/// looked up by name only when a formula asks.
-struct NameTable {
-    devices: Vec<NamedDevice>,
-    local: LocalTime,
-    wall_secs: u64,
-    price_level: Option<i64>,
-    max_total_current: i64,
-    max_total_evse_current: i64,
-    reserve_current: i64,
-    /// The inputs of the first Power Brain wallbox (`PB.input1`, `PB.input2`).
-    pb_inputs: Option<u8>,
-    /// What would be fed into the grid, summed over the phases, mA.
-    export_sum: i64,
-    /// What the wallboxes' meters show, summed over the phases, mA.
-    evse_sum: i64,
-    /// Wallboxes charging now.
-    num_charging: i64,
-    voltage: i64,
-    /// The measured global meters `GM.*`, per building phase.
-    global: [(&'static str, PerPhase); 7],
-    /// The charging-manager variables `CM.<name>`, by lower-case name.
-    cm_vars: Arc<HashMap<String, f64>>,
-}
-
-impl NameTable {
-    fn global(&self, name: &str) -> Option<PerPhase> {
-        self.global
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, ma)| *ma)
-    }
-
-    /// cFos's surplus (cfos.md §3.10): what goes out to the grid plus what
-    /// the cars draw, over all phases, mA.
-    fn surplus_sum(&self) -> i64 {
-        self.export_sum.saturating_add(self.evse_sum)
-    }
-}
-
-impl Names for NameTable {
-    #[allow(clippy::cast_precision_loss)]
-    fn lookup(&self, path: &[String]) -> Option<f64> {
-        let [head, rest @ ..] = path else { return None };
-        let minutes = self.local.minute_of_day;
-        let calendar = self.local.calendar;
-        let value = match (head.as_str(), rest) {
-            ("date", [field]) => match field.as_str() {
-                "year" => i64::from(calendar.year),
-                "month" => i64::from(calendar.month.saturating_sub(1)),
-                "day" => i64::from(calendar.day),
-                "yearday" => i64::from(calendar.yearday),
-                "weekday" => i64::from((self.local.weekday + 1) % 7),
-                "hour" => i64::from(minutes / 60),
-                "minute" => i64::from(minutes % 60),
-                "second" => i64::from(calendar.second),
-                "dayminute" => i64::from(minutes),
-                "daysecond" => i64::from(minutes) * 60 + i64::from(calendar.second),
-                "dst" => i64::from(calendar.dst),
-                "timestamp" => i64::try_from(self.wall_secs).ok()?,
-                _ => return None,
-            },
-            ("cm", [field]) => match field.as_str() {
-                "_price_level" => self.price_level?,
-                "_max_total_current" => self.max_total_current,
-                "_max_total_evse_current" => self.max_total_evse_current,
-                "_num_charging" => self.num_charging,
-                // There is no surplus formula: the built-in value is both.
-                "_surplus" | "_org_surplus" => watts(self.surplus_sum(), self.voltage),
-                name => return self.cm_vars.get(name).copied(),
-            },
-            // `param(name)`: the site's parameters.
-            ("param", [name]) => match name.as_str() {
-                "max_total_current" => self.max_total_current,
-                "max_total_evse_current" => self.max_total_evse_current,
-                "reserve_current" => self.reserve_current,
-                "voltage" => self.voltage,
-                "price_level" => self.price_level?,
-                _ => return None,
-            },
-            ("pb", [field]) => input_bit(self.pb_inputs?, field)?,
-            ("gm", [meter, field]) if meter == "surplus" => match field.as_str() {
-                "current" => self.surplus_sum() / 3,
-                "power_w" => watts(self.surplus_sum(), self.voltage),
-                _ => return None,
-            },
-            ("gm", [meter, field]) => {
-                let ma = if meter == "available_evse" {
-                    // The site limit less what is drawn that is not cars.
-                    let grid = self.global("grid_demand")?;
-                    let evse = self.global("consumed_evse")?;
-                    [0, 1, 2].map(|p| {
-                        self.max_total_current
-                            .saturating_sub(grid[p].saturating_sub(evse[p]))
-                    })
-                } else {
-                    self.global(meter)?
-                };
-                match field.as_str() {
-                    "current" => ma.iter().copied().max()?,
-                    "current_l1" => ma[0],
-                    "current_l2" => ma[1],
-                    "current_l3" => ma[2],
-                    "power_w" => watts(total(&ma), self.voltage),
-                    _ => return None,
-                }
-            }
-            (dev_id, [field]) => {
-                let (_, evse, meter) = self.devices.iter().find(|(id, _, _)| id == dev_id)?;
-                match field.as_str() {
-                    "state" => i64::from(evse.as_ref()?.0),
-                    "offered" => evse.as_ref()?.1,
-                    "input1" | "input2" => input_bit(evse.as_ref()?.2, field)?,
-                    "current" => meter.as_ref()?.current_ma.iter().copied().max()?,
-                    "current_l1" => meter.as_ref()?.current_ma[0],
-                    "current_l2" => meter.as_ref()?.current_ma[1],
-                    "current_l3" => meter.as_ref()?.current_ma[2],
-                    "power_w" => meter.as_ref()?.power_w,
-                    "import_wh" => meter.as_ref()?.import_wh,
-                    "export_wh" => meter.as_ref()?.export_wh,
-                    _ => return None,
-                }
-            }
-            _ => return None,
-        };
-        Some(value as f64)
-    }
-}
-
 /// Tells wallbox `device` to stop (0 A, disabled), saying why.
 fn stop(
     commands: &mut Vec<Command>,
@@ -418,15 +292,6 @@ fn stop(
         enable: false,
     });
     notes.push((device, why.into()));
-}
-
-/// `input1`/`input2` of an input bit field: 1 while on.
-fn input_bit(inputs: u8, field: &str) -> Option<i64> {
-    match field {
-        "input1" => Some(i64::from(inputs & 1)),
-        "input2" => Some(i64::from((inputs >> 1) & 1)),
-        _ => None,
-    }
 }
 
 /// How long overdraws are not recorded after the site limit changed.
@@ -1369,109 +1234,6 @@ impl Site {
         )
     }
 
-    /// The names formulas can use: devices' values, `date.*`, `cm.*`, `gm.*`.
-    fn names(
-        &self,
-        params: &SiteParams,
-        export_sum: i64,
-        measured: &[MeterLoad],
-        has_grid: bool,
-        now: u64,
-    ) -> NameTable {
-        let sum = |roles: &[MeterRole]| -> PerPhase {
-            let mut total = [0i64; 3];
-            for m in measured.iter().filter(|m| roles.contains(&m.role)) {
-                for (t, ma) in total.iter_mut().zip(m.current_ma) {
-                    *t = (*t).saturating_add(ma);
-                }
-            }
-            total
-        };
-        let produced = sum(&[MeterRole::Production]);
-        let grid_demand = if has_grid {
-            sum(&[MeterRole::Grid])
-        } else {
-            let used = sum(&[
-                MeterRole::Consumption,
-                MeterRole::StorageHome,
-                MeterRole::StorageAll,
-            ]);
-            [0, 1, 2].map(|p| used[p].saturating_sub(produced[p]))
-        };
-        let consumed = [0, 1, 2].map(|p| grid_demand[p].saturating_add(produced[p]));
-        // What the wallboxes' own meters show, on the building's phases.
-        let mut consumed_evse = [0i64; 3];
-        for t in &self.devices {
-            if let Some(EvseReading { meter: Some(m), .. }) = t.evse_reading() {
-                let rotation = t.settings.phase_rotation;
-                let building = rotation.to_building_values(m.current_ma);
-                for (total, ma) in consumed_evse.iter_mut().zip(building) {
-                    *total = (*total).saturating_add(ma);
-                }
-            }
-        }
-        // Fault current (cfos.md §3.8): what the silent wallboxes with a car
-        // are counted as drawing.
-        let mut error = [0i64; 3];
-        for t in self
-            .devices
-            .iter()
-            .filter(|t| t.offline && t.turn.is_some())
-        {
-            let rotation = t.settings.phase_rotation;
-            let draw = rotation.to_building_values(t.draw(now, params.evse_fault_after_s * 1000));
-            for (total, ma) in error.iter_mut().zip(draw) {
-                *total = (*total).saturating_add(ma);
-            }
-        }
-        let num_charging = self
-            .devices
-            .iter()
-            .filter(|t| matches!(&t.reading, Some(Reading::Evse(e)) if e.state.charging()))
-            .count();
-        NameTable {
-            global: [
-                ("grid_demand", grid_demand),
-                ("consumed", consumed),
-                ("produced", produced),
-                ("consumed_evse", consumed_evse),
-                ("storage_home", sum(&[MeterRole::StorageHome])),
-                ("storage_all", sum(&[MeterRole::StorageAll])),
-                ("error", error),
-            ],
-            evse_sum: total(&consumed_evse),
-            num_charging: i64::try_from(num_charging).unwrap_or(i64::MAX),
-            max_total_evse_current: params.max_total_evse_current,
-            reserve_current: params.reserve_current,
-            pb_inputs: self.devices.iter().find_map(|t| match &t.reading {
-                Some(Reading::Evse(e)) if t.settings.dev_type.is(&evse_powerbrain::DRIVER) => {
-                    Some(e.inputs)
-                }
-                _ => None,
-            }),
-            devices: self
-                .devices
-                .iter()
-                .map(|t| {
-                    let (evse, meter) = match (&t.reading, t.evse_reading()) {
-                        (Some(Reading::Meter(m)), _) => (None, Some(m.clone())),
-                        (_, Some(e)) => (Some((e.state.code(), e.offered_ma, e.inputs)), e.meter),
-                        _ => (None, None),
-                    };
-                    (t.settings.dev_id.to_ascii_lowercase(), evse, meter)
-                })
-                .collect(),
-            local: self.local,
-            wall_secs: self.wall_secs,
-            price_level: params.price_level,
-            // Set by the cycle once the site formula, if any, is evaluated.
-            max_total_current: 0,
-            export_sum,
-            voltage: params.voltage,
-            cm_vars: self.cm_vars.clone(),
-        }
-    }
-
     fn groups(&self, names: &NameTable) -> Vec<GroupInput> {
         self.devices
             .iter()
@@ -1484,25 +1246,6 @@ impl Site {
                 })
             })
             .collect()
-    }
-}
-
-/// A limit's value this cycle, mA: the number, or the formula (parsed in
-/// `parsed`) evaluated; 0 while it cannot be evaluated.
-fn limit_now(limit: &CurrentLimit, parsed: Option<&Expr>, names: &NameTable) -> i64 {
-    match (limit, parsed) {
-        (CurrentLimit::Fixed(ma), _) => *ma,
-        (CurrentLimit::Formula(_), Some(expr)) => {
-            formula::eval(expr, names).map_or(0, CurrentLimit::from_formula_value)
-        }
-        (CurrentLimit::Formula(_), None) => 0,
-    }
-}
-
-fn max_formula(limit: &CurrentLimit) -> Option<Expr> {
-    match limit {
-        CurrentLimit::Fixed(_) => None,
-        CurrentLimit::Formula(text) => formula::parse(text).ok(),
     }
 }
 

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
-use super::site::{Command, Site, Snapshot};
+use super::{Command, Site, Snapshot};
 use crate::alloc::{PerPhase, STEP_MA};
 use crate::config::{CurrentLimit, DeviceSettings, SiteParams};
 use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
