@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use actors::config::{DeviceSettings, SiteParams};
 use actors::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
-use actors::supervisor::Site;
+use actors::supervisor::{Now, Site};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 const RULES: &str = r#"charging_rules = [
@@ -80,7 +80,7 @@ fn bench(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 now += 1000;
-                s.cycle(now, 1000)
+                s.cycle(Now::mono(now), 1000)
             })
         });
     }

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use super::clock::Clock;
 use super::health::CycleHealth;
 use super::messages::ConfigError;
-use super::site::{Site, Snapshot};
+use super::site::{Now, Site, Snapshot};
 use crate::charging_log::Transaction;
 use crate::config::{self, Change, State};
 use crate::devices::{Apply, DeviceStatus, GetStatus, Poll, Refused};
@@ -223,10 +223,13 @@ impl Supervisor {
     /// Decides with the readings at hand, tells the wallboxes, and keeps
     /// the snapshot the API reports.
     pub(super) fn decide(&mut self, now: u64, cycle_time: u64) {
-        self.site.wall_secs = self.clock.unix_secs();
-        self.site.local = self.clock.local_time(now);
+        let at = Now {
+            mono_ms: now,
+            wall_secs: self.clock.unix_secs(),
+            local: self.clock.local_time(now),
+        };
         let began = Instant::now();
-        let (commands, mut snapshot) = self.site.cycle(now, cycle_time);
+        let (commands, mut snapshot) = self.site.cycle(at, cycle_time);
         self.metrics
             .decision_duration
             .observe(began.elapsed().as_secs_f64());

@@ -7,8 +7,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{total, watts, Site};
-use crate::alloc::budget::{MeterLoad, MeterRole};
+use super::budget::Meters;
+use super::{total, watts, Now, Site};
+use crate::alloc::budget::MeterRole;
 use crate::alloc::PerPhase;
 use crate::config::{CurrentLimit, SiteParams};
 use crate::drivers::evse_powerbrain;
@@ -181,14 +182,8 @@ impl Names for NameTable {
 impl Site {
     /// The names formulas can use this cycle: devices' values, `date.*`,
     /// `CM.*`, `GM.*`, `param(…)`.
-    pub(super) fn names(
-        &self,
-        params: &SiteParams,
-        export_sum: i64,
-        measured: &[MeterLoad],
-        has_grid: bool,
-        now: u64,
-    ) -> NameTable {
+    pub(super) fn names(&self, params: &SiteParams, meters: &Meters, now: &Now) -> NameTable {
+        let measured = &meters.measured;
         let sum = |roles: &[MeterRole]| -> PerPhase {
             let mut total = [0i64; 3];
             for m in measured.iter().filter(|m| roles.contains(&m.role)) {
@@ -199,7 +194,7 @@ impl Site {
             total
         };
         let produced = sum(&[MeterRole::Production]);
-        let grid_demand = if has_grid {
+        let grid_demand = if meters.has_grid {
             sum(&[MeterRole::Grid])
         } else {
             let used = sum(&[
@@ -216,7 +211,7 @@ impl Site {
             consumed_evse: self.evse_meters(),
             storage_home: sum(&[MeterRole::StorageHome]),
             storage_all: sum(&[MeterRole::StorageAll]),
-            error: self.fault_current(now, params.evse_fault_after_s * 1000),
+            error: self.fault_current(now.mono_ms, params.evse_fault_after_s * 1000),
         };
         let num_charging = self
             .devices
@@ -235,12 +230,12 @@ impl Site {
                 _ => None,
             }),
             devices: self.named_devices(),
-            local: self.local,
-            wall_secs: self.wall_secs,
+            local: now.local,
+            wall_secs: now.wall_secs,
             price_level: params.price_level,
             // Set by the cycle once the site formula, if any, is evaluated.
             max_total_current: 0,
-            export_sum,
+            export_sum: meters.export_sum,
             voltage: params.voltage,
             cm_vars: self.cm_vars.clone(),
         }

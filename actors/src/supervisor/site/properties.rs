@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
-use super::{Command, Site, Snapshot};
+use super::{Command, Now, Site, Snapshot};
 use crate::alloc::{PerPhase, STEP_MA};
 use crate::config::{CurrentLimit, DeviceSettings, SiteParams};
 use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
@@ -379,7 +379,7 @@ impl Run {
             };
             self.site.record(m, Some(polled), now);
         }
-        let (commands, snapshot) = self.site.cycle(now, 1000);
+        let (commands, snapshot) = self.site.cycle(Now::mono(now), 1000);
         let mut seen = Vec::new();
         for k in 0..self.spec.wallboxes.len() {
             let w = &self.spec.wallboxes[k];

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{Command, Site};
+use super::{Command, Now, Site};
 use crate::config::{DeviceSettings, SiteParams};
 use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
 
@@ -64,7 +64,7 @@ fn a_one_phase_car_is_counted_on_its_phase_once_the_meter_shows_it() {
     site.record(0, Some(Ok(charging([0; 3]))), 0);
     site.record(1, Some(Ok(charging([0; 3]))), 0);
     site.record(2, Some(Ok(grid([10_000, 0, 0]))), 0);
-    let (commands, _) = site.cycle(0, 1000);
+    let (commands, _) = site.cycle(Now::mono(0), 1000);
     // Assumed three-phase: L1 (22 A left) is shared.
     assert_eq!(
         (command(&commands, 0), command(&commands, 1)),
@@ -74,7 +74,7 @@ fn a_one_phase_car_is_counted_on_its_phase_once_the_meter_shows_it() {
     site.record(0, Some(Ok(charging([11_000; 3]))), 1000);
     site.record(1, Some(Ok(charging([0, 11_000, 0]))), 1000);
     site.record(2, Some(Ok(grid([21_000, 22_000, 11_000]))), 1000);
-    let (commands, snapshot) = site.cycle(1000, 1000);
+    let (commands, snapshot) = site.cycle(Now::mono(1000), 1000);
     // E2 no longer takes room on L1; both now share L2 (32 A) equally.
     assert_eq!(command(&commands, 0), 16_000);
     assert_eq!(command(&commands, 1), 16_000);
@@ -104,12 +104,12 @@ fn a_silent_wallbox_counts_its_last_draw_then_its_fail_safe_current() {
     site.record(0, Some(Ok(charging([10_000; 3]))), 0);
     site.record(1, Some(Ok(charging([16_000; 3]))), 0);
     site.record(2, Some(Ok(grid([26_000; 3]))), 0);
-    site.cycle(0, 1000);
+    site.cycle(Now::mono(0), 1000);
     // E2 stops answering: it is assumed to keep drawing 16 A.
     site.record(0, Some(Ok(charging([10_000; 3]))), 1000);
     site.record(1, Some(Err("no answer".into())), 1000);
     site.record(2, Some(Ok(grid([26_000; 3]))), 1000);
-    let (commands, snapshot) = site.cycle(1000, 1000);
+    let (commands, snapshot) = site.cycle(Now::mono(1000), 1000);
     assert_eq!(
         command(&commands, 1),
         -1,
@@ -123,7 +123,7 @@ fn a_silent_wallbox_counts_its_last_draw_then_its_fail_safe_current() {
     site.record(0, Some(Ok(charging([16_000; 3]))), later);
     site.record(1, Some(Err("no answer".into())), later);
     site.record(2, Some(Ok(grid([24_000; 3]))), later);
-    let (commands, _) = site.cycle(later, 1000);
+    let (commands, _) = site.cycle(Now::mono(later), 1000);
     assert_eq!(command(&commands, 0), 32_000 - 8000);
 }
 
@@ -137,7 +137,7 @@ fn a_grid_meter_is_stale_until_it_answers_and_after_the_timeout() {
     // Not a reading yet: the house load is unknown, so the car gets its minimum.
     site.record(0, Some(Ok(charging([0; 3]))), 1000);
     site.record(1, Some(Err("refused".into())), 1000);
-    let (commands, snapshot) = site.cycle(1000, 1000);
+    let (commands, snapshot) = site.cycle(Now::mono(1000), 1000);
     assert!(snapshot.site.meter_stale);
     assert_eq!(command(&commands, 0), 6000);
     let reason = snapshot.evses[0].clone().unwrap_or_default().lb_reason;
@@ -145,14 +145,14 @@ fn a_grid_meter_is_stale_until_it_answers_and_after_the_timeout() {
     // It answers: 32 A less the house's 10 A.
     site.record(0, Some(Ok(charging([0; 3]))), 2000);
     site.record(1, Some(Ok(grid([10_000; 3]))), 2000);
-    let (commands, snapshot) = site.cycle(2000, 1000);
+    let (commands, snapshot) = site.cycle(Now::mono(2000), 1000);
     assert!(!snapshot.site.meter_stale);
     assert_eq!(command(&commands, 0), 22_000);
     // Silent for the timeout (10 s) it still counts; longer, it is stale.
     for (at, stale) in [(12_000, false), (12_001, true)] {
         site.record(0, Some(Ok(charging([22_000; 3]))), at);
         site.record(1, Some(Err("refused".into())), at);
-        let (commands, snapshot) = site.cycle(at, 1000);
+        let (commands, snapshot) = site.cycle(Now::mono(at), 1000);
         assert_eq!(snapshot.site.meter_stale, stale, "at {at} ms");
         assert_eq!(command(&commands, 0), if stale { 6000 } else { 22_000 });
     }
@@ -167,7 +167,7 @@ fn disabled_wallboxes_follow_the_disable_policy() {
         };
         let mut site = Site::new(params, &[wallbox(1, "device_enabled = false")], 0);
         site.record(0, Some(Ok(charging([0; 3]))), 0);
-        let (commands, _) = site.cycle(0, 1000);
+        let (commands, _) = site.cycle(Now::mono(0), 1000);
         assert_eq!(
             commands,
             vec![Command {
@@ -194,7 +194,7 @@ fn no_car_means_disabled_and_unplugging_ends_the_turn() {
         inputs: 0,
     });
     site.record(0, Some(Ok(idle)), 0);
-    let (commands, snapshot) = site.cycle(0, 1000);
+    let (commands, snapshot) = site.cycle(Now::mono(0), 1000);
     assert_eq!(
         commands,
         vec![Command {
@@ -217,7 +217,7 @@ fn observation_mode_computes_but_commands_nothing() {
     };
     let mut site = Site::new(params, &[wallbox(1, "")], 0);
     site.record(0, Some(Ok(charging([0; 3]))), 0);
-    let (commands, snapshot) = site.cycle(0, 1000);
+    let (commands, snapshot) = site.cycle(Now::mono(0), 1000);
     assert!(commands.is_empty());
     let view = snapshot.evses[0].clone().unwrap_or_default();
     assert_eq!((view.lb_current, view.last_set_charging_cur), (32_000, -1));
@@ -237,7 +237,7 @@ fn a_card_without_a_wallbox_goes_to_the_one_that_waits() {
     );
     site.record(0, Some(Ok(charging([0; 3]))), 0);
     site.record(1, Some(Ok(charging([0; 3]))), 0);
-    let (commands, snapshot) = site.cycle(0, 1000);
+    let (commands, snapshot) = site.cycle(Now::mono(0), 1000);
     assert_eq!(
         command(&commands, 0),
         0,
@@ -260,7 +260,7 @@ fn a_card_without_a_wallbox_goes_to_the_one_that_waits() {
         site.present_rfid(None, "04AB").map(|(d, _)| d),
         Ok("E1".to_string())
     );
-    let (commands, _) = site.cycle(1000, 1000);
+    let (commands, _) = site.cycle(Now::mono(1000), 1000);
     assert!(command(&commands, 0) > 0 && command(&commands, 1) > 0);
 }
 
@@ -289,7 +289,7 @@ fn formulas_see_the_local_calendar() {
         ],
         0,
     );
-    site.local = crate::rules::charging::LocalTime {
+    let local = crate::rules::charging::LocalTime {
         weekday: 5,
         minute_of_day: 21 * 60 + 30,
         secs: 0,
@@ -305,7 +305,13 @@ fn formulas_see_the_local_calendar() {
     for i in 0..3 {
         site.record(i, Some(Ok(charging([0; 3]))), 0);
     }
-    let (commands, _) = site.cycle(0, 1000);
+    let (commands, _) = site.cycle(
+        Now {
+            local,
+            ..Now::mono(0)
+        },
+        1000,
+    );
     assert_eq!(command(&commands, 0), 7000);
     assert_eq!(command(&commands, 1), 9000);
     assert_eq!(command(&commands, 2), 8000);
@@ -325,14 +331,19 @@ fn charging_rules_limit_the_wish_and_the_lower_set_wins() {
         ],
         0,
     );
-    site.local = crate::rules::charging::LocalTime {
+    let local = crate::rules::charging::LocalTime {
         weekday: 2,
         minute_of_day: 600,
         ..Default::default()
     };
     site.record(0, Some(Ok(charging([0; 3]))), 0);
     site.record(1, Some(Ok(charging([0; 3]))), 0);
-    let (commands, snapshot) = site.cycle(0, 1000);
+    // The local time stays Tuesday 10:00 throughout.
+    let at = |mono_ms: u64| Now {
+        local,
+        ..Now::mono(mono_ms)
+    };
+    let (commands, snapshot) = site.cycle(at(0), 1000);
     assert_eq!(command(&commands, 0), 10_000);
     let e1 = snapshot.evses[0].clone().unwrap_or_default();
     assert_eq!((e1.rule_id.as_str(), e1.rule_current), ("E1/0", 10_000));
@@ -349,7 +360,7 @@ fn charging_rules_limit_the_wish_and_the_lower_set_wins() {
     .unwrap();
     site.set_users(users);
     site.present_rfid(Some("E1"), "04AB").unwrap();
-    let (commands, snapshot) = site.cycle(1000, 1000);
+    let (commands, snapshot) = site.cycle(at(1000), 1000);
     assert_eq!(command(&commands, 0), 8000);
     assert_eq!(
         snapshot.evses[0].clone().unwrap_or_default().rule_id,
@@ -357,7 +368,7 @@ fn charging_rules_limit_the_wish_and_the_lower_set_wins() {
     );
     site.override_device("E1", "U", None, &crate::supervisor::Who::Admin)
         .unwrap();
-    let (commands, _) = site.cycle(2000, 1000);
+    let (commands, _) = site.cycle(at(2000), 1000);
     assert_eq!(
         command(&commands, 0),
         10_000,
@@ -365,7 +376,7 @@ fn charging_rules_limit_the_wish_and_the_lower_set_wins() {
     );
     site.override_device("E1", "E", None, &crate::supervisor::Who::Admin)
         .unwrap();
-    let (commands, _) = site.cycle(3000, 1000);
+    let (commands, _) = site.cycle(at(3000), 1000);
     assert_eq!(
         command(&commands, 0),
         32_000,
@@ -391,7 +402,7 @@ fn batteries_count_in_the_surplus_as_their_role_says() {
         site.record(0, Some(Ok(charging([0; 3]))), 0);
         site.record(1, Some(Ok(grid([-6000; 3]))), 0);
         site.record(2, Some(Ok(grid([battery_ma; 3]))), 0);
-        let (commands, _) = site.cycle(0, 1000);
+        let (commands, _) = site.cycle(Now::mono(0), 1000);
         command(&commands, 0) - 6000
     };
     // Home battery (5): its charging is surplus the car may take, its
@@ -437,7 +448,7 @@ fn formulas_see_the_global_meters() {
     site.record(1, Some(Ok(grid([10_000, 2000, 2000]))), 0);
     site.record(2, Some(Ok(grid([3000; 3]))), 0);
     site.record(3, Some(Ok(grid([1000; 3]))), 0);
-    let (commands, snapshot) = site.cycle(0, 1000);
+    let (commands, snapshot) = site.cycle(Now::mono(0), 1000);
     let e1 = snapshot.evses[0].clone().unwrap_or_default();
     assert_eq!(command(&commands, 0), 7000, "{}", e1.lb_reason);
 }
@@ -457,16 +468,16 @@ fn a_formula_limit_follows_the_meter_every_cycle() {
     );
     site.record(0, Some(Ok(charging([0; 3]))), 0);
     site.record(1, Some(Ok(grid([8000, 2000, 2000]))), 0);
-    let (commands, _) = site.cycle(0, 1000);
+    let (commands, _) = site.cycle(Now::mono(0), 1000);
     assert_eq!(command(&commands, 0), 12_000);
     // The heat pump starts: the limit falls with it.
     site.record(1, Some(Ok(grid([13_000, 2000, 2000]))), 1000);
-    let (commands, _) = site.cycle(1000, 1000);
+    let (commands, _) = site.cycle(Now::mono(1000), 1000);
     assert_eq!(command(&commands, 0), 7000);
     // Without the meter's value the limit is unknown: no current.
     let mut site = Site::new(SiteParams::default(), &[limited("20000 - M9.current")], 0);
     site.record(0, Some(Ok(charging([0; 3]))), 0);
-    let (commands, snapshot) = site.cycle(0, 1000);
+    let (commands, snapshot) = site.cycle(Now::mono(0), 1000);
     assert_eq!(command(&commands, 0), 0);
     let e1 = snapshot.evses[0].clone().unwrap_or_default();
     assert_eq!(e1.lb_reason, "max_charging_cur");
@@ -486,13 +497,23 @@ fn a_formula_site_limit_is_evaluated_every_cycle() {
         minute_of_day: hour * 60,
         ..Default::default()
     };
-    site.local = at_hour(18);
     site.record(0, Some(Ok(charging([0; 3]))), 0);
-    let (commands, snapshot) = site.cycle(0, 1000);
+    let (commands, snapshot) = site.cycle(
+        Now {
+            local: at_hour(18),
+            ..Now::mono(0)
+        },
+        1000,
+    );
     assert_eq!(command(&commands, 0), 8000);
     assert_eq!(snapshot.site.max_total_ma, 8000);
-    site.local = at_hour(21);
-    let (commands, snapshot) = site.cycle(1000, 1000);
+    let (commands, snapshot) = site.cycle(
+        Now {
+            local: at_hour(21),
+            ..Now::mono(1000)
+        },
+        1000,
+    );
     assert_eq!(command(&commands, 0), 14_000);
     assert_eq!(snapshot.site.max_total_ma, 14_000);
 }
@@ -512,7 +533,7 @@ fn input_rules_and_formulas_see_the_power_brain_inputs() {
     };
     let mut decide = |inputs: u8, now: u64| {
         site.record(0, Some(Ok(with_inputs(inputs))), now);
-        let (commands, snapshot) = site.cycle(now, 1000);
+        let (commands, snapshot) = site.cycle(Now::mono(now), 1000);
         let e1 = snapshot.evses[0].clone().unwrap_or_default();
         (command(&commands, 0), e1.rule_id)
     };
@@ -556,7 +577,7 @@ fn every_name_the_checker_allows_is_one_the_cycle_can_read() {
         let mut site = Site::new(params.clone(), &[wallbox(1, &rule), grid_meter()], 0);
         site.record(0, Some(Ok(charging([1000; 3]))), 0);
         site.record(1, Some(Ok(grid([5000; 3]))), 0);
-        let (commands, _) = site.cycle(0, 1000);
+        let (commands, _) = site.cycle(Now::mono(0), 1000);
         assert_eq!(command(&commands, 0), 7000, "{name} cannot be read");
     }
 }
@@ -574,7 +595,7 @@ fn a_rule_that_stops_the_car_starts_its_minimum_pause() {
         };
         r.inputs = inputs;
         site.record(0, Some(Ok(Reading::Evse(r))), now);
-        let (commands, snapshot) = site.cycle(now, 1000);
+        let (commands, snapshot) = site.cycle(Now::mono(now), 1000);
         let e1 = snapshot.evses[0].clone().unwrap_or_default();
         (command(&commands, 0), e1.lb_reason, e1.rule_id)
     };
@@ -687,7 +708,7 @@ mod extreme_readings {
                 for (i, reading) in readings.into_iter().enumerate() {
                     site.record(i, Some(reading.ok_or_else(|| "no answer".to_string())), now);
                 }
-                let (commands, snapshot) = site.cycle(now, 1000);
+                let (commands, snapshot) = site.cycle(Now::mono(now), 1000);
                 let s = &snapshot.site;
                 // The grid meter's window is 4 × 32 A either way, each
                 // wallbox's its 32 A maximum plus 10 %: the house load
@@ -742,7 +763,7 @@ fn an_attached_meter_measures_its_wallbox_while_it_answers() {
     site.record(0, Some(Ok(unmetered(EvseState::Charging))), 0);
     site.record(1, Some(Ok(s0_reading)), 0);
     site.record(2, Some(Ok(grid([16_000, 10_000, 10_000]))), 0);
-    let (_, snapshot) = site.cycle(0, 1000);
+    let (_, snapshot) = site.cycle(Now::mono(0), 1000);
     let e1 = snapshot.evses[0].clone().unwrap_or_default();
     assert_eq!(
         (
@@ -759,7 +780,7 @@ fn an_attached_meter_measures_its_wallbox_while_it_answers() {
     site.record(0, Some(Ok(unmetered(EvseState::Charging))), 1000);
     site.record(1, Some(Err("no answer".into())), 1000);
     site.record(2, Some(Ok(grid([26_000, 10_000, 10_000]))), 1000);
-    let (_, snapshot) = site.cycle(1000, 1000);
+    let (_, snapshot) = site.cycle(Now::mono(1000), 1000);
     let e1 = snapshot.evses[0].clone().unwrap_or_default();
     assert_eq!(
         [e1.current_l1, e1.current_l2, e1.current_l3],
@@ -776,10 +797,10 @@ fn a_cards_phases_count_while_its_car_charges() {
     let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
     site.set_users(users);
     site.record(0, Some(Ok(unmetered(EvseState::Charging))), 0);
-    site.cycle(0, 1000);
+    site.cycle(Now::mono(0), 1000);
     site.present_rfid(Some("E1"), "04AB").expect("anna's card");
     site.record(0, Some(Ok(unmetered(EvseState::Charging))), 1000);
-    let (_, snapshot) = site.cycle(1000, 1000);
+    let (_, snapshot) = site.cycle(Now::mono(1000), 1000);
     let e1 = snapshot.evses[0].clone().unwrap_or_default();
     assert_eq!(e1.phases, 0b010, "L2 only, as the card says");
     assert_eq!(
@@ -789,22 +810,22 @@ fn a_cards_phases_count_while_its_car_charges() {
     );
     // The next car, without a card, is counted on all three phases again.
     site.record(0, Some(Ok(unmetered(EvseState::Waiting))), 2000);
-    site.cycle(2000, 1000);
+    site.cycle(Now::mono(2000), 1000);
     site.set_users(Vec::new());
     site.record(0, Some(Ok(unmetered(EvseState::Charging))), 3000);
-    let (_, snapshot) = site.cycle(3000, 1000);
+    let (_, snapshot) = site.cycle(Now::mono(3000), 1000);
     assert_eq!(snapshot.evses[0].clone().unwrap_or_default().phases, 0b111);
 }
 
 #[test]
 fn an_override_set_with_no_car_holds_for_the_next_until_it_leaves() {
-    use super::Who;
+    use super::session::Who;
     let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
     site.record(0, Some(Ok(unmetered(EvseState::Waiting))), 0);
-    site.cycle(0, 1000);
+    site.cycle(Now::mono(0), 1000);
     site.override_device("E1", "C", Some(8000), &Who::Admin)
         .expect("no car is no reason to refuse");
-    let (_, snapshot) = site.cycle(0, 1000);
+    let (_, snapshot) = site.cycle(Now::mono(0), 1000);
     let e1 = snapshot.evses[0].clone().unwrap_or_default();
     assert_eq!((e1.overrides, e1.ov_cur), (0b001, 8000));
     // A card cannot set one for a car that is not there.
@@ -812,17 +833,17 @@ fn an_override_set_with_no_car_holds_for_the_next_until_it_leaves() {
         .override_device("E1", "U", None, &Who::Card("04AB".into()))
         .is_err());
     site.record(0, Some(Ok(unmetered(EvseState::Charging))), 1000);
-    let (commands, snapshot) = site.cycle(1000, 1000);
+    let (commands, snapshot) = site.cycle(Now::mono(1000), 1000);
     assert_eq!(command(&commands, 0), 0);
     assert_eq!(
         snapshot.evses[0].clone().unwrap_or_default().lb_reason,
         "disabled by override"
     );
     site.override_device("E1", "c", None, &Who::Admin).unwrap();
-    let (commands, _) = site.cycle(1000, 1000);
+    let (commands, _) = site.cycle(Now::mono(1000), 1000);
     assert_eq!(command(&commands, 0), 8000, "the cap holds");
     site.record(0, Some(Ok(unmetered(EvseState::Waiting))), 2000);
-    let (_, snapshot) = site.cycle(2000, 1000);
+    let (_, snapshot) = site.cycle(Now::mono(2000), 1000);
     let e1 = snapshot.evses[0].clone().unwrap_or_default();
     assert_eq!((e1.overrides, e1.ov_cur), (0, -1), "gone at unplug");
 }
@@ -841,14 +862,14 @@ fn formulas_read_the_charging_manager_variables() {
     };
     site.set_cm_vars(&vars(10));
     site.record(0, Some(Ok(charging([0; 3]))), 0);
-    let (commands, _) = site.cycle(0, 1000);
+    let (commands, _) = site.cycle(Now::mono(0), 1000);
     assert_eq!(command(&commands, 0), 10_000);
     site.set_cm_vars(&vars(7));
-    let (commands, _) = site.cycle(1000, 1000);
+    let (commands, _) = site.cycle(Now::mono(1000), 1000);
     assert_eq!(command(&commands, 0), 7000);
     // A variable that is gone makes the limit 0, never no limit.
     site.set_cm_vars(&std::collections::BTreeMap::new());
-    let (commands, _) = site.cycle(2000, 1000);
+    let (commands, _) = site.cycle(Now::mono(2000), 1000);
     assert_eq!(command(&commands, 0), 0);
 }
 
@@ -858,12 +879,12 @@ fn a_wallbox_push_between_two_meter_readings_does_not_lower_the_house_load() {
     // 10 A of house load, E1 draws 10 A: the grid meter shows 20 A.
     site.record(0, Some(Ok(charging([10_000; 3]))), 0);
     site.record(1, Some(Ok(grid([20_000; 3]))), 0);
-    let (_, snapshot) = site.cycle(0, 1000);
+    let (_, snapshot) = site.cycle(Now::mono(0), 1000);
     assert_eq!(snapshot.site.house_ma, [10_000; 3]);
     // E1 reports 16 A before the grid meter is read again (as an HTTP
     // wallbox's push does): the house still draws 10 A, not 4 A.
     site.record(0, Some(Ok(charging([16_000; 3]))), 400);
-    let (commands, snapshot) = site.cycle(400, 1000);
+    let (commands, snapshot) = site.cycle(Now::mono(400), 1000);
     assert_eq!(snapshot.site.house_ma, [10_000; 3]);
     assert_eq!(
         command(&commands, 0),
@@ -872,6 +893,6 @@ fn a_wallbox_push_between_two_meter_readings_does_not_lower_the_house_load() {
     );
     // The next meter reading counts as it is, also when lower.
     site.record(1, Some(Ok(grid([22_000; 3]))), 1000);
-    let (_, snapshot) = site.cycle(1000, 1000);
+    let (_, snapshot) = site.cycle(Now::mono(1000), 1000);
     assert_eq!(snapshot.site.house_ma, [6_000; 3]);
 }

@@ -1,0 +1,282 @@
+//! Step 3 of the cycle, each wallbox's limits, rules and stops: what the
+//! allocator is asked for each car (its maximum after the cable, the
+//! override, the charging rules and a stale meter), or why the wallbox is
+//! stopped or left uncontrolled instead.
+
+use std::collections::HashMap;
+
+use super::budget::Meters;
+use super::names::NameTable;
+use super::{Command, Now, Site, Tracked};
+use crate::alloc::EvseInput;
+use crate::config::{needs_auth, DisablePolicy, SiteParams, User};
+use crate::drivers::{EvseReading, EvseState};
+use crate::rules::charging::{combine, Decision, Inputs as RuleInputs, RuleSet};
+
+/// What the allocator is asked, and what was decided without it.
+#[derive(Debug, Default)]
+pub(super) struct Plan {
+    /// The cars the allocator shares the current among, by device.
+    pub(super) inputs: Vec<(usize, EvseInput)>,
+    /// The wallboxes told what to do without the allocator.
+    pub(super) commands: Vec<Command>,
+    /// Why, for those wallboxes.
+    pub(super) notes: Vec<(usize, String)>,
+    /// Per device: its maximum this cycle is a charging rule's wish.
+    pub(super) rule_limited: Vec<bool>,
+}
+
+impl Plan {
+    /// Tells wallbox `device` to stop (0 A, disabled), saying why.
+    fn stop(&mut self, device: usize, why: impl Into<String>) {
+        self.commands.push(Command {
+            device,
+            current_ma: 0,
+            enable: false,
+        });
+        self.notes.push((device, why.into()));
+    }
+}
+
+/// What every wallbox's limits are decided with.
+struct Context<'a> {
+    params: &'a SiteParams,
+    names: &'a NameTable,
+    meters: &'a Meters,
+    users: &'a [User],
+    user_rules: &'a HashMap<String, RuleSet>,
+    now: &'a Now,
+}
+
+impl Site {
+    /// Decides each wallbox's limits.
+    pub(super) fn limits(
+        &mut self,
+        params: &SiteParams,
+        names: &NameTable,
+        meters: &Meters,
+        now: &Now,
+    ) -> Plan {
+        let cx = Context {
+            params,
+            names,
+            meters,
+            users: &self.users,
+            user_rules: &self.user_rules,
+            now,
+        };
+        let mut plan = Plan {
+            rule_limited: vec![false; self.devices.len()],
+            ..Plan::default()
+        };
+        for (i, t) in self.devices.iter_mut().enumerate() {
+            if t.settings.dev_type.is_wallbox() {
+                limit(i, t, &cx, &mut plan);
+            }
+        }
+        plan
+    }
+}
+
+/// One wallbox's limits.
+fn limit(i: usize, t: &mut Tracked, cx: &Context, plan: &mut Plan) {
+    let now = cx.now.mono_ms;
+    let pause_ms = cx.params.min_pause_time_s * 1000;
+    let s = t.settings.clone();
+    let reading = t.evse_reading();
+    let building = s.phase_rotation.to_building(t.car_phases());
+    let max_setting = t.max_charging(cx.names);
+    let base = EvseInput {
+        group: s.group,
+        prio: s.prio,
+        turn: t.turn.map_or(u64::MAX, |turn| turn.rank(now, pause_ms)),
+        phases: building,
+        min_ma: s.min_charging_cur,
+        max_ma: max_setting,
+        uncontrolled: false,
+    };
+    if uncontrolled(i, t, reading.as_ref(), &base, cx, plan) {
+        return;
+    }
+    let session = t.session.clone().unwrap_or_default();
+    let cable = reading.as_ref().map_or(0, |r| r.cable_ma);
+    let mut max = max_setting;
+    if cable > 0 {
+        max = max.min(cable);
+    }
+    if let Some(limit) = session.overrides.max_ma {
+        max = max.min(limit);
+    }
+    // The rules are evaluated even for a paused car, so that what they say
+    // is always shown (and their undercut memory is kept).
+    let decision = rules(t, max, building, cx);
+    let stop_note = if session.overrides.disabled {
+        Some("disabled by override".to_string())
+    } else if needs_auth(cx.users, &s.dev_id) && session.auth.is_none() {
+        Some("waiting for authorisation".to_string())
+    } else {
+        t.turn
+            .and_then(|turn| turn.pause_left_secs(now))
+            .map(|left| format!("paused: {left} s left of its minimum pause"))
+    };
+    if let Some(note) = stop_note {
+        plan.stop(i, note);
+        return;
+    }
+    if let Some(d) = decision {
+        // Riding through an undercut, a car keeps at least its minimum.
+        let wish = if d.undercut {
+            d.current_ma.max(s.min_charging_cur)
+        } else {
+            d.current_ma
+        };
+        if wish < s.min_charging_cur {
+            // A stop by a rule is a pause like any other: the car waits at
+            // least `min_pause_time` before it starts again, so a rule that
+            // flickers does not switch it every cycle.
+            if let Some(turn) = t.turn.as_mut() {
+                turn.settle(0, now, pause_ms);
+            }
+            plan.stop(
+                i,
+                format!("charging rule {}: {} mA", t.view.rule_id, d.current_ma),
+            );
+            return;
+        }
+        if wish < max {
+            plan.rule_limited[i] = true;
+        }
+        max = max.min(wish);
+    }
+    if cx.meters.any_stale() {
+        max = s.min_charging_cur.min(max);
+    }
+    plan.inputs.push((
+        i,
+        EvseInput {
+            max_ma: max,
+            ..base
+        },
+    ));
+}
+
+/// A wallbox load management does not share current with: offline (what
+/// it is assumed to draw is reserved), disabled (by the policy), without a
+/// reading, in error or without a car. Answers whether it was one.
+fn uncontrolled(
+    i: usize,
+    t: &Tracked,
+    reading: Option<&EvseReading>,
+    base: &EvseInput,
+    cx: &Context,
+    plan: &mut Plan,
+) -> bool {
+    let s = &t.settings;
+    if t.offline {
+        let assumed = if t.turn.is_some() {
+            let draw = t.draw(cx.now.mono_ms, cx.params.evse_fault_after_s * 1000);
+            draw.iter().copied().max().unwrap_or(0).max(0)
+        } else {
+            0
+        };
+        if assumed > 0 {
+            plan.inputs.push((
+                i,
+                EvseInput {
+                    max_ma: assumed,
+                    uncontrolled: true,
+                    ..base.clone()
+                },
+            ));
+        }
+        plan.notes.push((i, "com error".to_string()));
+        return true;
+    }
+    if !s.device_enabled {
+        let (current, enable, note) = match cx.params.disable_policy {
+            DisablePolicy::Minimum => (s.min_charging_cur, true, "disabled: minimum current"),
+            DisablePolicy::NoLimit => (base.max_ma, true, "disabled: no limit"),
+            DisablePolicy::Stop => (0, false, "disabled"),
+        };
+        let present = reading.is_some_and(|r| r.state.vehicle_present());
+        if present && enable {
+            plan.inputs.push((
+                i,
+                EvseInput {
+                    max_ma: current,
+                    uncontrolled: true,
+                    ..base.clone()
+                },
+            ));
+        }
+        plan.commands.push(Command {
+            device: i,
+            current_ma: current,
+            enable,
+        });
+        plan.notes.push((i, note.to_string()));
+        return true;
+    }
+    match reading.map(|r| r.state) {
+        None => plan.notes.push((i, "no reading yet".to_string())),
+        Some(EvseState::Error) => plan.stop(i, "wallbox error"),
+        Some(state) if !state.vehicle_present() => plan.stop(i, "no vehicle"),
+        Some(_) => return false,
+    }
+    true
+}
+
+/// What the wallbox's and the user's charging rules decide, shown in the
+/// wallbox's view (`rule_id`, `rule_current`).
+fn rules(t: &mut Tracked, max: i64, building: u8, cx: &Context) -> Option<Decision> {
+    t.view.rule_id = String::new();
+    t.view.rule_current = -1;
+    let session = t.session.clone().unwrap_or_default();
+    let draw = t.draw(cx.now.mono_ms, cx.params.evse_fault_after_s * 1000);
+    let phases_used = i64::from(building.count_ones().max(1));
+    let rule_inputs = RuleInputs {
+        time: cx.now.local,
+        max_ma: max,
+        min_ma: t.settings.min_charging_cur,
+        solar_ma: cx.meters.solar_sum / phases_used,
+        surplus_ma: draw
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(0)
+            .saturating_add(cx.meters.export_sum / phases_used),
+        price_level: cx.params.price_level,
+        names: cx.names,
+    };
+    let wallbox_rules = if session.overrides.wallbox_rules_off {
+        None
+    } else {
+        t.rules.decide(&rule_inputs, &mut t.rule_memory)
+    };
+    let user_rules = match &session.auth {
+        Some((user, _)) if !session.overrides.user_rules_off => cx
+            .user_rules
+            .get(user)
+            .and_then(|r| r.decide(&rule_inputs, &mut t.user_rule_memory)),
+        _ => None,
+    };
+    let decision = combine(wallbox_rules, user_rules);
+    if let Some(d) = decision {
+        let set = if wallbox_rules == Some(d) {
+            t.settings.dev_id.clone()
+        } else {
+            session
+                .auth
+                .as_ref()
+                .map(|(u, _)| u.clone())
+                .unwrap_or_default()
+        };
+        t.view.rule_id = format!(
+            "{set}/{}",
+            d.rule.map_or("none".to_string(), |r| r.to_string())
+        );
+        t.view.rule_current = d.current_ma;
+    }
+    decision
+}
