@@ -452,3 +452,51 @@ async fn the_site_figures_follow_the_wiring_and_the_policies() {
     );
     assert_eq!(info["params"]["max_imbalance"], 5000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_wallbox_says_why_as_a_code_with_its_details() {
+    // E2 (prio 2) takes the 22 A the house leaves; E1's minimum no longer
+    // fits; E3 has no car.
+    let plant = start_plant(3, 10_000, vec![car(1, 3, 32_000, 0), car(2, 3, 32_000, 0)]).await;
+    let config = settings(&plant, "", |n| {
+        format!("prio = {}\n", if n == 2 { 2 } else { 1 })
+    });
+    let d = Daemon::start(DaemonConfig::new(config)).await;
+    let info = wait_for(&d, SETTLE, "E2 first, E1 paused", |i| {
+        set_ma(i, "E2") == 22_000 && set_ma(i, "E1") == 0 && evse(i, "E3")["state"] == 1
+    })
+    .await;
+    let why = |dev_id: &str| {
+        let e = evse(&info, dev_id);
+        (
+            e["lb_reason"].clone(),
+            e["lb_reason_code"].clone(),
+            e["lb_reason_args"].clone(),
+        )
+    };
+    assert_eq!(
+        why("E2"),
+        (
+            "site L1".into(),
+            "site_limit".into(),
+            serde_json::json!({"phase": "L1"})
+        )
+    );
+    assert_eq!(
+        why("E1"),
+        (
+            "paused: no minimum (site L1)".into(),
+            "paused_no_minimum".into(),
+            serde_json::json!({"phase": "L1", "limit": "site L1"})
+        )
+    );
+    assert_eq!(evse(&info, "E1")["paused"], true);
+    assert_eq!(
+        why("E3"),
+        (
+            "no vehicle".into(),
+            "no_vehicle".into(),
+            serde_json::json!({})
+        )
+    );
+}

@@ -10,8 +10,8 @@ use actors::supervisor::Configure;
 use serde_json::Value;
 
 use super::auth::{
-    self, Check, Credentials, EndSession, HashPassword, LoginStatus, NewSession, SetHash, Verdict,
-    Verified, VerifyPassword,
+    self, Check, Credentials, EndSession, HashPassword, LoginStatus, NewSession, Peek, SetHash,
+    Verdict, Verified, VerifyPassword,
 };
 use super::{ApiError, AppState, Params};
 use crate::logging;
@@ -71,6 +71,35 @@ pub async fn require_admin(
         })
         .await??;
     Ok(())
+}
+
+/// Whether the request may act as admin: no password is set, or it gives
+/// the right one. Wrong credentials are an error (and count), none is `false`.
+pub async fn is_admin(state: &AppState, req: &HttpRequest, action: &str) -> Result<bool, ApiError> {
+    let credentials = Credentials::of(
+        req.headers()
+            .get("Authorization")
+            .and_then(|h| h.to_str().ok()),
+    );
+    if credentials.is_none() {
+        return Ok(!state.password_set());
+    }
+    require_admin(state, req, credentials, action).await?;
+    Ok(true)
+}
+
+/// Whether a status read shows what only the admin may see (user ids):
+/// with no password set, to everybody; else to a live session or the
+/// password that verified last. Reads stay open whatever else is sent, and
+/// cost no password check.
+pub async fn reads_as_admin(state: &AppState, credentials: &Credentials) -> Result<bool, ApiError> {
+    if !state.password_set() {
+        return Ok(true);
+    }
+    if credentials.is_none() {
+        return Ok(false);
+    }
+    Ok(state.auth.send(Peek(credentials.clone())).await?)
 }
 
 /// A text field of the JSON body, else the query parameter of that name.

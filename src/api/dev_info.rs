@@ -10,6 +10,8 @@ use actors::devices::DeviceStatus;
 use actors::drivers::DeviceType;
 use actors::plant::DeviceActor;
 use actors::rules::charging::Rule;
+#[cfg(test)]
+use actors::supervisor::LbReason;
 use actors::supervisor::{EvseView, GetSnapshot, MeterView, Snapshot};
 use serde::Serialize;
 use serde_json::Value;
@@ -245,10 +247,11 @@ fn for_anyone(view: &EvseView) -> Cow<'_, EvseView> {
     if let Some(rule) = v.rule_id.strip_prefix(&format!("{}/", view.user)) {
         v.rule_id = format!("{label}/{rule}");
     }
-    v.lb_reason = v.lb_reason.replace(
-        &format!("charging rule {}/", view.user),
-        &format!("charging rule {label}/"),
-    );
+    if let Some(rule) = v.lb_reason.rule_mut() {
+        if let Some(n) = rule.strip_prefix(&format!("{}/", view.user)) {
+            *rule = format!("{label}/{n}");
+        }
+    }
     v.user.clone_from(&shown);
     v.user_name = shown;
     Cow::Owned(v)
@@ -420,7 +423,9 @@ mod tests {
             user_name: "Anna".into(),
             user_display: display,
             rule_id: "U3f09/2".into(),
-            lb_reason: "charging rule U3f09/2".into(),
+            lb_reason: LbReason::ChargingRule {
+                rule: "U3f09/2".into(),
+            },
             ..EvseView::default()
         }
     }
@@ -434,7 +439,7 @@ mod tests {
                 shown.user.as_str(),
                 shown.user_name.as_str(),
                 shown.rule_id.as_str(),
-                shown.lb_reason.as_str()
+                shown.lb_reason.to_string().as_str()
             ),
             ("Anna", "Anna", "Anna/2", "charging rule Anna/2")
         );
@@ -445,7 +450,7 @@ mod tests {
                 hidden.user.as_str(),
                 hidden.user_name.as_str(),
                 hidden.rule_id.as_str(),
-                hidden.lb_reason.as_str()
+                hidden.lb_reason.to_string().as_str()
             ),
             ("", "", "user/2", "charging rule user/2")
         );

@@ -13,7 +13,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use actors::plant::Plant;
-use actors::supervisor::{CycleHealth, GetSnapshot, Snapshot};
+use actors::supervisor::{CycleHealth, GetSnapshot, LbReason, Snapshot};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -22,7 +22,7 @@ use prometheus_client::metrics::TypedMetric;
 use prometheus_client::registry::Registry;
 
 use super::auth::{AuthError, Credentials};
-use super::{config, ApiError, AppState, Params, COMMANDS};
+use super::{config, ApiError, AppState, Params};
 
 type FloatGauge = Gauge<f64, AtomicU64>;
 type FloatCounter = Counter<f64, AtomicU64>;
@@ -109,11 +109,7 @@ impl HttpMetrics {
                 .ok()
                 .and_then(|p| p.get("cmd").map(str::to_string));
             match cmd {
-                Some(cmd) => COMMANDS
-                    .iter()
-                    .find(|known| **known == cmd)
-                    .copied()
-                    .unwrap_or("unknown"),
+                Some(cmd) => super::known(&cmd).map_or("unknown", |c| c.name),
                 None => "",
             }
         } else {
@@ -212,29 +208,28 @@ fn joules(wh: i64) -> f64 {
     wh.max(0) as f64 * 3600.0
 }
 
-/// Why a wallbox gets what it gets, as a number (`lb_reason` in words is
-/// in `get_dev_info`): see the README's table.
-pub fn reason_code(lb_reason: &str) -> i64 {
-    let starts = |prefix: &str| lb_reason.starts_with(prefix);
-    match lb_reason {
+/// Why a wallbox gets what it gets, as a number (`lb_reason` in words and
+/// `lb_reason_code` are in `get_dev_info`): see the README's table.
+pub fn reason_code(reason: &LbReason) -> i64 {
+    match reason.code() {
         "max_charging_cur" => 1,
-        _ if starts("charging rule") && lb_reason.contains(" mA") => 3,
-        _ if starts("charging rule") => 2,
-        _ if starts("site ") => 4,
-        _ if starts("group ") => 5,
-        _ if starts("max_total_evse_current") => 6,
-        _ if starts("imbalance") => 7,
-        _ if starts("paused: no minimum") => 8,
-        _ if starts("paused: imbalance") => 9,
-        _ if starts("paused: ") => 10,
-        _ if starts("meter stale") => 11,
-        "com error" => 12,
-        "no vehicle" => 13,
-        "wallbox error" => 14,
-        "disabled by override" => 17,
-        _ if starts("disabled") => 15,
-        "waiting for authorisation" => 16,
-        "not controlled" => 18,
+        "charging_rule" => 2,
+        "charging_rule_current" => 3,
+        "site_limit" => 4,
+        "group_limit" => 5,
+        "evse_total_limit" => 6,
+        "imbalance" => 7,
+        "paused_no_minimum" => 8,
+        "paused_imbalance" => 9,
+        "paused_turn" | "paused_min_pause" => 10,
+        "meter_stale" => 11,
+        "com_error" => 12,
+        "no_vehicle" => 13,
+        "wallbox_error" => 14,
+        "disabled" | "disabled_min_current" | "disabled_no_limit" => 15,
+        "waiting_for_auth" => 16,
+        "disabled_by_override" => 17,
+        "not_controlled" => 18,
         _ => 0,
     }
 }
@@ -455,33 +450,82 @@ mod tests {
 
     #[test]
     fn every_reason_has_its_code() {
+        use actors::alloc::{Constraint, Reason};
+        use actors::config::DisablePolicy;
+        let rule = |rule: &str| LbReason::ChargingRule { rule: rule.into() };
         let cases = [
-            ("max_charging_cur", 1),
-            ("charging rule E1/0", 2),
-            ("charging rule anna/2", 2),
-            ("charging rule E1/none: 0 mA", 3),
-            ("site L2", 4),
-            ("group E5 L1", 5),
-            ("max_total_evse_current L1", 6),
-            ("imbalance L3", 7),
-            ("paused: no minimum (site L1)", 8),
-            ("paused: imbalance L1", 9),
-            ("paused: 240 s left of its minimum pause", 10),
-            ("meter stale: M3 (minimum current)", 11),
-            ("com error", 12),
-            ("no vehicle", 13),
-            ("wallbox error", 14),
-            ("disabled", 15),
-            ("disabled: minimum current", 15),
-            ("disabled: no limit", 15),
-            ("waiting for authorisation", 16),
-            ("disabled by override", 17),
-            ("not controlled", 18),
-            ("no reading yet", 0),
-            ("", 0),
+            (LbReason::Alloc(Reason::MaxCurrent), "max_charging_cur", 1),
+            (rule("E1/0"), "charging rule E1/0", 2),
+            (rule("anna/2"), "charging rule anna/2", 2),
+            (
+                LbReason::ChargingRuleStop {
+                    rule: "E1/none".into(),
+                    ma: 0,
+                },
+                "charging rule E1/none: 0 mA",
+                3,
+            ),
+            (
+                LbReason::Alloc(Reason::Limit(Constraint::Site, 1)),
+                "site L2",
+                4,
+            ),
+            (
+                LbReason::Alloc(Reason::Limit(Constraint::Group(5), 0)),
+                "group E5 L1",
+                5,
+            ),
+            (
+                LbReason::Alloc(Reason::Limit(Constraint::EvseTotal, 0)),
+                "max_total_evse_current L1",
+                6,
+            ),
+            (LbReason::Alloc(Reason::Imbalance(2)), "imbalance L3", 7),
+            (
+                LbReason::Alloc(Reason::NoMinimum(Constraint::Site, 0)),
+                "paused: no minimum (site L1)",
+                8,
+            ),
+            (
+                LbReason::Alloc(Reason::PausedImbalance(0)),
+                "paused: imbalance L1",
+                9,
+            ),
+            (
+                LbReason::MinPause { secs: 240 },
+                "paused: 240 s left of its minimum pause",
+                10,
+            ),
+            (
+                LbReason::MeterStale {
+                    meters: vec!["M3".into()],
+                },
+                "meter stale: M3 (minimum current)",
+                11,
+            ),
+            (LbReason::ComError, "com error", 12),
+            (LbReason::NoVehicle, "no vehicle", 13),
+            (LbReason::WallboxError, "wallbox error", 14),
+            (LbReason::Disabled(DisablePolicy::Stop), "disabled", 15),
+            (
+                LbReason::Disabled(DisablePolicy::Minimum),
+                "disabled: minimum current",
+                15,
+            ),
+            (
+                LbReason::Disabled(DisablePolicy::NoLimit),
+                "disabled: no limit",
+                15,
+            ),
+            (LbReason::WaitingForAuth, "waiting for authorisation", 16),
+            (LbReason::DisabledByOverride, "disabled by override", 17),
+            (LbReason::Alloc(Reason::Uncontrolled), "not controlled", 18),
+            (LbReason::NoReading, "no reading yet", 0),
+            (LbReason::None, "", 0),
         ];
-        for (reason, code) in cases {
-            assert_eq!(reason_code(reason), code, "{reason}");
+        for (reason, text, code) in cases {
+            assert_eq!(reason.to_string(), text);
+            assert_eq!(reason_code(&reason), code, "{text}");
         }
     }
 }

@@ -14,6 +14,7 @@ mod modbus;
 mod page;
 mod params;
 mod users;
+mod wallboxes;
 
 use std::sync::Arc;
 
@@ -86,6 +87,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 const MAX_BODY: usize = 64 * 1024;
 
 /// Who may run a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {
     /// Read-only status: open unless `http.public_read` is off.
     Read,
@@ -93,25 +95,12 @@ enum Access {
     Admin,
     /// Checks its own credentials (a card, the password).
     Own,
-}
-
-fn access(cmd: &str, params: &Params) -> Access {
-    match cmd {
-        "get_cm_vars" | "get_dev_info" | "get_dev_types" | "get_history" | "get_params" => {
-            Access::Read
-        }
-        "modbus" if params.get("write").is_none() => Access::Read,
-        "accept_license" | "del_device" | "get_new_user_id" | "get_ta_log" | "get_users"
-        | "modbus" | "reset_device" | "set_ajax_evse" | "set_ajax_meter" | "set_cm_vars"
-        | "set_diag_logging" | "set_params" => Access::Admin,
-        // These check their own credentials (a card, or the password); an
-        // unknown command is answered as such, not as a login problem.
-        _ => Access::Own,
-    }
+    /// `Read` without the parameter `write`, `Admin` with it.
+    ReadUnlessWrite,
 }
 
 /// How a command may be sent.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Method {
     /// Reads: any method.
     Any,
@@ -121,19 +110,84 @@ enum Method {
     /// Every other change: POST with `Content-Type: application/json`, which
     /// a page on another site cannot send without the daemon's consent.
     PostJson,
+    /// `PostJson` with this parameter (a change), `Any` without (a read).
+    PostJsonWith(&'static str),
 }
 
+/// A `/cnf` command: its name, who may run it and how it may be sent.
+#[derive(Debug)]
+pub struct Command {
+    pub name: &'static str,
+    access: Access,
+    method: Method,
+}
+
+const fn command(name: &'static str, access: Access, method: Method) -> Command {
+    Command {
+        name,
+        access,
+        method,
+    }
+}
+
+/// Every command the dispatcher below knows, alphabetical: one row each
+/// (a command missing here is unknown to the dispatcher too, see the test
+/// below; `/metrics` labels requests by these names).
+pub const COMMANDS: &[Command] = {
+    use Access::{Admin, Own, Read, ReadUnlessWrite};
+    use Method::{Any, LegacyGet, PostJson, PostJsonWith};
+    &[
+        command("accept_license", Admin, PostJson),
+        command("change_admin_pwd", Own, PostJson),
+        command("del_device", Admin, PostJson),
+        command("enter_rfid", Own, LegacyGet),
+        command("get_cm_vars", Read, Any),
+        command("get_dev_info", Read, Any),
+        command("get_dev_types", Read, Any),
+        command("get_history", Read, Any),
+        command("get_login", Own, Any),
+        command("get_new_user_id", Admin, Any),
+        command("get_params", Read, Any),
+        command("get_ta_log", Admin, Any),
+        command("get_user", Own, Any),
+        command("get_users", Admin, Any),
+        command("login", Own, PostJson),
+        command("logout", Own, PostJson),
+        command("modbus", ReadUnlessWrite, PostJsonWith("write")),
+        command("override_device", Own, LegacyGet),
+        command("reset_device", Admin, PostJson),
+        command("set_ajax_evse", Admin, LegacyGet),
+        command("set_ajax_meter", Admin, LegacyGet),
+        command("set_cm_vars", Admin, LegacyGet),
+        command("set_diag_logging", Admin, PostJson),
+        command("set_params", Admin, PostJson),
+        command("set_user", Own, PostJson),
+        command("soft_meter", Own, PostJsonWith("val")),
+    ]
+};
+
+/// The command `cmd` names, if there is one.
+pub fn known(cmd: &str) -> Option<&'static Command> {
+    COMMANDS.iter().find(|c| c.name == cmd)
+}
+
+/// Who may run `cmd` with these parameters. An unknown command is answered
+/// as such, not as a login problem.
+fn access(cmd: &str, params: &Params) -> Access {
+    match known(cmd).map(|c| c.access) {
+        Some(Access::ReadUnlessWrite) if params.get("write").is_some() => Access::Admin,
+        Some(Access::ReadUnlessWrite) => Access::Read,
+        Some(access) => access,
+        None => Access::Own,
+    }
+}
+
+/// How `cmd` with these parameters may be sent.
 fn method(cmd: &str, params: &Params) -> Method {
-    match cmd {
-        "enter_rfid" | "override_device" | "set_cm_vars" | "set_ajax_meter" | "set_ajax_evse" => {
-            Method::LegacyGet
-        }
-        "modbus" if params.get("write").is_some() => Method::PostJson,
-        "soft_meter" if params.get("val").is_some() => Method::PostJson,
-        // Every other command that changes something belongs here.
-        "accept_license" | "change_admin_pwd" | "del_device" | "login" | "logout"
-        | "reset_device" | "set_diag_logging" | "set_params" | "set_user" => Method::PostJson,
-        _ => Method::Any,
+    match known(cmd).map(|c| c.method) {
+        Some(Method::PostJsonWith(name)) if params.get(name).is_some() => Method::PostJson,
+        Some(Method::PostJsonWith(_)) | None => Method::Any,
+        Some(method) => method,
     }
 }
 
@@ -147,37 +201,6 @@ fn is_post_json(req: &HttpRequest) -> bool {
             .and_then(|v| v.split(';').next())
             .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
-
-/// Every command the dispatcher below knows (for the labels of
-/// `/metrics`; any other is counted as "unknown").
-pub const COMMANDS: &[&str] = &[
-    "accept_license",
-    "change_admin_pwd",
-    "del_device",
-    "enter_rfid",
-    "get_cm_vars",
-    "get_dev_info",
-    "get_dev_types",
-    "get_history",
-    "get_login",
-    "get_new_user_id",
-    "get_params",
-    "get_ta_log",
-    "get_user",
-    "get_users",
-    "login",
-    "logout",
-    "modbus",
-    "override_device",
-    "reset_device",
-    "set_ajax_evse",
-    "set_ajax_meter",
-    "set_cm_vars",
-    "set_diag_logging",
-    "set_params",
-    "set_user",
-    "soft_meter",
-];
 
 /// The `/cnf` dispatcher: one arm per command, kept alphabetical.
 async fn cnf(
@@ -198,10 +221,11 @@ async fn cnf(
     );
     match access(cmd, &params) {
         Access::Read if state.public_read => {}
-        Access::Read | Access::Admin => {
+        Access::Own => {}
+        // A change, or a read while reads need the password too.
+        Access::Read | Access::Admin | Access::ReadUnlessWrite => {
             config::require_admin(&state, &req, credentials.clone(), cmd).await?;
         }
-        Access::Own => {}
     }
     let answer: Value = match cmd {
         "accept_license" => config::accept_license(&state, &req, &params).await?,
@@ -211,21 +235,21 @@ async fn cnf(
         "del_device" => config::del_device(&state, &req, &params).await?,
         // The big reads are serialized straight from typed structs.
         "get_dev_info" => {
-            let admin = users::reads_as_admin(&state, &credentials).await?;
+            let admin = config::reads_as_admin(&state, &credentials).await?;
             return Ok(json_text(dev_info::get(&state, admin).await?));
         }
         "get_cm_vars" => config::get_cm_vars(&state).await?,
         "get_dev_types" => dev_info::dev_types(),
         "get_history" => return Ok(json_text(history::get(&state, &params).await?)),
-        "enter_rfid" => users::enter_rfid(&state, &req, &params).await?,
+        "enter_rfid" => wallboxes::enter_rfid(&state, &req, &params).await?,
         "get_login" => config::login_status(&state, &credentials).await?,
         "get_new_user_id" => users::new_user_id()?,
         "get_params" => {
-            let admin = users::reads_as_admin(&state, &credentials).await?;
+            let admin = config::reads_as_admin(&state, &credentials).await?;
             return Ok(json_text(dev_info::get_params(&state, admin).await?));
         }
         "get_ta_log" => {
-            let csv = users::charging_log(&state).await?;
+            let csv = wallboxes::charging_log(&state).await?;
             return Ok(HttpResponse::Ok()
                 .content_type("text/csv; charset=utf-8")
                 .body(csv));
@@ -234,35 +258,8 @@ async fn cnf(
         "get_users" => users::get_users(&state).await?,
         "login" => config::login(&state, &req, body.as_ref()).await?,
         "logout" => config::logout(&state, &credentials).await?,
-        "modbus" => {
-            let plant = state.plant();
-            let name = params.required("device")?;
-            let device = plant
-                .find(name)
-                .ok_or_else(|| ApiError::UnknownDevice(name.to_string()))?;
-            let addr = device.modbus().ok_or_else(|| ApiError::BadParam {
-                name: "device",
-                reason: format!(
-                    "{} is {} and has no registers",
-                    device.settings.dev_id,
-                    device.settings.dev_type.with_article()
-                ),
-            })?;
-            let dev_type = device.settings.dev_type;
-            let request = modbus::ModbusRequest::parse(&params, dev_type.register_map())?;
-            if request.reads_secret(dev_type) {
-                // The last card read (8096) is a credential.
-                config::require_admin(&state, &req, credentials.clone(), "modbus read 8096")
-                    .await?;
-            }
-            let wrote = request.written(&device.settings.dev_id);
-            let answer = modbus::run(&device.settings.dev_id, dev_type, addr, request).await?;
-            if let Some(wrote) = wrote {
-                config::log_change(&req, "modbus", &[wrote]);
-            }
-            answer
-        }
-        "override_device" => users::override_device(&state, &req, &params).await?,
+        "modbus" => modbus::command(&state, &req, &params, credentials).await?,
+        "override_device" => wallboxes::override_device(&state, &req, &params).await?,
         "reset_device" => config::reset_device(&state, &req, &params).await?,
         "set_ajax_evse" => ajax::set_evse(&state, &params, body.as_ref()).await?,
         "set_ajax_meter" => ajax::set_meter(&state, &params, body.as_ref()).await?,
@@ -270,7 +267,7 @@ async fn cnf(
         "set_diag_logging" => config::set_diag_logging(&req, &params)?,
         "set_params" => config::set_params(&state, &req, body).await?,
         "set_user" => users::set_user(&state, &req, &params, body).await?,
-        "soft_meter" => users::soft_meter(&state, &req, &params).await?,
+        "soft_meter" => wallboxes::soft_meter(&state, &req, &params).await?,
         other => return Err(ApiError::UnknownCommand(other.to_string())),
     };
     Ok(HttpResponse::Ok().json(answer))
@@ -349,6 +346,6 @@ mod tests {
             arms.contains("get_dev_info"),
             "the dispatcher was not found"
         );
-        assert_eq!(arms, COMMANDS.iter().copied().collect());
+        assert_eq!(arms, COMMANDS.iter().map(|c| c.name).collect());
     }
 }

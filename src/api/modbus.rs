@@ -1,14 +1,16 @@
 //! `cmd=modbus`: Modbus holding registers of a configured device over HTTP.
 
 use actix::Addr;
+use actix_web::HttpRequest;
 use actors::codec::{decode, encode_int, RegType, RegValue, RegisterRef, Suffix};
 use actors::devices::{Device, ReadRegisters, WriteRegisters};
 use actors::drivers::map::{RegisterMap, MAX_READ_COUNT};
 use actors::drivers::DeviceType;
 use serde_json::{Map, Value};
 
+use super::auth::Credentials;
 use super::params::parse_whole;
-use super::{ask, ApiError, Params};
+use super::{ask, config, ApiError, AppState, Params};
 
 /// Most registers one FC16 write may carry.
 const MAX_WRITE_COUNT: usize = 123;
@@ -235,6 +237,42 @@ fn encode_values(reg: RegisterRef, values: &str) -> Result<Vec<u16>, ApiError> {
         words.extend(encode_int(RegType::U16, n).map_err(|e| bad("values", e.to_string()))?);
     }
     Ok(words)
+}
+
+/// `cmd=modbus`: finds the device, checks the request (reading the last
+/// card needs the admin password even where reads are open), runs it and
+/// logs a write.
+pub async fn command(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &Params,
+    credentials: Credentials,
+) -> Result<Value, ApiError> {
+    let plant = state.plant();
+    let name = params.required("device")?;
+    let device = plant
+        .find(name)
+        .ok_or_else(|| ApiError::UnknownDevice(name.to_string()))?;
+    let addr = device.modbus().ok_or_else(|| ApiError::BadParam {
+        name: "device",
+        reason: format!(
+            "{} is {} and has no registers",
+            device.settings.dev_id,
+            device.settings.dev_type.with_article()
+        ),
+    })?;
+    let dev_type = device.settings.dev_type;
+    let request = ModbusRequest::parse(params, dev_type.register_map())?;
+    if request.reads_secret(dev_type) {
+        // The last card read (8096) is a credential.
+        config::require_admin(state, req, credentials, "modbus read 8096").await?;
+    }
+    let wrote = request.written(&device.settings.dev_id);
+    let answer = run(&device.settings.dev_id, dev_type, addr, request).await?;
+    if let Some(wrote) = wrote {
+        config::log_change(req, "modbus", &[wrote]);
+    }
+    Ok(answer)
 }
 
 /// Runs a checked request on the device and shapes the answer as cFos does.

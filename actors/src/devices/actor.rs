@@ -366,9 +366,8 @@ impl Handler<Refused> for Device {
     type Result = ();
 
     fn handle(&mut self, Refused(why): Refused, _: &mut Self::Context) {
-        warn!(self.log, "reading refused"; "reason" => &why);
-        self.com
-            .failed(&DeviceError::Implausible(why), Instant::now());
+        warn!(self.log, "reading refused"; "reason" => %why);
+        self.com.failed(&why, Instant::now());
     }
 }
 

@@ -234,8 +234,7 @@ impl Handler<Refused> for HttpInput {
     type Result = ();
 
     fn handle(&mut self, Refused(why): Refused, _: &mut Self::Context) {
-        self.com
-            .failed(&DeviceError::Implausible(why), Instant::now());
+        self.com.failed(&why, Instant::now());
     }
 }
 

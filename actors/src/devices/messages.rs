@@ -39,7 +39,7 @@ pub struct Apply {
 /// as a failed reading (`com_err`, `com_errors`, `last_error`).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct Refused(pub String);
+pub struct Refused(pub DeviceError);
 
 /// The device's communication health and identity.
 #[derive(Debug, Message)]

@@ -21,6 +21,7 @@ use crate::history::{self, History};
 use crate::metrics::{DeviceLabel, Metrics};
 use crate::plant::Plant;
 use crate::store::{AppendLog, Save, Store};
+use crate::transport::DeviceError;
 
 /// One device as the supervisor reaches it.
 pub(super) struct Supervised {
@@ -238,7 +239,7 @@ impl Supervisor {
         for (i, view) in snapshot.evses.iter().enumerate() {
             if let (Some(view), Some(d)) = (view, self.devices.get(i)) {
                 debug!(self.log, "decision"; "device" => &d.dev_id, "current_ma" => view.lb_current,
-                    "reason" => &view.lb_reason, "paused" => view.paused);
+                    "reason" => %view.lb_reason, "paused" => view.paused);
             }
         }
         snapshot.title.clone_from(&self.state.title);
@@ -510,9 +511,9 @@ impl Supervisor {
         let request = poll.send(Poll);
         async move {
             match request.await {
-                Ok(Ok(reading)) => Ok(reading),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(e) => Err(e.to_string()),
+                Ok(polled) => polled,
+                // The device's actor is gone: it is being replaced.
+                Err(_) => Err(DeviceError::Stopped),
             }
         }
         .into_actor(self)

@@ -22,4 +22,4 @@ pub use messages::{
     Reevaluate, SoftMeter, TakeHistory,
 };
 pub use site::session::{self, Who};
-pub use site::{Command, EvseView, MeterView, Now, Site, SiteView, Snapshot};
+pub use site::{Command, EvseView, LbReason, MeterView, Now, Site, SiteView, Snapshot};

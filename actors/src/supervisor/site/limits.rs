@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use super::budget::Meters;
 use super::names::NameTable;
+use super::reason::LbReason;
 use super::{Command, Now, Site, Tracked};
 use crate::alloc::EvseInput;
 use crate::config::{needs_auth, DisablePolicy, SiteParams, User};
@@ -21,20 +22,20 @@ pub(super) struct Plan {
     /// The wallboxes told what to do without the allocator.
     pub(super) commands: Vec<Command>,
     /// Why, for those wallboxes.
-    pub(super) notes: Vec<(usize, String)>,
+    pub(super) notes: Vec<(usize, LbReason)>,
     /// Per device: its maximum this cycle is a charging rule's wish.
     pub(super) rule_limited: Vec<bool>,
 }
 
 impl Plan {
     /// Tells wallbox `device` to stop (0 A, disabled), saying why.
-    fn stop(&mut self, device: usize, why: impl Into<String>) {
+    fn stop(&mut self, device: usize, why: LbReason) {
         self.commands.push(Command {
             device,
             current_ma: 0,
             enable: false,
         });
-        self.notes.push((device, why.into()));
+        self.notes.push((device, why));
     }
 }
 
@@ -111,13 +112,13 @@ fn limit(i: usize, t: &mut Tracked, cx: &Context, plan: &mut Plan) {
     // is always shown (and their undercut memory is kept).
     let decision = rules(t, max, building, cx);
     let stop_note = if session.overrides.disabled {
-        Some("disabled by override".to_string())
+        Some(LbReason::DisabledByOverride)
     } else if needs_auth(cx.users, &s.dev_id) && session.auth.is_none() {
-        Some("waiting for authorisation".to_string())
+        Some(LbReason::WaitingForAuth)
     } else {
         t.turn
             .and_then(|turn| turn.pause_left_secs(now))
-            .map(|left| format!("paused: {left} s left of its minimum pause"))
+            .map(|secs| LbReason::MinPause { secs })
     };
     if let Some(note) = stop_note {
         plan.stop(i, note);
@@ -139,7 +140,10 @@ fn limit(i: usize, t: &mut Tracked, cx: &Context, plan: &mut Plan) {
             }
             plan.stop(
                 i,
-                format!("charging rule {}: {} mA", t.view.rule_id, d.current_ma),
+                LbReason::ChargingRuleStop {
+                    rule: t.view.rule_id.clone(),
+                    ma: d.current_ma,
+                },
             );
             return;
         }
@@ -189,14 +193,15 @@ fn uncontrolled(
                 },
             ));
         }
-        plan.notes.push((i, "com error".to_string()));
+        plan.notes.push((i, LbReason::ComError));
         return true;
     }
     if !s.device_enabled {
-        let (current, enable, note) = match cx.params.disable_policy {
-            DisablePolicy::Minimum => (s.min_charging_cur, true, "disabled: minimum current"),
-            DisablePolicy::NoLimit => (base.max_ma, true, "disabled: no limit"),
-            DisablePolicy::Stop => (0, false, "disabled"),
+        let policy = cx.params.disable_policy;
+        let (current, enable) = match policy {
+            DisablePolicy::Minimum => (s.min_charging_cur, true),
+            DisablePolicy::NoLimit => (base.max_ma, true),
+            DisablePolicy::Stop => (0, false),
         };
         let present = reading.is_some_and(|r| r.state.vehicle_present());
         if present && enable {
@@ -214,13 +219,13 @@ fn uncontrolled(
             current_ma: current,
             enable,
         });
-        plan.notes.push((i, note.to_string()));
+        plan.notes.push((i, LbReason::Disabled(policy)));
         return true;
     }
     match reading.map(|r| r.state) {
-        None => plan.notes.push((i, "no reading yet".to_string())),
-        Some(EvseState::Error) => plan.stop(i, "wallbox error"),
-        Some(state) if !state.vehicle_present() => plan.stop(i, "no vehicle"),
+        None => plan.notes.push((i, LbReason::NoReading)),
+        Some(EvseState::Error) => plan.stop(i, LbReason::WallboxError),
+        Some(state) if !state.vehicle_present() => plan.stop(i, LbReason::NoVehicle),
         Some(_) => return false,
     }
     true

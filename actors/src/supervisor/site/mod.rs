@@ -20,6 +20,7 @@ mod names;
 mod plausible;
 #[cfg(test)]
 mod properties;
+mod reason;
 mod requests;
 pub mod session;
 #[cfg(test)]
@@ -33,7 +34,9 @@ use crate::config::{CurrentLimit, DeviceSettings, SiteParams, User};
 use crate::drivers::{EvseReading, MeterReading, Reading};
 use crate::rules::charging::{LocalTime, Memory, RuleSet};
 use crate::rules::formula::Expr;
+use crate::transport::DeviceError;
 use names::{limit_now, max_formula, NameTable};
+pub use reason::LbReason;
 use session::{Overrides, Session, Transaction};
 pub use views::{EvseView, MeterView, SiteView, Snapshot};
 
@@ -346,9 +349,9 @@ impl Site {
     pub fn record(
         &mut self,
         device: usize,
-        polled: Option<Result<Reading, String>>,
+        polled: Option<Result<Reading, DeviceError>>,
         now: u64,
-    ) -> Option<String> {
+    ) -> Option<DeviceError> {
         let window = self.devices.get(device).map(|t| self.window(t))?;
         let t = self.devices.get_mut(device)?;
         match polled {
@@ -366,7 +369,9 @@ impl Site {
                     }
                     Err(why) => {
                         t.offline = true;
-                        Some(format!("implausible reading: {why}"))
+                        Some(DeviceError::Implausible(format!(
+                            "implausible reading: {why}"
+                        )))
                     }
                 }
             }

@@ -26,6 +26,7 @@ use super::{Command, Now, Site, Snapshot};
 use crate::alloc::{PerPhase, STEP_MA};
 use crate::config::{CurrentLimit, DeviceSettings, SiteParams};
 use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
+use crate::transport::DeviceError;
 
 /// Cycles run per site, one second apart.
 const CYCLES: u64 = 40;
@@ -366,7 +367,7 @@ impl Run {
         }
         if let Some(&m) = self.index.get("M1") {
             let polled = if self.spec.meter_silent.contains(&cycle) {
-                Err("no answer".to_string())
+                Err(DeviceError::Timeout(1000))
             } else {
                 let house = self.spec.house_at(cycle);
                 self.house_known = house;
@@ -400,7 +401,7 @@ impl Run {
                 command,
                 reason: snapshot.evses[i]
                     .as_ref()
-                    .map(|v| v.lb_reason.clone())
+                    .map(|v| v.lb_reason.to_string())
                     .unwrap_or_default(),
                 counted,
                 actual: to_building(w.rotation, w.car_phases),

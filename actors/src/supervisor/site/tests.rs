@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::{Command, Now, Site};
 use crate::config::{DeviceSettings, SiteParams};
 use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
+use crate::transport::{DeviceError, Exception};
 
 fn device(toml: &str) -> Arc<DeviceSettings> {
     Arc::new(toml::from_str(toml).unwrap())
@@ -107,7 +108,7 @@ fn a_silent_wallbox_counts_its_last_draw_then_its_fail_safe_current() {
     site.cycle(Now::mono(0), 1000);
     // E2 stops answering: it is assumed to keep drawing 16 A.
     site.record(0, Some(Ok(charging([10_000; 3]))), 1000);
-    site.record(1, Some(Err("no answer".into())), 1000);
+    site.record(1, Some(Err(DeviceError::Timeout(1000))), 1000);
     site.record(2, Some(Ok(grid([26_000; 3]))), 1000);
     let (commands, snapshot) = site.cycle(Now::mono(1000), 1000);
     assert_eq!(
@@ -117,11 +118,14 @@ fn a_silent_wallbox_counts_its_last_draw_then_its_fail_safe_current() {
     );
     assert_eq!(command(&commands, 0), 32_000 - 16_000);
     let e2 = snapshot.evses[1].clone().unwrap_or_default();
-    assert_eq!((e2.state, e2.lb_reason.as_str()), (6, "com error"));
+    assert_eq!(
+        (e2.state, e2.lb_reason.to_string().as_str()),
+        (6, "com error")
+    );
     // After three minutes its fail-safe current (8 A) is what it may draw.
     let later = 1000 + 181_000;
     site.record(0, Some(Ok(charging([16_000; 3]))), later);
-    site.record(1, Some(Err("no answer".into())), later);
+    site.record(1, Some(Err(DeviceError::Timeout(1000))), later);
     site.record(2, Some(Ok(grid([24_000; 3]))), later);
     let (commands, _) = site.cycle(Now::mono(later), 1000);
     assert_eq!(command(&commands, 0), 32_000 - 8000);
@@ -136,7 +140,7 @@ fn a_grid_meter_is_stale_until_it_answers_and_after_the_timeout() {
     let mut site = Site::new(params, &[wallbox(1, ""), grid_meter()], 0);
     // Not a reading yet: the house load is unknown, so the car gets its minimum.
     site.record(0, Some(Ok(charging([0; 3]))), 1000);
-    site.record(1, Some(Err("refused".into())), 1000);
+    site.record(1, Some(Err(DeviceError::Exception(Exception(4)))), 1000);
     let (commands, snapshot) = site.cycle(Now::mono(1000), 1000);
     assert!(snapshot.site.meter_stale);
     assert_eq!(command(&commands, 0), 6000);
@@ -151,7 +155,7 @@ fn a_grid_meter_is_stale_until_it_answers_and_after_the_timeout() {
     // Silent for the timeout (10 s) it still counts; longer, it is stale.
     for (at, stale) in [(12_000, false), (12_001, true)] {
         site.record(0, Some(Ok(charging([22_000; 3]))), at);
-        site.record(1, Some(Err("refused".into())), at);
+        site.record(1, Some(Err(DeviceError::Exception(Exception(4)))), at);
         let (commands, snapshot) = site.cycle(Now::mono(at), 1000);
         assert_eq!(snapshot.site.meter_stale, stale, "at {at} ms");
         assert_eq!(command(&commands, 0), if stale { 6000 } else { 22_000 });
@@ -597,7 +601,7 @@ fn a_rule_that_stops_the_car_starts_its_minimum_pause() {
         site.record(0, Some(Ok(Reading::Evse(r))), now);
         let (commands, snapshot) = site.cycle(Now::mono(now), 1000);
         let e1 = snapshot.evses[0].clone().unwrap_or_default();
-        (command(&commands, 0), e1.lb_reason, e1.rule_id)
+        (command(&commands, 0), e1.lb_reason.to_string(), e1.rule_id)
     };
     assert_eq!(
         at(1, 0),
@@ -706,7 +710,7 @@ mod extreme_readings {
             for (n, readings) in steps.into_iter().enumerate() {
                 let now = n as u64 * 1000;
                 for (i, reading) in readings.into_iter().enumerate() {
-                    site.record(i, Some(reading.ok_or_else(|| "no answer".to_string())), now);
+                    site.record(i, Some(reading.ok_or(DeviceError::Timeout(1000))), now);
                 }
                 let (commands, snapshot) = site.cycle(Now::mono(now), 1000);
                 let s = &snapshot.site;
@@ -778,7 +782,7 @@ fn an_attached_meter_measures_its_wallbox_while_it_answers() {
     // The meter falls silent: the wallbox counts at what it is offered, on
     // the phase its meter showed.
     site.record(0, Some(Ok(unmetered(EvseState::Charging))), 1000);
-    site.record(1, Some(Err("no answer".into())), 1000);
+    site.record(1, Some(Err(DeviceError::Timeout(1000))), 1000);
     site.record(2, Some(Ok(grid([26_000, 10_000, 10_000]))), 1000);
     let (_, snapshot) = site.cycle(Now::mono(1000), 1000);
     let e1 = snapshot.evses[0].clone().unwrap_or_default();

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::budget::{Budget, Meters};
 use super::limits::Plan;
+use super::reason::LbReason;
 use super::session::Overrides;
 use super::{soft_wh, total, watts, Command, Now, Site};
 use crate::alloc::{Allocation, PerPhase, Reason};
@@ -52,8 +53,10 @@ pub struct EvseView {
     pub rule_id: String,
     /// What that rule wishes, mA; -1 without rules.
     pub rule_current: i64,
-    /// Why it gets what it gets: the binding constraint.
-    pub lb_reason: String,
+    /// Why it gets what it gets: the binding constraint (`lb_reason`,
+    /// `lb_reason_code`, `lb_reason_args`).
+    #[serde(flatten)]
+    pub lb_reason: LbReason,
 }
 
 /// What one meter reports, after `invert`.
@@ -185,14 +188,17 @@ impl Site {
                 current_ma: target,
                 enable: target > 0,
             });
-            let mut reason = result.reason.to_string();
-            if result.reason == Reason::MaxCurrent && rule_limited[*i] {
-                reason = format!("charging rule {}", t.view.rule_id);
-            }
-            if meters.any_stale() {
-                reason = format!("meter stale: {} (minimum current)", meters.stale.join(", "));
-            }
-            t.view.lb_reason = reason;
+            t.view.lb_reason = if meters.any_stale() {
+                LbReason::MeterStale {
+                    meters: meters.stale.clone(),
+                }
+            } else if result.reason == Reason::MaxCurrent && rule_limited[*i] {
+                LbReason::ChargingRule {
+                    rule: t.view.rule_id.clone(),
+                }
+            } else {
+                LbReason::Alloc(result.reason)
+            };
         }
         for (i, note) in notes {
             self.devices[i].view.lb_reason = note;
@@ -207,8 +213,8 @@ impl Site {
             if !t.settings.dev_type.is_wallbox() {
                 continue;
             }
-            t.view.paused = t.turn.is_some_and(|turn| turn.pausing(now))
-                || t.view.lb_reason.starts_with("paused");
+            t.view.paused =
+                t.turn.is_some_and(|turn| turn.pausing(now)) || t.view.lb_reason.is_pause();
             t.view.pause_time = t
                 .turn
                 .filter(|_| t.view.paused)
