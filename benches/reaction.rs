@@ -1,14 +1,19 @@
 //! Reaction time: from a step in the household load (seen by the simulated
 //! grid meter) to the new current written to the wallbox, through the real
-//! binary and real Modbus on loopback. Prints the distribution.
+//! binary and real Modbus on loopback, started by the integration tests'
+//! harness. Prints the distribution.
 //!
 //!   cargo bench --bench reaction
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use actors::sim::plant::{CarSettings, PlantSim, SimulationSettings};
+use actors::sim::closed_loop::{CarSettings, PlantSim, SimulationSettings};
+
+#[allow(dead_code)]
+#[path = "../integration_tests/harness.rs"]
+mod harness;
+
+use harness::{Daemon, DaemonConfig};
 
 const STEPS: usize = 40;
 
@@ -43,30 +48,15 @@ async fn measure(cycle_ms: u64) -> Vec<Duration> {
     })
     .await
     .expect("plant");
-    let dir = std::env::temp_dir().join(format!("chargebrain-reaction-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
     let settings = format!(
-        "[http]\nlisten = \"127.0.0.1:0\"\n[simulation]\nenabled = false\n[storage]\ndir = \"{}\"\n[log]\nlevel = \"warn\"\n\
+        "[simulation]\nenabled = false\n[log]\nlevel = \"warn\"\n\
          [load]\nmax_total_current = 32000\ncycle_time_ms = {cycle_ms}\n\
          [[devices]]\ndev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"{}\"\nmax_charging_cur = 32000\n\
          [[devices]]\ndev_id = \"M1\"\ndev_type = \"meter_sdm630\"\naddress = \"{}\"\nrole = 3\n",
-        dir.join("data").display(),
         plant.addresses["evse"],
         plant.addresses["grid"],
     );
-    let path = dir.join("settings.toml");
-    std::fs::write(&path, settings).expect("settings");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chargebrain"))
-        .arg("--config")
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("daemon");
-    let mut line = String::new();
-    if let Some(out) = child.stdout.take() {
-        let _ = BufReader::new(out).read_line(&mut line);
-    }
+    let daemon = Daemon::start(DaemonConfig::new(settings)).await;
     let limit = || {
         plant
             .wallbox(1)
@@ -90,9 +80,7 @@ async fn measure(cycle_ms: u64) -> Vec<Duration> {
         samples.push(step.elapsed());
         tokio::time::sleep(Duration::from_millis(cycle_ms * 2)).await;
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
+    daemon.kill().await;
     samples
 }
 

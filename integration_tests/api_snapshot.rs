@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use actors::sim::plant::{PlantSim, SimulationSettings};
+use actors::sim::closed_loop::{PlantSim, SimulationSettings};
 use serde_json::Value;
 
 use crate::harness::{device_info, Daemon, DaemonConfig};

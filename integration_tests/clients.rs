@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use actors::sim::plant::PlantSim;
+use actors::sim::closed_loop::PlantSim;
 use serde_json::{json, Value};
 
 use crate::harness::{device_info, test_python, Daemon, DaemonConfig};

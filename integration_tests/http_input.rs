@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use actors::sim::plant::{CarSettings, PlantSim, SimulationSettings};
+use actors::sim::closed_loop::{CarSettings, PlantSim, SimulationSettings};
 use serde_json::{json, Value};
 
 use crate::harness::{device_info, plain_settings, Daemon, DaemonConfig};

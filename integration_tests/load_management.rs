@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use actors::sim::plant::{CarSettings, PlantSim, SimulationSettings};
+use actors::sim::closed_loop::{CarSettings, PlantSim, SimulationSettings};
 use serde_json::Value;
 
 use crate::harness::{device_info, Daemon, DaemonConfig};

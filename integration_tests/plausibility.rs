@@ -5,8 +5,8 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use actors::sim::closed_loop::{CarSettings, PlantSim, SimulationSettings};
 use actors::sim::meters::{self, set_f32, set_sdm630};
-use actors::sim::plant::{CarSettings, PlantSim, SimulationSettings};
 use actors::sim::{powerbrain, serve_tcp, SharedBank, TcpSim};
 use serde_json::Value;
 

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use actors::sim::plant::{PlantSim, SimulationSettings};
+use actors::sim::closed_loop::{PlantSim, SimulationSettings};
 use serde_json::{json, Value};
 
 use crate::harness::{device_info, Daemon, DaemonConfig};

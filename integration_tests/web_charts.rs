@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use actors::sim::plant::{CarSettings, PlantSim, SimulationSettings};
+use actors::sim::closed_loop::{CarSettings, PlantSim, SimulationSettings};
 
 use crate::harness::{Daemon, DaemonConfig};
 use crate::webdriver::{Browser, WAIT};

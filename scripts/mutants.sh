@@ -28,7 +28,7 @@ declare -A FILES=(
   [rules]='actors/src/rules/*.rs'
   [codec]='actors/src/codec.rs'
   [drivers]='actors/src/drivers/*.rs'
-  [cycle]='actors/src/supervisor/site.rs'
+  [cycle]='actors/src/supervisor/site/*.rs'
   [store]='actors/src/store/*.rs'
 )
 ORDER=(alloc rules codec drivers cycle store)

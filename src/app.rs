@@ -12,7 +12,7 @@ use actix_web::{web, App, HttpServer};
 use actors::config::{License, State, STATE_VERSION};
 use actors::history::History;
 use actors::plant::{LocalPorts, Plant};
-use actors::sim::plant::PlantSim;
+use actors::sim::closed_loop::PlantSim;
 use actors::store::{self, Store, STATE_FILE};
 use actors::supervisor::{Flush, Snapshot, Supervisor, TakeHistory};
 use slog::{info, Logger};

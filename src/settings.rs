@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use actors::config::{device_problems, validate_changed, DeviceSettings, SiteParams};
 use actors::plant::LocalPorts;
-use actors::sim::plant::SimulationSettings;
+use actors::sim::closed_loop::SimulationSettings;
 use serde::Deserialize;
 
 /// The shipped `settings.toml`, used when no file is given or found.

@@ -1,9 +1,9 @@
 //! Writes the history a 10-wallbox site leaves after 48 hours, ending now,
-//! as the daemon saves it: for `bench/history.sh`.
+//! as the daemon saves it: for `benches/load/history.sh`.
 //!
 //!   cargo run --release -p chargebrain-actors --example history_file -- DIR/history.json
 
-#[path = "../benches/fill/mod.rs"]
+#[path = "../../benches/actors/fill/mod.rs"]
 mod fill;
 
 fn main() -> Result<(), String> {

@@ -10,7 +10,7 @@ use actix::{Actor, Addr, SyncArbiter};
 use actors::config::{DeviceSettings, SiteParams, State};
 use actors::drivers::evse_powerbrain::control_words;
 use actors::plant::{LocalPorts, Plant};
-use actors::sim::plant::{PlantSim, SimulationSettings};
+use actors::sim::closed_loop::{PlantSim, SimulationSettings};
 use actors::store::Store;
 use actors::supervisor::{Clock, CycleNow, ManualClock, Supervisor};
 use jiff::civil::{date, DateTime};

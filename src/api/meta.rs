@@ -5,8 +5,7 @@
 //! names that existing clients read.
 
 use actors::alloc::budget::MeterRole;
-use actors::devices::DeviceType;
-use actors::drivers::EvseState;
+use actors::drivers::{DeviceType, EvseState, Kind};
 use serde_json::{json, Map, Value};
 
 /// Every wallbox state, in the order of its number.
@@ -46,12 +45,10 @@ fn state_name(state: EvseState) -> &'static str {
 
 /// What a device of type `t` is: `wallbox`, `group` or `meter`.
 fn kind(t: DeviceType) -> &'static str {
-    if t == DeviceType::EvseGroup {
-        "group"
-    } else if t.is_evse() {
-        "wallbox"
-    } else {
-        "meter"
+    match t.kind() {
+        Kind::Group => "group",
+        Kind::Wallbox => "wallbox",
+        Kind::Meter => "meter",
     }
 }
 
@@ -69,9 +66,8 @@ fn link(t: DeviceType) -> &'static str {
 
 /// The `meta` object.
 pub fn meta() -> Value {
-    let dev_types: Map<String, Value> = DeviceType::ALL
-        .iter()
-        .map(|&t| (t.key().into(), json!({ "kind": kind(t), "link": link(t) })))
+    let dev_types: Map<String, Value> = DeviceType::all()
+        .map(|t| (t.key().into(), json!({ "kind": kind(t), "link": link(t) })))
         .collect();
     let roles: Map<String, Value> = (0..)
         .map_while(MeterRole::from_code)
@@ -115,7 +111,7 @@ mod tests {
         let m = meta();
         assert_eq!(
             m["dev_types"].as_object().map(Map::len),
-            Some(DeviceType::ALL.len())
+            Some(DeviceType::all().count())
         );
         assert_eq!(
             m["dev_types"]["evse_powerbrain"],

@@ -22,7 +22,7 @@ use prometheus_client::metrics::TypedMetric;
 use prometheus_client::registry::Registry;
 
 use super::auth::{AuthError, Credentials};
-use super::{config, ApiError, AppState, Params};
+use super::{admin, ApiError, AppState, Params};
 
 type FloatGauge = Gauge<f64, AtomicU64>;
 type FloatCounter = Counter<f64, AtomicU64>;
@@ -161,7 +161,7 @@ pub async fn metrics(
                 .get(header::AUTHORIZATION)
                 .and_then(|h| h.to_str().ok()),
         );
-        config::require_admin(&state, &req, credentials, "metrics").await?;
+        admin::require_admin(&state, &req, credentials, "metrics").await?;
     }
     let snapshot = state.supervisor.send(GetSnapshot).await?;
     let mut registry = Registry::default();

@@ -1,8 +1,8 @@
 //! The HTTP API: `/cnf?cmd=…` translated into actor messages.
 
+mod admin;
 mod ajax;
 pub mod auth;
-mod config;
 mod dev_info;
 mod error;
 pub mod guard;
@@ -224,28 +224,26 @@ async fn cnf(
         Access::Own => {}
         // A change, or a read while reads need the password too.
         Access::Read | Access::Admin | Access::ReadUnlessWrite => {
-            config::require_admin(&state, &req, credentials.clone(), cmd).await?;
+            admin::require_admin(&state, &req, credentials.clone(), cmd).await?;
         }
     }
     let answer: Value = match cmd {
-        "accept_license" => config::accept_license(&state, &req, &params).await?,
-        "change_admin_pwd" => {
-            config::change_admin_pwd(&state, &req, &params, body.as_ref()).await?
-        }
-        "del_device" => config::del_device(&state, &req, &params).await?,
+        "accept_license" => admin::accept_license(&state, &req, &params).await?,
+        "change_admin_pwd" => admin::change_admin_pwd(&state, &req, &params, body.as_ref()).await?,
+        "del_device" => admin::del_device(&state, &req, &params).await?,
         // The big reads are serialized straight from typed structs.
         "get_dev_info" => {
-            let admin = config::reads_as_admin(&state, &credentials).await?;
+            let admin = admin::reads_as_admin(&state, &credentials).await?;
             return Ok(json_text(dev_info::get(&state, admin).await?));
         }
-        "get_cm_vars" => config::get_cm_vars(&state).await?,
+        "get_cm_vars" => admin::get_cm_vars(&state).await?,
         "get_dev_types" => dev_info::dev_types(),
         "get_history" => return Ok(json_text(history::get(&state, &params).await?)),
         "enter_rfid" => wallboxes::enter_rfid(&state, &req, &params).await?,
-        "get_login" => config::login_status(&state, &credentials).await?,
+        "get_login" => admin::login_status(&state, &credentials).await?,
         "get_new_user_id" => users::new_user_id()?,
         "get_params" => {
-            let admin = config::reads_as_admin(&state, &credentials).await?;
+            let admin = admin::reads_as_admin(&state, &credentials).await?;
             return Ok(json_text(dev_info::get_params(&state, admin).await?));
         }
         "get_ta_log" => {
@@ -256,16 +254,16 @@ async fn cnf(
         }
         "get_user" => users::get_user(&state, &req, &params).await?,
         "get_users" => users::get_users(&state).await?,
-        "login" => config::login(&state, &req, body.as_ref()).await?,
-        "logout" => config::logout(&state, &credentials).await?,
+        "login" => admin::login(&state, &req, body.as_ref()).await?,
+        "logout" => admin::logout(&state, &credentials).await?,
         "modbus" => modbus::command(&state, &req, &params, credentials).await?,
         "override_device" => wallboxes::override_device(&state, &req, &params).await?,
-        "reset_device" => config::reset_device(&state, &req, &params).await?,
+        "reset_device" => admin::reset_device(&state, &req, &params).await?,
         "set_ajax_evse" => ajax::set_evse(&state, &params, body.as_ref()).await?,
         "set_ajax_meter" => ajax::set_meter(&state, &params, body.as_ref()).await?,
-        "set_cm_vars" => config::set_cm_vars(&state, &params).await?,
-        "set_diag_logging" => config::set_diag_logging(&req, &params)?,
-        "set_params" => config::set_params(&state, &req, body).await?,
+        "set_cm_vars" => admin::set_cm_vars(&state, &params).await?,
+        "set_diag_logging" => admin::set_diag_logging(&req, &params)?,
+        "set_params" => admin::set_params(&state, &req, body).await?,
         "set_user" => users::set_user(&state, &req, &params, body).await?,
         "soft_meter" => wallboxes::soft_meter(&state, &req, &params).await?,
         other => return Err(ApiError::UnknownCommand(other.to_string())),

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::auth::Credentials;
 use super::params::parse_whole;
-use super::{ask, config, ApiError, AppState, Params};
+use super::{admin, ask, ApiError, AppState, Params};
 
 /// Most registers one FC16 write may carry.
 const MAX_WRITE_COUNT: usize = 123;
@@ -265,12 +265,12 @@ pub async fn command(
     let request = ModbusRequest::parse(params, dev_type.register_map())?;
     if request.reads_secret(dev_type) {
         // The last card read (8096) is a credential.
-        config::require_admin(state, req, credentials, "modbus read 8096").await?;
+        admin::require_admin(state, req, credentials, "modbus read 8096").await?;
     }
     let wrote = request.written(&device.settings.dev_id);
     let answer = run(&device.settings.dev_id, dev_type, addr, request).await?;
     if let Some(wrote) = wrote {
-        config::log_change(req, "modbus", &[wrote]);
+        admin::log_change(req, "modbus", &[wrote]);
     }
     Ok(answer)
 }

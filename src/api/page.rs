@@ -11,7 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 
-use super::{auth, config, ApiError, AppState};
+use super::{admin, auth, ApiError, AppState};
 
 /// One embedded file.
 struct Asset {
@@ -183,7 +183,7 @@ async fn credential_probe(
             .get(header::AUTHORIZATION)
             .and_then(|h| h.to_str().ok()),
     );
-    config::require_admin(&state, &req, credentials, "sim.htm").await?;
+    admin::require_admin(&state, &req, credentials, "sim.htm").await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .content_type("text/html; charset=utf-8")

@@ -7,8 +7,8 @@ use actors::store::ReadState;
 use actors::supervisor::Configure;
 use serde_json::Value;
 
+use super::admin::{configure, is_admin};
 use super::auth;
-use super::config::{configure, is_admin};
 use super::wallboxes::{pin_accepted, pin_attempt, rfid_param};
 use super::{ApiError, AppState, Params};
 

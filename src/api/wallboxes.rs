@@ -6,8 +6,8 @@ use actors::store::ReadLog;
 use actors::supervisor::{OverrideDevice, PresentRfid, SoftMeter, Who};
 use serde_json::Value;
 
+use super::admin::{client, is_admin, log_change};
 use super::auth::{self, PinAccepted, PinAttempt};
-use super::config::{client, is_admin, log_change};
 use super::{ApiError, AppState, Params};
 
 /// Counts a card or PIN about to be tried, per client and per wallbox.

@@ -2,9 +2,9 @@
 //! daemon and its tests run with no hardware.
 
 mod bank;
+pub mod closed_loop;
 pub mod house;
 pub mod meters;
-pub mod plant;
 pub mod powerbrain;
 pub mod rng;
 mod server;

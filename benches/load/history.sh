@@ -4,16 +4,15 @@
 # after 48 hours of 1 s cycles (examples/history_file.rs writes it). Prints
 # the answer's bytes and curl's request times, and the daemon's memory with
 # and without that history.
-#   bench/history.sh [requests per row, default 20]
+#   benches/load/history.sh [requests per row, default 20]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 runs="${1:-20}"
 cargo build --release -q
 cargo build --release -q -p chargebrain-actors --example history_file
 
 dir=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 {
   printf '[simulation]\nenabled = false\n[load]\nmax_total_current = 250000\n'
   for n in $(seq 10); do printf '[[devices]]\ndev_id = "E%s"\ndev_type = "evse_ajax"\n' "$n"; done
@@ -23,10 +22,11 @@ start() { # with or without the history file
   rm -f "$dir/data/history.json"
   mkdir -p "$dir/data"
   if [ "$1" = with ]; then target/release/examples/history_file "$dir/data/history.json" >&2; fi
-  CHARGEBRAIN__HTTP__LISTEN="127.0.0.1:$port" CHARGEBRAIN__STORAGE__DIR="$dir/data" CHARGEBRAIN__LOG__LEVEL=warn \
+  CHARGEBRAIN__HTTP__LISTEN="127.0.0.1:0" CHARGEBRAIN__STORAGE__DIR="$dir/data" CHARGEBRAIN__LOG__LEVEL=warn \
     target/release/chargebrain --config "$dir/settings.toml" >"$dir/out" 2>"$dir/err" &
   pid=$!
   for _ in $(seq 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.1; done
+  port=$(sed -n 's#^listening on http://127.0.0.1:\([0-9]*\).*#\1#p' "$dir/out" | head -n1)
   sleep 2
 }
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; }

@@ -2,20 +2,20 @@
 # Logins against the release binary on the built-in simulated plant: how
 # long one password check takes, and what 200 parallel wrong passwords from
 # 200 loopback addresses cost in memory and time. Prints a Markdown table.
-#   bench/login_flood.sh
+#   benches/load/login_flood.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 command -v curl >/dev/null || { echo "needs curl"; exit 1; }
 cargo build --release -q
 
 dir=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-CHARGEBRAIN__HTTP__LISTEN="127.0.0.1:$port" CHARGEBRAIN__SIMULATION__BASE_PORT=0 \
+CHARGEBRAIN__HTTP__LISTEN="127.0.0.1:0" CHARGEBRAIN__SIMULATION__BASE_PORT=0 \
 CHARGEBRAIN__STORAGE__DIR="$dir/data" CHARGEBRAIN__LOG__LEVEL=error \
   target/release/chargebrain --config settings.toml >"$dir/out" 2>"$dir/err" &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 50); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.1; done
+port=$(sed -n 's#^listening on http://127.0.0.1:\([0-9]*\).*#\1#p' "$dir/out" | head -n1)
 H="http://127.0.0.1:$port/cnf"
 post() { curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -X POST -H 'Content-Type: application/json' "$@"; }
 post -d '{"new_pwd": "right-one"}' "$H?cmd=change_admin_pwd" >/dev/null

@@ -4,24 +4,24 @@
 # same load on a shared machine. Prints one line per run: req/s, p50, and the
 # server's CPU time per request (user + system, whole process), which other
 # load on the machine disturbs far less than the rate.
-#   bench/compare.sh OLD_BINARY NEW_BINARY [query, default cmd=get_dev_info] [rounds, default 3]
+#   benches/load/compare.sh OLD_BINARY NEW_BINARY [query, default cmd=get_dev_info] [rounds, default 3]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 old="$1" new="$2" query="${3:-cmd=get_dev_info}" rounds="${4:-3}"
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 dir=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$dir"' EXIT
 hz=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 start() { # name binary -> "port pid"
-  local port; port=$(free_port)
+  local port
   mkdir -p "$dir/$1"
-  CHARGEBRAIN__HTTP__LISTEN="127.0.0.1:$port" CHARGEBRAIN__SIMULATION__BASE_PORT=0 \
+  CHARGEBRAIN__HTTP__LISTEN="127.0.0.1:0" CHARGEBRAIN__SIMULATION__BASE_PORT=0 \
   CHARGEBRAIN__STORAGE__DIR="$dir/$1/data" CHARGEBRAIN__LOG__LEVEL=warn \
     "$2" --config settings.toml >"$dir/$1/out" 2>"$dir/$1/err" &
   for _ in $(seq 100); do grep -q listening "$dir/$1/out" 2>/dev/null && break; sleep 0.1; done
+  port=$(sed -n 's#^listening on http://127.0.0.1:\([0-9]*\).*#\1#p' "$dir/$1/out" | head -n1)
   echo "$port $!"
 }
 read -r old_port old_pid < <(start old "$old")

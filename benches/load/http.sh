@@ -2,22 +2,14 @@
 # HTTP benchmark of the /cnf API (and /metrics, /healthz) against the release
 # binary on the built-in simulated Power Brain, with wrk on loopback. Prints a
 # Markdown table.
-#   bench/http.sh [seconds per run, default 5]
+#   benches/load/http.sh [seconds per run, default 5]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 secs="${1:-5}"
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
 cargo build --release -q
 
 dir=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-base=$(python3 -c 'import socket
-for p in range(30000, 60000, 7):
-    try:
-        ss=[socket.socket() for _ in range(5)]
-        [s.bind(("127.0.0.1",p+i)) for i,s in enumerate(ss)]
-        print(p); break
-    except OSError: pass')
 # The shipped plant plus an HTTP-input wallbox and an HTTP-input meter on a
 # second grid connection (role 3: its pushes change what the cars get).
 cat settings.toml - >"$dir/settings.toml" <<'TOML'
@@ -29,12 +21,13 @@ role = 3
 dev_id = "E3"
 dev_type = "evse_ajax"
 TOML
-CHARGEBRAIN__HTTP__LISTEN="127.0.0.1:$port" CHARGEBRAIN__SIMULATION__BASE_PORT="$base" \
+CHARGEBRAIN__HTTP__LISTEN="127.0.0.1:0" CHARGEBRAIN__SIMULATION__BASE_PORT=0 \
 CHARGEBRAIN__STORAGE__DIR="$dir" CHARGEBRAIN__LOG__LEVEL=warn \
   target/release/chargebrain --config "$dir/settings.toml" >"$dir/out" 2>"$dir/err" &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.1; done
+port=$(sed -n 's#^listening on http://127.0.0.1:\([0-9]*\).*#\1#p' "$dir/out" | head -n1)
 sleep 1
 rss_idle=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 

@@ -4,7 +4,7 @@ Chromium, and the daemon's CPU share while one dashboard is open.
 
 Runs the release binary on the built-in simulated plant on loopback and
 drives Debian's chromium through chromedriver (W3C WebDriver, stdlib only).
-    bench/web.py [seconds of CPU sampling, default 30] [network latency, ms]
+    benches/load/web.py [seconds of CPU sampling, default 30] [network latency, ms]
 With a latency, Chromium adds it to every request (as on a slow LAN or
 Wi-Fi). CHARGEBRAIN_BIN runs that binary instead of building the release one.
 """
@@ -21,25 +21,17 @@ import tempfile
 import time
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SECS = int(sys.argv[1]) if len(sys.argv) > 1 else 30
 LATENCY_MS = float(sys.argv[2]) if len(sys.argv) > 2 else 0
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def free_port_run(n):
-    for base in range(31000, 60000, 11):
-        socks = [socket.socket() for _ in range(n)]
-        try:
-            for i, s in enumerate(socks):
-                s.bind(("127.0.0.1", base + i))
-            return base
-        except OSError:
-            pass
-        finally:
-            for s in socks:
-                s.close()
-    raise SystemExit("no free ports")
+def free_port():
+    """A port for chromedriver, which cannot be given port 0."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def http(method, url, body=None):
@@ -73,12 +65,11 @@ def main():
         subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
         binary = os.path.join(ROOT, "target/release/chargebrain")
     work = tempfile.mkdtemp()
-    # One run of ports: the API, chromedriver, then the plant's five.
-    port = free_port_run(7)
-    driver_port, sim_base = port + 1, port + 2
+    # The daemon and its plant take free ports (port 0) and say which.
+    driver_port = free_port()
     env = dict(os.environ,
-               CHARGEBRAIN__HTTP__LISTEN=f"127.0.0.1:{port}",
-               CHARGEBRAIN__SIMULATION__BASE_PORT=str(sim_base),
+               CHARGEBRAIN__HTTP__LISTEN="127.0.0.1:0",
+               CHARGEBRAIN__SIMULATION__BASE_PORT="0",
                CHARGEBRAIN__STORAGE__DIR=work,
                CHARGEBRAIN__LOG__LEVEL="warn")
     daemon = subprocess.Popen([binary,
@@ -88,8 +79,13 @@ def main():
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     try:
-        daemon.stdout.readline()
-        base = f"http://127.0.0.1:{port}"
+        base = None
+        while base is None:
+            line = daemon.stdout.readline().decode()
+            if not line:
+                raise SystemExit("the daemon did not start")
+            if line.startswith("listening on "):
+                base = line[len("listening on "):].strip()
         time.sleep(1)
 
         print("| asset | bytes |\n|---|---|")
