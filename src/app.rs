@@ -260,42 +260,13 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
             reason: bind_error(&e, "http.listen"),
         })?;
 
-    let sim = if settings.simulation.enabled {
-        let sim = PlantSim::start(&settings.simulation)
-            .await
-            .map_err(|e| StartError::Simulation(bind_error(&e, "simulation.base_port")))?;
-        for (name, addr) in &sim.addresses {
-            info!(log, "simulated device"; "name" => name, "address" => %addr);
-            // On stdout too, before the listening line: with `base_port = 0`
-            // this is how a test or script learns the ports the system chose.
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "simulated {name} on {addr}");
-            let _ = out.flush();
-        }
-        Some(sim)
-    } else {
-        None
-    };
+    let sim = start_simulation(&settings, &log).await?;
     let local = sim.as_ref().map_or_else(
         || LocalPorts::from_base(settings.simulation.base_port),
         |sim| LocalPorts(sim.addresses.clone()),
     );
 
-    // One daemon per storage directory: a second would overwrite the first's changes.
-    let lock_path = settings.storage.dir.join("lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| StartError::Storage {
-            dir: settings.storage.dir.display().to_string(),
-            reason: e.to_string(),
-        })?;
-    lock.try_lock().map_err(|_| StartError::Storage {
-        dir: settings.storage.dir.display().to_string(),
-        reason: "another chargebrain is using it".into(),
-    })?;
+    let lock = lock_storage(&settings.storage.dir)?;
     let (path, state) = load_or_seed(&settings, &log)?;
     let timeout = Duration::from_millis(settings.modbus.timeout_ms);
     let plant = Plant::start(&state.devices, &local, timeout, &log)
@@ -354,12 +325,84 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         http: Arc::new(HttpMetrics::default()),
         health: health.clone(),
     });
+    let server = http_server(&settings, state, listener, &log)?;
+    // The socket listens from here on, and the devices are started.
+    if let Some(notifier) = &notifier {
+        service::ready(notifier.clone(), health, &log);
+    }
+    server
+        .await
+        .map_err(|e| StartError::Server(e.to_string()))?;
+    service::stopping(notifier.as_deref());
+    // Soft meters and open transactions are saved at shutdown too.
+    let _ = supervisor_at_stop.send(Flush).await;
+    if let Ok(history) = supervisor_at_stop.send(TakeHistory).await {
+        save_history(&history_path, &history, &log);
+    }
+    drop(lock);
+    info!(log, "stopped");
+    Ok(())
+}
+
+/// The built-in simulated plant, when it is enabled; its devices' addresses
+/// are logged and said on stdout.
+async fn start_simulation(
+    settings: &Settings,
+    log: &Logger,
+) -> Result<Option<PlantSim>, StartError> {
+    if !settings.simulation.enabled {
+        return Ok(None);
+    }
+    let sim = PlantSim::start(&settings.simulation)
+        .await
+        .map_err(|e| StartError::Simulation(bind_error(&e, "simulation.base_port")))?;
+    for (name, addr) in &sim.addresses {
+        info!(log, "simulated device"; "name" => name, "address" => %addr);
+        // On stdout too, before the listening line: with `base_port = 0`
+        // this is how a test or script learns the ports the system chose.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "simulated {name} on {addr}");
+        let _ = out.flush();
+    }
+    Ok(Some(sim))
+}
+
+/// One daemon per storage directory: a second would overwrite the first's
+/// changes. The lock holds while the answer lives.
+fn lock_storage(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
+    let lock_path = dir.join("lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StartError::Storage {
+            dir: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    lock.try_lock().map_err(|_| StartError::Storage {
+        dir: dir.display().to_string(),
+        reason: "another chargebrain is using it".into(),
+    })?;
+    Ok(lock)
+}
+
+/// The HTTP server on `listener`, its address said on stdout: the API and
+/// the page behind the host guard, per-client connection limits and the
+/// HTTP metrics.
+fn http_server(
+    settings: &Settings,
+    state: web::Data<AppState>,
+    listener: std::net::TcpListener,
+    log: &Logger,
+) -> Result<actix_web::dev::Server, StartError> {
+    let listen = settings.http.listen.clone();
     let http_metrics = state.http.clone();
     let guard = Guard::new(&settings.http.hosts);
     let connections = Connections::new(settings.http.max_connections_per_client);
     // Every connection takes a file descriptor, and so does every device:
     // the global cap stays below the open-file limit.
-    let open_files = raise_open_file_limit(&log);
+    let open_files = raise_open_file_limit(log);
     let workers = settings.http.workers;
     let per_worker = settings
         .http
@@ -414,21 +457,5 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         let _ = writeln!(out, "listening on http://{addr}");
         let _ = out.flush();
     }
-    // The socket listens from here on, and the devices are started.
-    let server = server.run();
-    if let Some(notifier) = &notifier {
-        service::ready(notifier.clone(), health, &log);
-    }
-    server
-        .await
-        .map_err(|e| StartError::Server(e.to_string()))?;
-    service::stopping(notifier.as_deref());
-    // Soft meters and open transactions are saved at shutdown too.
-    let _ = supervisor_at_stop.send(Flush).await;
-    if let Ok(history) = supervisor_at_stop.send(TakeHistory).await {
-        save_history(&history_path, &history, &log);
-    }
-    drop(lock);
-    info!(log, "stopped");
-    Ok(())
+    Ok(server.run())
 }

@@ -236,7 +236,15 @@ pub fn reason_code(reason: &LbReason) -> i64 {
 
 /// The values of the last cycle, as `get_dev_info` shows them.
 fn register_snapshot(registry: &mut Registry, s: &Snapshot, plant: &Plant, health: &CycleHealth) {
-    let r = registry;
+    register_site(registry, s);
+    register_devices(registry, s, plant);
+    register_wallboxes(registry, s);
+    register_meters(registry, s);
+    register_health(registry, health);
+}
+
+/// The site's currents, limit and budget.
+fn register_site(r: &mut Registry, s: &Snapshot) {
     let site = &s.site;
     let per_phase = |r: &mut Registry, name: &str, help: &str, values: [i64; 3]| {
         let f: Family<PhaseLabel, FloatGauge> = family(r, name, help);
@@ -289,7 +297,10 @@ fn register_snapshot(registry: &mut Registry, s: &Snapshot, plant: &Plant, healt
         "1 while a meter the house load is computed from is silent (every car on its minimum)",
         g,
     );
+}
 
+/// Every configured device: its type and name, its communication.
+fn register_devices(r: &mut Registry, s: &Snapshot, plant: &Plant) {
     let info: Family<DeviceInfoLabels, Gauge> = family(
         r,
         "chargebrain_device_info",
@@ -305,6 +316,31 @@ fn register_snapshot(registry: &mut Registry, s: &Snapshot, plant: &Plant, healt
         "chargebrain_device_com_errors",
         "Failed exchanges and refused readings of the device since it was started",
     );
+    for (dev_id, status) in &s.devices {
+        let id = || DeviceLabel {
+            dev_id: dev_id.clone(),
+        };
+        if let Some(device) = plant.find(dev_id) {
+            info.get_or_create(&DeviceInfoLabels {
+                dev_id: dev_id.clone(),
+                dev_type: device.settings.dev_type.key(),
+                name: device.settings.name.clone(),
+            })
+            .set(1);
+        }
+        if let Some(status) = status {
+            com_error
+                .get_or_create(&id())
+                .set(i64::from(status.com.com_err));
+            com_errors
+                .get_or_create(&id())
+                .inc_by(status.com.com_errors);
+        }
+    }
+}
+
+/// What each wallbox is given, draws, and why.
+fn register_wallboxes(r: &mut Registry, s: &Snapshot) {
     let offered: Family<DeviceLabel, FloatGauge> = family(
         r,
         "chargebrain_wallbox_offered_current_amperes",
@@ -340,6 +376,31 @@ fn register_snapshot(registry: &mut Registry, s: &Snapshot, plant: &Plant, healt
         "chargebrain_wallbox_paused",
         "1 while the car at the wallbox is paused",
     );
+    for (i, (dev_id, _)) in s.devices.iter().enumerate() {
+        let id = || DeviceLabel {
+            dev_id: dev_id.clone(),
+        };
+        let phase = |phase| DevicePhaseLabels {
+            dev_id: dev_id.clone(),
+            phase,
+        };
+        if let Some(Some(v)) = s.evses.get(i) {
+            offered.get_or_create(&id()).set(amperes(v.lb_current));
+            let currents = [v.current_l1, v.current_l2, v.current_l3];
+            for (p, ma) in PHASES.into_iter().zip(currents) {
+                drawn.get_or_create(&phase(p)).set(amperes(ma));
+            }
+            power.get_or_create(&id()).set(v.cur_charging_power as f64);
+            energy.get_or_create(&id()).inc_by(joules(v.total_energy));
+            state.get_or_create(&id()).set(i64::from(v.state));
+            reason.get_or_create(&id()).set(reason_code(&v.lb_reason));
+            paused.get_or_create(&id()).set(i64::from(v.paused));
+        }
+    }
+}
+
+/// What each meter shows.
+fn register_meters(r: &mut Registry, s: &Snapshot) {
     let m_power: Family<DeviceLabel, FloatGauge> = family(
         r,
         "chargebrain_meter_power_watts",
@@ -366,7 +427,7 @@ fn register_snapshot(registry: &mut Registry, s: &Snapshot, plant: &Plant, healt
         "Energy the meter has counted out (1 Wh = 3600 J)",
     );
 
-    for (i, (dev_id, status)) in s.devices.iter().enumerate() {
+    for (i, (dev_id, _)) in s.devices.iter().enumerate() {
         let id = || DeviceLabel {
             dev_id: dev_id.clone(),
         };
@@ -374,34 +435,6 @@ fn register_snapshot(registry: &mut Registry, s: &Snapshot, plant: &Plant, healt
             dev_id: dev_id.clone(),
             phase,
         };
-        if let Some(device) = plant.find(dev_id) {
-            info.get_or_create(&DeviceInfoLabels {
-                dev_id: dev_id.clone(),
-                dev_type: device.settings.dev_type.key(),
-                name: device.settings.name.clone(),
-            })
-            .set(1);
-        }
-        if let Some(status) = status {
-            com_error
-                .get_or_create(&id())
-                .set(i64::from(status.com.com_err));
-            com_errors
-                .get_or_create(&id())
-                .inc_by(status.com.com_errors);
-        }
-        if let Some(Some(v)) = s.evses.get(i) {
-            offered.get_or_create(&id()).set(amperes(v.lb_current));
-            let currents = [v.current_l1, v.current_l2, v.current_l3];
-            for (p, ma) in PHASES.into_iter().zip(currents) {
-                drawn.get_or_create(&phase(p)).set(amperes(ma));
-            }
-            power.get_or_create(&id()).set(v.cur_charging_power as f64);
-            energy.get_or_create(&id()).inc_by(joules(v.total_energy));
-            state.get_or_create(&id()).set(i64::from(v.state));
-            reason.get_or_create(&id()).set(reason_code(&v.lb_reason));
-            paused.get_or_create(&id()).set(i64::from(v.paused));
-        }
         if let Some(Some(m)) = s.meters.get(i) {
             m_power.get_or_create(&id()).set(m.power_w as f64);
             let currents = [m.current_l1, m.current_l2, m.current_l3];
@@ -414,7 +447,10 @@ fn register_snapshot(registry: &mut Registry, s: &Snapshot, plant: &Plant, healt
             m_export.get_or_create(&id()).inc_by(joules(m.export));
         }
     }
+}
 
+/// Whether the cycle runs, and the build.
+fn register_health(r: &mut Registry, health: &CycleHealth) {
     let cycles: Counter = Counter::default();
     cycles.inc_by(health.cycles());
     r.register("chargebrain_cycles", "Cycles finished since start", cycles);

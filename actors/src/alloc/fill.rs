@@ -104,9 +104,8 @@ impl Dirty {
     }
 }
 
-/// Levels and reasons for `members`; takes what they use above their
-/// minimums out of `cons.room`.
-pub(crate) fn water_fill(members: &[Member], cons: &mut Constraints) -> Vec<(i64, Reason)> {
+/// One slot per constraint and phase, and which slots each member fills.
+fn slots_of(members: &[Member], cons: &Constraints) -> (Vec<Slot>, MemberSlots) {
     let slot_of = |k: usize, p: usize| k * 3 + p;
     let mut slots: Vec<Slot> = (0..cons.kinds.len() * 3)
         .map(|s| Slot {
@@ -140,6 +139,13 @@ pub(crate) fn water_fill(members: &[Member], cons: &mut Constraints) -> Vec<(i64
             slots[s].members.push(i);
         }
     }
+    (slots, member_slots)
+}
+
+/// Levels and reasons for `members`; takes what they use above their
+/// minimums out of `cons.room`.
+pub(crate) fn water_fill(members: &[Member], cons: &mut Constraints) -> Vec<(i64, Reason)> {
+    let (mut slots, member_slots) = slots_of(members, cons);
 
     let mut state = vec![State::Below; members.len()];
     let starts = by_level(members, |m| m.min);
