@@ -12,7 +12,7 @@ use actors::drivers::evse_powerbrain::control_words;
 use actors::plant::{LocalPorts, Plant};
 use actors::sim::closed_loop::{PlantSim, SimulationSettings};
 use actors::store::Store;
-use actors::supervisor::{Clock, CycleNow, ManualClock, Supervisor};
+use actors::supervisor::{Clock, CycleNow, ManualClock, SoftMeter, Supervisor};
 use jiff::civil::{date, DateTime};
 use slog::{o, Logger};
 
@@ -311,4 +311,38 @@ async fn a_night_rule_charges_from_22_to_6_only() {
             assert_eq!(m.car_ma, 16_000, "{}: the night window gives 16 A", m.at);
         }
     }
+}
+
+#[actix::test]
+async fn a_wallbox_without_a_meter_counts_what_it_is_offered_on_its_soft_meter() {
+    // The Power Brain says it has no meter (register 8112): the soft meter
+    // integrates the current it offers while the car charges, 16 A on three
+    // phases at 230 V, on the manual clock.
+    let day = start_day("[]", date(2026, 6, 21).at(12, 0, 0, 0)).await;
+    if let Some(bank) = day.plant.wallbox(1) {
+        bank.lock().set_words(8112, &[0]);
+    }
+    for _ in 0..3 {
+        day.step(1000, 0).await;
+    }
+    let soft_meter = |set: Option<i64>| {
+        day.supervisor.send(SoftMeter {
+            dev_id: "E1".into(),
+            set,
+        })
+    };
+    soft_meter(Some(0))
+        .await
+        .expect("runs")
+        .expect("E1 is a wallbox");
+    for _ in 0..30 {
+        let moment = day.step(1000, 0).await;
+        assert_eq!(moment.car_ma, 16_000, "the car charges at 16 A");
+    }
+    let wh = soft_meter(None)
+        .await
+        .expect("runs")
+        .expect("E1 is a wallbox");
+    // 16 A × 230 V × 3 phases × 30 s = 92 Wh.
+    assert_eq!(wh, 16 * VOLTS * 3 * 30 / 3600);
 }
