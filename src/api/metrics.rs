@@ -299,6 +299,23 @@ fn register_site(r: &mut Registry, s: &Snapshot) {
     );
 }
 
+/// A device's label, and its label for one phase.
+fn labels(
+    dev_id: &str,
+) -> (
+    impl Fn() -> DeviceLabel + '_,
+    impl Fn(&'static str) -> DevicePhaseLabels + '_,
+) {
+    let id = move || DeviceLabel {
+        dev_id: dev_id.to_string(),
+    };
+    let phase = move |phase| DevicePhaseLabels {
+        dev_id: dev_id.to_string(),
+        phase,
+    };
+    (id, phase)
+}
+
 /// Every configured device: its type and name, its communication.
 fn register_devices(r: &mut Registry, s: &Snapshot, plant: &Plant) {
     let info: Family<DeviceInfoLabels, Gauge> = family(
@@ -377,13 +394,7 @@ fn register_wallboxes(r: &mut Registry, s: &Snapshot) {
         "1 while the car at the wallbox is paused",
     );
     for (i, (dev_id, _)) in s.devices.iter().enumerate() {
-        let id = || DeviceLabel {
-            dev_id: dev_id.clone(),
-        };
-        let phase = |phase| DevicePhaseLabels {
-            dev_id: dev_id.clone(),
-            phase,
-        };
+        let (id, phase) = labels(dev_id);
         if let Some(Some(v)) = s.evses.get(i) {
             offered.get_or_create(&id()).set(amperes(v.lb_current));
             let currents = [v.current_l1, v.current_l2, v.current_l3];
@@ -428,13 +439,7 @@ fn register_meters(r: &mut Registry, s: &Snapshot) {
     );
 
     for (i, (dev_id, _)) in s.devices.iter().enumerate() {
-        let id = || DeviceLabel {
-            dev_id: dev_id.clone(),
-        };
-        let phase = |phase| DevicePhaseLabels {
-            dev_id: dev_id.clone(),
-            phase,
-        };
+        let (id, phase) = labels(dev_id);
         if let Some(Some(m)) = s.meters.get(i) {
             m_power.get_or_create(&id()).set(m.power_w as f64);
             let currents = [m.current_l1, m.current_l2, m.current_l3];
