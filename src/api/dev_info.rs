@@ -417,6 +417,70 @@ pub fn dev_types() -> Value {
 mod tests {
     use super::*;
 
+    /// The page's unit tests (`web/test/reasons.test.js`) put these reasons
+    /// in words, as get_dev_info gives them; `CHARGEBRAIN_UPDATE_SNAPSHOT=1`
+    /// rewrites the file.
+    const REASONS_FIXTURE: &str = "web/test/daemon-reasons.json";
+
+    #[test]
+    fn the_page_tests_read_every_reason_as_the_daemon_gives_it() {
+        use actors::alloc::{Constraint, Reason};
+        use actors::config::DisablePolicy;
+        let rule = |rule: &str| LbReason::ChargingRule { rule: rule.into() };
+        let stale = |meters: &[&str]| LbReason::MeterStale {
+            meters: meters.iter().map(|m| m.to_string()).collect(),
+        };
+        let reasons = [
+            LbReason::Alloc(Reason::MaxCurrent),
+            rule("E1/2"),
+            rule("Anna Smith/1"),
+            LbReason::ChargingRuleStop {
+                rule: "U3f09/1".into(),
+                ma: 4000,
+            },
+            LbReason::Alloc(Reason::Limit(Constraint::Site, 1)),
+            LbReason::Alloc(Reason::Limit(Constraint::Group(5), 2)),
+            LbReason::Alloc(Reason::Limit(Constraint::EvseTotal, 0)),
+            LbReason::Alloc(Reason::Imbalance(2)),
+            LbReason::Alloc(Reason::NoMinimum(Constraint::Site, 0)),
+            LbReason::Alloc(Reason::PausedImbalance(1)),
+            LbReason::Alloc(Reason::GivesWay(Constraint::Group(4), 0)),
+            LbReason::MinPause { secs: 42 },
+            stale(&["M1"]),
+            stale(&["M1", "M3"]),
+            LbReason::ComError,
+            LbReason::NoVehicle,
+            LbReason::WallboxError,
+            LbReason::NoReading,
+            LbReason::Disabled(DisablePolicy::Stop),
+            LbReason::Disabled(DisablePolicy::Minimum),
+            LbReason::Disabled(DisablePolicy::NoLimit),
+            LbReason::DisabledByOverride,
+            LbReason::WaitingForAuth,
+            LbReason::Alloc(Reason::Uncontrolled),
+            LbReason::None,
+        ];
+        let now = Value::Array(
+            reasons
+                .iter()
+                .map(|r| serde_json::to_value(r).unwrap_or_default())
+                .collect(),
+        );
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(REASONS_FIXTURE);
+        if std::env::var_os("CHARGEBRAIN_UPDATE_SNAPSHOT").is_some() {
+            let text = serde_json::to_string_pretty(&now).unwrap_or_default() + "\n";
+            std::fs::write(&path, text).unwrap_or_else(|e| panic!("{REASONS_FIXTURE}: {e}"));
+        }
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{REASONS_FIXTURE}: {e}"));
+        let fixture: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{REASONS_FIXTURE}: {e}"));
+        assert_eq!(
+            fixture, now,
+            "{REASONS_FIXTURE} is not what get_dev_info gives: rerun with CHARGEBRAIN_UPDATE_SNAPSHOT=1 and check the page's tests"
+        );
+    }
+
     fn charging(display: bool) -> EvseView {
         EvseView {
             user: "U3f09".into(),

@@ -1,9 +1,14 @@
 import test from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { reasonOf, reasonText } from "../js/lib/reasons.js";
 
-// Every lb_reason the daemon writes (alloc::Reason and the site's notes),
-// with the page's words for it.
+// Every reason as get_dev_info gives it (lb_reason, lb_reason_code,
+// lb_reason_args), written by a daemon unit test that checks it is what the
+// daemon answers.
+const DAEMON = JSON.parse(readFileSync(new URL("daemon-reasons.json", import.meta.url), "utf8"));
+
+// Each lb_reason text the daemon writes, with the page's words for it.
 const REASONS = [
   ["max_charging_cur", "At its maximum (setting, cable or override)"],
   ["charging rule E1/2", "Limited by charging rule E1/2"],
@@ -31,21 +36,33 @@ const REASONS = [
   ["not controlled", "Not controlled"],
 ];
 
-test("every reason the daemon gives is put in words", () => {
-  for (const [lb_reason, words] of REASONS) assert.equal(reasonText({ lb_reason }), words, lb_reason);
+test("every reason the daemon gives is put in words, from its code", () => {
+  const words = new Map(REASONS);
+  for (const d of DAEMON) {
+    if (d.lb_reason_code === "none") continue;
+    assert.ok(words.has(d.lb_reason), `no words for ${d.lb_reason}`);
+    // The words come from the code and its details, not from the text.
+    assert.equal(reasonText(d), words.get(d.lb_reason), d.lb_reason);
+    assert.equal(reasonText({ ...d, lb_reason: "x" }), words.get(d.lb_reason), d.lb_reason);
+  }
+  assert.equal(DAEMON.length, REASONS.length + 1, "the daemon's list and the words agree");
 });
 
 test("each reason has its own code, and its details", () => {
-  const codes = REASONS.map(([lb_reason]) => reasonOf({ lb_reason }).code);
+  const codes = DAEMON.map((d) => reasonOf(d)?.code).filter(Boolean);
   // Two texts of one reason: a user's rule with a space, two stale meters.
   assert.equal(new Set(codes).size, REASONS.length - 2);
-  assert.deepEqual(reasonOf({ lb_reason: "group E5 L3" }), { code: "group_limit", group: "E5", phase: "L3" });
-  assert.deepEqual(reasonOf({ lb_reason: "charging rule U3f09/1: -5 mA" }), { code: "charging_rule_current", rule: "U3f09/1", ma: -5 });
+  const group = DAEMON.find((d) => d.lb_reason === "group E5 L3");
+  assert.deepEqual(reasonOf(group), { code: "group_limit", group: "E5", phase: "L3" });
+  const rule = DAEMON.find((d) => d.lb_reason_code === "charging_rule_current");
+  assert.deepEqual(reasonOf(rule), { code: "charging_rule_current", rule: "U3f09/1", ma: 4000 });
 });
 
 test("a reason the page does not know is shown as the daemon puts it", () => {
-  assert.equal(reasonOf({ lb_reason: "solar eclipse" }), null);
-  assert.equal(reasonText({ lb_reason: "solar eclipse" }), "solar eclipse");
-  assert.equal(reasonText({ lb_reason: "" }), "—");
+  const eclipse = { lb_reason: "solar eclipse", lb_reason_code: "solar_eclipse", lb_reason_args: {} };
+  assert.equal(reasonOf(eclipse), null);
+  assert.equal(reasonText(eclipse), "solar eclipse");
+  assert.equal(reasonOf({ lb_reason: "x", lb_reason_code: "toString" }), null);
+  assert.equal(reasonText({ lb_reason: "", lb_reason_code: "none", lb_reason_args: {} }), "—");
   assert.equal(reasonText({}), "—");
 });

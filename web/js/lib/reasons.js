@@ -1,9 +1,8 @@
 // Why a wallbox gets what it gets, in words. Pure: no DOM.
 //
 // The words are by reason code, with the reason's details (phase, group,
-// rule...). reasonOf() is the one place that reads the daemon's reason:
-// today from the text of get_dev_info's lb_reason (TEXTS); once the daemon
-// gives a code beside it, from that code instead, and TEXTS goes.
+// rule...), as get_dev_info gives them: lb_reason_code and lb_reason_args.
+// reasonOf() is the one place that reads them.
 
 import { amps } from "./format.js";
 
@@ -33,42 +32,12 @@ const WORDS = {
   not_controlled: () => "Not controlled",
 };
 
-// lb_reason's text → [pattern, code, names of the captured details].
-const TEXTS = [
-  [/^max_charging_cur$/, "max_charging_cur"],
-  // A rule id may hold a user's name, spaces and all.
-  [/^charging rule (.+): (-?\d+) mA$/, "charging_rule_current", ["rule", "ma"]],
-  [/^charging rule (.+)$/, "charging_rule", ["rule"]],
-  [/^site (L\d)$/, "site_limit", ["phase"]],
-  [/^group (E\d+) (L\d)$/, "group_limit", ["group", "phase"]],
-  [/^max_total_evse_current (L\d)$/, "evse_total_limit", ["phase"]],
-  [/^imbalance (L\d)$/, "imbalance", ["phase"]],
-  [/^paused: no minimum \((.+)\)$/, "paused_no_minimum", ["limit"]],
-  [/^paused: imbalance (L\d)$/, "paused_imbalance", ["phase"]],
-  [/^paused: another car's turn \((.+)\)$/, "paused_turn", ["limit"]],
-  [/^paused: (\d+) s left of its minimum pause$/, "paused_min_pause", ["secs"]],
-  [/^meter stale: (.+?)(?: \(minimum current\))?$/, "meter_stale", ["meters"]],
-  [/^com error$/, "com_error"],
-  [/^no vehicle$/, "no_vehicle"],
-  [/^wallbox error$/, "wallbox_error"],
-  [/^no reading yet$/, "no_reading"],
-  [/^disabled$/, "disabled"],
-  [/^disabled: minimum current$/, "disabled_min_current"],
-  [/^disabled: no limit$/, "disabled_no_limit"],
-  [/^disabled by override$/, "disabled_by_override"],
-  [/^waiting for authorisation$/, "waiting_for_auth"],
-  [/^not controlled$/, "not_controlled"],
-];
-
 // The reason of a wallbox of get_dev_info as { code, ...details }, or null
 // for a reason this page does not know.
 export function reasonOf(d) {
-  const text = d.lb_reason || "";
-  for (const [re, code, names = []] of TEXTS) {
-    const m = re.exec(text);
-    if (m) return Object.fromEntries([["code", code], ...names.map((n, i) => [n, n === "ma" ? +m[i + 1] : m[i + 1]])]);
-  }
-  return null;
+  const code = d.lb_reason_code;
+  if (!code || !Object.hasOwn(WORDS, code)) return null;
+  return { code, ...(d.lb_reason_args || {}) };
 }
 
 // The reason in words; one this page does not know as the daemon puts it.
