@@ -170,6 +170,8 @@ pub const READ_ONLY_DEVICE: &[&str] = &[
     "last_set_charging_cur",
     "lb_current",
     "lb_reason",
+    "lb_reason_code",
+    "lb_reason_args",
     "needs_auth",
     "user",
     "user_name",
