@@ -23,6 +23,7 @@ use crate::api::guard::{Connections, Guard};
 use crate::api::metrics::HttpMetrics;
 use crate::api::{self, AppState, Auth, Verifier, VerifySlots};
 use crate::check;
+use crate::mqtt;
 use crate::service::{self, Notifier};
 use crate::settings::Settings;
 
@@ -40,6 +41,8 @@ pub enum StartError {
     Server(String),
     #[error("state: {0}")]
     State(String),
+    #[error("MQTT: {0}")]
+    Mqtt(String),
 }
 
 impl StartError {
@@ -338,8 +341,17 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         supervisor = supervisor.stall_after(cycles);
     }
     let health = supervisor.health();
+    let mqtt_snapshots = supervisor.snapshots();
+    let mqtt_closed = supervisor.closed_transactions();
     let supervisor = supervisor.start();
     let supervisor_at_stop = supervisor.clone();
+    let mqtt_status = mqtt::Status::new(settings.mqtt.enabled().then(|| {
+        settings
+            .mqtt
+            .broker()
+            .map(|b| b.display())
+            .unwrap_or_default()
+    }));
     let state = web::Data::new(AppState {
         plant: plant_view,
         supervisor,
@@ -354,7 +366,21 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         metrics,
         http: Arc::new(HttpMetrics::default()),
         health: health.clone(),
+        mqtt: mqtt_status.clone(),
     });
+    let mqtt = mqtt::start(
+        &settings.mqtt,
+        &state.serialno,
+        mqtt_status,
+        mqtt::Inputs {
+            app: state.clone(),
+            snapshots: mqtt_snapshots,
+            plant: state.plant.clone(),
+            closed: mqtt_closed,
+        },
+        &log,
+    )
+    .map_err(StartError::Mqtt)?;
     let http_metrics = state.http.clone();
     let guard = Guard::new(&settings.http.hosts);
     let connections = Connections::new(settings.http.max_connections_per_client);
@@ -424,6 +450,9 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         .await
         .map_err(|e| StartError::Server(e.to_string()))?;
     service::stopping(notifier.as_deref());
+    if let Some(mqtt) = mqtt {
+        mqtt.stop().await;
+    }
     // Soft meters and open transactions are saved at shutdown too.
     let _ = supervisor_at_stop.send(Flush).await;
     if let Ok(history) = supervisor_at_stop.send(TakeHistory).await {

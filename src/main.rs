@@ -4,6 +4,7 @@ mod api;
 mod app;
 mod check;
 mod logging;
+mod mqtt;
 mod service;
 mod settings;
 

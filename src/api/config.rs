@@ -3,7 +3,6 @@
 //! `set_diag_logging`, `set_cm_vars`, `get_cm_vars`, and the admin check
 //! every change goes through.
 
-use actix_web::HttpRequest;
 use actors::store::{changes, ReadState, State, Update};
 use actors::supervisor::{Configure, SetCmVar};
 use serde_json::Value;
@@ -12,7 +11,7 @@ use super::auth::{
     self, Check, Credentials, EndSession, HashPassword, LoginStatus, NewSession, SetHash, Verdict,
     Verified, VerifyPassword,
 };
-use super::{ApiError, AppState, Params};
+use super::{ApiError, AppState, Caller, Params};
 use crate::logging;
 
 fn ok() -> Value {
@@ -20,19 +19,21 @@ fn ok() -> Value {
 }
 
 /// The client's address (the lockouts are per address).
-pub fn client(req: &HttpRequest) -> std::net::IpAddr {
-    req.peer_addr()
-        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip())
+pub fn client(req: &Caller<'_>) -> std::net::IpAddr {
+    req.client()
 }
 
 /// Lets the request act as admin, or says why not. A password attempt is
 /// counted before it is verified, and verified on the pool of two threads.
 pub async fn require_admin(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     credentials: Credentials,
     action: &str,
 ) -> Result<(), ApiError> {
+    if let Some(standing) = req.mqtt_admin(action) {
+        return standing;
+    }
     let client = client(req);
     let password = match &credentials {
         Credentials::Password(p) => p.clone(),
@@ -92,10 +93,8 @@ async fn update(
 
 /// Logs a change at info: the client's address, the command and what
 /// changed (never a secret: callers name a password, never show it).
-pub fn log_change(req: &HttpRequest, cmd: &str, changed: &[String]) {
-    let client = req
-        .peer_addr()
-        .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string());
+pub fn log_change(req: &Caller<'_>, cmd: &str, changed: &[String]) {
+    let client = req.label();
     if changed.is_empty() {
         slog_scope::debug!("configuration unchanged"; "cmd" => cmd, "client" => client);
     } else {
@@ -108,7 +107,7 @@ pub fn log_change(req: &HttpRequest, cmd: &str, changed: &[String]) {
 /// Applies a change through the supervisor and logs what it changed.
 pub async fn configure(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     cmd: &str,
     change: Configure,
 ) -> Result<Value, ApiError> {
@@ -120,7 +119,7 @@ pub async fn configure(
 /// `set_params`: a JSON object of parameters and/or `devices`.
 pub async fn set_params(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     body: Option<Value>,
 ) -> Result<Value, ApiError> {
     match body {
@@ -138,7 +137,7 @@ pub async fn set_params(
 
 pub async fn del_device(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     params: &Params,
 ) -> Result<Value, ApiError> {
     let dev_id = params.required("dev_id")?.to_string();
@@ -147,7 +146,7 @@ pub async fn del_device(
 
 pub async fn reset_device(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     params: &Params,
 ) -> Result<Value, ApiError> {
     let dev_id = params.required("dev_id")?.to_string();
@@ -169,7 +168,7 @@ fn flag(params: &Params, name: &'static str) -> Result<Option<bool>, ApiError> {
 /// `accept_license&acc=1&allow_usage_stats=0|1`.
 pub async fn accept_license(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     params: &Params,
 ) -> Result<Value, ApiError> {
     let accepted = flag(params, "acc")?.ok_or(ApiError::MissingParam("acc"))?;
@@ -192,7 +191,7 @@ pub async fn accept_license(
 /// count towards the lockout); an empty `new_pwd` removes the password.
 pub async fn change_admin_pwd(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     params: &Params,
     body: Option<&Value>,
 ) -> Result<Value, ApiError> {
@@ -241,7 +240,7 @@ pub async fn change_admin_pwd(
 /// sent back as `Authorization: Bearer …`.
 pub async fn login(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     body: Option<&Value>,
 ) -> Result<Value, ApiError> {
     let password = body
@@ -282,7 +281,7 @@ pub async fn login_status(state: &AppState, credentials: &Credentials) -> Result
 
 /// `set_diag_logging&enable=1|0`: every Modbus request and answer and every
 /// allocation decision in the log, for five minutes at most.
-pub fn set_diag_logging(req: &HttpRequest, params: &Params) -> Result<Value, ApiError> {
+pub fn set_diag_logging(req: &Caller<'_>, params: &Params) -> Result<Value, ApiError> {
     let enable = flag(params, "enable")?.ok_or(ApiError::MissingParam("enable"))?;
     logging::set_diagnostics(enable);
     let what = if enable {

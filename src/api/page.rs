@@ -183,7 +183,7 @@ async fn credential_probe(
             .get(header::AUTHORIZATION)
             .and_then(|h| h.to_str().ok()),
     );
-    config::require_admin(&state, &req, credentials, "sim.htm").await?;
+    config::require_admin(&state, &super::Caller::Http(&req), credentials, "sim.htm").await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .content_type("text/html; charset=utf-8")

@@ -2,23 +2,21 @@
 //! `set_user`, `get_new_user_id`, `enter_rfid`, `override_device`,
 //! `soft_meter`, `get_ta_log`.
 
-use actix_web::HttpRequest;
 use actors::store::{ReadLog, ReadState};
 use actors::supervisor::{Configure, OverrideDevice, PresentRfid, SoftMeter, Who};
 use serde_json::Value;
 
 use super::auth::{self, Credentials, Peek, PinAccepted, PinAttempt};
 use super::config::{client, configure, log_change, require_admin};
-use super::{ApiError, AppState, Params};
+use super::{ApiError, AppState, Caller, Params};
 
 /// Whether the request may act as admin: no password is set, or it gives
 /// the right one. Wrong credentials are an error (and count), none is `false`.
-pub async fn is_admin(state: &AppState, req: &HttpRequest, action: &str) -> Result<bool, ApiError> {
-    let credentials = Credentials::of(
-        req.headers()
-            .get("Authorization")
-            .and_then(|h| h.to_str().ok()),
-    );
+pub async fn is_admin(state: &AppState, req: &Caller<'_>, action: &str) -> Result<bool, ApiError> {
+    if let Some(standing) = req.mqtt_admin(action) {
+        return standing.map(|()| true);
+    }
+    let credentials = req.credentials();
     if credentials.is_none() {
         return Ok(!state.password_set());
     }
@@ -43,7 +41,7 @@ pub async fn reads_as_admin(state: &AppState, credentials: &Credentials) -> Resu
 /// Counts a card or PIN about to be tried, per client and per wallbox.
 async fn pin_attempt(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     wallbox: Option<&str>,
 ) -> Result<(), ApiError> {
     state
@@ -57,7 +55,7 @@ async fn pin_attempt(
 }
 
 /// The card or PIN was right: its client's and wallbox's counts start again.
-fn pin_accepted(state: &AppState, req: &HttpRequest, wallbox: Option<&str>) {
+fn pin_accepted(state: &AppState, req: &Caller<'_>, wallbox: Option<&str>) {
     state.auth.do_send(PinAccepted {
         client: client(req),
         wallbox: wallbox.map(str::to_string),
@@ -77,7 +75,7 @@ pub async fn get_users(state: &AppState) -> Result<Value, ApiError> {
 /// cards and PINs, unless `rfid=` is one of them (it counts as a try).
 pub async fn get_user(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     params: &Params,
 ) -> Result<Value, ApiError> {
     let id = params.required("id")?;
@@ -120,7 +118,7 @@ fn not_accepted() -> ApiError {
 /// or PINs as `rfid=` (it counts as a try).
 pub async fn set_user(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     params: &Params,
     body: Option<Value>,
 ) -> Result<Value, ApiError> {
@@ -174,7 +172,7 @@ fn rfid_param(params: &Params) -> Result<String, ApiError> {
 /// Each try counts, per client and per wallbox.
 pub async fn enter_rfid(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     params: &Params,
 ) -> Result<Value, ApiError> {
     let rfid = rfid_param(params)?;
@@ -194,7 +192,7 @@ pub async fn enter_rfid(
 /// `override_device&dev_id=d&flags=f&mamps=ma&rfid=id`.
 pub async fn override_device(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     params: &Params,
 ) -> Result<Value, ApiError> {
     let dev_id = params.required("dev_id")?.to_string();
@@ -241,7 +239,7 @@ pub async fn override_device(
 /// setting it needs the admin password.
 pub async fn soft_meter(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     params: &Params,
 ) -> Result<Value, ApiError> {
     let dev_id = params.required("dev_id")?.to_string();
