@@ -102,10 +102,10 @@ pub fn refused_credentials(e: &ConnectionError) -> bool {
 pub fn describe(e: &ConnectionError) -> String {
     match e {
         ConnectionError::ConnectionRefused(ConnectReturnCode::BadUserNamePassword) => {
-            "the broker refused the user name or password".into()
+            "the broker refused the credentials: bad user name or password".into()
         }
         ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized) => {
-            "the broker refused: not authorised".into()
+            "the broker refused the credentials: not authorised (check mqtt.username and mqtt.password)".into()
         }
         ConnectionError::ConnectionRefused(code) => format!("the broker refused: {code:?}"),
         ConnectionError::NetworkTimeout => {

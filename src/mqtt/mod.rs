@@ -33,8 +33,12 @@ pub use settings::MqttSettings;
 pub use status::{Status, StatusView};
 use topics::{Incoming, Topics};
 
-/// Messages waiting for the inbox; more are dropped (and said so).
+/// Messages waiting for the inbox.
 const INBOX: usize = 1024;
+
+/// How long a message may wait for room in the inbox before it is
+/// dropped (and said so).
+const INBOX_WAIT: Duration = Duration::from_secs(1);
 
 /// What MQTT reads of the daemon.
 pub struct Inputs {
@@ -176,6 +180,16 @@ async fn connection(
         };
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                // A clean session: subscribe anew each time.
+                let topics = shared
+                    .topics
+                    .subscriptions()
+                    .map(|topic| rumqttc::SubscribeFilter::new(topic, QoS::AtLeastOnce));
+                let _ = shared.client.try_subscribe_many(topics);
+            }
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                // Connected once subscribed: from here on nothing sent to
+                // the topics taken in is missed.
                 backoff.reset();
                 shared.status.set_connected();
                 info!(log, "MQTT connected");
@@ -193,10 +207,17 @@ async fn connection(
                             api::MAX_BODY
                         )
                     });
-                } else if inbox.try_send(message).is_err() {
-                    say_once(&mut limiter, log, "inbox_full", || {
-                        "MQTT messages dropped: they come faster than they can be handled".into()
-                    });
+                } else {
+                    // A burst waits in the queue; what cannot be queued
+                    // within a second is dropped, so that the connection is
+                    // still read (and kept alive).
+                    let queued = tokio::time::timeout(INBOX_WAIT, inbox.send(message)).await;
+                    if !matches!(queued, Ok(Ok(()))) {
+                        say_once(&mut limiter, log, "inbox_full", || {
+                            "MQTT messages dropped: they come faster than they can be handled"
+                                .into()
+                        });
+                    }
                 }
             }
             Ok(_) => {}
@@ -438,13 +459,10 @@ impl Publisher {
         }
     }
 
-    /// After each (re)connection: subscribe, say `online`, and send every
+    /// After each (re)connection: say `online`, and send every
     /// retained message again (the broker may have lost them).
     async fn on_connect(&mut self) {
         let shared = &self.shared;
-        for topic in shared.topics.subscriptions() {
-            let _ = shared.client.try_subscribe(topic, QoS::AtLeastOnce);
-        }
         shared.publish(shared.topics.status(), true, "online");
         self.publish_discovery(true);
         self.publish_state().await;
