@@ -34,6 +34,8 @@ const READ_ONLY_PARAMS: &[&str] = &[
     "meta",
     "overdraft_cur",
     "auth_cnt",
+    // The MQTT connection's state.
+    "mqtt",
 ];
 
 /// Keys that name a setting another way (older firmware's W figures,
