@@ -461,7 +461,8 @@ async fn bad_input_changes_nothing_and_is_logged_once() {
     assert_eq!(device_info(&info, "E1")["lb_current"], 13_500);
     // Each kind of problem said once.
     for (kind, what) in [
-        ("set_refused", "not JSON"),
+        ("set_not_json", "not JSON"),
+        ("set_bad_value", "is not -1000000 to 1000000"),
         ("set_unknown_device", "no device M99"),
         ("payload_too_large", "bytes on cfos_mqtt/set/M4"),
         ("retained", "retained"),

@@ -333,9 +333,12 @@ async fn handle(shared: &Shared, app: &AppState, limiter: &mut limiter::Limiter,
             )
             .await;
             if let Err(e) = answer {
-                say_once(limiter, log, "set_refused", || {
-                    format!("MQTT {topic} refused: {e}")
-                });
+                let kind = match e {
+                    api::ApiError::BadBody(_) => "set_not_json",
+                    api::ApiError::BadParam { .. } => "set_bad_value",
+                    _ => "set_refused",
+                };
+                say_once(limiter, log, kind, || format!("MQTT {topic} refused: {e}"));
             }
         }
         Incoming::Api { query } => {
@@ -343,9 +346,11 @@ async fn handle(shared: &Shared, app: &AppState, limiter: &mut limiter::Limiter,
             let text = match run(app, Caller::Mqtt { may_change }, query, &message.payload).await {
                 Ok(answer) => answer,
                 Err(e) => {
-                    say_once(limiter, log, "api_refused", || {
-                        format!("MQTT {topic} refused: {e}")
-                    });
+                    let kind = match e {
+                        api::ApiError::Forbidden(_) => "api_refused",
+                        _ => "api_error",
+                    };
+                    say_once(limiter, log, kind, || format!("MQTT {topic}: {e}"));
                     // As HTTP answers an error: the message as a JSON string.
                     Value::from(e.to_string()).to_string()
                 }
