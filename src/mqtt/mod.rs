@@ -93,6 +93,8 @@ pub fn start(
         let (client, mut eventloop) = AsyncClient::new(options, 1024);
         let mut network = rumqttc::NetworkOptions::new();
         network.set_connection_timeout(client::CONNECT_TIMEOUT_S);
+        // Small messages go out at once, not held for the broker's ACK.
+        network.set_tcp_nodelay(true);
         eventloop.set_network_options(network);
         let (inbox_tx, inbox_rx) = mpsc::channel(INBOX);
         let (connected_tx, connected_rx) = watch::channel(0u64);
