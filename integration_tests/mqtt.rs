@@ -167,6 +167,55 @@ async fn a_meter_fed_over_set_lowers_every_car_before_the_next_cycle() {
 }
 
 #[tokio::test]
+async fn a_finished_session_is_published_on_ta_log_without_who_charged() {
+    let broker = Broker::start().await;
+    let sub = broker
+        .subscribe(&["cfos_mqtt/ta_log", "cfos_mqtt/get/+"])
+        .await;
+    let d = daemon(&broker, "").await;
+    let anna = r#"{"id": "anna", "name": "Anna", "dev_ids": ["E1"], "rfids": [{"id": "04AB"}]}"#;
+    assert_eq!(d.post("cmd=set_user", anna).await, (200, json!("ok")));
+    // Anna's car at E1 with her card: 10 kWh on the counter at plug-in,
+    // 80 Wh more when it leaves (within what a counter may step at once).
+    broker
+        .publish("cfos_mqtt/set/E1", r#"{"state": 3, "total_energy": 10000}"#)
+        .await;
+    sub.wait_for("cfos_mqtt/get/E1", WAIT, |m| m.json()["state"] == 3)
+        .await;
+    assert_eq!(
+        d.ok("cmd=enter_rfid&rfid=04AB&dev_id=E1").await,
+        json!("E1")
+    );
+    // Authorised, it charges (who is not published: get/ shows what
+    // anyone may see).
+    let e1 = sub
+        .wait_for("cfos_mqtt/get/E1", WAIT, |m| {
+            m.json()["lb_current"] == 32_000
+        })
+        .await;
+    assert_eq!(e1.json()["user"], "");
+    assert!(
+        sub.last("cfos_mqtt/ta_log").is_none(),
+        "nothing finished yet"
+    );
+    broker
+        .publish("cfos_mqtt/set/E1", r#"{"state": 1, "total_energy": 10080}"#)
+        .await;
+
+    // The row the charging log got, with the user and the card left out
+    // (the cycles are a minute apart: the unplug push closed it).
+    let row = sub.wait_for("cfos_mqtt/ta_log", WAIT, |_| true).await;
+    let (_, log) = d.get_text("cmd=get_ta_log").await;
+    let logged: Vec<&str> = log.lines().nth(1).expect("a row").split(',').collect();
+    let published: Vec<&str> = row.payload.split(',').collect();
+    assert_eq!(&logged[..3], ["E1", "anna", "04AB"]);
+    assert_eq!(&published[..3], ["E1", "", ""]);
+    assert_eq!(published[3..], logged[3..], "start, end and energy");
+    assert_eq!(published[5], "80");
+    assert!(!row.retained);
+}
+
+#[tokio::test]
 async fn an_api_call_is_answered_on_api_res_and_changes_only_when_allowed() {
     let broker = Broker::start().await;
     let sub = broker
@@ -412,7 +461,9 @@ async fn bad_input_changes_nothing_and_is_logged_once() {
     broker
         .publish_args("cfos_mqtt/api/cmd=get_cm_vars", &["-r", "-m", ""])
         .await;
-    let d = daemon(&broker, "").await;
+    // A wallbox group: a device, but not one fed from outside.
+    let group = "[[devices]]\ndev_id = \"E9\"\ndev_type = \"evse_group\"\nmax_charging_cur = 32000";
+    let d = daemon(&broker, group).await;
     let m4 = d
         .wait_for(WAIT, "the retained messages ignored", |_| {
             d_logged_retained(&d)
@@ -432,6 +483,9 @@ async fn bad_input_changes_nothing_and_is_logged_once() {
     // A device that does not exist, and one that is not fed from outside.
     broker
         .publish("cfos_mqtt/set/M99", r#"{"current": [1, 2, 3]}"#)
+        .await;
+    broker
+        .publish("cfos_mqtt/set/E9", r#"{"current": [1, 2, 3]}"#)
         .await;
     // A value out of range.
     broker
@@ -464,6 +518,10 @@ async fn bad_input_changes_nothing_and_is_logged_once() {
         ("set_not_json", "not JSON"),
         ("set_bad_value", "is not -1000000 to 1000000"),
         ("set_unknown_device", "no device M99"),
+        (
+            "set_not_http_input",
+            "E9 is an evse_group, not an HTTP-input device",
+        ),
         ("payload_too_large", "bytes on cfos_mqtt/set/M4"),
         ("retained", "retained"),
     ] {
