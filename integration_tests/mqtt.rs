@@ -167,6 +167,40 @@ async fn a_meter_fed_over_set_lowers_every_car_before_the_next_cycle() {
 }
 
 #[tokio::test]
+async fn a_changed_wallbox_is_published_at_once_not_at_the_next_interval() {
+    let broker = Broker::start().await;
+    let sub = broker.subscribe(&["cfos_mqtt/get/+"]).await;
+    // The state every hour, cycles every minute: only a change can make
+    // anything go out within seconds.
+    let settings =
+        settings(&broker.url(), "").replace("interval_ms = 500", "interval_ms = 3600000");
+    let d = Daemon::start(DaemonConfig::new(settings)).await;
+    wait_connected(&d).await;
+    two_cars_charging(&broker, &sub).await;
+    sub.clear();
+    let sent = Instant::now();
+    broker
+        .publish("cfos_mqtt/set/M4", r#"{"current": [20000, 20000, 20000]}"#)
+        .await;
+    for e in ["E1", "E2"] {
+        sub.wait_for(&format!("cfos_mqtt/get/{e}"), WAIT, |m| {
+            m.json()["lb_current"]
+                .as_i64()
+                .is_some_and(|ma| ma <= 6_000)
+        })
+        .await;
+    }
+    assert!(sent.elapsed() < Duration::from_secs(30));
+    // A reading that changes no wallbox's current publishes nothing.
+    sub.clear();
+    broker
+        .publish("cfos_mqtt/set/M4", r#"{"current": [20000, 20000, 20000]}"#)
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(sub.messages().is_empty(), "{:?}", sub.messages());
+}
+
+#[tokio::test]
 async fn a_finished_session_is_published_on_ta_log_without_who_charged() {
     let broker = Broker::start().await;
     let sub = broker
