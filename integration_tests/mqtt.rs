@@ -624,6 +624,23 @@ fn check_entity(topic: &str, component: &str, c: &Value, state: &Value) {
         topic,
         format!("homeassistant/{component}/{object_id}/config")
     );
+    // The entity id it asks for: `<component>.<slug>`, a slug of lower
+    // case letters, digits and single underscores between them (Home
+    // Assistant's `valid_entity_id`); `object_id` is deprecated there.
+    let entity_id = c["default_entity_id"].as_str().expect("default_entity_id");
+    let (domain, slug) = entity_id.split_once('.').expect("domain.slug");
+    assert_eq!(domain, component, "{topic}");
+    assert!(
+        !slug.is_empty()
+            && slug
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+            && !slug.starts_with('_')
+            && !slug.ends_with('_')
+            && !slug.contains("__"),
+        "{topic}: {entity_id}"
+    );
+    assert!(c.get("object_id").is_none(), "{topic}");
     let unit = c["unit_of_measurement"].as_str();
     match c["device_class"].as_str() {
         Some("power") => assert_eq!(unit, Some("W"), "{topic}"),

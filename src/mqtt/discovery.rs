@@ -42,6 +42,24 @@ fn id_part(s: &str) -> String {
         .collect()
 }
 
+/// A Home Assistant entity id, `<component>.<slug>`: the slug lower case
+/// letters, digits and single `_` between them, as Home Assistant requires.
+fn entity_id(component: &str, object_id: &str) -> String {
+    let mut slug = String::new();
+    for c in object_id.chars() {
+        let c = if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            '_'
+        };
+        if c != '_' || !(slug.is_empty() || slug.ends_with('_')) {
+            slug.push(c);
+        }
+    }
+    let slug = slug.trim_end_matches('_');
+    format!("{component}.{slug}")
+}
+
 fn sensor(key: &str, name: &str, template: &str) -> Entity {
     let mut config = Map::new();
     config.insert("name".into(), name.into());
@@ -231,7 +249,13 @@ impl Discovery<'_> {
             let object_id = format!("{object_base}_{}", id_part(&e.key));
             let c = &mut e.config;
             c.insert("unique_id".into(), object_id.clone().into());
-            c.insert("object_id".into(), object_id.clone().into());
+            // The entity id Home Assistant gives it (`object_id` did that
+            // until Home Assistant 2025.10 deprecated it; versions before
+            // drop the key unread).
+            c.insert(
+                "default_entity_id".into(),
+                entity_id(e.component, &object_id).into(),
+            );
             c.insert("state_topic".into(), state_topic.into());
             if let (Some(dev_id), "switch" | "number") = (command_dev, e.component) {
                 c.insert(
@@ -352,5 +376,23 @@ mod tests {
         assert_eq!(number["command_topic"], "cfos_mqtt/ha/E1/mamps/set");
         assert_eq!(number["max"], 16_000);
         assert_eq!(number["device"]["via_device"], "chargebrain_CB-1");
+        assert_eq!(
+            number["default_entity_id"],
+            "number.chargebrain_cb_1_e1_mamps"
+        );
+        assert!(
+            number.get("object_id").is_none(),
+            "deprecated by Home Assistant"
+        );
+    }
+
+    #[test]
+    fn entity_ids_are_what_home_assistant_takes() {
+        assert_eq!(
+            entity_id("sensor", "chargebrain_CB-1_E1_power"),
+            "sensor.chargebrain_cb_1_e1_power"
+        );
+        assert_eq!(entity_id("sensor", "__a--b__"), "sensor.a_b");
+        assert_eq!(entity_id("switch", "x_Ä_y"), "switch.x_y");
     }
 }
