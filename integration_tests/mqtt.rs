@@ -87,6 +87,23 @@ async fn the_state_is_published_as_the_http_api_shows_it() {
     assert_eq!(keys(&published["params"]), keys(&http["params"]));
     assert_eq!(published["params"]["vsn"], http["params"]["vsn"]);
     assert_eq!(published["params"]["mqtt"]["state"], "connected");
+    // The settings in force beside the state, without the credentials.
+    let mqtt = &http["params"]["mqtt"];
+    assert_eq!(
+        (
+            &mqtt["prefix"],
+            &mqtt["interval_ms"],
+            &mqtt["homeassistant"],
+            &mqtt["allow_api_writes"]
+        ),
+        (
+            &json!("cfos_mqtt"),
+            &json!(500),
+            &json!(false),
+            &json!(false)
+        )
+    );
+    assert_eq!(mqtt["broker"], broker.url());
     let ids = |v: &Value| -> Vec<Value> {
         v["devices"]
             .as_array()

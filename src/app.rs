@@ -345,13 +345,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     let mqtt_closed = supervisor.closed_transactions();
     let supervisor = supervisor.start();
     let supervisor_at_stop = supervisor.clone();
-    let mqtt_status = mqtt::Status::new(settings.mqtt.enabled().then(|| {
-        settings
-            .mqtt
-            .broker()
-            .map(|b| b.display())
-            .unwrap_or_default()
-    }));
+    let mqtt_status = mqtt::Status::new(&settings.mqtt);
     let state = web::Data::new(AppState {
         plant: plant_view,
         supervisor,

@@ -6,6 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use super::settings::MqttSettings;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Connection {
@@ -33,6 +35,11 @@ pub struct StatusView {
     pub published: u64,
     /// Messages taken in (`set/`, `api/`, Home Assistant's commands).
     pub received: u64,
+    /// The settings in force (`[mqtt]`; the credentials are never shown).
+    pub prefix: String,
+    pub interval_ms: u64,
+    pub homeassistant: bool,
+    pub allow_api_writes: bool,
 }
 
 /// The status, updated by the client and read by the API.
@@ -46,20 +53,29 @@ fn now_s() -> u64 {
 }
 
 impl Status {
-    pub fn new(broker: Option<String>) -> Self {
-        let state = if broker.is_some() {
+    pub fn new(settings: &MqttSettings) -> Self {
+        let state = if settings.enabled() {
             Connection::Connecting
         } else {
             Connection::Off
         };
+        let broker = if settings.enabled() {
+            settings.broker().map(|b| b.display()).unwrap_or_default()
+        } else {
+            String::new()
+        };
         Status(Arc::new(Mutex::new(StatusView {
             state,
-            broker: broker.unwrap_or_default(),
+            broker,
             since: now_s(),
             last_error: String::new(),
             connects: 0,
             published: 0,
             received: 0,
+            prefix: settings.prefix.clone(),
+            interval_ms: settings.interval_ms,
+            homeassistant: settings.homeassistant,
+            allow_api_writes: settings.allow_api_writes,
         })))
     }
 
