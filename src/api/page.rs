@@ -73,6 +73,7 @@ const ASSETS: &[Asset] = &[
     module!("lib/rules.js"),
     module!("lib/users.js"),
     module!("lib/sessions.js"),
+    module!("lib/mqtt.js"),
 ];
 
 /// What is served of each asset, computed once: its body (index.html's
