@@ -28,10 +28,11 @@ import threading
 import time
 import json
 
+from procstat import cpu_share
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 SECS = int(sys.argv[2]) if len(sys.argv) > 2 else 60
-TICK = os.sysconf("SC_CLK_TCK")
 BIN = os.path.join(ROOT, "target", "release", "chargebrain")
 
 
@@ -74,18 +75,6 @@ def start_daemon(tmp, settings, env=None):
         if line.startswith("listening on "):
             return proc
     raise SystemExit("the daemon did not start")
-
-
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def cpu_share(pid, secs):
-    start, t0 = cpu_ticks(pid), time.monotonic()
-    time.sleep(secs)
-    return (cpu_ticks(pid) - start) / TICK / (time.monotonic() - t0)
 
 
 HTTP_INPUT = """
@@ -189,7 +178,7 @@ def main():
     broker, port = start_broker(tmp)
     try:
         samples = sorted(latency(tmp, port))
-        q = statistics.quantiles(samples, n=100)
+        q = statistics.quantiles(samples, n=100, method="inclusive")
         print(f"set/ publish -> get/E1 with the new lb_current, {len(samples)} round trips:")
         print(f"  median {statistics.median(samples) * 1e3:.2f} ms, p90 {q[89] * 1e3:.2f} ms, "
               f"p99 {q[98] * 1e3:.2f} ms, max {samples[-1] * 1e3:.2f} ms")

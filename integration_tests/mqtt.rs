@@ -62,6 +62,30 @@ async fn two_cars_charging(broker: &Broker, sub: &Subscriber) {
     }
 }
 
+/// The house draws 20 A: at most 12 A are left for the two cars of
+/// `two_cars_charging` (less while the overdraw their 27 A made counts),
+/// and both are lowered on `get/` long before the next cycle (a minute
+/// apart): the push decides at once.
+async fn house_at_20_a_lowers_both_cars(broker: &Broker, sub: &Subscriber) {
+    sub.clear();
+    let sent = Instant::now();
+    broker
+        .publish("cfos_mqtt/set/M4", r#"{"current": [20000, 20000, 20000]}"#)
+        .await;
+    for e in ["E1", "E2"] {
+        sub.wait_for(&format!("cfos_mqtt/get/{e}"), WAIT, |m| {
+            m.json()["lb_current"]
+                .as_i64()
+                .is_some_and(|ma| ma <= 6_000)
+        })
+        .await;
+    }
+    assert!(
+        sent.elapsed() < Duration::from_secs(30),
+        "before the next cycle"
+    );
+}
+
 #[tokio::test]
 async fn the_state_is_published_as_the_http_api_shows_it() {
     let broker = Broker::start().await;
@@ -159,26 +183,7 @@ async fn a_meter_fed_over_set_lowers_every_car_before_the_next_cycle() {
     let sub = broker.subscribe(&["cfos_mqtt/get/+"]).await;
     let d = daemon(&broker, "").await;
     two_cars_charging(&broker, &sub).await;
-    // The house draws 20 A: at most 12 A are left for the two cars (less
-    // while the overdraw their 27 A made counts). Cycles are a minute
-    // apart; the push decides at once.
-    sub.clear();
-    let sent = Instant::now();
-    broker
-        .publish("cfos_mqtt/set/M4", r#"{"current": [20000, 20000, 20000]}"#)
-        .await;
-    for e in ["E1", "E2"] {
-        sub.wait_for(&format!("cfos_mqtt/get/{e}"), WAIT, |m| {
-            m.json()["lb_current"]
-                .as_i64()
-                .is_some_and(|ma| ma <= 6_000)
-        })
-        .await;
-    }
-    assert!(
-        sent.elapsed() < Duration::from_secs(30),
-        "before the next cycle"
-    );
+    house_at_20_a_lowers_both_cars(&broker, &sub).await;
     let m4 = device_info(&d.ok("cmd=get_dev_info").await, "M4");
     assert_eq!(m4["current_l2"], 20000);
 }
@@ -194,20 +199,7 @@ async fn a_changed_wallbox_is_published_at_once_not_at_the_next_interval() {
     let d = Daemon::start(DaemonConfig::new(settings)).await;
     wait_connected(&d).await;
     two_cars_charging(&broker, &sub).await;
-    sub.clear();
-    let sent = Instant::now();
-    broker
-        .publish("cfos_mqtt/set/M4", r#"{"current": [20000, 20000, 20000]}"#)
-        .await;
-    for e in ["E1", "E2"] {
-        sub.wait_for(&format!("cfos_mqtt/get/{e}"), WAIT, |m| {
-            m.json()["lb_current"]
-                .as_i64()
-                .is_some_and(|ma| ma <= 6_000)
-        })
-        .await;
-    }
-    assert!(sent.elapsed() < Duration::from_secs(30));
+    house_at_20_a_lowers_both_cars(&broker, &sub).await;
     // A reading that changes no wallbox's current publishes nothing.
     sub.clear();
     broker
