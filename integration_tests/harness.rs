@@ -179,7 +179,7 @@ impl Daemon {
             .get(format!("{}/cnf?{query}", self.base))
             .send()
             .await
-            .unwrap_or_else(|e| panic!("GET {query}: {e}"));
+            .unwrap_or_else(|e| panic!("GET {query}: {e:?}"));
         let status = resp.status().as_u16();
         (status, resp.text().await.unwrap_or_default())
     }

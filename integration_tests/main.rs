@@ -1,6 +1,7 @@
 //! Tests that start the real daemon on loopback and drive it over HTTP and
 //! Modbus. One test binary; each file is a module.
 
+mod broker;
 mod harness;
 mod webdriver;
 
@@ -17,6 +18,7 @@ mod metrics;
 mod modbus_api;
 mod modbus_faults;
 mod modbus_rtu;
+mod mqtt;
 mod node_red;
 mod package;
 mod plausibility;

@@ -125,6 +125,53 @@ async fn the_dashboard_shows_the_wallboxes_live() {
         .expect("phone screenshot");
 }
 
+#[tokio::test]
+async fn the_page_shows_the_mqtt_connection_and_its_settings() {
+    let plant = start_plant(5000).await;
+    let mut broker = crate::broker::Broker::start().await;
+    let settings =
+        settings(&plant) + &format!("[mqtt]\nurl = \"{}\"\nhomeassistant = true\n", broker.url());
+    let d = Daemon::start(DaemonConfig::new(settings)).await;
+    let browser = Browser::start(1280, 900).await;
+    browser.goto(&format!("{}/", d.base)).await;
+    let connected = format!("MQTT: connected to {} since", broker.url());
+    browser
+        .wait_for_text("[data-testid=site-summary] [data-testid=mqtt-state]", |t| {
+            t.starts_with(&connected)
+        })
+        .await;
+
+    // Settings: the same, and the settings in force.
+    browser.click_on("[data-testid=nav-settings]").await;
+    browser
+        .wait_for_text("[data-testid=mqtt-state]", |t| t.starts_with(&connected))
+        .await;
+    let list = browser
+        .wait_for_text("[data-testid=mqtt-settings]", |t| t.contains("cfos_mqtt/…"))
+        .await;
+    for shown in [
+        "Home Assistant discovery\non",
+        "Commands that change something\nrefused (only reads)",
+        "State published every\n1 s",
+    ] {
+        assert!(list.contains(shown), "{shown:?} in {list:?}");
+    }
+    // (A click scrolls the panel into the picture.)
+    browser.click_on("[data-testid=mqtt-settings]").await;
+    std::fs::write(artifacts().join("mqtt.png"), browser.screenshot().await)
+        .expect("MQTT screenshot");
+
+    // The broker gone: the dashboard says so, and why, without a reload.
+    broker.kill().await;
+    browser.click_on("[data-testid=nav-dashboard]").await;
+    let lost = browser
+        .wait_for_text("[data-testid=site-summary] [data-testid=mqtt-state]", |t| {
+            t.starts_with(&format!("MQTT: not connected to {}", broker.url()))
+        })
+        .await;
+    assert!(lost.ends_with("(it tries again)"), "{lost}");
+}
+
 /// Polls `cmd` until `done` holds on its answer.
 async fn wait_for_api(d: &Daemon, cmd: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + WAIT;
@@ -167,6 +214,11 @@ async fn everything_is_configured_through_the_page() {
     browser.click_on("[data-testid=nav-settings]").await;
     browser
         .wait_for_text("[data-testid=params-status]", |_| true)
+        .await;
+    browser
+        .wait_for_text("[data-testid=mqtt-state]", |t| {
+            t == "MQTT is off: no broker is set ([mqtt] url)."
+        })
         .await;
     browser.fill("[name=max_total_current]", "25000").await;
     browser.fill("[name=price_level]", "-5").await;

@@ -4,7 +4,8 @@
 # tools the tests drive when they are missing: mbpoll (a third-party Modbus
 # client, Debian), headless Chromium and chromedriver (Debian) for the admin
 # page, systemd-analyze (Debian systemd) and dpkg-dev for the package,
-# promtool (Debian prometheus) for /metrics, cargo-deb (crates.io, by
+# promtool (Debian prometheus) for /metrics, Mosquitto and its clients
+# (Debian mosquitto, mosquitto-clients) and openssl for MQTT, cargo-deb (crates.io, by
 # scripts/package.sh), Node-RED (npm, pinned, cached under
 # ~/.cache/chargebrain), and the pinned Python packages of
 # scripts/requirements-test.txt (a venv under the same cache).
@@ -23,6 +24,9 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v dpkg-shlibdeps >/dev/null 2>&1 || missing+=(dpkg-dev)
+command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto)
+command -v mosquitto_sub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # promtool alone: without the recommended exporters and their services.
 norecommends=()
 command -v promtool >/dev/null 2>&1 || norecommends+=(prometheus)

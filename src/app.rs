@@ -22,6 +22,7 @@ use crate::api::guard::{Connections, Guard};
 use crate::api::metrics::HttpMetrics;
 use crate::api::{self, AppState, Auth, Verifier, VerifySlots};
 use crate::check;
+use crate::mqtt;
 use crate::service::{self, Notifier};
 use crate::settings::Settings;
 
@@ -39,6 +40,8 @@ pub enum StartError {
     Server(String),
     #[error("state: {0}")]
     State(String),
+    #[error("MQTT: {0}")]
+    Mqtt(String),
 }
 
 impl StartError {
@@ -271,23 +274,9 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     let timeout = Duration::from_millis(settings.modbus.timeout_ms);
     let plant = Plant::start(&state.devices, &local, timeout, &log)
         .map_err(|e| StartError::Devices(e.to_string()))?;
-    info!(log, "devices started"; "count" => plant.devices().len());
-    if plant.devices().is_empty() {
-        slog::warn!(
-            log,
-            "no devices are configured: load management does nothing until meters and \
-            wallboxes are added on the admin page (Devices) or as [[devices]] before the first start"
-        );
-    }
+    warn_unconfigured(&plant, &state, &log);
 
     let password_set = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    if state.admin_hash.is_none() {
-        slog::warn!(
-            log,
-            "no admin password is set: anyone who reaches the daemon can change its settings; \
-            set one on the admin page (Settings) or with cmd=change_admin_pwd"
-        );
-    }
     let auth = Auth::new(state.admin_hash.clone(), password_set.clone(), &log).start();
     // Argon2 runs on threads of its own, two at most at once.
     let verifier = SyncArbiter::start(api::auth::VERIFY_SLOTS, Verifier::default);
@@ -308,8 +297,11 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         supervisor = supervisor.stall_after(cycles);
     }
     let health = supervisor.health();
+    let mqtt_snapshots = supervisor.snapshots();
+    let mqtt_closed = supervisor.closed_transactions();
     let supervisor = supervisor.start();
     let supervisor_at_stop = supervisor.clone();
+    let mqtt_status = mqtt::Status::new(&settings.mqtt);
     let state = web::Data::new(AppState {
         plant: plant_view,
         supervisor,
@@ -324,7 +316,21 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         metrics,
         http: Arc::new(HttpMetrics::default()),
         health: health.clone(),
+        mqtt: mqtt_status.clone(),
     });
+    let mqtt = mqtt::start(
+        &settings.mqtt,
+        &state.serialno,
+        mqtt_status,
+        mqtt::Inputs {
+            app: state.clone(),
+            snapshots: mqtt_snapshots,
+            plant: state.plant.clone(),
+            closed: mqtt_closed,
+        },
+        &log,
+    )
+    .map_err(StartError::Mqtt)?;
     let server = http_server(&settings, state, listener, &log)?;
     // The socket listens from here on, and the devices are started.
     if let Some(notifier) = &notifier {
@@ -334,6 +340,9 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         .await
         .map_err(|e| StartError::Server(e.to_string()))?;
     service::stopping(notifier.as_deref());
+    if let Some(mqtt) = mqtt {
+        mqtt.stop().await;
+    }
     // Soft meters and open transactions are saved at shutdown too.
     let _ = supervisor_at_stop.send(Flush).await;
     if let Ok(history) = supervisor_at_stop.send(TakeHistory).await {
@@ -458,4 +467,23 @@ fn http_server(
         let _ = out.flush();
     }
     Ok(server.run())
+}
+
+/// Says what is not configured yet: devices, the admin password.
+fn warn_unconfigured(plant: &Plant, state: &actors::config::State, log: &Logger) {
+    info!(log, "devices started"; "count" => plant.devices().len());
+    if plant.devices().is_empty() {
+        slog::warn!(
+            log,
+            "no devices are configured: load management does nothing until meters and \
+            wallboxes are added on the admin page (Devices) or as [[devices]] before the first start"
+        );
+    }
+    if state.admin_hash.is_none() {
+        slog::warn!(
+            log,
+            "no admin password is set: anyone who reaches the daemon can change its settings; \
+            set one on the admin page (Settings) or with cmd=change_admin_pwd"
+        );
+    }
 }

@@ -4,6 +4,7 @@ mod api;
 mod app;
 mod check;
 mod logging;
+mod mqtt;
 mod service;
 mod settings;
 
@@ -29,6 +30,7 @@ CHARGEBRAIN__SECTION__KEY=VALUE (lists and [[devices]] only in the file;
   CHARGEBRAIN__MODBUS__TIMEOUT_MS=1000            longest time of one Modbus request
   CHARGEBRAIN__SIMULATION__ENABLED=false          the built-in simulated plant
   CHARGEBRAIN__LOAD__MAX_TOTAL_CURRENT=32000      the building's limit per phase, mA
+  CHARGEBRAIN__MQTT__URL=mqtt://192.168.1.10:1883 the MQTT broker (cFos topics, Home Assistant)
 Every key and its meaning: README.md, \"Configuration\".
 
 Set by systemd (Type=notify): NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID

@@ -10,6 +10,8 @@ use actors::plant::LocalPorts;
 use actors::sim::closed_loop::SimulationSettings;
 use serde::Deserialize;
 
+use crate::mqtt::MqttSettings;
+
 /// The shipped `settings.toml`, used when no file is given or found.
 pub const DEFAULT_SETTINGS: &str = include_str!("../settings.toml");
 
@@ -32,6 +34,8 @@ pub struct Settings {
     pub site: SiteSettings,
     #[serde(default)]
     pub devices: Vec<DeviceSettings>,
+    #[serde(default)]
+    pub mqtt: MqttSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,7 +168,7 @@ pub enum SettingsError {
 }
 
 /// The top-level sections of the settings.
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "http",
     "modbus",
     "simulation",
@@ -173,6 +177,7 @@ const SECTIONS: [&str; 8] = [
     "log",
     "site",
     "devices",
+    "mqtt",
 ];
 
 impl Settings {
@@ -235,6 +240,7 @@ impl Settings {
             log: LogSettings::default(),
             site: SiteSettings::default(),
             devices: Vec::new(),
+            mqtt: MqttSettings::default(),
         };
         for (section, value) in table {
             let read = match section.as_str() {
@@ -245,6 +251,7 @@ impl Settings {
                 "storage" => section_of(&section, value).map(|s| settings.storage = s),
                 "log" => section_of(&section, value).map(|s| settings.log = s),
                 "site" => section_of(&section, value).map(|s| settings.site = s),
+                "mqtt" => section_of(&section, value).map(|s| settings.mqtt = s),
                 "devices" => match value.into_array() {
                     Ok(entries) => {
                         for (i, entry) in entries.into_iter().enumerate() {
@@ -327,6 +334,12 @@ impl Settings {
                 .problems()
                 .into_iter()
                 .map(|(key, reason)| format!("{key}: {reason}")),
+        );
+        out.extend(
+            self.mqtt
+                .problems()
+                .into_iter()
+                .map(|(key, reason)| format!("mqtt.{key}: {reason}")),
         );
         out.extend(
             self.load

@@ -21,10 +21,11 @@ import tempfile
 import time
 import urllib.request
 
+from procstat import cpu_share
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SECS = int(sys.argv[1]) if len(sys.argv) > 1 else 30
 LATENCY_MS = float(sys.argv[2]) if len(sys.argv) > 2 else 0
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def free_port():
@@ -44,19 +45,6 @@ def http(method, url, body=None):
 
 def wd(session, method, path, body=None):
     return json.loads(http(method, session + path, body))["value"]
-
-
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def cpu_share(pid, secs):
-    start, t0 = cpu_ticks(pid), time.monotonic()
-    time.sleep(secs)
-    used = (cpu_ticks(pid) - start) / TICK
-    return 100.0 * used / (time.monotonic() - t0)
 
 
 def main():
@@ -147,9 +135,9 @@ def main():
             print(f"| {name} | {cold[i]:.1f} | {med(i):.1f} |")
         print(f"| requests for files besides index.html | {cold[4]} | {med(4):g} |")
 
-        open_share = cpu_share(daemon.pid, SECS)
+        open_share = 100.0 * cpu_share(daemon.pid, SECS)
         wd(session, "POST", "/url", {"url": "about:blank"})
-        idle_share = cpu_share(daemon.pid, SECS)
+        idle_share = 100.0 * cpu_share(daemon.pid, SECS)
         print(f"\n| daemon CPU, {SECS} s each | share of one core |\n|---|---|")
         print(f"| one dashboard open | {open_share:.2f} % |")
         print(f"| no browser | {idle_share:.2f} % |")

@@ -3,7 +3,6 @@
 //! `set_diag_logging`, `set_cm_vars`, `get_cm_vars`, and the admin check
 //! every change goes through.
 
-use actix_web::HttpRequest;
 use actors::config::Change;
 use actors::store::ReadState;
 use actors::supervisor::Configure;
@@ -13,7 +12,7 @@ use super::auth::{
     self, Check, Credentials, EndSession, HashPassword, LoginStatus, NewSession, Peek, SetHash,
     Verdict, Verified, VerifyPassword,
 };
-use super::{ApiError, AppState, Params};
+use super::{ApiError, AppState, Caller, Params};
 use crate::logging;
 
 fn ok() -> Value {
@@ -21,19 +20,21 @@ fn ok() -> Value {
 }
 
 /// The client's address (the lockouts are per address).
-pub fn client(req: &HttpRequest) -> std::net::IpAddr {
-    req.peer_addr()
-        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip())
+pub fn client(req: &Caller<'_>) -> std::net::IpAddr {
+    req.client()
 }
 
 /// Lets the request act as admin, or says why not. A password attempt is
 /// counted before it is verified, and verified on the pool of two threads.
 pub async fn require_admin(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     credentials: Credentials,
     action: &str,
 ) -> Result<(), ApiError> {
+    if let Some(standing) = req.mqtt_admin(action) {
+        return standing;
+    }
     let client = client(req);
     let password = match &credentials {
         Credentials::Password(p) => p.clone(),
@@ -75,12 +76,11 @@ pub async fn require_admin(
 
 /// Whether the request may act as admin: no password is set, or it gives
 /// the right one. Wrong credentials are an error (and count), none is `false`.
-pub async fn is_admin(state: &AppState, req: &HttpRequest, action: &str) -> Result<bool, ApiError> {
-    let credentials = Credentials::of(
-        req.headers()
-            .get("Authorization")
-            .and_then(|h| h.to_str().ok()),
-    );
+pub async fn is_admin(state: &AppState, req: &Caller<'_>, action: &str) -> Result<bool, ApiError> {
+    if let Some(standing) = req.mqtt_admin(action) {
+        return standing.map(|()| true);
+    }
+    let credentials = req.credentials();
     if credentials.is_none() {
         return Ok(!state.password_set());
     }
@@ -111,10 +111,8 @@ fn field<'a>(body: Option<&'a Value>, params: &'a Params, name: &str) -> Option<
 
 /// Logs a change at info: the client's address, the command and what
 /// changed (never a secret: callers name a password, never show it).
-pub fn log_change(req: &HttpRequest, cmd: &str, changed: &[String]) {
-    let client = req
-        .peer_addr()
-        .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string());
+pub fn log_change(req: &Caller<'_>, cmd: &str, changed: &[String]) {
+    let client = req.label();
     if changed.is_empty() {
         slog_scope::debug!("configuration unchanged"; "cmd" => cmd, "client" => client);
     } else {
@@ -127,7 +125,7 @@ pub fn log_change(req: &HttpRequest, cmd: &str, changed: &[String]) {
 /// Applies a change through the supervisor and logs what it changed.
 pub async fn configure(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     cmd: &str,
     change: Configure,
 ) -> Result<Value, ApiError> {
@@ -139,7 +137,7 @@ pub async fn configure(
 /// `set_params`: a JSON object of parameters and/or `devices`.
 pub async fn set_params(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     body: Option<Value>,
 ) -> Result<Value, ApiError> {
     match body {
@@ -158,7 +156,7 @@ pub async fn set_params(
 
 pub async fn del_device(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     params: &Params,
 ) -> Result<Value, ApiError> {
     let dev_id = params.required("dev_id")?.to_string();
@@ -168,7 +166,7 @@ pub async fn del_device(
 
 pub async fn reset_device(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     params: &Params,
 ) -> Result<Value, ApiError> {
     let dev_id = params.required("dev_id")?.to_string();
@@ -190,7 +188,7 @@ fn flag(params: &Params, name: &'static str) -> Result<Option<bool>, ApiError> {
 /// `accept_license&acc=1&allow_usage_stats=0|1`.
 pub async fn accept_license(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     params: &Params,
 ) -> Result<Value, ApiError> {
     let accepted = flag(params, "acc")?.ok_or(ApiError::MissingParam("acc"))?;
@@ -207,7 +205,7 @@ pub async fn accept_license(
 /// count towards the lockout); an empty `new_pwd` removes the password.
 pub async fn change_admin_pwd(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     params: &Params,
     body: Option<&Value>,
 ) -> Result<Value, ApiError> {
@@ -251,7 +249,7 @@ pub async fn change_admin_pwd(
 /// sent back as `Authorization: Bearer …`.
 pub async fn login(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     body: Option<&Value>,
 ) -> Result<Value, ApiError> {
     let password = body
@@ -292,7 +290,7 @@ pub async fn login_status(state: &AppState, credentials: &Credentials) -> Result
 
 /// `set_diag_logging&enable=1|0`: every Modbus request and answer and every
 /// allocation decision in the log, for five minutes at most.
-pub fn set_diag_logging(req: &HttpRequest, params: &Params) -> Result<Value, ApiError> {
+pub fn set_diag_logging(req: &Caller<'_>, params: &Params) -> Result<Value, ApiError> {
     let enable = flag(params, "enable")?.ok_or(ApiError::MissingParam("enable"))?;
     logging::set_diagnostics(enable);
     let what = if enable {

@@ -111,6 +111,8 @@ struct Params<'a> {
     house_current: [i64; 3],
     evse_current: [i64; 3],
     meter_stale: bool,
+    /// The MQTT connection.
+    mqtt: crate::mqtt::StatusView,
 }
 
 #[derive(Serialize)]
@@ -177,7 +179,11 @@ fn version_number() -> u32 {
     (major & 0xff) << 24 | (minor & 0xff) << 16 | (patch & 0xffff)
 }
 
-fn params<'a>(snapshot: &'a Snapshot, serialno: &'a str) -> Params<'a> {
+fn params<'a>(
+    snapshot: &'a Snapshot,
+    serialno: &'a str,
+    mqtt: crate::mqtt::StatusView,
+) -> Params<'a> {
     let p = &snapshot.params;
     let site = &snapshot.site;
     let watts = |ma: i64| ma * p.voltage * 3 / 1000;
@@ -227,6 +233,7 @@ fn params<'a>(snapshot: &'a Snapshot, serialno: &'a str) -> Params<'a> {
         house_current: site.house_ma,
         evse_current: site.evse_ma,
         meter_stale: site.meter_stale,
+        mqtt,
     }
 }
 
@@ -379,7 +386,7 @@ async fn render(state: &AppState, flat: bool, admin: bool) -> Result<String, Api
         devices,
         loadmgr_disabled: !snapshot.params.lb_enabled,
     };
-    let params = params(&snapshot, &state.serialno);
+    let params = params(&snapshot, &state.serialno, state.mqtt.view());
     let text = if flat {
         serde_json::to_string(&FlatParams {
             params,

@@ -161,7 +161,7 @@ pub async fn metrics(
                 .get(header::AUTHORIZATION)
                 .and_then(|h| h.to_str().ok()),
         );
-        admin::require_admin(&state, &req, credentials, "metrics").await?;
+        admin::require_admin(&state, &super::Caller::Http(&req), credentials, "metrics").await?;
     }
     let snapshot = state.supervisor.send(GetSnapshot).await?;
     let mut registry = Registry::default();

@@ -3,6 +3,7 @@
 mod admin;
 mod ajax;
 pub mod auth;
+mod caller;
 mod dev_info;
 mod error;
 pub mod guard;
@@ -30,6 +31,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 pub use auth::{Auth, Verifier, VerifySlots};
+pub use caller::Caller;
 pub use error::ApiError;
 pub use params::Params;
 
@@ -57,6 +59,8 @@ pub struct AppState {
     pub http: Arc<metrics::HttpMetrics>,
     /// Whether the cycle runs (read without asking the supervisor).
     pub health: Arc<actors::supervisor::CycleHealth>,
+    /// The MQTT connection, for `params.mqtt`.
+    pub mqtt: crate::mqtt::Status,
 }
 
 impl AppState {
@@ -84,7 +88,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// The largest request body accepted.
-const MAX_BODY: usize = 64 * 1024;
+pub const MAX_BODY: usize = 64 * 1024;
 
 /// Who may run a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,7 +206,7 @@ fn is_post_json(req: &HttpRequest) -> bool {
             .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// The `/cnf` dispatcher: one arm per command, kept alphabetical.
+/// `/cnf` over HTTP: the query, the method and the body, then the dispatcher.
 async fn cnf(
     req: HttpRequest,
     payload: web::Payload,
@@ -214,61 +218,110 @@ async fn cnf(
         return Err(ApiError::NeedsPostJson(cmd.to_string()));
     }
     let body = read_body(payload, state.body_timeout).await?;
-    let credentials = auth::Credentials::of(
-        req.headers()
-            .get("Authorization")
-            .and_then(|h| h.to_str().ok()),
-    );
-    match access(cmd, &params) {
-        Access::Read if state.public_read => {}
+    Ok(dispatch(&state, &Caller::Http(&req), &params, body)
+        .await?
+        .into_response())
+}
+
+/// What a command answers.
+#[derive(Debug)]
+pub enum Answer {
+    Json(Value),
+    /// JSON already serialized (the big reads).
+    JsonText(String),
+    Csv(String),
+}
+
+impl Answer {
+    fn into_response(self) -> HttpResponse {
+        match self {
+            Answer::Json(value) => HttpResponse::Ok().json(value),
+            Answer::JsonText(text) => json_text(text),
+            Answer::Csv(csv) => HttpResponse::Ok()
+                .content_type("text/csv; charset=utf-8")
+                .body(csv),
+        }
+    }
+
+    /// The answer as the text of a message (MQTT's `api_res`).
+    pub fn into_text(self) -> String {
+        match self {
+            Answer::Json(value) => value.to_string(),
+            Answer::JsonText(text) | Answer::Csv(text) => text,
+        }
+    }
+}
+
+/// Whether a status read shows what only the admin may see; never over
+/// MQTT, whose messages every subscriber reads.
+async fn reads_as_admin(
+    state: &AppState,
+    caller: &Caller<'_>,
+    credentials: &auth::Credentials,
+) -> Result<bool, ApiError> {
+    match caller {
+        Caller::Http(_) => admin::reads_as_admin(state, credentials).await,
+        Caller::Mqtt { .. } => Ok(false),
+    }
+}
+
+/// The `/cnf` dispatcher, for HTTP and MQTT alike: who may run the
+/// command, then one arm per command, kept alphabetical.
+pub async fn dispatch(
+    state: &AppState,
+    caller: &Caller<'_>,
+    params: &Params,
+    body: Option<Value>,
+) -> Result<Answer, ApiError> {
+    let req = caller;
+    let cmd = params.required("cmd")?;
+    caller.check_mqtt(cmd, params)?;
+    let credentials = caller.credentials();
+    match access(cmd, params) {
+        Access::Read if state.public_read || matches!(caller, Caller::Mqtt { .. }) => {}
         Access::Own => {}
         // A change, or a read while reads need the password too.
         Access::Read | Access::Admin | Access::ReadUnlessWrite => {
-            admin::require_admin(&state, &req, credentials.clone(), cmd).await?;
+            admin::require_admin(state, req, credentials.clone(), cmd).await?;
         }
     }
     let answer: Value = match cmd {
-        "accept_license" => admin::accept_license(&state, &req, &params).await?,
-        "change_admin_pwd" => admin::change_admin_pwd(&state, &req, &params, body.as_ref()).await?,
-        "del_device" => admin::del_device(&state, &req, &params).await?,
+        "accept_license" => admin::accept_license(state, req, params).await?,
+        "change_admin_pwd" => admin::change_admin_pwd(state, req, params, body.as_ref()).await?,
+        "del_device" => admin::del_device(state, req, params).await?,
         // The big reads are serialized straight from typed structs.
         "get_dev_info" => {
-            let admin = admin::reads_as_admin(&state, &credentials).await?;
-            return Ok(json_text(dev_info::get(&state, admin).await?));
+            let admin = reads_as_admin(state, caller, &credentials).await?;
+            return Ok(Answer::JsonText(dev_info::get(state, admin).await?));
         }
-        "get_cm_vars" => admin::get_cm_vars(&state).await?,
+        "get_cm_vars" => admin::get_cm_vars(state).await?,
         "get_dev_types" => dev_info::dev_types(),
-        "get_history" => return Ok(json_text(history::get(&state, &params).await?)),
-        "enter_rfid" => wallboxes::enter_rfid(&state, &req, &params).await?,
-        "get_login" => admin::login_status(&state, &credentials).await?,
+        "get_history" => return Ok(Answer::JsonText(history::get(state, params).await?)),
+        "enter_rfid" => wallboxes::enter_rfid(state, req, params).await?,
+        "get_login" => admin::login_status(state, &credentials).await?,
         "get_new_user_id" => users::new_user_id()?,
         "get_params" => {
-            let admin = admin::reads_as_admin(&state, &credentials).await?;
-            return Ok(json_text(dev_info::get_params(&state, admin).await?));
+            let admin = reads_as_admin(state, caller, &credentials).await?;
+            return Ok(Answer::JsonText(dev_info::get_params(state, admin).await?));
         }
-        "get_ta_log" => {
-            let csv = wallboxes::charging_log(&state).await?;
-            return Ok(HttpResponse::Ok()
-                .content_type("text/csv; charset=utf-8")
-                .body(csv));
-        }
-        "get_user" => users::get_user(&state, &req, &params).await?,
-        "get_users" => users::get_users(&state).await?,
-        "login" => admin::login(&state, &req, body.as_ref()).await?,
-        "logout" => admin::logout(&state, &credentials).await?,
-        "modbus" => modbus::command(&state, &req, &params, credentials).await?,
-        "override_device" => wallboxes::override_device(&state, &req, &params).await?,
-        "reset_device" => admin::reset_device(&state, &req, &params).await?,
-        "set_ajax_evse" => ajax::set_evse(&state, &params, body.as_ref()).await?,
-        "set_ajax_meter" => ajax::set_meter(&state, &params, body.as_ref()).await?,
-        "set_cm_vars" => admin::set_cm_vars(&state, &params).await?,
-        "set_diag_logging" => admin::set_diag_logging(&req, &params)?,
-        "set_params" => admin::set_params(&state, &req, body).await?,
-        "set_user" => users::set_user(&state, &req, &params, body).await?,
-        "soft_meter" => wallboxes::soft_meter(&state, &req, &params).await?,
+        "get_ta_log" => return Ok(Answer::Csv(wallboxes::charging_log(state).await?)),
+        "get_user" => users::get_user(state, req, params).await?,
+        "get_users" => users::get_users(state).await?,
+        "login" => admin::login(state, req, body.as_ref()).await?,
+        "logout" => admin::logout(state, &credentials).await?,
+        "modbus" => modbus::command(state, req, params, credentials).await?,
+        "override_device" => wallboxes::override_device(state, req, params).await?,
+        "reset_device" => admin::reset_device(state, req, params).await?,
+        "set_ajax_evse" => ajax::set_evse(state, params, body.as_ref()).await?,
+        "set_ajax_meter" => ajax::set_meter(state, params, body.as_ref()).await?,
+        "set_cm_vars" => admin::set_cm_vars(state, params).await?,
+        "set_diag_logging" => admin::set_diag_logging(req, params)?,
+        "set_params" => admin::set_params(state, req, body).await?,
+        "set_user" => users::set_user(state, req, params, body).await?,
+        "soft_meter" => wallboxes::soft_meter(state, req, params).await?,
         other => return Err(ApiError::UnknownCommand(other.to_string())),
     };
-    Ok(HttpResponse::Ok().json(answer))
+    Ok(Answer::Json(answer))
 }
 
 fn json_text(body: String) -> HttpResponse {
@@ -299,10 +352,19 @@ async fn read_body(
     tokio::time::timeout(timeout, read)
         .await
         .map_err(|_| ApiError::BodyTimeout(timeout.as_secs()))??;
+    parse_body(&bytes)
+}
+
+/// A request body (an HTTP body, an MQTT payload): at most `MAX_BODY`
+/// bytes of JSON; empty is `None`.
+pub fn parse_body(bytes: &[u8]) -> Result<Option<Value>, ApiError> {
+    if bytes.len() > MAX_BODY {
+        return Err(ApiError::BodyTooLarge(MAX_BODY / 1024));
+    }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice(&bytes)
+    serde_json::from_slice(bytes)
         .map(Some)
         .map_err(|e| ApiError::BadBody(format!("not JSON: {e}")))
 }

@@ -1,7 +1,6 @@
 //! `cmd=modbus`: Modbus holding registers of a configured device over HTTP.
 
 use actix::Addr;
-use actix_web::HttpRequest;
 use actors::codec::{decode, encode_int, RegType, RegValue, RegisterRef, Suffix};
 use actors::devices::{Device, ReadRegisters, WriteRegisters};
 use actors::drivers::map::{RegisterMap, MAX_READ_COUNT};
@@ -10,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::auth::Credentials;
 use super::params::parse_whole;
-use super::{admin, ask, ApiError, AppState, Params};
+use super::{admin, ask, ApiError, AppState, Caller, Params};
 
 /// Most registers one FC16 write may carry.
 const MAX_WRITE_COUNT: usize = 123;
@@ -244,7 +243,7 @@ fn encode_values(reg: RegisterRef, values: &str) -> Result<Vec<u16>, ApiError> {
 /// logs a write.
 pub async fn command(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     params: &Params,
     credentials: Credentials,
 ) -> Result<Value, ApiError> {

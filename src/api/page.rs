@@ -73,6 +73,7 @@ const ASSETS: &[Asset] = &[
     module!("lib/rules.js"),
     module!("lib/users.js"),
     module!("lib/sessions.js"),
+    module!("lib/mqtt.js"),
 ];
 
 /// What is served of each asset, computed once: its body (index.html's
@@ -183,7 +184,7 @@ async fn credential_probe(
             .get(header::AUTHORIZATION)
             .and_then(|h| h.to_str().ok()),
     );
-    admin::require_admin(&state, &req, credentials, "sim.htm").await?;
+    admin::require_admin(&state, &super::Caller::Http(&req), credentials, "sim.htm").await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .content_type("text/html; charset=utf-8")

@@ -1,7 +1,6 @@
 //! Users and their cards: `get_users`, `get_user`, `set_user`,
 //! `get_new_user_id`. What they do at the wallboxes is in `wallboxes.rs`.
 
-use actix_web::HttpRequest;
 use actors::config::Change;
 use actors::store::ReadState;
 use actors::supervisor::Configure;
@@ -10,7 +9,7 @@ use serde_json::Value;
 use super::admin::{configure, is_admin};
 use super::auth;
 use super::wallboxes::{pin_accepted, pin_attempt, rfid_param};
-use super::{ApiError, AppState, Params};
+use super::{ApiError, AppState, Caller, Params};
 
 async fn users(state: &AppState) -> Result<Vec<actors::config::User>, ApiError> {
     let stored = state.store.send(ReadState).await?;
@@ -25,7 +24,7 @@ pub async fn get_users(state: &AppState) -> Result<Value, ApiError> {
 /// cards and PINs, unless `rfid=` is one of them (it counts as a try).
 pub async fn get_user(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     params: &Params,
 ) -> Result<Value, ApiError> {
     let id = params.required("id")?;
@@ -68,7 +67,7 @@ fn not_accepted() -> ApiError {
 /// or PINs as `rfid=` (it counts as a try).
 pub async fn set_user(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     params: &Params,
     body: Option<Value>,
 ) -> Result<Value, ApiError> {

@@ -1,19 +1,18 @@
 //! What users do at the wallboxes: `enter_rfid`, `override_device`,
 //! `soft_meter`, and the charging log they leave (`get_ta_log`).
 
-use actix_web::HttpRequest;
 use actors::store::ReadLog;
 use actors::supervisor::{OverrideDevice, PresentRfid, SoftMeter, Who};
 use serde_json::Value;
 
 use super::admin::{client, is_admin, log_change};
 use super::auth::{self, PinAccepted, PinAttempt};
-use super::{ApiError, AppState, Params};
+use super::{ApiError, AppState, Caller, Params};
 
 /// Counts a card or PIN about to be tried, per client and per wallbox.
 pub(super) async fn pin_attempt(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     wallbox: Option<&str>,
 ) -> Result<(), ApiError> {
     state
@@ -27,7 +26,7 @@ pub(super) async fn pin_attempt(
 }
 
 /// The card or PIN was right: its client's and wallbox's counts start again.
-pub(super) fn pin_accepted(state: &AppState, req: &HttpRequest, wallbox: Option<&str>) {
+pub(super) fn pin_accepted(state: &AppState, req: &Caller<'_>, wallbox: Option<&str>) {
     state.auth.do_send(PinAccepted {
         client: client(req),
         wallbox: wallbox.map(str::to_string),
@@ -49,7 +48,7 @@ pub(super) fn rfid_param(params: &Params) -> Result<String, ApiError> {
 /// Each try counts, per client and per wallbox.
 pub async fn enter_rfid(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     params: &Params,
 ) -> Result<Value, ApiError> {
     let rfid = rfid_param(params)?;
@@ -69,7 +68,7 @@ pub async fn enter_rfid(
 /// `override_device&dev_id=d&flags=f&mamps=ma&rfid=id`.
 pub async fn override_device(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     params: &Params,
 ) -> Result<Value, ApiError> {
     let dev_id = params.required("dev_id")?.to_string();
@@ -116,7 +115,7 @@ pub async fn override_device(
 /// setting it needs the admin password.
 pub async fn soft_meter(
     state: &AppState,
-    req: &HttpRequest,
+    req: &Caller<'_>,
     params: &Params,
 ) -> Result<Value, ApiError> {
     let dev_id = params.required("dev_id")?.to_string();

@@ -33,6 +33,8 @@ pub const READ_ONLY_PARAMS: &[&str] = &[
     "meta",
     "overdraft_cur",
     "auth_cnt",
+    // The MQTT connection's state.
+    "mqtt",
 ];
 
 /// Keys that name a setting another way (older firmware's W figures,

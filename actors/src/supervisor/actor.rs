@@ -53,6 +53,8 @@ pub struct Supervisor {
     pub(super) snapshot: Arc<Snapshot>,
     /// Every new snapshot, for those who follow them (the simulated plant).
     pub(super) snapshots: watch::Sender<Arc<Snapshot>>,
+    /// Each transaction as it closes (MQTT's `ta_log`).
+    pub(super) closed: tokio::sync::broadcast::Sender<Transaction>,
     /// What the site and the wallboxes did, for the charts.
     pub(super) history: History,
     pub(super) last_start: Option<u64>,
@@ -114,6 +116,7 @@ impl Supervisor {
             clock: Clock::system(),
             snapshot: Arc::new(Snapshot::default()),
             snapshots: watch::channel(Arc::new(Snapshot::default())).0,
+            closed: tokio::sync::broadcast::channel(64).0,
             history: History::new(),
             last_start: None,
             running: false,
@@ -124,6 +127,12 @@ impl Supervisor {
     /// Follows the snapshots: a new one after every decision.
     pub fn snapshots(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.snapshots.subscribe()
+    }
+
+    /// Follows the transactions as they close (a slow reader misses the
+    /// oldest, and is told so).
+    pub fn closed_transactions(&self) -> tokio::sync::broadcast::Receiver<Transaction> {
+        self.closed.subscribe()
     }
 
     /// Continues `history` (loaded at start).
@@ -311,6 +320,10 @@ impl Supervisor {
         }
         if !closed.is_empty() {
             info!(self.log, "transactions closed"; "count" => closed.len());
+            for tx in &closed {
+                // Nobody listening is no error.
+                let _ = self.closed.send(tx.clone());
+            }
             self.store.do_send(AppendLog(closed));
         }
         let open = self.site.open_transactions();

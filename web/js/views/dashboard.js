@@ -9,6 +9,7 @@ import { kindOf } from "../lib/devices.js";
 import { daemonMeta } from "../meta.js";
 import { reasonText } from "../lib/reasons.js";
 import { siteSummary } from "../lib/summary.js";
+import { mqttLine } from "../lib/mqtt.js";
 import { byUserName, errorsText, overridden, overridesText, roleName, ruleText, stateOf, userText } from "../lib/words.js";
 import { milliamps } from "../lib/parse.js";
 import { historyPanel } from "./history.js";
@@ -68,9 +69,13 @@ function renderSummary(el, p) {
       h("span", { class: "nums", text: ph.text })
     );
   });
+  // The MQTT connection, when there is one.
+  const mqtt = mqttLine(p.mqtt);
+  const facts = s.facts.map((t) => h("li", { text: t }));
+  if (mqtt) facts.push(h("li", { class: "state " + mqtt.cls, "data-testid": "mqtt-state", text: mqtt.text }));
   el.replaceChildren(
     h("h2", { id: "site-h", text: "Site" }),
-    h("ul", { class: "facts" }, s.facts.map((t) => h("li", { text: t }))),
+    h("ul", { class: "facts" }, facts),
     h("div", { class: "phases" }, rows),
     h("p", { class: "legend" }, h("span", { class: "key house" }), "house load ", h("span", { class: "key cars" }), "cars ", h("span", { class: "key limit" }), "limit")
   );

@@ -6,6 +6,7 @@ import { api, forgetToken } from "../api.js";
 import { firstStart, logInWith, showLogout } from "../login.js";
 import { changes, field } from "../form.js";
 import { amps } from "../lib/format.js";
+import { mqttFacts, mqttLine } from "../lib/mqtt.js";
 
 // The parameters of set_params, as form fields (see form.js).
 const PARAMS = [
@@ -31,7 +32,7 @@ const PARAMS = [
 export async function settings(root) {
   const st = statusEl("params-status");
   const form = h("form", { class: "panel form", noValidate: true, "aria-labelledby": "params-h" });
-  root.append(h("h1", { text: "Settings" }), form, cmVarsPanel(), passwordPanel(), logPanel());
+  root.append(h("h1", { text: "Settings" }), form, mqttPanel(), cmVarsPanel(), passwordPanel(), logPanel());
   // get_params has the parameters at the top level, as cFos firmware does.
   const p = await api("get_params");
   if (!root.isConnected) return;
@@ -68,6 +69,27 @@ export async function settings(root) {
     if (!Object.keys(change).length) return say(st, "Nothing changed");
     save(change, "Saved");
   });
+}
+
+// The MQTT connection and the [mqtt] settings in force (get_dev_info's
+// params.mqtt). They are set in settings.toml and read at start.
+function mqttPanel() {
+  const st = statusEl("mqtt-status");
+  const state = h("p", { class: "state", "data-testid": "mqtt-state" });
+  const list = h("dl", { class: "vars", "data-testid": "mqtt-settings" });
+  const panel = h("section", { class: "panel", "aria-labelledby": "mqtt-h" },
+    h("h2", { id: "mqtt-h", text: "MQTT and Home Assistant" }), state, list,
+    h("p", { class: "hint", text: "Set in the [mqtt] section of settings.toml (or by CHARGEBRAIN__MQTT__… variables) and taken at start; the README's \"MQTT and Home Assistant\" has the keys and the topics." }),
+    st);
+  api("get_dev_info")
+    .then((info) => {
+      const line = mqttLine(info.params.mqtt);
+      state.className = "state " + (line ? line.cls : "");
+      state.textContent = line ? line.text : "MQTT is off: no broker is set ([mqtt] url).";
+      list.replaceChildren(...mqttFacts(info.params.mqtt).flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })]));
+    })
+    .catch((err) => say(st, err.message, "err"));
+  return panel;
 }
 
 // The charging-manager variables (set_cm_vars), which formulas read as CM.<name>.
