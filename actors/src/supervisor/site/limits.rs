@@ -8,10 +8,11 @@ use std::collections::HashMap;
 use super::budget::Meters;
 use super::names::NameTable;
 use super::reason::LbReason;
+use super::session::Session;
 use super::{Command, Now, Site, Tracked};
 use crate::alloc::EvseInput;
 use crate::config::{needs_auth, DisablePolicy, SiteParams, User};
-use crate::drivers::{EvseReading, EvseState};
+use crate::drivers::{EvseState, Reading};
 use crate::rules::charging::{combine, Decision, Inputs as RuleInputs, RuleSet};
 
 /// What the allocator is asked, and what was decided without it.
@@ -84,7 +85,11 @@ fn limit(i: usize, t: &mut Tracked, cx: &Context, plan: &mut Plan) {
     let now = cx.now.mono_ms;
     let pause_ms = cx.params.min_pause_time_s * 1000;
     let s = t.settings.clone();
-    let reading = t.evse_reading();
+    // The wallbox's own values: its state and its cable's current.
+    let (state, cable) = match &t.reading {
+        Some(Reading::Evse(r)) => (Some(r.state), r.cable_ma),
+        _ => (None, 0),
+    };
     let building = s.phase_rotation.to_building(t.car_phases());
     let max_setting = t.max_charging(cx.names);
     let base = EvseInput {
@@ -96,11 +101,10 @@ fn limit(i: usize, t: &mut Tracked, cx: &Context, plan: &mut Plan) {
         max_ma: max_setting,
         uncontrolled: false,
     };
-    if uncontrolled(i, t, reading.as_ref(), &base, cx, plan) {
+    if uncontrolled(i, t, state, &base, cx, plan) {
         return;
     }
     let session = t.session.clone().unwrap_or_default();
-    let cable = reading.as_ref().map_or(0, |r| r.cable_ma);
     let mut max = max_setting;
     if cable > 0 {
         max = max.min(cable);
@@ -110,7 +114,7 @@ fn limit(i: usize, t: &mut Tracked, cx: &Context, plan: &mut Plan) {
     }
     // The rules are evaluated even for a paused car, so that what they say
     // is always shown (and their undercut memory is kept).
-    let decision = rules(t, max, building, cx);
+    let decision = rules(t, &session, max, building, cx);
     let stop_note = if session.overrides.disabled {
         Some(LbReason::DisabledByOverride)
     } else if needs_auth(cx.users, &s.dev_id) && session.auth.is_none() {
@@ -170,7 +174,7 @@ fn limit(i: usize, t: &mut Tracked, cx: &Context, plan: &mut Plan) {
 fn uncontrolled(
     i: usize,
     t: &Tracked,
-    reading: Option<&EvseReading>,
+    state: Option<EvseState>,
     base: &EvseInput,
     cx: &Context,
     plan: &mut Plan,
@@ -178,8 +182,7 @@ fn uncontrolled(
     let s = &t.settings;
     if t.offline {
         let assumed = if t.turn.is_some() {
-            let draw = t.draw(cx.now.mono_ms, cx.params.evse_fault_after_s * 1000);
-            draw.iter().copied().max().unwrap_or(0).max(0)
+            t.drawn.iter().copied().max().unwrap_or(0).max(0)
         } else {
             0
         };
@@ -203,7 +206,7 @@ fn uncontrolled(
             DisablePolicy::NoLimit => (base.max_ma, true),
             DisablePolicy::Stop => (0, false),
         };
-        let present = reading.is_some_and(|r| r.state.vehicle_present());
+        let present = state.is_some_and(EvseState::vehicle_present);
         if present && enable {
             plan.inputs.push((
                 i,
@@ -222,7 +225,7 @@ fn uncontrolled(
         plan.notes.push((i, LbReason::Disabled(policy)));
         return true;
     }
-    match reading.map(|r| r.state) {
+    match state {
         None => plan.notes.push((i, LbReason::NoReading)),
         Some(EvseState::Error) => plan.stop(i, LbReason::WallboxError),
         Some(state) if !state.vehicle_present() => plan.stop(i, LbReason::NoVehicle),
@@ -233,11 +236,16 @@ fn uncontrolled(
 
 /// What the wallbox's and the user's charging rules decide, shown in the
 /// wallbox's view (`rule_id`, `rule_current`).
-fn rules(t: &mut Tracked, max: i64, building: u8, cx: &Context) -> Option<Decision> {
+fn rules(
+    t: &mut Tracked,
+    session: &Session,
+    max: i64,
+    building: u8,
+    cx: &Context,
+) -> Option<Decision> {
     t.view.rule_id = String::new();
     t.view.rule_current = -1;
-    let session = t.session.clone().unwrap_or_default();
-    let draw = t.draw(cx.now.mono_ms, cx.params.evse_fault_after_s * 1000);
+    let draw = t.drawn;
     let phases_used = i64::from(building.count_ones().max(1));
     let rule_inputs = RuleInputs {
         time: cx.now.local,

@@ -89,6 +89,8 @@ struct Tracked {
     turn: Option<TurnState>,
     /// Phases seen drawing since plug-in (wallbox side).
     seen_phases: u8,
+    /// What it draws this cycle, per wallbox phase (set by the cars step).
+    drawn: PerPhase,
     last_set: i64,
     view: EvseView,
     /// The car plugged in now: who authorised it, overrides, transaction.
@@ -130,6 +132,7 @@ impl Tracked {
             offline: false,
             turn: None,
             seen_phases: 0,
+            drawn: [0; 3],
             last_set: -1,
             view: EvseView::default(),
             session: None,
