@@ -106,6 +106,7 @@ fn load_or_seed(settings: &Settings, log: &Logger) -> Result<(PathBuf, State), S
         soft_meters: std::collections::BTreeMap::new(),
         serialno: new_serial()?,
         cm_vars: std::collections::BTreeMap::new(),
+        mqtt: None,
     };
     store::save_atomic(&path, &state).map_err(|e| StartError::State(e.to_string()))?;
     info!(log, "state seeded from the settings"; "file" => %path.display());

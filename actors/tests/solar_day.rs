@@ -92,6 +92,7 @@ async fn start_day(rules: &str, start: DateTime) -> Day {
         soft_meters: std::collections::BTreeMap::new(),
         serialno: String::new(),
         cm_vars: std::collections::BTreeMap::new(),
+        mqtt: None,
     };
     let storage = tempfile::tempdir().expect("temp dir");
     let path = storage.path().join("state.json");

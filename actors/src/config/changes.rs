@@ -7,7 +7,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::DeviceSettings;
+use super::{DeviceSettings, MqttSettings};
 use super::{as_object, State};
 
 /// Values longer than this are cut in the log.
@@ -90,6 +90,27 @@ pub fn changes(before: &State, after: &State) -> Vec<String> {
         if !after.users.iter().any(|u| u.id == b.id) {
             out.push(format!("user {} deleted", b.id));
         }
+    }
+    out.extend(mqtt_changes(before.mqtt.as_ref(), after.mqtt.as_ref()));
+    out
+}
+
+/// The MQTT settings changed; the password is named, never shown.
+fn mqtt_changes(before: Option<&MqttSettings>, after: Option<&MqttSettings>) -> Vec<String> {
+    let Some(after) = after else {
+        return Vec::new();
+    };
+    let Some(before) = before else {
+        return vec![format!("mqtt set through the API (url {})", shown(&after.normalized().url.as_str().into()))];
+    };
+    let (old, new) = (before.normalized(), after.normalized());
+    let mut out: Vec<String> = fields_changed(&old, &new)
+        .into_iter()
+        .filter(|(key, _, _)| key != "password")
+        .map(|(key, old, new)| format!("mqtt.{key}: {old} → {new}"))
+        .collect();
+    if old.password != new.password {
+        out.push("mqtt.password changed".into());
     }
     out
 }

@@ -13,6 +13,7 @@ mod changes;
 mod codes;
 mod device;
 mod formulas;
+pub mod mqtt;
 mod params;
 mod state;
 mod users;
@@ -30,6 +31,7 @@ pub use device::{
 pub use formulas::{
     check_formula_names, formula_problems, no_new_formula_problems, settings_formula_problems,
 };
+pub use mqtt::{mqtt_in_force, set_mqtt, Broker, MqttSettings, MQTT_FIELDS};
 pub use params::{SiteParams, MIN_TOTAL_MA};
 pub use state::{License, State, MAX_TEXT_CHARS, STATE_VERSION};
 pub use users::{
@@ -73,6 +75,12 @@ pub enum Change {
     },
     /// `change_admin_pwd`: the new password's hash; `None` removes it.
     AdminHash(Option<String>),
+    /// `set_mqtt`: the fields given change; `start` is settings.toml's
+    /// `[mqtt]`, in force until the first such change.
+    SetMqtt {
+        body: Map<String, Value>,
+        start: Box<MqttSettings>,
+    },
 }
 
 /// Where a Modbus device is reached, in one spelling, or why its address
@@ -107,6 +115,7 @@ pub fn apply(state: &State, change: Change, endpoint_of: EndpointOf<'_>) -> Resu
             }
         }
         Change::AdminHash(hash) => next.admin_hash = hash,
+        Change::SetMqtt { body, start } => set_mqtt(&mut next, &body, &start)?,
     }
     Ok(next)
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{DeviceSettings, SiteParams, User};
+use super::{DeviceSettings, MqttSettings, SiteParams, User};
 use crate::charging_log::Transaction;
 
 /// The longest `title` or `desc`, in characters.
@@ -40,6 +40,10 @@ pub struct State {
     /// `CM.<name>`.
     #[serde(default)]
     pub cm_vars: BTreeMap<String, serde_json::Number>,
+    /// The MQTT settings once changed through the API (`set_mqtt`); until
+    /// then settings.toml's `[mqtt]` is in force (see `config::mqtt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqtt: Option<MqttSettings>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -218,6 +218,7 @@ mod tests {
             soft_meters: std::collections::BTreeMap::new(),
             serialno: String::new(),
             cm_vars: std::collections::BTreeMap::new(),
+            mqtt: None,
         }
     }
 

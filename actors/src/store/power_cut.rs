@@ -286,6 +286,7 @@ fn state(title: &str) -> State {
         soft_meters: BTreeMap::new(),
         serialno: String::new(),
         cm_vars: BTreeMap::new(),
+        mqtt: None,
     }
 }
 

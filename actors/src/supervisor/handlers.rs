@@ -97,7 +97,8 @@ enum Effect {
     Everything,
     /// Only the charging-manager variables the formulas read.
     CmVars,
-    /// Nothing the cycle uses (the license, the admin password).
+    /// Nothing the cycle uses (the license, the admin password, the MQTT
+    /// settings, which the MQTT client takes from the API).
     Stored,
 }
 
@@ -108,7 +109,9 @@ impl Effect {
                 Effect::Everything
             }
             Change::SetCmVar { .. } => Effect::CmVars,
-            Change::License { .. } | Change::AdminHash(_) => Effect::Stored,
+            Change::License { .. } | Change::AdminHash(_) | Change::SetMqtt { .. } => {
+                Effect::Stored
+            }
         }
     }
 }
