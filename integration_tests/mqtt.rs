@@ -904,3 +904,138 @@ async fn mqtts_with_a_certificate_authority_of_its_own() {
         "{error}"
     );
 }
+
+/// The MQTT settings as the page edits them: `set_mqtt` to a broker that
+/// wants a password, refused input changing nothing, the client restarted
+/// on a change (the old one gone before the new one connects), the
+/// password never shown, and the state file's settings kept over
+/// settings.toml's at the next start.
+#[tokio::test]
+async fn the_settings_changed_through_the_api_connect_the_daemon_and_are_kept() {
+    // Anonymous clients (the test's) are let in; a client that names a
+    // user must give its password.
+    let broker = Broker::start_with(
+        "allow_anonymous true\npassword_file $DIR/passwords\n",
+        |dir| {
+            let status = std::process::Command::new("mosquitto_passwd")
+                .args(["-b", "-c"])
+                .arg(dir.join("passwords"))
+                .args(["chargebrain", "s3cret-pw"])
+                .status()
+                .expect("mosquitto_passwd");
+            assert!(status.success());
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    // settings.toml has no broker: MQTT is off until the page sets one.
+    let config = || DaemonConfig {
+        settings: settings("", ""),
+        env: Vec::new(),
+        dir: Some(dir.path().to_path_buf()),
+    };
+    let d = Daemon::start(config()).await;
+    assert_eq!(
+        d.ok("cmd=get_dev_info").await["params"]["mqtt"]["state"],
+        "off"
+    );
+    let before = d.ok("cmd=get_mqtt").await;
+    assert_eq!(before["source"], "settings.toml");
+    assert_eq!(before["url"], "");
+
+    let sub = broker
+        .subscribe(&["site2/status", "site3/status", "site3/get/params"])
+        .await;
+    let url = broker.url();
+    for (body, said) in [
+        (json!({"url": "http://broker"}), "mqtt.url"),
+        (
+            json!({"url": format!("mqtt://chargebrain:s3cret-pw@{}", &url[7..])}),
+            "own fields",
+        ),
+        (json!({"url": url, "interval_ms": 10}), "mqtt.interval_ms"),
+        (json!({"url": url, "prefix": "a/+"}), "mqtt.prefix"),
+        (json!({"url": url, "password": "x"}), "mqtt.password"),
+        (json!({"url": url, "broker": "x"}), "unknown field broker"),
+        (json!(["not", "an", "object"]), "JSON object"),
+    ] {
+        let (status, answer) = d.post("cmd=set_mqtt", body.to_string()).await;
+        assert_eq!(status, 400, "{body} -> {answer}");
+        assert!(answer.to_string().contains(said), "{body} -> {answer}");
+    }
+    assert_eq!(
+        d.ok("cmd=get_mqtt").await,
+        before,
+        "refused input changed nothing"
+    );
+    assert_eq!(
+        d.ok("cmd=get_dev_info").await["params"]["mqtt"]["state"],
+        "off"
+    );
+
+    let body = json!({"url": url, "username": "chargebrain", "password": "s3cret-pw",
+        "prefix": "site2", "interval_ms": 500});
+    let (status, answer) = d.post("cmd=set_mqtt", body.to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    wait_connected(&d).await;
+    sub.wait_for("site2/status", WAIT, |m| m.payload == "online")
+        .await;
+    assert!(
+        broker.count_logged("u'chargebrain'") >= 1,
+        "the daemon logged in with the user name given"
+    );
+    let shown = d.ok("cmd=get_mqtt").await;
+    assert_eq!(
+        (
+            &shown["source"],
+            &shown["prefix"],
+            &shown["username"],
+            &shown["password_set"]
+        ),
+        (
+            &json!("state"),
+            &json!("site2"),
+            &json!("chargebrain"),
+            &json!(true)
+        )
+    );
+    assert!(!shown.to_string().contains("s3cret"), "{shown}");
+    assert!(
+        !d.log_lines().iter().any(|l| l.contains("s3cret")),
+        "the password is never logged"
+    );
+
+    // A new prefix, the password field left empty: the same password goes
+    // on; the client of the old prefix says offline before the new one
+    // says online.
+    let body = json!({"prefix": "site3", "password": ""});
+    let (status, answer) = d.post("cmd=set_mqtt", body.to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    sub.wait_for("site3/get/params", WAIT, |_| true).await;
+    let order: Vec<(String, String)> = sub
+        .messages()
+        .into_iter()
+        .filter(|m| m.topic.ends_with("/status") && !m.retained)
+        .map(|m| (m.topic, m.payload))
+        .collect();
+    let offline = order
+        .iter()
+        .position(|m| *m == ("site2/status".into(), "offline".into()));
+    let online = order
+        .iter()
+        .position(|m| *m == ("site3/status".into(), "online".into()));
+    assert!(
+        offline.is_some() && offline < online,
+        "the old client stopped before the new one started: {order:?}"
+    );
+    let info = wait_connected(&d).await;
+    assert_eq!(info["params"]["mqtt"]["prefix"], "site3");
+    d.stop().await;
+
+    // At the next start the state file's settings are in force, not
+    // settings.toml's (which has no broker).
+    let d = Daemon::start(config()).await;
+    let info = wait_connected(&d).await;
+    assert_eq!(info["params"]["mqtt"]["prefix"], "site3");
+    assert_eq!(d.ok("cmd=get_mqtt").await["source"], "state");
+}

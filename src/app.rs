@@ -282,6 +282,8 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     // Argon2 runs on threads of its own, two at most at once.
     let verifier = SyncArbiter::start(api::auth::VERIFY_SLOTS, Verifier::default);
     let serialno = state.serialno.clone();
+    // settings.toml's [mqtt] until the page changed it, then the state file's.
+    let mqtt_settings = actors::config::mqtt_in_force(&state, &settings.mqtt);
     let stored = state.clone();
     // fsync blocks: the store gets a thread of its own.
     let store = SyncArbiter::start(1, move || Store::new(path.clone(), stored.clone()));
@@ -302,7 +304,8 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     let mqtt_closed = supervisor.closed_transactions();
     let supervisor = supervisor.start();
     let supervisor_at_stop = supervisor.clone();
-    let mqtt_status = mqtt::Status::new(&settings.mqtt);
+    let mqtt_status = mqtt::Status::new(&mqtt_settings);
+    let (mqtt_restart, mqtt_requests) = mqtt::restarter();
     let state = web::Data::new(AppState {
         plant: plant_view,
         supervisor,
@@ -318,20 +321,31 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         http: Arc::new(HttpMetrics::default()),
         health: health.clone(),
         mqtt: mqtt_status.clone(),
+        mqtt_start: settings.mqtt.clone(),
+        mqtt_restart,
     });
-    let mqtt = mqtt::start(
-        &settings.mqtt,
+    let mqtt_inputs = mqtt::Inputs {
+        app: state.clone(),
+        snapshots: mqtt_snapshots,
+        plant: state.plant.clone(),
+        closed: mqtt_closed,
+    };
+    let first = mqtt::start(
+        &mqtt_settings,
         &state.serialno,
-        mqtt_status,
-        mqtt::Inputs {
-            app: state.clone(),
-            snapshots: mqtt_snapshots,
-            plant: state.plant.clone(),
-            closed: mqtt_closed,
-        },
+        mqtt_status.clone(),
+        mqtt_inputs.again(),
         &log,
     )
     .map_err(StartError::Mqtt)?;
+    let mqtt = mqtt::Manager::start(
+        first,
+        mqtt_requests,
+        state.serialno.clone(),
+        mqtt_status,
+        mqtt_inputs,
+        log.clone(),
+    );
     let server = http_server(&settings, state, listener, &log)?;
     // The socket listens from here on, and the devices are started.
     if let Some(notifier) = &notifier {
@@ -341,9 +355,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         .await
         .map_err(|e| StartError::Server(e.to_string()))?;
     service::stopping(notifier.as_deref());
-    if let Some(mqtt) = mqtt {
-        mqtt.stop().await;
-    }
+    mqtt.stop().await;
     // Soft meters and open transactions are saved at shutdown too.
     let _ = supervisor_at_stop.send(Flush).await;
     if let Ok(history) = supervisor_at_stop.send(TakeHistory).await {

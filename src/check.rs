@@ -31,6 +31,11 @@ pub fn state_problems(state: &State, settings: &Settings) -> StateProblems {
     for (key, reason) in state.params.problems() {
         found.errors.push(format!("params.{key}: {reason}"));
     }
+    if let Some(mqtt) = &state.mqtt {
+        for (key, reason) in mqtt.problems() {
+            found.errors.push(format!("mqtt.{key}: {reason}"));
+        }
+    }
     // What the API checks on input: the texts, the users and their cards,
     // the admin password's hash.
     for (key, text) in [("title", &state.title), ("desc", &state.desc)] {

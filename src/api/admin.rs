@@ -3,7 +3,7 @@
 //! `set_diag_logging`, `set_cm_vars`, `get_cm_vars`, and the admin check
 //! every change goes through.
 
-use actors::config::Change;
+use actors::config::{self, Change};
 use actors::store::ReadState;
 use actors::supervisor::Configure;
 use serde_json::Value;
@@ -183,6 +183,62 @@ fn flag(params: &Params, name: &'static str) -> Result<Option<bool>, ApiError> {
             reason: format!("'{other}' is not 0 or 1"),
         }),
     }
+}
+
+/// `get_mqtt`: the MQTT settings in force (settings.toml's until
+/// `set_mqtt` changed them), without the password: `password_set` says
+/// whether one is set. `source` says where they come from.
+pub async fn get_mqtt(state: &AppState) -> Result<Value, ApiError> {
+    let stored = state.store.send(ReadState).await?;
+    let mut shown = config::mqtt_in_force(&stored, &state.mqtt_start).shown();
+    if let Value::Object(fields) = &mut shown {
+        let source = if stored.mqtt.is_some() {
+            "state"
+        } else {
+            "settings.toml"
+        };
+        fields.insert("source".into(), source.into());
+    }
+    Ok(shown)
+}
+
+/// `set_mqtt` with a JSON object of `[mqtt]` fields: those given change,
+/// the others keep their value (an empty `password` keeps the password).
+/// Checked whole, then saved in the state file, then the MQTT client is
+/// restarted with them.
+pub async fn set_mqtt(
+    state: &AppState,
+    req: &Caller<'_>,
+    body: Option<Value>,
+) -> Result<Value, ApiError> {
+    let Some(Value::Object(body)) = body else {
+        return Err(ApiError::BadBody(
+            "set_mqtt needs a JSON object of [mqtt] fields (POST)".into(),
+        ));
+    };
+    // What the supervisor would write, checked first for what only the
+    // client knows (a TLS certificate file that does not load).
+    let stored = state.store.send(ReadState).await?;
+    let mut next = stored.clone();
+    config::set_mqtt(&mut next, &body, &state.mqtt_start).map_err(ApiError::BadBody)?;
+    let wanted = config::mqtt_in_force(&next, &state.mqtt_start);
+    crate::mqtt::check_start(&wanted, &state.serialno).map_err(ApiError::BadBody)?;
+    let change = Change::SetMqtt {
+        body,
+        start: Box::new(state.mqtt_start.clone()),
+    };
+    let changed = state.supervisor.send(Configure::Change(change)).await??;
+    log_change(req, "set_mqtt", &changed);
+    let stored = state.store.send(ReadState).await?;
+    let in_force = config::mqtt_in_force(&stored, &state.mqtt_start);
+    if !changed.is_empty() {
+        state
+            .mqtt_restart
+            .restart(in_force)
+            .await
+            .map_err(ApiError::Unavailable)?;
+    }
+    Ok(ok())
 }
 
 /// `accept_license&acc=1&allow_usage_stats=0|1`.

@@ -20,10 +20,12 @@ const MQTT_CLIENT: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
 pub const HTTP_ONLY: &[&str] = &[
     "change_admin_pwd",
     "get_login",
+    "get_mqtt",
     "get_user",
     "get_users",
     "login",
     "logout",
+    "set_mqtt",
     "set_user",
 ];
 

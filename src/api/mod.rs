@@ -61,6 +61,10 @@ pub struct AppState {
     pub health: Arc<actors::supervisor::CycleHealth>,
     /// The MQTT connection, for `params.mqtt`.
     pub mqtt: crate::mqtt::Status,
+    /// settings.toml's `[mqtt]`, in force until `set_mqtt` changes it.
+    pub mqtt_start: crate::mqtt::MqttSettings,
+    /// Restarts the MQTT client with new settings.
+    pub mqtt_restart: crate::mqtt::Restarter,
 }
 
 impl AppState {
@@ -150,6 +154,7 @@ pub const COMMANDS: &[Command] = {
         command("get_dev_types", Read, Any),
         command("get_history", Read, Any),
         command("get_login", Own, Any),
+        command("get_mqtt", Admin, Any),
         command("get_new_user_id", Admin, Any),
         command("get_params", Read, Any),
         command("get_ta_log", Admin, Any),
@@ -164,6 +169,7 @@ pub const COMMANDS: &[Command] = {
         command("set_ajax_meter", Admin, LegacyGet),
         command("set_cm_vars", Admin, LegacyGet),
         command("set_diag_logging", Admin, PostJson),
+        command("set_mqtt", Admin, PostJson),
         command("set_params", Admin, PostJson),
         command("set_user", Own, PostJson),
         command("soft_meter", Own, PostJsonWith("val")),
@@ -299,6 +305,7 @@ pub async fn dispatch(
         "get_history" => return Ok(Answer::JsonText(history::get(state, params).await?)),
         "enter_rfid" => wallboxes::enter_rfid(state, req, params).await?,
         "get_login" => admin::login_status(state, &credentials).await?,
+        "get_mqtt" => admin::get_mqtt(state).await?,
         "get_new_user_id" => users::new_user_id()?,
         "get_params" => {
             let admin = reads_as_admin(state, caller, &credentials).await?;
@@ -316,6 +323,7 @@ pub async fn dispatch(
         "set_ajax_meter" => ajax::set_meter(state, params, body.as_ref()).await?,
         "set_cm_vars" => admin::set_cm_vars(state, params).await?,
         "set_diag_logging" => admin::set_diag_logging(req, params)?,
+        "set_mqtt" => admin::set_mqtt(state, req, body).await?,
         "set_params" => admin::set_params(state, req, body).await?,
         "set_user" => users::set_user(state, req, params, body).await?,
         "soft_meter" => wallboxes::soft_meter(state, req, params).await?,

@@ -57,13 +57,142 @@ pub struct Mqtt {
 }
 
 impl Mqtt {
-    /// Says `offline`, disconnects, and ends the thread; a second at most.
+    /// Says `offline`, disconnects, and ends the thread: when this returns
+    /// no task of this client runs any more.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
             let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.stopped).await;
         }
         self.arbiter.stop();
+        let arbiter = self.arbiter;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::task::spawn_blocking(move || arbiter.join()),
+        )
+        .await;
+    }
+}
+
+impl Inputs {
+    /// The same inputs for the next client.
+    pub fn again(&self) -> Inputs {
+        Inputs {
+            app: self.app.clone(),
+            snapshots: self.snapshots.clone(),
+            plant: self.plant.clone(),
+            closed: self.closed.resubscribe(),
+        }
+    }
+}
+
+/// A restart with new settings, and where to say how it went.
+type RestartRequest = (MqttSettings, oneshot::Sender<Result<(), String>>);
+
+/// Asks the manager to restart the client with new settings (`set_mqtt`).
+#[derive(Debug, Clone)]
+pub struct Restarter(mpsc::Sender<RestartRequest>);
+
+/// Where the manager takes its requests from.
+pub struct Requests(mpsc::Receiver<RestartRequest>);
+
+pub fn restarter() -> (Restarter, Requests) {
+    let (tx, rx) = mpsc::channel(4);
+    (Restarter(tx), Requests(rx))
+}
+
+impl Restarter {
+    /// Stops the running client and starts one with `settings`; answers
+    /// once the new one runs (or why it could not start).
+    pub async fn restart(&self, settings: MqttSettings) -> Result<(), String> {
+        let (done_tx, done_rx) = oneshot::channel();
+        self.0
+            .send((settings, done_tx))
+            .await
+            .map_err(|_| "the MQTT client is shutting down".to_string())?;
+        done_rx
+            .await
+            .map_err(|_| "the MQTT client is shutting down".to_string())?
+    }
+}
+
+/// Whether `settings` can be started (the broker's address, TLS and its
+/// certificate authorities), without starting anything.
+pub fn check_start(settings: &MqttSettings, serialno: &str) -> Result<(), String> {
+    if !settings.enabled() {
+        return Ok(());
+    }
+    let broker = settings.broker()?;
+    let topics = Topics::new(&settings.prefix);
+    client::options(
+        settings,
+        &broker,
+        &settings.client_id_for(serialno),
+        &topics.status(),
+    )
+    .map(|_| ())
+}
+
+/// The one running client, restarted when its settings change: the old one
+/// is stopped (its thread ended) before the new one starts, so there are
+/// never two. Ends, stopping the client, when `stop` fires.
+pub struct Manager {
+    stop: oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Manager {
+    pub fn start(
+        first: Option<Mqtt>,
+        mut requests: Requests,
+        serialno: String,
+        status: Status,
+        inputs: Inputs,
+        log: Logger,
+    ) -> Manager {
+        let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+        let done = tokio::spawn(async move {
+            let mut running = first;
+            loop {
+                let (settings, answer) = tokio::select! {
+                    request = requests.0.recv() => match request {
+                        Some(request) => request,
+                        None => break,
+                    },
+                    _ = &mut stop_rx => break,
+                };
+                if let Some(old) = running.take() {
+                    old.stop().await;
+                }
+                status.reconfigure(&settings);
+                let started = start(&settings, &serialno, status.clone(), inputs.again(), &log);
+                let said = match started {
+                    Ok(client) => {
+                        running = client;
+                        Ok(())
+                    }
+                    Err(e) => {
+                        warn!(log, "MQTT cannot start"; "error" => &e);
+                        status.set_disconnected(&e);
+                        Err(e)
+                    }
+                };
+                let _ = answer.send(said);
+            }
+            if let Some(client) = running {
+                client.stop().await;
+            }
+        });
+        Manager {
+            stop: stop_tx,
+            done,
+        }
+    }
+
+    /// Stops the client and the manager.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.done.await;
     }
 }
 

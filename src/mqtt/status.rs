@@ -54,6 +54,26 @@ fn now_s() -> u64 {
 
 impl Status {
     pub fn new(settings: &MqttSettings) -> Self {
+        let status = Status(Arc::new(Mutex::new(StatusView {
+            state: Connection::Off,
+            broker: String::new(),
+            since: now_s(),
+            last_error: String::new(),
+            connects: 0,
+            published: 0,
+            received: 0,
+            prefix: String::new(),
+            interval_ms: 0,
+            homeassistant: false,
+            allow_api_writes: false,
+        })));
+        status.reconfigure(settings);
+        status
+    }
+
+    /// New settings in force: the connection starts afresh (the counts
+    /// go on).
+    pub fn reconfigure(&self, settings: &MqttSettings) {
         let state = if settings.enabled() {
             Connection::Connecting
         } else {
@@ -64,19 +84,16 @@ impl Status {
         } else {
             String::new()
         };
-        Status(Arc::new(Mutex::new(StatusView {
-            state,
-            broker,
-            since: now_s(),
-            last_error: String::new(),
-            connects: 0,
-            published: 0,
-            received: 0,
-            prefix: settings.prefix.clone(),
-            interval_ms: settings.interval_ms,
-            homeassistant: settings.homeassistant,
-            allow_api_writes: settings.allow_api_writes,
-        })))
+        self.with(|v| {
+            v.state = state;
+            v.broker = broker;
+            v.since = now_s();
+            v.last_error = String::new();
+            v.prefix = settings.prefix.clone();
+            v.interval_ms = settings.interval_ms;
+            v.homeassistant = settings.homeassistant;
+            v.allow_api_writes = settings.allow_api_writes;
+        });
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut StatusView) -> T) -> T {

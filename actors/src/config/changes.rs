@@ -7,8 +7,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{DeviceSettings, MqttSettings};
 use super::{as_object, State};
+use super::{DeviceSettings, MqttSettings};
 
 /// Values longer than this are cut in the log.
 const MAX_VALUE_CHARS: usize = 60;
@@ -101,7 +101,10 @@ fn mqtt_changes(before: Option<&MqttSettings>, after: Option<&MqttSettings>) -> 
         return Vec::new();
     };
     let Some(before) = before else {
-        return vec![format!("mqtt set through the API (url {})", shown(&after.normalized().url.as_str().into()))];
+        return vec![format!(
+            "mqtt set through the API (url {})",
+            shown(&after.normalized().url.as_str().into())
+        )];
     };
     let (old, new) = (before.normalized(), after.normalized());
     let mut out: Vec<String> = fields_changed(&old, &new)

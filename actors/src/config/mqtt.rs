@@ -290,11 +290,15 @@ pub fn set_mqtt(
         }
         merged.insert(key.clone(), value.clone());
     }
-    let mut next: MqttSettings = serde_path_to_error::deserialize(Value::Object(merged))
-        .map_err(|e| {
+    let mut next: MqttSettings =
+        serde_path_to_error::deserialize(Value::Object(merged)).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();
-            let inner = inner.split(" at line").next().unwrap_or_default().to_string();
+            let inner = inner
+                .split(" at line")
+                .next()
+                .unwrap_or_default()
+                .to_string();
             format!("mqtt.{path}: {inner}")
         })?;
     next.url = next.url.trim().to_string();
@@ -457,19 +461,38 @@ mod tests {
         };
         let mut s = state();
         assert_eq!(mqtt_in_force(&s, &start), start);
-        set_mqtt(&mut s, &body(serde_json::json!({"interval_ms": 2000})), &start).unwrap();
+        set_mqtt(
+            &mut s,
+            &body(serde_json::json!({"interval_ms": 2000})),
+            &start,
+        )
+        .unwrap();
         let kept = s.mqtt.clone().unwrap();
         // The credentials moved out of the URL into their fields; the rest kept.
         assert_eq!(
-            (kept.url.as_str(), kept.username.as_str(), kept.password.as_str()),
+            (
+                kept.url.as_str(),
+                kept.username.as_str(),
+                kept.password.as_str()
+            ),
             ("mqtt://broker:1883", "cb", "old")
         );
         assert_eq!((kept.prefix.as_str(), kept.interval_ms), ("site1", 2000));
         assert_eq!(mqtt_in_force(&s, &MqttSettings::default()), kept);
         // An empty password keeps it; a new one replaces it; no user name, no password.
-        set_mqtt(&mut s, &body(serde_json::json!({"password": "", "prefix": "p"})), &start).unwrap();
+        set_mqtt(
+            &mut s,
+            &body(serde_json::json!({"password": "", "prefix": "p"})),
+            &start,
+        )
+        .unwrap();
         assert_eq!(s.mqtt.as_ref().unwrap().password, "old");
-        set_mqtt(&mut s, &body(serde_json::json!({"password": "new"})), &start).unwrap();
+        set_mqtt(
+            &mut s,
+            &body(serde_json::json!({"password": "new"})),
+            &start,
+        )
+        .unwrap();
         assert_eq!(s.mqtt.as_ref().unwrap().password, "new");
         set_mqtt(&mut s, &body(serde_json::json!({"username": ""})), &start).unwrap();
         assert_eq!(s.mqtt.as_ref().unwrap().password, "");
@@ -483,14 +506,35 @@ mod tests {
         let start = MqttSettings::default();
         let mut s = state();
         for (input, said) in [
-            (serde_json::json!({"url": "http://h"}), "mqtt.url: 'http://h' is not an address"),
-            (serde_json::json!({"url": "mqtt://u:p@h"}), "mqtt.url: give the user name"),
-            (serde_json::json!({"interval_ms": 5}), "mqtt.interval_ms: 5 is not 100 to 3600000"),
-            (serde_json::json!({"interval_ms": "fast"}), "mqtt.interval_ms: invalid type"),
+            (
+                serde_json::json!({"url": "http://h"}),
+                "mqtt.url: 'http://h' is not an address",
+            ),
+            (
+                serde_json::json!({"url": "mqtt://u:p@h"}),
+                "mqtt.url: give the user name",
+            ),
+            (
+                serde_json::json!({"interval_ms": 5}),
+                "mqtt.interval_ms: 5 is not 100 to 3600000",
+            ),
+            (
+                serde_json::json!({"interval_ms": "fast"}),
+                "mqtt.interval_ms: invalid type",
+            ),
             (serde_json::json!({"prefix": "a/#"}), "mqtt.prefix"),
-            (serde_json::json!({"password": "x"}), "mqtt.password: is given without a username"),
-            (serde_json::json!({"colour": "red"}), "mqtt: unknown field colour"),
-            (serde_json::json!({"ca_file": "/no/such/file"}), "mqtt.ca_file"),
+            (
+                serde_json::json!({"password": "x"}),
+                "mqtt.password: is given without a username",
+            ),
+            (
+                serde_json::json!({"colour": "red"}),
+                "mqtt: unknown field colour",
+            ),
+            (
+                serde_json::json!({"ca_file": "/no/such/file"}),
+                "mqtt.ca_file",
+            ),
         ] {
             let err = set_mqtt(&mut s, &body(input.clone()), &start).unwrap_err();
             assert!(err.starts_with(said), "{input}: {err}");
