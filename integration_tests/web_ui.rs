@@ -172,6 +172,56 @@ async fn the_page_shows_the_mqtt_connection_and_its_settings() {
     assert!(lost.ends_with("(it tries again)"), "{lost}");
 }
 
+#[tokio::test]
+async fn the_mqtt_settings_are_edited_on_the_page_and_the_daemon_connects_with_them() {
+    let plant = start_plant(5000).await;
+    let broker = crate::broker::Broker::start().await;
+    let sub = broker.subscribe(&["site2/status"]).await;
+    let d = Daemon::start(DaemonConfig::new(settings(&plant))).await;
+    let browser = Browser::start(1280, 900).await;
+    browser.goto(&format!("{}/", d.base)).await;
+    browser.click_on("[data-testid=nav-settings]").await;
+    browser
+        .wait_for_text("[data-testid=mqtt-source]", |t| t.contains("settings.toml"))
+        .await;
+
+    // A value the daemon would refuse is named, and nothing is sent.
+    browser.fill("[name=mqtt_url]", &broker.url()).await;
+    browser.fill("[name=mqtt_interval_ms]", "5").await;
+    browser.click_on("[data-testid=mqtt-save]").await;
+    browser
+        .wait_for_text("[data-testid=mqtt-status]", |t| {
+            t.starts_with("Publish the state every: '5' is not 100 to 3600000 ms")
+        })
+        .await;
+    assert_eq!(d.ok("cmd=get_mqtt").await["url"], "");
+
+    browser.fill("[name=mqtt_interval_ms]", "2000").await;
+    browser.fill("[name=mqtt_prefix]", "site2").await;
+    browser.click_on("[data-testid=mqtt-save]").await;
+    browser
+        .wait_for_text("[data-testid=mqtt-status]", |t| t.starts_with("Saved"))
+        .await;
+    let connected = format!("MQTT: connected to {} since", broker.url());
+    browser
+        .wait_for_text("[data-testid=mqtt-state]", |t| t.starts_with(&connected))
+        .await;
+    browser
+        .wait_for_text("[data-testid=mqtt-settings]", |t| t.contains("site2/…"))
+        .await;
+    sub.wait_for("site2/status", WAIT, |m| m.payload == "online")
+        .await;
+    let shown = d.ok("cmd=get_mqtt").await;
+    assert_eq!(
+        (&shown["prefix"], &shown["interval_ms"], &shown["source"]),
+        (
+            &Value::from("site2"),
+            &Value::from(2000),
+            &Value::from("state")
+        )
+    );
+}
+
 /// Polls `cmd` until `done` holds on its answer.
 async fn wait_for_api(d: &Daemon, cmd: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + WAIT;

@@ -6,7 +6,7 @@ import { api, forgetToken } from "../api.js";
 import { firstStart, logInWith, showLogout } from "../login.js";
 import { changes, field } from "../form.js";
 import { amps } from "../lib/format.js";
-import { mqttFacts, mqttLine } from "../lib/mqtt.js";
+import { MQTT_FIELDS, mqttChange, mqttFacts, mqttLine, mqttSource } from "../lib/mqtt.js";
 
 // The parameters of set_params, as form fields (see form.js).
 const PARAMS = [
@@ -71,24 +71,78 @@ export async function settings(root) {
   });
 }
 
-// The MQTT connection and the [mqtt] settings in force (get_dev_info's
-// params.mqtt). They are set in settings.toml and read at start.
+// The MQTT connection (get_dev_info's params.mqtt) and the [mqtt] settings
+// (get_mqtt), edited here and saved with set_mqtt, which restarts the
+// client with them.
 function mqttPanel() {
   const st = statusEl("mqtt-status");
   const state = h("p", { class: "state", "data-testid": "mqtt-state" });
   const list = h("dl", { class: "vars", "data-testid": "mqtt-settings" });
+  const source = h("p", { class: "hint", "data-testid": "mqtt-source" });
+  const form = h("form", { class: "form", noValidate: true, "data-testid": "mqtt-form" });
   const panel = h("section", { class: "panel", "aria-labelledby": "mqtt-h" },
-    h("h2", { id: "mqtt-h", text: "MQTT and Home Assistant" }), state, list,
-    h("p", { class: "hint", text: "Set in the [mqtt] section of settings.toml (or by CHARGEBRAIN__MQTT__… variables) and taken at start; the README's \"MQTT and Home Assistant\" has the keys and the topics." }),
+    h("h2", { id: "mqtt-h", text: "MQTT and Home Assistant" }), state, list, form,
+    h("p", { class: "hint", text: "The README's \"MQTT and Home Assistant\" has the topics." }),
     st);
-  api("get_dev_info")
-    .then((info) => {
-      const line = mqttLine(info.params.mqtt);
-      state.className = "state " + (line ? line.cls : "");
-      state.textContent = line ? line.text : "MQTT is off: no broker is set ([mqtt] url).";
-      list.replaceChildren(...mqttFacts(info.params.mqtt).flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })]));
-    })
-    .catch((err) => say(st, err.message, "err"));
+  const inputs = {};
+  for (const [key, label, type, hint] of MQTT_FIELDS) {
+    const id = "mqtt-" + key;
+    const attrs = { id, name: "mqtt_" + key, autocomplete: "off" };
+    const input = type === "check"
+      ? h("input", { ...attrs, type: "checkbox" })
+      : h("input", { ...attrs, type: type === "number" ? "number" : type, ...(type === "password" ? { autocomplete: "new-password" } : {}) });
+    inputs[key] = input;
+    const small = hint ? h("small", { id: id + "-hint", text: hint }) : null;
+    if (small) input.setAttribute("aria-describedby", small.id);
+    const lab = h("label", { for: id, text: label });
+    form.append(type === "check" ? h("div", { class: "field check" }, input, lab, small) : h("div", { class: "field" }, lab, input, small));
+  }
+  form.append(source, h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary", "data-testid": "mqtt-save", text: "Save and reconnect" })));
+  let loaded = null;
+  function fill(m) {
+    loaded = m;
+    for (const [key, , type] of MQTT_FIELDS) {
+      if (type === "check") inputs[key].checked = !!m[key];
+      else if (type === "password") {
+        inputs[key].value = "";
+        inputs[key].placeholder = m.password_set ? "set (empty keeps it)" : "none";
+      } else inputs[key].value = m[key] ?? "";
+    }
+    source.textContent = mqttSource(m);
+  }
+  async function showState() {
+    const info = await api("get_dev_info");
+    const line = mqttLine(info.params.mqtt);
+    state.className = "state " + (line ? line.cls : "");
+    state.textContent = line ? line.text : "MQTT is off: no broker is set ([mqtt] url).";
+    list.replaceChildren(...mqttFacts(info.params.mqtt).flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })]));
+  }
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!loaded) return;
+    const values = {};
+    for (const [key, , type] of MQTT_FIELDS) values[key] = type === "check" ? inputs[key].checked : inputs[key].value;
+    let body;
+    try {
+      body = mqttChange(loaded, values);
+    } catch (err) {
+      return say(st, err.message, "err");
+    }
+    if (!Object.keys(body).length) return say(st, "Nothing changed");
+    say(st, "Saving…");
+    try {
+      await api("set_mqtt", {}, body);
+      fill(await api("get_mqtt"));
+      say(st, "Saved; MQTT restarted with these settings", "ok");
+      // The new client's state, a moment after it started.
+      setTimeout(() => showState().catch(() => {}), 1500);
+      await showState();
+    } catch (err) {
+      say(st, err.message, "err");
+    }
+  });
+  showState().catch((err) => say(st, err.message, "err"));
+  api("get_mqtt").then(fill).catch((err) => say(st, err.message, "err"));
   return panel;
 }
 
