@@ -1030,6 +1030,18 @@ async fn the_settings_changed_through_the_api_connect_the_daemon_and_are_kept() 
     );
     let info = wait_connected(&d).await;
     assert_eq!(info["params"]["mqtt"]["prefix"], "site3");
+
+    // Each restart ends the old client's thread: changes back and forth
+    // leave as many actix threads as before.
+    let arbiters = || actix_threads(d.pid().expect("running"));
+    let before = arbiters();
+    for interval in [600, 700, 800] {
+        let body = json!({ "interval_ms": interval });
+        let (status, answer) = d.post("cmd=set_mqtt", body.to_string()).await;
+        assert_eq!(status, 200, "{answer}");
+        wait_connected(&d).await;
+    }
+    assert_eq!(arbiters(), before, "no client left running");
     d.stop().await;
 
     // At the next start the state file's settings are in force, not
@@ -1038,4 +1050,13 @@ async fn the_settings_changed_through_the_api_connect_the_daemon_and_are_kept() 
     let info = wait_connected(&d).await;
     assert_eq!(info["params"]["mqtt"]["prefix"], "site3");
     assert_eq!(d.ok("cmd=get_mqtt").await["source"], "state");
+}
+
+/// The daemon's threads that run actix arbiters (the MQTT client has one).
+fn actix_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("/proc")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("actix-rt|system"))
+        .count()
 }
