@@ -413,21 +413,25 @@ async fn serial(d: &Daemon) -> String {
         .to_string()
 }
 
+/// A broker with the account `chargebrain` and `password`; clients without
+/// a user name are let in when `anonymous`.
+async fn broker_with_account(password: &str, anonymous: bool) -> Broker {
+    let config = format!("allow_anonymous {anonymous}\npassword_file $DIR/passwords\n");
+    Broker::start_with(&config, |dir| {
+        let status = std::process::Command::new("mosquitto_passwd")
+            .args(["-b", "-c"])
+            .arg(dir.join("passwords"))
+            .args(["chargebrain", password])
+            .status()
+            .expect("mosquitto_passwd");
+        assert!(status.success());
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_wrong_password_is_reported_and_not_retried_in_a_tight_loop() {
-    let broker = Broker::start_with(
-        "allow_anonymous false\npassword_file $DIR/passwords\n",
-        |dir| {
-            let status = std::process::Command::new("mosquitto_passwd")
-                .args(["-b", "-c"])
-                .arg(dir.join("passwords"))
-                .args(["chargebrain", "right"])
-                .status()
-                .expect("mosquitto_passwd");
-            assert!(status.success());
-        },
-    )
-    .await;
+    let broker = broker_with_account("right", false).await;
     let mqtt = "username = \"chargebrain\"\npassword = \"wrong\"";
     let d = Daemon::start(DaemonConfig::new(settings(&broker.url(), mqtt))).await;
     let info = d
@@ -914,19 +918,7 @@ async fn mqtts_with_a_certificate_authority_of_its_own() {
 async fn the_settings_changed_through_the_api_connect_the_daemon_and_are_kept() {
     // Anonymous clients (the test's) are let in; a client that names a
     // user must give its password.
-    let broker = Broker::start_with(
-        "allow_anonymous true\npassword_file $DIR/passwords\n",
-        |dir| {
-            let status = std::process::Command::new("mosquitto_passwd")
-                .args(["-b", "-c"])
-                .arg(dir.join("passwords"))
-                .args(["chargebrain", "s3cret-pw"])
-                .status()
-                .expect("mosquitto_passwd");
-            assert!(status.success());
-        },
-    )
-    .await;
+    let broker = broker_with_account("s3cret-pw", true).await;
     let dir = tempfile::tempdir().unwrap();
     // settings.toml has no broker: MQTT is off until the page sets one.
     let config = || DaemonConfig {
