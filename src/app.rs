@@ -105,6 +105,7 @@ fn load_or_seed(settings: &Settings, log: &Logger) -> Result<(PathBuf, State), S
         open_transactions: Vec::new(),
         soft_meters: std::collections::BTreeMap::new(),
         serialno: new_serial()?,
+        learnt_rotations: std::collections::BTreeMap::new(),
         cm_vars: std::collections::BTreeMap::new(),
         mqtt: None,
     };
@@ -212,7 +213,8 @@ fn feed_http_wallboxes(
                 if !(dev_type.is_http_input() && dev_type.is_wallbox()) {
                     continue;
                 }
-                let rotation = device.settings.phase_rotation;
+                // The plant's HTTP wallboxes are wired as configured (0° on auto).
+                let rotation = device.settings.phase_rotation.fixed().unwrap_or_default();
                 let draw = rotation.to_building_values([
                     view.current_l1,
                     view.current_l2,

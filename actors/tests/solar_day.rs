@@ -91,6 +91,7 @@ async fn start_day(rules: &str, start: DateTime) -> Day {
         open_transactions: Vec::new(),
         soft_meters: std::collections::BTreeMap::new(),
         serialno: String::new(),
+        learnt_rotations: std::collections::BTreeMap::new(),
         cm_vars: std::collections::BTreeMap::new(),
         mqtt: None,
     };

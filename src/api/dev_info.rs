@@ -148,7 +148,7 @@ enum Kind<'a> {
         min_charging_cur: i64,
         max_charging_cur: &'a CurrentLimit,
         prio: i64,
-        phase_rotation: i64,
+        phase_rotation: actors::config::PhaseRotation,
         group: u32,
         /// The meter that measures it; empty = none.
         attach: &'a str,
@@ -285,7 +285,7 @@ fn device<'a>(
             min_charging_cur: s.min_charging_cur,
             max_charging_cur: &s.max_charging_cur,
             prio: s.prio,
-            phase_rotation: s.phase_rotation.degrees(),
+            phase_rotation: s.phase_rotation,
             group: s.group,
             attach: &s.attach,
             charging_rules: &s.charging_rules,

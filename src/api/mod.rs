@@ -16,6 +16,7 @@ mod page;
 mod params;
 mod users;
 mod wallboxes;
+mod wiring;
 
 use std::sync::Arc;
 
@@ -160,6 +161,7 @@ pub const COMMANDS: &[Command] = {
         command("get_ta_log", Admin, Any),
         command("get_user", Own, Any),
         command("get_users", Admin, Any),
+        command("identify_phases", Admin, PostJson),
         command("login", Own, PostJson),
         command("logout", Own, PostJson),
         command("modbus", ReadUnlessWrite, PostJsonWith("write")),
@@ -314,6 +316,7 @@ pub async fn dispatch(
         "get_ta_log" => return Ok(Answer::Csv(wallboxes::charging_log(state).await?)),
         "get_user" => users::get_user(state, req, params).await?,
         "get_users" => users::get_users(state).await?,
+        "identify_phases" => wiring::identify_phases(state, req, params, body.as_ref()).await?,
         "login" => admin::login(state, req, body.as_ref()).await?,
         "logout" => admin::logout(state, &credentials).await?,
         "modbus" => modbus::command(state, req, params, credentials).await?,

@@ -1,6 +1,6 @@
 //! Settings the cFos API writes as numbers that mean one of a few things:
-//! a wallbox's `phase_rotation` (0, 120, 240), a meter's `role` (0 to 6)
-//! and the site's `disable_policy` (-1, 0, 1). They become enums as they
+//! a meter's `role` (0 to 6) and the site's `disable_policy` (-1, 0, 1)
+//! (a wallbox's `phase_rotation` is in `rotation.rs`: it may be "auto"). They become enums as they
 //! are read, so a value that means nothing is refused there, naming it, and
 //! the cycle never parses them again; they are written back as the numbers.
 
@@ -72,21 +72,6 @@ impl<'de> Deserialize<'de> for DisablePolicy {
         let code = integer(d)?;
         DisablePolicy::from_code(code)
             .ok_or_else(|| serde::de::Error::custom(format!("{code} is not -1, 0 or 1")))
-    }
-}
-
-/// `phase_rotation` as degrees.
-pub mod degrees {
-    use super::{integer, Deserializer, Rotation, Serializer};
-
-    pub fn serialize<S: Serializer>(rotation: &Rotation, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_i64(rotation.degrees())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Rotation, D::Error> {
-        let degrees = integer(d)?;
-        Rotation::from_degrees(degrees)
-            .ok_or_else(|| serde::de::Error::custom(format!("{degrees} is not 0, 120 or 240")))
     }
 }
 

@@ -4,7 +4,8 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::codes::{degrees, role, MeterRole, Rotation};
+use super::codes::{role, MeterRole};
+use super::rotation::PhaseRotation;
 use super::DeviceType;
 
 /// One `[[devices]]` entry.
@@ -54,9 +55,10 @@ pub struct DeviceSettings {
     /// Higher is served first.
     #[serde(default = "default_prio")]
     pub prio: i64,
-    /// 0, 120 or 240: how the wallbox's L1/L2/L3 sit on the building's phases.
-    #[serde(default, with = "degrees")]
-    pub phase_rotation: Rotation,
+    /// 0, 120 or 240: how the wallbox's L1/L2/L3 sit on the building's
+    /// phases; or "auto", as measured from the grid meter.
+    #[serde(default)]
+    pub phase_rotation: PhaseRotation,
     /// 0 = determine from the wallbox meter; else bit0 L1, bit1 L2, bit2 L3.
     #[serde(default)]
     pub used_phases: u8,

@@ -15,6 +15,7 @@ mod device;
 mod formulas;
 pub mod mqtt;
 mod params;
+mod rotation;
 mod state;
 mod users;
 
@@ -33,6 +34,7 @@ pub use formulas::{
 };
 pub use mqtt::{mqtt_in_force, set_mqtt, Broker, MqttSettings, MQTT_FIELDS};
 pub use params::{SiteParams, MIN_TOTAL_MA};
+pub use rotation::{LearntRotation, PhaseRotation};
 pub use state::{License, State, MAX_TEXT_CHARS, STATE_VERSION};
 pub use users::{
     find_card, may_use, needs_auth, owns_card, set_user, shown_while_plugged_in, unknown_fields,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{DeviceSettings, MqttSettings, SiteParams, User};
+use super::{DeviceSettings, LearntRotation, MqttSettings, SiteParams, User};
 use crate::charging_log::Transaction;
 
 /// The longest `title` or `desc`, in characters.
@@ -44,6 +44,10 @@ pub struct State {
     /// then settings.toml's `[mqtt]` is in force (see `config::mqtt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mqtt: Option<MqttSettings>,
+    /// What was learnt about each wallbox's rotation from the grid meter,
+    /// by dev_id.
+    #[serde(default)]
+    pub learnt_rotations: BTreeMap<String, LearntRotation>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

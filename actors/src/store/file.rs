@@ -217,6 +217,7 @@ mod tests {
             open_transactions: Vec::new(),
             soft_meters: std::collections::BTreeMap::new(),
             serialno: String::new(),
+            learnt_rotations: std::collections::BTreeMap::new(),
             cm_vars: std::collections::BTreeMap::new(),
             mqtt: None,
         }

@@ -285,6 +285,7 @@ fn state(title: &str) -> State {
         open_transactions: Vec::new(),
         soft_meters: BTreeMap::new(),
         serialno: String::new(),
+        learnt_rotations: std::collections::BTreeMap::new(),
         cm_vars: BTreeMap::new(),
         mqtt: None,
     }

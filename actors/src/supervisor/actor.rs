@@ -99,6 +99,7 @@ impl Supervisor {
         site.set_users(state.users.clone());
         site.set_cm_vars(&state.cm_vars);
         site.restore(&state.open_transactions, &state.soft_meters);
+        site.restore_rotations(&state.learnt_rotations);
         let health = Arc::new(CycleHealth::new(state.params.cycle_time_ms));
         Supervisor {
             metrics: plant.metrics().clone(),
@@ -245,6 +246,7 @@ impl Supervisor {
             .observe(began.elapsed().as_secs_f64());
         self.count_pauses(&snapshot);
         self.keep_records();
+        self.log_wiring();
         for (i, view) in snapshot.evses.iter().enumerate() {
             if let (Some(view), Some(d)) = (view, self.devices.get(i)) {
                 debug!(self.log, "decision"; "device" => &d.dev_id, "current_ma" => view.lb_current,
@@ -342,6 +344,7 @@ impl Supervisor {
         soft_meters: Option<std::collections::BTreeMap<String, i64>>,
     ) -> Request<Store, Save> {
         self.state.open_transactions = open;
+        self.state.learnt_rotations = self.site.learnt_rotations();
         if let Some(soft) = soft_meters {
             self.state.soft_meters = soft;
         }

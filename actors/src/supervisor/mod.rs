@@ -13,6 +13,7 @@ mod handlers;
 mod health;
 mod messages;
 mod site;
+mod wiring;
 
 pub use actor::Supervisor;
 pub use clock::{Clock, ManualClock};
@@ -22,4 +23,5 @@ pub use messages::{
     Reevaluate, SoftMeter, TakeHistory,
 };
 pub use site::session::{self, Who};
-pub use site::{Command, EvseView, LbReason, MeterView, Now, Site, SiteView, Snapshot};
+pub use site::{Command, EvseView, LbReason, MeterView, Now, Site, SiteView, Snapshot, WiringView};
+pub use wiring::{IdentifyPhases, ProbePlan};

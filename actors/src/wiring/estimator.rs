@@ -174,6 +174,15 @@ pub struct WallboxWiring {
     pub car: Option<CarPhases>,
 }
 
+/// What is kept of a wallbox across a restart (`PhaseEstimator::learnt`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Learnt {
+    /// Probability of each rotation: 0°, 120°, 240°.
+    pub probabilities: [f64; 3],
+    /// Cycles whose change was evidence about it.
+    pub steps: u32,
+}
+
 /// What a wallbox draws, in A, as far as the cycle can tell.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Draw {
@@ -810,6 +819,47 @@ impl PhaseEstimator {
             steps: slot.steps,
             car,
         })
+    }
+
+    /// What was learnt about wallbox `id` that outlives its car, to be
+    /// kept across a restart: the probability of each rotation, once a car
+    /// has drawn there (`None` before).
+    pub fn learnt(&self, id: &str) -> Option<Learnt> {
+        let slot = &self.wallboxes[*self.index.get(id)?];
+        if !slot.drawn {
+            return None;
+        }
+        // What the car plugged in now showed counts once it has drawn.
+        let weights = if slot.car_drawn {
+            [0, 1, 2].map(|r| log_sum(&slot.weights[of_rotation(r)]))
+        } else {
+            slot.before_car
+        };
+        let top = max_of(&weights);
+        let w = weights.map(|l| (l - top).exp());
+        let total: f64 = w.iter().sum();
+        Some(Learnt {
+            probabilities: w.map(|x| x / total),
+            steps: slot.steps,
+        })
+    }
+
+    /// Takes up what was learnt about wallbox `id` before a restart, as if
+    /// its cars had been seen again. Probabilities that are not finite,
+    /// negative or all zero are ignored.
+    pub fn restore(&mut self, id: &str, learnt: &Learnt) {
+        let p = learnt.probabilities;
+        if p.iter().any(|x| !x.is_finite() || *x < 0.0) || p.iter().sum::<f64>() <= 0.0 {
+            return;
+        }
+        self.forget(id);
+        let mut slot = Wallbox::new(id);
+        slot.before_car = p.map(|x| x.ln().max(FLOOR));
+        slot.drawn = true;
+        slot.steps = learnt.steps;
+        slot.next_car();
+        self.index.insert(id.to_string(), self.wallboxes.len());
+        self.wallboxes.push(slot);
     }
 
     /// The ids of the wallboxes it knows.

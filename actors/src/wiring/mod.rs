@@ -122,7 +122,7 @@ mod probe;
 mod tests;
 
 pub use estimator::{
-    CarPhases, CycleObservation, PhaseEstimator, WallboxObservation, WallboxWiring, WiringState,
-    CONFIDENT,
+    CarPhases, CycleObservation, Learnt, PhaseEstimator, WallboxObservation, WallboxWiring,
+    WiringState, CONFIDENT,
 };
 pub use probe::{Probe, ProbeCandidate, ProbeOutcome, ProbeSettings};

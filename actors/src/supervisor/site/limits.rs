@@ -90,7 +90,7 @@ fn limit(i: usize, t: &mut Tracked, cx: &Context, plan: &mut Plan) {
         Some(Reading::Evse(r)) => (Some(r.state), r.cable_ma),
         _ => (None, 0),
     };
-    let building = s.phase_rotation.to_building(t.car_phases());
+    let building = t.building_phases(t.car_phases());
     let max_setting = t.max_charging(cx.names);
     let base = EvseInput {
         group: s.group,

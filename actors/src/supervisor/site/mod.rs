@@ -26,6 +26,7 @@ pub mod session;
 #[cfg(test)]
 mod tests;
 mod views;
+mod wiring;
 
 use crate::alloc::budget::Overdraft;
 use crate::alloc::turns::TurnState;
@@ -39,6 +40,7 @@ use names::{limit_now, max_formula, NameTable};
 pub use reason::LbReason;
 use session::{Overrides, Session, Transaction};
 pub use views::{EvseView, MeterView, SiteView, Snapshot};
+pub use wiring::WiringView;
 
 /// The time a cycle runs at.
 #[derive(Debug, Clone, Copy, Default)]
@@ -116,6 +118,8 @@ struct Tracked {
     card_phases: u8,
     /// Overrides set while no car was plugged in: the next car gets them.
     pending_overrides: Option<Overrides>,
+    /// The rotations load management counts it on (`wiring.rs`).
+    rotations: wiring::Rotations,
 }
 
 impl Tracked {
@@ -147,6 +151,7 @@ impl Tracked {
             attached: None,
             card_phases: 0,
             pending_overrides: None,
+            rotations: wiring::ALL_ROTATIONS,
         }
     }
 
@@ -253,6 +258,8 @@ pub struct Site {
     /// The house load at the grid meter's last reading (grid less what the
     /// wallboxes drew then): used while that reading is not from this cycle.
     grid_house: Option<PerPhase>,
+    /// The phase estimator, the probe and the wiring warnings.
+    wiring: wiring::SiteWiring,
 }
 
 /// The sum of three phases, saturating.
@@ -286,6 +293,7 @@ impl Site {
             user_rules: HashMap::new(),
             cm_vars: Arc::default(),
             grid_house: None,
+            wiring: wiring::SiteWiring::default(),
         }
     }
 
@@ -342,6 +350,7 @@ impl Site {
             self.max_total_formula = max_formula(&params.max_total_current);
         }
         self.params = params;
+        self.forget_wiring(restarted);
     }
 
     /// Notes one device's poll: a reading, or that it did not answer.
@@ -419,6 +428,7 @@ impl Site {
         let stale_after = params.meter_timeout_s * 1000;
         self.attach_meters(now.mono_ms, stale_after);
         let meters = self.read_meters(now.mono_ms, stale_after);
+        self.observe_wiring(&meters);
         let mut names = self.names(&params, &meters, &now);
         // The site limit this cycle; like a wallbox's, 0 while its formula
         // cannot be evaluated.
@@ -431,7 +441,9 @@ impl Site {
         let evse_ma = self.follow_cars(&params, &now);
         let budget = self.budget(&meters, evse_ma, max_total_ma, &params, &now);
         let mut plan = self.limits(&params, &names, &meters, &now);
-        let allocations = self.allocate(&mut plan, &budget, &params, &names, &now);
+        let mut allocations = self.allocate(&mut plan, &budget, &params, &names, &now);
+        self.cap_for_probe(&plan, &mut allocations);
+        self.wiring_views();
         let (commands, mut snapshot) =
             self.commands_and_views(plan, &allocations, &budget, meters, &params, &now);
         snapshot.cycle_time_ms = cycle_time_ms;

@@ -246,7 +246,7 @@ impl Site {
         let mut consumed_evse = [0i64; 3];
         for t in &self.devices {
             if let Some(EvseReading { meter: Some(m), .. }) = t.evse_reading() {
-                let building = t.settings.phase_rotation.to_building_values(m.current_ma);
+                let building = t.likely_rotation().to_building_values(m.current_ma);
                 for (total, ma) in consumed_evse.iter_mut().zip(building) {
                     *total = (*total).saturating_add(ma);
                 }
@@ -264,8 +264,7 @@ impl Site {
             .iter()
             .filter(|t| t.offline && t.turn.is_some())
         {
-            let rotation = t.settings.phase_rotation;
-            let draw = rotation.to_building_values(t.draw(now, fault_after_ms));
+            let draw = t.building_phases_most(t.draw(now, fault_after_ms));
             for (total, ma) in error.iter_mut().zip(draw) {
                 *total = (*total).saturating_add(ma);
             }

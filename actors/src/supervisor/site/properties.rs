@@ -393,9 +393,14 @@ impl Run {
                 }
             });
             self.offered[k] = command;
+            // On every rotation the cycle counts the wallbox on: the
+            // configured one, and the measured one where they differ.
+            let rotations = snapshot.evses[i]
+                .as_ref()
+                .map_or_else(Vec::new, |v| v.wiring.phase_rotation_used.clone());
             let counted = match self.seen_phases[k] {
                 0 => 0b111,
-                phases => to_building(w.rotation, phases),
+                phases => rotations.iter().fold(0, |m, r| m | to_building(*r, phases)),
             };
             seen.push(Seen {
                 command,

@@ -57,6 +57,9 @@ pub struct EvseView {
     /// `lb_reason_code`, `lb_reason_args`).
     #[serde(flatten)]
     pub lb_reason: LbReason,
+    /// How it is wired, as measured (`wiring.rs`).
+    #[serde(flatten)]
+    pub wiring: super::WiringView,
 }
 
 /// What one meter reports, after `invert`.
