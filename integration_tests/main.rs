@@ -21,6 +21,7 @@ mod modbus_rtu;
 mod mqtt;
 mod node_red;
 mod package;
+mod phase_discovery;
 mod plausibility;
 mod reconfigure;
 mod robustness;

@@ -44,7 +44,7 @@ impl Site {
             let phases = t.car_phases();
             let draw = t.draw(now.mono_ms, params.evse_fault_after_s * 1000);
             t.drawn = draw;
-            let draw_building = self.wiring.on_building(t.rotations, draw);
+            let draw_building = t.building_draw(draw);
             for p in 0..3 {
                 evse_ma[p] = evse_ma[p].saturating_add(draw_building[p]);
             }

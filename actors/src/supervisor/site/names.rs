@@ -264,7 +264,7 @@ impl Site {
             .iter()
             .filter(|t| t.offline && t.turn.is_some())
         {
-            let draw = t.building_phases_most(t.draw(now, fault_after_ms));
+            let draw = t.building_draw(t.draw(now, fault_after_ms));
             for (total, ma) in error.iter_mut().zip(draw) {
                 *total = (*total).saturating_add(ma);
             }

@@ -11,11 +11,14 @@
 //! - `auto`: the measured one once confident, else all three.
 //!
 //! A car's current is allocated against every building phase any of these
-//! put it on, and what it draws is counted, per building phase, as the
-//! least any of them puts there: the house load (the grid less the
-//! wallboxes) is then never under-counted, so a wrong rotation can never
-//! free current that is not there. (Without a grid meter the house load
-//! does not come from the wallboxes: there the most is counted.)
+//! put it on, and what it draws is counted on each building phase any of
+//! them puts it on, as a wallbox without a meter is counted on all three
+//! phases until its car's phases are known. On the phase the car is really
+//! on the house load (the grid less the wallboxes) is then exact; on the
+//! others the car's reservation stands in for what it was counted as
+//! drawing there, so in a steady state no phase is over its limit. What a
+//! car's draw frees when it is lowered reaches the others when the car has
+//! followed, as always.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -70,7 +73,7 @@ pub(super) struct SiteWiring {
     applied: BTreeSet<String>,
     /// What the log should say: (is a warning, text).
     notices: Vec<(bool, String)>,
-    /// The site has a grid meter (see the module documentation).
+    /// The site has a grid meter: "identify phases" needs one.
     has_grid: bool,
 }
 
@@ -149,21 +152,22 @@ fn probe_word(outcome: &ProbeOutcome) -> &'static str {
 
 impl SiteWiring {
     /// What a wallbox drawing `draw` (its own phases) is counted as on the
-    /// building's phases (see the module documentation).
-    pub(super) fn on_building(&self, rotations: Rotations, draw: PerPhase) -> PerPhase {
-        let mut each_way = each(rotations).map(|r| r.to_building_values(draw));
-        let Some(first) = each_way.next() else {
-            return draw;
-        };
-        each_way.fold(first, |acc, other| {
-            [0, 1, 2].map(|p| {
-                if self.has_grid {
-                    acc[p].min(other[p])
-                } else {
-                    acc[p].max(other[p])
-                }
-            })
-        })
+    /// building's phases: on each, the most any rotation counted puts there
+    /// (see the module documentation).
+    pub(super) fn on_building(rotations: Rotations, draw: PerPhase) -> PerPhase {
+        each(rotations)
+            .map(|r| r.to_building_values(draw))
+            .fold([0; 3], |acc, d| [0, 1, 2].map(|p| acc[p].max(d[p])))
+    }
+
+    /// Wallbox `id` is no longer contradicted (if it was): says so once.
+    fn cleared(&mut self, id: &str, configured: PhaseRotation) {
+        if self.contradicted.remove(id) {
+            self.notices.push((
+                false,
+                format!("{id}: phase_rotation {configured} no longer contradicts the grid meter"),
+            ));
+        }
     }
 
     /// The log lines since the last call: (is a warning, text).
@@ -179,12 +183,10 @@ impl Tracked {
         each(self.rotations).fold(0, |m, r| m | r.to_building(wallbox_phases))
     }
 
-    /// What it draws (its own phases) on the building's phases, the most
-    /// any rotation counted puts on each: for what a silent wallbox may draw.
-    pub(super) fn building_phases_most(&self, draw: PerPhase) -> PerPhase {
-        each(self.rotations)
-            .map(|r| r.to_building_values(draw))
-            .fold([0; 3], |acc, d| [0, 1, 2].map(|p| acc[p].max(d[p])))
+    /// What it draws (its own phases) on the building's phases, as counted
+    /// (`SiteWiring::on_building`).
+    pub(super) fn building_draw(&self, draw: PerPhase) -> PerPhase {
+        SiteWiring::on_building(self.rotations, draw)
     }
 
     /// One rotation to read the wallbox's meter by, for formulas: the one in
@@ -305,19 +307,11 @@ impl Site {
                     bit(r) | bit(m)
                 }
                 (PhaseRotation::Fixed(r), _) => {
-                    if w.contradicted.remove(id) {
-                        w.notices.push((
-                            false,
-                            format!(
-                                "{id}: phase_rotation {}° no longer contradicts the grid meter",
-                                r.degrees()
-                            ),
-                        ));
-                    }
+                    w.cleared(id, t.settings.phase_rotation);
                     bit(r)
                 }
                 (PhaseRotation::Auto, Some((m, p))) => {
-                    w.contradicted.remove(id);
+                    w.cleared(id, t.settings.phase_rotation);
                     if w.applied.insert(id.clone()) {
                         w.notices.push((
                             false,
@@ -331,7 +325,7 @@ impl Site {
                     bit(m)
                 }
                 (PhaseRotation::Auto, None) => {
-                    w.contradicted.remove(id);
+                    w.cleared(id, t.settings.phase_rotation);
                     w.applied.remove(id);
                     ALL_ROTATIONS
                 }
