@@ -171,7 +171,9 @@ async fn every_answer_has_the_pinned_shape() {
         d.ok("cmd=set_ajax_evse&dev_id=E2&state=2&rfid=04AB").await,
     );
     d.wait_for(Duration::from_secs(15), "E1 charges", |i| {
-        device_info(i, "E1")["state"] == 3 && device_info(i, "E1")["user"] == "anna"
+        device_info(i, "E1")["state"] == 3
+            && device_info(i, "E1")["user"] == "anna"
+            && device_info(i, "E1")["phase_rotation_state"] != "not_drawn"
     })
     .await;
     keep(
@@ -186,6 +188,10 @@ async fn every_answer_has_the_pinned_shape() {
     keep("get_users", d.ok("cmd=get_users").await);
     keep("get_new_user_id", d.ok("cmd=get_new_user_id").await);
     keep("soft_meter", d.ok("cmd=soft_meter&dev_id=E1").await);
+    keep(
+        "identify_phases",
+        d.post("cmd=identify_phases", "{}").await.1,
+    );
     keep("modbus read", d.ok("cmd=modbus&device=M1&read=8062d").await);
     keep(
         "modbus read count",
