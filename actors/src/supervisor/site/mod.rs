@@ -27,6 +27,8 @@ pub mod session;
 mod tests;
 mod views;
 mod wiring;
+#[cfg(test)]
+mod wiring_tests;
 
 use crate::alloc::budget::Overdraft;
 use crate::alloc::turns::TurnState;

@@ -1,0 +1,330 @@
+//! The estimator in the cycle, with a small plant beside it: one-phase
+//! cars behind metered wallboxes wired otherwise than configured, a grid
+//! meter that shows where they really are.
+
+use std::sync::Arc;
+
+use super::{Command, Now, Site};
+use crate::config::{DeviceSettings, SiteParams};
+use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
+
+const LIMIT_MA: i64 = 32_000;
+
+fn device(toml: &str) -> Arc<DeviceSettings> {
+    Arc::new(toml::from_str(toml).unwrap())
+}
+
+fn wallbox(n: usize, rotation: &str) -> Arc<DeviceSettings> {
+    device(&format!(
+        "dev_id = \"E{n}\"\ndev_type = \"evse_powerbrain\"\naddress = \"10.0.0.{n}:502\"\n\
+         max_charging_cur = 32000\nphase_rotation = {rotation}\n"
+    ))
+}
+
+fn grid_meter() -> Arc<DeviceSettings> {
+    device("dev_id = \"M1\"\ndev_type = \"meter_sdm630\"\naddress = \"10.0.0.99:502\"\nrole = 3\n")
+}
+
+/// A small plant: wallboxes with one-phase cars of up to `car_ma`, really
+/// wired `true_rotations` (degrees), a house load, and the site beside it.
+struct Plant {
+    site: Site,
+    true_rotations: Vec<usize>,
+    car_ma: i64,
+    house: [i64; 3],
+    offered: Vec<i64>,
+    cycle: u64,
+    /// The most the grid showed on any phase.
+    most: i64,
+}
+
+impl Plant {
+    fn new(configured: &[&str], true_rotations: &[usize], house: [i64; 3]) -> Self {
+        let mut devices: Vec<_> = configured
+            .iter()
+            .enumerate()
+            .map(|(i, r)| wallbox(i + 1, r))
+            .collect();
+        devices.push(grid_meter());
+        let params = SiteParams {
+            max_total_current: LIMIT_MA.into(),
+            max_imbalance: 0,
+            ..SiteParams::default()
+        };
+        Plant {
+            site: Site::new(params, &devices, 0),
+            true_rotations: true_rotations.to_vec(),
+            car_ma: 16_000,
+            house,
+            offered: vec![0; configured.len()],
+            cycle: 0,
+            most: 0,
+        }
+    }
+
+    fn draw(&self, k: usize) -> i64 {
+        self.offered[k].min(self.car_ma)
+    }
+
+    /// One cycle: the readings of what the cars draw now, then the decision.
+    fn step(&mut self) -> (Vec<Command>, super::Snapshot) {
+        let now = self.cycle * 1000;
+        let mut grid = self.house;
+        for k in 0..self.offered.len() {
+            let draw = self.draw(k);
+            grid[self.true_rotations[k] / 120] += draw;
+            let reading = Reading::Evse(EvseReading {
+                state: EvseState::Charging,
+                charging_enabled: true,
+                offered_ma: self.offered[k],
+                cable_ma: 32_000,
+                meter: Some(MeterReading {
+                    current_ma: [draw, 0, 0],
+                    voltage_v: [230; 3],
+                    per_phase: true,
+                    ..MeterReading::default()
+                }),
+                fail_safe: FailSafe::default(),
+                rfid: String::new(),
+                inputs: 0,
+            });
+            self.site.record(k, Some(Ok(reading)), now);
+        }
+        self.most = self.most.max(grid.iter().copied().max().unwrap_or(0));
+        let meter = Reading::Meter(MeterReading {
+            current_ma: grid,
+            voltage_v: [230; 3],
+            per_phase: true,
+            ..MeterReading::default()
+        });
+        let grid_index = self.offered.len();
+        self.site.record(grid_index, Some(Ok(meter)), now);
+        let (commands, snapshot) = self.site.cycle(Now::mono(now), 1000);
+        for c in &commands {
+            if c.device < self.offered.len() {
+                self.offered[c.device] = if c.enable { c.current_ma } else { 0 };
+            }
+        }
+        self.cycle += 1;
+        (commands, snapshot)
+    }
+
+    fn wiring(snapshot: &super::Snapshot, k: usize) -> super::WiringView {
+        snapshot.evses[k]
+            .as_ref()
+            .map(|v| v.wiring.clone())
+            .unwrap_or_default()
+    }
+}
+
+#[test]
+fn a_contradicted_rotation_is_warned_of_once_and_both_phases_are_protected() {
+    // E1 is said to be on 0° (its car on L1) but is wired 120° (on L2),
+    // where the house draws 20 A: 12 A are left there, 28 on L1.
+    let mut plant = Plant::new(&["0"], &[120], [4000, 20_000, 4000]);
+    let mut warnings = Vec::new();
+    let mut last = None;
+    for _ in 0..30 {
+        let (_, snapshot) = plant.step();
+        let before = warnings.len();
+        warnings.extend(
+            plant
+                .site
+                .take_wiring_notices()
+                .into_iter()
+                .filter(|(warning, _)| *warning),
+        );
+        if before == 0 && !warnings.is_empty() {
+            // Until then the wrong configuration was trusted, and its
+            // car's start may have been too much for L2: that is what the
+            // warning is about. From now on, no more.
+            plant.most = 0;
+        }
+        last = Some(snapshot);
+    }
+    let snapshot = last.unwrap();
+    let view = Plant::wiring(&snapshot, 0);
+    assert_eq!(view.phase_rotation_detected, Some(120));
+    assert_eq!(view.phase_rotation_used, vec![0, 120]);
+    assert!(view
+        .phase_rotation_warning
+        .starts_with("configured 0°, measured 120°"));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0]
+        .1
+        .starts_with("E1: phase_rotation is configured 0°, but the grid meter shows 120°"));
+    // The car is held to what L2 has left, and its draw is counted on both.
+    let draw = plant.draw(0);
+    assert!(
+        (6000..=12_000).contains(&plant.offered[0]),
+        "{}",
+        plant.offered[0]
+    );
+    assert_eq!(snapshot.site.evse_ma, [draw, draw, 0]);
+    assert!(plant.most <= LIMIT_MA, "the grid showed {} mA", plant.most);
+
+    // Set right: the warning clears, once.
+    let devices = [wallbox(1, "120"), grid_meter()];
+    let params = plant.site.params.clone();
+    plant
+        .site
+        .reconfigure(params, &devices, &[], plant.cycle * 1000);
+    let (_, snapshot) = plant.step();
+    let notices = plant.site.take_wiring_notices();
+    assert_eq!(
+        notices,
+        vec![(
+            false,
+            "E1: phase_rotation 120 no longer contradicts the grid meter".to_string()
+        )]
+    );
+    let view = Plant::wiring(&snapshot, 0);
+    assert_eq!(
+        (view.phase_rotation_used, view.phase_rotation_warning),
+        (vec![120], String::new())
+    );
+}
+
+#[test]
+fn on_auto_a_car_is_counted_on_every_phase_until_its_rotation_is_known() {
+    let mut plant = Plant::new(&["\"auto\""], &[240], [4000, 4000, 20_000]);
+    let (commands, snapshot) = plant.step();
+    // Nothing known: the car may be on any phase, so L3's 12 A bind.
+    assert_eq!(
+        Plant::wiring(&snapshot, 0).phase_rotation_used,
+        vec![0, 120, 240]
+    );
+    assert_eq!(commands.first().map(|c| c.current_ma), Some(12_000));
+    for _ in 0..10 {
+        plant.step();
+    }
+    let (_, snapshot) = plant.step();
+    let view = Plant::wiring(&snapshot, 0);
+    assert_eq!(
+        (view.phase_rotation_detected, view.phase_rotation_used),
+        (Some(240), vec![240])
+    );
+    assert_eq!(plant.offered[0], 12_000);
+    assert!(plant.most <= LIMIT_MA, "the grid showed {} mA", plant.most);
+    let notices = plant.site.take_wiring_notices();
+    assert!(
+        notices
+            .iter()
+            .any(|(w, t)| !w && t.starts_with("E1: phase rotation measured 240°")),
+        "{notices:?}"
+    );
+}
+
+#[test]
+fn what_was_learnt_is_taken_up_after_a_restart_and_forgotten_when_the_box_changes() {
+    let mut plant = Plant::new(&["\"auto\""], &[120], [4000, 4000, 4000]);
+    for _ in 0..10 {
+        plant.step();
+    }
+    let learnt = plant.site.learnt_rotations();
+    let e1 = learnt.get("E1").copied().unwrap();
+    assert!(e1.ppm[1] > 950_000, "{e1:?}");
+
+    // A new site (a restart) with no car yet: the rotation is in use at once.
+    let mut restarted = Plant::new(&["\"auto\""], &[120], [4000, 4000, 4000]);
+    restarted.site.restore_rotations(&learnt);
+    restarted.car_ma = 0;
+    let (_, snapshot) = restarted.step();
+    let view = Plant::wiring(&snapshot, 0);
+    assert_eq!(
+        (view.phase_rotation_detected, view.phase_rotation_used),
+        (Some(120), vec![120])
+    );
+
+    // Values that cannot be probabilities are left out.
+    let mut bad = learnt.clone();
+    if let Some(l) = bad.get_mut("E1") {
+        l.ppm = [2_000_000, 0, 0];
+    }
+    let mut other = Plant::new(&["\"auto\""], &[120], [4000, 4000, 4000]);
+    other.site.restore_rotations(&bad);
+    other.car_ma = 0;
+    let (_, snapshot) = other.step();
+    assert_eq!(Plant::wiring(&snapshot, 0).phase_rotation_detected, None);
+
+    // The wallbox reset (another box): forgotten.
+    let devices = [wallbox(1, "\"auto\""), grid_meter()];
+    let params = restarted.site.params.clone();
+    restarted.site.reconfigure(
+        params,
+        &devices,
+        &["E1".to_string()],
+        restarted.cycle * 1000,
+    );
+    let (_, snapshot) = restarted.step();
+    let view = Plant::wiring(&snapshot, 0);
+    assert_eq!(
+        (view.phase_rotation_detected, view.phase_rotation_used),
+        (None, vec![0, 120, 240])
+    );
+    assert!(restarted.site.learnt_rotations().is_empty());
+}
+
+#[test]
+fn identify_phases_only_ever_lowers_a_current_and_finds_what_stood_still() {
+    // Two cars that start together and never change: nothing stands alone.
+    let mut plant = Plant::new(&["\"auto\"", "\"auto\""], &[120, 240], [2000, 2000, 2000]);
+    plant.car_ma = 10_000;
+    for _ in 0..10 {
+        plant.step();
+    }
+    let before = plant.offered.clone();
+    assert!(before.iter().all(|ma| *ma >= 10_000), "{before:?}");
+    let (_, snapshot) = plant.step();
+    assert_eq!(
+        Plant::wiring(&snapshot, 0).phase_rotation_used,
+        vec![0, 120, 240]
+    );
+    let (plan, longest) = plant.site.identify_phases(None).unwrap();
+    assert_eq!(
+        plan,
+        vec![("E1".to_string(), "waiting"), ("E2".to_string(), "waiting")]
+    );
+    assert!(plant.site.identify_phases(None).is_err(), "one at a time");
+    let mut lowered = [false; 2];
+    for _ in 0..=longest {
+        let (commands, snapshot) = plant.step();
+        let probing = (0..2).any(|k| {
+            matches!(
+                Plant::wiring(&snapshot, k).phase_probe,
+                "waiting" | "stepping"
+            )
+        });
+        if !probing {
+            continue;
+        }
+        for c in commands {
+            assert!(c.current_ma <= before[c.device], "{c:?} above {before:?}");
+            lowered[c.device] |= c.current_ma < before[c.device];
+        }
+    }
+    assert_eq!(lowered, [true, true]);
+    let (_, snapshot) = plant.step();
+    for (k, degrees) in [(0, 120), (1, 240)] {
+        let view = Plant::wiring(&snapshot, k);
+        assert_eq!(
+            (
+                view.phase_probe,
+                view.phase_rotation_detected,
+                view.phase_rotation_used
+            ),
+            ("found", Some(degrees), vec![degrees])
+        );
+    }
+    // The caps are lifted: each car on its own phase now gets more.
+    assert!(
+        plant
+            .offered
+            .iter()
+            .zip(&before)
+            .all(|(now, then)| now >= then),
+        "{:?} after {before:?}",
+        plant.offered
+    );
+    assert!(plant.site.identify_phases(Some("E7")).is_err());
+}
