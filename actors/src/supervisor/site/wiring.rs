@@ -16,9 +16,13 @@
 //! phases until its car's phases are known. On the phase the car is really
 //! on the house load (the grid less the wallboxes) is then exact; on the
 //! others the car's reservation stands in for what it was counted as
-//! drawing there, so in a steady state no phase is over its limit. What a
-//! car's draw frees when it is lowered reaches the others when the car has
-//! followed, as always.
+//! drawing there, so in a steady state no phase is over its limit. When
+//! such a car is lowered, what it frees on the phases it is not on reaches
+//! the others one cycle before it has followed: for that cycle a phase can
+//! be over by at most what it was lowered by (as with a wallbox without a
+//! meter; the property test in `wiring_tests.rs` checks the bound). Counting
+//! its draw as the least any rotation puts there instead would count the
+//! car's own draw as house load against it, and pause it every other cycle.
 
 use std::collections::{BTreeMap, BTreeSet};
 
