@@ -1,6 +1,7 @@
 //! One decision of the cycle (`Site::cycle`, no I/O) for 100 wallboxes,
 //! without rules and with five charging rules each, so the cost of the
-//! rules shows beside the cycle's.
+//! rules shows beside the cycle's; and with fresh readings every cycle,
+//! so that the phase estimator is fed.
 //!
 //!   cargo bench -p chargebrain-actors --bench site
 
@@ -72,6 +73,48 @@ fn site(rules: &str) -> Site {
     site
 }
 
+/// The readings of one cycle: every wallbox at 8 A but `stepped` at 10 A
+/// (on its L1 alone), the grid meter showing them on the building's phases.
+fn record_cycle(site: &mut Site, stepped: usize, now: u64) {
+    let mut grid = [100_000; 3];
+    for i in 0..100 {
+        let one = if i == stepped { 10_000 } else { 8000 };
+        let current_ma = [one, 8000, 8000];
+        let shift = (i + 1) % 3;
+        for (p, ma) in current_ma.iter().enumerate() {
+            grid[(p + shift) % 3] += ma;
+        }
+        site.record(
+            i,
+            Some(Ok(Reading::Evse(EvseReading {
+                state: EvseState::Charging,
+                charging_enabled: true,
+                offered_ma: 16_000,
+                cable_ma: 32_000,
+                meter: Some(MeterReading {
+                    current_ma,
+                    voltage_v: [230; 3],
+                    per_phase: true,
+                    ..MeterReading::default()
+                }),
+                fail_safe: FailSafe::default(),
+                rfid: String::new(),
+                inputs: 0,
+            }))),
+            now,
+        );
+    }
+    site.record(
+        100,
+        Some(Ok(Reading::Meter(MeterReading {
+            current_ma: grid,
+            per_phase: true,
+            ..MeterReading::default()
+        }))),
+        now,
+    );
+}
+
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("site_cycle_100_wallboxes");
     for (name, rules) in [("no_rules", ""), ("five_rules_each", RULES)] {
@@ -84,6 +127,20 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // Fresh readings every cycle, one wallbox stepping at a time: the phase
+    // estimator is fed and weighs a change each cycle. The readings'
+    // recording is part of what is measured.
+    let mut s = site("");
+    let mut now = 0;
+    let mut n = 0;
+    group.bench_function("no_rules_fresh_readings_one_car_stepping", |b| {
+        b.iter(|| {
+            now += 1000;
+            n += 1;
+            record_cycle(&mut s, (n / 2) % 100, now);
+            s.cycle(Now::mono(now), 1000)
+        })
+    });
     group.finish();
 }
 
