@@ -1,12 +1,16 @@
 //! Step 4 of the cycle, allocation: the budget and the groups become the
 //! allocator's input, and the allocator shares the current among the cars
-//! the limits step asks for (`alloc/`, pure).
+//! the limits step asks for (`alloc/`, pure). A car whose rotation is
+//! uncertain counts, on a phase it may or may not be on, as the larger of
+//! what it gets and what it draws (`Tracked::uncertain_floor`).
 
 use super::budget::Budget;
 use super::limits::Plan;
 use super::names::NameTable;
 use super::{Now, Site};
-use crate::alloc::{allocate, Allocation, GroupInput, Reason, SiteInput};
+use crate::alloc::{
+    allocate, AllocError, Allocation, EvseInput, GroupInput, PerPhase, Reason, SiteInput,
+};
 use crate::config::SiteParams;
 
 impl Site {
@@ -41,17 +45,23 @@ impl Site {
                 .cmp(&self.devices[*b].settings.dev_id)
         });
         let evse_inputs: Vec<_> = plan.inputs.iter().map(|(_, e)| e.clone()).collect();
-        let results = allocate(&site_input, &evse_inputs).unwrap_or_else(|_| {
-            // Settings validation rules out unknown groups; should one slip
-            // through, nobody charges rather than anybody over a limit.
-            evse_inputs
-                .iter()
-                .map(|_| Allocation {
-                    target_ma: 0,
-                    reason: Reason::MaxCurrent,
-                })
-                .collect()
-        });
+        let floors: Vec<PerPhase> = plan
+            .inputs
+            .iter()
+            .map(|(i, _)| self.devices[*i].uncertain_floor())
+            .collect();
+        let results =
+            allocate_with_floors(&site_input, &evse_inputs, &floors).unwrap_or_else(|_| {
+                // Settings validation rules out unknown groups; should one slip
+                // through, nobody charges rather than anybody over a limit.
+                evse_inputs
+                    .iter()
+                    .map(|_| Allocation {
+                        target_ma: 0,
+                        reason: Reason::MaxCurrent,
+                    })
+                    .collect()
+            });
         let pause_ms = params.min_pause_time_s * 1000;
         for ((i, input), result) in plan.inputs.iter().zip(&results) {
             if input.uncontrolled {
@@ -76,5 +86,55 @@ impl Site {
                 })
             })
             .collect()
+    }
+}
+
+/// `allocate`, with each car counted on each phase as at least its floor
+/// there. A car the allocation gives less than a floor keeps what it got,
+/// the rest of the floor is held back on that phase (in the car's group
+/// and above, as an uncontrolled draw), and the others are allocated
+/// again. Each round fixes at least one more car, so it ends; without
+/// floors, or with none above what a car gets, it is one `allocate`.
+fn allocate_with_floors(
+    site: &SiteInput,
+    evses: &[EvseInput],
+    floors: &[PerPhase],
+) -> Result<Vec<Allocation>, AllocError> {
+    let mut fixed: Vec<Option<Allocation>> = vec![None; evses.len()];
+    loop {
+        let mut inputs = evses.to_vec();
+        for (i, fix) in fixed.iter().enumerate() {
+            let Some(fix) = fix else { continue };
+            inputs[i].uncontrolled = true;
+            inputs[i].max_ma = fix.target_ma;
+            for (p, floor) in floors[i].iter().enumerate() {
+                let held = floor - fix.target_ma;
+                if held > 0 {
+                    inputs.push(EvseInput {
+                        phases: 1 << p,
+                        min_ma: 0,
+                        max_ma: held,
+                        uncontrolled: true,
+                        ..evses[i].clone()
+                    });
+                }
+            }
+        }
+        let mut out = allocate(site, &inputs)?;
+        out.truncate(evses.len());
+        let mut more = false;
+        for (i, a) in out.iter_mut().enumerate() {
+            match fixed[i] {
+                Some(fix) => *a = fix,
+                None if floors[i].iter().any(|&f| f > a.target_ma) => {
+                    fixed[i] = Some(*a);
+                    more = true;
+                }
+                None => {}
+            }
+        }
+        if !more {
+            return Ok(out);
+        }
     }
 }

@@ -16,13 +16,15 @@
 //! phases until its car's phases are known. On the phase the car is really
 //! on the house load (the grid less the wallboxes) is then exact; on the
 //! others the car's reservation stands in for what it was counted as
-//! drawing there, so in a steady state no phase is over its limit. When
-//! such a car is lowered, what it frees on the phases it is not on reaches
-//! the others one cycle before it has followed: for that cycle a phase can
-//! be over by at most what it was lowered by (as with a wallbox without a
-//! meter; the property test in `wiring_tests.rs` checks the bound). Counting
-//! its draw as the least any rotation puts there instead would count the
-//! car's own draw as house load against it, and pause it every other cycle.
+//! drawing there. When such a car is lowered, it still draws its old
+//! current until it follows, on whichever phase it is really on: so on a
+//! phase it may or may not be on it is counted as the larger of what it
+//! gets and what it draws (`Tracked::uncertain_floor`, held back by the
+//! allocation step), and what it frees there reaches the others the cycle
+//! after, once the grid meter shows it gone. No phase is ever over (the
+//! property test in `wiring_tests.rs`). Counting its draw as the least any
+//! rotation puts there instead would count the car's own draw as house
+//! load against it, and pause it every other cycle.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -191,6 +193,24 @@ impl Tracked {
     /// (`SiteWiring::on_building`).
     pub(super) fn building_draw(&self, draw: PerPhase) -> PerPhase {
         SiteWiring::on_building(self.rotations, draw)
+    }
+
+    /// What it is counted as drawing at the least this cycle, on each
+    /// building phase it may or may not be on (some rotation counted puts
+    /// it there, another does not): what it draws there as counted. On the
+    /// phases it surely draws on, and those it is not on, 0.
+    pub(super) fn uncertain_floor(&self) -> PerPhase {
+        let phases = self.car_phases();
+        let surely = each(self.rotations).fold(0b111, |m, r| m & r.to_building(phases));
+        let maybe = self.building_phases(phases) & !surely;
+        let draw = self.building_draw(self.drawn);
+        [0, 1, 2].map(|p| {
+            if maybe & (1 << p) != 0 {
+                draw[p].max(0)
+            } else {
+                0
+            }
+        })
     }
 
     /// One rotation to read the wallbox's meter by, for formulas: the one in
