@@ -18,7 +18,7 @@ use crate::harness::{device_info, repo_file, Daemon, DaemonConfig};
 
 /// The shipped settings with this `[simulation]` and E2's `phase_rotation`
 /// (shipped: 120, as the shipped plant is wired) given as `e2_rotation`.
-fn shipped_with(simulation: &str, e2_rotation: &str) -> String {
+pub(crate) fn shipped_with(simulation: &str, e2_rotation: &str) -> String {
     let shipped = std::fs::read_to_string(repo_file("settings.toml")).expect("settings.toml");
     let start = shipped.find("[simulation]").expect("a [simulation] table");
     let end = shipped.find("[storage]").expect("a [storage] table");
@@ -32,7 +32,7 @@ fn shipped_with(simulation: &str, e2_rotation: &str) -> String {
 
 /// The shipped plant (E1: a three-phase car; E2 really wired 120°, a
 /// one-phase car of up to 32 A), with this household load per phase.
-fn shipped_plant(house: [i64; 3]) -> String {
+pub(crate) fn shipped_plant(house: [i64; 3]) -> String {
     format!(
         "[simulation]\nenabled = true\nbase_port = 0\nwallboxes = 2\nrotations = [0, 120]\n\
          grid_meter = true\nhouse_load_ma = {house:?}\n\

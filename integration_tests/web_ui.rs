@@ -506,3 +506,112 @@ async fn a_fresh_package_install_says_no_devices_are_configured() {
         .wait_for_text("[data-testid=no-devices]", str::is_empty)
         .await;
 }
+
+#[tokio::test]
+async fn a_measured_rotation_is_applied_and_auto_kept_through_the_page() {
+    // The shipped plant with E2 said to be wired 0° (it is 120°).
+    let settings = crate::phase_discovery::shipped_with(
+        &crate::phase_discovery::shipped_plant([10_000, 6000, 4000]),
+        "0",
+    );
+    let d = Daemon::start(DaemonConfig::new(settings)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let info = d.ok("cmd=get_dev_info").await;
+        if device_info(&info, "E2")["phase_rotation_warning"] != "" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no warning: {info:#}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let browser = Browser::start(1280, 900).await;
+    browser.goto(&format!("{}/#/devices", d.base)).await;
+
+    // The contradiction is shown on the wallbox, and applied with a click
+    // through the usual settings change.
+    let advice = browser
+        .wait_for_text("[data-testid=rotation-advice-E2]", |t| {
+            t.starts_with("configured 0°, measured 120° (confidence 9") && t.contains("apply?")
+        })
+        .await;
+    assert!(
+        browser
+            .find_all("[data-testid=rotation-advice-E1]")
+            .await
+            .is_empty(),
+        "E1's three-phase car contradicts nothing ({advice})"
+    );
+    browser.click_on("[data-testid=rotation-apply-E2]").await;
+    wait_for_api(&d, "cmd=get_params", |p| {
+        device_info(p, "E2")["phase_rotation"] == 120
+    })
+    .await;
+    browser
+        .wait_for_text("[data-testid=devices-status]", |t| {
+            t == "E2: phase rotation set to 120°"
+        })
+        .await;
+    browser
+        .wait_for_text("[data-testid=rotation-E2]", |t| {
+            t.starts_with("Rotation 120°: measured 120°")
+        })
+        .await;
+    assert!(
+        browser
+            .find_all("[data-testid=rotation-advice-E2]")
+            .await
+            .is_empty(),
+        "nothing left to apply"
+    );
+
+    // "auto" in the wallbox form, kept when the wallbox is saved again.
+    let edit = "[data-testid=device-row-E2] button[aria-label='Edit E2']";
+    browser.click_on(edit).await;
+    browser.select("[name=phase_rotation]", "auto").await;
+    browser.click_on("[data-testid=device-save]").await;
+    wait_for_api(&d, "cmd=get_params", |p| {
+        device_info(p, "E2")["phase_rotation"] == "auto"
+    })
+    .await;
+    browser
+        .wait_for_text("[data-testid=devices-status]", |t| t == "Saved E2")
+        .await;
+    browser
+        .wait_for_text("[data-testid=rotation-E2]", |t| {
+            t.starts_with("Rotation auto:")
+        })
+        .await;
+    browser.click_on(edit).await;
+    let select = browser.wait_for("[name=phase_rotation]").await;
+    assert_eq!(browser.value(&select).await, "auto", "the form shows auto");
+    browser.fill("[name=name]", "Garage").await;
+    browser.click_on("[data-testid=device-save]").await;
+    let params = wait_for_api(&d, "cmd=get_params", |p| {
+        device_info(p, "E2")["name"] == "Garage"
+    })
+    .await;
+    assert_eq!(device_info(&params, "E2")["phase_rotation"], "auto");
+    browser
+        .wait_for_text("[data-testid=device-row-E2] .what", |t| {
+            t.contains("Garage")
+        })
+        .await;
+
+    // "Identify phases" for E2 starts the probe; its progress is shown on
+    // the wallbox.
+    browser.click_on("[data-testid=identify-E2]").await;
+    browser
+        .wait_for_text("[data-testid=devices-status]", |t| {
+            t.starts_with("Identify phases started")
+        })
+        .await;
+    let probe = browser
+        .wait_for_text("[data-testid=probe-E2]", |t| {
+            t.starts_with("Identify phases: ")
+        })
+        .await;
+    let info = d.ok("cmd=get_dev_info").await;
+    assert_ne!(device_info(&info, "E2")["phase_probe"], "", "{probe}");
+    std::fs::write(artifacts().join("rotation.png"), browser.screenshot().await)
+        .expect("screenshot");
+}

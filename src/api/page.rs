@@ -74,6 +74,7 @@ const ASSETS: &[Asset] = &[
     module!("lib/users.js"),
     module!("lib/sessions.js"),
     module!("lib/mqtt.js"),
+    module!("lib/wiring.js"),
 ];
 
 /// What is served of each asset, computed once: its body (index.html's

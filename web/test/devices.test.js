@@ -57,3 +57,8 @@ test("a new device gets the first free E<n> or M<n>, whatever the case", () => {
   assert.equal(nextId(META, [], "meter_ajax"), "M1");
   assert.equal(nextId(META, [{ dev_id: "M1" }], "meter_ajax"), "M2");
 });
+
+test("a wallbox's rotation may be set to auto, kept as the text the daemon takes", () => {
+  const rotation = deviceFields(META).find(([def]) => def[0] === "phase_rotation")[0];
+  assert.deepEqual(rotation[3].map(([value]) => value), [0, 120, 240, "auto"]);
+});

@@ -1,10 +1,17 @@
 // Devices: the list, and a form to add or edit one. The types, their
 // kinds and the roles come from the daemon (get_params's dev_meta, meta).
+// Under each wallbox, how it is wired as measured (get_dev_info): a
+// configured rotation the measurement contradicts, with a button that
+// applies the measured one, and "identify phases" with its progress.
 
 import { h, say, statusEl } from "../dom.js";
 import { api } from "../api.js";
 import { changes, field } from "../form.js";
-import { DEVICE_DEFAULTS, defaultType, deviceFields, metaOf, nextId, typeInfo, typeOptions } from "../lib/devices.js";
+import { DEVICE_DEFAULTS, defaultType, deviceFields, isWallbox, metaOf, nextId, typeInfo, typeOptions } from "../lib/devices.js";
+import { probeText, probing, rotationAdvice, rotationStatus } from "../lib/wiring.js";
+
+// How often the list is read again while "identify phases" runs.
+const PROBE_POLL_MS = 2000;
 
 export async function devices(root) {
   const st = statusEl("devices-status");
@@ -12,15 +19,70 @@ export async function devices(root) {
   const panel = h("section", { class: "panel", hidden: true, "aria-labelledby": "dev-form-h" });
   const add = h("button", { type: "button", class: "primary", "data-testid": "device-new", text: "Add a device" });
   add.addEventListener("click", () => openForm());
-  root.append(h("h1", { text: "Devices" }), h("div", { class: "buttons" }, add), panel, st, list);
+  const identifyAll = h("button", { type: "button", "data-testid": "identify-phases", text: "Identify phases" });
+  identifyAll.addEventListener("click", () => identify(undefined));
+  root.append(h("h1", { text: "Devices" }), h("div", { class: "buttons" }, add, identifyAll), panel, st, list);
   let info;
   let meta;
+  // get_dev_info's wallboxes by dev_id (their wiring as measured).
+  let live = new Map();
+  let polling = null;
+  let watchUntil = 0;
 
   async function load() {
-    info = await api("get_params");
+    const [params, status] = await Promise.all([api("get_params"), api("get_dev_info")]);
+    info = params;
     meta = metaOf(info);
+    live = new Map((status.devices || []).map((d) => [d.dev_id, d]));
     if (!root.isConnected) return;
     list.replaceChildren(...info.devices.map(row));
+    // While "identify phases" runs, and for a few cycles after it was
+    // asked (the daemon starts it with its next cycle), its progress is
+    // read again.
+    clearTimeout(polling);
+    if (probing([...live.values()]) || Date.now() < watchUntil) polling = setTimeout(() => root.isConnected && load().catch((e) => say(st, e.message, "err")), PROBE_POLL_MS);
+  }
+
+  async function identify(devId) {
+    say(st, "Starting identify phases…");
+    try {
+      const plan = await api("identify_phases", {}, devId ? { dev_id: devId } : {});
+      watchUntil = Date.now() + 3 * PROBE_POLL_MS;
+      const cycles = plan.longest_cycles ? ` (at most ${plan.longest_cycles} cycles)` : "";
+      say(st, "Identify phases started" + cycles + ": progress under each wallbox", "ok");
+      await load();
+    } catch (e) {
+      say(st, e.message, "err");
+    }
+  }
+
+  async function applyRotation(devId, rotation) {
+    say(st, "Saving…");
+    try {
+      await api("set_params", {}, { devices: [{ dev_id: devId, phase_rotation: rotation }] });
+      say(st, `${devId}: phase rotation set to ${rotation}°`, "ok");
+      await load();
+    } catch (e) {
+      say(st, e.message, "err");
+    }
+  }
+
+  // Under a wallbox: its wiring as measured, and what can be done about it.
+  function wiring(d) {
+    const now = live.get(d.dev_id);
+    if (!now || !isWallbox(meta)(d)) return null;
+    const lines = [];
+    const status = rotationStatus(now);
+    if (status) lines.push(h("small", { "data-testid": "rotation-" + d.dev_id, text: status }));
+    const advice = rotationAdvice(now);
+    if (advice) {
+      const apply = h("button", { type: "button", "data-testid": "rotation-apply-" + d.dev_id, text: `Apply ${advice.apply}°`, "aria-label": `Apply the measured rotation ${advice.apply}° to ${d.dev_id}` });
+      apply.addEventListener("click", () => applyRotation(d.dev_id, advice.apply));
+      lines.push(h("div", { class: "warn", "data-testid": "rotation-advice-" + d.dev_id }, h("span", { text: advice.text + " — apply? " }), apply));
+    }
+    const probe = probeText(now);
+    if (probe) lines.push(h("small", { "data-testid": "probe-" + d.dev_id, text: probe }));
+    return lines.length ? h("div", { class: "wiring" }, lines) : null;
   }
 
   async function run(cmd, devId, done) {
@@ -37,6 +99,8 @@ export async function devices(root) {
   function row(d) {
     const edit = h("button", { type: "button", text: "Edit", "aria-label": "Edit " + d.dev_id });
     const reset = h("button", { type: "button", text: "Reset", "aria-label": "Reset " + d.dev_id });
+    const probe = isWallbox(meta)(d) ? h("button", { type: "button", text: "Identify phases", "aria-label": "Identify the phases of " + d.dev_id, "data-testid": "identify-" + d.dev_id }) : null;
+    probe?.addEventListener("click", () => identify(d.dev_id));
     const del = h("button", { type: "button", class: "danger", text: "Delete", "aria-label": "Delete " + d.dev_id, "data-testid": "device-delete" });
     const confirm = h("button", { type: "button", class: "danger", text: `Yes, delete ${d.dev_id}`, "data-testid": "device-delete-confirm" });
     const keep = h("button", { type: "button", text: "Keep it" });
@@ -57,8 +121,8 @@ export async function devices(root) {
     confirm.addEventListener("click", () => run("del_device", d.dev_id, `${d.dev_id} deleted`));
     return h("li", { class: "row", "data-testid": "device-row-" + d.dev_id },
       h("div", { class: "what" }, h("strong", { text: d.dev_id }), " ", h("span", { text: d.name || "" }),
-        h("small", { text: `${d.desc} · ${d.dev_type}` + (d.address ? " · " + d.address : "") })),
-      h("div", { class: "buttons" }, edit, reset, del, ask));
+        h("small", { text: `${d.desc} · ${d.dev_type}` + (d.address ? " · " + d.address : "") }), wiring(d)),
+      h("div", { class: "buttons" }, edit, probe, reset, del, ask));
   }
 
   function openForm(d) {
