@@ -62,6 +62,9 @@ impl Site {
                     })
                     .collect()
             });
+        for (((i, _), result), floor) in plan.inputs.iter().zip(&results).zip(&floors) {
+            self.devices[*i].view.wiring.held_ma = floor.map(|f| (f - result.target_ma).max(0));
+        }
         let pause_ms = params.min_pause_time_s * 1000;
         for ((i, input), result) in plan.inputs.iter().zip(&results) {
             if input.uncontrolled {

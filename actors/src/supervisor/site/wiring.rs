@@ -109,6 +109,12 @@ pub struct WiringView {
     /// `waiting`, `stepping`, `found`, `already_known`, `not_charging`,
     /// `no_room`, `all_three_phases` or `unsure`.
     pub phase_probe: &'static str,
+    /// What the allocation held back this cycle on each building phase the
+    /// car may or may not be on, beyond what it gets: the rest of what it
+    /// draws there (`Tracked::uncertain_floor`), mA. Not shown; the
+    /// property tests count it with the limits.
+    #[serde(skip)]
+    pub held_ma: PerPhase,
 }
 
 /// On which phases the car plugged in now draws.
@@ -393,6 +399,7 @@ impl Site {
                     .iter()
                     .find(|(o, _)| o == id)
                     .map_or("", |(_, o)| probe_word(o)),
+                held_ma: t.view.wiring.held_ma,
                 ..WiringView::default()
             };
             if let Some(k) = known {
