@@ -59,9 +59,16 @@ async fn a_failing_device_is_logged_once_then_its_recovery_once() {
     )
     .await
     .expect("simulator");
-    let refused = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free port");
+    // Bound but not listening: it refuses connections, and stays ours for
+    // the whole test, so no other process can take the port meanwhile.
+    let refusing = tokio::net::TcpSocket::new_v4().expect("socket");
+    refusing
+        .bind(std::net::SocketAddr::from((
+            std::net::Ipv4Addr::LOCALHOST,
+            0,
+        )))
+        .expect("bind");
+    let refused = refusing.local_addr().expect("addr");
     let settings = format!(
         "[simulation]\nenabled = false\n[modbus]\ntimeout_ms = 100\n[load]\ncycle_time_ms = 100\n{}{}",
         device("M1", "meter_powerbrain", &sim.addr.to_string(), 2),
