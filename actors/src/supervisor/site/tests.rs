@@ -900,3 +900,242 @@ fn a_wallbox_push_between_two_meter_readings_does_not_lower_the_house_load() {
     let (_, snapshot) = site.cycle(Now::mono(1000), 1000);
     assert_eq!(snapshot.site.house_ma, [6_000; 3]);
 }
+
+/// A wallbox with a meter whose counter reads `import_wh`.
+fn metered(state: EvseState, import_wh: i64) -> Reading {
+    Reading::Evse(EvseReading {
+        state,
+        charging_enabled: true,
+        offered_ma: 16_000,
+        cable_ma: 32_000,
+        meter: Some(MeterReading {
+            current_ma: [16_000; 3],
+            voltage_v: [230; 3],
+            import_wh,
+            per_phase: true,
+            ..MeterReading::default()
+        }),
+        fail_safe: FailSafe::default(),
+        rfid: String::new(),
+        inputs: 0,
+    })
+}
+
+#[test]
+fn a_closed_charge_logs_what_the_meter_or_the_soft_meter_counted() {
+    // E1 has a meter; E2 has none: its soft meter integrates 16 A × 230 V
+    // on three phases, 11.04 kW, for an hour (3 600 cycles of a second).
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), wallbox(2, "")], 0);
+    site.record(0, Some(Ok(metered(EvseState::Charging, 10_000))), 0);
+    site.record(1, Some(Ok(unmetered(EvseState::Charging))), 0);
+    site.cycle(0, 1000);
+    for n in 1..=3600 {
+        let now = n * 1000;
+        site.record(
+            0,
+            Some(Ok(metered(EvseState::Charging, 10_000 + n as i64))),
+            now,
+        );
+        site.record(1, Some(Ok(unmetered(EvseState::Charging))), now);
+        site.cycle(now, 1000);
+    }
+    assert!(site.take_events().0.is_empty(), "nothing closed yet");
+    site.record(0, Some(Ok(metered(EvseState::Waiting, 13_600))), 3_601_000);
+    site.record(1, Some(Ok(unmetered(EvseState::Waiting))), 3_601_000);
+    site.cycle(3_601_000, 1000);
+    let (closed, _) = site.take_events();
+    let energy: Vec<_> = closed
+        .iter()
+        .map(|tx| (tx.dev_id.as_str(), tx.energy_start_wh, tx.energy_wh))
+        .collect();
+    assert_eq!(energy, [("E1", 10_000, 3_600), ("E2", 0, 11_040)]);
+}
+
+#[test]
+fn a_reconfigure_applies_the_new_limits_and_keeps_what_it_tracked() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), grid_meter()], 0);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.record(1, Some(Ok(grid([0; 3]))), 0);
+    let (commands, _) = site.cycle(0, 1000);
+    assert_eq!(command(&commands, 0), 32_000);
+    // The wallbox's maximum and the site's limit become formulas. Nothing
+    // is polled in between: the readings are kept.
+    let params = SiteParams {
+        max_total_current: crate::devices::CurrentLimit::Formula("10000 + 10000".into()),
+        ..SiteParams::default()
+    };
+    let e1 = device(
+        "dev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"evse\"\nmax_charging_cur = \"2 * 8000\"\n",
+    );
+    site.reconfigure(params.clone(), &[e1.clone(), grid_meter()], &[], 1000);
+    let (commands, snapshot) = site.cycle(1000, 1000);
+    assert_eq!(snapshot.site.max_total_ma, 20_000);
+    assert_eq!(command(&commands, 0), 16_000, "the wallbox's formula");
+    let e1_view = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!(
+        e1_view.state,
+        EvseState::Charging.code(),
+        "its reading kept"
+    );
+    // A wallbox that was restarted starts afresh: no reading until polled.
+    site.reconfigure(params, &[e1, grid_meter()], &["E1".to_string()], 2000);
+    let (commands, snapshot) = site.cycle(2000, 1000);
+    let e1_view = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!(e1_view.state, EvseState::Offline.code());
+    assert!(command(&commands, 0) <= 0, "{commands:?}");
+}
+
+#[test]
+fn the_largest_overdraw_is_shown_until_it_is_reset() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), grid_meter()], 0);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.record(1, Some(Ok(grid([40_000, 0, 0]))), 0);
+    let (_, snapshot) = site.cycle(0, 1000);
+    assert_eq!(snapshot.site.overdraft_cur, 8000, "40 A on L1 of 32 A");
+    site.record(1, Some(Ok(grid([10_000, 0, 0]))), 1000);
+    let (_, snapshot) = site.cycle(1000, 1000);
+    assert_eq!(
+        snapshot.site.overdraft_cur, 8000,
+        "kept once the load falls"
+    );
+    site.reset_overdraft();
+    let (_, snapshot) = site.cycle(2000, 1000);
+    assert_eq!(snapshot.site.overdraft_cur, 0);
+}
+
+#[test]
+fn without_a_grid_meter_the_surplus_is_production_less_consumption() {
+    // PV makes 10 A per phase, the house uses 3 A per phase, a battery
+    // discharges 2 A per phase. No grid meter: the surplus is what the
+    // meters add up to; an "all" battery's discharge counts, a home
+    // battery's does not. The rule charges at the surplus + 6 A.
+    let surplus_with = |battery_role: u8| {
+        let meter = |n: usize, role: u8| {
+            device(&format!(
+                "dev_id = \"M{n}\"\ndev_type = \"meter_sdm630\"\naddress = \"m{n}\"\nrole = {role}\n"
+            ))
+        };
+        let rule = "charging_rules = [{ expr = \"GM.surplus.current + 6000\" }]";
+        let mut site = Site::new(
+            SiteParams::default(),
+            &[
+                wallbox(1, rule),
+                meter(2, 2),
+                meter(3, 1),
+                meter(4, battery_role),
+            ],
+            0,
+        );
+        site.record(0, Some(Ok(charging([0; 3]))), 0);
+        site.record(1, Some(Ok(grid([10_000; 3]))), 0);
+        site.record(2, Some(Ok(grid([3000; 3]))), 0);
+        site.record(3, Some(Ok(grid([-2000; 3]))), 0);
+        let (commands, _) = site.cycle(0, 1000);
+        command(&commands, 0) - 6000
+    };
+    assert_eq!(surplus_with(6), 9000);
+    assert_eq!(surplus_with(5), 7000);
+}
+
+#[test]
+fn a_card_the_wallbox_reads_authorises_its_car() {
+    let users: Vec<crate::users::User> = serde_json::from_value(serde_json::json!([
+        {"id": "anna", "dev_ids": ["E1"], "rfids": [{"id": "04AB"}]}
+    ]))
+    .unwrap();
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    site.set_users(users);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    let (commands, _) = site.cycle(0, 1000);
+    assert_eq!(command(&commands, 0), 0, "waits for a card");
+    // The wallbox's own reader (Power Brain register 8096) shows the card.
+    let mut with_card = charging([0; 3]);
+    if let Reading::Evse(r) = &mut with_card {
+        r.rfid = "04AB".into();
+    }
+    site.record(0, Some(Ok(with_card)), 1000);
+    let (commands, _) = site.cycle(1000, 1000);
+    assert_eq!(command(&commands, 0), 32_000, "authorised");
+    let (_, notices) = site.take_events();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].starts_with("E1: card 04AB: "), "{notices:?}");
+}
+
+#[test]
+fn a_disabled_wallbox_takes_room_only_while_a_car_is_there() {
+    // E1 is disabled and left at its minimum (policy 1): its car draws
+    // 6 A outside the load management, so E2 gets what is left. Without a
+    // car E1 draws nothing and E2 gets it all.
+    let params = SiteParams {
+        disable_policy: 1,
+        ..SiteParams::default()
+    };
+    let waiting = Reading::Evse(EvseReading {
+        state: EvseState::Waiting,
+        charging_enabled: true,
+        offered_ma: 6000,
+        cable_ma: 32_000,
+        meter: None,
+        fail_safe: FailSafe::default(),
+        rfid: String::new(),
+        inputs: 0,
+    });
+    for (e1, e2_gets) in [(charging([0; 3]), 26_000), (waiting, 32_000)] {
+        let mut site = Site::new(
+            params.clone(),
+            &[wallbox(1, "device_enabled = false"), wallbox(2, "")],
+            0,
+        );
+        site.record(0, Some(Ok(e1)), 0);
+        site.record(1, Some(Ok(charging([0; 3]))), 0);
+        let (commands, _) = site.cycle(0, 1000);
+        assert_eq!(command(&commands, 1), e2_gets);
+    }
+}
+
+#[test]
+fn the_cable_limits_the_car_once_the_wallbox_reports_it() {
+    // 0 is a wallbox that does not say what its cable takes.
+    for (cable_ma, expected) in [(0, 32_000), (20_000, 20_000)] {
+        let mut reading = charging([0; 3]);
+        if let Reading::Evse(r) = &mut reading {
+            r.cable_ma = cable_ma;
+        }
+        let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+        site.record(0, Some(Ok(reading)), 0);
+        let (commands, _) = site.cycle(0, 1000);
+        assert_eq!(command(&commands, 0), expected, "cable {cable_ma} mA");
+    }
+}
+
+#[test]
+fn a_surplus_rule_charges_with_what_goes_out_per_phase() {
+    // 9 A per phase go out to the grid: a three-phase car may take 9 A.
+    let rule = "charging_rules = [{ mode = 5 }]";
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, rule), grid_meter()], 0);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.record(1, Some(Ok(grid([-9000; 3]))), 0);
+    let (commands, snapshot) = site.cycle(0, 1000);
+    assert_eq!(command(&commands, 0), 9000);
+    let e1 = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!(
+        (e1.rule_id.as_str(), e1.rule_current),
+        ("E1/0", 9000),
+        "{e1:?}"
+    );
+}
+
+#[test]
+fn a_rule_that_wishes_the_wallboxs_maximum_does_not_name_itself() {
+    // The rule wishes 32 A, the wallbox's own maximum: that maximum is
+    // what holds the car, and the reason says so.
+    for (wish, reason) in [(32_000, "max_charging_cur"), (20_000, "charging rule")] {
+        let rule = format!("charging_rules = [{{ mode = 0, current = {wish} }}]");
+        let mut site = Site::new(SiteParams::default(), &[wallbox(1, &rule)], 0);
+        site.record(0, Some(Ok(charging([0; 3]))), 0);
+        let (commands, snapshot) = site.cycle(0, 1000);
+        assert_eq!(command(&commands, 0), wish);
+        let e1 = snapshot.evses[0].clone().unwrap_or_default();
+        assert!(e1.lb_reason.starts_with(reason), "{wish}: {e1:?}");
+    }
+}
