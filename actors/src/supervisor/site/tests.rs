@@ -1139,3 +1139,27 @@ fn a_rule_that_wishes_the_wallboxs_maximum_does_not_name_itself() {
         assert!(e1.lb_reason.starts_with(reason), "{wish}: {e1:?}");
     }
 }
+
+#[test]
+fn a_car_stopped_by_a_rule_shows_as_paused_with_the_time_it_has_waited() {
+    let rules = "charging_rules = [{ input = \"E1.input1\", current = 10000 }]";
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, rules)], 0);
+    let mut at = |inputs: u8, now: u64| {
+        let Reading::Evse(mut r) = charging([0; 3]) else {
+            unreachable!("charging() is a wallbox reading")
+        };
+        r.inputs = inputs;
+        site.record(0, Some(Ok(Reading::Evse(r))), now);
+        let (_, snapshot) = site.cycle(now, 1000);
+        let e1 = snapshot.evses[0].clone().unwrap_or_default();
+        (e1.paused, e1.pause_time)
+    };
+    assert_eq!(at(1, 0), (false, 0), "charging");
+    assert_eq!(
+        at(0, 1000),
+        (true, 0),
+        "stopped by the rule: its pause starts"
+    );
+    assert_eq!(at(0, 31_000), (true, 30));
+    assert_eq!(at(1, 400_000), (false, 0), "charging again");
+}
