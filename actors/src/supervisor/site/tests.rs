@@ -1163,3 +1163,113 @@ fn a_car_stopped_by_a_rule_shows_as_paused_with_the_time_it_has_waited() {
     assert_eq!(at(0, 31_000), (true, 30));
     assert_eq!(at(1, 400_000), (false, 0), "charging again");
 }
+
+#[test]
+fn formulas_see_a_silent_wallboxs_last_draw_until_its_fault_time() {
+    // As `a_silent_wallbox_counts_its_last_draw…`, read from the rule's
+    // side: `GM.error` is E2's last draw (16 A) for three minutes, then its
+    // fail-safe current (8 A).
+    let rule = "charging_rules = [{ expr = \"GM.error.current_l2 == 8000 ? 32000 : 16000\" }]";
+    let mut site = Site::new(
+        SiteParams::default(),
+        &[
+            wallbox(1, rule),
+            wallbox(2, "fail_safe_current = 8000"),
+            grid_meter(),
+        ],
+        0,
+    );
+    let mut at = |now: u64| {
+        site.record(0, Some(Ok(charging([10_000; 3]))), now);
+        let e2 = if now == 0 {
+            Ok(charging([16_000; 3]))
+        } else {
+            Err("no answer".into())
+        };
+        site.record(1, Some(e2), now);
+        site.record(2, Some(Ok(grid([26_000; 3]))), now);
+        let (_, snapshot) = site.cycle(now, 1000);
+        snapshot.evses[0].clone().unwrap_or_default().rule_current
+    };
+    at(0);
+    assert_eq!(at(1000), 16_000, "silent for a second: its last draw");
+    assert_eq!(at(150_000), 16_000);
+    assert_eq!(
+        at(182_000),
+        32_000,
+        "after three minutes: its fail-safe current"
+    );
+}
+
+#[test]
+fn soft_meters_are_read_set_and_restored_by_dev_id() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), wallbox(2, "")], 0);
+    assert!(site.soft_meters().is_empty(), "nothing counted yet");
+    assert_eq!(
+        site.soft_meter("E1", Some(1500)),
+        Ok(0),
+        "answers the old value"
+    );
+    assert_eq!(site.soft_meter("E1", None), Ok(1500));
+    assert_eq!(
+        site.soft_meter("E1", Some(-5)),
+        Err("val: must not be negative".into())
+    );
+    assert_eq!(
+        site.soft_meter("E1", None),
+        Ok(1500),
+        "a refused value changes nothing"
+    );
+    assert!(site.soft_meter("E9", None).is_err());
+    // A meter at 0 Wh is not worth saving; one at 1 Wh is.
+    site.soft_meter("E2", Some(1)).unwrap();
+    let saved = site.soft_meters();
+    assert_eq!(
+        saved
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect::<Vec<_>>(),
+        [("E1", 1500), ("E2", 1)]
+    );
+    // After a restart: the soft meters and the open transaction come back,
+    // and the car that is still there continues that transaction.
+    let open = crate::supervisor::Transaction {
+        dev_id: "E1".into(),
+        start: 1_700_000_000,
+        energy_start_wh: 1000,
+        ..Default::default()
+    };
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), wallbox(2, "")], 0);
+    site.restore(&[open], &saved);
+    assert_eq!(site.soft_meter("E2", None), Ok(1));
+    site.record(0, Some(Ok(unmetered(EvseState::Charging))), 0);
+    site.cycle(0, 1000);
+    let open = site.open_transactions();
+    assert_eq!(
+        open.iter()
+            .map(|tx| (tx.dev_id.as_str(), tx.start, tx.energy_start_wh))
+            .collect::<Vec<_>>(),
+        [("E1", 1_700_000_000, 1000)]
+    );
+}
+
+#[test]
+fn an_override_below_the_minimum_is_refused_the_minimum_itself_is_not() {
+    use crate::supervisor::Who;
+    let mut site = Site::new(
+        SiteParams::default(),
+        &[wallbox(1, "min_charging_cur = 6000")],
+        0,
+    );
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.cycle(0, 1000);
+    assert!(site
+        .override_device("E1", "", Some(5900), &Who::Admin)
+        .is_err_and(|e| e.contains("below E1's minimum of 6000 mA")));
+    assert_eq!(
+        site.override_device("E1", "", Some(6000), &Who::Admin),
+        Ok(())
+    );
+    let (commands, _) = site.cycle(1000, 1000);
+    assert_eq!(command(&commands, 0), 6000);
+}
