@@ -1273,3 +1273,47 @@ fn an_override_below_the_minimum_is_refused_the_minimum_itself_is_not() {
     let (commands, _) = site.cycle(1000, 1000);
     assert_eq!(command(&commands, 0), 6000);
 }
+
+#[test]
+fn an_inverted_meter_shows_its_counters_swapped_and_its_flow_negated() {
+    let meter = device(
+        "dev_id = \"M1\"\ndev_type = \"meter_sdm630\"\naddress = \"grid\"\nrole = 3\ninvert = true\n",
+    );
+    let mut site = Site::new(SiteParams::default(), &[meter], 0);
+    let reading = Reading::Meter(MeterReading {
+        current_ma: [1000, 2000, 3000],
+        power_w: 1380,
+        import_wh: 500,
+        export_wh: 7000,
+        per_phase: true,
+        ..MeterReading::default()
+    });
+    site.record(0, Some(Ok(reading)), 0);
+    let (_, snapshot) = site.cycle(0, 1000);
+    let m1 = snapshot.meters[0].clone().unwrap_or_default();
+    assert_eq!(
+        (m1.import, m1.export, m1.power_w),
+        (7000, 500, -1380),
+        "{m1:?}"
+    );
+    assert_eq!(
+        (m1.current_l1, m1.current_l2, m1.current_l3),
+        (-1000, -2000, -3000)
+    );
+}
+
+#[test]
+fn a_wallbox_shows_its_draw_per_phase_and_none_before_it_answered() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), wallbox(2, "")], 0);
+    site.record(0, Some(Ok(charging([1000, 2000, 3000]))), 0);
+    // E2 never answered and was never given a current: it draws nothing.
+    site.record(1, Some(Err("no answer".into())), 0);
+    let (_, snapshot) = site.cycle(0, 1000);
+    let view = |i: usize| {
+        let e = snapshot.evses[i].clone().unwrap_or_default();
+        (e.current_l1, e.current_l2, e.current_l3)
+    };
+    assert_eq!(view(0), (1000, 2000, 3000));
+    assert_eq!(view(1), (0, 0, 0));
+    assert_eq!(snapshot.site.evse_ma, [1000, 2000, 3000]);
+}
