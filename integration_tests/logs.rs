@@ -75,14 +75,14 @@ async fn a_failing_device_is_logged_once_then_its_recovery_once() {
         device("M2", "meter_powerbrain", &refused.to_string(), 2),
     );
     let d = Daemon::start(DaemonConfig::new(settings)).await;
-    d.wait_for(Duration::from_secs(10), "M1 answers", |i| {
+    d.wait_for(Duration::from_secs(15), "M1 answers", |i| {
         device_info(i, "M1")["model"]
             .as_str()
             .is_some_and(|m| m.contains("Power Brain"))
     })
     .await;
     bank.set_online(false);
-    d.wait_for(Duration::from_secs(10), "M1 fails", |i| {
+    d.wait_for(Duration::from_secs(15), "M1 fails", |i| {
         device_info(i, "M1")["com_err"] == true
     })
     .await;
@@ -98,7 +98,7 @@ async fn a_failing_device_is_logged_once_then_its_recovery_once() {
     let device_warnings = d.count_logged(&["WARN", "device: M"]);
     assert_eq!(device_warnings, 2, "no other warnings about the devices");
     bank.set_online(true);
-    wait_logged(&d, &["INFO device answers again"], Duration::from_secs(10)).await;
+    wait_logged(&d, &["INFO device answers again"], Duration::from_secs(15)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(d.count_logged(&["device answers again", "device: M1"]), 1);
     assert_eq!(d.count_logged(&["device answers again", "device: M2"]), 0);

@@ -148,7 +148,7 @@ async fn ready_reaches_systemd_once_the_api_listens() {
     assert!(ready.contains("STATUS="), "{ready}");
     // Asked the moment READY arrived: the API already answered.
     let answer = at_ready
-        .recv_timeout(Duration::from_secs(10))
+        .recv_timeout(Duration::from_secs(15))
         .expect("the fake systemd asked the API");
     assert_eq!(
         answer.as_deref(),
