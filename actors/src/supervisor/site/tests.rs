@@ -1317,3 +1317,54 @@ fn a_wallbox_shows_its_draw_per_phase_and_none_before_it_answered() {
     assert_eq!(view(1), (0, 0, 0));
     assert_eq!(snapshot.site.evse_ma, [1000, 2000, 3000]);
 }
+
+#[test]
+fn a_charge_is_logged_from_plug_in_to_unplug_by_the_wall_clock() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    site.wall_secs = 1_800_000_000;
+    site.record(0, Some(Ok(metered(EvseState::Charging, 100))), 0);
+    site.cycle(0, 1000);
+    site.wall_secs = 1_800_003_600;
+    site.record(0, Some(Ok(metered(EvseState::Waiting, 200))), 1000);
+    site.cycle(1000, 1000);
+    let (closed, _) = site.take_events();
+    let times: Vec<_> = closed.iter().map(|tx| (tx.start, tx.end)).collect();
+    assert_eq!(times, [(1_800_000_000, 1_800_003_600)]);
+}
+
+#[test]
+fn a_silent_wallbox_adds_nothing_to_its_soft_meter() {
+    // Whether its car still charges is not known: the soft meter waits.
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    site.record(0, Some(Ok(unmetered(EvseState::Charging))), 0);
+    site.cycle(0, 1000);
+    site.record(0, Some(Ok(unmetered(EvseState::Charging))), 3_600_000);
+    site.cycle(3_600_000, 1000);
+    let counted = site.soft_meter("E1", None).unwrap();
+    assert_eq!(counted, 11_040, "an hour at 16 A on three phases");
+    for n in 1..=60 {
+        let now = 3_600_000 + n * 1000;
+        site.record(0, Some(Err("no answer".into())), now);
+        site.cycle(now, 1000);
+    }
+    assert_eq!(site.soft_meter("E1", None), Ok(counted));
+}
+
+#[test]
+fn only_a_change_of_the_site_limit_or_reserve_delays_the_overdraft() {
+    // A new limit gets ten seconds before an overdraw counts (the load
+    // takes a moment to follow); any other change does not.
+    for (reserve, counted) in [(0, 8000), (1000, 0)] {
+        let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), grid_meter()], 0);
+        let params = SiteParams {
+            reserve_current: reserve,
+            min_pause_time_s: 60,
+            ..SiteParams::default()
+        };
+        site.reconfigure(params, &[wallbox(1, ""), grid_meter()], &[], 0);
+        site.record(0, Some(Ok(charging([0; 3]))), 1000);
+        site.record(1, Some(Ok(grid([40_000, 0, 0]))), 1000);
+        let (_, snapshot) = site.cycle(1000, 1000);
+        assert_eq!(snapshot.site.overdraft_cur, counted, "reserve {reserve}");
+    }
+}
