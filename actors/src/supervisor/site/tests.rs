@@ -1368,3 +1368,22 @@ fn only_a_change_of_the_site_limit_or_reserve_delays_the_overdraft() {
         assert_eq!(snapshot.site.overdraft_cur, counted, "reserve {reserve}");
     }
 }
+
+#[test]
+fn observation_mode_shows_whether_the_wallbox_itself_enables_charging() {
+    let params = SiteParams {
+        lb_enabled: false,
+        ..SiteParams::default()
+    };
+    for enabled in [true, false] {
+        let mut reading = charging([0; 3]);
+        if let Reading::Evse(r) = &mut reading {
+            r.charging_enabled = enabled;
+        }
+        let mut site = Site::new(params.clone(), &[wallbox(1, "")], 0);
+        site.record(0, Some(Ok(reading)), 0);
+        let (_, snapshot) = site.cycle(0, 1000);
+        let e1 = snapshot.evses[0].clone().unwrap_or_default();
+        assert_eq!(e1.charging_enabled, enabled);
+    }
+}
