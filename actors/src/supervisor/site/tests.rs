@@ -1385,5 +1385,6 @@ fn observation_mode_shows_whether_the_wallbox_itself_enables_charging() {
         let (_, snapshot) = site.cycle(0, 1000);
         let e1 = snapshot.evses[0].clone().unwrap_or_default();
         assert_eq!(e1.charging_enabled, enabled);
+        assert_eq!(e1.last_set_charging_cur, -1, "never set");
     }
 }
