@@ -586,22 +586,36 @@ fn every_name_the_checker_allows_is_one_the_cycle_can_read() {
     }
 }
 
+/// E1 with a rule: 10 A while its input 1 is on, else nothing.
+fn input_rule_site() -> Site {
+    let rules = "charging_rules = [{ input = \"E1.input1\", current = 10000 }]";
+    Site::new(SiteParams::default(), &[wallbox(1, rules)], 0)
+}
+
+/// A cycle at `now` of `input_rule_site` with its inputs at `inputs`:
+/// E1's command and view.
+fn input_rule_cycle(site: &mut Site, inputs: u8, now: u64) -> (i64, super::site::EvseView) {
+    let Reading::Evse(mut r) = charging([0; 3]) else {
+        unreachable!("charging() is a wallbox reading")
+    };
+    r.inputs = inputs;
+    site.record(0, Some(Ok(Reading::Evse(r))), now);
+    let (commands, snapshot) = site.cycle(now, 1000);
+    (
+        command(&commands, 0),
+        snapshot.evses[0].clone().unwrap_or_default(),
+    )
+}
+
 #[test]
 fn a_rule_that_stops_the_car_starts_its_minimum_pause() {
     // 10 A while input 1 is on, else nothing; the car pauses at least
     // min_pause_time (300 s) after a stop, so a flickering input does not
     // switch the car every cycle.
-    let rules = "charging_rules = [{ input = \"E1.input1\", current = 10000 }]";
-    let mut site = Site::new(SiteParams::default(), &[wallbox(1, rules)], 0);
+    let mut site = input_rule_site();
     let mut at = |inputs: u8, now: u64| {
-        let Reading::Evse(mut r) = charging([0; 3]) else {
-            unreachable!("charging() is a wallbox reading")
-        };
-        r.inputs = inputs;
-        site.record(0, Some(Ok(Reading::Evse(r))), now);
-        let (commands, snapshot) = site.cycle(Now::mono(now), 1000);
-        let e1 = snapshot.evses[0].clone().unwrap_or_default();
-        (command(&commands, 0), e1.lb_reason.to_string(), e1.rule_id)
+        let (current, e1) = input_rule_cycle(&mut site, inputs, now);
+        (current, e1.lb_reason.to_string(), e1.rule_id)
     };
     assert_eq!(
         at(1, 0),
@@ -1142,16 +1156,9 @@ fn a_rule_that_wishes_the_wallboxs_maximum_does_not_name_itself() {
 
 #[test]
 fn a_car_stopped_by_a_rule_shows_as_paused_with_the_time_it_has_waited() {
-    let rules = "charging_rules = [{ input = \"E1.input1\", current = 10000 }]";
-    let mut site = Site::new(SiteParams::default(), &[wallbox(1, rules)], 0);
+    let mut site = input_rule_site();
     let mut at = |inputs: u8, now: u64| {
-        let Reading::Evse(mut r) = charging([0; 3]) else {
-            unreachable!("charging() is a wallbox reading")
-        };
-        r.inputs = inputs;
-        site.record(0, Some(Ok(Reading::Evse(r))), now);
-        let (_, snapshot) = site.cycle(now, 1000);
-        let e1 = snapshot.evses[0].clone().unwrap_or_default();
+        let (_, e1) = input_rule_cycle(&mut site, inputs, now);
         (e1.paused, e1.pause_time)
     };
     assert_eq!(at(1, 0), (false, 0), "charging");
