@@ -1395,3 +1395,17 @@ fn observation_mode_shows_whether_the_wallbox_itself_enables_charging() {
         assert_eq!(e1.last_set_charging_cur, -1, "never set");
     }
 }
+
+#[test]
+fn overrides_set_one_by_one_with_no_car_add_up() {
+    use super::Who;
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    site.record(0, Some(Ok(unmetered(EvseState::Waiting))), 0);
+    site.cycle(0, 1000);
+    site.override_device("E1", "C", None, &Who::Admin).unwrap();
+    site.override_device("E1", "E", Some(8000), &Who::Admin)
+        .unwrap();
+    let (_, snapshot) = site.cycle(1000, 1000);
+    let e1 = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!((e1.overrides, e1.ov_cur), (0b011, 8000), "both kept");
+}
