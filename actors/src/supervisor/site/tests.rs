@@ -1409,3 +1409,16 @@ fn overrides_set_one_by_one_with_no_car_add_up() {
     let e1 = snapshot.evses[0].clone().unwrap_or_default();
     assert_eq!((e1.overrides, e1.ov_cur), (0b011, 8000), "both kept");
 }
+
+#[test]
+fn a_silent_wallbox_shows_the_current_it_was_last_set_to() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    let (commands, _) = site.cycle(0, 1000);
+    assert_eq!(command(&commands, 0), 32_000);
+    site.record(0, Some(Err("no answer".into())), 1000);
+    let (commands, snapshot) = site.cycle(1000, 1000);
+    assert_eq!(command(&commands, 0), -1, "nothing sent to it");
+    let e1 = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!(e1.last_set_charging_cur, 32_000);
+}
