@@ -9,6 +9,7 @@
 //! by code), and its name in the list below, which declares the module and
 //! puts its row in the registry.
 
+pub mod definition;
 pub mod float_meter;
 pub mod map;
 pub mod powerbrain;
