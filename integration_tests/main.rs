@@ -8,6 +8,7 @@ mod webdriver;
 mod api_snapshot;
 mod clients;
 mod configuration;
+mod definitions;
 mod demo;
 mod history;
 mod http_input;
