@@ -175,3 +175,122 @@ async fn a_bad_definition_stops_the_daemon_naming_its_file_and_field() {
         "{err}"
     );
 }
+
+/// Two words of an IEEE-754 float32, high word first.
+fn f32_words(value: f32) -> Vec<u16> {
+    let bits = value.to_bits();
+    vec![(bits >> 16) as u16, bits as u16]
+}
+
+/// One shipped definition read against a simulated device holding the
+/// values of a known state, as the maker's table lays them out, and what
+/// `get_dev_info` must then show.
+struct Case {
+    key: &'static str,
+    words: Vec<(u16, Vec<u16>)>,
+    expect: Vec<(&'static str, Value)>,
+}
+
+fn cases() -> Vec<Case> {
+    // A single-phase Eastron meter exporting 1150.4 W at 231.2 V, 4.976 A.
+    let eastron = |key| Case {
+        key,
+        words: vec![
+            (0x0000, f32_words(231.2)),
+            (0x0006, f32_words(4.976)),
+            (0x000c, f32_words(-1150.4)),
+            (0x0048, f32_words(1234.5678)),
+            (0x004a, f32_words(87.6)),
+        ],
+        expect: vec![
+            ("power_w", json!(-1150)),
+            ("current_l1", json!(-4976)),
+            ("current_l2", json!(0)),
+            ("voltage_l1", json!(231)),
+            ("import", json!(1_234_568)),
+            ("export", json!(87_600)),
+        ],
+    };
+    vec![
+        eastron("meter_sdm120"),
+        eastron("meter_sdm220"),
+        // A Heidelberg charging (C2) with 15.9, 16.0 and 0.0 A (0.1 A units)
+        // at 232/230/229 V, 7350 VA, 100 000 Wh since installation.
+        Case {
+            key: "evse_heidelberg",
+            words: vec![
+                (4, vec![0x0107, 7, 159, 160, 0, 254, 232, 230, 229, 1, 7350]),
+                (17, vec![0x0001, 0x86a0]),
+                (100, vec![16, 6]),
+                (257, vec![15_000, 4, 1]),
+                (261, vec![160, 0]),
+            ],
+            expect: vec![
+                ("state", json!(3)),
+                ("cur_charging_power", json!(7350)),
+                ("current_l1", json!(15_900)),
+                ("current_l2", json!(16_000)),
+                ("current_l3", json!(0)),
+                ("total_energy", json!(100_000)),
+            ],
+        },
+    ]
+}
+
+/// `E<n>` for a wallbox, `M<n>` for a meter.
+fn dev_id(t: DeviceType, n: usize) -> String {
+    format!("{}{}", if t.is_evse() { "E" } else { "M" }, n + 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shipped_definition_reads_the_makers_values_for_a_known_state() {
+    let cases = cases();
+    let shipped: Vec<String> = actors::drivers::definition::builtin()
+        .expect("the shipped definitions load")
+        .into_iter()
+        .map(|d| d.key)
+        .collect();
+    let mut tested: Vec<String> = cases.iter().map(|c| c.key.to_string()).collect();
+    tested.sort();
+    let mut sorted = shipped.clone();
+    sorted.sort();
+    assert_eq!(tested, sorted, "one case per shipped definition");
+
+    let mut devices = String::new();
+    for (n, case) in cases.iter().enumerate() {
+        let t = DeviceType::find(case.key).expect("known type");
+        let mut bank = RegisterBank::new(t.register_map());
+        for (addr, words) in &case.words {
+            bank.set_words(*addr, words);
+        }
+        let sim = serve_tcp(
+            "127.0.0.1:0".parse().expect("addr"),
+            1,
+            SharedBank::new(bank),
+        )
+        .await
+        .expect("simulated device");
+        devices += &device(&dev_id(t, n), case.key, &sim.addr.to_string(), 1);
+    }
+    // Observation: nothing is written over the maker's values.
+    let settings = plain_settings(&devices, 1000) + "[load]\nlb_enabled = false\n";
+    let d = Daemon::start(DaemonConfig::new(settings)).await;
+    d.wait_for(SETTLE, "every device read", |i| {
+        (0..cases.len()).all(|n| {
+            let t = DeviceType::find(cases[n].key).expect("type");
+            let dev = device_info(i, &dev_id(t, n));
+            dev["com_err"] == false && dev["model"] != "starting"
+        })
+    })
+    .await;
+    // A poll or two more: the first reading is in every view.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let info = d.ok("cmd=get_dev_info").await;
+    for (n, case) in cases.iter().enumerate() {
+        let t = DeviceType::find(case.key).expect("type");
+        let dev = device_info(&info, &dev_id(t, n));
+        for (field, want) in &case.expect {
+            assert_eq!(&dev[field], want, "{} {field}: {dev}", case.key);
+        }
+    }
+}

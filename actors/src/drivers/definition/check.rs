@@ -87,6 +87,7 @@ impl Checker<'_> {
             current: self.phases("readings.current", r.current.as_deref(), "A")?,
             voltage: self.phases("readings.voltage", r.voltage.as_deref(), "V")?,
             phase_power: self.phases("readings.phase_power", r.phase_power.as_deref(), "W")?,
+            current_unsigned: r.current_unsigned,
             import_energy: self.optional(
                 "readings.import_energy",
                 r.import_energy.as_ref(),

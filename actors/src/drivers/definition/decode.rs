@@ -100,6 +100,8 @@ impl Definition {
                 current_ma[i] = match r.phase_power.get(i) {
                     Some(p) if p.read(at)? < 0.0 => -ma.abs(),
                     Some(_) => ma.abs(),
+                    None if r.current_unsigned && power_w < 0 => -ma.abs(),
+                    None if r.current_unsigned => ma.abs(),
                     None => ma,
                 };
             }

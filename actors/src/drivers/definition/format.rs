@@ -111,6 +111,10 @@ pub struct Readings {
     /// Per-phase power: when given, each phase current takes its sign
     /// (for meters that report currents unsigned).
     pub phase_power: Option<Vec<Value>>,
+    /// The currents are unsigned: without `phase_power` they take the
+    /// sign of the total power.
+    #[serde(default)]
+    pub current_unsigned: bool,
     pub import_energy: Option<Value>,
     pub export_energy: Option<Value>,
     /// A wallbox's state register (raw, mapped by `wallbox.states`).

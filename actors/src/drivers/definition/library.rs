@@ -14,10 +14,20 @@ use crate::drivers::registry::{Decode, Driver, Kind, Link, Modbus};
 use crate::drivers::REGISTRY;
 
 /// The definitions shipped in the binary: file name and text.
-pub const BUILTIN: &[(&str, &str)] = &[(
-    "heidelberg.toml",
-    include_str!("../../../../definitions/heidelberg.toml"),
-)];
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "heidelberg.toml",
+        include_str!("../../../../definitions/heidelberg.toml"),
+    ),
+    (
+        "sdm120.toml",
+        include_str!("../../../../definitions/sdm120.toml"),
+    ),
+    (
+        "sdm220.toml",
+        include_str!("../../../../definitions/sdm220.toml"),
+    ),
+];
 
 /// The rows in use; `None` until [`install`] ran (the shipped ones then).
 static INSTALLED: RwLock<Option<&'static [&'static Driver]>> = RwLock::new(None);

@@ -63,6 +63,7 @@ pub struct Readings {
     pub current: Vec<Value>,
     pub voltage: Vec<Value>,
     pub phase_power: Vec<Value>,
+    pub current_unsigned: bool,
     pub import_energy: Option<Value>,
     pub export_energy: Option<Value>,
     pub state: Option<Value>,
