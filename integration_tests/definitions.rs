@@ -15,14 +15,15 @@ use crate::harness::{device, device_info, plain_settings, Daemon, DaemonConfig};
 const SETTLE: Duration = Duration::from_secs(15);
 
 /// A Heidelberg Energy Control as its register table describes it: layout
-/// 1.0.7, a car charging (C2), 230 V, the maker's defaults for the
-/// watchdog (15 000 ms) and the fail-safe current (0).
+/// 1.0.8 (the first with the watchdog and fail-safe registers), a car
+/// charging (C2), 230 V, the defaults for the watchdog (15 000 ms) and the
+/// fail-safe current (0).
 fn heidelberg() -> SharedBank {
     let map = DeviceType::find("evse_heidelberg")
         .expect("the Heidelberg definition ships in the binary")
         .register_map();
     let mut bank = RegisterBank::new(map);
-    bank.set_words(4, &[0x0107, 7]);
+    bank.set_words(4, &[0x0108, 7]);
     bank.set_words(10, &[230, 231, 229]);
     bank.set_words(13, &[1]);
     bank.set_words(17, &[0x0001, 0x86a0]); // 100 000 Wh since installation
@@ -219,7 +220,7 @@ fn cases() -> Vec<Case> {
         Case {
             key: "evse_heidelberg",
             words: vec![
-                (4, vec![0x0107, 7, 159, 160, 0, 254, 232, 230, 229, 1, 7350]),
+                (4, vec![0x0108, 7, 159, 160, 0, 254, 232, 230, 229, 1, 7350]),
                 (17, vec![0x0001, 0x86a0]),
                 (100, vec![16, 6]),
                 (257, vec![15_000, 4, 1]),
