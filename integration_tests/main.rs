@@ -12,6 +12,7 @@ mod definitions;
 mod demo;
 mod history;
 mod http_input;
+mod http_json;
 mod load_management;
 mod logs;
 mod malformed;

@@ -5,12 +5,14 @@
 mod actor;
 mod failures;
 pub mod http_input;
+mod http_json;
 mod messages;
 
 use std::time::Instant;
 
 pub use actor::Device;
 pub use http_input::{EvsePush, HttpInput, MeterPush, Push};
+pub use http_json::HttpJsonMeter;
 pub use messages::{
     Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Refused, Shutdown, UpdateSettings,
     WriteRegisters,

@@ -11,6 +11,7 @@
 
 pub mod definition;
 pub mod float_meter;
+pub mod http_json;
 pub mod map;
 pub mod powerbrain;
 pub mod registry;

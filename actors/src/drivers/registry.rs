@@ -16,6 +16,7 @@ use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
+use super::http_json::JsonMeter;
 use super::map::RegisterMap;
 use super::{DecodeError, EvseReading, FailSafe, FloatMeter, Read, Reading, REGISTRY};
 
@@ -61,6 +62,9 @@ pub enum Link {
     Modbus(Modbus),
     /// Its values are pushed over HTTP (`set_ajax_meter`, `set_ajax_evse`).
     HttpInput,
+    /// Asked over HTTP every cycle, its answer read as JSON: needs an
+    /// address (a host or a base URL).
+    HttpJson(&'static JsonMeter),
     /// Nothing to reach.
     None,
 }
@@ -171,7 +175,7 @@ impl Driver {
     pub fn modbus(&self) -> Option<&Modbus> {
         match &self.link {
             Link::Modbus(modbus) => Some(modbus),
-            Link::HttpInput | Link::None => None,
+            Link::HttpInput | Link::HttpJson(_) | Link::None => None,
         }
     }
 }
@@ -275,6 +279,20 @@ impl DeviceType {
     /// The Modbus side of the row, for a Modbus device.
     pub fn modbus(self) -> Option<&'static Modbus> {
         self.0.modbus()
+    }
+
+    /// How an HTTP-JSON meter is asked and read.
+    pub fn http_json(self) -> Option<&'static JsonMeter> {
+        match self.0.link {
+            Link::HttpJson(meter) => Some(meter),
+            Link::Modbus(_) | Link::HttpInput | Link::None => None,
+        }
+    }
+
+    /// Whether a device of this type needs an address: it is reached
+    /// over Modbus or asked over HTTP.
+    pub fn needs_address(self) -> bool {
+        self.is_modbus() || self.http_json().is_some()
     }
 
     /// The registers `cmd=modbus&read=all` lists, and against which writes
@@ -487,7 +505,7 @@ mod tests {
                 Link::Modbus(ref m) => m.control.is_some(),
                 // An HTTP wallbox takes its current in the answer to its push.
                 Link::HttpInput => t.is_wallbox(),
-                Link::None => false,
+                Link::HttpJson(_) | Link::None => false,
             };
             assert_eq!(controlled, t.is_wallbox(), "{t:?}");
         }

@@ -9,6 +9,7 @@ use std::sync::{OnceLock, RwLock};
 use super::format::KindName;
 use super::{parse, Definition, DefinitionError};
 use crate::codec::RegType;
+use crate::drivers::http_json::{self, is_http_json, JsonMeter};
 use crate::drivers::map::{Access, Register, RegisterMap};
 use crate::drivers::registry::{Decode, Driver, Kind, Link, Modbus};
 use crate::drivers::REGISTRY;
@@ -27,7 +28,39 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "sdm220.toml",
         include_str!("../../../../definitions/sdm220.toml"),
     ),
+    (
+        "shelly_pro_3em.toml",
+        include_str!("../../../../definitions/shelly_pro_3em.toml"),
+    ),
+    (
+        "shelly_3em.toml",
+        include_str!("../../../../definitions/shelly_3em.toml"),
+    ),
+    (
+        "tasmota_sml.toml",
+        include_str!("../../../../definitions/tasmota_sml.toml"),
+    ),
 ];
+
+/// Definitions of both kinds: Modbus devices and HTTP-JSON meters.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub modbus: Vec<Definition>,
+    pub http_json: Vec<JsonMeter>,
+}
+
+impl Loaded {
+    /// Checks the definition in `text` (`file` names it in errors) and
+    /// adds it.
+    fn add(&mut self, file: &str, text: &str) -> Result<(), DefinitionError> {
+        if is_http_json(text) {
+            self.http_json.push(http_json::parse(file, text)?);
+        } else {
+            self.modbus.push(parse(file, text)?);
+        }
+        Ok(())
+    }
+}
 
 /// The rows in use; `None` until [`install`] ran (the shipped ones then).
 static INSTALLED: RwLock<Option<&'static [&'static Driver]>> = RwLock::new(None);
@@ -37,18 +70,23 @@ static BUILTIN_ROWS: OnceLock<Result<&'static [&'static Driver], DefinitionError
     OnceLock::new();
 
 /// The shipped definitions, checked.
+pub fn shipped() -> Result<Loaded, DefinitionError> {
+    let mut loaded = Loaded::default();
+    for (file, text) in BUILTIN {
+        loaded.add(file, text)?;
+    }
+    Ok(loaded)
+}
+
+/// The shipped Modbus definitions, checked.
 pub fn builtin() -> Result<Vec<Definition>, DefinitionError> {
-    BUILTIN
-        .iter()
-        .map(|(file, text)| parse(file, text))
-        .collect()
+    shipped().map(|l| l.modbus)
 }
 
 fn builtin_rows() -> Result<&'static [&'static Driver], DefinitionError> {
     BUILTIN_ROWS
         .get_or_init(|| {
-            let definitions = builtin()?;
-            let rows = rows(definitions, &[])?;
+            let rows = rows(shipped()?, &[])?;
             Ok(&*Vec::leak(rows))
         })
         .clone()
@@ -64,8 +102,8 @@ pub fn installed() -> &'static [&'static Driver] {
     installed.unwrap_or_else(|| builtin_rows().unwrap_or(&[]))
 }
 
-/// Every `*.toml` of `dir`, checked, sorted by file name.
-pub fn load_dir(dir: &Path) -> Result<Vec<Definition>, DefinitionError> {
+/// Every `*.toml` of `dir`, checked, in the order of their file names.
+pub fn load_dir(dir: &Path) -> Result<Loaded, DefinitionError> {
     let fail = |message: String| DefinitionError {
         file: dir.display().to_string(),
         field: String::new(),
@@ -80,18 +118,17 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Definition>, DefinitionError> {
         }
     }
     files.sort();
-    files
-        .iter()
-        .map(|path| {
-            let file = path.display().to_string();
-            let text = std::fs::read_to_string(path).map_err(|e| DefinitionError {
-                file: file.clone(),
-                field: String::new(),
-                message: format!("cannot read: {e}"),
-            })?;
-            parse(&file, &text)
-        })
-        .collect()
+    let mut loaded = Loaded::default();
+    for path in &files {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| DefinitionError {
+            file: file.clone(),
+            field: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        loaded.add(&file, &text)?;
+    }
+    Ok(loaded)
 }
 
 /// Puts the shipped definitions and those of `dir` (if given) in use.
@@ -101,7 +138,7 @@ pub fn install(dir: Option<&Path>) -> Result<Vec<&'static str>, DefinitionError>
     let shipped = builtin_rows()?;
     let own = match dir {
         Some(dir) => load_dir(dir)?,
-        None => Vec::new(),
+        None => Loaded::default(),
     };
     let own = rows(own, shipped)?;
     let all: Vec<&'static Driver> = shipped.iter().copied().chain(own).collect();
@@ -115,26 +152,52 @@ pub fn install(dir: Option<&Path>) -> Result<Vec<&'static str>, DefinitionError>
 /// The rows of `definitions`; a key that a built-in driver, one of
 /// `taken` or an earlier definition has is an error.
 fn rows(
-    definitions: Vec<Definition>,
+    loaded: Loaded,
     taken: &[&'static Driver],
 ) -> Result<Vec<&'static Driver>, DefinitionError> {
     let mut rows: Vec<&'static Driver> = Vec::new();
-    for d in definitions {
-        let clash = REGISTRY
+    let clash = |rows: &[&'static Driver], key: &str, file: &str| {
+        let row = REGISTRY
             .iter()
             .chain(taken)
-            .chain(&rows)
-            .find(|row| row.key == d.key);
-        if let Some(row) = clash {
-            return Err(DefinitionError {
-                file: d.file.clone(),
+            .chain(rows)
+            .find(|row| row.key == key);
+        match row {
+            Some(row) => Err(DefinitionError {
+                file: file.to_string(),
                 field: "name".into(),
-                message: format!("{} is defined already ({})", d.key, row.name),
-            });
+                message: format!("{key} is defined already ({})", row.name),
+            }),
+            None => Ok(()),
         }
+    };
+    for d in loaded.modbus {
+        clash(&rows, &d.key, &d.file)?;
         rows.push(row_of(d));
     }
+    for m in loaded.http_json {
+        clash(&rows, &m.key, &m.file)?;
+        rows.push(json_row_of(m));
+    }
     Ok(rows)
+}
+
+/// The registry row of an HTTP-JSON meter (leaked, as `row_of`).
+fn json_row_of(m: JsonMeter) -> &'static Driver {
+    let (key, name, maker, device) = (
+        leak(&m.key),
+        leak(&m.title),
+        leak(&m.maker),
+        leak(&m.device),
+    );
+    Box::leak(Box::new(Driver {
+        key,
+        name,
+        kind: Kind::Meter,
+        maker,
+        device,
+        link: Link::HttpJson(Box::leak(Box::new(m))),
+    }))
 }
 
 fn leak(text: &str) -> &'static str {

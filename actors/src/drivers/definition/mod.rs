@@ -19,7 +19,7 @@ mod library;
 use std::fmt;
 
 pub use check::parse;
-pub use library::{builtin, install, installed, load_dir, BUILTIN};
+pub use library::{builtin, install, installed, load_dir, shipped, Loaded, BUILTIN};
 
 use super::{Read, Table};
 use format::{KindName, ValueType, WordOrder};
