@@ -380,13 +380,7 @@ impl Handler<GetStatus> for Device {
         let written_ma = self.control().and_then(|c| c.written_ma(&written));
         MessageResult(DeviceStatus {
             com: self.com.clone(),
-            model: self.model.clone().unwrap_or_else(|| {
-                if self.com.com_err {
-                    "failed to connect".into()
-                } else {
-                    "starting".into()
-                }
-            }),
+            model: self.com.model_or_state(self.model.as_ref()),
             is_va: false,
             written_ma,
         })

@@ -159,13 +159,7 @@ impl Handler<GetStatus> for HttpJsonMeter {
     fn handle(&mut self, _: GetStatus, _: &mut Self::Context) -> Self::Result {
         MessageResult(DeviceStatus {
             com: self.com.clone(),
-            model: self.model.clone().unwrap_or_else(|| {
-                if self.com.com_err {
-                    "failed to connect".into()
-                } else {
-                    "starting".into()
-                }
-            }),
+            model: self.com.model_or_state(self.model.as_ref()),
             is_va: false,
             written_ma: None,
         })

@@ -72,6 +72,16 @@ impl ComStatus {
         self.last_error_at = Some(now);
     }
 
+    /// A polled device's `model`: its own once known, else `starting`, or
+    /// `failed to connect` after a failed exchange.
+    pub fn model_or_state(&self, model: Option<&String>) -> String {
+        match model {
+            Some(model) => model.clone(),
+            None if self.com_err => "failed to connect".into(),
+            None => "starting".into(),
+        }
+    }
+
     /// Seconds since the last communication error; without one, since the
     /// device started (as cFos reports it).
     pub fn com_err_secs(&self, now: Instant) -> u64 {

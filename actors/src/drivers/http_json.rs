@@ -10,7 +10,7 @@
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use super::definition::DefinitionError;
+use super::definition::{check_identity, in_range, signed_ma, DefinitionError, Problem};
 use super::{DecodeError, MeterReading, NOMINAL_V};
 
 /// A checked HTTP-JSON meter definition.
@@ -118,35 +118,16 @@ pub fn parse(file: &str, text: &str) -> Result<JsonMeter, DefinitionError> {
     check(file, raw).map_err(|(field, message)| fail(&field, message))
 }
 
-type Problem = (String, String);
-
 fn check(file: &str, raw: File) -> Result<JsonMeter, Problem> {
-    let name_ok = !raw.name.is_empty()
-        && raw
-            .name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if !name_ok {
-        return Err((
-            "name".into(),
-            format!("{:?} is not lower-case letters, digits and _", raw.name),
-        ));
-    }
+    check_identity(
+        &raw.name,
+        [&raw.title, &raw.maker, &raw.device, &raw.source],
+    )?;
     if raw.kind != "meter" {
         return Err((
             "kind".into(),
             format!("{:?}: an http_json device is a meter", raw.kind),
         ));
-    }
-    for (field, text) in [
-        ("title", &raw.title),
-        ("maker", &raw.maker),
-        ("device", &raw.device),
-        ("source", &raw.source),
-    ] {
-        if text.trim().is_empty() {
-            return Err((field.into(), "is empty".into()));
-        }
     }
     let path = raw.http.path.trim();
     if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c == '#') {
@@ -275,16 +256,7 @@ impl JsonValue {
                 self.field, self.path
             ))
         })?;
-        let value = raw * self.scale;
-        // 1e12 of any unit (W, A, V, kWh) is no real device's reading.
-        if value.is_finite() && value.abs() < 1e12 {
-            Ok(value)
-        } else {
-            Err(DecodeError::Invalid(format!(
-                "{}: {raw} is not a valid value",
-                self.field
-            )))
-        }
+        in_range(&self.field, raw, self.scale)
     }
 
     /// The value × `factor`, rounded (mA from A, Wh from kWh).
@@ -313,13 +285,12 @@ impl JsonMeter {
             let mut current_ma = [0; 3];
             for (i, v) in self.current.iter().enumerate() {
                 let ma = v.int(&answer, 1000.0)?;
-                current_ma[i] = match self.phase_power.get(i) {
-                    Some(p) if p.read(&answer)? < 0.0 => -ma.abs(),
-                    Some(_) => ma.abs(),
-                    None if self.current_unsigned && power_w < 0 => -ma.abs(),
-                    None if self.current_unsigned => ma.abs(),
-                    None => ma,
-                };
+                let phase_w = self
+                    .phase_power
+                    .get(i)
+                    .map(|p| p.read(&answer))
+                    .transpose()?;
+                current_ma[i] = signed_ma(ma, phase_w, self.current_unsigned, power_w);
             }
             (current_ma, true)
         };

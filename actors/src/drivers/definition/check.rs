@@ -42,7 +42,31 @@ fn message_of(e: &toml::de::Error, text: &str) -> String {
     }
 }
 
-type Problem = (String, String);
+pub(crate) type Problem = (String, String);
+
+/// The name a type key is made of (lower-case letters, digits and `_`),
+/// and the title, maker, device and source, none empty.
+pub(crate) fn check_identity(name: &str, texts: [&String; 4]) -> Result<(), Problem> {
+    let name_ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !name_ok {
+        return Err((
+            "name".into(),
+            format!("{name:?} is not lower-case letters, digits and _"),
+        ));
+    }
+    for (field, text) in ["title", "maker", "device", "source"]
+        .into_iter()
+        .zip(texts)
+    {
+        if text.trim().is_empty() {
+            return Err((field.into(), "is empty".into()));
+        }
+    }
+    Ok(())
+}
 
 struct Checker<'a> {
     file: &'a str,
@@ -53,27 +77,10 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn check(mut self) -> Result<Definition, Problem> {
         let raw = self.raw;
-        let name_ok = !raw.name.is_empty()
-            && raw
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if !name_ok {
-            return Err((
-                "name".into(),
-                format!("{:?} is not lower-case letters, digits and _", raw.name),
-            ));
-        }
-        for (field, text) in [
-            ("title", &raw.title),
-            ("maker", &raw.maker),
-            ("device", &raw.device),
-            ("source", &raw.source),
-        ] {
-            if text.trim().is_empty() {
-                return Err((field.into(), "is empty".into()));
-            }
-        }
+        check_identity(
+            &raw.name,
+            [&raw.title, &raw.maker, &raw.device, &raw.source],
+        )?;
         if !(4..=MAX_READ_COUNT).contains(&raw.max_read) {
             return Err((
                 "max_read".into(),

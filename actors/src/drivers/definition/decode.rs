@@ -8,6 +8,33 @@ use crate::drivers::{
     Answers, DecodeError, EvseReading, EvseState, FailSafe, MeterReading, Read, Reading, NOMINAL_V,
 };
 
+/// `raw` × `scale`, the value in its unit; a NaN, an infinity or a value
+/// beyond any device's range is an error naming `field`.
+pub(crate) fn in_range(field: &str, raw: f64, scale: f64) -> Result<f64, DecodeError> {
+    let value = raw * scale;
+    // 1e12 of any unit (W, A, V, kWh) is no real device's reading.
+    if value.is_finite() && value.abs() < 1e12 {
+        Ok(value)
+    } else {
+        Err(DecodeError::Invalid(format!(
+            "{field}: {raw} is not a valid value"
+        )))
+    }
+}
+
+/// A phase's current (mA) with its sign: that of the phase's power where
+/// it is read, else that of the total power for a device that reports its
+/// currents unsigned, else as read.
+pub(crate) fn signed_ma(ma: i64, phase_w: Option<f64>, unsigned: bool, power_w: i64) -> i64 {
+    match phase_w {
+        Some(w) if w < 0.0 => -ma.abs(),
+        Some(_) => ma.abs(),
+        None if unsigned && power_w < 0 => -ma.abs(),
+        None if unsigned => ma.abs(),
+        None => ma,
+    }
+}
+
 impl Value {
     /// The raw number the device holds.
     fn raw(&self, at: &Answers<'_>) -> Result<f64, DecodeError> {
@@ -37,16 +64,7 @@ impl Value {
     /// or a value beyond any device's range is an error naming the field.
     fn read(&self, at: &Answers<'_>) -> Result<f64, DecodeError> {
         let raw = self.raw(at)?;
-        let value = raw * self.scale;
-        // 1e12 of any unit (W, A, V, kWh) is no real device's reading.
-        if value.is_finite() && value.abs() < 1e12 {
-            Ok(value)
-        } else {
-            Err(DecodeError::Invalid(format!(
-                "{}: {raw} is not a valid value",
-                self.field
-            )))
-        }
+        in_range(&self.field, raw, self.scale)
     }
 
     /// The value × `factor`, rounded to an integer (mA from A, Wh from kWh).
@@ -97,13 +115,8 @@ impl Definition {
             let mut current_ma = [0; 3];
             for (i, v) in r.current.iter().enumerate() {
                 let ma = v.int(at, 1000.0)?;
-                current_ma[i] = match r.phase_power.get(i) {
-                    Some(p) if p.read(at)? < 0.0 => -ma.abs(),
-                    Some(_) => ma.abs(),
-                    None if r.current_unsigned && power_w < 0 => -ma.abs(),
-                    None if r.current_unsigned => ma.abs(),
-                    None => ma,
-                };
+                let phase_w = r.phase_power.get(i).map(|p| p.read(at)).transpose()?;
+                current_ma[i] = signed_ma(ma, phase_w, r.current_unsigned, power_w);
             }
             (current_ma, true)
         };

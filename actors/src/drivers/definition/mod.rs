@@ -19,6 +19,8 @@ mod library;
 use std::fmt;
 
 pub use check::parse;
+pub(crate) use check::{check_identity, Problem};
+pub(crate) use decode::{in_range, signed_ma};
 pub use library::{builtin, install, installed, load_dir, shipped, Loaded, BUILTIN};
 
 use super::{Read, Table};
