@@ -38,6 +38,15 @@ pub struct Settings {
     pub mqtt: MqttSettings,
 }
 
+/// `[definitions]`: read before the devices, which may name their types.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DefinitionSettings {
+    /// A directory of device definitions (`*.toml`) to use besides the
+    /// shipped ones; each is a device type `meter_<name>`/`evse_<name>`.
+    pub dir: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpSettings {
@@ -168,7 +177,7 @@ pub enum SettingsError {
 }
 
 /// The top-level sections of the settings.
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "http",
     "modbus",
     "simulation",
@@ -178,6 +187,7 @@ const SECTIONS: [&str; 9] = [
     "site",
     "devices",
     "mqtt",
+    "definitions",
 ];
 
 impl Settings {
@@ -230,7 +240,15 @@ impl Settings {
     /// that every section's problem is reported, not only the first.
     fn from_sections(merged: config::Value) -> Result<Self, Vec<String>> {
         let mut problems = Vec::new();
-        let table = merged.into_table().map_err(|e| vec![e.to_string()])?;
+        let mut table = merged.into_table().map_err(|e| vec![e.to_string()])?;
+        // The definitions first: they are device types the devices name.
+        let definitions = match table.remove("definitions") {
+            Some(value) => section_of::<DefinitionSettings>("definitions", value)
+                .map_err(|problem| vec![problem])?,
+            None => DefinitionSettings::default(),
+        };
+        actors::drivers::definition::install(definitions.dir.as_deref())
+            .map_err(|e| vec![e.to_string()])?;
         let mut settings = Settings {
             http: HttpSettings::default(),
             modbus: ModbusSettings::default(),

@@ -11,7 +11,7 @@ use slog::Logger;
 
 use crate::config::DeviceSettings;
 use crate::devices::{
-    Apply, Device, GetStatus, HttpInput, Poll, Refused, Shutdown, UpdateSettings,
+    Apply, Device, GetStatus, HttpInput, HttpJsonMeter, Poll, Refused, Shutdown, UpdateSettings,
 };
 use crate::metrics::Metrics;
 use crate::transport::{Bus, Endpoint, EndpointError};
@@ -80,6 +80,8 @@ pub enum DeviceActor {
     Modbus(Addr<Device>),
     /// Pushed over HTTP.
     Http(Addr<HttpInput>),
+    /// Asked over HTTP, answering JSON.
+    Json(Addr<HttpJsonMeter>),
     /// Nothing to talk to (an `evse_group`).
     None,
 }
@@ -97,7 +99,7 @@ impl DeviceHandle {
     pub fn modbus(&self) -> Option<&Addr<Device>> {
         match &self.actor {
             DeviceActor::Modbus(addr) => Some(addr),
-            DeviceActor::Http(_) | DeviceActor::None => None,
+            DeviceActor::Http(_) | DeviceActor::Json(_) | DeviceActor::None => None,
         }
     }
 
@@ -105,7 +107,7 @@ impl DeviceHandle {
     pub fn http_input(&self) -> Option<&Addr<HttpInput>> {
         match &self.actor {
             DeviceActor::Http(addr) => Some(addr),
-            DeviceActor::Modbus(_) | DeviceActor::None => None,
+            DeviceActor::Modbus(_) | DeviceActor::Json(_) | DeviceActor::None => None,
         }
     }
 
@@ -113,6 +115,7 @@ impl DeviceHandle {
         match &self.actor {
             DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
             DeviceActor::Http(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Json(addr) => Some(addr.clone().recipient()),
             DeviceActor::None => None,
         }
     }
@@ -121,6 +124,7 @@ impl DeviceHandle {
         match &self.actor {
             DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
             DeviceActor::Http(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Json(addr) => Some(addr.clone().recipient()),
             DeviceActor::None => None,
         }
     }
@@ -129,6 +133,7 @@ impl DeviceHandle {
         match &self.actor {
             DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
             DeviceActor::Http(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Json(addr) => Some(addr.clone().recipient()),
             DeviceActor::None => None,
         }
     }
@@ -137,6 +142,7 @@ impl DeviceHandle {
         match &self.actor {
             DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
             DeviceActor::Http(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Json(addr) => Some(addr.clone().recipient()),
             DeviceActor::None => None,
         }
     }
@@ -145,6 +151,7 @@ impl DeviceHandle {
         match (&self.actor, &other.actor) {
             (DeviceActor::Modbus(a), DeviceActor::Modbus(b)) => a == b,
             (DeviceActor::Http(a), DeviceActor::Http(b)) => a == b,
+            (DeviceActor::Json(a), DeviceActor::Json(b)) => a == b,
             (DeviceActor::None, DeviceActor::None) => true,
             _ => false,
         }
@@ -155,6 +162,7 @@ impl DeviceHandle {
         match &self.actor {
             DeviceActor::Modbus(addr) => addr.do_send(UpdateSettings(settings)),
             DeviceActor::Http(addr) => addr.do_send(UpdateSettings(settings)),
+            DeviceActor::Json(addr) => addr.do_send(UpdateSettings(settings)),
             DeviceActor::None => {}
         }
     }
@@ -164,6 +172,7 @@ impl DeviceHandle {
         match &self.actor {
             DeviceActor::Modbus(addr) => addr.do_send(Shutdown),
             DeviceActor::Http(addr) => addr.do_send(Shutdown),
+            DeviceActor::Json(addr) => addr.do_send(Shutdown),
             DeviceActor::None => {}
         }
     }
@@ -226,6 +235,9 @@ impl Plant {
         if !settings.dev_type.is_modbus() {
             let actor = if settings.dev_type.is_http_input() {
                 DeviceActor::Http(HttpInput::new(settings.clone(), &self.log).start())
+            } else if let Some(meter) = settings.dev_type.http_json() {
+                let meter = HttpJsonMeter::new(settings.clone(), meter, self.timeout, &self.log);
+                DeviceActor::Json(meter.start())
             } else {
                 DeviceActor::None
             };

@@ -38,6 +38,9 @@ test("the daemon's words for the roles, by number, as select options", () => {
 test("the form asks each type only what applies to it", () => {
   assert.deepEqual(fieldsOf(META, "meter_sdm630"), ["name", "desc", "address", "id", "device_enabled", "role", "invert"]);
   assert.deepEqual(fieldsOf(META, "meter_ajax"), ["name", "desc", "device_enabled", "role", "invert", "timeout_s"]);
+  // An HTTP-JSON meter is asked at its address; it has no Modbus unit id.
+  assert.deepEqual(fieldsOf(META, "meter_shelly_pro_3em"), ["name", "desc", "address", "device_enabled", "role", "invert"]);
+  assert.deepEqual(fieldsOf(META, "evse_heidelberg"), fieldsOf(META, "evse_powerbrain"));
   assert.deepEqual(fieldsOf(META, "evse_group"), ["name", "desc", "device_enabled", "max_charging_cur", "group"]);
   assert.deepEqual(fieldsOf(META, "evse_powerbrain"), ["name", "desc", "address", "id", "device_enabled", "label", "min_charging_cur",
     "max_charging_cur", "prio", "phase_rotation", "used_phases", "group", "attach"]);

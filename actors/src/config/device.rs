@@ -302,7 +302,7 @@ pub fn device_problems(devices: &[DeviceSettings]) -> Vec<DeviceSettingsError> {
         if !(1..=247).contains(&d.id) {
             fail("id", format!("unit id {} is not 1 to 247", d.id));
         }
-        if d.dev_type.is_modbus() && d.address.trim().is_empty() {
+        if d.dev_type.needs_address() && d.address.trim().is_empty() {
             fail("address", "is empty".into());
         }
 

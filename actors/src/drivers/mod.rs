@@ -9,7 +9,9 @@
 //! by code), and its name in the list below, which declares the module and
 //! puts its row in the registry.
 
+pub mod definition;
 pub mod float_meter;
+pub mod http_json;
 pub mod map;
 pub mod powerbrain;
 pub mod registry;

@@ -7,7 +7,8 @@
 //   { names: { key: name }, dev_types: { key: { kind, link } },
 //     roles: { number: words }, evse_states: { number: words } }
 // kind is "wallbox", "group" or "meter"; link is "modbus" (it needs an
-// address), "http_input" (its values are pushed) or "none".
+// address), "http_json" (asked over HTTP at its address), "http_input" (its
+// values are pushed) or "none".
 
 export const metaOf = (params) => ({ names: params.dev_meta || {}, dev_types: {}, roles: {}, evse_states: {}, ...params.meta });
 
@@ -20,6 +21,7 @@ const isBox = (ti) => ti.kind === "wallbox";
 const isMeter = (ti) => ti.kind === "meter";
 const isModbus = (ti) => ti.link === "modbus";
 const isHttpInput = (ti) => ti.link === "http_input";
+const hasAddress = (ti) => isModbus(ti) || ti.link === "http_json";
 const always = () => true;
 
 // What a configured device is: "wallbox", "group" or "meter"; by its
@@ -55,7 +57,7 @@ export function nextId(meta, devices, type) {
 export const deviceFields = (meta) => [
   [["name", "Name", "text"], always],
   [["desc", "Description", "text"], always],
-  [["address", "Address", "text", "host:port, a serial line such as /dev/ttyUSB0,9600,8,n,1, or evse, meter1, meter2"], isModbus],
+  [["address", "Address", "text", "host:port, a serial line such as /dev/ttyUSB0,9600,8,n,1, or evse, meter1, meter2; for an HTTP-JSON meter its host or http://host:port"], hasAddress],
   [["id", "Modbus unit id", "number", "1 to 247"], isModbus],
   [["device_enabled", "Enabled", "check"], always],
   [["label", "Label (shown while a car is plugged in)", "text"], isBox],
