@@ -257,12 +257,13 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     })?;
     // The HTTP port first: a port in use stops the start before any actor
     // runs (actors dropped unstarted with the runtime would panic).
-    let listen = settings.http.listen.clone();
-    let listener =
-        std::net::TcpListener::bind(listen.as_str()).map_err(|e| StartError::Listen {
-            addr: listen.clone(),
-            reason: bind_error(&e, "http.listen"),
-        })?;
+    let listener = bind(&settings.http.listen, "http.listen")?;
+    // The OCPP endpoint's own address, if one is set (charge points use
+    // `/ocpp/<id>` there, as on the HTTP port).
+    let ocpp_listener = match settings.ocpp.listen.trim() {
+        "" => None,
+        addr => Some(bind(addr, "ocpp.listen")?),
+    };
 
     let sim = start_simulation(&settings, &log).await?;
     let local = sim.as_ref().map_or_else(
@@ -323,6 +324,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         mqtt: mqtt_status.clone(),
         mqtt_start: settings.mqtt.clone(),
         mqtt_restart,
+        ocpp: Arc::new(crate::ocpp::OcppServer::new(&log)),
     });
     let mqtt_inputs = mqtt::Inputs {
         app: state.clone(),
@@ -346,7 +348,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         mqtt_inputs,
         log.clone(),
     );
-    let server = http_server(&settings, state, listener, &log)?;
+    let server = http_server(&settings, state, listener, ocpp_listener, &log)?;
     // The socket listens from here on, and the devices are started.
     if let Some(notifier) = &notifier {
         service::ready(notifier.clone(), health, &log);
@@ -389,6 +391,14 @@ async fn start_simulation(
     Ok(Some(sim))
 }
 
+/// A listening socket on `addr`, the setting named in the error.
+fn bind(addr: &str, setting: &str) -> Result<std::net::TcpListener, StartError> {
+    std::net::TcpListener::bind(addr).map_err(|e| StartError::Listen {
+        addr: addr.to_string(),
+        reason: bind_error(&e, setting),
+    })
+}
+
 /// One daemon per storage directory: a second would overwrite the first's
 /// changes. The lock holds while the answer lives.
 fn lock_storage(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
@@ -416,6 +426,7 @@ fn http_server(
     settings: &Settings,
     state: web::Data<AppState>,
     listener: std::net::TcpListener,
+    ocpp_listener: Option<std::net::TcpListener>,
     log: &Logger,
 ) -> Result<actix_web::dev::Server, StartError> {
     let listen = settings.http.listen.clone();
@@ -473,6 +484,14 @@ fn http_server(
         addr: listen.clone(),
         reason: e.to_string(),
     })?;
+    // The OCPP endpoint's own address: the same server answers there.
+    let server = match ocpp_listener {
+        Some(l) => server.listen(l).map_err(|e| StartError::Listen {
+            addr: settings.ocpp.listen.clone(),
+            reason: e.to_string(),
+        })?,
+        None => server,
+    };
     for addr in server.addrs() {
         // The last line on stdout: tests and scripts read the bound address here.
         let mut out = std::io::stdout().lock();

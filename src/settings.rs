@@ -23,6 +23,8 @@ pub struct Settings {
     #[serde(default)]
     pub modbus: ModbusSettings,
     #[serde(default)]
+    pub ocpp: OcppSettings,
+    #[serde(default)]
     pub simulation: SimulationSettings,
     #[serde(default)]
     pub load: SiteParams,
@@ -36,6 +38,16 @@ pub struct Settings {
     pub devices: Vec<DeviceSettings>,
     #[serde(default)]
     pub mqtt: MqttSettings,
+}
+
+/// The OCPP 1.6J endpoint (`/ocpp/<chargePointId>`), which is always on
+/// the HTTP port.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OcppSettings {
+    /// Another address to serve it on as well (cFos uses port 19520);
+    /// empty = the HTTP port only.
+    pub listen: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -234,6 +246,7 @@ impl Settings {
         let mut settings = Settings {
             http: HttpSettings::default(),
             modbus: ModbusSettings::default(),
+            ocpp: OcppSettings::default(),
             simulation: SimulationSettings::default(),
             load: SiteParams::default(),
             storage: StorageSettings::default(),
@@ -246,6 +259,7 @@ impl Settings {
             let read = match section.as_str() {
                 "http" => section_of(&section, value).map(|s| settings.http = s),
                 "modbus" => section_of(&section, value).map(|s| settings.modbus = s),
+                "ocpp" => section_of(&section, value).map(|s| settings.ocpp = s),
                 "simulation" => section_of(&section, value).map(|s| settings.simulation = s),
                 "load" => section_of(&section, value).map(|s| settings.load = s),
                 "storage" => section_of(&section, value).map(|s| settings.storage = s),

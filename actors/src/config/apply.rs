@@ -151,7 +151,7 @@ pub fn set_params(
         let mut device: DeviceSettings = overlay(base, changes, &dev_id)?;
         // A device that is no Modbus device (any more) has no address: a
         // meter turned into an HTTP input does not keep its old one.
-        if !device.dev_type.is_modbus() {
+        if !device.dev_type.is_modbus() && !device.dev_type.is_ocpp() {
             device.address.clear();
         }
         endpoint_of(&device).map_err(|e| format!("{dev_id}.address: {e}"))?;

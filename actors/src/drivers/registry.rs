@@ -61,6 +61,9 @@ pub enum Link {
     Modbus(Modbus),
     /// Its values are pushed over HTTP (`set_ajax_meter`, `set_ajax_evse`).
     HttpInput,
+    /// An OCPP 1.6J charge point that connects to the daemon; `address` is
+    /// its charge point id, `id` the connector.
+    Ocpp,
     /// Nothing to reach.
     None,
 }
@@ -127,7 +130,7 @@ impl Driver {
     pub fn modbus(&self) -> Option<&Modbus> {
         match &self.link {
             Link::Modbus(modbus) => Some(modbus),
-            Link::HttpInput | Link::None => None,
+            Link::HttpInput | Link::Ocpp | Link::None => None,
         }
     }
 }
@@ -222,6 +225,11 @@ impl DeviceType {
     /// Its values are pushed over HTTP.
     pub fn is_http_input(self) -> bool {
         matches!(self.0.link, Link::HttpInput)
+    }
+
+    /// An OCPP charge point (its address is the charge point id).
+    pub fn is_ocpp(self) -> bool {
+        matches!(self.0.link, Link::Ocpp)
     }
 
     /// The Modbus side of the row, for a Modbus device.
@@ -439,6 +447,8 @@ mod tests {
                 Link::Modbus(ref m) => m.control.is_some(),
                 // An HTTP wallbox takes its current in the answer to its push.
                 Link::HttpInput => t.is_wallbox(),
+                // An OCPP wallbox takes its current as charging profiles.
+                Link::Ocpp => t.is_wallbox(),
                 Link::None => false,
             };
             assert_eq!(controlled, t.is_wallbox(), "{t:?}");
