@@ -165,7 +165,7 @@ async fn check_config_speaks_the_settings_language_and_reports_every_problem() {
     assert_eq!(run.code, Some(2));
     let found = problems(&run);
     let known = "known types: evse_powerbrain, meter_powerbrain, meter_sdm630, meter_sdm72dm, \
-                 meter_orno_we516, evse_group, meter_ajax, evse_ajax";
+                 meter_orno_we516, evse_group, meter_ajax, evse_ajax, evse_ocpp";
     for says in [
         format!("invalid settings: devices[6].dev_type: unknown type \"meter_sdm360\"; {known}"),
         "invalid settings: http.lisen: unknown key; known keys: listen, workers, public_read".into(),
