@@ -259,6 +259,18 @@ async fn ocpp_cards_are_checked_and_a_transaction_reaches_the_charging_log() {
     cps.run("CP1", "meter", json!({"amps": [10, 10, 10], "wh": 4500}))
         .await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // The admin stops charging (flag c): the charge point ends the transaction.
+    d.ok_change("cmd=override_device&dev_id=E1&flags=c").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stops = cps.received("CP1", "RemoteStopTransaction").await;
+    assert_eq!(stops, [json!({"transactionId": tx_id})]);
+    // reset_device restarts the charge point (Reset, soft).
+    d.ok_change("cmd=reset_device&dev_id=E2").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        cps.received("CP2", "Reset").await,
+        [json!({"type": "Soft"})]
+    );
     cps.run(
         "CP1",
         "stop",

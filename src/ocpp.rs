@@ -18,7 +18,8 @@ use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 use actors::ocpp::{
-    valid_charge_point_id, Alive, Attach, Detached, Inbound, OcppWallbox, Outbound, SUBPROTOCOL,
+    valid_charge_point_id, Alive, Attach, Detached, Inbound, OcppWallbox, Outbound, RemoteStart,
+    RemoteStop, ResetChargePoint, SUBPROTOCOL,
 };
 use actors::supervisor::{Configure, Supervisor};
 use serde::Serialize;
@@ -353,4 +354,41 @@ pub async fn adopt(
     crate::api::log_change(req, "ocpp_adopt", &changed);
     state.ocpp.forget(&id);
     Ok(json!({"dev_id": dev_id}))
+}
+
+/// The OCPP wallbox `dev_id`'s actor, if it is one.
+fn wallbox(state: &AppState, dev_id: &str) -> Option<Addr<OcppWallbox>> {
+    state.plant().find(dev_id).and_then(|d| d.ocpp().cloned())
+}
+
+/// A card accepted for `dev_id` by `enter_rfid`: an OCPP charge point is
+/// asked to start its transaction (RemoteStartTransaction).
+pub fn card_entered(state: &AppState, dev_id: &str, rfid: &str) {
+    if let Some(addr) = wallbox(state, dev_id) {
+        addr.do_send(RemoteStart {
+            id_tag: rfid
+                .chars()
+                .take(actors::ocpp::messages::MAX_ID_TAG)
+                .collect(),
+        });
+    }
+}
+
+/// An override set for `dev_id`: a stop (`c`) also ends an OCPP charge
+/// point's transaction (RemoteStopTransaction); the live profile is 0 A
+/// from the next cycle on either way.
+pub fn overridden(state: &AppState, dev_id: &str, flags: &str) {
+    if flags.contains('c') {
+        if let Some(addr) = wallbox(state, dev_id) {
+            addr.do_send(RemoteStop);
+        }
+    }
+}
+
+/// `reset_device` of an OCPP wallbox: the charge point is asked to restart
+/// (Reset, soft) before its actor is started afresh.
+pub async fn reset(state: &AppState, dev_id: &str) {
+    if let Some(addr) = wallbox(state, dev_id) {
+        let _ = addr.send(ResetChargePoint).await;
+    }
 }

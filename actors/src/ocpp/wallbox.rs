@@ -148,7 +148,8 @@ impl OcppWallbox {
     pub fn new(settings: Arc<DeviceSettings>, log: &Logger) -> Self {
         let log = log.new(o!("device" => settings.dev_id.clone(),
             "charge_point" => settings.address.trim().to_string()));
-        // Transaction ids that do not repeat those of an earlier run.
+        // Transaction ids that do not repeat those of an earlier run: they
+        // count on from the clock's seconds.
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_secs());
@@ -161,7 +162,8 @@ impl OcppWallbox {
             failures: FailureLog::default(),
             calls: HashMap::new(),
             next_call: 0,
-            next_transaction: i64::try_from(now % 1_000_000_000).unwrap_or(1) * 10,
+            // Charge points keep transaction ids in 32 bits.
+            next_transaction: i64::try_from(now % 1_000_000_000).unwrap_or(1),
             command: (0, false),
             available: None,
             log,
