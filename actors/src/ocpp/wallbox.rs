@@ -170,6 +170,16 @@ impl OcppWallbox {
         }
     }
 
+    /// An error unless the charge point is connected.
+    fn connected(&self) -> Result<(), DeviceError> {
+        match self.link {
+            Some(_) => Ok(()),
+            None => Err(DeviceError::Transport(
+                "the charge point is not connected".into(),
+            )),
+        }
+    }
+
     fn connector_id(&self) -> u32 {
         u32::from(self.settings.id)
     }
@@ -662,11 +672,7 @@ impl Handler<Apply> for OcppWallbox {
 
     fn handle(&mut self, apply: Apply, _: &mut Self::Context) -> Self::Result {
         self.command = (apply.current_ma, apply.enable);
-        if self.link.is_none() {
-            return Err(DeviceError::Transport(
-                "the charge point is not connected".into(),
-            ));
-        }
+        self.connected()?;
         self.send_profiles();
         Ok(())
     }
@@ -676,11 +682,7 @@ impl Handler<RemoteStart> for OcppWallbox {
     type Result = Result<(), DeviceError>;
 
     fn handle(&mut self, msg: RemoteStart, _: &mut Self::Context) -> Self::Result {
-        if self.link.is_none() {
-            return Err(DeviceError::Transport(
-                "the charge point is not connected".into(),
-            ));
-        }
+        self.connected()?;
         let connector = self.connector_id();
         self.call(
             "RemoteStartTransaction",
@@ -694,11 +696,7 @@ impl Handler<RemoteStop> for OcppWallbox {
     type Result = Result<(), DeviceError>;
 
     fn handle(&mut self, _: RemoteStop, _: &mut Self::Context) -> Self::Result {
-        if self.link.is_none() {
-            return Err(DeviceError::Transport(
-                "the charge point is not connected".into(),
-            ));
-        }
+        self.connected()?;
         if let Some(tx) = self.connector.transaction {
             self.call("RemoteStopTransaction", &json!({"transactionId": tx}));
         }
@@ -710,11 +708,7 @@ impl Handler<ResetChargePoint> for OcppWallbox {
     type Result = Result<(), DeviceError>;
 
     fn handle(&mut self, _: ResetChargePoint, _: &mut Self::Context) -> Self::Result {
-        if self.link.is_none() {
-            return Err(DeviceError::Transport(
-                "the charge point is not connected".into(),
-            ));
-        }
+        self.connected()?;
         self.call("Reset", &json!({"type": "Soft"}));
         Ok(())
     }
