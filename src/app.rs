@@ -293,8 +293,8 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     let history_path = settings.storage.dir.join(HISTORY_FILE);
     let mut supervisor = Supervisor::new(state, plant, published, store.clone(), &log)
         .with_history(load_history(&history_path, &log));
-    if let Some(sim) = sim {
-        feed_http_wallboxes(sim, supervisor.snapshots(), plant_view.clone());
+    if let Some(sim) = &sim {
+        feed_http_wallboxes(sim.clone(), supervisor.snapshots(), plant_view.clone());
     }
     if let Some(cycles) = stall_after() {
         slog::warn!(log, "test hook: the cycle will hang"; "after_cycles" => cycles);
@@ -307,6 +307,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     let supervisor_at_stop = supervisor.clone();
     let mqtt_status = mqtt::Status::new(&mqtt_settings);
     let (mqtt_restart, mqtt_requests) = mqtt::restarter();
+    let ocpp = Arc::new(crate::ocpp::OcppServer::new(&log));
     let state = web::Data::new(AppState {
         plant: plant_view,
         supervisor,
@@ -324,7 +325,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         mqtt: mqtt_status.clone(),
         mqtt_start: settings.mqtt.clone(),
         mqtt_restart,
-        ocpp: Arc::new(crate::ocpp::OcppServer::new(&log)),
+        ocpp: ocpp.clone(),
     });
     let mqtt_inputs = mqtt::Inputs {
         app: state.clone(),
@@ -348,7 +349,17 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         mqtt_inputs,
         log.clone(),
     );
+    let http_addr = listener.local_addr().map_err(|e| StartError::Listen {
+        addr: settings.http.listen.clone(),
+        reason: e.to_string(),
+    })?;
     let server = http_server(&settings, state, listener, ocpp_listener, &log)?;
+    actix::spawn(stop_on_signal(server.handle(), ocpp, log.clone()));
+    if let Some(sim) = &sim {
+        // The plant's OCPP charge points connect once the server listens.
+        let ids = settings.simulation.ocpp_ids();
+        crate::ocpp::simulated::start(sim, &ids, http_addr, &log);
+    }
     // The socket listens from here on, and the devices are started.
     if let Some(notifier) = &notifier {
         service::ready(notifier.clone(), health, &log);
@@ -397,6 +408,35 @@ fn bind(addr: &str, setting: &str) -> Result<std::net::TcpListener, StartError> 
         addr: addr.to_string(),
         reason: bind_error(&e, setting),
     })
+}
+
+/// Stops the server on SIGTERM (gracefully: requests under way finish) or
+/// SIGINT (at once), as actix-web would; the charge points' WebSockets are
+/// closed first, or a graceful stop would wait for them.
+async fn stop_on_signal(
+    server: actix_web::dev::ServerHandle,
+    ocpp: Arc<crate::ocpp::OcppServer>,
+    log: Logger,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (term, int) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    );
+    let (Ok(mut term), Ok(mut int)) = (term, int) else {
+        slog::error!(
+            log,
+            "signals cannot be received: stop the daemon with SIGKILL"
+        );
+        return;
+    };
+    let graceful = tokio::select! {
+        _ = term.recv() => true,
+        _ = int.recv() => false,
+    };
+    info!(log, "stopping"; "graceful" => graceful);
+    ocpp.close_all();
+    server.stop(graceful).await;
 }
 
 /// One daemon per storage directory: a second would overwrite the first's
@@ -479,6 +519,8 @@ fn http_server(
     // A connection refused or timed out is let go after a second, not five.
     .client_disconnect_timeout(Duration::from_secs(1))
     .workers(workers)
+    // SIGTERM and SIGINT are handled by `stop_on_signal`.
+    .disable_signals()
     .listen(listener)
     .map_err(|e| StartError::Listen {
         addr: listen.clone(),

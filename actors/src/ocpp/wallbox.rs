@@ -141,8 +141,16 @@ pub struct OcppWallbox {
     command: (i64, bool),
     /// The availability last asked for (ChangeAvailability).
     available: Option<bool>,
+    /// Until the charge point first connects, at most until then, waiting
+    /// for it is not logged as a failure: it connects on its own after the
+    /// daemon starts. Counted as a failure all the same (no current).
+    first_connect_by: Option<Instant>,
     log: Logger,
 }
+
+/// How long a charge point may take to connect after the daemon starts
+/// before its absence is logged (they retry every few seconds to minutes).
+const FIRST_CONNECT_GRACE: Duration = Duration::from_secs(60);
 
 impl OcppWallbox {
     pub fn new(settings: Arc<DeviceSettings>, log: &Logger) -> Self {
@@ -166,6 +174,7 @@ impl OcppWallbox {
             next_transaction: i64::try_from(now % 1_000_000_000).unwrap_or(1),
             command: (0, false),
             available: None,
+            first_connect_by: Some(Instant::now() + FIRST_CONNECT_GRACE),
             log,
         }
     }
@@ -553,6 +562,7 @@ impl Handler<Attach> for OcppWallbox {
                 .try_send(Outbound::Close("replaced by a new connection".into()));
         }
         info!(self.log, "charge point connected"; "peer" => &a.peer);
+        self.first_connect_by = None;
         self.calls.clear();
         self.link = Some(Link {
             conn: a.conn,
@@ -660,7 +670,9 @@ impl Handler<Poll> for OcppWallbox {
                 if !self.com.com_err {
                     self.com.record_poll(Err(e), now);
                 }
-                log_notice(&self.log, self.failures.failed(now), Some(e));
+                if self.first_connect_by.is_none_or(|by| now >= by) {
+                    log_notice(&self.log, self.failures.failed(now), Some(e));
+                }
             }
         }
         reading

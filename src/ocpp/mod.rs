@@ -29,6 +29,8 @@ use tokio::sync::mpsc;
 
 use crate::api::{ApiError, AppState, Params};
 
+pub mod simulated;
+
 /// The largest frame a charge point may send (a MeterValues of many
 /// samples is a few KiB).
 pub const MAX_FRAME: usize = 64 * 1024;
@@ -58,12 +60,15 @@ pub struct Asking {
     last: Option<Instant>,
 }
 
-/// What the endpoint keeps: the charge points asking to connect, and the
-/// number of the next connection.
+/// What the endpoint keeps: the charge points asking to connect, the
+/// number of the next connection, and whether the daemon stops.
 #[derive(Debug)]
 pub struct OcppServer {
     asking: Mutex<BTreeMap<String, Asking>>,
     next_conn: AtomicU64,
+    /// Set when the daemon stops: every connection is closed (a WebSocket
+    /// would otherwise hold a graceful stop for its whole timeout).
+    stopping: tokio::sync::watch::Sender<bool>,
     log: Logger,
 }
 
@@ -72,6 +77,7 @@ impl OcppServer {
         OcppServer {
             asking: Mutex::new(BTreeMap::new()),
             next_conn: AtomicU64::new(1),
+            stopping: tokio::sync::watch::Sender::new(false),
             log: log.new(slog::o!("module" => "ocpp")),
         }
     }
@@ -112,6 +118,13 @@ impl OcppServer {
         entry.peer = peer.to_string();
         entry.attempts += 1;
         entry.last = Some(Instant::now());
+    }
+
+    /// Closes every charge point's connection ("going away"): the daemon
+    /// stops. They reconnect when it is back; meanwhile their live profiles
+    /// lapse to the fail-safe.
+    pub fn close_all(&self) {
+        self.stopping.send_replace(true);
     }
 
     fn forget(&self, id: &str) -> bool {
@@ -220,7 +233,8 @@ async fn connect(
         peer: peer.clone(),
     });
     let log = server.log.new(slog::o!("charge_point" => id));
-    actix_web::rt::spawn(pump(session, stream, out_rx, addr, conn, log));
+    let stopping = server.stopping.subscribe();
+    actix_web::rt::spawn(pump(session, stream, out_rx, (addr, conn), stopping, log));
     Ok(response)
 }
 
@@ -230,8 +244,8 @@ async fn pump(
     mut session: actix_ws::Session,
     mut stream: actix_ws::AggregatedMessageStream,
     mut out: mpsc::Receiver<Outbound>,
-    addr: Addr<OcppWallbox>,
-    conn: u64,
+    (addr, conn): (Addr<OcppWallbox>, u64),
+    mut stopping: tokio::sync::watch::Receiver<bool>,
     log: Logger,
 ) {
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -297,6 +311,9 @@ async fn pump(
                 if session.ping(b"").await.is_err() {
                     break (None, "the connection ended".to_string());
                 }
+            }
+            _ = stopping.wait_for(|stop| *stop) => {
+                break (close(CloseCode::Away, "chargebrain stops"), "chargebrain stops".to_string());
             }
         }
     };
