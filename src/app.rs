@@ -349,16 +349,12 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         mqtt_inputs,
         log.clone(),
     );
-    let http_addr = listener.local_addr().map_err(|e| StartError::Listen {
-        addr: settings.http.listen.clone(),
-        reason: e.to_string(),
-    })?;
+    let http_addr = listener.local_addr().ok();
     let server = http_server(&settings, state, listener, ocpp_listener, &log)?;
     actix::spawn(stop_on_signal(server.handle(), ocpp, log.clone()));
-    if let Some(sim) = &sim {
+    if let (Some(sim), Some(addr)) = (&sim, http_addr) {
         // The plant's OCPP charge points connect once the server listens.
-        let ids = settings.simulation.ocpp_ids();
-        crate::ocpp::simulated::start(sim, &ids, http_addr, &log);
+        crate::ocpp::simulated::start(sim, &settings.simulation.ocpp_ids(), addr, &log);
     }
     // The socket listens from here on, and the devices are started.
     if let Some(notifier) = &notifier {
