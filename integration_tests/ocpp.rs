@@ -296,6 +296,28 @@ async fn ocpp_cards_are_checked_and_a_transaction_reaches_the_charging_log() {
         .unwrap_or_else(|| panic!("no session of E1 in the charging log:\n{log}"));
     assert!(row.contains("anna") && row.contains("04AB"), "{row}");
     assert!(row.contains("3500"), "3.5 kWh charged: {row}\n{log}");
+
+    // The next car waits for a card; one entered through the API (a PIN
+    // pad, the page) starts its transaction at the charge point.
+    cps.run("CP1", "status", json!({"status": "Preparing"}))
+        .await;
+    d.wait_for(Duration::from_secs(10), "E1 waiting for a card", |i| {
+        device_info(i, "E1")["state"] == 2
+    })
+    .await;
+    assert_eq!(
+        d.get("cmd=enter_rfid&rfid=04AB&dev_id=E1").await,
+        (200, json!("E1"))
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let starts = loop {
+        let starts = cps.received("CP1", "RemoteStartTransaction").await;
+        if !starts.is_empty() || Instant::now() > deadline {
+            break starts;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(starts, [json!({"idTag": "04AB", "connectorId": 1})]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

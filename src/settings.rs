@@ -525,7 +525,7 @@ mod tests {
         let s = load(DEFAULT_SETTINGS, &[]).unwrap();
         assert!(s.simulation.enabled);
         let ids: Vec<&str> = s.devices.iter().map(|d| d.dev_id.as_str()).collect();
-        assert_eq!(ids, ["E1", "E2", "M1", "M2", "M3"]);
+        assert_eq!(ids, ["E1", "E2", "M1", "M2", "M3", "E4"]);
     }
 
     #[test]
@@ -596,14 +596,14 @@ mod tests {
 
     #[test]
     fn errors_speak_the_settings_language_and_all_are_reported() {
-        // The shipped file with a sixth device of a type that does not exist.
+        // The shipped file with a seventh device of a type that does not exist.
         let typo = format!(
             "{DEFAULT_SETTINGS}\n[[devices]]\ndev_id = \"M4\"\ndev_type = \"meter_sdm360\"\naddress = \"grid\"\n"
         );
         let err = load(&typo, &[]).expect_err("unknown type");
         assert!(
             err.starts_with(
-                "devices[6].dev_type: unknown type \"meter_sdm360\"; known types: evse_powerbrain, meter_powerbrain, meter_sdm630,"
+                "devices[7].dev_type: unknown type \"meter_sdm360\"; known types: evse_powerbrain, meter_powerbrain, meter_sdm630,"
             ),
             "{err}"
         );
