@@ -350,8 +350,9 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         log.clone(),
     );
     let http_addr = listener.local_addr().ok();
+    let signals = stop_signals()?;
     let server = http_server(&settings, state, listener, ocpp_listener, &log)?;
-    actix::spawn(stop_on_signal(server.handle(), ocpp, log.clone()));
+    actix::spawn(stop_on_signal(signals, server.handle(), ocpp, log.clone()));
     if let (Some(sim), Some(addr)) = (&sim, http_addr) {
         // The plant's OCPP charge points connect once the server listens.
         crate::ocpp::simulated::start(sim, &settings.simulation.ocpp_ids(), addr, &log);
@@ -406,26 +407,30 @@ fn bind(addr: &str, setting: &str) -> Result<std::net::TcpListener, StartError> 
     })
 }
 
+/// SIGTERM and SIGINT, taken from their default (ending the process at
+/// once) before the daemon says it listens.
+type StopSignals = (tokio::signal::unix::Signal, tokio::signal::unix::Signal);
+
+fn stop_signals() -> Result<StopSignals, StartError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let taken = |kind| {
+        signal(kind).map_err(|e| StartError::Server(format!("signals cannot be received: {e}")))
+    };
+    Ok((
+        taken(SignalKind::terminate())?,
+        taken(SignalKind::interrupt())?,
+    ))
+}
+
 /// Stops the server on SIGTERM (gracefully: requests under way finish) or
 /// SIGINT (at once), as actix-web would; the charge points' WebSockets are
 /// closed first, or a graceful stop would wait for them.
 async fn stop_on_signal(
+    (mut term, mut int): StopSignals,
     server: actix_web::dev::ServerHandle,
     ocpp: Arc<crate::ocpp::OcppServer>,
     log: Logger,
 ) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (term, int) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    );
-    let (Ok(mut term), Ok(mut int)) = (term, int) else {
-        slog::error!(
-            log,
-            "signals cannot be received: stop the daemon with SIGKILL"
-        );
-        return;
-    };
     let graceful = tokio::select! {
         _ = term.recv() => true,
         _ = int.recv() => false,
