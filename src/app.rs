@@ -257,13 +257,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     })?;
     // The HTTP port first: a port in use stops the start before any actor
     // runs (actors dropped unstarted with the runtime would panic).
-    let listener = bind(&settings.http.listen, "http.listen")?;
-    // The OCPP endpoint's own address, if one is set (charge points use
-    // `/ocpp/<id>` there, as on the HTTP port).
-    let ocpp_listener = match settings.ocpp.listen.trim() {
-        "" => None,
-        addr => Some(bind(addr, "ocpp.listen")?),
-    };
+    let listeners = bind_listeners(&settings)?;
 
     let sim = start_simulation(&settings, &log).await?;
     let local = sim.as_ref().map_or_else(
@@ -349,14 +343,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         mqtt_inputs,
         log.clone(),
     );
-    let http_addr = listener.local_addr().ok();
-    let signals = stop_signals()?;
-    let server = http_server(&settings, state, listener, ocpp_listener, &log)?;
-    actix::spawn(stop_on_signal(signals, server.handle(), ocpp, log.clone()));
-    if let (Some(sim), Some(addr)) = (&sim, http_addr) {
-        // The plant's OCPP charge points connect once the server listens.
-        crate::ocpp::simulated::start(sim, &settings.simulation.ocpp_ids(), addr, &log);
-    }
+    let server = serve(&settings, state, listeners, ocpp, sim.as_ref(), &log)?;
     // The socket listens from here on, and the devices are started.
     if let Some(notifier) = &notifier {
         service::ready(notifier.clone(), health, &log);
@@ -397,6 +384,39 @@ async fn start_simulation(
         let _ = out.flush();
     }
     Ok(Some(sim))
+}
+
+/// The HTTP port, and the OCPP endpoint's own address if one is set
+/// (charge points use `/ocpp/<id>` there, as on the HTTP port).
+fn bind_listeners(
+    settings: &Settings,
+) -> Result<(std::net::TcpListener, Option<std::net::TcpListener>), StartError> {
+    let http = bind(&settings.http.listen, "http.listen")?;
+    let ocpp = match settings.ocpp.listen.trim() {
+        "" => None,
+        addr => Some(bind(addr, "ocpp.listen")?),
+    };
+    Ok((http, ocpp))
+}
+
+/// The HTTP server, listening, stopped by SIGTERM or SIGINT; the simulated
+/// plant's OCPP charge points are started once it listens.
+fn serve(
+    settings: &Settings,
+    state: web::Data<AppState>,
+    (listener, ocpp_listener): (std::net::TcpListener, Option<std::net::TcpListener>),
+    ocpp: Arc<crate::ocpp::OcppServer>,
+    sim: Option<&PlantSim>,
+    log: &Logger,
+) -> Result<actix_web::dev::Server, StartError> {
+    let http_addr = listener.local_addr().ok();
+    let signals = stop_signals()?;
+    let server = http_server(settings, state, listener, ocpp_listener, log)?;
+    actix::spawn(stop_on_signal(signals, server.handle(), ocpp, log.clone()));
+    if let (Some(sim), Some(addr)) = (sim, http_addr) {
+        crate::ocpp::simulated::start(sim, &settings.simulation.ocpp_ids(), addr, log);
+    }
+    Ok(server)
 }
 
 /// A listening socket on `addr`, the setting named in the error.
