@@ -34,6 +34,10 @@ pub struct Connector {
     pub id_tag: Option<String>,
     /// The open transaction, if any.
     pub transaction: Option<i64>,
+    /// The lowest current the charge point was told since its last meter
+    /// values, set when a command lowered it (mA): those values are older
+    /// than the cut, so the cycle counts at most this.
+    pub lowered_to: Option<i64>,
 }
 
 /// The largest magnitude accepted from a sampled value (A, V, W, Wh after
@@ -84,7 +88,21 @@ impl Connector {
                 .sum();
         }
         self.meter = Some(meter);
+        self.lowered_to = None;
         skipped
+    }
+
+    /// A new current for the car (0 when charging is disabled). Meter values
+    /// come every few seconds: one taken before a cut still shows the higher
+    /// draw, and counting it would make the house look smaller than it is
+    /// and hand the cut to other cars before it happened. So, until the next
+    /// meter values, the draw counted is at most the lowest current told
+    /// since; a car slower to follow makes the house look larger, which is
+    /// the safe side.
+    pub fn commanded(&mut self, before_ma: i64, now_ma: i64) {
+        if now_ma < before_ma {
+            self.lowered_to = Some(self.lowered_to.map_or(now_ma, |l| l.min(now_ma)));
+        }
     }
 
     /// The reading the cycle uses; an error until the first StatusNotification.
@@ -102,7 +120,7 @@ impl Connector {
             charging_enabled,
             offered_ma,
             cable_ma: 0,
-            meter: self.meter.clone(),
+            meter: self.meter.clone().map(|m| capped(m, self.lowered_to)),
             fail_safe,
             rfid: self
                 .id_tag
@@ -112,6 +130,23 @@ impl Connector {
             inputs: 0,
         })
     }
+}
+
+/// The meter with each phase's current at most `cap` and its power scaled
+/// down with them.
+fn capped(mut m: MeterReading, cap: Option<i64>) -> MeterReading {
+    let Some(cap) = cap else { return m };
+    let cap = cap.max(0);
+    let before: i64 = m.current_ma.iter().map(|c| c.max(&0)).sum();
+    for c in &mut m.current_ma {
+        *c = (*c).min(cap);
+    }
+    let after: i64 = m.current_ma.iter().map(|c| c.max(&0)).sum();
+    if before > 0 && after < before {
+        m.power_w = i64::try_from(i128::from(m.power_w) * i128::from(after) / i128::from(before))
+            .unwrap_or(m.power_w);
+    }
+    m
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,6 +294,37 @@ mod tests {
         ])));
         assert_eq!(skipped.len(), 5, "{skipped:?}");
         assert_eq!(c.meter.unwrap().current_ma, [0, 0, 0]);
+    }
+
+    #[test]
+    fn meter_values_older_than_a_cut_count_at_most_the_cut() {
+        let mut c = Connector::default();
+        c.status(&status("Charging")).unwrap();
+        c.meter_values(&meter_values(json!([
+            {"value": "16", "measurand": "Current.Import", "phase": "L1", "unit": "A"},
+            {"value": "16", "measurand": "Current.Import", "phase": "L2", "unit": "A"},
+            {"value": "7360", "measurand": "Power.Active.Import", "unit": "W"}
+        ])));
+        let counted = |c: &Connector| {
+            c.reading((0, true), FailSafe::default())
+                .unwrap()
+                .meter
+                .unwrap()
+        };
+        // Re-asserting or raising the current hides nothing.
+        c.commanded(16_000, 16_000);
+        c.commanded(16_000, 20_000);
+        assert_eq!(counted(&c).current_ma, [16_000, 16_000, 0]);
+        // A cut to 10 A, then 12 A: the old values count at most 10 A.
+        c.commanded(20_000, 10_000);
+        c.commanded(10_000, 12_000);
+        let m = counted(&c);
+        assert_eq!((m.current_ma, m.power_w), ([10_000, 10_000, 0], 4600));
+        // New meter values are the car's own again, above the cut too.
+        c.meter_values(&meter_values(json!([
+            {"value": "13", "measurand": "Current.Import", "phase": "L1", "unit": "A"}
+        ])));
+        assert_eq!(counted(&c).current_ma, [13_000, 16_000, 0]);
     }
 
     #[test]

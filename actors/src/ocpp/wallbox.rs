@@ -683,7 +683,10 @@ impl Handler<Apply> for OcppWallbox {
     type Result = Result<(), DeviceError>;
 
     fn handle(&mut self, apply: Apply, _: &mut Self::Context) -> Self::Result {
+        let effective = |(ma, on): (i64, bool)| if on { ma } else { 0 };
+        let before = effective(self.command);
         self.command = (apply.current_ma, apply.enable);
+        self.connector.commanded(before, effective(self.command));
         self.connected()?;
         self.send_profiles();
         Ok(())
