@@ -22,6 +22,7 @@ mod modbus_faults;
 mod modbus_rtu;
 mod mqtt;
 mod node_red;
+mod ocpp;
 mod package;
 mod plausibility;
 mod reconfigure;

@@ -14,6 +14,7 @@ use crate::devices::{
     Apply, Device, GetStatus, HttpInput, HttpJsonMeter, Poll, Refused, Shutdown, UpdateSettings,
 };
 use crate::metrics::Metrics;
+use crate::ocpp::OcppWallbox;
 use crate::transport::{Bus, Endpoint, EndpointError};
 
 /// Where the internal addresses point: `evse`, `meter1`, `meter2` (the
@@ -36,6 +37,10 @@ impl LocalPorts {
     /// Where a Modbus device is reached, in one spelling (see
     /// `Plant::endpoint_key`).
     pub fn endpoint_key(&self, settings: &DeviceSettings) -> Result<Option<String>, EndpointError> {
+        if settings.dev_type.is_ocpp() {
+            // One wallbox per charge point and connector.
+            return Ok(Some(format!("ocpp:{}", settings.address.trim())));
+        }
         if !settings.dev_type.is_modbus() {
             return Ok(None);
         }
@@ -82,6 +87,8 @@ pub enum DeviceActor {
     Http(Addr<HttpInput>),
     /// Asked over HTTP, answering JSON.
     Json(Addr<HttpJsonMeter>),
+    /// An OCPP charge point's connector.
+    Ocpp(Addr<OcppWallbox>),
     /// Nothing to talk to (an `evse_group`).
     None,
 }
@@ -99,7 +106,10 @@ impl DeviceHandle {
     pub fn modbus(&self) -> Option<&Addr<Device>> {
         match &self.actor {
             DeviceActor::Modbus(addr) => Some(addr),
-            DeviceActor::Http(_) | DeviceActor::Json(_) | DeviceActor::None => None,
+            DeviceActor::Http(_)
+            | DeviceActor::Json(_)
+            | DeviceActor::Ocpp(_)
+            | DeviceActor::None => None,
         }
     }
 
@@ -107,7 +117,21 @@ impl DeviceHandle {
     pub fn http_input(&self) -> Option<&Addr<HttpInput>> {
         match &self.actor {
             DeviceActor::Http(addr) => Some(addr),
-            DeviceActor::Modbus(_) | DeviceActor::Json(_) | DeviceActor::None => None,
+            DeviceActor::Modbus(_)
+            | DeviceActor::Json(_)
+            | DeviceActor::Ocpp(_)
+            | DeviceActor::None => None,
+        }
+    }
+
+    /// The OCPP wallbox actor, for its charge point's connection.
+    pub fn ocpp(&self) -> Option<&Addr<OcppWallbox>> {
+        match &self.actor {
+            DeviceActor::Ocpp(addr) => Some(addr),
+            DeviceActor::Modbus(_)
+            | DeviceActor::Http(_)
+            | DeviceActor::Json(_)
+            | DeviceActor::None => None,
         }
     }
 
@@ -116,6 +140,7 @@ impl DeviceHandle {
             DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
             DeviceActor::Http(addr) => Some(addr.clone().recipient()),
             DeviceActor::Json(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Ocpp(addr) => Some(addr.clone().recipient()),
             DeviceActor::None => None,
         }
     }
@@ -125,6 +150,7 @@ impl DeviceHandle {
             DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
             DeviceActor::Http(addr) => Some(addr.clone().recipient()),
             DeviceActor::Json(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Ocpp(addr) => Some(addr.clone().recipient()),
             DeviceActor::None => None,
         }
     }
@@ -134,6 +160,7 @@ impl DeviceHandle {
             DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
             DeviceActor::Http(addr) => Some(addr.clone().recipient()),
             DeviceActor::Json(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Ocpp(addr) => Some(addr.clone().recipient()),
             DeviceActor::None => None,
         }
     }
@@ -143,6 +170,7 @@ impl DeviceHandle {
             DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
             DeviceActor::Http(addr) => Some(addr.clone().recipient()),
             DeviceActor::Json(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Ocpp(addr) => Some(addr.clone().recipient()),
             DeviceActor::None => None,
         }
     }
@@ -152,6 +180,7 @@ impl DeviceHandle {
             (DeviceActor::Modbus(a), DeviceActor::Modbus(b)) => a == b,
             (DeviceActor::Http(a), DeviceActor::Http(b)) => a == b,
             (DeviceActor::Json(a), DeviceActor::Json(b)) => a == b,
+            (DeviceActor::Ocpp(a), DeviceActor::Ocpp(b)) => a == b,
             (DeviceActor::None, DeviceActor::None) => true,
             _ => false,
         }
@@ -163,6 +192,7 @@ impl DeviceHandle {
             DeviceActor::Modbus(addr) => addr.do_send(UpdateSettings(settings)),
             DeviceActor::Http(addr) => addr.do_send(UpdateSettings(settings)),
             DeviceActor::Json(addr) => addr.do_send(UpdateSettings(settings)),
+            DeviceActor::Ocpp(addr) => addr.do_send(UpdateSettings(settings)),
             DeviceActor::None => {}
         }
     }
@@ -173,6 +203,7 @@ impl DeviceHandle {
             DeviceActor::Modbus(addr) => addr.do_send(Shutdown),
             DeviceActor::Http(addr) => addr.do_send(Shutdown),
             DeviceActor::Json(addr) => addr.do_send(Shutdown),
+            DeviceActor::Ocpp(addr) => addr.do_send(Shutdown),
             DeviceActor::None => {}
         }
     }
@@ -238,6 +269,8 @@ impl Plant {
             } else if let Some(meter) = settings.dev_type.http_json() {
                 let meter = HttpJsonMeter::new(settings.clone(), meter, self.timeout, &self.log);
                 DeviceActor::Json(meter.start())
+            } else if settings.dev_type.is_ocpp() {
+                DeviceActor::Ocpp(OcppWallbox::new(settings.clone(), &self.log).start())
             } else {
                 DeviceActor::None
             };
@@ -325,6 +358,14 @@ impl Plant {
     /// What the devices and the cycle count, for `/metrics`.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The OCPP wallbox whose charge point id is `id` (as written, case
+    /// and all: the charge point's URL names it).
+    pub fn charge_point(&self, id: &str) -> Option<&DeviceHandle> {
+        self.devices
+            .iter()
+            .find(|d| d.settings.dev_type.is_ocpp() && d.settings.address.trim() == id)
     }
 
     /// The device named `name`: its alias or dev_id, case-insensitive.

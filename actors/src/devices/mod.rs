@@ -3,7 +3,7 @@
 //! actor of its endpoint.
 
 mod actor;
-mod failures;
+pub(crate) mod failures;
 pub mod http_input;
 mod http_json;
 mod messages;

@@ -39,6 +39,7 @@ drivers![
     evse_group,
     meter_ajax,
     evse_ajax,
+    evse_ocpp,
 ];
 
 /// The voltage of a phase where a device reports none (a meter without

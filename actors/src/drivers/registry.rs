@@ -65,6 +65,9 @@ pub enum Link {
     /// Asked over HTTP every cycle, its answer read as JSON: needs an
     /// address (a host or a base URL).
     HttpJson(&'static JsonMeter),
+    /// An OCPP 1.6J charge point that connects to the daemon; `address` is
+    /// its charge point id, `id` the connector.
+    Ocpp,
     /// Nothing to reach.
     None,
 }
@@ -175,7 +178,7 @@ impl Driver {
     pub fn modbus(&self) -> Option<&Modbus> {
         match &self.link {
             Link::Modbus(modbus) => Some(modbus),
-            Link::HttpInput | Link::HttpJson(_) | Link::None => None,
+            Link::HttpInput | Link::HttpJson(_) | Link::Ocpp | Link::None => None,
         }
     }
 }
@@ -276,6 +279,11 @@ impl DeviceType {
         matches!(self.0.link, Link::HttpInput)
     }
 
+    /// An OCPP charge point (its address is the charge point id).
+    pub fn is_ocpp(self) -> bool {
+        matches!(self.0.link, Link::Ocpp)
+    }
+
     /// The Modbus side of the row, for a Modbus device.
     pub fn modbus(self) -> Option<&'static Modbus> {
         self.0.modbus()
@@ -285,7 +293,7 @@ impl DeviceType {
     pub fn http_json(self) -> Option<&'static JsonMeter> {
         match self.0.link {
             Link::HttpJson(meter) => Some(meter),
-            Link::Modbus(_) | Link::HttpInput | Link::None => None,
+            Link::Modbus(_) | Link::HttpInput | Link::Ocpp | Link::None => None,
         }
     }
 
@@ -505,6 +513,8 @@ mod tests {
                 Link::Modbus(ref m) => m.control.is_some(),
                 // An HTTP wallbox takes its current in the answer to its push.
                 Link::HttpInput => t.is_wallbox(),
+                // An OCPP wallbox takes its current as charging profiles.
+                Link::Ocpp => t.is_wallbox(),
                 Link::HttpJson(_) | Link::None => false,
             };
             assert_eq!(controlled, t.is_wallbox(), "{t:?}");

@@ -4,7 +4,7 @@
 import { h, say, statusEl } from "../dom.js";
 import { api } from "../api.js";
 import { changes, field } from "../form.js";
-import { DEVICE_DEFAULTS, defaultType, deviceFields, metaOf, nextId, typeInfo, typeOptions } from "../lib/devices.js";
+import { DEVICE_DEFAULTS, askingRows, defaultType, deviceFields, metaOf, nextId, typeInfo, typeOptions } from "../lib/devices.js";
 
 export async function devices(root) {
   const st = statusEl("devices-status");
@@ -12,15 +12,39 @@ export async function devices(root) {
   const panel = h("section", { class: "panel", hidden: true, "aria-labelledby": "dev-form-h" });
   const add = h("button", { type: "button", class: "primary", "data-testid": "device-new", text: "Add a device" });
   add.addEventListener("click", () => openForm());
-  root.append(h("h1", { text: "Devices" }), h("div", { class: "buttons" }, add), panel, st, list);
+  // OCPP charge points that are not devices yet and asked to connect.
+  const asking = h("ul", { class: "rows", "data-testid": "ocpp-asking" });
+  const askingPanel = h("section", { class: "panel", hidden: true, "aria-labelledby": "asking-h" },
+    h("h2", { id: "asking-h", text: "Asking to connect (OCPP)" }), asking);
+  root.append(h("h1", { text: "Devices" }), h("div", { class: "buttons" }, add), panel, st, askingPanel, list);
   let info;
   let meta;
 
   async function load() {
-    info = await api("get_params");
+    const [params, status] = await Promise.all([api("get_params"), api("get_dev_info")]);
+    info = params;
     meta = metaOf(info);
     if (!root.isConnected) return;
     list.replaceChildren(...info.devices.map(row));
+    const rows = askingRows(status);
+    asking.replaceChildren(...rows.map(askingRow));
+    askingPanel.hidden = rows.length === 0;
+  }
+
+  function askingRow(a) {
+    const adopt = h("button", { type: "button", class: "primary", text: "Adopt", "aria-label": "Adopt " + a.id, "data-testid": "ocpp-adopt-" + a.id });
+    adopt.addEventListener("click", async () => {
+      say(st, "Working…");
+      try {
+        const { dev_id: devId } = await api("ocpp_adopt", { id: a.id });
+        say(st, `${a.id} is wallbox ${devId}: it is let in when it next connects`, "ok");
+        await load();
+      } catch (e) {
+        say(st, e.message, "err");
+      }
+    });
+    return h("li", { class: "row" }, h("div", { class: "what" }, h("strong", { text: a.id }), h("small", { text: a.text })),
+      h("div", { class: "buttons" }, adopt));
   }
 
   async function run(cmd, devId, done) {
@@ -73,7 +97,7 @@ export async function devices(root) {
     idField.input.required = true;
     let idTouched = false;
     idField.input.addEventListener("input", () => (idTouched = true));
-    const fields = deviceFields(meta).map(([def, when]) => Object.assign(field(def, src[def[0]], "d-"), { when }));
+    const fields = deviceFields(meta).map(([def, when, idPrefix = ""]) => Object.assign(field(def, src[def[0]], "d-" + idPrefix), { when }));
     const show = () => {
       const t = typeField.read();
       for (const f of fields) f.wrap.hidden = !f.when(typeInfo(meta, t));

@@ -144,7 +144,11 @@ fn a_grid_meter_is_stale_until_it_answers_and_after_the_timeout() {
     let (commands, snapshot) = site.cycle(Now::mono(1000), 1000);
     assert!(snapshot.site.meter_stale);
     assert_eq!(command(&commands, 0), 6000);
-    let reason = snapshot.evses[0].clone().unwrap_or_default().lb_reason;
+    let reason = snapshot.evses[0]
+        .clone()
+        .unwrap_or_default()
+        .lb_reason
+        .to_string();
     assert_eq!(reason, "meter stale: M1 (minimum current)");
     // It answers: 32 A less the house's 10 A.
     site.record(0, Some(Ok(charging([0; 3]))), 2000);
@@ -1426,4 +1430,57 @@ fn a_silent_wallbox_shows_the_current_it_was_last_set_to() {
     assert_eq!(command(&commands, 0), -1, "nothing sent to it");
     let e1 = snapshot.evses[0].clone().unwrap_or_default();
     assert_eq!(e1.last_set_charging_cur, 32_000);
+}
+
+/// A wallbox without a meter of its own that shows the card `rfid`
+/// (empty: none).
+fn showing_card(state: EvseState, rfid: &str) -> Reading {
+    match unmetered(state) {
+        Reading::Evse(r) => Reading::Evse(EvseReading {
+            rfid: rfid.into(),
+            ..r
+        }),
+        other => other,
+    }
+}
+
+#[test]
+fn a_card_still_shown_after_its_car_left_does_not_authorise_the_next() {
+    let users: Vec<crate::config::User> = serde_json::from_value(serde_json::json!([
+        {"id": "anna", "dev_ids": ["E1"], "rfids": [{"id": "04AB"}]}
+    ]))
+    .unwrap();
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    site.set_users(users);
+    let mut t = 0;
+    let mut step = |site: &mut Site, reading: Result<Reading, DeviceError>| {
+        site.record(0, Some(reading), t);
+        let (commands, snapshot) = site.cycle(Now::mono(t), 1000);
+        t += 1000;
+        let reason = snapshot.evses[0]
+            .clone()
+            .unwrap_or_default()
+            .lb_reason
+            .to_string();
+        (command(&commands, 0), reason)
+    };
+    // A Power Brain reads anna's card (8096) for the first car.
+    let (ma, _) = step(&mut site, Ok(showing_card(EvseState::Charging, "04AB")));
+    assert!(ma > 0, "the card read authorises the car");
+    // The car leaves; 8096 keeps the last card, and a failed read between
+    // changes nothing.
+    step(&mut site, Ok(showing_card(EvseState::Waiting, "04AB")));
+    step(&mut site, Err(DeviceError::Timeout(1000)));
+    // The next car is not authorised by the card still shown.
+    let (ma, reason) = step(&mut site, Ok(showing_card(EvseState::Charging, "04AB")));
+    assert_eq!(
+        (ma, reason.as_str()),
+        (0, "waiting for authorisation"),
+        "a Power Brain's last card counts once"
+    );
+    // A wallbox that shows no card once its car left (an OCPP charge point)
+    // presents the same card anew for the next car.
+    step(&mut site, Ok(showing_card(EvseState::Waiting, "")));
+    let (ma, _) = step(&mut site, Ok(showing_card(EvseState::Charging, "04AB")));
+    assert!(ma > 0, "the card shown again authorises the next car");
 }
