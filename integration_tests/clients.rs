@@ -83,7 +83,7 @@ print(json.dumps({
     let devices = &got["devices"];
     assert_eq!(
         devices.as_object().map(|m| m.len()),
-        Some(5),
+        Some(6),
         "every device: {devices}"
     );
     assert_eq!(devices["E1"]["label"], "cFos Power Brain Wallbox");

@@ -47,7 +47,7 @@ async fn device_types_are_listed() {
     assert_eq!(types["evse_ajax"], "HTTP input");
     let params = d.ok("cmd=get_params").await;
     assert_eq!(params["dev_meta"], types);
-    assert_eq!(params["devices"].as_array().map(Vec::len), Some(5));
+    assert_eq!(params["devices"].as_array().map(Vec::len), Some(6));
 }
 
 #[tokio::test]

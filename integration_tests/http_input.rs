@@ -159,7 +159,7 @@ async fn a_pushed_overload_lowers_the_http_and_the_modbus_wallbox_together() {
     assert_eq!(device_info(&info, "E1")["lb_current"], 10_000);
     assert_eq!(info["params"]["overdraft_cur"], 4000);
     let written = || plant.wallbox(1).and_then(|w| w.lock().read(8093, 1).ok());
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(15);
     while written() != Some(vec![100]) {
         assert!(
             Instant::now() < deadline,

@@ -59,23 +59,30 @@ async fn a_failing_device_is_logged_once_then_its_recovery_once() {
     )
     .await
     .expect("simulator");
-    let refused = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free port");
+    // Bound but not listening: it refuses connections, and stays ours for
+    // the whole test, so no other process can take the port meanwhile.
+    let refusing = tokio::net::TcpSocket::new_v4().expect("socket");
+    refusing
+        .bind(std::net::SocketAddr::from((
+            std::net::Ipv4Addr::LOCALHOST,
+            0,
+        )))
+        .expect("bind");
+    let refused = refusing.local_addr().expect("addr");
     let settings = format!(
         "[simulation]\nenabled = false\n[modbus]\ntimeout_ms = 100\n[load]\ncycle_time_ms = 100\n{}{}",
         device("M1", "meter_powerbrain", &sim.addr.to_string(), 2),
         device("M2", "meter_powerbrain", &refused.to_string(), 2),
     );
     let d = Daemon::start(DaemonConfig::new(settings)).await;
-    d.wait_for(Duration::from_secs(10), "M1 answers", |i| {
+    d.wait_for(Duration::from_secs(15), "M1 answers", |i| {
         device_info(i, "M1")["model"]
             .as_str()
             .is_some_and(|m| m.contains("Power Brain"))
     })
     .await;
     bank.set_online(false);
-    d.wait_for(Duration::from_secs(10), "M1 fails", |i| {
+    d.wait_for(Duration::from_secs(15), "M1 fails", |i| {
         device_info(i, "M1")["com_err"] == true
     })
     .await;
@@ -91,7 +98,7 @@ async fn a_failing_device_is_logged_once_then_its_recovery_once() {
     let device_warnings = d.count_logged(&["WARN", "device: M"]);
     assert_eq!(device_warnings, 2, "no other warnings about the devices");
     bank.set_online(true);
-    wait_logged(&d, &["INFO device answers again"], Duration::from_secs(10)).await;
+    wait_logged(&d, &["INFO device answers again"], Duration::from_secs(15)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(d.count_logged(&["device answers again", "device: M1"]), 1);
     assert_eq!(d.count_logged(&["device answers again", "device: M2"]), 0);

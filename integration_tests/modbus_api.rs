@@ -176,7 +176,8 @@ async fn get_dev_info_lists_every_device_with_its_identity() {
             json!("E2"),
             json!("M1"),
             json!("M2"),
-            json!("M3")
+            json!("M3"),
+            json!("E4")
         ]
     );
     let evse = &devices[0];

@@ -282,7 +282,7 @@ async fn changes_need_post_json_and_pages_of_other_sites_are_refused() {
         .settings
         .replace("[http]\n", "[http]\nhosts = [\"charger.local\"]\n");
     let d = Daemon::start(config).await;
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(15);
     while !d.logged("no admin password is set") {
         assert!(Instant::now() < deadline, "the log says so at start");
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -148,7 +148,7 @@ async fn ready_reaches_systemd_once_the_api_listens() {
     assert!(ready.contains("STATUS="), "{ready}");
     // Asked the moment READY arrived: the API already answered.
     let answer = at_ready
-        .recv_timeout(Duration::from_secs(10))
+        .recv_timeout(Duration::from_secs(15))
         .expect("the fake systemd asked the API");
     assert_eq!(
         answer.as_deref(),
@@ -157,7 +157,7 @@ async fn ready_reaches_systemd_once_the_api_listens() {
     );
     // The devices were started: readiness comes with the first cycle's readings.
     let ready = wait_until_ready(&d).await;
-    assert_eq!(ready["devices"], 5);
+    assert_eq!(ready["devices"], 6);
     assert_eq!(ready["state_loaded"], true);
     assert_eq!(d.stop().await, Some(0));
     systemd.wait_for("STOPPING=1", Duration::from_secs(5));
@@ -252,14 +252,14 @@ async fn the_status_line_counts_devices_and_cars_charging() {
             .env("WATCHDOG_USEC", 1_000_000),
     )
     .await;
-    // The simulated plant: five devices, two cars that start charging.
+    // The simulated plant: six devices, three cars that start charging.
     // The measured period is about 1000 ms.
     systemd.wait_for_line(
-        "STATUS=cycle … ms, 5 devices, 2 charging",
+        "STATUS=cycle … ms, 6 devices, 3 charging",
         Duration::from_secs(30),
         |line| {
             line.strip_prefix("STATUS=cycle ")
-                .and_then(|rest| rest.strip_suffix(" ms, 5 devices, 2 charging"))
+                .and_then(|rest| rest.strip_suffix(" ms, 6 devices, 3 charging"))
                 .and_then(|ms| ms.parse::<u64>().ok())
                 .is_some_and(|ms| (900..=1500).contains(&ms))
         },

@@ -92,7 +92,7 @@ async fn a_restart_after_sigterm_or_sigkill_keeps_what_was_changed() {
     let second = Daemon::start(config()).await;
     let info = second.ok("cmd=get_dev_info").await;
     assert_eq!(kept(&info), (json!("Garage"), json!(25000), json!(10000)));
-    assert_eq!(info["devices"].as_array().map(Vec::len), Some(5));
+    assert_eq!(info["devices"].as_array().map(Vec::len), Some(6));
     assert_eq!(second.ok("cmd=get_user&id=anna").await["name"], "Anna");
     assert_eq!(
         second.ok("cmd=modbus&device=meter1&read=8016s").await,

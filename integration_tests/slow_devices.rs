@@ -142,7 +142,7 @@ async fn a_wallbox_answering_only_exceptions_says_so_in_every_status_field() {
     let settings = plain_settings(&devices, 300) + "[load]\ncycle_time_ms = 200\n";
     let d = Daemon::start(DaemonConfig::new(settings)).await;
     let info = d
-        .wait_for(Duration::from_secs(10), "E1 counted as failing", |i| {
+        .wait_for(Duration::from_secs(15), "E1 counted as failing", |i| {
             device_info(i, "E1")["com_errors"].as_u64() >= Some(2)
         })
         .await;

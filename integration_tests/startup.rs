@@ -153,7 +153,7 @@ async fn check_config_speaks_the_settings_language_and_reports_every_problem() {
         )
     );
 
-    // A sixth device of a type that does not exist, and two more problems:
+    // A seventh device of a type that does not exist, and two more problems:
     // every one is named as the file names it.
     let typo = format!(
         "{shipped}\n[[devices]]\ndev_id = \"M4\"\ndev_type = \"meter_sdm360\"\naddress = \"grid\"\n"
@@ -165,9 +165,9 @@ async fn check_config_speaks_the_settings_language_and_reports_every_problem() {
     assert_eq!(run.code, Some(2));
     let found = problems(&run);
     let known = "known types: evse_powerbrain, meter_powerbrain, meter_sdm630, meter_sdm72dm, \
-                 meter_orno_we516, evse_group, meter_ajax, evse_ajax";
+                 meter_orno_we516, evse_group, meter_ajax, evse_ajax, evse_ocpp";
     for says in [
-        format!("invalid settings: devices[6].dev_type: unknown type \"meter_sdm360\"; {known}"),
+        format!("invalid settings: devices[7].dev_type: unknown type \"meter_sdm360\"; {known}"),
         "invalid settings: http.lisen: unknown key; known keys: listen, workers, public_read".into(),
         "invalid settings: log.level: unknown value \"loud\"; known values: error, warn, info, debug, trace".into(),
     ] {

@@ -615,3 +615,48 @@ async fn a_measured_rotation_is_applied_and_auto_kept_through_the_page() {
     std::fs::write(artifacts().join("rotation.png"), browser.screenshot().await)
         .expect("screenshot");
 }
+
+#[tokio::test]
+async fn a_charge_point_asking_to_connect_is_adopted_with_one_click() {
+    // The shipped demo with a second OCPP charge point, ocpp2, that no
+    // device names: it is refused, and asks again every 5 s.
+    let d = Daemon::start(
+        crate::harness::simulated_power_brain().env("CHARGEBRAIN__SIMULATION__OCPP_WALLBOXES", 2),
+    )
+    .await;
+    d.wait_for(Duration::from_secs(20), "ocpp2 asking", |i| {
+        i["ocpp_asking"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|c| c["id"] == "ocpp2"))
+    })
+    .await;
+    let browser = Browser::start(1280, 900).await;
+    browser.goto(&format!("{}/#/devices", d.base)).await;
+    browser
+        .wait_for_text("[data-testid=ocpp-asking]", |t| {
+            t.contains("ocpp2 from 127.0.0.1")
+        })
+        .await;
+    browser.click_on("[data-testid=ocpp-adopt-ocpp2]").await;
+    // The next free wallbox id after E1, E2 and E4.
+    browser.wait_for("[data-testid=device-row-E5]").await;
+    let info = d
+        .wait_for(Duration::from_secs(20), "E5 connected", |i| {
+            device_info(i, "E5")["model"]
+                .as_str()
+                .is_some_and(|m| m.contains("simulated OCPP wallbox"))
+        })
+        .await;
+    let params = d.ok("cmd=get_params").await;
+    let e5 = device_info(&params, "E5");
+    assert_eq!(
+        (&e5["dev_type"], &e5["address"]),
+        (&serde_json::json!("evse_ocpp"), &serde_json::json!("ocpp2"))
+    );
+    assert!(
+        info.get("ocpp_asking").is_none(),
+        "nobody asks any more: {}",
+        info["ocpp_asking"]
+    );
+    std::fs::write(artifacts().join("adopted.png"), browser.screenshot().await).ok();
+}

@@ -259,12 +259,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     })?;
     // The HTTP port first: a port in use stops the start before any actor
     // runs (actors dropped unstarted with the runtime would panic).
-    let listen = settings.http.listen.clone();
-    let listener =
-        std::net::TcpListener::bind(listen.as_str()).map_err(|e| StartError::Listen {
-            addr: listen.clone(),
-            reason: bind_error(&e, "http.listen"),
-        })?;
+    let listeners = bind_listeners(&settings)?;
 
     let sim = start_simulation(&settings, &log).await?;
     let local = sim.as_ref().map_or_else(
@@ -294,8 +289,8 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     let history_path = settings.storage.dir.join(HISTORY_FILE);
     let mut supervisor = Supervisor::new(state, plant, published, store.clone(), &log)
         .with_history(load_history(&history_path, &log));
-    if let Some(sim) = sim {
-        feed_http_wallboxes(sim, supervisor.snapshots(), plant_view.clone());
+    if let Some(sim) = &sim {
+        feed_http_wallboxes(sim.clone(), supervisor.snapshots(), plant_view.clone());
     }
     if let Some(cycles) = stall_after() {
         slog::warn!(log, "test hook: the cycle will hang"; "after_cycles" => cycles);
@@ -308,6 +303,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
     let supervisor_at_stop = supervisor.clone();
     let mqtt_status = mqtt::Status::new(&mqtt_settings);
     let (mqtt_restart, mqtt_requests) = mqtt::restarter();
+    let ocpp = Arc::new(crate::ocpp::OcppServer::new(&log));
     let state = web::Data::new(AppState {
         plant: plant_view,
         supervisor,
@@ -325,6 +321,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         mqtt: mqtt_status.clone(),
         mqtt_start: settings.mqtt.clone(),
         mqtt_restart,
+        ocpp: ocpp.clone(),
     });
     let mqtt_inputs = mqtt::Inputs {
         app: state.clone(),
@@ -348,7 +345,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         mqtt_inputs,
         log.clone(),
     );
-    let server = http_server(&settings, state, listener, &log)?;
+    let server = serve(&settings, state, listeners, ocpp, sim.as_ref(), &log)?;
     // The socket listens from here on, and the devices are started.
     if let Some(notifier) = &notifier {
         service::ready(notifier.clone(), health, &log);
@@ -391,6 +388,80 @@ async fn start_simulation(
     Ok(Some(sim))
 }
 
+/// The HTTP port, and the OCPP endpoint's own address if one is set
+/// (charge points use `/ocpp/<id>` there, as on the HTTP port).
+fn bind_listeners(
+    settings: &Settings,
+) -> Result<(std::net::TcpListener, Option<std::net::TcpListener>), StartError> {
+    let http = bind(&settings.http.listen, "http.listen")?;
+    let ocpp = match settings.ocpp.listen.trim() {
+        "" => None,
+        addr => Some(bind(addr, "ocpp.listen")?),
+    };
+    Ok((http, ocpp))
+}
+
+/// The HTTP server, listening, stopped by SIGTERM or SIGINT; the simulated
+/// plant's OCPP charge points are started once it listens.
+fn serve(
+    settings: &Settings,
+    state: web::Data<AppState>,
+    (listener, ocpp_listener): (std::net::TcpListener, Option<std::net::TcpListener>),
+    ocpp: Arc<crate::ocpp::OcppServer>,
+    sim: Option<&PlantSim>,
+    log: &Logger,
+) -> Result<actix_web::dev::Server, StartError> {
+    let http_addr = listener.local_addr().ok();
+    let signals = stop_signals()?;
+    let server = http_server(settings, state, listener, ocpp_listener, log)?;
+    actix::spawn(stop_on_signal(signals, server.handle(), ocpp, log.clone()));
+    if let (Some(sim), Some(addr)) = (sim, http_addr) {
+        crate::ocpp::simulated::start(sim, &settings.simulation.ocpp_ids(), addr, log);
+    }
+    Ok(server)
+}
+
+/// A listening socket on `addr`, the setting named in the error.
+fn bind(addr: &str, setting: &str) -> Result<std::net::TcpListener, StartError> {
+    std::net::TcpListener::bind(addr).map_err(|e| StartError::Listen {
+        addr: addr.to_string(),
+        reason: bind_error(&e, setting),
+    })
+}
+
+/// SIGTERM and SIGINT, taken from their default (ending the process at
+/// once) before the daemon says it listens.
+type StopSignals = (tokio::signal::unix::Signal, tokio::signal::unix::Signal);
+
+fn stop_signals() -> Result<StopSignals, StartError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let taken = |kind| {
+        signal(kind).map_err(|e| StartError::Server(format!("signals cannot be received: {e}")))
+    };
+    Ok((
+        taken(SignalKind::terminate())?,
+        taken(SignalKind::interrupt())?,
+    ))
+}
+
+/// Stops the server on SIGTERM (gracefully: requests under way finish) or
+/// SIGINT (at once), as actix-web would; the charge points' WebSockets are
+/// closed first, or a graceful stop would wait for them.
+async fn stop_on_signal(
+    (mut term, mut int): StopSignals,
+    server: actix_web::dev::ServerHandle,
+    ocpp: Arc<crate::ocpp::OcppServer>,
+    log: Logger,
+) {
+    let graceful = tokio::select! {
+        _ = term.recv() => true,
+        _ = int.recv() => false,
+    };
+    info!(log, "stopping"; "graceful" => graceful);
+    ocpp.close_all();
+    server.stop(graceful).await;
+}
+
 /// One daemon per storage directory: a second would overwrite the first's
 /// changes. The lock holds while the answer lives.
 fn lock_storage(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
@@ -418,6 +489,7 @@ fn http_server(
     settings: &Settings,
     state: web::Data<AppState>,
     listener: std::net::TcpListener,
+    ocpp_listener: Option<std::net::TcpListener>,
     log: &Logger,
 ) -> Result<actix_web::dev::Server, StartError> {
     let listen = settings.http.listen.clone();
@@ -470,11 +542,21 @@ fn http_server(
     // A connection refused or timed out is let go after a second, not five.
     .client_disconnect_timeout(Duration::from_secs(1))
     .workers(workers)
+    // SIGTERM and SIGINT are handled by `stop_on_signal`.
+    .disable_signals()
     .listen(listener)
     .map_err(|e| StartError::Listen {
         addr: listen.clone(),
         reason: e.to_string(),
     })?;
+    // The OCPP endpoint's own address: the same server answers there.
+    let server = match ocpp_listener {
+        Some(l) => server.listen(l).map_err(|e| StartError::Listen {
+            addr: settings.ocpp.listen.clone(),
+            reason: e.to_string(),
+        })?,
+        None => server,
+    };
     for addr in server.addrs() {
         // The last line on stdout: tests and scripts read the bound address here.
         let mut out = std::io::stdout().lock();

@@ -5,6 +5,7 @@ mod app;
 mod check;
 mod logging;
 mod mqtt;
+mod ocpp;
 mod service;
 mod settings;
 

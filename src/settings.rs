@@ -23,6 +23,8 @@ pub struct Settings {
     #[serde(default)]
     pub modbus: ModbusSettings,
     #[serde(default)]
+    pub ocpp: OcppSettings,
+    #[serde(default)]
     pub simulation: SimulationSettings,
     #[serde(default)]
     pub load: SiteParams,
@@ -36,6 +38,25 @@ pub struct Settings {
     pub devices: Vec<DeviceSettings>,
     #[serde(default)]
     pub mqtt: MqttSettings,
+}
+
+/// `[definitions]`: read before the devices, which may name their types.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DefinitionSettings {
+    /// A directory of device definitions (`*.toml`) to use besides the
+    /// shipped ones; each is a device type `meter_<name>`/`evse_<name>`.
+    pub dir: Option<PathBuf>,
+}
+
+/// The OCPP 1.6J endpoint (`/ocpp/<chargePointId>`), which is always on
+/// the HTTP port.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OcppSettings {
+    /// Another address to serve it on as well (cFos uses port 19520);
+    /// empty = the HTTP port only.
+    pub listen: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,7 +189,7 @@ pub enum SettingsError {
 }
 
 /// The top-level sections of the settings.
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "http",
     "modbus",
     "simulation",
@@ -178,6 +199,7 @@ const SECTIONS: [&str; 9] = [
     "site",
     "devices",
     "mqtt",
+    "definitions",
 ];
 
 impl Settings {
@@ -230,10 +252,19 @@ impl Settings {
     /// that every section's problem is reported, not only the first.
     fn from_sections(merged: config::Value) -> Result<Self, Vec<String>> {
         let mut problems = Vec::new();
-        let table = merged.into_table().map_err(|e| vec![e.to_string()])?;
+        let mut table = merged.into_table().map_err(|e| vec![e.to_string()])?;
+        // The definitions first: they are device types the devices name.
+        let definitions = match table.remove("definitions") {
+            Some(value) => section_of::<DefinitionSettings>("definitions", value)
+                .map_err(|problem| vec![problem])?,
+            None => DefinitionSettings::default(),
+        };
+        actors::drivers::definition::install(definitions.dir.as_deref())
+            .map_err(|e| vec![e.to_string()])?;
         let mut settings = Settings {
             http: HttpSettings::default(),
             modbus: ModbusSettings::default(),
+            ocpp: OcppSettings::default(),
             simulation: SimulationSettings::default(),
             load: SiteParams::default(),
             storage: StorageSettings::default(),
@@ -246,6 +277,7 @@ impl Settings {
             let read = match section.as_str() {
                 "http" => section_of(&section, value).map(|s| settings.http = s),
                 "modbus" => section_of(&section, value).map(|s| settings.modbus = s),
+                "ocpp" => section_of(&section, value).map(|s| settings.ocpp = s),
                 "simulation" => section_of(&section, value).map(|s| settings.simulation = s),
                 "load" => section_of(&section, value).map(|s| settings.load = s),
                 "storage" => section_of(&section, value).map(|s| settings.storage = s),
@@ -511,7 +543,7 @@ mod tests {
         let s = load(DEFAULT_SETTINGS, &[]).unwrap();
         assert!(s.simulation.enabled);
         let ids: Vec<&str> = s.devices.iter().map(|d| d.dev_id.as_str()).collect();
-        assert_eq!(ids, ["E1", "E2", "M1", "M2", "M3"]);
+        assert_eq!(ids, ["E1", "E2", "M1", "M2", "M3", "E4"]);
     }
 
     #[test]
@@ -582,14 +614,14 @@ mod tests {
 
     #[test]
     fn errors_speak_the_settings_language_and_all_are_reported() {
-        // The shipped file with a sixth device of a type that does not exist.
+        // The shipped file with a seventh device of a type that does not exist.
         let typo = format!(
             "{DEFAULT_SETTINGS}\n[[devices]]\ndev_id = \"M4\"\ndev_type = \"meter_sdm360\"\naddress = \"grid\"\n"
         );
         let err = load(&typo, &[]).expect_err("unknown type");
         assert!(
             err.starts_with(
-                "devices[6].dev_type: unknown type \"meter_sdm360\"; known types: evse_powerbrain, meter_powerbrain, meter_sdm630,"
+                "devices[7].dev_type: unknown type \"meter_sdm360\"; known types: evse_powerbrain, meter_powerbrain, meter_sdm630,"
             ),
             "{err}"
         );

@@ -10,6 +10,7 @@ pub mod drivers;
 pub mod history;
 pub mod keyword;
 pub mod metrics;
+pub mod ocpp;
 pub mod plant;
 pub mod rules;
 pub mod sim;

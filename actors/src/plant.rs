@@ -11,9 +11,10 @@ use slog::Logger;
 
 use crate::config::DeviceSettings;
 use crate::devices::{
-    Apply, Device, GetStatus, HttpInput, Poll, Refused, Shutdown, UpdateSettings,
+    Apply, Device, GetStatus, HttpInput, HttpJsonMeter, Poll, Refused, Shutdown, UpdateSettings,
 };
 use crate::metrics::Metrics;
+use crate::ocpp::OcppWallbox;
 use crate::transport::{Bus, Endpoint, EndpointError};
 
 /// Where the internal addresses point: `evse`, `meter1`, `meter2` (the
@@ -36,6 +37,10 @@ impl LocalPorts {
     /// Where a Modbus device is reached, in one spelling (see
     /// `Plant::endpoint_key`).
     pub fn endpoint_key(&self, settings: &DeviceSettings) -> Result<Option<String>, EndpointError> {
+        if settings.dev_type.is_ocpp() {
+            // One wallbox per charge point and connector.
+            return Ok(Some(format!("ocpp:{}", settings.address.trim())));
+        }
         if !settings.dev_type.is_modbus() {
             return Ok(None);
         }
@@ -80,6 +85,10 @@ pub enum DeviceActor {
     Modbus(Addr<Device>),
     /// Pushed over HTTP.
     Http(Addr<HttpInput>),
+    /// Asked over HTTP, answering JSON.
+    Json(Addr<HttpJsonMeter>),
+    /// An OCPP charge point's connector.
+    Ocpp(Addr<OcppWallbox>),
     /// Nothing to talk to (an `evse_group`).
     None,
 }
@@ -97,7 +106,10 @@ impl DeviceHandle {
     pub fn modbus(&self) -> Option<&Addr<Device>> {
         match &self.actor {
             DeviceActor::Modbus(addr) => Some(addr),
-            DeviceActor::Http(_) | DeviceActor::None => None,
+            DeviceActor::Http(_)
+            | DeviceActor::Json(_)
+            | DeviceActor::Ocpp(_)
+            | DeviceActor::None => None,
         }
     }
 
@@ -105,7 +117,21 @@ impl DeviceHandle {
     pub fn http_input(&self) -> Option<&Addr<HttpInput>> {
         match &self.actor {
             DeviceActor::Http(addr) => Some(addr),
-            DeviceActor::Modbus(_) | DeviceActor::None => None,
+            DeviceActor::Modbus(_)
+            | DeviceActor::Json(_)
+            | DeviceActor::Ocpp(_)
+            | DeviceActor::None => None,
+        }
+    }
+
+    /// The OCPP wallbox actor, for its charge point's connection.
+    pub fn ocpp(&self) -> Option<&Addr<OcppWallbox>> {
+        match &self.actor {
+            DeviceActor::Ocpp(addr) => Some(addr),
+            DeviceActor::Modbus(_)
+            | DeviceActor::Http(_)
+            | DeviceActor::Json(_)
+            | DeviceActor::None => None,
         }
     }
 
@@ -113,6 +139,8 @@ impl DeviceHandle {
         match &self.actor {
             DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
             DeviceActor::Http(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Json(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Ocpp(addr) => Some(addr.clone().recipient()),
             DeviceActor::None => None,
         }
     }
@@ -121,6 +149,8 @@ impl DeviceHandle {
         match &self.actor {
             DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
             DeviceActor::Http(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Json(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Ocpp(addr) => Some(addr.clone().recipient()),
             DeviceActor::None => None,
         }
     }
@@ -129,6 +159,8 @@ impl DeviceHandle {
         match &self.actor {
             DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
             DeviceActor::Http(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Json(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Ocpp(addr) => Some(addr.clone().recipient()),
             DeviceActor::None => None,
         }
     }
@@ -137,6 +169,8 @@ impl DeviceHandle {
         match &self.actor {
             DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
             DeviceActor::Http(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Json(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Ocpp(addr) => Some(addr.clone().recipient()),
             DeviceActor::None => None,
         }
     }
@@ -145,6 +179,8 @@ impl DeviceHandle {
         match (&self.actor, &other.actor) {
             (DeviceActor::Modbus(a), DeviceActor::Modbus(b)) => a == b,
             (DeviceActor::Http(a), DeviceActor::Http(b)) => a == b,
+            (DeviceActor::Json(a), DeviceActor::Json(b)) => a == b,
+            (DeviceActor::Ocpp(a), DeviceActor::Ocpp(b)) => a == b,
             (DeviceActor::None, DeviceActor::None) => true,
             _ => false,
         }
@@ -155,6 +191,8 @@ impl DeviceHandle {
         match &self.actor {
             DeviceActor::Modbus(addr) => addr.do_send(UpdateSettings(settings)),
             DeviceActor::Http(addr) => addr.do_send(UpdateSettings(settings)),
+            DeviceActor::Json(addr) => addr.do_send(UpdateSettings(settings)),
+            DeviceActor::Ocpp(addr) => addr.do_send(UpdateSettings(settings)),
             DeviceActor::None => {}
         }
     }
@@ -164,6 +202,8 @@ impl DeviceHandle {
         match &self.actor {
             DeviceActor::Modbus(addr) => addr.do_send(Shutdown),
             DeviceActor::Http(addr) => addr.do_send(Shutdown),
+            DeviceActor::Json(addr) => addr.do_send(Shutdown),
+            DeviceActor::Ocpp(addr) => addr.do_send(Shutdown),
             DeviceActor::None => {}
         }
     }
@@ -226,6 +266,11 @@ impl Plant {
         if !settings.dev_type.is_modbus() {
             let actor = if settings.dev_type.is_http_input() {
                 DeviceActor::Http(HttpInput::new(settings.clone(), &self.log).start())
+            } else if let Some(meter) = settings.dev_type.http_json() {
+                let meter = HttpJsonMeter::new(settings.clone(), meter, self.timeout, &self.log);
+                DeviceActor::Json(meter.start())
+            } else if settings.dev_type.is_ocpp() {
+                DeviceActor::Ocpp(OcppWallbox::new(settings.clone(), &self.log).start())
             } else {
                 DeviceActor::None
             };
@@ -313,6 +358,14 @@ impl Plant {
     /// What the devices and the cycle count, for `/metrics`.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The OCPP wallbox whose charge point id is `id` (as written, case
+    /// and all: the charge point's URL names it).
+    pub fn charge_point(&self, id: &str) -> Option<&DeviceHandle> {
+        self.devices
+            .iter()
+            .find(|d| d.settings.dev_type.is_ocpp() && d.settings.address.trim() == id)
     }
 
     /// The device named `name`: its alias or dev_id, case-insensitive.

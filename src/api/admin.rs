@@ -170,6 +170,7 @@ pub async fn reset_device(
     params: &Params,
 ) -> Result<Value, ApiError> {
     let dev_id = params.required("dev_id")?.to_string();
+    crate::ocpp::reset(state, &dev_id).await;
     configure(state, req, "reset_device", Configure::ResetDevice(dev_id)).await
 }
 

@@ -55,6 +55,9 @@ struct SiteKeys<'a> {
     devices: Vec<Device<'a>>,
     /// True in observation mode (`lb_enabled` false): nothing is controlled.
     loadmgr_disabled: bool,
+    /// Unknown OCPP charge points that asked to connect (left out when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ocpp_asking: Vec<crate::ocpp::Asking>,
 }
 
 #[derive(Serialize)]
@@ -385,6 +388,7 @@ async fn render(state: &AppState, flat: bool, admin: bool) -> Result<String, Api
         auth_cnt: waiting_for_auth(&snapshot),
         devices,
         loadmgr_disabled: !snapshot.params.lb_enabled,
+        ocpp_asking: state.ocpp.asking(),
     };
     let params = params(&snapshot, &state.serialno, state.mqtt.view());
     let text = if flat {

@@ -46,6 +46,12 @@ pub enum ApiError {
     NeedsPostJson(String),
     #[error("{0}")]
     Forbidden(String),
+    /// A charge point's connection that cannot be taken.
+    #[error("{0}")]
+    Ocpp(String),
+    /// A charge point that did not give its password.
+    #[error("{0}")]
+    OcppAuth(String),
     #[error("too many connections from this address")]
     TooManyConnections,
     #[error("{0}")]
@@ -66,7 +72,9 @@ impl ResponseError for ApiError {
             | ApiError::UnknownCommand(_)
             | ApiError::BadRegisterSize
             | ApiError::ReadOnly { .. }
-            | ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
+            | ApiError::BadBody(_)
+            | ApiError::Ocpp(_) => StatusCode::BAD_REQUEST,
+            ApiError::OcppAuth(_) => StatusCode::UNAUTHORIZED,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NeedsPostJson(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -104,7 +112,10 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if self.status_code() == StatusCode::UNAUTHORIZED {
+        if let ApiError::OcppAuth(_) = self {
+            // OCPP security profile 1: the charge point answers with basic auth.
+            response.insert_header(("WWW-Authenticate", "Basic realm=\"ocpp\""));
+        } else if self.status_code() == StatusCode::UNAUTHORIZED {
             // Clients send basic auth unasked; a browser is never invited to
             // ask for and keep a password (the admin page logs in with a
             // session instead), so there is nothing other sites could ride on.

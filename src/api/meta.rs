@@ -53,10 +53,16 @@ fn kind(t: DeviceType) -> &'static str {
 }
 
 /// How a device of type `t` is reached: `modbus` (it needs an address),
-/// `http_input` (its values are pushed) or `none` (a group).
+/// `http_json` (asked over HTTP at its address), `http_input` (its values
+/// are pushed), `ocpp` (its charge point connects; the address is the charge
+/// point id) or `none` (a group).
 fn link(t: DeviceType) -> &'static str {
     if t.is_http_input() {
         "http_input"
+    } else if t.http_json().is_some() {
+        "http_json"
+    } else if t.is_ocpp() {
+        "ocpp"
     } else if t.is_modbus() {
         "modbus"
     } else {

@@ -31,6 +31,7 @@ use actors::transport::DeviceError;
 use serde_json::Value;
 use tokio::sync::watch;
 
+pub(crate) use admin::log_change;
 pub use auth::{Auth, Verifier, VerifySlots};
 pub use caller::Caller;
 pub use error::ApiError;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub mqtt_start: crate::mqtt::MqttSettings,
     /// Restarts the MQTT client with new settings.
     pub mqtt_restart: crate::mqtt::Restarter,
+    /// The OCPP endpoint's charge points asking to connect.
+    pub ocpp: Arc<crate::ocpp::OcppServer>,
 }
 
 impl AppState {
@@ -89,6 +92,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/readyz", web::head().to(health::readyz))
         .configure(page::routes)
+        .configure(crate::ocpp::routes)
         .default_service(web::to(not_found));
 }
 
@@ -165,6 +169,7 @@ pub const COMMANDS: &[Command] = {
         command("login", Own, PostJson),
         command("logout", Own, PostJson),
         command("modbus", ReadUnlessWrite, PostJsonWith("write")),
+        command("ocpp_adopt", Admin, PostJson),
         command("override_device", Own, LegacyGet),
         command("reset_device", Admin, PostJson),
         command("set_ajax_evse", Admin, LegacyGet),
@@ -320,6 +325,7 @@ pub async fn dispatch(
         "login" => admin::login(state, req, body.as_ref()).await?,
         "logout" => admin::logout(state, &credentials).await?,
         "modbus" => modbus::command(state, req, params, credentials).await?,
+        "ocpp_adopt" => crate::ocpp::adopt(state, req, params).await?,
         "override_device" => wallboxes::override_device(state, req, params).await?,
         "reset_device" => admin::reset_device(state, req, params).await?,
         "set_ajax_evse" => ajax::set_evse(state, params, body.as_ref()).await?,

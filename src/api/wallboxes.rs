@@ -58,10 +58,11 @@ pub async fn enter_rfid(
         .supervisor
         .send(PresentRfid {
             dev_id: wallbox.map(str::to_string),
-            rfid,
+            rfid: rfid.clone(),
         })
         .await??;
     pin_accepted(state, req, wallbox);
+    crate::ocpp::card_entered(state, &dev_id, &rfid);
     Ok(Value::from(dev_id))
 }
 
@@ -99,11 +100,12 @@ pub async fn override_device(
         .supervisor
         .send(OverrideDevice {
             dev_id: dev_id.clone(),
-            flags,
+            flags: flags.clone(),
             max_ma,
             who,
         })
         .await??;
+    crate::ocpp::overridden(state, &dev_id, &flags);
     if card {
         pin_accepted(state, req, Some(&dev_id));
     }

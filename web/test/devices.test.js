@@ -1,7 +1,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { defaultType, deviceFields, fieldsOf, isWallbox, kindOf, metaOf, nextId, roleOptions, typeInfo, typeOptions } from "../js/lib/devices.js";
+import { askingRows, defaultType, deviceFields, fieldsOf, isWallbox, kindOf, metaOf, nextId, roleOptions, typeInfo, typeOptions } from "../js/lib/devices.js";
 
 // get_params's dev_meta and meta as the daemon answers them (a unit test
 // of the daemon, src/api/meta.rs, checks this file against its answer).
@@ -35,9 +35,35 @@ test("the daemon's words for the roles, by number, as select options", () => {
   assert.deepEqual(role[3], roleOptions(META));
 });
 
+test("an OCPP wallbox is asked its charge point id, connector and password", () => {
+  assert.equal(typeInfo(META, "evse_ocpp").link, "ocpp");
+  const fields = fieldsOf(META, "evse_ocpp");
+  for (const key of ["address", "id", "password", "fail_safe_current", "timeout_s", "min_charging_cur", "max_charging_cur"]) {
+    assert.ok(fields.includes(key), key);
+  }
+  // Its address and connector are their own fields (their own element ids),
+  // not the Modbus address and unit id.
+  const shown = deviceFields(META).filter(([, when]) => when(typeInfo(META, "evse_ocpp")));
+  assert.equal(shown.find(([def]) => def[0] === "address")[0][1], "Charge point id");
+  assert.equal(shown.find(([def]) => def[0] === "address")[2], "ocpp-");
+  assert.ok(!fieldsOf(META, "evse_powerbrain").includes("password"));
+});
+
+test("charge points asking to connect are rows to adopt", () => {
+  assert.deepEqual(askingRows({}), [], "none asking: no rows (the key is left out)");
+  const info = { ocpp_asking: [{ id: "ALFEN-0815", peer: "192.168.1.7", attempts: 3, secs: 5 }, { id: "CP2", peer: "10.0.0.2", attempts: 1, secs: 0 }] };
+  assert.deepEqual(askingRows(info), [
+    { id: "ALFEN-0815", text: "ALFEN-0815 from 192.168.1.7: asked 3 times, last 5 s ago" },
+    { id: "CP2", text: "CP2 from 10.0.0.2: asked once, last 0 s ago" },
+  ]);
+});
+
 test("the form asks each type only what applies to it", () => {
   assert.deepEqual(fieldsOf(META, "meter_sdm630"), ["name", "desc", "address", "id", "device_enabled", "role", "invert"]);
   assert.deepEqual(fieldsOf(META, "meter_ajax"), ["name", "desc", "device_enabled", "role", "invert", "timeout_s"]);
+  // An HTTP-JSON meter is asked at its address; it has no Modbus unit id.
+  assert.deepEqual(fieldsOf(META, "meter_shelly_pro_3em"), ["name", "desc", "address", "device_enabled", "role", "invert"]);
+  assert.deepEqual(fieldsOf(META, "evse_heidelberg"), fieldsOf(META, "evse_powerbrain"));
   assert.deepEqual(fieldsOf(META, "evse_group"), ["name", "desc", "device_enabled", "max_charging_cur", "group"]);
   assert.deepEqual(fieldsOf(META, "evse_powerbrain"), ["name", "desc", "address", "id", "device_enabled", "label", "min_charging_cur",
     "max_charging_cur", "prio", "phase_rotation", "used_phases", "group", "attach"]);

@@ -149,9 +149,9 @@ pub fn set_params(
             .map(|i| as_object(&next.devices[i]))
             .unwrap_or_default();
         let mut device: DeviceSettings = overlay(base, changes, &dev_id)?;
-        // A device that is no Modbus device (any more) has no address: a
-        // meter turned into an HTTP input does not keep its old one.
-        if !device.dev_type.is_modbus() {
+        // A device that is no Modbus, HTTP-JSON or OCPP device (any more) has
+        // no address: a meter turned into an HTTP input does not keep its old one.
+        if !device.dev_type.needs_address() && !device.dev_type.is_ocpp() {
             device.address.clear();
         }
         endpoint_of(&device).map_err(|e| format!("{dev_id}.address: {e}"))?;

@@ -81,6 +81,13 @@ pub struct DeviceSettings {
     #[serde(default = "default_push_timeout")]
     pub timeout_s: u64,
 
+    // ---- OCPP charge points ----
+    /// Security profile 1: the password the charge point gives (HTTP basic
+    /// auth, user = its charge point id) when it connects; empty = none.
+    /// Never shown by the API.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub password: String,
+
     // ---- meters ----
     /// 0 display, 1 consumption, 2 production, 3 grid, 4 EV consumption,
     /// 5 storage (home), 6 storage (all).
@@ -304,8 +311,13 @@ pub fn device_problems(devices: &[DeviceSettings]) -> Vec<DeviceSettingsError> {
         if !(1..=247).contains(&d.id) {
             fail("id", format!("unit id {} is not 1 to 247", d.id));
         }
-        if d.dev_type.is_modbus() && d.address.trim().is_empty() {
+        if d.dev_type.needs_address() && d.address.trim().is_empty() {
             fail("address", "is empty".into());
+        }
+        if d.dev_type.is_ocpp() {
+            if let Err(reason) = crate::ocpp::check_address(devices, index, d) {
+                fail("address", reason);
+            }
         }
 
         if !d.attach.is_empty() {

@@ -12,7 +12,7 @@ use super::messages::{
 };
 use super::ComStatus;
 use crate::config::DeviceSettings;
-use crate::drivers::registry::{Control, Modbus};
+use crate::drivers::registry::{Modbus, WallboxControl};
 use crate::drivers::{FailSafe, Read, Reading, Table};
 use crate::metrics::Metrics;
 use crate::transport::{Bus, BusRequest, DeviceError, Op};
@@ -166,8 +166,8 @@ impl Device {
     }
 
     /// How the driver tells a wallbox its current; `None` for a meter.
-    fn control(&self) -> Option<&'static Control> {
-        self.modbus().and_then(|m| m.control.as_ref())
+    fn control(&self) -> Option<&'static dyn WallboxControl> {
+        self.modbus().and_then(|m| m.control)
     }
 
     /// Reads the device's identity, for a driver that has one.
@@ -196,7 +196,7 @@ impl Device {
         let Some(seen) = self.fail_safe_seen else {
             return Vec::new();
         };
-        let Some(fail_safe_words) = self.control().and_then(|c| c.fail_safe) else {
+        let Some(control) = self.control().filter(|c| c.has_fail_safe()) else {
             return Vec::new();
         };
         if self.fail_safe_checked {
@@ -212,7 +212,8 @@ impl Device {
         }
         info!(self.log, "configuring the wallbox fail-safe";
             "duration_s" => wanted.duration_s, "current_ma" => wanted.current_ma);
-        fail_safe_words(wanted)
+        control
+            .fail_safe_words(wanted)
             .into_iter()
             .map(|(addr, values)| Op::Write { addr, values })
             .collect()
@@ -281,8 +282,8 @@ impl Handler<Poll> for Device {
                 }
                 if let Reading::Evse(evse) = r {
                     device.fail_safe_seen = Some(evse.fail_safe);
-                    if let Some(control) = &modbus.control {
-                        device.read_back = (control.read_back)(evse).into_iter().collect();
+                    if let Some(control) = modbus.control {
+                        device.read_back = control.read_back(evse).into_iter().collect();
                     }
                 }
             }
@@ -312,7 +313,7 @@ impl Handler<Apply> for Device {
         let Some(control) = self.control() else {
             return Box::pin(fut::ready(Ok(())));
         };
-        let words = (control.words)(msg.current_ma, msg.enable);
+        let words = control.words(msg.current_ma, msg.enable);
         let reassert = self
             .asserted_at
             .is_none_or(|at| at.elapsed() >= REASSERT_AFTER);
@@ -376,16 +377,10 @@ impl Handler<GetStatus> for Device {
 
     fn handle(&mut self, _: GetStatus, _: &mut Self::Context) -> Self::Result {
         let written = |addr| self.written.get(&addr).copied();
-        let written_ma = self.control().and_then(|c| (c.written_ma)(&written));
+        let written_ma = self.control().and_then(|c| c.written_ma(&written));
         MessageResult(DeviceStatus {
             com: self.com.clone(),
-            model: self.model.clone().unwrap_or_else(|| {
-                if self.com.com_err {
-                    "failed to connect".into()
-                } else {
-                    "starting".into()
-                }
-            }),
+            model: self.com.model_or_state(self.model.as_ref()),
             is_va: false,
             written_ma,
         })

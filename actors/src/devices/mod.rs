@@ -3,14 +3,16 @@
 //! actor of its endpoint.
 
 mod actor;
-mod failures;
+pub(crate) mod failures;
 pub mod http_input;
+mod http_json;
 mod messages;
 
 use std::time::Instant;
 
 pub use actor::Device;
 pub use http_input::{EvsePush, HttpInput, MeterPush, Push};
+pub use http_json::HttpJsonMeter;
 pub use messages::{
     Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Refused, Shutdown, UpdateSettings,
     WriteRegisters,
@@ -68,6 +70,16 @@ impl ComStatus {
         self.com_errors += 1;
         self.last_error = err.to_string();
         self.last_error_at = Some(now);
+    }
+
+    /// A polled device's `model`: its own once known, else `starting`, or
+    /// `failed to connect` after a failed exchange.
+    pub fn model_or_state(&self, model: Option<&String>) -> String {
+        match model {
+            Some(model) => model.clone(),
+            None if self.com_err => "failed to connect".into(),
+            None => "starting".into(),
+        }
     }
 
     /// Seconds since the last communication error; without one, since the

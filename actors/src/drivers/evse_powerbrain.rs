@@ -24,7 +24,7 @@ pub static DRIVER: Driver = Driver {
         reads: READS,
         decode: Decode::Code(decode),
         identify: Some(powerbrain::IDENTIFY),
-        control: Some(Control {
+        control: Some(&Control {
             words: |current_ma, enable| control_words(current_ma, enable).to_vec(),
             read_back: |reading| control_words_read(reading).to_vec(),
             written_ma,

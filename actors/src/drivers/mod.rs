@@ -9,7 +9,9 @@
 //! by code), and its name in the list below, which declares the module and
 //! puts its row in the registry.
 
+pub mod definition;
 pub mod float_meter;
+pub mod http_json;
 pub mod map;
 pub mod powerbrain;
 pub mod registry;
@@ -37,6 +39,7 @@ drivers![
     evse_group,
     meter_ajax,
     evse_ajax,
+    evse_ocpp,
 ];
 
 /// The voltage of a phase where a device reports none (a meter without

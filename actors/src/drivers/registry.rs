@@ -16,6 +16,7 @@ use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
+use super::http_json::JsonMeter;
 use super::map::RegisterMap;
 use super::{DecodeError, EvseReading, FailSafe, FloatMeter, Read, Reading, REGISTRY};
 
@@ -61,6 +62,12 @@ pub enum Link {
     Modbus(Modbus),
     /// Its values are pushed over HTTP (`set_ajax_meter`, `set_ajax_evse`).
     HttpInput,
+    /// Asked over HTTP every cycle, its answer read as JSON: needs an
+    /// address (a host or a base URL).
+    HttpJson(&'static JsonMeter),
+    /// An OCPP 1.6J charge point that connects to the daemon; `address` is
+    /// its charge point id, `id` the connector.
+    Ocpp,
     /// Nothing to reach.
     None,
 }
@@ -79,7 +86,7 @@ pub struct Modbus {
     /// Reads the device's own identity (its `model`), if it has one.
     pub identify: Option<Identify>,
     /// A wallbox's controls; `None` for a meter.
-    pub control: Option<Control>,
+    pub control: Option<&'static dyn WallboxControl>,
     /// Registers whose value is a credential (a card read): only the admin
     /// may read them through `cmd=modbus`.
     pub secret: &'static [Read],
@@ -92,6 +99,13 @@ pub enum Decode {
     Code(fn(&[Vec<u16>]) -> Result<Reading, DecodeError>),
     /// A float meter, described by where its values are.
     FloatMeter(&'static FloatMeter),
+    /// By a row built at run time (a device definition).
+    Data(&'static dyn DecodeData),
+}
+
+/// A decoder that is data, not a function: a row built at run time.
+pub trait DecodeData: fmt::Debug + Send + Sync {
+    fn decode(&self, reads: &[Read], blocks: &[Vec<u16>]) -> Result<Reading, DecodeError>;
 }
 
 /// A device that says what it is: one block read, and its `model` from it.
@@ -122,12 +136,49 @@ pub struct Control {
     pub fail_safe: Option<fn(FailSafe) -> Vec<Write>>,
 }
 
+/// How a Modbus wallbox is told its current: by a driver's functions
+/// ([`Control`]) or by a row built at run time.
+pub trait WallboxControl: fmt::Debug + Send + Sync {
+    /// See [`Control::words`].
+    fn words(&self, current_ma: i64, enable: bool) -> Vec<(u16, u16)>;
+    /// See [`Control::read_back`].
+    fn read_back(&self, reading: &EvseReading) -> Vec<(u16, u16)>;
+    /// See [`Control::written_ma`].
+    fn written_ma(&self, written: &dyn Fn(u16) -> Option<u16>) -> Option<i64>;
+    /// Whether the wallbox has a fail-safe of its own.
+    fn has_fail_safe(&self) -> bool;
+    /// See [`Control::fail_safe`]; nothing without one.
+    fn fail_safe_words(&self, fail_safe: FailSafe) -> Vec<Write>;
+}
+
+impl WallboxControl for Control {
+    fn words(&self, current_ma: i64, enable: bool) -> Vec<(u16, u16)> {
+        (self.words)(current_ma, enable)
+    }
+
+    fn read_back(&self, reading: &EvseReading) -> Vec<(u16, u16)> {
+        (self.read_back)(reading)
+    }
+
+    fn written_ma(&self, written: &dyn Fn(u16) -> Option<u16>) -> Option<i64> {
+        (self.written_ma)(written)
+    }
+
+    fn has_fail_safe(&self) -> bool {
+        self.fail_safe.is_some()
+    }
+
+    fn fail_safe_words(&self, fail_safe: FailSafe) -> Vec<Write> {
+        self.fail_safe.map(|f| f(fail_safe)).unwrap_or_default()
+    }
+}
+
 impl Driver {
     /// The Modbus side of the row, for a Modbus device.
     pub fn modbus(&self) -> Option<&Modbus> {
         match &self.link {
             Link::Modbus(modbus) => Some(modbus),
-            Link::HttpInput | Link::None => None,
+            Link::HttpInput | Link::HttpJson(_) | Link::Ocpp | Link::None => None,
         }
     }
 }
@@ -138,6 +189,7 @@ impl Modbus {
         match self.decode {
             Decode::Code(decode) => decode(blocks),
             Decode::FloatMeter(meter) => meter.decode(self.reads, blocks),
+            Decode::Data(data) => data.decode(self.reads, blocks),
         }
     }
 }
@@ -148,9 +200,12 @@ impl Modbus {
 pub struct DeviceType(&'static Driver);
 
 impl DeviceType {
-    /// Every known type, in the registry's order.
+    /// Every known type: the registry's, then the device definitions'.
     pub fn all() -> impl Iterator<Item = DeviceType> {
-        REGISTRY.iter().map(|d| DeviceType(d))
+        REGISTRY
+            .iter()
+            .chain(super::definition::installed())
+            .map(|d| DeviceType(d))
     }
 
     /// The type of `key`, if it is known.
@@ -224,9 +279,28 @@ impl DeviceType {
         matches!(self.0.link, Link::HttpInput)
     }
 
+    /// An OCPP charge point (its address is the charge point id).
+    pub fn is_ocpp(self) -> bool {
+        matches!(self.0.link, Link::Ocpp)
+    }
+
     /// The Modbus side of the row, for a Modbus device.
     pub fn modbus(self) -> Option<&'static Modbus> {
         self.0.modbus()
+    }
+
+    /// How an HTTP-JSON meter is asked and read.
+    pub fn http_json(self) -> Option<&'static JsonMeter> {
+        match self.0.link {
+            Link::HttpJson(meter) => Some(meter),
+            Link::Modbus(_) | Link::HttpInput | Link::Ocpp | Link::None => None,
+        }
+    }
+
+    /// Whether a device of this type needs an address: it is reached
+    /// over Modbus or asked over HTTP.
+    pub fn needs_address(self) -> bool {
+        self.is_modbus() || self.http_json().is_some()
     }
 
     /// The registers `cmd=modbus&read=all` lists, and against which writes
@@ -326,7 +400,7 @@ mod tests {
         let mut keys: Vec<&str> = DeviceType::all().map(DeviceType::key).collect();
         keys.sort_unstable();
         keys.dedup();
-        assert_eq!(keys.len(), REGISTRY.len(), "a key twice");
+        assert_eq!(keys.len(), DeviceType::all().count(), "a key twice");
         // The admin page and cFos clients tell wallboxes from meters by the
         // key (`dev_meta` has keys and names only).
         for t in DeviceType::all() {
@@ -439,7 +513,9 @@ mod tests {
                 Link::Modbus(ref m) => m.control.is_some(),
                 // An HTTP wallbox takes its current in the answer to its push.
                 Link::HttpInput => t.is_wallbox(),
-                Link::None => false,
+                // An OCPP wallbox takes its current as charging profiles.
+                Link::Ocpp => t.is_wallbox(),
+                Link::HttpJson(_) | Link::None => false,
             };
             assert_eq!(controlled, t.is_wallbox(), "{t:?}");
         }

@@ -9,6 +9,10 @@
 //! S0 meters (`meter1`, `meter2`), further wallboxes (`evse2`, `evse3`, …),
 //! then the grid meter (`grid`, unit 1). Base port 0 takes free ports.
 //!
+//! OCPP wallboxes (`ocpp_wallboxes`) come after the Power Brains in the
+//! plant's numbering; they have no port: their charge points (`ocpp1`,
+//! `ocpp2`, …) connect to the daemon's OCPP server (`ocpp_point.rs`).
+//!
 //! The plant's wiring is its own: `rotations` says how each wallbox is
 //! really connected, whatever the daemon is told (`phase_rotation`), so a
 //! wiring error can be simulated. Cars draw on one, two or three phases; a
@@ -24,6 +28,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::house::{ApplianceSettings, HouseLoad};
+use super::ocpp_point::SharedOcppBox;
 use super::{meters, powerbrain, serve_tcp, SharedBank};
 
 /// `[simulation]` settings.
@@ -36,6 +41,9 @@ pub struct SimulationSettings {
     pub base_port: u16,
     /// Number of Power Brain wallboxes (at least 1).
     pub wallboxes: usize,
+    /// Number of OCPP 1.6J wallboxes, numbered after the Power Brains;
+    /// their charge points `ocpp1`, `ocpp2`, … connect to the daemon.
+    pub ocpp_wallboxes: usize,
     /// How each wallbox is really wired (0, 120, 240); missing = 0. The
     /// daemon is told its `phase_rotation`; where the two differ, the
     /// wiring is wrong, as it can be on a real site.
@@ -66,6 +74,7 @@ impl Default for SimulationSettings {
             enabled: false,
             base_port: 4701,
             wallboxes: 1,
+            ocpp_wallboxes: 0,
             rotations: Vec::new(),
             wallbox_meters: Vec::new(),
             grid_meter: false,
@@ -84,7 +93,8 @@ impl Default for SimulationSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CarSettings {
-    /// The wallbox it plugs into, 1-based.
+    /// The wallbox it plugs into, 1-based (the Power Brains, then the OCPP
+    /// wallboxes).
     pub wallbox: usize,
     /// 1, 2 or 3 phases: the wallbox's L1, L1 and L2, or all three.
     #[serde(default = "three")]
@@ -120,6 +130,18 @@ impl SimulationSettings {
         names
     }
 
+    /// The charge point ids of the OCPP wallboxes: `ocpp1`, `ocpp2`, …
+    pub fn ocpp_ids(&self) -> Vec<String> {
+        (1..=self.ocpp_wallboxes)
+            .map(|n| format!("ocpp{n}"))
+            .collect()
+    }
+
+    /// Every wallbox of the plant: the Power Brains, then the OCPP ones.
+    fn all_wallboxes(&self) -> usize {
+        self.wallboxes.max(1) + self.ocpp_wallboxes
+    }
+
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         self.problems().into_iter().next().map_or(Ok(()), Err)
     }
@@ -133,14 +155,20 @@ impl SimulationSettings {
                 format!("{} is not 1 to 200", self.wallboxes),
             ));
         }
+        if self.ocpp_wallboxes > 200 {
+            out.push((
+                "simulation.ocpp_wallboxes",
+                format!("{} is not 0 to 200", self.ocpp_wallboxes),
+            ));
+        }
         if let Some(r) = self.rotations.iter().find(|r| ![0, 120, 240].contains(*r)) {
             out.push(("simulation.rotations", format!("{r} is not 0, 120 or 240")));
         }
         for car in &self.cars {
-            if car.wallbox == 0 || car.wallbox > self.wallboxes {
+            if car.wallbox == 0 || car.wallbox > self.all_wallboxes() {
                 out.push((
                     "simulation.cars.wallbox",
-                    format!("{} is not 1 to {}", car.wallbox, self.wallboxes),
+                    format!("{} is not 1 to {}", car.wallbox, self.all_wallboxes()),
                 ));
             }
             if !(1..=3).contains(&car.phases) {
@@ -226,6 +254,8 @@ pub struct PlantSim {
     /// Bound address of every simulated device, by internal name.
     pub addresses: BTreeMap<String, SocketAddr>,
     wallboxes: Vec<SharedBank>,
+    /// The OCPP wallboxes, numbered after `wallboxes`.
+    ocpp: Vec<SharedOcppBox>,
     rotations: Vec<usize>,
     pub meter1: SharedBank,
     pub meter2: SharedBank,
@@ -236,6 +266,45 @@ pub struct PlantSim {
 /// How fast a car follows a higher offer, mA per second.
 const RAMP_MA_PER_S: i64 = 32_000;
 const VOLTS: i64 = 230;
+
+/// What a car does in a step.
+struct Drawn {
+    /// mA per phase.
+    current_ma: i64,
+    /// On how many phases.
+    phases: u8,
+    /// Whether it is offered current (past its start delay).
+    offered: bool,
+}
+
+/// Moves `car` (if one is plugged in) on by `dt_ms` with its wallbox
+/// offering `offer_ma`.
+fn drive(car: Option<&mut Car>, offer_ma: i64, dt_ms: u64) -> Drawn {
+    let Some(car) = car else {
+        return Drawn {
+            current_ma: 0,
+            phases: 0,
+            offered: false,
+        };
+    };
+    car.plugged_ms += dt_ms;
+    let offer = if car.plugged_ms >= START_DELAY_MS {
+        offer_ma.min(car.settings.max_current_ma)
+    } else {
+        0
+    };
+    let dt = i64::try_from(dt_ms).unwrap_or(0);
+    car.current_ma = if offer <= car.current_ma {
+        offer
+    } else {
+        (car.current_ma + RAMP_MA_PER_S * dt / 1000).min(offer)
+    };
+    Drawn {
+        current_ma: car.current_ma,
+        phases: car.settings.phases.min(3),
+        offered: offer > 0,
+    }
+}
 
 impl PlantSim {
     /// Starts every server and the simulation clock.
@@ -303,7 +372,11 @@ impl PlantSim {
         } else {
             None
         };
-        let rotations = (0..wallboxes.len())
+        let ocpp: Vec<SharedOcppBox> = (0..settings.ocpp_wallboxes)
+            .map(|_| SharedOcppBox::default())
+            .collect();
+        let slots = wallboxes.len() + ocpp.len();
+        let rotations = (0..slots)
             .map(|i| match settings.rotations.get(i) {
                 Some(120) => 1,
                 Some(240) => 2,
@@ -320,15 +393,16 @@ impl PlantSim {
             ),
             other_ma: [0; 3],
             pv_ma: settings.pv_ma,
-            plugged: vec![None; wallboxes.len()],
+            plugged: vec![None; slots],
             schedule: settings.cars.iter().map(|c| (c.clone(), false)).collect(),
-            wallbox_mwh: vec![0; wallboxes.len()],
+            wallbox_mwh: vec![0; slots],
             grid_import_mwh: 0,
             grid_export_mwh: 0,
         };
         let plant = PlantSim {
             addresses,
             wallboxes,
+            ocpp,
             rotations,
             meter1,
             meter2,
@@ -389,6 +463,11 @@ impl PlantSim {
         self.wallboxes.get(wallbox.wrapping_sub(1))
     }
 
+    /// OCPP wallbox `n` (1-based among the OCPP ones), for its charge point.
+    pub fn ocpp_wallbox(&self, n: usize) -> Option<&SharedOcppBox> {
+        self.ocpp.get(n.wrapping_sub(1))
+    }
+
     /// What each car draws now, mA per phase, by wallbox.
     pub fn car_currents(&self) -> Vec<i64> {
         self.state()
@@ -443,24 +522,21 @@ impl PlantSim {
             let mut regs = bank.lock();
             let limit_ma = regs.read(8093, 1).map_or(0, |v| i64::from(v[0]) * 100);
             let enabled = regs.read(8094, 1).is_ok_and(|v| v[0] != 0);
-            let (state, current, phases) = match s.plugged[w].as_mut() {
-                None => (0, 0, 0),
-                Some(car) => {
-                    car.plugged_ms += dt_ms;
-                    let ready = car.plugged_ms >= START_DELAY_MS;
-                    let offer = if ready && enabled && limit_ma >= 6000 {
-                        limit_ma.min(car.settings.max_current_ma)
-                    } else {
-                        0
-                    };
-                    car.current_ma = if offer <= car.current_ma {
-                        offer
-                    } else {
-                        (car.current_ma + RAMP_MA_PER_S * dt / 1000).min(offer)
-                    };
-                    let state = if offer > 0 { 2 } else { 1 };
-                    (state, car.current_ma, car.settings.phases)
-                }
+            let offer_ma = if enabled && limit_ma >= 6000 {
+                limit_ma
+            } else {
+                0
+            };
+            let plugged = s.plugged[w].is_some();
+            let Drawn {
+                current_ma: current,
+                phases,
+                offered,
+            } = drive(s.plugged[w].as_mut(), offer_ma, dt_ms);
+            let state = match (plugged, offered) {
+                (false, _) => 0,
+                (true, true) => 2,
+                (true, false) => 1,
             };
             let per_phase = |p: i64| {
                 if p < i64::from(phases) {
@@ -478,6 +554,17 @@ impl PlantSim {
             regs.set_int(8062, power_w);
             s.wallbox_mwh[w] += power_w * dt / 3600;
             regs.set_int(8058, s.wallbox_mwh[w] / 1000);
+        }
+        for (o, ocpp) in self.ocpp.iter().enumerate() {
+            let w = self.wallboxes.len() + o;
+            let mut wallbox = ocpp.lock();
+            let drawn = drive(s.plugged[w].as_mut(), wallbox.offer_ma(), dt_ms);
+            let (current, phases) = (drawn.current_ma, drawn.phases);
+            wallbox.plugged = s.plugged[w].is_some();
+            wallbox.current_ma = [0, 1, 2].map(|p| if p < phases { current } else { 0 });
+            let power_w = current * i64::from(phases) * VOLTS / 1000;
+            s.wallbox_mwh[w] += power_w * dt / 3600;
+            wallbox.energy_wh = s.wallbox_mwh[w] / 1000;
         }
         self.write_grid(&mut s, dt);
     }
@@ -621,6 +708,35 @@ mod tests {
         assert!(wallbox(&plant, 1).meter.is_some());
     }
 
+    #[tokio::test]
+    async fn an_ocpp_wallbox_offers_what_its_profiles_allow() {
+        // The plant's third wallbox is the OCPP one, really wired 240°.
+        let plant = PlantSim::start_stepped(&settings(
+            "wallboxes = 2\nocpp_wallboxes = 1\nrotations = [0, 0, 240]\ngrid_meter = true\n\
+             [[cars]]\nwallbox = 3\nphases = 1\n",
+        ))
+        .await
+        .expect("plant starts");
+        let ocpp = plant.ocpp_wallbox(1).expect("an OCPP wallbox").clone();
+        ocpp.lock().allowed_ma = Some(10_000);
+        for _ in 0..30 {
+            plant.step(100);
+        }
+        let wallbox = ocpp.lock().clone();
+        assert!(wallbox.plugged);
+        assert_eq!(wallbox.current_ma, [10_000, 0, 0], "on the wallbox's L1");
+        assert_eq!(grid(&plant), [0, 0, 10_000], "the building's L3");
+        // A profile of 0 A (or below 6 A) suspends the car.
+        ocpp.lock().allowed_ma = Some(5000);
+        plant.step(100);
+        assert_eq!(ocpp.lock().current_ma, [0; 3]);
+        assert_eq!(grid(&plant), [0; 3]);
+        assert_eq!(
+            settings("ocpp_wallboxes = 2\n").ocpp_ids(),
+            ["ocpp1", "ocpp2"]
+        );
+    }
+
     #[test]
     fn bad_cars_and_appliances_are_refused_by_name() {
         let refused = |toml_text: &str| {
@@ -639,6 +755,14 @@ mod tests {
         assert_eq!(
             refused("house_jitter_ma = -1\n").0,
             "simulation.house_jitter_ma"
+        );
+        assert_eq!(
+            refused("ocpp_wallboxes = 1\n[[cars]]\nwallbox = 3\n"),
+            ("simulation.cars.wallbox", "3 is not 1 to 2".to_string())
+        );
+        assert_eq!(
+            refused("ocpp_wallboxes = 201\n").0,
+            "simulation.ocpp_wallboxes"
         );
     }
 }

@@ -5,6 +5,7 @@ mod bank;
 pub mod closed_loop;
 pub mod house;
 pub mod meters;
+pub mod ocpp_point;
 pub mod powerbrain;
 pub mod rng;
 mod server;

@@ -8,6 +8,7 @@
 //! message does, `messages.rs` the messages; `site` is the pure cycle.
 
 mod actor;
+mod cards;
 mod clock;
 mod handlers;
 mod health;
@@ -16,6 +17,7 @@ mod site;
 mod wiring;
 
 pub use actor::Supervisor;
+pub use cards::{card_accepted, CheckCard};
 pub use clock::{Clock, ManualClock};
 pub use health::{CycleHealth, STALLED_AFTER_PERIODS};
 pub use messages::{

@@ -7,7 +7,9 @@
 //   { names: { key: name }, dev_types: { key: { kind, link } },
 //     roles: { number: words }, evse_states: { number: words } }
 // kind is "wallbox", "group" or "meter"; link is "modbus" (it needs an
-// address), "http_input" (its values are pushed) or "none".
+// address), "http_json" (asked over HTTP at its address), "http_input" (its
+// values are pushed), "ocpp" (its charge point connects; the address is the
+// charge point id) or "none".
 
 export const metaOf = (params) => ({ names: params.dev_meta || {}, dev_types: {}, roles: {}, evse_states: {}, ...params.meta });
 
@@ -20,6 +22,8 @@ const isBox = (ti) => ti.kind === "wallbox";
 const isMeter = (ti) => ti.kind === "meter";
 const isModbus = (ti) => ti.link === "modbus";
 const isHttpInput = (ti) => ti.link === "http_input";
+const hasAddress = (ti) => isModbus(ti) || ti.link === "http_json";
+const isOcpp = (ti) => ti.link === "ocpp";
 const always = () => true;
 
 // What a configured device is: "wallbox", "group" or "meter"; by its
@@ -51,12 +55,17 @@ export function nextId(meta, devices, type) {
 }
 
 // The device form: [field definition (see form.js), applies to (given a
-// typeInfo)], the roles as the daemon names them.
+// typeInfo), prefix of its element id where two fields share a key], the
+// roles as the daemon names them.
 export const deviceFields = (meta) => [
   [["name", "Name", "text"], always],
   [["desc", "Description", "text"], always],
-  [["address", "Address", "text", "host:port, a serial line such as /dev/ttyUSB0,9600,8,n,1, or evse, meter1, meter2"], isModbus],
+  [["address", "Address", "text", "host:port, a serial line such as /dev/ttyUSB0,9600,8,n,1, or evse, meter1, meter2; for an HTTP-JSON meter its host or http://host:port"], hasAddress],
   [["id", "Modbus unit id", "number", "1 to 247"], isModbus],
+  [["address", "Charge point id", "text", "as the wallbox's OCPP settings name it; it connects to ws://this-address:port/ocpp/<id>"], isOcpp, "ocpp-"],
+  [["id", "Connector", "number", "1 unless the charge point has several"], isOcpp, "ocpp-"],
+  [["password", "Charge point password (OCPP security profile 1; empty: none or unchanged)", "text"], isOcpp],
+  [["fail_safe_current", "Fail-safe current (mA; the wallbox falls back to it when chargebrain is gone; 0 = stop)", "number"], isOcpp],
   [["device_enabled", "Enabled", "check"], always],
   [["label", "Label (shown while a car is plugged in)", "text"], isBox],
   [["min_charging_cur", "Minimum current (mA)", "number", "at least 6000"], isBox],
@@ -70,7 +79,7 @@ export const deviceFields = (meta) => [
   [["attach", "Meter that measures this wallbox (its dev_id; empty = its own meter)", "text"], isBox],
   [["role", "Role", "select", roleOptions(meta)], isMeter],
   [["invert", "Invert currents and power (mounted the other way round)", "check"], isMeter],
-  [["timeout_s", "Values count as missing after (s)", "number", "empty: unchanged (60 for a new device)"], isHttpInput],
+  [["timeout_s", "Values count as missing after (s)", "number", "empty: unchanged (60 for a new device)"], (ti) => isHttpInput(ti) || isOcpp(ti)],
 ];
 
 // The keys of the form's fields that a device of type t has.
@@ -78,3 +87,10 @@ export const fieldsOf = (meta, t) => deviceFields(meta).filter(([, when]) => whe
 
 // A new device's values where the form starts.
 export const DEVICE_DEFAULTS = { id: 1, device_enabled: true, min_charging_cur: 6000, max_charging_cur: 16000, prio: 1, phase_rotation: 0, used_phases: 0, group: 0, role: 0, invert: false };
+
+// get_dev_info's charge points asking to connect (`ocpp_asking`), as rows
+// for the list with an "Adopt" button: { id, text }.
+export const askingRows = (info) => (info.ocpp_asking || []).map((a) => ({
+  id: a.id,
+  text: `${a.id} from ${a.peer}: asked ${a.attempts === 1 ? "once" : a.attempts + " times"}, last ${a.secs} s ago`,
+}));

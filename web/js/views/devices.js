@@ -7,7 +7,7 @@
 import { h, say, statusEl } from "../dom.js";
 import { api } from "../api.js";
 import { changes, field } from "../form.js";
-import { DEVICE_DEFAULTS, defaultType, deviceFields, isWallbox, metaOf, nextId, typeInfo, typeOptions } from "../lib/devices.js";
+import { DEVICE_DEFAULTS, askingRows, defaultType, deviceFields, isWallbox, metaOf, nextId, typeInfo, typeOptions } from "../lib/devices.js";
 import { probeText, probing, rotationAdvice, rotationStatus } from "../lib/wiring.js";
 
 // How often the list is read again while "identify phases" runs.
@@ -21,7 +21,11 @@ export async function devices(root) {
   add.addEventListener("click", () => openForm());
   const identifyAll = h("button", { type: "button", "data-testid": "identify-phases", text: "Identify phases" });
   identifyAll.addEventListener("click", () => identify(undefined));
-  root.append(h("h1", { text: "Devices" }), h("div", { class: "buttons" }, add, identifyAll), panel, st, list);
+  // OCPP charge points that are not devices yet and asked to connect.
+  const asking = h("ul", { class: "rows", "data-testid": "ocpp-asking" });
+  const askingPanel = h("section", { class: "panel", hidden: true, "aria-labelledby": "asking-h" },
+    h("h2", { id: "asking-h", text: "Asking to connect (OCPP)" }), asking);
+  root.append(h("h1", { text: "Devices" }), h("div", { class: "buttons" }, add, identifyAll), panel, st, askingPanel, list);
   let info;
   let meta;
   // get_dev_info's wallboxes by dev_id (their wiring as measured).
@@ -36,6 +40,9 @@ export async function devices(root) {
     live = new Map((status.devices || []).map((d) => [d.dev_id, d]));
     if (!root.isConnected) return;
     list.replaceChildren(...info.devices.map(row));
+    const rows = askingRows(status);
+    asking.replaceChildren(...rows.map(askingRow));
+    askingPanel.hidden = rows.length === 0;
     // While "identify phases" runs, and for a few cycles after it was
     // asked (the daemon starts it with its next cycle), its progress is
     // read again.
@@ -83,6 +90,22 @@ export async function devices(root) {
     const probe = probeText(now);
     if (probe) lines.push(h("small", { "data-testid": "probe-" + d.dev_id, text: probe }));
     return lines.length ? h("div", { class: "wiring" }, lines) : null;
+  }
+
+  function askingRow(a) {
+    const adopt = h("button", { type: "button", class: "primary", text: "Adopt", "aria-label": "Adopt " + a.id, "data-testid": "ocpp-adopt-" + a.id });
+    adopt.addEventListener("click", async () => {
+      say(st, "Working…");
+      try {
+        const { dev_id: devId } = await api("ocpp_adopt", { id: a.id });
+        say(st, `${a.id} is wallbox ${devId}: it is let in when it next connects`, "ok");
+        await load();
+      } catch (e) {
+        say(st, e.message, "err");
+      }
+    });
+    return h("li", { class: "row" }, h("div", { class: "what" }, h("strong", { text: a.id }), h("small", { text: a.text })),
+      h("div", { class: "buttons" }, adopt));
   }
 
   async function run(cmd, devId, done) {
@@ -137,7 +160,7 @@ export async function devices(root) {
     idField.input.required = true;
     let idTouched = false;
     idField.input.addEventListener("input", () => (idTouched = true));
-    const fields = deviceFields(meta).map(([def, when]) => Object.assign(field(def, src[def[0]], "d-"), { when }));
+    const fields = deviceFields(meta).map(([def, when, idPrefix = ""]) => Object.assign(field(def, src[def[0]], "d-" + idPrefix), { when }));
     const show = () => {
       const t = typeField.read();
       for (const f of fields) f.wrap.hidden = !f.when(typeInfo(meta, t));

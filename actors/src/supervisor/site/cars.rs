@@ -124,10 +124,19 @@ impl Tracked {
         }
     }
 
-    /// A card read by the wallbox itself (Power Brain 8096, or the `rfid`
-    /// of an HTTP wallbox): answers what happened, for the log.
+    /// A card read by the wallbox itself (Power Brain 8096, the `rfid` of
+    /// an HTTP wallbox, an OCPP charge point's idTag): answers what
+    /// happened, for the log.
     fn card_read(&mut self, r: &EvseReading, users: &[User]) -> Option<String> {
-        if r.rfid.is_empty() || r.rfid == self.rfid_seen {
+        if r.rfid.is_empty() {
+            // The wallbox shows no card (an OCPP charge point after its car
+            // left): the same card shown again is presented anew. A Power
+            // Brain keeps showing its last card in 8096, so it never gets here
+            // between two reads of one card.
+            self.rfid_seen.clear();
+            return None;
+        }
+        if r.rfid == self.rfid_seen {
             return None;
         }
         self.rfid_seen.clone_from(&r.rfid);

@@ -453,6 +453,11 @@ impl Site {
     }
 
     /// The users, for authorisation.
+    pub fn users(&self) -> &[User] {
+        &self.users
+    }
+
+    /// The users, for authorisation.
     pub fn set_users(&mut self, users: Vec<User>) {
         self.user_rules = users
             .iter()

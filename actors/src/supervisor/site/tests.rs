@@ -144,7 +144,11 @@ fn a_grid_meter_is_stale_until_it_answers_and_after_the_timeout() {
     let (commands, snapshot) = site.cycle(Now::mono(1000), 1000);
     assert!(snapshot.site.meter_stale);
     assert_eq!(command(&commands, 0), 6000);
-    let reason = snapshot.evses[0].clone().unwrap_or_default().lb_reason;
+    let reason = snapshot.evses[0]
+        .clone()
+        .unwrap_or_default()
+        .lb_reason
+        .to_string();
     assert_eq!(reason, "meter stale: M1 (minimum current)");
     // It answers: 32 A less the house's 10 A.
     site.record(0, Some(Ok(charging([0; 3]))), 2000);
@@ -586,22 +590,36 @@ fn every_name_the_checker_allows_is_one_the_cycle_can_read() {
     }
 }
 
+/// E1 with a rule: 10 A while its input 1 is on, else nothing.
+fn input_rule_site() -> Site {
+    let rules = "charging_rules = [{ input = \"E1.input1\", current = 10000 }]";
+    Site::new(SiteParams::default(), &[wallbox(1, rules)], 0)
+}
+
+/// A cycle at `now` of `input_rule_site` with its inputs at `inputs`:
+/// E1's command and view.
+fn input_rule_cycle(site: &mut Site, inputs: u8, now: u64) -> (i64, super::views::EvseView) {
+    let Reading::Evse(mut r) = charging([0; 3]) else {
+        unreachable!("charging() is a wallbox reading")
+    };
+    r.inputs = inputs;
+    site.record(0, Some(Ok(Reading::Evse(r))), now);
+    let (commands, snapshot) = site.cycle(Now::mono(now), 1000);
+    (
+        command(&commands, 0),
+        snapshot.evses[0].clone().unwrap_or_default(),
+    )
+}
+
 #[test]
 fn a_rule_that_stops_the_car_starts_its_minimum_pause() {
     // 10 A while input 1 is on, else nothing; the car pauses at least
     // min_pause_time (300 s) after a stop, so a flickering input does not
     // switch the car every cycle.
-    let rules = "charging_rules = [{ input = \"E1.input1\", current = 10000 }]";
-    let mut site = Site::new(SiteParams::default(), &[wallbox(1, rules)], 0);
+    let mut site = input_rule_site();
     let mut at = |inputs: u8, now: u64| {
-        let Reading::Evse(mut r) = charging([0; 3]) else {
-            unreachable!("charging() is a wallbox reading")
-        };
-        r.inputs = inputs;
-        site.record(0, Some(Ok(Reading::Evse(r))), now);
-        let (commands, snapshot) = site.cycle(Now::mono(now), 1000);
-        let e1 = snapshot.evses[0].clone().unwrap_or_default();
-        (command(&commands, 0), e1.lb_reason.to_string(), e1.rule_id)
+        let (current, e1) = input_rule_cycle(&mut site, inputs, now);
+        (current, e1.lb_reason.to_string(), e1.rule_id)
     };
     assert_eq!(
         at(1, 0),
@@ -899,4 +917,570 @@ fn a_wallbox_push_between_two_meter_readings_does_not_lower_the_house_load() {
     site.record(1, Some(Ok(grid([22_000; 3]))), 1000);
     let (_, snapshot) = site.cycle(Now::mono(1000), 1000);
     assert_eq!(snapshot.site.house_ma, [6_000; 3]);
+}
+
+/// A wallbox with a meter whose counter reads `import_wh`.
+fn metered(state: EvseState, import_wh: i64) -> Reading {
+    Reading::Evse(EvseReading {
+        state,
+        charging_enabled: true,
+        offered_ma: 16_000,
+        cable_ma: 32_000,
+        meter: Some(MeterReading {
+            current_ma: [16_000; 3],
+            voltage_v: [230; 3],
+            import_wh,
+            per_phase: true,
+            ..MeterReading::default()
+        }),
+        fail_safe: FailSafe::default(),
+        rfid: String::new(),
+        inputs: 0,
+    })
+}
+
+#[test]
+fn a_closed_charge_logs_what_the_meter_or_the_soft_meter_counted() {
+    // E1 has a meter; E2 has none: its soft meter integrates 16 A × 230 V
+    // on three phases, 11.04 kW, for an hour (3 600 cycles of a second).
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), wallbox(2, "")], 0);
+    site.record(0, Some(Ok(metered(EvseState::Charging, 10_000))), 0);
+    site.record(1, Some(Ok(unmetered(EvseState::Charging))), 0);
+    site.cycle(Now::mono(0), 1000);
+    for n in 1..=3600 {
+        let now = n * 1000;
+        site.record(
+            0,
+            Some(Ok(metered(EvseState::Charging, 10_000 + n as i64))),
+            now,
+        );
+        site.record(1, Some(Ok(unmetered(EvseState::Charging))), now);
+        site.cycle(Now::mono(now), 1000);
+    }
+    assert!(site.take_events().0.is_empty(), "nothing closed yet");
+    site.record(0, Some(Ok(metered(EvseState::Waiting, 13_600))), 3_601_000);
+    site.record(1, Some(Ok(unmetered(EvseState::Waiting))), 3_601_000);
+    site.cycle(Now::mono(3_601_000), 1000);
+    let (closed, _) = site.take_events();
+    let energy: Vec<_> = closed
+        .iter()
+        .map(|tx| (tx.dev_id.as_str(), tx.energy_start_wh, tx.energy_wh))
+        .collect();
+    assert_eq!(energy, [("E1", 10_000, 3_600), ("E2", 0, 11_040)]);
+}
+
+#[test]
+fn a_reconfigure_applies_the_new_limits_and_keeps_what_it_tracked() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), grid_meter()], 0);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.record(1, Some(Ok(grid([0; 3]))), 0);
+    let (commands, _) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(command(&commands, 0), 32_000);
+    // The wallbox's maximum and the site's limit become formulas. Nothing
+    // is polled in between: the readings are kept.
+    let params = SiteParams {
+        max_total_current: crate::config::CurrentLimit::Formula("10000 + 10000".into()),
+        ..SiteParams::default()
+    };
+    let e1 = device(
+        "dev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"evse\"\nmax_charging_cur = \"2 * 8000\"\n",
+    );
+    site.reconfigure(params.clone(), &[e1.clone(), grid_meter()], &[], 1000);
+    let (commands, snapshot) = site.cycle(Now::mono(1000), 1000);
+    assert_eq!(snapshot.site.max_total_ma, 20_000);
+    assert_eq!(command(&commands, 0), 16_000, "the wallbox's formula");
+    let e1_view = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!(
+        e1_view.state,
+        EvseState::Charging.code(),
+        "its reading kept"
+    );
+    // A wallbox that was restarted starts afresh: no reading until polled.
+    site.reconfigure(params, &[e1, grid_meter()], &["E1".to_string()], 2000);
+    let (commands, snapshot) = site.cycle(Now::mono(2000), 1000);
+    let e1_view = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!(e1_view.state, EvseState::Offline.code());
+    assert!(command(&commands, 0) <= 0, "{commands:?}");
+}
+
+#[test]
+fn the_largest_overdraw_is_shown_until_it_is_reset() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), grid_meter()], 0);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.record(1, Some(Ok(grid([40_000, 0, 0]))), 0);
+    let (_, snapshot) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(snapshot.site.overdraft_cur, 8000, "40 A on L1 of 32 A");
+    site.record(1, Some(Ok(grid([10_000, 0, 0]))), 1000);
+    let (_, snapshot) = site.cycle(Now::mono(1000), 1000);
+    assert_eq!(
+        snapshot.site.overdraft_cur, 8000,
+        "kept once the load falls"
+    );
+    site.reset_overdraft();
+    let (_, snapshot) = site.cycle(Now::mono(2000), 1000);
+    assert_eq!(snapshot.site.overdraft_cur, 0);
+}
+
+#[test]
+fn without_a_grid_meter_the_surplus_is_production_less_consumption() {
+    // PV makes 10 A per phase, the house uses 3 A per phase, a battery
+    // discharges 2 A per phase. No grid meter: the surplus is what the
+    // meters add up to; an "all" battery's discharge counts, a home
+    // battery's does not. The rule charges at the surplus + 6 A.
+    let surplus_with = |battery_role: u8| {
+        let meter = |n: usize, role: u8| {
+            device(&format!(
+                "dev_id = \"M{n}\"\ndev_type = \"meter_sdm630\"\naddress = \"m{n}\"\nrole = {role}\n"
+            ))
+        };
+        let rule = "charging_rules = [{ expr = \"GM.surplus.current + 6000\" }]";
+        let mut site = Site::new(
+            SiteParams::default(),
+            &[
+                wallbox(1, rule),
+                meter(2, 2),
+                meter(3, 1),
+                meter(4, battery_role),
+            ],
+            0,
+        );
+        site.record(0, Some(Ok(charging([0; 3]))), 0);
+        site.record(1, Some(Ok(grid([10_000; 3]))), 0);
+        site.record(2, Some(Ok(grid([3000; 3]))), 0);
+        site.record(3, Some(Ok(grid([-2000; 3]))), 0);
+        let (commands, _) = site.cycle(Now::mono(0), 1000);
+        command(&commands, 0) - 6000
+    };
+    assert_eq!(surplus_with(6), 9000);
+    assert_eq!(surplus_with(5), 7000);
+}
+
+#[test]
+fn a_card_the_wallbox_reads_authorises_its_car() {
+    let users: Vec<crate::config::User> = serde_json::from_value(serde_json::json!([
+        {"id": "anna", "dev_ids": ["E1"], "rfids": [{"id": "04AB"}]}
+    ]))
+    .unwrap();
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    site.set_users(users);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    let (commands, _) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(command(&commands, 0), 0, "waits for a card");
+    // The wallbox's own reader (Power Brain register 8096) shows the card.
+    let mut with_card = charging([0; 3]);
+    if let Reading::Evse(r) = &mut with_card {
+        r.rfid = "04AB".into();
+    }
+    site.record(0, Some(Ok(with_card)), 1000);
+    let (commands, _) = site.cycle(Now::mono(1000), 1000);
+    assert_eq!(command(&commands, 0), 32_000, "authorised");
+    let (_, notices) = site.take_events();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].starts_with("E1: card 04AB: "), "{notices:?}");
+}
+
+#[test]
+fn a_disabled_wallbox_takes_room_only_while_a_car_is_there() {
+    // E1 is disabled and left at its minimum (policy 1): its car draws
+    // 6 A outside the load management, so E2 gets what is left. Without a
+    // car E1 draws nothing and E2 gets it all.
+    let params = SiteParams {
+        disable_policy: crate::config::DisablePolicy::Minimum,
+        ..SiteParams::default()
+    };
+    let waiting = Reading::Evse(EvseReading {
+        state: EvseState::Waiting,
+        charging_enabled: true,
+        offered_ma: 6000,
+        cable_ma: 32_000,
+        meter: None,
+        fail_safe: FailSafe::default(),
+        rfid: String::new(),
+        inputs: 0,
+    });
+    for (e1, e2_gets) in [(charging([0; 3]), 26_000), (waiting, 32_000)] {
+        let mut site = Site::new(
+            params.clone(),
+            &[wallbox(1, "device_enabled = false"), wallbox(2, "")],
+            0,
+        );
+        site.record(0, Some(Ok(e1)), 0);
+        site.record(1, Some(Ok(charging([0; 3]))), 0);
+        let (commands, _) = site.cycle(Now::mono(0), 1000);
+        assert_eq!(command(&commands, 1), e2_gets);
+    }
+}
+
+#[test]
+fn the_cable_limits_the_car_once_the_wallbox_reports_it() {
+    // 0 is a wallbox that does not say what its cable takes.
+    for (cable_ma, expected) in [(0, 32_000), (20_000, 20_000)] {
+        let mut reading = charging([0; 3]);
+        if let Reading::Evse(r) = &mut reading {
+            r.cable_ma = cable_ma;
+        }
+        let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+        site.record(0, Some(Ok(reading)), 0);
+        let (commands, _) = site.cycle(Now::mono(0), 1000);
+        assert_eq!(command(&commands, 0), expected, "cable {cable_ma} mA");
+    }
+}
+
+#[test]
+fn a_surplus_rule_charges_with_what_goes_out_per_phase() {
+    // 9 A per phase go out to the grid: a three-phase car may take 9 A.
+    let rule = "charging_rules = [{ mode = 5 }]";
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, rule), grid_meter()], 0);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.record(1, Some(Ok(grid([-9000; 3]))), 0);
+    let (commands, snapshot) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(command(&commands, 0), 9000);
+    let e1 = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!(
+        (e1.rule_id.as_str(), e1.rule_current),
+        ("E1/0", 9000),
+        "{e1:?}"
+    );
+}
+
+#[test]
+fn a_rule_that_wishes_the_wallboxs_maximum_does_not_name_itself() {
+    // The rule wishes 32 A, the wallbox's own maximum: that maximum is
+    // what holds the car, and the reason says so.
+    for (wish, reason) in [(32_000, "max_charging_cur"), (20_000, "charging rule")] {
+        let rule = format!("charging_rules = [{{ mode = 0, current = {wish} }}]");
+        let mut site = Site::new(SiteParams::default(), &[wallbox(1, &rule)], 0);
+        site.record(0, Some(Ok(charging([0; 3]))), 0);
+        let (commands, snapshot) = site.cycle(Now::mono(0), 1000);
+        assert_eq!(command(&commands, 0), wish);
+        let e1 = snapshot.evses[0].clone().unwrap_or_default();
+        assert!(
+            e1.lb_reason.to_string().starts_with(reason),
+            "{wish}: {e1:?}"
+        );
+    }
+}
+
+#[test]
+fn a_car_stopped_by_a_rule_shows_as_paused_with_the_time_it_has_waited() {
+    let mut site = input_rule_site();
+    let mut at = |inputs: u8, now: u64| {
+        let (_, e1) = input_rule_cycle(&mut site, inputs, now);
+        (e1.paused, e1.pause_time)
+    };
+    assert_eq!(at(1, 0), (false, 0), "charging");
+    assert_eq!(
+        at(0, 1000),
+        (true, 0),
+        "stopped by the rule: its pause starts"
+    );
+    assert_eq!(at(0, 31_000), (true, 30));
+    assert_eq!(at(1, 400_000), (false, 0), "charging again");
+}
+
+#[test]
+fn formulas_see_a_silent_wallboxs_last_draw_until_its_fault_time() {
+    // As `a_silent_wallbox_counts_its_last_draw…`, read from the rule's
+    // side: `GM.error` is E2's last draw (16 A) for three minutes, then its
+    // fail-safe current (8 A).
+    let rule = "charging_rules = [{ expr = \"GM.error.current_l2 == 8000 ? 32000 : 16000\" }]";
+    let mut site = Site::new(
+        SiteParams::default(),
+        &[
+            wallbox(1, rule),
+            wallbox(2, "fail_safe_current = 8000"),
+            grid_meter(),
+        ],
+        0,
+    );
+    let mut at = |now: u64| {
+        site.record(0, Some(Ok(charging([10_000; 3]))), now);
+        let e2 = if now == 0 {
+            Ok(charging([16_000; 3]))
+        } else {
+            Err(DeviceError::Timeout(1000))
+        };
+        site.record(1, Some(e2), now);
+        site.record(2, Some(Ok(grid([26_000; 3]))), now);
+        let (_, snapshot) = site.cycle(Now::mono(now), 1000);
+        snapshot.evses[0].clone().unwrap_or_default().rule_current
+    };
+    at(0);
+    assert_eq!(at(1000), 16_000, "silent for a second: its last draw");
+    assert_eq!(at(150_000), 16_000);
+    assert_eq!(
+        at(182_000),
+        32_000,
+        "after three minutes: its fail-safe current"
+    );
+}
+
+#[test]
+fn soft_meters_are_read_set_and_restored_by_dev_id() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), wallbox(2, "")], 0);
+    assert!(site.soft_meters().is_empty(), "nothing counted yet");
+    assert_eq!(
+        site.soft_meter("E1", Some(1500)),
+        Ok(0),
+        "answers the old value"
+    );
+    assert_eq!(site.soft_meter("E1", None), Ok(1500));
+    assert_eq!(
+        site.soft_meter("E1", Some(-5)),
+        Err("val: must not be negative".into())
+    );
+    assert_eq!(
+        site.soft_meter("E1", None),
+        Ok(1500),
+        "a refused value changes nothing"
+    );
+    assert!(site.soft_meter("E9", None).is_err());
+    // A meter at 0 Wh is not worth saving; one at 1 Wh is.
+    site.soft_meter("E2", Some(1)).unwrap();
+    let saved = site.soft_meters();
+    assert_eq!(
+        saved
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect::<Vec<_>>(),
+        [("E1", 1500), ("E2", 1)]
+    );
+    // After a restart: the soft meters and the open transaction come back,
+    // and the car that is still there continues that transaction.
+    let open = crate::charging_log::Transaction {
+        dev_id: "E1".into(),
+        start: 1_700_000_000,
+        energy_start_wh: 1000,
+        ..Default::default()
+    };
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), wallbox(2, "")], 0);
+    site.restore(&[open], &saved);
+    assert_eq!(site.soft_meter("E2", None), Ok(1));
+    site.record(0, Some(Ok(unmetered(EvseState::Charging))), 0);
+    site.cycle(Now::mono(0), 1000);
+    let open = site.open_transactions();
+    assert_eq!(
+        open.iter()
+            .map(|tx| (tx.dev_id.as_str(), tx.start, tx.energy_start_wh))
+            .collect::<Vec<_>>(),
+        [("E1", 1_700_000_000, 1000)]
+    );
+}
+
+#[test]
+fn an_override_below_the_minimum_is_refused_the_minimum_itself_is_not() {
+    use super::session::Who;
+    let mut site = Site::new(
+        SiteParams::default(),
+        &[wallbox(1, "min_charging_cur = 6000")],
+        0,
+    );
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.cycle(Now::mono(0), 1000);
+    assert!(site
+        .override_device("E1", "", Some(5900), &Who::Admin)
+        .is_err_and(|e| e.contains("below E1's minimum of 6000 mA")));
+    assert_eq!(
+        site.override_device("E1", "", Some(6000), &Who::Admin),
+        Ok(())
+    );
+    let (commands, _) = site.cycle(Now::mono(1000), 1000);
+    assert_eq!(command(&commands, 0), 6000);
+}
+
+#[test]
+fn an_inverted_meter_shows_its_counters_swapped_and_its_flow_negated() {
+    let meter = device(
+        "dev_id = \"M1\"\ndev_type = \"meter_sdm630\"\naddress = \"grid\"\nrole = 3\ninvert = true\n",
+    );
+    let mut site = Site::new(SiteParams::default(), &[meter], 0);
+    let reading = Reading::Meter(MeterReading {
+        current_ma: [1000, 2000, 3000],
+        power_w: 1380,
+        import_wh: 500,
+        export_wh: 7000,
+        per_phase: true,
+        ..MeterReading::default()
+    });
+    site.record(0, Some(Ok(reading)), 0);
+    let (_, snapshot) = site.cycle(Now::mono(0), 1000);
+    let m1 = snapshot.meters[0].clone().unwrap_or_default();
+    assert_eq!(
+        (m1.import, m1.export, m1.power_w),
+        (7000, 500, -1380),
+        "{m1:?}"
+    );
+    assert_eq!(
+        (m1.current_l1, m1.current_l2, m1.current_l3),
+        (-1000, -2000, -3000)
+    );
+}
+
+#[test]
+fn a_wallbox_shows_its_draw_per_phase_and_none_before_it_answered() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), wallbox(2, "")], 0);
+    site.record(0, Some(Ok(charging([1000, 2000, 3000]))), 0);
+    // E2 never answered and was never given a current: it draws nothing.
+    site.record(1, Some(Err(DeviceError::Timeout(1000))), 0);
+    let (_, snapshot) = site.cycle(Now::mono(0), 1000);
+    let view = |i: usize| {
+        let e = snapshot.evses[i].clone().unwrap_or_default();
+        (e.current_l1, e.current_l2, e.current_l3)
+    };
+    assert_eq!(view(0), (1000, 2000, 3000));
+    assert_eq!(view(1), (0, 0, 0));
+    assert_eq!(snapshot.site.evse_ma, [1000, 2000, 3000]);
+}
+
+#[test]
+fn a_charge_is_logged_from_plug_in_to_unplug_by_the_wall_clock() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    let at = |mono_ms: u64, wall_secs: u64| Now {
+        wall_secs,
+        ..Now::mono(mono_ms)
+    };
+    site.record(0, Some(Ok(metered(EvseState::Charging, 100))), 0);
+    site.cycle(at(0, 1_800_000_000), 1000);
+    site.record(0, Some(Ok(metered(EvseState::Waiting, 200))), 1000);
+    site.cycle(at(1000, 1_800_003_600), 1000);
+    let (closed, _) = site.take_events();
+    let times: Vec<_> = closed.iter().map(|tx| (tx.start, tx.end)).collect();
+    assert_eq!(times, [(1_800_000_000, 1_800_003_600)]);
+}
+
+#[test]
+fn a_silent_wallbox_adds_nothing_to_its_soft_meter() {
+    // Whether its car still charges is not known: the soft meter waits.
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    site.record(0, Some(Ok(unmetered(EvseState::Charging))), 0);
+    site.cycle(Now::mono(0), 1000);
+    site.record(0, Some(Ok(unmetered(EvseState::Charging))), 3_600_000);
+    site.cycle(Now::mono(3_600_000), 1000);
+    let counted = site.soft_meter("E1", None).unwrap();
+    assert_eq!(counted, 11_040, "an hour at 16 A on three phases");
+    for n in 1..=60 {
+        let now = 3_600_000 + n * 1000;
+        site.record(0, Some(Err(DeviceError::Timeout(1000))), now);
+        site.cycle(Now::mono(now), 1000);
+    }
+    assert_eq!(site.soft_meter("E1", None), Ok(counted));
+}
+
+#[test]
+fn only_a_change_of_the_site_limit_or_reserve_delays_the_overdraft() {
+    // A new limit gets ten seconds before an overdraw counts (the load
+    // takes a moment to follow); any other change does not.
+    for (reserve, counted) in [(0, 8000), (1000, 0)] {
+        let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), grid_meter()], 0);
+        let params = SiteParams {
+            reserve_current: reserve,
+            min_pause_time_s: 60,
+            ..SiteParams::default()
+        };
+        site.reconfigure(params, &[wallbox(1, ""), grid_meter()], &[], 0);
+        site.record(0, Some(Ok(charging([0; 3]))), 1000);
+        site.record(1, Some(Ok(grid([40_000, 0, 0]))), 1000);
+        let (_, snapshot) = site.cycle(Now::mono(1000), 1000);
+        assert_eq!(snapshot.site.overdraft_cur, counted, "reserve {reserve}");
+    }
+}
+
+#[test]
+fn observation_mode_shows_whether_the_wallbox_itself_enables_charging() {
+    let params = SiteParams {
+        lb_enabled: false,
+        ..SiteParams::default()
+    };
+    for enabled in [true, false] {
+        let mut reading = charging([0; 3]);
+        if let Reading::Evse(r) = &mut reading {
+            r.charging_enabled = enabled;
+        }
+        let mut site = Site::new(params.clone(), &[wallbox(1, "")], 0);
+        site.record(0, Some(Ok(reading)), 0);
+        let (_, snapshot) = site.cycle(Now::mono(0), 1000);
+        let e1 = snapshot.evses[0].clone().unwrap_or_default();
+        assert_eq!(e1.charging_enabled, enabled);
+        assert_eq!(e1.last_set_charging_cur, -1, "never set");
+    }
+}
+
+#[test]
+fn overrides_set_one_by_one_with_no_car_add_up() {
+    use super::session::Who;
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    site.record(0, Some(Ok(unmetered(EvseState::Waiting))), 0);
+    site.cycle(Now::mono(0), 1000);
+    site.override_device("E1", "C", None, &Who::Admin).unwrap();
+    site.override_device("E1", "E", Some(8000), &Who::Admin)
+        .unwrap();
+    let (_, snapshot) = site.cycle(Now::mono(1000), 1000);
+    let e1 = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!((e1.overrides, e1.ov_cur), (0b011, 8000), "both kept");
+}
+
+#[test]
+fn a_silent_wallbox_shows_the_current_it_was_last_set_to() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    let (commands, _) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(command(&commands, 0), 32_000);
+    site.record(0, Some(Err(DeviceError::Timeout(1000))), 1000);
+    let (commands, snapshot) = site.cycle(Now::mono(1000), 1000);
+    assert_eq!(command(&commands, 0), -1, "nothing sent to it");
+    let e1 = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!(e1.last_set_charging_cur, 32_000);
+}
+
+/// A wallbox without a meter of its own that shows the card `rfid`
+/// (empty: none).
+fn showing_card(state: EvseState, rfid: &str) -> Reading {
+    match unmetered(state) {
+        Reading::Evse(r) => Reading::Evse(EvseReading {
+            rfid: rfid.into(),
+            ..r
+        }),
+        other => other,
+    }
+}
+
+#[test]
+fn a_card_still_shown_after_its_car_left_does_not_authorise_the_next() {
+    let users: Vec<crate::config::User> = serde_json::from_value(serde_json::json!([
+        {"id": "anna", "dev_ids": ["E1"], "rfids": [{"id": "04AB"}]}
+    ]))
+    .unwrap();
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    site.set_users(users);
+    let mut t = 0;
+    let mut step = |site: &mut Site, reading: Result<Reading, DeviceError>| {
+        site.record(0, Some(reading), t);
+        let (commands, snapshot) = site.cycle(Now::mono(t), 1000);
+        t += 1000;
+        let reason = snapshot.evses[0]
+            .clone()
+            .unwrap_or_default()
+            .lb_reason
+            .to_string();
+        (command(&commands, 0), reason)
+    };
+    // A Power Brain reads anna's card (8096) for the first car.
+    let (ma, _) = step(&mut site, Ok(showing_card(EvseState::Charging, "04AB")));
+    assert!(ma > 0, "the card read authorises the car");
+    // The car leaves; 8096 keeps the last card, and a failed read between
+    // changes nothing.
+    step(&mut site, Ok(showing_card(EvseState::Waiting, "04AB")));
+    step(&mut site, Err(DeviceError::Timeout(1000)));
+    // The next car is not authorised by the card still shown.
+    let (ma, reason) = step(&mut site, Ok(showing_card(EvseState::Charging, "04AB")));
+    assert_eq!(
+        (ma, reason.as_str()),
+        (0, "waiting for authorisation"),
+        "a Power Brain's last card counts once"
+    );
+    // A wallbox that shows no card once its car left (an OCPP charge point)
+    // presents the same card anew for the next car.
+    step(&mut site, Ok(showing_card(EvseState::Waiting, "")));
+    let (ma, _) = step(&mut site, Ok(showing_card(EvseState::Charging, "04AB")));
+    assert!(ma > 0, "the card shown again authorises the next car");
 }
