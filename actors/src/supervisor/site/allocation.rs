@@ -93,25 +93,33 @@ impl Site {
 }
 
 /// `allocate`, with each car counted on each phase as at least its floor
-/// there. A car the allocation gives less than a floor keeps what it got,
-/// the rest of the floor is held back on that phase (in the car's group
-/// and above, as an uncontrolled draw), and the others are allocated
-/// again. Each round fixes at least one more car, so it ends; without
-/// floors, or with none above what a car gets, it is one `allocate`.
+/// there. A car the allocation gives less than a floor is capped at what it
+/// got, the rest of the floor is held back on that phase (in the car's
+/// group and above, as an uncontrolled draw), and everyone is allocated
+/// again: the capped car too, by its priority, in an allocation that
+/// counts what it still draws, so that a lower-priority car's old draw
+/// cannot keep it above its minimum while a higher one is held back. A car
+/// given less than its cap in that allocation (what it still draws left
+/// less room than the first one thought) is capped at its minimum, and
+/// paused if even that does not fit: lowering it does not lower what it
+/// draws this cycle, only its share of the next. Each car's cap falls three
+/// times at most, so this ends; without floors, or with none above what a
+/// car gets, it is one `allocate`. When it ends, every capped car gets its
+/// cap, so each phase counts what each car gets and what it still draws.
 fn allocate_with_floors(
     site: &SiteInput,
     evses: &[EvseInput],
     floors: &[PerPhase],
 ) -> Result<Vec<Allocation>, AllocError> {
-    let mut fixed: Vec<Option<Allocation>> = vec![None; evses.len()];
+    // Per car, its cap and why the allocation that set it held it back.
+    let mut caps: Vec<Option<Allocation>> = vec![None; evses.len()];
     loop {
         let mut inputs = evses.to_vec();
-        for (i, fix) in fixed.iter().enumerate() {
-            let Some(fix) = fix else { continue };
-            inputs[i].uncontrolled = true;
-            inputs[i].max_ma = fix.target_ma;
+        for (i, cap) in caps.iter().enumerate() {
+            let Some(cap) = cap else { continue };
+            inputs[i].max_ma = inputs[i].max_ma.min(cap.target_ma);
             for (p, floor) in floors[i].iter().enumerate() {
-                let held = floor - fix.target_ma;
+                let held = floor - cap.target_ma;
                 if held > 0 {
                     inputs.push(EvseInput {
                         phases: 1 << p,
@@ -125,19 +133,116 @@ fn allocate_with_floors(
         }
         let mut out = allocate(site, &inputs)?;
         out.truncate(evses.len());
-        let mut more = false;
+        let mut lowered = false;
         for (i, a) in out.iter_mut().enumerate() {
-            match fixed[i] {
-                Some(fix) => *a = fix,
-                None if floors[i].iter().any(|&f| f > a.target_ma) => {
-                    fixed[i] = Some(*a);
-                    more = true;
+            match caps[i] {
+                Some(cap) if a.target_ma < cap.target_ma => {
+                    caps[i] = Some(Allocation {
+                        target_ma: a.target_ma.min(evses[i].min_ma),
+                        reason: a.reason,
+                    });
+                    lowered = true;
                 }
-                None => {}
+                // At its cap: held there by what set the cap.
+                Some(cap) if a.reason == Reason::MaxCurrent => a.reason = cap.reason,
+                None if floors[i].iter().any(|&f| f > a.target_ma) => {
+                    caps[i] = Some(*a);
+                    lowered = true;
+                }
+                _ => {}
             }
         }
-        if !more {
+        if !lowered {
             return Ok(out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn car(prio: i64, phases: u8, max_ma: i64) -> EvseInput {
+        EvseInput {
+            group: 0,
+            prio,
+            turn: 0,
+            phases,
+            min_ma: 6000,
+            max_ma,
+            uncontrolled: false,
+        }
+    }
+
+    fn site(available: i64) -> SiteInput {
+        SiteInput {
+            available_ma: [available; 3],
+            ..SiteInput::default()
+        }
+    }
+
+    /// Per phase, what the cars get, each counted as at least its floor.
+    fn counted(evses: &[EvseInput], floors: &[PerPhase], out: &[Allocation]) -> PerPhase {
+        [0, 1, 2].map(|p| {
+            evses
+                .iter()
+                .zip(floors)
+                .zip(out)
+                .map(|((e, f), a)| {
+                    let gets = if e.phases & (1 << p) != 0 {
+                        a.target_ma
+                    } else {
+                        0
+                    };
+                    gets.max(f[p])
+                })
+                .sum()
+        })
+    }
+
+    #[test]
+    fn a_lower_priority_car_that_still_draws_more_is_not_kept_above_its_minimum() {
+        // L3 has room for 25 A. The higher-priority car is on L3; the lower
+        // one on L1 or L3 (its rotation uncertain), still drawing 15 A
+        // there after being lowered. Whatever it gets, it draws 15 A on L3
+        // this cycle: 10 A are left for the higher car, which is held by
+        // the site; the lower one must not keep 13 A (what the first
+        // allocation gave it, not counting its draw).
+        let evses = [car(2, 0b100, 12_000), car(1, 0b101, 16_000)];
+        let floors = [[0; 3], [15_000, 0, 15_000]];
+        let out = allocate_with_floors(&site(25_000), &evses, &floors).unwrap();
+        assert_eq!(out[0].target_ma, 10_000);
+        assert_eq!(out[0].reason.to_string(), "site L3");
+        assert!(out[1].target_ma <= 6000, "{out:?}");
+        assert!(counted(&evses, &floors, &out)
+            .iter()
+            .all(|&ma| ma <= 25_000));
+    }
+
+    #[test]
+    fn a_car_lowered_below_what_it_draws_keeps_its_cap_and_the_reason_that_set_it() {
+        // 26 A on L1. One car may be on L1 or L2 (its rotation uncertain)
+        // and still draws 20 A there; the other, of the same priority, is
+        // on L1. Whatever the first one gets, it draws 20 A on L1 this
+        // cycle: 6 A are left for the other. The first one is held by the
+        // site, not by its own maximum (its cap).
+        let evses = [car(1, 0b011, 32_000), car(1, 0b001, 32_000)];
+        let floors = [[20_000, 20_000, 0], [0; 3]];
+        let out = allocate_with_floors(&site(26_000), &evses, &floors).unwrap();
+        assert_eq!(out[1].target_ma, 6000, "{out:?}");
+        assert!(out[0].target_ma < 20_000, "{out:?}");
+        assert_eq!(out[0].reason.to_string(), "site L1");
+        assert!(counted(&evses, &floors, &out)
+            .iter()
+            .all(|&ma| ma <= 26_000));
+    }
+
+    #[test]
+    fn without_floors_above_what_cars_get_it_is_the_allocation() {
+        let evses = [car(2, 0b001, 16_000), car(1, 0b111, 16_000)];
+        let floors = [[0; 3], [8000; 3]];
+        let out = allocate_with_floors(&site(40_000), &evses, &floors).unwrap();
+        assert_eq!(out, allocate(&site(40_000), &evses).unwrap());
+        assert_eq!(out[1].target_ma, 16_000);
     }
 }

@@ -541,8 +541,12 @@ fn check_cycle(
             );
         }
     }
-    // The imbalance, once the cars' phases are known.
-    if spec.max_imbalance_ma > 0 && seen.iter().all(|s| s.counted == s.actual || s.command == 0) {
+    // The imbalance, once the cars' phases are known: a car whose phases
+    // are not is neither charging nor still drawing what it was lowered
+    // from (held back on the phases it may be on, where the allocation
+    // counts it, until the grid meter shows it gone).
+    let known = |s: &Seen| s.counted == s.actual || (s.command == 0 && s.held == [0; 3]);
+    if spec.max_imbalance_ma > 0 && seen.iter().all(known) {
         // With imbalance_add, the house load as the cycle knows it.
         let base = if spec.imbalance_add {
             snapshot.site.house_ma
@@ -625,10 +629,10 @@ fn check_reasons(
             .filter(|&j| seen[j].counted & (1 << p) != 0)
             .collect();
         if s.held != [0; 3] {
-            // Lowered while its rotation is uncertain: it keeps what the
-            // first allocation gave it, for this cycle, and the others are
-            // allocated again around what it still draws; the limit it
-            // names was full in that first allocation.
+            // Lowered while its rotation is uncertain: capped at what an
+            // allocation gave it, and allocated again with what it still
+            // draws held back; the limit it names was full in the
+            // allocation that set its cap.
             continue;
         }
         let left = room[p] - load_on(seen, &sharing, p, |s| s.counted) - held_on(seen, &sharing, p);
