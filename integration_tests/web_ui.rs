@@ -525,6 +525,32 @@ async fn a_measured_rotation_is_applied_and_auto_kept_through_the_page() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let browser = Browser::start(1280, 900).await;
+
+    // The dashboard says so, above everything else and on E2's tile; E1's
+    // three-phase car contradicts nothing.
+    browser.goto(&format!("{}/#/", d.base)).await;
+    let notice = browser
+        .wait_for_text("[data-testid=wiring-warning-E2]", |t| {
+            t.starts_with(
+                "Wallbox 2 (E2): phase rotation configured 0°, measured 120° (confidence 9",
+            ) && t.ends_with("both rotations are protected until the setting is corrected")
+        })
+        .await;
+    assert!(
+        browser
+            .find_all("[data-testid=wiring-warning-E1]")
+            .await
+            .is_empty(),
+        "E1 is wired as configured ({notice})"
+    );
+    browser
+        .wait_for_text("[data-testid=tile-E2] [data-testid=wiring]", |t| {
+            t.starts_with("⚠ Phase rotation configured 0°, measured 120°")
+        })
+        .await;
+    browser
+        .wait_for_text("[data-testid=tile-E1] [data-testid=wiring]", str::is_empty)
+        .await;
     browser.goto(&format!("{}/#/devices", d.base)).await;
 
     // The contradiction is shown on the wallbox, and applied with a click
@@ -563,6 +589,16 @@ async fn a_measured_rotation_is_applied_and_auto_kept_through_the_page() {
             .is_empty(),
         "nothing left to apply"
     );
+    // And the dashboard's warning is gone.
+    browser.goto(&format!("{}/#/", d.base)).await;
+    browser.wait_for("[data-testid=tile-E2]").await;
+    browser
+        .wait_for_text("[data-testid=wiring-warnings]", str::is_empty)
+        .await;
+    browser
+        .wait_for_text("[data-testid=tile-E2] [data-testid=wiring]", str::is_empty)
+        .await;
+    browser.goto(&format!("{}/#/devices", d.base)).await;
 
     // "auto" in the wallbox form, kept when the wallbox is saved again.
     let edit = "[data-testid=device-row-E2] button[aria-label='Edit E2']";

@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { probeText, probing, rotationAdvice, rotationStatus } from "../js/lib/wiring.js";
+import { probeText, probing, rotationAdvice, rotationStatus, wiringWarnings } from "../js/lib/wiring.js";
 
 // A wallbox of get_dev_info as the daemon reports it (the fields pinned in
 // integration_tests/api_snapshot.txt).
@@ -46,4 +46,14 @@ test("identify phases: its progress per wallbox, and whether it is under way", (
   assert.equal(probing([box({ phase_probe: "stepping" })]), true);
   assert.equal(probing([box({ phase_probe: "found" }), box({ phase_probe: "" }), box({ phase_probe: "no_room" })]), false);
   assert.equal(probing([]), false);
+});
+
+test("the dashboard lists the wallboxes whose wiring contradicts their setting", () => {
+  const warned = box({ phase_rotation_warning: "configured 0°, measured 120° (confidence 97 %)" });
+  assert.deepEqual(wiringWarnings([warned, box({ dev_id: "E1", phase_rotation_warning: "" }), { dev_id: "M1" }]), [
+    { dev_id: "E2", text: "E2: phase rotation configured 0°, measured 120° (confidence 97 %); both rotations are protected until the setting is corrected" },
+  ]);
+  assert.match(wiringWarnings([{ ...warned, name: "Garage" }])[0].text, /^Garage \(E2\): phase rotation configured 0°/, "by its name where it has one");
+  assert.deepEqual(wiringWarnings([box({ phase_rotation_warning: "" })]), [], "nothing when all is well");
+  assert.deepEqual(wiringWarnings(undefined), []);
 });

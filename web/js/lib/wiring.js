@@ -61,3 +61,17 @@ export const probeText = (d) => (d.phase_probe ? "Identify phases: " + (PROBE_WO
 
 // Whether "identify phases" is still under way for any of these wallboxes.
 export const probing = (devices) => devices.some((d) => d.phase_probe === "waiting" || d.phase_probe === "stepping");
+
+// The wallboxes whose configured rotation a confident measurement
+// contradicts (the daemon's phase_rotation_warning), for the dashboard: per
+// wallbox its dev_id and the line to show (by its name and dev_id). Load
+// management protects every phase the car may be on meanwhile; the line
+// says so.
+export function wiringWarnings(devices) {
+  return (devices || [])
+    .filter((d) => typeof d.phase_rotation_warning === "string" && d.phase_rotation_warning !== "")
+    .map((d) => ({
+      dev_id: d.dev_id,
+      text: `${d.name ? `${d.name} (${d.dev_id})` : d.dev_id}: phase rotation ${d.phase_rotation_warning}; both rotations are protected until the setting is corrected`,
+    }));
+}

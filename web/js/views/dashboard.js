@@ -12,6 +12,7 @@ import { siteSummary } from "../lib/summary.js";
 import { mqttLine } from "../lib/mqtt.js";
 import { byUserName, errorsText, overridden, overridesText, roleName, ruleText, stateOf, userText } from "../lib/words.js";
 import { milliamps } from "../lib/parse.js";
+import { wiringWarnings } from "../lib/wiring.js";
 import { historyPanel } from "./history.js";
 
 export async function dashboard(root) {
@@ -25,7 +26,10 @@ export async function dashboard(root) {
     h("h2", { text: "No devices are configured" }),
     h("p", {}, "Load management does nothing until it knows your meters and wallboxes. Add them under ", h("a", { href: "#/devices", text: "Devices" }), ".")
   );
-  root.append(h("h1", { text: "Dashboard" }), none, summary, charts.el, h("h2", { class: "sr-only", text: "Devices" }), grid);
+  // A configured phase rotation the grid meter contradicts (issue of the
+  // wiring, not of a device's communication): said above everything else.
+  const wiring = h("section", { class: "panel notice", "data-testid": "wiring-warnings", "aria-labelledby": "wiring-h", hidden: true });
+  root.append(h("h1", { text: "Dashboard" }), none, wiring, summary, charts.el, h("h2", { class: "sr-only", text: "Devices" }), grid);
   const tiles = new Map();
   let layout = "";
   startPolling(async () => {
@@ -35,6 +39,7 @@ export async function dashboard(root) {
     siteTitle(info.params);
     none.hidden = info.devices.length > 0;
     renderSummary(summary, info.params);
+    renderWiring(wiring, info.devices);
     // Tiles are built once and then updated, so open controls keep their input.
     const now = info.devices.map((d) => d.dev_id + ":" + d.dev_type).join();
     if (now !== layout) {
@@ -48,6 +53,17 @@ export async function dashboard(root) {
     // The charts after the live numbers: their data is larger.
     await charts.update(info, meta);
   });
+}
+
+function renderWiring(el, devices) {
+  const warnings = wiringWarnings(devices);
+  el.hidden = warnings.length === 0;
+  if (el.hidden) return el.replaceChildren();
+  el.replaceChildren(
+    h("h2", { id: "wiring-h", text: "The wiring does not match the settings" }),
+    h("ul", {}, warnings.map((w) => h("li", { "data-testid": "wiring-warning-" + w.dev_id, text: w.text }))),
+    h("p", {}, "Apply the measured rotation, or set it to auto, under ", h("a", { href: "#/devices", text: "Devices" }), ".")
+  );
 }
 
 function renderSummary(el, p) {
@@ -90,9 +106,11 @@ function makeTile(meta, d) {
   const id = h("span", { class: "devid" });
   const type = h("p", { class: "type" });
   const state = h("p", { class: "state", "data-testid": "state" });
+  // The wallbox's own line about a contradicted phase rotation.
+  const wiring = h("p", { class: "state warn", "data-testid": "wiring", hidden: true });
   const hid = "t-" + d.dev_id;
   const el = h("article", { class: "tile " + kind, "data-testid": "tile-" + d.dev_id, "aria-labelledby": hid },
-    h("h3", { id: hid }, name, " ", id), type, state, dl);
+    h("h3", { id: hid }, name, " ", id), type, state, wiring, dl);
   let controls = null;
   if (kind === "wallbox") {
     row("offered", "Offered", "charging-current");
@@ -136,6 +154,9 @@ function makeTile(meta, d) {
       v.user.textContent = userText(d);
       v.overrides.textContent = overridesText(d);
       controls.update(d);
+      const warning = d.phase_rotation_warning || "";
+      wiring.hidden = !warning;
+      wiring.textContent = warning ? "⚠ Phase rotation " + warning : "";
     } else if (kind === "group") {
       v.limit.textContent = num(d.max_charging_cur) ? amps(d.max_charging_cur) : "formula: " + d.max_charging_cur;
       v.parent.textContent = d.group ? "E" + d.group : "none";
