@@ -306,8 +306,8 @@ async fn rejected_changes_say_which_field_and_change_nothing() {
         (r#"{"nonsense": true}"#, "unknown field `nonsense`"),
         ("[1, 2]", "expected a JSON object"),
         (
-            r#"{"devices": [{"dev_id": "E7", "dev_type": "evse_mennekes_modbus", "address": "evse"}]}"#,
-            "E7.dev_type: evse_mennekes_modbus (Heidelberg Energy Control) is not supported yet",
+            r#"{"devices": [{"dev_id": "E7", "dev_type": "meter_elenker_meter", "address": "evse"}]}"#,
+            "E7.dev_type: meter_elenker_meter (ModbusMeter 5A) is not supported yet",
         ),
         (
             r#"{"devices": [{"dev_id": "E1", "attach": "M9"}]}"#,

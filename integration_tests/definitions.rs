@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use tokio_serial::{SerialPort, SerialStream};
 
 use crate::harness::{device, device_info, plain_settings, Daemon, DaemonConfig};
+use crate::modbus_device::{PyDevice, Registers};
 
 const SETTLE: Duration = Duration::from_secs(15);
 
@@ -177,32 +178,28 @@ async fn a_bad_definition_stops_the_daemon_naming_its_file_and_field() {
     );
 }
 
-/// Two words of an IEEE-754 float32, high word first.
-fn f32_words(value: f32) -> Vec<u16> {
-    let bits = value.to_bits();
-    vec![(bits >> 16) as u16, bits as u16]
-}
-
-/// One shipped definition read against a simulated device holding the
-/// values of a known state, as the maker's table lays them out, and what
+/// One shipped definition read against a pymodbus device holding the values
+/// of a known state, as the maker's table lays them out, and what
 /// `get_dev_info` must then show.
 struct Case {
     key: &'static str,
-    words: Vec<(u16, Vec<u16>)>,
+    registers: Registers,
     expect: Vec<(&'static str, Value)>,
 }
+
+const H: &str = "holding";
+const I: &str = "input";
 
 fn cases() -> Vec<Case> {
     // A single-phase Eastron meter exporting 1150.4 W at 231.2 V, 4.976 A.
     let eastron = |key| Case {
         key,
-        words: vec![
-            (0x0000, f32_words(231.2)),
-            (0x0006, f32_words(4.976)),
-            (0x000c, f32_words(-1150.4)),
-            (0x0048, f32_words(1234.5678)),
-            (0x004a, f32_words(87.6)),
-        ],
+        registers: Registers::default()
+            .value(I, 0x0000, "float32", 231.2)
+            .value(I, 0x0006, "float32", 4.976)
+            .value(I, 0x000c, "float32", -1150.4)
+            .value(I, 0x0048, "float32", 1234.5678)
+            .value(I, 0x004a, "float32", 87.6),
         expect: vec![
             ("power_w", json!(-1150)),
             ("current_l1", json!(-4976)),
@@ -219,13 +216,12 @@ fn cases() -> Vec<Case> {
         // at 232/230/229 V, 7350 VA, 100 000 Wh since installation.
         Case {
             key: "evse_heidelberg",
-            words: vec![
-                (4, vec![0x0108, 7, 159, 160, 0, 254, 232, 230, 229, 1, 7350]),
-                (17, vec![0x0001, 0x86a0]),
-                (100, vec![16, 6]),
-                (257, vec![15_000, 4, 1]),
-                (261, vec![160, 0]),
-            ],
+            registers: Registers::default()
+                .words(I, 4, &[0x0108, 7, 159, 160, 0, 254, 232, 230, 229, 1, 7350])
+                .words(I, 17, &[0x0001, 0x86a0])
+                .words(I, 100, &[16, 6])
+                .words(H, 257, &[15_000, 4, 1])
+                .words(H, 261, &[160, 0]),
             expect: vec![
                 ("state", json!(3)),
                 ("cur_charging_power", json!(7350)),
@@ -235,7 +231,189 @@ fn cases() -> Vec<Case> {
                 ("total_energy", json!(100_000)),
             ],
         },
+        // An ABB B23 feeding 4622.96 W on L1 and L2 (0.01 W, 0.01 A, 0.1 V,
+        // 0.01 kWh): its currents are unsigned and take their phase's sign.
+        Case {
+            key: "meter_abb_b23",
+            registers: Registers::default()
+                .value(H, 0x5b00, "uint32", 2301.0)
+                .value(H, 0x5b02, "uint32", 2312.0)
+                .value(H, 0x5b04, "uint32", 2298.0)
+                .value(H, 0x5b0c, "uint32", 1012.0)
+                .value(H, 0x5b0e, "uint32", 998.0)
+                .value(H, 0x5b10, "uint32", 0.0)
+                .value(H, 0x5b14, "int32", -462_296.0)
+                .value(H, 0x5b16, "int32", -232_756.0)
+                .value(H, 0x5b18, "int32", -229_540.0)
+                .value(H, 0x5b1a, "int32", 0.0)
+                .value(H, 0x5000, "uint64", 1_234_567.0)
+                .value(H, 0x5004, "uint64", 89_012.0),
+            expect: vec![
+                ("power_w", json!(-4623)),
+                ("current_l1", json!(-10_120)),
+                ("current_l2", json!(-9980)),
+                ("current_l3", json!(0)),
+                ("voltage_l1", json!(230)),
+                ("voltage_l2", json!(231)),
+                ("voltage_l3", json!(230)),
+                ("import", json!(12_345_670)),
+                ("export", json!(890_120)),
+            ],
+        },
+        // A Carlo Gavazzi EM24 drawing 2557.9 W: INT32 low word first,
+        // 0.1 V, 0.001 A, 0.1 W, 0.1 kWh.
+        Case {
+            key: "meter_carlo_gavazzi_em24",
+            registers: Registers::default()
+                .value_low_first(H, 0x0000, "int32", 2304.0)
+                .value_low_first(H, 0x0002, "int32", 2311.0)
+                .value_low_first(H, 0x0004, "int32", 2299.0)
+                .value_low_first(H, 0x000c, "int32", 5123.0)
+                .value_low_first(H, 0x000e, "int32", 4980.0)
+                .value_low_first(H, 0x0010, "int32", 1000.0)
+                .value_low_first(H, 0x0012, "int32", 11_808.0)
+                .value_low_first(H, 0x0014, "int32", 11_470.0)
+                .value_low_first(H, 0x0016, "int32", 2301.0)
+                .value_low_first(H, 0x0028, "int32", 25_579.0)
+                .value_low_first(H, 0x0034, "int32", 567_890.0)
+                .value_low_first(H, 0x004e, "int32", 12_345.0),
+            expect: vec![
+                ("power_w", json!(2558)),
+                ("current_l1", json!(5123)),
+                ("current_l2", json!(4980)),
+                ("current_l3", json!(1000)),
+                ("voltage_l1", json!(230)),
+                ("voltage_l2", json!(231)),
+                ("import", json!(56_789_000)),
+                ("export", json!(1_234_500)),
+            ],
+        },
+        // A Janitza UMG 604 drawing on L1 and L3 and feeding on L2 (floats,
+        // energy in Wh).
+        Case {
+            key: "meter_janitza_umg604",
+            registers: Registers::default()
+                .value(H, 19000, "float32", 229.9)
+                .value(H, 19002, "float32", 230.4)
+                .value(H, 19004, "float32", 231.0)
+                .value(H, 19012, "float32", 12.5)
+                .value(H, 19014, "float32", 0.25)
+                .value(H, 19016, "float32", 3.0)
+                .value(H, 19020, "float32", 2870.0)
+                .value(H, 19022, "float32", -57.5)
+                .value(H, 19024, "float32", 690.0)
+                .value(H, 19026, "float32", 3502.5)
+                .value(H, 19068, "float32", 98_765_432.0)
+                .value(H, 19076, "float32", 1_234_567.0),
+            expect: vec![
+                ("power_w", json!(3503)),
+                ("current_l1", json!(12_500)),
+                ("current_l2", json!(-250)),
+                ("current_l3", json!(3000)),
+                ("voltage_l1", json!(230)),
+                ("voltage_l3", json!(231)),
+                ("import", json!(98_765_432)),
+                ("export", json!(1_234_567)),
+            ],
+        },
+        // A KOSTAL Smart Energy Meter feeding 1800.5 W: drawn and fed power
+        // apart (0.1 W), currents unsigned (0.001 A), energy in 0.1 Wh.
+        Case {
+            key: "meter_kostal_powermeter",
+            registers: Registers::default()
+                .value(H, 0, "uint32", 0.0)
+                .value(H, 2, "uint32", 18_005.0)
+                .value(H, 60, "uint32", 2610.0)
+                .value(H, 62, "uint32", 230_100.0)
+                .value(H, 100, "uint32", 2605.0)
+                .value(H, 102, "uint32", 231_600.0)
+                .value(H, 140, "uint32", 2620.0)
+                .value(H, 142, "uint32", 229_400.0)
+                .value(H, 512, "uint64", 123_456_789.0)
+                .value(H, 516, "uint64", 98_765_432.0),
+            expect: vec![
+                ("power_w", json!(-1801)),
+                ("current_l1", json!(-2610)),
+                ("current_l3", json!(-2620)),
+                ("voltage_l1", json!(230)),
+                ("voltage_l2", json!(232)),
+                ("voltage_l3", json!(229)),
+                ("import", json!(12_345_679)),
+                ("export", json!(9_876_543)),
+            ],
+        },
+        // A MENNEKES AMTRON Professional charging (C) with about 10 A a
+        // phase: power per phase only (W), currents in mA, energy in Wh.
+        Case {
+            key: "evse_mennekes_modbus",
+            registers: Registers::default()
+                .value(H, 100, "uint32", 0x3531_3134 as f64)
+                .value(H, 104, "uint16", 6.0)
+                .value(H, 122, "uint16", 3.0)
+                .value(H, 131, "uint16", 6.0)
+                .value(H, 200, "uint32", 4321.0)
+                .value(H, 206, "uint32", 2300.0)
+                .value(H, 208, "uint32", 2310.0)
+                .value(H, 210, "uint32", 2290.0)
+                .value(H, 212, "uint32", 10_000.0)
+                .value(H, 214, "uint32", 10_050.0)
+                .value(H, 216, "uint32", 9950.0)
+                .value(H, 1000, "uint16", 16.0),
+            expect: vec![
+                ("state", json!(3)),
+                ("cur_charging_power", json!(6900)),
+                ("current_l1", json!(10_000)),
+                ("current_l2", json!(10_050)),
+                ("current_l3", json!(9950)),
+                ("total_energy", json!(4321)),
+            ],
+        },
+        // An Alfen Eve charging (mode 3 state "C2") with 15.5 A a phase:
+        // floats, energy a float64 in Wh.
+        Case {
+            key: "evse_alfen_eve",
+            registers: Registers::default()
+                .value(H, 306, "float32", 230.0)
+                .value(H, 308, "float32", 231.0)
+                .value(H, 310, "float32", 229.0)
+                .value(H, 320, "float32", 15.5)
+                .value(H, 322, "float32", 15.5)
+                .value(H, 324, "float32", 15.5)
+                .value(H, 338, "float32", 3565.0)
+                .value(H, 340, "float32", 3580.5)
+                .value(H, 342, "float32", 3549.5)
+                .value(H, 344, "float32", 10_695.0)
+                .value(H, 374, "float64", 2_500_000.0)
+                .words(H, 1200, &[1, u16::from_be_bytes(*b"C2")])
+                .value(H, 1210, "float32", 16.0),
+            expect: vec![
+                ("state", json!(3)),
+                ("cur_charging_power", json!(10_695)),
+                ("current_l1", json!(15_500)),
+                ("current_l3", json!(15_500)),
+                ("total_energy", json!(2_500_000)),
+            ],
+        },
     ]
+}
+
+/// Every register of `key`'s definition, zero, then `case` over them: the
+/// device answers for each register the definition names and no other.
+fn device_registers(key: &str, case: &Registers) -> Registers {
+    let definition = actors::drivers::definition::builtin()
+        .expect("the shipped definitions load")
+        .into_iter()
+        .find(|d| d.key == key)
+        .expect("a shipped definition");
+    let mut registers = Registers::default();
+    for r in &definition.registers {
+        let table = match r.table {
+            actors::drivers::Table::Holding => H,
+            actors::drivers::Table::Input => I,
+        };
+        registers = registers.words(table, r.addr, &vec![0; usize::from(r.width)]);
+    }
+    registers.then(case)
 }
 
 /// `E<n>` for a wallbox, `M<n>` for a meter.
@@ -258,20 +436,12 @@ async fn every_shipped_definition_reads_the_makers_values_for_a_known_state() {
     assert_eq!(tested, sorted, "one case per shipped definition");
 
     let mut devices = String::new();
+    let mut running = Vec::new();
     for (n, case) in cases.iter().enumerate() {
         let t = DeviceType::find(case.key).expect("known type");
-        let mut bank = RegisterBank::new(t.register_map());
-        for (addr, words) in &case.words {
-            bank.set_words(*addr, words);
-        }
-        let sim = serve_tcp(
-            "127.0.0.1:0".parse().expect("addr"),
-            1,
-            SharedBank::new(bank),
-        )
-        .await
-        .expect("simulated device");
-        devices += &device(&dev_id(t, n), case.key, &sim.addr.to_string(), 1);
+        let sim = PyDevice::start(1, &device_registers(case.key, &case.registers)).await;
+        devices += &device(&dev_id(t, n), case.key, &sim.addr, 1);
+        running.push(sim);
     }
     // Observation: nothing is written over the maker's values.
     let settings = plain_settings(&devices, 1000) + "[load]\nlb_enabled = false\n";
@@ -294,4 +464,64 @@ async fn every_shipped_definition_reads_the_makers_values_for_a_known_state() {
             assert_eq!(&dev[field], want, "{} {field}: {dev}", case.key);
         }
     }
+    for sim in &mut running {
+        assert_eq!(sim.writes().await, vec![], "nothing written");
+    }
+}
+
+/// Two wallboxes defined as data under load management, each a pymodbus
+/// device: the Alfen takes its limit as an f32 in one write of both
+/// registers (the box refuses half of one), the MENNEKES as whole amperes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alfen_and_a_mennekes_follow_the_allocation() {
+    let alfen_regs = Registers::default()
+        .value(H, 344, "float32", 7000.0)
+        .words(H, 1200, &[1, u16::from_be_bytes(*b"C2")])
+        .value(H, 1210, "float32", 16.0);
+    let mut alfen = PyDevice::start(1, &device_registers("evse_alfen_eve", &alfen_regs)).await;
+    let mennekes_regs = Registers::default()
+        .value(H, 122, "uint16", 3.0)
+        .value(H, 1000, "uint16", 16.0);
+    let mut mennekes =
+        PyDevice::start(1, &device_registers("evse_mennekes_modbus", &mennekes_regs)).await;
+    let devices = [
+        device("E1", "evse_alfen_eve", &alfen.addr, 1),
+        device("E2", "evse_mennekes_modbus", &mennekes.addr, 1),
+    ]
+    .concat();
+    let settings =
+        plain_settings(&devices, 1000) + "[load]\nmax_total_current = 20000\ncycle_time_ms = 500\n";
+    let d = Daemon::start(DaemonConfig::new(settings)).await;
+    d.wait_for(SETTLE, "10 A each", |i| {
+        set_ma(i, "E1") == 10_000 && set_ma(i, "E2") == 10_000
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        let a = alfen.holding(1210, 2).await;
+        let m = mennekes.holding(1000, 1).await;
+        if a == Some(f32_words(10.0)) && m == Some(vec![10]) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "alfen {a:?}, mennekes {m:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let writes = alfen.writes().await;
+    assert!(!writes.is_empty());
+    for (function, addr, words) in &writes {
+        assert_eq!((*function, *addr), (16, 1210), "{writes:?}");
+        assert_eq!(words.len(), 2, "{writes:?}");
+    }
+    assert!(writes.contains(&(16, 1210, f32_words(10.0))), "{writes:?}");
+    let writes = mennekes.writes().await;
+    assert!(writes.contains(&(6, 1000, vec![10])), "{writes:?}");
+}
+
+/// Two words of an IEEE-754 float32, high word first.
+fn f32_words(value: f32) -> Vec<u16> {
+    let bits = value.to_bits();
+    vec![(bits >> 16) as u16, bits as u16]
 }

@@ -18,6 +18,7 @@ mod logs;
 mod malformed;
 mod metrics;
 mod modbus_api;
+mod modbus_device;
 mod modbus_faults;
 mod modbus_rtu;
 mod mqtt;

@@ -404,8 +404,8 @@ mod tests {
                 "E1.charging_rules: rule 0: input: unknown name m2.input1",
             ),
             (
-                serde_json::json!({"devices": [{"dev_id": "E3", "dev_type": "meter_kostal_powermeter"}]}),
-                "E3.dev_type: meter_kostal_powermeter (Kostal Powermeter) is not supported yet",
+                serde_json::json!({"devices": [{"dev_id": "E3", "dev_type": "meter_elenker_meter"}]}),
+                "E3.dev_type: meter_elenker_meter (ModbusMeter 5A) is not supported yet",
             ),
             (
                 serde_json::json!({"devices": [{"dev_id": "E1", "attach": "M9"}]}),

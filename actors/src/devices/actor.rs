@@ -314,20 +314,42 @@ impl Handler<Apply> for Device {
             return Box::pin(fut::ready(Ok(())));
         };
         let words = control.words(msg.current_ma, msg.enable);
-        let reassert = self
-            .asserted_at
-            .is_none_or(|at| at.elapsed() >= REASSERT_AFTER);
+        let every = control
+            .rewrite_every()
+            .map_or(REASSERT_AFTER, |every| every.min(REASSERT_AFTER));
+        let reassert = self.asserted_at.is_none_or(|at| at.elapsed() >= every);
         let differs = |map: &HashMap<u16, u16>, addr: &u16, value: &u16| {
             map.get(addr).is_some_and(|v| v != value)
         };
-        let changed: Vec<(u16, u16)> = words
-            .into_iter()
+        let mut changed: Vec<(u16, u16)> = words
+            .iter()
+            .copied()
             .filter(|(addr, value)| {
                 reassert
                     || self.written.get(addr) != Some(value)
                     || differs(&self.read_back, addr, value)
             })
             .collect();
+        // A value wider than a register goes in one request, all of it.
+        let together = control.written_together();
+        let inside = |addr: u16| {
+            together.is_some_and(|(first, count)| {
+                (u32::from(first)..u32::from(first) + u32::from(count)).contains(&u32::from(addr))
+            })
+        };
+        let mut wide = None;
+        if changed.iter().any(|(addr, _)| inside(*addr)) {
+            let values: Vec<(u16, u16)> =
+                words.iter().copied().filter(|(a, _)| inside(*a)).collect();
+            changed.retain(|(addr, _)| !inside(*addr));
+            if let Some(&(first, _)) = values.first() {
+                wide = Some(Op::Write {
+                    addr: first,
+                    values: values.iter().map(|(_, v)| *v).collect(),
+                });
+            }
+            changed.extend(values);
+        }
         let fail_safe = self.fail_safe_writes();
         if changed.is_empty() && fail_safe.is_empty() {
             return Box::pin(fut::ready(Ok(())));
@@ -335,10 +357,16 @@ impl Handler<Apply> for Device {
         let configuring = !fail_safe.is_empty();
         let ops = fail_safe
             .into_iter()
-            .chain(changed.iter().map(|&(addr, value)| Op::Write {
-                addr,
-                values: vec![value],
-            }))
+            .chain(wide)
+            .chain(
+                changed
+                    .iter()
+                    .filter(|(addr, _)| !inside(*addr))
+                    .map(|&(addr, value)| Op::Write {
+                        addr,
+                        values: vec![value],
+                    }),
+            )
             .collect();
         Box::pin(self.exchange_all(ops).map(move |result, device, _| {
             if configuring && result.is_err() {

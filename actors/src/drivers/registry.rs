@@ -21,12 +21,9 @@ use super::map::RegisterMap;
 use super::{DecodeError, EvseReading, FailSafe, FloatMeter, Read, Reading, REGISTRY};
 
 /// Device types of the cFos API document that chargebrain has no driver
-/// for yet, with their names there.
-pub const NOT_SUPPORTED_YET: &[(&str, &str)] = &[
-    ("evse_mennekes_modbus", "Heidelberg Energy Control"),
-    ("meter_kostal_powermeter", "Kostal Powermeter"),
-    ("meter_elenker_meter", "ModbusMeter 5A"),
-];
+/// for yet, with their names there (no register table of the maker could
+/// be found for it; README "Supported devices").
+pub const NOT_SUPPORTED_YET: &[(&str, &str)] = &[("meter_elenker_meter", "ModbusMeter 5A")];
 
 /// One row of the registry: a device type.
 #[derive(Debug)]
@@ -145,6 +142,17 @@ pub trait WallboxControl: fmt::Debug + Send + Sync {
     fn read_back(&self, reading: &EvseReading) -> Vec<(u16, u16)>;
     /// See [`Control::written_ma`].
     fn written_ma(&self, written: &dyn Fn(u16) -> Option<u16>) -> Option<i64>;
+    /// The registers (first, count) of one value wider than a register
+    /// among those `words` sets (an f32 limit): written in one request,
+    /// never half.
+    fn written_together(&self) -> Option<(u16, u16)> {
+        None
+    }
+    /// How often the current is written at least, for a wallbox that
+    /// forgets it otherwise (the device actor's own interval when none).
+    fn rewrite_every(&self) -> Option<std::time::Duration> {
+        None
+    }
     /// Whether the wallbox has a fail-safe of its own.
     fn has_fail_safe(&self) -> bool;
     /// See [`Control::fail_safe`]; nothing without one.
@@ -451,12 +459,12 @@ mod tests {
 
     #[test]
     fn types_of_the_api_document_without_a_driver_say_so() {
-        let err = serde_json::from_value::<DeviceType>("evse_mennekes_modbus".into())
+        let err = serde_json::from_value::<DeviceType>("meter_elenker_meter".into())
             .unwrap_err()
             .to_string();
         assert_eq!(
             err,
-            "evse_mennekes_modbus (Heidelberg Energy Control) is not supported yet"
+            "meter_elenker_meter (ModbusMeter 5A) is not supported yet"
         );
         let err = serde_json::from_value::<DeviceType>("toaster".into())
             .unwrap_err()

@@ -1,7 +1,7 @@
 //! Checks a definition file: each problem is an error naming the file and
 //! the field, so the daemon can refuse to start and say what to fix.
 
-use super::format::{self, KindName};
+use super::format::{self, KindName, ValueType};
 use super::{Definition, DefinitionError, NamedRegister, Readings, Value, Wallbox};
 use crate::drivers::map::MAX_READ_COUNT;
 use crate::drivers::{Read, Table};
@@ -91,6 +91,7 @@ impl Checker<'_> {
         let r = &raw.readings;
         let readings = Readings {
             power: self.optional("readings.power", r.power.as_ref(), "W")?,
+            export_power: self.optional("readings.export_power", r.export_power.as_ref(), "W")?,
             current: self.phases("readings.current", r.current.as_deref(), "A")?,
             voltage: self.phases("readings.voltage", r.voltage.as_deref(), "V")?,
             phase_power: self.phases("readings.phase_power", r.phase_power.as_deref(), "W")?,
@@ -117,6 +118,12 @@ impl Checker<'_> {
             return Err((
                 "readings.phase_power".into(),
                 "needs one entry per entry of readings.current".into(),
+            ));
+        }
+        if readings.export_power.is_some() && readings.power.is_none() {
+            return Err((
+                "readings.export_power".into(),
+                "needs readings.power, from which it is taken".into(),
             ));
         }
         let (prefix, wallbox) = match raw.kind {
@@ -198,10 +205,12 @@ impl Checker<'_> {
             return Err(("wallbox.states".into(), "is empty".into()));
         }
         let limit = self.value("wallbox.current_limit", &w.current_limit, "A", true)?;
-        if limit.table != Table::Holding || limit.ty.width() != 1 {
+        if limit.table != Table::Holding
+            || !matches!(limit.ty, ValueType::U16 | ValueType::I16 | ValueType::F32)
+        {
             return Err((
                 "wallbox.current_limit".into(),
-                "must be one holding register (function 3, u16 or i16)".into(),
+                "must be a holding register (function 3) of type u16, i16 or f32".into(),
             ));
         }
         let amps = |field: &str, a: f64| -> Result<i64, Problem> {
@@ -265,7 +274,18 @@ impl Checker<'_> {
                 "fail_safe_duration and fail_safe_current come together".into(),
             ));
         }
+        let rewrite_every = match w.rewrite_every_s {
+            Some(s @ 1..=3600) => Some(std::time::Duration::from_secs(u64::from(s))),
+            Some(s) => {
+                return Err((
+                    "wallbox.rewrite_every_s".into(),
+                    format!("{s} is not 1 to 3600 s"),
+                ))
+            }
+            None => None,
+        };
         Ok(Wallbox {
+            rewrite_every,
             states,
             current_limit: limit,
             min_ma,

@@ -74,35 +74,73 @@ impl Value {
         Ok((self.read(at)? * factor).round() as i64)
     }
 
-    /// The raw word for `amount` in the value's unit, rounded down and
-    /// kept within the register's type.
-    fn word(&self, amount: f64) -> u16 {
+    /// The raw words for `amount` in the value's unit, in the device's
+    /// word order: an integer rounded down and kept within the register's
+    /// type, or an f32.
+    fn words(&self, amount: f64) -> Vec<u16> {
+        let raw = amount / self.scale;
+        if self.ty == ValueType::F32 {
+            // A current in A (or s): well inside f32.
+            #[allow(clippy::cast_possible_truncation)]
+            let bits = (raw as f32).to_bits();
+            let (high, low) = ((bits >> 16) as u16, bits as u16);
+            return match self.order {
+                WordOrder::HighFirst => vec![high, low],
+                WordOrder::LowFirst => vec![low, high],
+            };
+        }
         // The nudge keeps 16.0 A / 0.1 at 160, not 159.99….
-        let raw = (amount / self.scale + 1e-6).floor();
+        let raw = (raw + 1e-6).floor();
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        match self.ty {
+        let word = match self.ty {
             ValueType::I16 => raw.clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16 as u16,
             _ => raw.clamp(0.0, f64::from(u16::MAX)) as u16,
-        }
+        };
+        vec![word]
     }
 
-    /// The amount in the value's unit a raw word stands for.
-    fn amount(&self, word: u16) -> f64 {
+    /// The words for `amount`, each with its register.
+    fn at(&self, amount: f64) -> Vec<(u16, u16)> {
+        (self.addr..).zip(self.words(amount)).collect()
+    }
+
+    /// The amount in the value's unit that the words at its registers
+    /// stand for (`word` gives one register's); `None` if one is unknown.
+    fn amount(&self, word: &dyn Fn(u16) -> Option<u16>) -> Option<f64> {
         let raw = match self.ty {
-            ValueType::I16 => f64::from(word as i16),
-            _ => f64::from(word),
+            ValueType::F32 => {
+                let (a, b) = (word(self.addr)?, word(self.addr.wrapping_add(1))?);
+                let (high, low) = match self.order {
+                    WordOrder::HighFirst => (a, b),
+                    WordOrder::LowFirst => (b, a),
+                };
+                f64::from(f32::from_bits(u32::from(high) << 16 | u32::from(low)))
+            }
+            ValueType::I16 => f64::from(word(self.addr)? as i16),
+            _ => f64::from(word(self.addr)?),
         };
-        raw * self.scale
+        Some(raw * self.scale)
     }
 }
 
 impl Definition {
     fn meter(&self, at: &Answers<'_>) -> Result<Option<MeterReading>, DecodeError> {
         let r = &self.readings;
-        let Some(power) = &r.power else {
-            return Ok(None);
+        let mut power_w = match &r.power {
+            Some(power) => power.int(at, 1.0)?,
+            // A wallbox that gives the power of each phase only.
+            None if !r.phase_power.is_empty() => {
+                let mut sum = 0;
+                for p in &r.phase_power {
+                    sum += p.int(at, 1.0)?;
+                }
+                sum
+            }
+            None => return Ok(None),
         };
-        let power_w = power.int(at, 1.0)?;
+        if let Some(export) = &r.export_power {
+            power_w -= export.int(at, 1.0)?;
+        }
         let energy = |v: &Option<Value>| v.as_ref().map_or(Ok(0), |v| v.int(at, 1000.0));
         let mut voltage_v = [NOMINAL_V; 3];
         for (i, v) in r.voltage.iter().enumerate() {
@@ -208,11 +246,12 @@ impl WallboxControl for Definition {
         let limit = &w.current_limit;
         let clamped = amps(current_ma.clamp(w.min_ma, w.max_ma));
         match w.enable {
-            Some((addr, on_word, off_word)) => vec![
-                (limit.addr, limit.word(clamped)),
-                (addr, if on { on_word } else { off_word }),
-            ],
-            None => vec![(limit.addr, if on { limit.word(clamped) } else { 0 })],
+            Some((addr, on_word, off_word)) => {
+                let mut words = limit.at(clamped);
+                words.push((addr, if on { on_word } else { off_word }));
+                words
+            }
+            None => limit.at(if on { clamped } else { 0.0 }),
         }
     }
 
@@ -220,30 +259,31 @@ impl WallboxControl for Definition {
         let Some(w) = self.wallbox_section() else {
             return Vec::new();
         };
-        let limit = (
-            w.current_limit.addr,
-            w.current_limit.word(amps(reading.offered_ma)),
-        );
-        match w.enable {
-            Some((addr, on, off)) => {
-                vec![
-                    limit,
-                    (addr, if reading.charging_enabled { on } else { off }),
-                ]
-            }
-            None => vec![limit],
+        let mut words = w.current_limit.at(amps(reading.offered_ma));
+        if let Some((addr, on, off)) = w.enable {
+            words.push((addr, if reading.charging_enabled { on } else { off }));
         }
+        words
     }
 
     fn written_ma(&self, written: &dyn Fn(u16) -> Option<u16>) -> Option<i64> {
         let w = self.wallbox_section()?;
-        let limit = written(w.current_limit.addr)?;
+        // A limit in A, checked at load: well inside i64.
         #[allow(clippy::cast_possible_truncation)]
-        let ma = (w.current_limit.amount(limit) * 1000.0).round() as i64;
+        let ma = (w.current_limit.amount(written)? * 1000.0).round() as i64;
         match w.enable {
             Some((addr, on, _)) => Some(if written(addr)? == on { ma } else { 0 }),
             None => Some(ma),
         }
+    }
+
+    fn written_together(&self) -> Option<(u16, u16)> {
+        let limit = &self.wallbox_section()?.current_limit;
+        (limit.ty.width() > 1).then_some((limit.addr, limit.ty.width()))
+    }
+
+    fn rewrite_every(&self) -> Option<std::time::Duration> {
+        self.wallbox_section()?.rewrite_every
     }
 
     fn has_fail_safe(&self) -> bool {
@@ -266,8 +306,8 @@ impl WallboxControl for Definition {
             ma => ma.clamp(w.min_ma, w.max_ma),
         };
         vec![
-            (duration.addr, vec![duration.word(seconds)]),
-            (current.addr, vec![current.word(amps(ma))]),
+            (duration.addr, duration.words(seconds)),
+            (current.addr, current.words(amps(ma))),
         ]
     }
 }

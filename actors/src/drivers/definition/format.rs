@@ -103,8 +103,12 @@ impl ValueType {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Readings {
-    /// Total active power, signed: negative = export.
+    /// Total active power, signed: negative = export. A wallbox that
+    /// gives only `phase_power` has their sum.
     pub power: Option<Value>,
+    /// The power fed to the grid, for a meter that reports drawn and fed
+    /// power in two unsigned registers: the power is `power - export_power`.
+    pub export_power: Option<Value>,
     /// Per phase, L1 (L2, L3): one entry for a single-phase device.
     pub current: Option<Vec<Value>>,
     pub voltage: Option<Vec<Value>>,
@@ -157,7 +161,8 @@ pub struct Wallbox {
     /// 5 error); a value not listed is an error (5).
     pub states: BTreeMap<String, u8>,
     /// The current limit: written, and read back. A holding register of
-    /// one word; scale is A per raw unit.
+    /// one word, or an f32 of two (written in one request); scale is A per
+    /// raw unit.
     pub current_limit: Value,
     /// The least and the most current the wallbox takes, A.
     pub min_current: f64,
@@ -169,6 +174,9 @@ pub struct Wallbox {
     /// per raw unit) without Modbus it allows `fail_safe_current` (A).
     pub fail_safe_duration: Option<Value>,
     pub fail_safe_current: Option<Value>,
+    /// The wallbox forgets a limit that is not written again within its
+    /// own validity time: the limit is then written at least this often, s.
+    pub rewrite_every_s: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -17,6 +17,30 @@ use crate::drivers::REGISTRY;
 /// The definitions shipped in the binary: file name and text.
 pub const BUILTIN: &[(&str, &str)] = &[
     (
+        "abb_b23.toml",
+        include_str!("../../../../definitions/abb_b23.toml"),
+    ),
+    (
+        "alfen_eve.toml",
+        include_str!("../../../../definitions/alfen_eve.toml"),
+    ),
+    (
+        "carlo_gavazzi_em24.toml",
+        include_str!("../../../../definitions/carlo_gavazzi_em24.toml"),
+    ),
+    (
+        "janitza_umg604.toml",
+        include_str!("../../../../definitions/janitza_umg604.toml"),
+    ),
+    (
+        "kostal_powermeter.toml",
+        include_str!("../../../../definitions/kostal_powermeter.toml"),
+    ),
+    (
+        "mennekes_modbus.toml",
+        include_str!("../../../../definitions/mennekes_modbus.toml"),
+    ),
+    (
         "heidelberg.toml",
         include_str!("../../../../definitions/heidelberg.toml"),
     ),

@@ -62,6 +62,7 @@ pub struct Value {
 #[derive(Debug, Clone, Default)]
 pub struct Readings {
     pub power: Option<Value>,
+    pub export_power: Option<Value>,
     pub current: Vec<Value>,
     pub voltage: Vec<Value>,
     pub phase_power: Vec<Value>,
@@ -82,6 +83,8 @@ pub struct Wallbox {
     pub enable: Option<(u16, u16, u16)>,
     pub fail_safe_duration: Option<Value>,
     pub fail_safe_current: Option<Value>,
+    /// How often the limit is written at least.
+    pub rewrite_every: Option<std::time::Duration>,
 }
 
 /// A register of the definition, for the map.

@@ -131,3 +131,74 @@ current_limit = { function = 4, addr = 2, type = "u16" }
     assert_eq!(e.field, "wallbox.states.0");
     assert!(parse("w.toml", &text.replace("function = 4, ", "")).is_ok());
 }
+
+const F32_WALLBOX: &str = r#"
+name = "w"
+kind = "wallbox"
+title = "W"
+maker = "M"
+device = "D"
+source = "M, table 1"
+[readings]
+state = { addr = 1, type = "u16" }
+[wallbox]
+min_current = 6.0
+max_current = 32.0
+current_limit = { addr = 1210, type = "f32" }
+rewrite_every_s = 20
+[wallbox.states]
+"0" = 1
+"#;
+
+#[test]
+fn an_f32_limit_is_written_whole_and_read_back_from_both_words() {
+    use crate::drivers::registry::WallboxControl;
+    let d = parse("w.toml", F32_WALLBOX).expect("valid");
+    // 10.5 A is 0x4128_0000: both registers, high word first.
+    assert_eq!(d.words(10_500, true), vec![(1210, 0x4128), (1211, 0)]);
+    assert_eq!(
+        d.words(3000, true),
+        vec![(1210, 0), (1211, 0)],
+        "below 6 A: 0"
+    );
+    assert_eq!(d.written_together(), Some((1210, 2)));
+    assert_eq!(d.rewrite_every(), Some(std::time::Duration::from_secs(20)));
+    let written = |addr| match addr {
+        1210 => Some(0x4128),
+        1211 => Some(0),
+        _ => None,
+    };
+    assert_eq!(d.written_ma(&written), Some(10_500));
+    let half = |addr| (addr == 1210).then_some(0x4128);
+    assert_eq!(d.written_ma(&half), None, "one word is not a limit");
+    let low_first = parse(
+        "w.toml",
+        &F32_WALLBOX.replace(
+            r#"type = "f32" }"#,
+            r#"type = "f32", word_order = "low_first" }"#,
+        ),
+    )
+    .expect("valid");
+    assert_eq!(
+        low_first.words(10_500, true),
+        vec![(1210, 0), (1211, 0x4128)]
+    );
+}
+
+#[test]
+fn a_limit_of_a_wide_integer_and_a_rewrite_outside_its_range_are_refused() {
+    let e = refused(&F32_WALLBOX.replace(r#"type = "f32" }"#, r#"type = "u32" }"#));
+    assert_eq!(e.field, "wallbox.current_limit");
+    assert!(e.message.contains("u16, i16 or f32"), "{e}");
+    let e = refused(&F32_WALLBOX.replace("rewrite_every_s = 20", "rewrite_every_s = 0"));
+    assert_eq!(e.field, "wallbox.rewrite_every_s");
+}
+
+#[test]
+fn fed_power_apart_needs_the_drawn_power() {
+    let e = refused(&METER.replace(
+        r#"power = { addr = 0x0034, type = "f32" }"#,
+        r#"export_power = { addr = 0x0034, type = "f32" }"#,
+    ));
+    assert_eq!(e.field, "readings.export_power");
+}
