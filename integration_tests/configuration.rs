@@ -506,7 +506,7 @@ async fn diagnostic_logging_shows_modbus_and_decisions_until_switched_off() {
         d.ok_change("cmd=set_diag_logging&enable=1").await,
         json!("ok")
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !(d.logged("DEBG decision") && d.logged("DEBG answer")) {
         assert!(
             std::time::Instant::now() < deadline,

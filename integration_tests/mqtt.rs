@@ -289,8 +289,14 @@ async fn an_api_call_is_answered_on_api_res_and_changes_only_when_allowed() {
     // Home Assistant's controls are writes too.
     broker.publish("cfos_mqtt/ha/E1/charging/set", "OFF").await;
     sub.clear();
+    // The answers come in order: once get_params' is here, the writes'
+    // came before it (the override's may arrive after the clear, so it is
+    // the answer with get_params' keys that is waited for).
     broker.publish("cfos_mqtt/api/cmd=get_params", "").await;
-    sub.wait_for("cfos_mqtt/api_res", WAIT, |_| true).await;
+    sub.wait_for("cfos_mqtt/api_res", WAIT, |m| {
+        m.json()["max_total_current"].is_number()
+    })
+    .await;
     let info = d.ok("cmd=get_dev_info").await;
     assert_eq!(info["params"]["lb_enabled"], true);
     assert_eq!(device_info(&info, "E1")["overrides"], 0);
@@ -300,7 +306,9 @@ async fn an_api_call_is_answered_on_api_res_and_changes_only_when_allowed() {
     broker
         .publish("cfos_mqtt/api/cmd=login", r#"{"password": "x"}"#)
         .await;
-    let res = sub.wait_for("cfos_mqtt/api_res", WAIT, |_| true).await;
+    let res = sub
+        .wait_for("cfos_mqtt/api_res", WAIT, |m| m.json().is_string())
+        .await;
     assert!(res.payload.contains("HTTP only"), "{}", res.payload);
     drop(d);
 
