@@ -365,13 +365,16 @@ pub fn device_info(info: &Value, dev_id: &str) -> Value {
 }
 
 /// The state file without what changes by itself (open transactions and
-/// soft meters follow the simulated cars).
+/// soft meters follow the simulated cars, learnt rotations the grid meter).
 pub fn state_configuration(state_file: &std::path::Path) -> Value {
     let text = std::fs::read_to_string(state_file).expect("the state file exists");
     let mut state: Value = serde_json::from_str(&text).expect("the state file parses");
     if let Some(map) = state.as_object_mut() {
+        // What the cycle keeps by itself, not configuration: it may save
+        // them at any moment (a learnt rotation as soon as it is confident).
         map.remove("open_transactions");
         map.remove("soft_meters");
+        map.remove("learnt_rotations");
     }
     state
 }

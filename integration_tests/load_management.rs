@@ -217,8 +217,12 @@ async fn a_silent_wallbox_is_counted_and_the_others_keep_charging() {
         set_ma(i, "E1") == 11_000 && set_ma(i, "E2") == 11_000
     })
     .await;
-    wait_for(&d, SETTLE, "cars drawing", |_| {
+    // Drawing, and read so by the daemon: what a wallbox that falls silent
+    // is counted as drawing is what it last read there.
+    wait_for(&d, SETTLE, "cars drawing", |i| {
         plant.car_currents() == [11_000, 11_000]
+            && evse(i, "E1")["current_l1"] == 11_000
+            && evse(i, "E2")["current_l1"] == 11_000
     })
     .await;
     if let Some(wallbox) = plant.wallbox(2) {

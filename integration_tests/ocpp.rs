@@ -97,6 +97,18 @@ impl ChargePoints {
             .collect()
     }
 
+    /// The calls of `action` made to `cp`, waiting up to 15 s for the first.
+    async fn wait_received(&mut self, cp: &str, action: &str) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let got = self.received(cp, action).await;
+            if !got.is_empty() || Instant::now() >= deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The sum of the live limits the charge points hold now, A.
     async fn live_sum(&mut self, cps: &[&str]) -> f64 {
         for cp in cps {
@@ -261,14 +273,12 @@ async fn ocpp_cards_are_checked_and_a_transaction_reaches_the_charging_log() {
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     // The admin stops charging (flag c): the charge point ends the transaction.
     d.ok_change("cmd=override_device&dev_id=E1&flags=c").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let stops = cps.received("CP1", "RemoteStopTransaction").await;
+    let stops = cps.wait_received("CP1", "RemoteStopTransaction").await;
     assert_eq!(stops, [json!({"transactionId": tx_id})]);
     // reset_device restarts the charge point (Reset, soft).
     d.ok_change("cmd=reset_device&dev_id=E2").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        cps.received("CP2", "Reset").await,
+        cps.wait_received("CP2", "Reset").await,
         [json!({"type": "Soft"})]
     );
     cps.run(

@@ -284,9 +284,18 @@ async fn ten_thousand_random_requests_break_nothing() {
         );
         if status != 200 {
             let after = state_configuration(&state_file);
+            let changed: Vec<&String> = after
+                .as_object()
+                .map(|a| {
+                    a.iter()
+                        .filter(|(k, v)| before.get(k.as_str()) != Some(*v))
+                        .map(|(k, _)| k)
+                        .collect()
+                })
+                .unwrap_or_default();
             assert!(
                 after == before,
-                "request {i} {query:?} was rejected but changed the configuration"
+                "request {i} {query:?} was rejected but changed the configuration: {changed:?}"
             );
         }
     }

@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// How long a `wait_*` waits before it fails the test.
-pub const WAIT: Duration = Duration::from_secs(15);
+pub const WAIT: Duration = Duration::from_secs(30);
 
 /// `chromedriver`: `CHROMEDRIVER_BIN`, else `/usr/bin/chromedriver`
 /// (installed by `scripts/test.sh`).
