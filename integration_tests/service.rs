@@ -239,6 +239,10 @@ async fn the_watchdog_is_pinged_while_the_cycle_runs_and_stops_when_it_hangs() {
         .get("chargebrain_cycle_overruns_total")
         .copied();
     assert!(overruns.is_some_and(|n| n >= 2.0), "{overruns:?}");
+    // get_dev_info counts them too, while the cycle still hangs.
+    let info = d.ok("cmd=get_dev_info").await;
+    let counted = info["params"]["cycle_overruns"].as_u64();
+    assert!(counted.is_some_and(|n| n >= 2), "{counted:?}");
 }
 
 #[tokio::test]

@@ -8,6 +8,11 @@
 //! the site and by groups (water-filling), and the 20 A imbalance limit
 //! reduces one-phase cars.
 //!
+//! A second shape (`allocate_nested`): a third of the wallboxes one-phase,
+//! and the groups a tree four deep (3 top groups, each with 3 children,
+//! each with 3 children, each with 3 leaf groups: 120 groups), every
+//! wallbox in a group; the tighter groups bind at every depth.
+//!
 //! `cargo bench -p chargebrain-actors --bench alloc`
 
 use std::hint::black_box;
@@ -46,25 +51,58 @@ fn round_to_amp(ma: i64) -> i64 {
     ma / 1000 * 1000
 }
 
-/// A site of `n` EVSEs; the same for the same `n` on every run.
-fn site_of(n: usize) -> (SiteInput, Vec<EvseInput>) {
-    let mut rng = Rng(SEED ^ (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+/// How a benchmark site is built.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// 40 % one-phase, 10 groups (a few nested), 20 % outside any group.
+    Mixed,
+    /// A third one-phase, every wallbox in a group of a tree four deep.
+    Nested,
+}
 
-    // Groups 1..=count; the last third sit inside an earlier group, the
-    // very last one two levels deep.
-    let group_count: u32 = if n >= 100 { 10 } else { 2 };
-    let nested_from = group_count - (group_count / 3).max(1);
-    let parents: Vec<u32> = (1..=group_count)
-        .map(|g| {
-            if g <= nested_from || g == 1 {
-                0
-            } else if g == group_count && group_count > 3 {
-                g - 1
-            } else {
-                1 + (g - nested_from - 1) % nested_from
-            }
-        })
-        .collect();
+/// Parents of groups 1..=count (0 = the site).
+fn group_parents(shape: Shape, n: usize) -> Vec<u32> {
+    match shape {
+        Shape::Mixed => {
+            // The last third sit inside an earlier group, the very last
+            // one two levels deep.
+            let group_count: u32 = if n >= 100 { 10 } else { 2 };
+            let nested_from = group_count - (group_count / 3).max(1);
+            (1..=group_count)
+                .map(|g| {
+                    if g <= nested_from || g == 1 {
+                        0
+                    } else if g == group_count && group_count > 3 {
+                        g - 1
+                    } else {
+                        1 + (g - nested_from - 1) % nested_from
+                    }
+                })
+                .collect()
+        }
+        Shape::Nested => {
+            // Depth 1: groups 1..=3; each group g has children 3g+1..=3g+3,
+            // down to depth 4 (groups 40..=120).
+            (1..=120u32)
+                .map(|g| if g <= 3 { 0 } else { (g - 1) / 3 })
+                .collect()
+        }
+    }
+}
+
+/// A site of `n` EVSEs; the same for the same shape and `n` on every run.
+fn site_of(shape: Shape, n: usize) -> (SiteInput, Vec<EvseInput>) {
+    let salt = match shape {
+        Shape::Mixed => 0,
+        Shape::Nested => 0x4e57,
+    };
+    let mut rng = Rng(SEED ^ salt ^ (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let parents = group_parents(shape, n);
+    let group_count = parents.len() as u32;
+    let one_phase_percent = match shape {
+        Shape::Mixed => 40,
+        Shape::Nested => 33,
+    };
 
     // Turns are a shuffled plug-in order.
     let mut turns: Vec<u64> = (0..n as u64).collect();
@@ -77,12 +115,17 @@ fn site_of(n: usize) -> (SiteInput, Vec<EvseInput>) {
     let evses: Vec<EvseInput> = turns
         .iter()
         .map(|&turn| {
-            let wallbox_phases = if rng.chance(40) { 0b001 } else { 0b111 };
-            let rotation = rotations[rng.below(3) as usize];
-            let group = if rng.chance(20) {
-                0
+            let wallbox_phases = if rng.chance(one_phase_percent) {
+                0b001
             } else {
-                1 + rng.below(u64::from(group_count)) as u32
+                0b111
+            };
+            let rotation = rotations[rng.below(3) as usize];
+            let group = match shape {
+                Shape::Mixed if rng.chance(20) => 0,
+                Shape::Mixed => 1 + rng.below(u64::from(group_count)) as u32,
+                // Every wallbox in a leaf group (depth 4).
+                Shape::Nested => 40 + rng.below(81) as u32,
             };
             EvseInput {
                 group,
@@ -163,16 +206,21 @@ fn describe(n: usize, site: &SiteInput, evses: &[EvseInput]) {
 }
 
 fn bench_allocate(c: &mut Criterion) {
-    let mut group = c.benchmark_group("allocate");
-    for n in SIZES {
-        let (site, evses) = site_of(n);
-        describe(n, &site, &evses);
-        group.throughput(Throughput::Elements(n as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
-            b.iter(|| allocate(black_box(&site), black_box(&evses)));
-        });
+    for (name, shape) in [
+        ("allocate", Shape::Mixed),
+        ("allocate_nested", Shape::Nested),
+    ] {
+        let mut group = c.benchmark_group(name);
+        for n in SIZES {
+            let (site, evses) = site_of(shape, n);
+            describe(n, &site, &evses);
+            group.throughput(Throughput::Elements(n as u64));
+            group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+                b.iter(|| allocate(black_box(&site), black_box(&evses)));
+            });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 criterion_group!(benches, bench_allocate);

@@ -85,6 +85,8 @@ struct Params<'a> {
     cycle_time: u64,
     /// ms between the starts of the last two cycles.
     cycle_time_measured: u64,
+    /// Cycles skipped since start because the one before still ran.
+    cycle_overruns: u64,
     max_imbalance: i64,
     imbalance_add: bool,
     min_pause_time: u64,
@@ -203,6 +205,9 @@ fn params<'a>(
         disable_policy: p.disable_policy.code(),
         cycle_time: p.cycle_time_ms,
         cycle_time_measured: snapshot.cycle_time_ms,
+        cycle_overruns: snapshot
+            .cycle_overruns
+            .load(std::sync::atomic::Ordering::Relaxed),
         max_imbalance: p.max_imbalance,
         imbalance_add: p.imbalance_add,
         min_pause_time: p.min_pause_time_s,

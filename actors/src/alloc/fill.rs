@@ -3,15 +3,26 @@
 //!
 //! An event sweep over the level: a car starts rising when the level passes
 //! its minimum and stops at its maximum; a constraint (one phase of one
-//! limit) freezes every car in it when it fills up. Each constraint's load
-//! above the minimums is `slope × level + offset`, so the level at which it
-//! fills is one division, kept in a heap and refreshed when its slope changes.
-//! Cost: O((cars × constraints per car) × log).
+//! limit, a "slot") freezes every car in it when it fills up. Each slot's
+//! load above the minimums is `slope × level + offset`, so the level at
+//! which it fills is one division, kept in a heap and refreshed when its
+//! slope changes.
+//!
+//! Cars of one class (the same constraints and phases) are in exactly the
+//! same slots, so the sweep counts cars per class instead of following each
+//! car: a start or stop changes its class's count, a full slot freezes the
+//! classes in it, and each car's level is read off its class at the end.
+//! Cost: O(cars) to sort the events by level (radix), plus O(classes × slots
+//! per class × log slots) for the sweep; there are far fewer classes than
+//! cars (a site with 10 groups has at most 77).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::{phases_of, Constraints, Reason};
+use super::{radix_sort, Allocation, Constraints, Reason};
+
+/// No entry (in the maps from global to local indices).
+const NONE: u32 = u32::MAX;
 
 /// A car admitted at its minimum.
 #[derive(Debug, Clone, Copy)]
@@ -19,19 +30,51 @@ pub(crate) struct Member {
     pub(crate) evse: usize,
     pub(crate) min: i64,
     pub(crate) max: i64,
-    pub(crate) phases: u8,
+    pub(crate) class: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum State {
-    Below,
-    Rising,
-    Done(i64, Reason),
+/// Buffers kept across the priorities of one allocation. The maps from
+/// global slot and class numbers to local ones are all `NONE` between calls.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    local_class: Vec<u32>,
+    local_slot: Vec<u32>,
+    events: Vec<(u64, usize)>,
+    spare: Vec<(u64, usize)>,
 }
 
-/// One phase of one constraint.
-#[derive(Debug, Clone, Default)]
+impl Scratch {
+    pub(crate) fn new(classes: usize, slots: usize) -> Self {
+        Scratch {
+            local_class: vec![NONE; classes],
+            local_slot: vec![NONE; slots],
+            ..Scratch::default()
+        }
+    }
+}
+
+/// One class present in this priority.
+#[derive(Debug, Clone, Copy)]
+struct Class {
+    /// Global class number (for its slots in `Constraints`).
+    global: u32,
+    /// Members rising now.
+    rising: i64,
+    /// Frozen by a full slot at this level, for this reason.
+    frozen: Option<(i64, Reason)>,
+    /// Changes to its slots' slope and offset from this event.
+    d_slope: i64,
+    d_offset: i64,
+    /// Listed in `Sweep::touched`.
+    touched: bool,
+    /// Members taken above their minimums at the end (mA).
+    given: i64,
+}
+
+/// One slot some member of this priority is in.
+#[derive(Debug, Clone, Copy)]
 struct Slot {
+    global: usize,
     /// Capacity above the members' minimums.
     room: i64,
     /// Members rising now.
@@ -39,7 +82,7 @@ struct Slot {
     /// Load above minimums = slope × level + offset.
     offset: i64,
     version: u32,
-    members: Vec<usize>,
+    dirty: bool,
 }
 
 impl Slot {
@@ -49,224 +92,251 @@ impl Slot {
     }
 }
 
-/// Member indices ordered by `level(member)`. Levels are non-negative and
-/// below 2^31 mA, so level and index pack into one `u64` and sort fast.
-fn by_level(members: &[Member], level: impl Fn(&Member) -> i64) -> Vec<usize> {
-    // Usually every car has the same minimum: then any order will do.
-    if members.windows(2).all(|w| level(&w[0]) == level(&w[1])) {
-        return (0..members.len()).collect();
+/// The sweep's state: local classes and slots and the links between them.
+struct Sweep {
+    classes: Vec<Class>,
+    slots: Vec<Slot>,
+    /// Per local class its local slots, flat (`class_slots[c]` is a range).
+    class_slot_start: Vec<usize>,
+    class_slot_list: Vec<usize>,
+    /// Per local slot the local classes in it, flat.
+    slot_class_start: Vec<usize>,
+    slot_class_list: Vec<usize>,
+    /// Classes whose `d_slope`/`d_offset` are set, and slots changed.
+    touched: Vec<usize>,
+    dirty: Vec<usize>,
+}
+
+impl Sweep {
+    fn slots_of(&self, c: usize) -> &[usize] {
+        &self.class_slot_list[self.class_slot_start[c]..self.class_slot_start[c + 1]]
     }
-    let mut keys: Vec<u64> = members
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            (u64::try_from(level(m).clamp(0, i64::from(u32::MAX))).unwrap_or(0) << 32)
-                | (i as u64 & 0xffff_ffff)
-        })
-        .collect();
-    keys.sort_unstable();
-    keys.into_iter()
-        .map(|k| (k & 0xffff_ffff) as usize)
-        .collect()
-}
 
-/// Every member's slots in one array (no allocation per member).
-struct MemberSlots {
-    flat: Vec<usize>,
-    start: Vec<usize>,
-}
-
-impl MemberSlots {
-    fn of(&self, i: usize) -> &[usize] {
-        &self.flat[self.start[i]..self.start[i + 1]]
-    }
-}
-
-/// Slots whose slope changed since the last event, each once.
-struct Dirty {
-    list: Vec<usize>,
-    marked: Vec<bool>,
-}
-
-impl Dirty {
-    fn push(&mut self, slot: usize) {
-        if !self.marked[slot] {
-            self.marked[slot] = true;
-            self.list.push(slot);
+    /// Notes `count` members of class `c` starting (+) or stopping (−) at `level`.
+    fn change(&mut self, c: usize, count: i64, level: i64) {
+        let class = &mut self.classes[c];
+        if !class.touched {
+            class.touched = true;
+            self.touched.push(c);
         }
+        class.rising += count;
+        class.d_slope += count;
+        class.d_offset -= count * level;
     }
 
-    fn take(&mut self) -> Vec<usize> {
-        for &s in &self.list {
-            self.marked[s] = false;
+    /// Applies the touched classes' changes to their slots.
+    fn apply(&mut self) {
+        for t in 0..self.touched.len() {
+            let c = self.touched[t];
+            let (d_slope, d_offset) = (self.classes[c].d_slope, self.classes[c].d_offset);
+            self.classes[c].d_slope = 0;
+            self.classes[c].d_offset = 0;
+            self.classes[c].touched = false;
+            for k in self.class_slot_start[c]..self.class_slot_start[c + 1] {
+                let s = self.class_slot_list[k];
+                let slot = &mut self.slots[s];
+                slot.slope += d_slope;
+                slot.offset += d_offset;
+                if !slot.dirty {
+                    slot.dirty = true;
+                    self.dirty.push(s);
+                }
+            }
         }
-        std::mem::take(&mut self.list)
+        self.touched.clear();
+    }
+
+    /// Freezes every class in slot `s` that still rises.
+    fn freeze(&mut self, s: usize, level: i64, reason: Reason) {
+        for k in self.slot_class_start[s]..self.slot_class_start[s + 1] {
+            let c = self.slot_class_list[k];
+            if self.classes[c].frozen.is_none() {
+                self.classes[c].frozen = Some((level, reason));
+                let rising = self.classes[c].rising;
+                if rising != 0 {
+                    self.change(c, -rising, level);
+                }
+            }
+        }
+        self.apply();
     }
 }
 
-/// One slot per constraint and phase, and which slots each member fills.
-fn slots_of(members: &[Member], cons: &Constraints) -> (Vec<Slot>, MemberSlots) {
-    let slot_of = |k: usize, p: usize| k * 3 + p;
-    let mut slots: Vec<Slot> = (0..cons.kinds.len() * 3)
-        .map(|s| Slot {
-            room: cons.room[s / 3][s % 3],
-            ..Slot::default()
-        })
-        .collect();
-    let mut member_slots = MemberSlots {
-        flat: Vec::with_capacity(members.len() * 6),
-        start: Vec::with_capacity(members.len() + 1),
+/// Sets the target and reason of every member in `out`, and takes what
+/// they use above their minimums out of `cons.room`.
+pub(crate) fn water_fill(
+    members: &[Member],
+    cons: &mut Constraints,
+    scratch: &mut Scratch,
+    out: &mut [Allocation],
+) {
+    // Local numbers for the classes and slots of these members.
+    let mut sweep = Sweep {
+        classes: Vec::new(),
+        slots: Vec::new(),
+        class_slot_start: vec![0],
+        class_slot_list: Vec::new(),
+        slot_class_start: Vec::new(),
+        slot_class_list: Vec::new(),
+        touched: Vec::new(),
+        dirty: Vec::new(),
     };
+    let mut class_of = Vec::with_capacity(members.len());
     for m in members {
-        member_slots.start.push(member_slots.flat.len());
-        for &k in cons.of_evse(m.evse) {
-            member_slots
-                .flat
-                .extend(phases_of(m.phases).map(|p| slot_of(k, p)));
+        let g = m.class as usize;
+        if scratch.local_class[g] == NONE {
+            scratch.local_class[g] = sweep.classes.len() as u32;
+            sweep.classes.push(Class {
+                global: m.class,
+                rising: 0,
+                frozen: None,
+                d_slope: 0,
+                d_offset: 0,
+                touched: false,
+                given: 0,
+            });
+            for &s in cons.slots_of_class(m.class) {
+                let s = s as usize;
+                if scratch.local_slot[s] == NONE {
+                    scratch.local_slot[s] = sweep.slots.len() as u32;
+                    sweep.slots.push(Slot {
+                        global: s,
+                        room: cons.room[s],
+                        slope: 0,
+                        offset: 0,
+                        version: 0,
+                        dirty: false,
+                    });
+                }
+                sweep.class_slot_list.push(scratch.local_slot[s] as usize);
+            }
+            sweep.class_slot_start.push(sweep.class_slot_list.len());
+        }
+        class_of.push(scratch.local_class[g] as usize);
+    }
+    // Which classes each slot holds (counted, then placed).
+    let mut counts = vec![0usize; sweep.slots.len() + 1];
+    for &s in &sweep.class_slot_list {
+        counts[s + 1] += 1;
+    }
+    for s in 0..sweep.slots.len() {
+        counts[s + 1] += counts[s];
+    }
+    sweep.slot_class_start.clone_from(&counts);
+    sweep.slot_class_list = vec![0; sweep.class_slot_list.len()];
+    for c in 0..sweep.classes.len() {
+        for k in sweep.class_slot_start[c]..sweep.class_slot_start[c + 1] {
+            let s = sweep.class_slot_list[k];
+            sweep.slot_class_list[counts[s]] = c;
+            counts[s] += 1;
         }
     }
-    member_slots.start.push(member_slots.flat.len());
-    // Size each slot's member list once (the site's holds nearly everyone).
-    let mut counts = vec![0usize; slots.len()];
-    for &s in &member_slots.flat {
-        counts[s] += 1;
-    }
-    for (slot, count) in slots.iter_mut().zip(counts) {
-        slot.members.reserve_exact(count);
-    }
-    for i in 0..members.len() {
-        for &s in member_slots.of(i) {
-            slots[s].members.push(i);
-        }
-    }
-    (slots, member_slots)
-}
 
-/// Levels and reasons for `members`; takes what they use above their
-/// minimums out of `cons.room`.
-pub(crate) fn water_fill(members: &[Member], cons: &mut Constraints) -> Vec<(i64, Reason)> {
-    let (mut slots, member_slots) = slots_of(members, cons);
-
-    let mut state = vec![State::Below; members.len()];
-    let starts = by_level(members, |m| m.min);
-    let stops = by_level(members, |m| m.max);
-    let (mut next_start, mut next_stop) = (0, 0);
-    let mut heap: BinaryHeap<Reverse<(i64, usize, u32)>> = BinaryHeap::new();
-    let mut dirty = Dirty {
-        list: Vec::new(),
-        marked: vec![false; slots.len()],
+    // Starts and stops in order of their level (levels are above 0).
+    let level_key = |ma: i64| u64::try_from(ma).unwrap_or(0);
+    let sorted_by = |scratch: &mut Scratch, level: &dyn Fn(&Member) -> i64| {
+        let mut events = std::mem::take(&mut scratch.events);
+        events.clear();
+        events.extend(
+            members
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (level_key(level(m)), i)),
+        );
+        radix_sort(&mut events, &mut scratch.spare);
+        events
     };
+    let starts = sorted_by(scratch, &|m| m.min);
+    let stops = sorted_by(scratch, &|m| m.max);
 
+    let frozen = |sweep: &Sweep, i: usize| sweep.classes[class_of[i]].frozen.is_some();
+    let (mut next_start, mut next_stop) = (0, 0);
+    // Slots full at the same level are taken in their global order.
+    let mut heap: BinaryHeap<Reverse<(i64, usize, usize, u32)>> = BinaryHeap::new();
     loop {
-        while next_stop < stops.len() && matches!(state[stops[next_stop]], State::Done(..)) {
+        // A frozen class's members neither start nor stop any more.
+        while next_stop < stops.len() && frozen(&sweep, stops[next_stop].1) {
             next_stop += 1;
         }
-        while next_start < starts.len() && state[starts[next_start]] != State::Below {
+        while next_start < starts.len() && frozen(&sweep, starts[next_start].1) {
             next_start += 1;
         }
-        while let Some(&Reverse((_, s, version))) = heap.peek() {
-            if slots[s].version == version && slots[s].slope > 0 {
+        while let Some(&Reverse((_, _, s, version))) = heap.peek() {
+            if sweep.slots[s].version == version && sweep.slots[s].slope > 0 {
                 break;
             }
             heap.pop();
         }
-        let at_stop = stops.get(next_stop).map(|&i| members[i].max);
-        let at_start = starts.get(next_start).map(|&i| members[i].min);
-        let at_full = heap.peek().map(|Reverse((level, _, _))| *level);
+        let at_stop = stops.get(next_stop).map(|&(_, i)| members[i].max);
+        let at_start = starts.get(next_start).map(|&(_, i)| members[i].min);
+        let at_full = heap.peek().map(|Reverse((level, _, _, _))| *level);
         let Some(level) = [at_stop, at_start, at_full].into_iter().flatten().min() else {
             break;
         };
 
         // Order at one level: starts, then maxima, then full constraints.
-        while let Some(&i) = starts.get(next_start).filter(|&&i| members[i].min == level) {
-            if state[i] == State::Below {
-                state[i] = State::Rising;
-                for &s in member_slots.of(i) {
-                    slots[s].slope += 1;
-                    slots[s].offset -= members[i].min;
-                    dirty.push(s);
-                }
+        while let Some(&(_, i)) = starts
+            .get(next_start)
+            .filter(|&&(_, i)| members[i].min == level)
+        {
+            if !frozen(&sweep, i) {
+                sweep.change(class_of[i], 1, level);
             }
             next_start += 1;
         }
+        sweep.apply();
         if at_stop == Some(level) || at_start == Some(level) {
-            while let Some(&i) = stops.get(next_stop).filter(|&&i| members[i].max == level) {
-                if state[i] == State::Rising {
-                    finish(
-                        i,
-                        level,
-                        Reason::MaxCurrent,
-                        &mut state,
-                        &member_slots,
-                        &mut slots,
-                        &mut dirty,
-                    );
+            while let Some(&(_, i)) = stops
+                .get(next_stop)
+                .filter(|&&(_, i)| members[i].max == level)
+            {
+                if !frozen(&sweep, i) {
+                    sweep.change(class_of[i], -1, level);
                 }
                 next_stop += 1;
             }
-        } else if let Some(Reverse((_, s, _))) = heap.pop() {
-            let p = s % 3;
-            let reason = Reason::Limit(cons.kinds[s / 3], p);
-            // A slot fills once: its member list is not needed afterwards.
-            for i in std::mem::take(&mut slots[s].members) {
-                match state[i] {
-                    State::Rising => finish(
-                        i,
-                        level,
-                        reason,
-                        &mut state,
-                        &member_slots,
-                        &mut slots,
-                        &mut dirty,
-                    ),
-                    State::Below => state[i] = State::Done(members[i].min, reason),
-                    State::Done(..) => {}
-                }
-            }
+            sweep.apply();
+        } else if let Some(Reverse((_, global, s, _))) = heap.pop() {
+            let reason = Reason::Limit(cons.kinds[global / 3], global % 3);
+            sweep.freeze(s, level, reason);
         }
 
-        for s in dirty.take() {
-            let slot = &mut slots[s];
+        for &s in &sweep.dirty {
+            let slot = &mut sweep.slots[s];
+            slot.dirty = false;
             slot.version = slot.version.wrapping_add(1);
             if let Some(full) = slot.full_at() {
-                heap.push(Reverse((full.max(level), s, slot.version)));
+                heap.push(Reverse((full.max(level), slot.global, s, slot.version)));
             }
+        }
+        sweep.dirty.clear();
+    }
+
+    // A member stopped at its maximum unless its class froze below it.
+    for (m, &c) in members.iter().zip(&class_of) {
+        let (level, reason) = match sweep.classes[c].frozen {
+            Some((at, reason)) if m.max > at => (at.max(m.min), reason),
+            _ => (m.max, Reason::MaxCurrent),
+        };
+        let target_ma = super::round_down(level);
+        // What the car is given (rounded down to 100 mA) is what it
+        // takes from the room; the remainder stays for the cars after.
+        sweep.classes[c].given += target_ma - m.min;
+        out[m.evse] = Allocation { target_ma, reason };
+    }
+    for c in 0..sweep.classes.len() {
+        for &s in sweep.slots_of(c) {
+            cons.room[sweep.slots[s].global] -= sweep.classes[c].given;
         }
     }
 
-    members
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let (level, reason) = match state[i] {
-                State::Done(level, reason) => (level, reason),
-                // Unreachable in practice: every rising member has a stop.
-                State::Below | State::Rising => (m.min, Reason::MaxCurrent),
-            };
-            // What the car is given (rounded down to 100 mA) is what it
-            // takes from the room; the remainder stays for the cars after.
-            for &s in member_slots.of(i) {
-                cons.room[s / 3][s % 3] -= super::round_down(level) - m.min;
-            }
-            (level, reason)
-        })
-        .collect()
-}
-
-/// A rising member stops at `level`.
-fn finish(
-    i: usize,
-    level: i64,
-    reason: Reason,
-    state: &mut [State],
-    member_slots: &MemberSlots,
-    slots: &mut [Slot],
-    dirty: &mut Dirty,
-) {
-    state[i] = State::Done(level, reason);
-    for &s in member_slots.of(i) {
-        slots[s].slope -= 1;
-        slots[s].offset += level;
-        dirty.push(s);
+    // Leave the maps empty for the next priority.
+    for class in &sweep.classes {
+        scratch.local_class[class.global as usize] = NONE;
     }
+    for slot in &sweep.slots {
+        scratch.local_slot[slot.global] = NONE;
+    }
+    scratch.events = starts;
+    scratch.spare = stops;
 }

@@ -27,6 +27,22 @@
 //!
 //! The safety invariant, property-tested: no phase of the site, of the EVSE
 //! cap or of any group is ever given more than its limit.
+//!
+//! Cost, for n EVSEs, g groups of depth at most d, and "classes" (EVSEs
+//! with the same group and phases share their limits; at most 8 per group
+//! and 8 outside groups, so c ≤ 8(g + 1), usually far fewer than n):
+//! - the serving order: two stable radix sorts, O(n) per byte in which the
+//!   keys differ (a byte or two of priority and turn in practice);
+//! - admission: O(n × (d + 2) × 3) room checks;
+//! - water-filling, per priority: O(m) to sort its m cars' starts and stops
+//!   by level (radix) and to read each car's level off its class, plus
+//!   O(events × classes per slot × log slots) for the sweep, which moves
+//!   per class, not per car;
+//! - the imbalance: O(n) per round; each round that cuts a car reruns the
+//!   allocation with the cut as a cap, so a site where the imbalance binds
+//!   costs one allocation per round (see `allocate_nested` in BENCHMARKS.md).
+//!
+//! Altogether O(n + c·d) per round.
 
 pub mod budget;
 mod fill;
@@ -269,73 +285,125 @@ pub enum AllocError {
     GroupCycle(u32),
 }
 
-/// Constraint index and the per-phase capacity left in it.
+/// The constraints of one allocation, per phase ("slots": constraint × 3 +
+/// phase), and the "classes" of EVSEs: EVSEs with the same constraints
+/// and phases are in the same slots, so their slot lists are built once.
 pub(crate) struct Constraints {
     pub(crate) kinds: Vec<Constraint>,
-    pub(crate) room: Vec<PerPhase>,
-    /// The constraint lists that occur: the site's (and the EVSE cap's),
-    /// then one per group with its ancestors. Built once per group, not per EVSE.
-    pub(crate) chains: Vec<Vec<usize>>,
-    /// Per EVSE, the index of its chain.
-    pub(crate) chain_of: Vec<usize>,
+    /// The capacity left in each slot, mA.
+    pub(crate) room: Vec<i64>,
+    /// Per class its slots (constraints in chain order, phases L1..L3), flat.
+    class_start: Vec<usize>,
+    class_slots: Vec<u32>,
+    /// Per EVSE its class.
+    class_of: Vec<u32>,
 }
 
 impl Constraints {
-    /// The constraints that contain EVSE `i`.
-    pub(crate) fn of_evse(&self, i: usize) -> &[usize] {
-        &self.chains[self.chain_of[i]]
+    /// The slots of class `class`.
+    pub(crate) fn slots_of_class(&self, class: u32) -> &[u32] {
+        &self.class_slots[self.class_range(class)]
+    }
+
+    /// Where class `class`'s slots are in `class_slots`.
+    fn class_range(&self, class: u32) -> std::ops::Range<usize> {
+        let c = class as usize;
+        self.class_start[c]..self.class_start[c + 1]
+    }
+
+    fn class_count(&self) -> usize {
+        self.class_start.len() - 1
     }
 }
 
+/// A hasher for small integer keys (group ids): one multiplication
+/// instead of SipHash, which showed in the profile.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (u64::from(n) ^ 0x5bd1_e995).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type IdMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 fn build_constraints(site: &SiteInput, evses: &[EvseInput]) -> Result<Constraints, AllocError> {
     let mut kinds = vec![Constraint::Site];
-    let mut room = vec![site.available_ma];
+    let mut room: Vec<i64> = site.available_ma.to_vec();
     if let Some(cap) = site.evse_cap_ma {
         kinds.push(Constraint::EvseTotal);
-        room.push([cap; 3]);
+        room.extend([cap; 3]);
     }
     let shared = kinds.len();
-    let mut group_index = HashMap::with_capacity(site.groups.len());
+    let mut group_index = IdMap::default();
+    let mut parents = IdMap::default();
     for g in &site.groups {
         group_index.insert(g.id, kinds.len());
+        parents.insert(g.id, g.parent);
         kinds.push(Constraint::Group(g.id));
-        room.push(g.limit_ma);
+        room.extend(g.limit_ma);
     }
-    let parents: HashMap<u32, u32> = site.groups.iter().map(|g| (g.id, g.parent)).collect();
-    // Chain 0: no group. Then each group that an EVSE names, built once.
+    // The constraint lists that occur: chain 0 without a group, then one
+    // per group that an EVSE names, built once. A class is a chain and a
+    // phase mask: `class_at[chain * 8 + mask]`.
     let mut chains: Vec<Vec<usize>> = vec![(0..shared).collect()];
-    let mut chain_of_group: HashMap<u32, usize> = HashMap::new();
-    let mut chain_of = Vec::with_capacity(evses.len());
+    let mut chain_of_group: IdMap<usize> = IdMap::default();
+    let mut class_at: Vec<u32> = vec![u32::MAX; 8];
+    let mut class_start = vec![0];
+    let mut class_slots = Vec::new();
+    let mut class_of = Vec::with_capacity(evses.len());
     for (index, e) in evses.iter().enumerate() {
-        if e.group == 0 {
-            chain_of.push(0);
-            continue;
-        }
-        if let Some(&c) = chain_of_group.get(&e.group) {
-            chain_of.push(c);
-            continue;
-        }
-        let mut list: Vec<usize> = (0..shared).collect();
-        let mut group = e.group;
-        while group != 0 {
-            let k = *group_index
-                .get(&group)
-                .ok_or(AllocError::UnknownGroup { index, group })?;
-            if list.contains(&k) {
-                return Err(AllocError::GroupCycle(group));
+        let chain = if e.group == 0 {
+            0
+        } else if let Some(&c) = chain_of_group.get(&e.group) {
+            c
+        } else {
+            let mut list: Vec<usize> = (0..shared).collect();
+            let mut group = e.group;
+            while group != 0 {
+                let k = *group_index
+                    .get(&group)
+                    .ok_or(AllocError::UnknownGroup { index, group })?;
+                if list.contains(&k) {
+                    return Err(AllocError::GroupCycle(group));
+                }
+                list.push(k);
+                group = parents.get(&group).copied().unwrap_or(0);
             }
-            list.push(k);
-            group = parents.get(&group).copied().unwrap_or(0);
+            chain_of_group.insert(e.group, chains.len());
+            chains.push(list);
+            class_at.extend([u32::MAX; 8]);
+            chains.len() - 1
+        };
+        let mask = e.phases & 0b111;
+        let at = chain * 8 + usize::from(mask);
+        if class_at[at] == u32::MAX {
+            class_at[at] = (class_start.len() - 1) as u32;
+            for &k in &chains[chain] {
+                class_slots.extend(phases_of(mask).map(|p| (k * 3 + p) as u32));
+            }
+            class_start.push(class_slots.len());
         }
-        chain_of_group.insert(e.group, chains.len());
-        chain_of.push(chains.len());
-        chains.push(list);
+        class_of.push(class_at[at]);
     }
     Ok(Constraints {
         kinds,
         room,
-        chains,
-        chain_of,
+        class_start,
+        class_slots,
+        class_of,
     })
 }
 
@@ -356,38 +424,73 @@ fn round_down(ma: i64) -> i64 {
     ma.div_euclid(STEP_MA) * STEP_MA
 }
 
+/// Sorts `(key, index)` pairs by key, stably: a radix sort, least
+/// significant byte first, skipping the bytes every key has alike (a few
+/// priorities, levels within a few hundred steps: one or two passes).
+/// O(n) per pass where a comparison sort was O(n log n) and the largest
+/// part of the allocator's profile.
+pub(crate) fn radix_sort(items: &mut Vec<(u64, usize)>, spare: &mut Vec<(u64, usize)>) {
+    // Below a few hundred items the counting costs more than comparing.
+    if items.len() < 256 {
+        items.sort_by_key(|item| item.0);
+        return;
+    }
+    // Only the bytes in which some keys differ need a pass.
+    let (all, any) = items.iter().fold((u64::MAX, 0), |(all, any), &(key, _)| {
+        (all & key, any | key)
+    });
+    spare.clear();
+    spare.resize(items.len(), (0, 0));
+    for byte in (0..8).filter(|byte| ((all ^ any) >> (8 * byte)) & 0xff != 0) {
+        let digit = |key: u64| ((key >> (8 * byte)) & 0xff) as usize;
+        let mut at = [0usize; 256];
+        for &(key, _) in items.iter() {
+            at[digit(key)] += 1;
+        }
+        let mut sum = 0;
+        for a in at.iter_mut() {
+            (*a, sum) = (sum, sum + *a);
+        }
+        for &item in items.iter() {
+            let b = digit(item.0);
+            spare[at[b]] = item;
+            at[b] += 1;
+        }
+        std::mem::swap(items, spare);
+    }
+}
+
 /// Allocates current to every EVSE; one `Allocation` per input, in order.
 pub fn allocate(site: &SiteInput, evses: &[EvseInput]) -> Result<Vec<Allocation>, AllocError> {
     let site = &clamped_site(site);
-    let evses = &*clamped_evses(evses);
+    let evses = clamped_evses(evses);
     let Some(limit) = site.max_imbalance_ma else {
-        return allocate_limits(site, evses).map(|(out, _)| out);
+        return allocate_limits(site, &evses).map(|(out, _)| out);
     };
     // The imbalance is held by capping cars; the allocation then runs again
     // with those caps, so that what the cuts freed goes by priority and turn
     // to cars that can take it. Caps only fall, so this ends.
-    let mut capped = evses.to_vec();
-    let mut held: Vec<Option<Reason>> = vec![None; evses.len()];
+    let mut capped = evses;
+    let mut held: Vec<Option<Reason>> = Vec::new();
     loop {
         let (mut out, order) = allocate_limits(site, &capped)?;
-        let before: Vec<i64> = out.iter().map(|a| a.target_ma).collect();
-        hold_imbalance(site.imbalance_base_ma, limit, &capped, &order, &mut out);
-        if out.iter().zip(&before).all(|(a, b)| a.target_ma == *b) {
+        let cuts = hold_imbalance(site.imbalance_base_ma, limit, &capped, &order, &mut out);
+        if cuts.is_empty() {
             // A car held at its imbalance cap says so.
-            for ((a, e), reason) in out.iter_mut().zip(&capped).zip(&held) {
+            for (i, reason) in held.iter().enumerate() {
                 if let Some(reason) = *reason {
-                    if a.target_ma == e.max_ma {
-                        a.reason = reason;
+                    if out[i].target_ma == capped[i].max_ma {
+                        out[i].reason = reason;
                     }
                 }
             }
             return Ok(out);
         }
-        for (i, a) in out.iter().enumerate() {
-            if a.target_ma < before[i] {
-                capped[i].max_ma = a.target_ma;
-                held[i] = Some(a.reason);
-            }
+        held.resize(capped.len(), None);
+        let caps = capped.to_mut();
+        for i in cuts {
+            caps[i].max_ma = out[i].target_ma;
+            held[i] = Some(out[i].reason);
         }
     }
 }
@@ -399,111 +502,101 @@ fn allocate_limits(
     evses: &[EvseInput],
 ) -> Result<(Vec<Allocation>, Vec<usize>), AllocError> {
     let mut cons = build_constraints(site, evses)?;
-    let mut out: Vec<Option<Allocation>> = vec![None; evses.len()];
+    let mut out = vec![
+        Allocation {
+            target_ma: 0,
+            reason: Reason::MaxCurrent,
+        };
+        evses.len()
+    ];
 
     // Uncontrolled EVSEs draw what they draw: count it first.
     for (i, e) in evses.iter().enumerate().filter(|(_, e)| e.uncontrolled) {
         let draw = e.max_ma.max(0);
-        for k in cons.chains[cons.chain_of[i]].clone() {
-            for p in phases_of(e.phases) {
-                cons.room[k][p] -= draw;
-            }
+        for &s in &cons.class_slots[cons.class_range(cons.class_of[i])] {
+            cons.room[s as usize] -= draw;
         }
-        out[i] = Some(Allocation {
+        out[i] = Allocation {
             target_ma: draw,
             reason: Reason::Uncontrolled,
-        });
+        };
     }
 
-    // Sort compact keys, not indices into the inputs: the index makes each
-    // key unique, so an unstable sort gives the same order every time.
-    let mut keys: Vec<(std::cmp::Reverse<i64>, u64, usize)> = evses
+    // The serving order: priority (highest first), then turn, then index.
+    // Radix sorts are stable: by turn first, then by priority.
+    let mut keys: Vec<(u64, usize)> = evses
         .iter()
         .enumerate()
         .filter(|(_, e)| !e.uncontrolled)
-        .map(|(i, e)| (std::cmp::Reverse(e.prio), e.turn, i))
+        .map(|(i, e)| (e.turn, i))
         .collect();
-    keys.sort_unstable();
-    let order: Vec<usize> = keys.iter().map(|k| k.2).collect();
+    let mut spare = Vec::new();
+    radix_sort(&mut keys, &mut spare);
+    // Highest priority first: the sign bit flipped orders an i64 as u64,
+    // and the complement reverses it.
+    let descending = |prio: i64| !((prio as u64) ^ (1 << 63));
+    for key in &mut keys {
+        key.0 = descending(evses[key.1].prio);
+    }
+    radix_sort(&mut keys, &mut spare);
+    let order: Vec<usize> = keys.iter().map(|k| k.1).collect();
+
+    let mut scratch = fill::Scratch::new(cons.class_count(), cons.room.len());
+    let mut admitted = Vec::new();
+    // What the level may use, and what is kept for cars that wait.
+    let mut level_room = Vec::new();
+    let mut kept: Vec<i64> = vec![0; cons.room.len()];
     for level in order.chunk_by(|&a, &b| evses[a].prio == evses[b].prio) {
-        let mut admitted = Vec::with_capacity(level.len());
-        // What the level may use, and what is kept for cars that wait.
-        let level_room = cons.room.clone();
-        let mut kept: Vec<PerPhase> = vec![[0; 3]; cons.room.len()];
+        admitted.clear();
+        level_room.clone_from(&cons.room);
+        kept.fill(0);
         for &i in level {
             let e = &evses[i];
             let (min, max) = (round_up(e.min_ma.max(STEP_MA)), round_down(e.max_ma));
             if max < min || e.phases & 0b111 == 0 {
-                out[i] = Some(Allocation {
-                    target_ma: 0,
-                    reason: Reason::MaxCurrent,
-                });
                 continue;
             }
-            let find = |room: &dyn Fn(usize, usize) -> i64| {
-                cons.of_evse(i).iter().find_map(|&k| {
-                    phases_of(e.phases)
-                        .find(|&p| room(k, p) < min)
-                        .map(|p| (k, p))
-                })
-            };
-            let full = find(&|k, p| cons.room[k][p]);
-            let blocked = full.or_else(|| find(&|k, p| cons.room[k][p] - kept[k][p]));
+            let class = cons.class_of[i];
+            let slots = &cons.class_slots[cons.class_range(class)];
+            let full = first_below(slots, min, |s| cons.room[s]);
+            let blocked = full.or_else(|| first_below(slots, min, |s| cons.room[s] - kept[s]));
             match blocked {
-                Some((k, p)) => {
-                    let reason = if full.is_some() {
-                        Reason::NoMinimum(cons.kinds[k], p)
+                Some(s) => {
+                    let (kind, p) = (cons.kinds[s / 3], s % 3);
+                    out[i].reason = if full.is_some() {
+                        Reason::NoMinimum(kind, p)
                     } else {
-                        Reason::GivesWay(cons.kinds[k], p)
+                        Reason::GivesWay(kind, p)
                     };
-                    out[i] = Some(Allocation {
-                        target_ma: 0,
-                        reason,
-                    });
                     // Its minimum would fit were the level's other cars
                     // not there: keep it from the cars after it in turn.
-                    if find(&|k, p| level_room[k][p]).is_none() {
-                        for &k in cons.of_evse(i) {
-                            for p in phases_of(e.phases) {
-                                kept[k][p] += min;
-                            }
+                    if first_below(slots, min, |s| level_room[s]).is_none() {
+                        for &s in slots {
+                            kept[s as usize] += min;
                         }
                     }
                 }
                 None => {
-                    let chain = cons.chain_of[i];
-                    for &k in &cons.chains[chain] {
-                        for p in phases_of(e.phases) {
-                            cons.room[k][p] -= min;
-                        }
+                    for &s in slots {
+                        cons.room[s as usize] -= min;
                     }
                     admitted.push(fill::Member {
                         evse: i,
                         min,
                         max,
-                        phases: e.phases,
+                        class,
                     });
                 }
             }
         }
-        for (m, (level_ma, reason)) in admitted.iter().zip(fill::water_fill(&admitted, &mut cons)) {
-            out[m.evse] = Some(Allocation {
-                target_ma: round_down(level_ma),
-                reason,
-            });
-        }
+        fill::water_fill(&admitted, &mut cons, &mut scratch, &mut out);
     }
-
-    let out: Vec<Allocation> = out
-        .into_iter()
-        .map(|a| {
-            a.unwrap_or(Allocation {
-                target_ma: 0,
-                reason: Reason::MaxCurrent,
-            })
-        })
-        .collect();
     Ok((out, order))
+}
+
+/// The first of `slots` whose room is below `min`.
+fn first_below(slots: &[u32], min: i64, room: impl Fn(usize) -> i64) -> Option<usize> {
+    slots.iter().map(|&s| s as usize).find(|&s| room(s) < min)
 }
 
 /// Load per phase from the base plus every EVSE's target.
@@ -517,7 +610,8 @@ fn phase_load(base: PerPhase, evses: &[EvseInput], out: &[Allocation]) -> PerPha
     load
 }
 
-/// Reduces, then pauses, cars on the heavy phase until the imbalance holds.
+/// Reduces, then pauses, cars on the heavy phase until the imbalance holds;
+/// answers the cars it cut.
 /// `order` is the serving order; the reverse gives way first. The load is
 /// kept up to date with each cut, and the scan for the next candidate goes
 /// on where it stopped while the heavy and light phases stay the same.
@@ -527,7 +621,8 @@ fn hold_imbalance(
     evses: &[EvseInput],
     order: &[usize],
     out: &mut [Allocation],
-) {
+) -> Vec<usize> {
+    let mut cuts = Vec::new();
     let mut load = phase_load(base, evses, out);
     let spread = |load: &PerPhase| {
         let heavy = (0..3)
@@ -537,7 +632,7 @@ fn hold_imbalance(
         (heavy, light, load[heavy] - load[light] - limit)
     };
     if spread(&load).2 <= 0 {
-        return;
+        return cuts;
     }
     for pausing in [false, true] {
         let mut cursor = 0;
@@ -545,7 +640,7 @@ fn hold_imbalance(
         loop {
             let (heavy, light, excess) = spread(&load);
             if excess <= 0 {
-                return;
+                return cuts;
             }
             if pair != Some((heavy, light)) {
                 pair = Some((heavy, light));
@@ -585,6 +680,8 @@ fn hold_imbalance(
             for p in phases_of(evses[i].phases) {
                 load[p] += out[i].target_ma - before;
             }
+            cuts.push(i);
         }
     }
+    cuts
 }

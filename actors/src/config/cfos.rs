@@ -15,6 +15,7 @@ pub const READ_ONLY_PARAMS: &[&str] = &[
     "cons_evse_power",
     "avail_evse_power",
     "cycle_time_measured",
+    "cycle_overruns",
     "max_evses",
     "shareware_mode",
     "version",

@@ -3,6 +3,7 @@
 //! how a new configuration is written and put into force. Its message
 //! handlers are in `handlers.rs`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -65,7 +66,41 @@ pub struct Supervisor {
     pub(super) paused: Vec<String>,
     /// A test hook: after this many cycles the cycle hangs (see `stall_after`).
     pub(super) stall_after: Option<u64>,
+    /// Cycles skipped because the one before was still running.
+    pub(super) overruns: Overruns,
     pub(super) log: Logger,
+}
+
+/// Counts cycles that were due while the one before still ran (and were
+/// skipped), and logs them at most once a minute.
+#[derive(Debug, Default)]
+pub(super) struct Overruns {
+    /// Shared with every snapshot, so that `get_dev_info` shows the count
+    /// even while the cycle that overruns has not ended.
+    pub(super) count: Arc<AtomicU64>,
+    /// When the last warning was logged, and how many came since.
+    logged_at: Option<Instant>,
+    unlogged: u64,
+}
+
+/// At most one warning about overruns in this time.
+const OVERRUN_LOG_EVERY: Duration = Duration::from_secs(60);
+
+impl Overruns {
+    /// Counts one overrun at `now`; answers how many to report in a warning
+    /// now (this one and those not reported yet), if one is due.
+    fn note(&mut self, now: Instant) -> Option<u64> {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.unlogged += 1;
+        if self
+            .logged_at
+            .is_some_and(|at| now.duration_since(at) < OVERRUN_LOG_EVERY)
+        {
+            return None;
+        }
+        self.logged_at = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
+    }
 }
 
 pub(super) fn supervised(plant: &Plant) -> Vec<Supervised> {
@@ -106,6 +141,7 @@ impl Supervisor {
             health,
             paused: Vec::new(),
             stall_after: None,
+            overruns: Overruns::default(),
             site,
             devices: supervised(&plant),
             plant,
@@ -255,6 +291,7 @@ impl Supervisor {
         }
         snapshot.title.clone_from(&self.state.title);
         snapshot.desc.clone_from(&self.state.desc);
+        snapshot.cycle_overruns = self.overruns.count.clone();
         snapshot.devices = self
             .devices
             .iter()
@@ -434,6 +471,11 @@ impl Supervisor {
         if !http_only {
             if self.running {
                 self.metrics.cycle_overruns.inc();
+                if let Some(skipped) = self.overruns.note(Instant::now()) {
+                    warn!(self.log, "a cycle was due while the last one still ran: skipped";
+                        "skipped" => skipped, "total" => self.overruns.count.load(Ordering::Relaxed),
+                        "cycle_time_ms" => self.site.params.cycle_time_ms);
+                }
                 return Box::pin(fut::ready(self.snapshot.clone()));
             }
             self.running = true;
@@ -595,5 +637,26 @@ impl Actor for Supervisor {
             ctx.spawn(cycle.map(|_, _, _| ()));
         }
         self.start_timer(ctx);
+    }
+}
+
+#[cfg(test)]
+mod overrun_tests {
+    use super::*;
+
+    #[test]
+    fn overruns_are_all_counted_and_warned_of_once_a_minute() {
+        let mut o = Overruns::default();
+        let t0 = Instant::now();
+        assert_eq!(o.note(t0), Some(1), "the first is reported at once");
+        assert_eq!(o.note(t0 + Duration::from_secs(1)), None);
+        assert_eq!(o.note(t0 + Duration::from_secs(59)), None);
+        assert_eq!(
+            o.note(t0 + Duration::from_secs(60)),
+            Some(3),
+            "a minute later, with the two held back"
+        );
+        assert_eq!(o.note(t0 + Duration::from_secs(61)), None);
+        assert_eq!(o.count.load(Ordering::Relaxed), 5);
     }
 }

@@ -109,6 +109,9 @@ pub struct Snapshot {
     pub meters: Vec<Option<MeterView>>,
     /// ms between the last two cycle starts.
     pub cycle_time_ms: u64,
+    /// Cycles skipped since start because the one before still ran (the
+    /// supervisor's live count).
+    pub cycle_overruns: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Site {
