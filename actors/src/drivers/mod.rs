@@ -15,6 +15,7 @@ pub mod http_json;
 pub mod map;
 pub mod powerbrain;
 pub mod registry;
+pub mod sunspec;
 
 pub use float_meter::FloatMeter;
 pub use registry::{DeviceType, Driver, Kind};
@@ -36,6 +37,8 @@ drivers![
     meter_sdm630,
     meter_sdm72dm,
     meter_orno_we516,
+    meter_sunspec,
+    meter_sunspec_inverter,
     evse_group,
     meter_ajax,
     evse_ajax,
