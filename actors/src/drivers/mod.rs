@@ -37,12 +37,12 @@ drivers![
     meter_sdm630,
     meter_sdm72dm,
     meter_orno_we516,
-    meter_sunspec,
-    meter_sunspec_inverter,
     evse_group,
     meter_ajax,
     evse_ajax,
     evse_ocpp,
+    meter_sunspec,
+    meter_sunspec_inverter,
 ];
 
 /// The voltage of a phase where a device reports none (a meter without
