@@ -518,6 +518,30 @@ async fn an_alfen_and_a_mennekes_follow_the_allocation() {
     assert!(writes.contains(&(16, 1210, f32_words(10.0))), "{writes:?}");
     let writes = mennekes.writes().await;
     assert!(writes.contains(&(6, 1000, vec![10])), "{writes:?}");
+
+    // The Alfen falls back to its safe current when its limit is not
+    // written again within its validity time (60 s by default): the same
+    // limit is written again about every 20 s. The MENNEKES keeps its
+    // limit and is not written again so soon.
+    let quiet = tokio::time::Instant::now();
+    loop {
+        let writes = alfen.writes().await;
+        if writes.contains(&(16, 1210, f32_words(10.0))) {
+            break;
+        }
+        assert!(writes.is_empty(), "{writes:?}");
+        assert!(
+            quiet.elapsed() < Duration::from_secs(25),
+            "not written again"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        quiet.elapsed() > Duration::from_secs(10),
+        "{:?}",
+        quiet.elapsed()
+    );
+    assert_eq!(mennekes.writes().await, vec![]);
 }
 
 /// Two words of an IEEE-754 float32, high word first.

@@ -36,6 +36,7 @@ mod settings;
 mod simulated_wiring;
 mod slow_devices;
 mod startup;
+mod sunspec;
 mod users;
 mod web_charts;
 mod web_ui;

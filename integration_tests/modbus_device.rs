@@ -60,7 +60,19 @@ pub struct PyDevice {
 
 impl PyDevice {
     pub async fn start(unit: u8, registers: &Registers) -> PyDevice {
-        let spec = json!({"unit": unit, "registers": registers.runs, "values": registers.values});
+        Self::run(json!({"unit": unit, "registers": registers.runs, "values": registers.values}))
+            .await
+    }
+
+    /// A device whose holding registers from 40000 hold the SunSpec
+    /// `chain` (see `device.py`: models laid out by pysunspec2).
+    pub async fn start_sunspec(unit: u8, registers: &Registers, chain: Value) -> PyDevice {
+        Self::run(json!({"unit": unit, "registers": registers.runs,
+            "values": registers.values, "sunspec": chain}))
+        .await
+    }
+
+    async fn run(spec: Value) -> PyDevice {
         let mut child = Command::new(test_python())
             .arg(repo_file("integration_tests/modbus_device/device.py"))
             .arg(spec.to_string())

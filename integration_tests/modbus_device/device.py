@@ -9,8 +9,12 @@ Started with one argument, a JSON object:
 
 `registers` are raw words; each of `values` is encoded into registers by
 pymodbus itself (its DataType), high word first unless it says otherwise,
-and laid over them. Every other address answers "illegal address", as a
-real device does for a register it lacks.
+and laid over them. With "sunspec": {"models": [{"id": 1, "points":
+{"Mn": "Maker", ...}}, {"id": 64900, "raw_len": 8}, ...], "marker": "SunS",
+"end": true}, holding registers from 40000 hold a SunSpec model chain whose
+every model PyPI pysunspec2 lays out from the official model definitions it
+ships (points not given are "not implemented"). Every other address answers
+"illegal address", as a real device does for a register it lacks.
 
 Prints {"port": P} once it listens on 127.0.0.1, then answers one JSON
 command a line on stdin:
@@ -53,9 +57,41 @@ def words_of(spec):
     return words
 
 
+# SunSpec: the model chain from 40000, each model laid out by pysunspec2
+# from the official model definitions it ships.
+SUNSPEC_BASE = 40000
+
+
+def sunspec_words(spec):
+    """The words of a SunSpec chain: marker, models, end marker."""
+    from sunspec2.device import Model
+
+    marker = spec.get("marker", "SunS").encode()
+    words = [int.from_bytes(marker[0:2], "big"), int.from_bytes(marker[2:4], "big")]
+    for entry in spec["models"]:
+        if "raw_len" in entry:
+            # A model pysunspec2 does not know (a maker's own): zeros.
+            words += [entry["id"], entry["raw_len"]] + [0] * entry["raw_len"]
+            continue
+        model = Model(model_id=entry["id"])
+        length = len(model.get_mb()) // 2 - 2
+        model.points["ID"].value = entry["id"]
+        model.points["L"].value = length
+        for name, value in entry.get("points", {}).items():
+            model.points[name].value = value
+        data = model.get_mb()
+        words += [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+    if spec.get("end", True):
+        words += [0xFFFF, 0]
+    return words
+
+
 def blocks(table, spec):
     """The table's registers as SimData runs of consecutive addresses."""
     words = {}
+    if table == "holding" and "sunspec" in spec:
+        for i, w in enumerate(sunspec_words(spec["sunspec"])):
+            words[SUNSPEC_BASE + i] = w
     for run in spec.get("registers", []):
         if run["table"] == table:
             for i, w in enumerate(run["words"]):

@@ -12,7 +12,7 @@ use super::messages::{
 };
 use super::ComStatus;
 use crate::config::DeviceSettings;
-use crate::drivers::registry::{Modbus, WallboxControl};
+use crate::drivers::registry::{Decode, Discover, Layout, Modbus, Step, WallboxControl};
 use crate::drivers::{FailSafe, Read, Reading, Table};
 use crate::metrics::Metrics;
 use crate::transport::{Bus, BusRequest, DeviceError, Op};
@@ -46,8 +46,16 @@ pub struct Device {
     fail_safe_checked: bool,
     /// Where each request's time and failure are counted.
     metrics: Arc<Metrics>,
+    /// Where a discovered device's values are (SunSpec), once found.
+    layout: Option<Arc<dyn Layout>>,
     log: Logger,
 }
+
+/// A discovered device's layout and the answers to its reads.
+type Discovered = (Arc<dyn Layout>, Vec<Vec<u16>>);
+
+/// Discovery asks at most this many reads (a SunSpec chain of 64 models).
+const MAX_DISCOVERY_READS: usize = 70;
 
 impl Device {
     pub fn new(
@@ -70,6 +78,7 @@ impl Device {
             fail_safe_seen: None,
             fail_safe_checked: false,
             metrics: Arc::default(),
+            layout: None,
             log,
         }
     }
@@ -157,6 +166,65 @@ impl Device {
                 answers.push(result?);
             }
             Ok(answers)
+        }
+    }
+
+    /// Finds the layout (unless known), then reads a poll of it.
+    fn discover_and_read(
+        &self,
+        discover: &'static dyn Discover,
+    ) -> impl std::future::Future<Output = Result<Discovered, DeviceError>> + 'static {
+        let known = self.layout.clone();
+        let bus = self.bus.clone();
+        let (unit, timeout) = (self.settings.id, self.timeout);
+        let (metrics, dev_id) = (self.metrics.clone(), self.settings.dev_id.clone());
+        async move {
+            let ask = |read: Read| {
+                let req = BusRequest::new(unit, op(&read), timeout);
+                let (bus, metrics, dev_id) = (bus.clone(), metrics.clone(), dev_id.clone());
+                async move {
+                    let issued = req.issued;
+                    let result = bus.send(req).await.unwrap_or(Err(DeviceError::Stopped));
+                    metrics.modbus_request(&dev_id, issued.elapsed(), result.as_ref().map(|_| ()));
+                    result
+                }
+            };
+            let layout = match known {
+                Some(layout) => layout,
+                None => {
+                    let mut answers: Vec<(Read, Vec<u16>)> = Vec::new();
+                    loop {
+                        if answers.len() >= MAX_DISCOVERY_READS {
+                            return Err(DeviceError::Protocol(
+                                "its registers were not found".into(),
+                            ));
+                        }
+                        let step = discover
+                            .next(&answers)
+                            .map_err(|e| DeviceError::Protocol(e.to_string()))?;
+                        match step {
+                            Step::Found(layout) => break layout,
+                            Step::Read { read, what } => match ask(read).await {
+                                Ok(words) => answers.push((read, words)),
+                                // The device has no such register: say
+                                // which one the search wanted.
+                                Err(DeviceError::Exception(e)) => {
+                                    return Err(DeviceError::Protocol(format!(
+                                        "reading {what} at {}: modbus exception: {e}",
+                                        read.addr
+                                    )))
+                                }
+                                Err(e) => return Err(e),
+                            },
+                        }
+                    }
+                }
+            };
+            let mut blocks = Vec::with_capacity(layout.reads().len());
+            for read in layout.reads() {
+                blocks.push(ask(*read).await?);
+            }
+            Ok((layout, blocks))
         }
     }
 
@@ -266,6 +334,30 @@ impl Handler<Poll> for Device {
             let none = format!("{} device has no registers", dev_type.with_article());
             return Box::pin(fut::ready(Err(DeviceError::Protocol(none))));
         };
+        if let Decode::Discovered(discover) = modbus.decode {
+            let work = self.discover_and_read(discover);
+            return Box::pin(work.into_actor(self).map(move |found, device, _| {
+                let reading = found.and_then(|(layout, blocks)| {
+                    let reading = layout
+                        .decode(&blocks)
+                        .map_err(|e| DeviceError::Protocol(e.to_string()));
+                    if reading.is_ok() {
+                        device.model = Some(layout.model());
+                        device.layout = Some(layout);
+                    }
+                    reading
+                });
+                if reading.is_err() {
+                    // Found again at the next poll: the device may have
+                    // restarted with another chain.
+                    device.layout = None;
+                }
+                let now = Instant::now();
+                device.com.record_poll(reading.as_ref().map(|_| ()), now);
+                device.log_com(now);
+                reading
+            }));
+        }
         let work = self.exchange_untracked(modbus.reads.iter().map(op).collect());
         Box::pin(work.into_actor(self).map(move |blocks, device, _| {
             let reading = blocks.and_then(|blocks| {

@@ -15,6 +15,7 @@ pub mod http_json;
 pub mod map;
 pub mod powerbrain;
 pub mod registry;
+pub mod sunspec;
 
 pub use float_meter::FloatMeter;
 pub use registry::{DeviceType, Driver, Kind};
@@ -40,6 +41,8 @@ drivers![
     meter_ajax,
     evse_ajax,
     evse_ocpp,
+    meter_sunspec,
+    meter_sunspec_inverter,
 ];
 
 /// The voltage of a phase where a device reports none (a meter without

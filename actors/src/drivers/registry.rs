@@ -98,6 +98,38 @@ pub enum Decode {
     FloatMeter(&'static FloatMeter),
     /// By a row built at run time (a device definition).
     Data(&'static dyn DecodeData),
+    /// By a layout found at run time (the device actor asks `Discover`
+    /// before it polls); `reads` are only where the search starts.
+    Discovered(&'static dyn Discover),
+}
+
+/// A device whose registers are found at run time (a SunSpec model
+/// chain): the reads that find them, one after the other, then a layout
+/// that gives every poll's reads and decodes their answers.
+pub trait Discover: fmt::Debug + Send + Sync {
+    /// The next read, given the answers to the reads so far (in order), or
+    /// the layout once they tell it.
+    fn next(&self, answers: &[(Read, Vec<u16>)]) -> Result<Step, DecodeError>;
+}
+
+/// A step of finding a device's registers.
+#[derive(Debug)]
+pub enum Step {
+    /// Read this; `what` says what it is, for a message if the device
+    /// refuses it.
+    Read { read: Read, what: String },
+    /// Found: poll with this.
+    Found(std::sync::Arc<dyn Layout>),
+}
+
+/// Where a discovered device's values are.
+pub trait Layout: fmt::Debug + Send + Sync {
+    /// The reads of one poll.
+    fn reads(&self) -> &[Read];
+    /// The reading from the answers to `reads`.
+    fn decode(&self, blocks: &[Vec<u16>]) -> Result<Reading, DecodeError>;
+    /// The device's `model`, as it names itself.
+    fn model(&self) -> String;
 }
 
 /// A decoder that is data, not a function: a row built at run time.
@@ -198,6 +230,9 @@ impl Modbus {
             Decode::Code(decode) => decode(blocks),
             Decode::FloatMeter(meter) => meter.decode(self.reads, blocks),
             Decode::Data(data) => data.decode(self.reads, blocks),
+            Decode::Discovered(_) => Err(DecodeError::Invalid(
+                "its registers are found when it is polled".into(),
+            )),
         }
     }
 }
@@ -501,6 +536,9 @@ mod tests {
     fn all_zero_answers_decode_to_the_right_kind_of_reading() {
         for t in DeviceType::all() {
             let Some(modbus) = t.modbus() else { continue };
+            if matches!(modbus.decode, Decode::Discovered(_)) {
+                continue;
+            }
             let blocks: Vec<Vec<u16>> = modbus
                 .reads
                 .iter()
