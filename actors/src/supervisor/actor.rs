@@ -340,7 +340,8 @@ impl Supervisor {
             .filter(|(view, _)| view.as_ref().is_some_and(|v| v.paused))
             .map(|(_, d)| d.dev_id.clone())
             .collect();
-        for dev_id in paused.iter().filter(|id| !self.paused.contains(id)) {
+        let before: HashSet<&String> = self.paused.iter().collect();
+        for dev_id in paused.iter().filter(|id| !before.contains(id)) {
             self.metrics
                 .wallbox_pauses
                 .get_or_create(&DeviceLabel {
