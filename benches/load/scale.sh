@@ -129,8 +129,8 @@ for round in $(seq "$rounds"); do
     if curl -sf -o /dev/null "http://127.0.0.1:$port/cnf?cmd=get_dev_info&dev_id=E5"; then
       echo "  get_dev_info&dev_id=E5 bytes: $(curl -s "http://127.0.0.1:$port/cnf?cmd=get_dev_info&dev_id=E5" | wc -c)"
       wrk_row "get_dev_info&dev_id=E5" "cmd=get_dev_info&dev_id=E5" 16
-      echo "  get_dev_info&fields=dev_id,state,cur_charging_current bytes: $(curl -s "http://127.0.0.1:$port/cnf?cmd=get_dev_info&fields=dev_id,state,cur_charging_current" | wc -c)"
-      wrk_row "get_dev_info&fields=(3 keys)" "cmd=get_dev_info&fields=dev_id,state,cur_charging_current" 16
+      echo "  get_dev_info&fields=dev_id,state,lb_current bytes: $(curl -s "http://127.0.0.1:$port/cnf?cmd=get_dev_info&fields=dev_id,state,lb_current" | wc -c)"
+      wrk_row "get_dev_info&fields=(3 keys)" "cmd=get_dev_info&fields=dev_id,state,lb_current" 16
     fi
     wrk_row "get_params" "cmd=get_params" 1
     set_params_row
