@@ -323,11 +323,11 @@ impl Site {
             .into_iter()
             .map(|t| (t.settings.dev_id.clone(), t))
             .collect();
-        let restarted: HashSet<&str> = restarted.iter().map(String::as_str).collect();
+        let fresh: HashSet<&str> = restarted.iter().map(String::as_str).collect();
         self.devices = devices
             .iter()
             .map(|settings| {
-                let kept = if restarted.contains(settings.dev_id.as_str()) {
+                let kept = if fresh.contains(settings.dev_id.as_str()) {
                     None
                 } else {
                     old.remove(&settings.dev_id)
