@@ -369,6 +369,24 @@ fn waiting_for_auth(snapshot: &Snapshot) -> usize {
         .count()
 }
 
+/// What the reader may see of each wallbox's state: all of it for the
+/// admin, else users by name only (`for_anyone`).
+fn visible_views(snapshot: &Snapshot, admin: bool) -> Vec<Option<Cow<'_, EvseView>>> {
+    snapshot
+        .evses
+        .iter()
+        .map(|v| {
+            v.as_ref().map(|v| {
+                if admin {
+                    Cow::Borrowed(v)
+                } else {
+                    for_anyone(v)
+                }
+            })
+        })
+        .collect()
+}
+
 /// The `devices` list of one snapshot as JSON (`[{…},{…}]`), serialized
 /// once and shared by every request that reads that snapshot.
 #[derive(Debug)]
@@ -390,20 +408,7 @@ impl DeviceList {
         admin: bool,
     ) -> Result<Self, ApiError> {
         let now = Instant::now();
-        // What the reader may see of each wallbox's state.
-        let views: Vec<Option<Cow<'_, EvseView>>> = snapshot
-            .evses
-            .iter()
-            .map(|v| {
-                v.as_ref().map(|v| {
-                    if admin {
-                        Cow::Borrowed(v)
-                    } else {
-                        for_anyone(v)
-                    }
-                })
-            })
-            .collect();
+        let views = visible_views(snapshot, admin);
         // The snapshot is by the last cycle's device list, which a change
         // made since may have reordered: match by dev_id.
         let at: HashMap<&str, usize> = snapshot
@@ -860,19 +865,7 @@ mod tests {
             let joined = String::from_utf8(pieces.concat()).unwrap();
 
             let now = Instant::now();
-            let views: Vec<Option<Cow<'_, EvseView>>> = snapshot
-                .evses
-                .iter()
-                .map(|v| {
-                    v.as_ref().map(|v| {
-                        if admin {
-                            Cow::Borrowed(v)
-                        } else {
-                            for_anyone(v)
-                        }
-                    })
-                })
-                .collect();
+            let views = visible_views(&snapshot, admin);
             let at = |dev_id: &str| snapshot.devices.iter().position(|(d, _)| d == dev_id);
             let devices = settings
                 .iter()
