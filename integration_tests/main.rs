@@ -10,6 +10,7 @@ mod clients;
 mod configuration;
 mod definitions;
 mod demo;
+mod dev_info;
 mod history;
 mod http_input;
 mod http_json;

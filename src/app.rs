@@ -322,6 +322,7 @@ pub async fn run(settings: Settings, log: Logger) -> Result<(), StartError> {
         mqtt_start: settings.mqtt.clone(),
         mqtt_restart,
         ocpp: ocpp.clone(),
+        answers: api::AnswerCache::default(),
     });
     let mqtt_inputs = mqtt::Inputs {
         app: state.clone(),

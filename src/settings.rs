@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use actors::config::{device_problems, validate_changed, DeviceSettings, SiteParams};
+use actors::config::{changed_problems, device_problems, DeviceSettings, SiteParams};
 use actors::plant::LocalPorts;
 use actors::sim::closed_loop::SimulationSettings;
 use serde::Deserialize;
@@ -386,6 +386,7 @@ impl Settings {
             let endpoint = |d: &DeviceSettings| local.endpoint_key(d).map_err(|e| e.to_string());
             // Each entry as if it were added now (an address that parses,
             // one wallbox per address and unit…).
+            let mut parsed = Vec::with_capacity(self.devices.len());
             for (i, d) in self.devices.iter().enumerate() {
                 if let Err(e) = endpoint(d) {
                     let simulated = SimulationSettings {
@@ -404,11 +405,13 @@ impl Settings {
                     out.push(format!("devices[{}].address: {e}{hint}", i + 1));
                     continue;
                 }
-                let changed = [d.dev_id.clone()];
-                if let Err(e) = validate_changed(&self.devices, &changed, &endpoint) {
-                    out.push(e.to_string());
-                }
+                parsed.push(d.dev_id.clone());
             }
+            out.extend(
+                changed_problems(&self.devices, &parsed, &endpoint)
+                    .iter()
+                    .map(ToString::to_string),
+            );
             out.extend(actors::config::settings_formula_problems(
                 &self.load,
                 &self.devices,

@@ -1,7 +1,7 @@
 //! The running devices: starts one bus actor per endpoint and one device
 //! actor per configured Modbus device, and finds them by dev_id or alias.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -309,15 +309,19 @@ impl Plant {
     ) -> Result<Vec<String>, EndpointError> {
         let mut next = Vec::with_capacity(devices.len());
         let mut started = Vec::new();
+        let at: HashMap<String, usize> = self
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.settings.dev_id.clone(), i))
+            .collect();
+        let restart: HashSet<&str> = restart.iter().map(String::as_str).collect();
         for settings in devices {
-            let current = self
-                .devices
-                .iter()
-                .position(|d| d.settings.dev_id == settings.dev_id);
+            let current = at.get(settings.dev_id.as_str()).copied();
             match current {
                 Some(i)
                     if same_box(&self.devices[i].settings, settings)
-                        && !restart.contains(&settings.dev_id) =>
+                        && !restart.contains(settings.dev_id.as_str()) =>
                 {
                     let mut kept = self.devices[i].clone();
                     if *kept.settings != *settings {
@@ -332,10 +336,14 @@ impl Plant {
                 }
             }
         }
+        let now: HashMap<&str, &DeviceHandle> = next
+            .iter()
+            .map(|d| (d.settings.dev_id.as_str(), d))
+            .collect();
         for old in &self.devices {
-            let kept = next
-                .iter()
-                .any(|d| d.settings.dev_id == old.settings.dev_id && d.same_actor(old));
+            let kept = now
+                .get(old.settings.dev_id.as_str())
+                .is_some_and(|d| d.same_actor(old));
             if !kept {
                 old.stop();
             }

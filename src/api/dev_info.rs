@@ -1,20 +1,29 @@
 //! `cmd=get_dev_info` and `cmd=get_params`: the site parameters and every
-//! device's state, from the supervisor's snapshot of the last cycle. Typed
-//! structs serialized straight to the answer (this is the API's hot read).
+//! device's state, from the supervisor's snapshot of the last cycle. This
+//! is the API's hot read: the devices (most of the answer) are serialized
+//! from typed structs once per snapshot and kept as bytes (`AnswerCache`);
+//! each request writes only the small parameters around them.
+//! `get_dev_info` can ask for some devices (`dev_id=E1,M2`) and some of
+//! their keys (`fields=dev_id,state`).
 
 use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use actix_web::web::Bytes;
 
 use actors::config::{CurrentLimit, DeviceSettings};
 use actors::devices::DeviceStatus;
 use actors::drivers::DeviceType;
-use actors::plant::DeviceActor;
+use actors::plant::{DeviceActor, Plant};
 use actors::rules::charging::Rule;
 #[cfg(test)]
 use actors::supervisor::LbReason;
 use actors::supervisor::{EvseView, GetSnapshot, MeterView, Snapshot};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{ApiError, AppState};
 
@@ -26,7 +35,10 @@ const VENDOR_ID: u32 = 0xcf05;
 const PRODUCT_ID: u32 = 0xcb01;
 
 /// `get_dev_info`: the parameters under `params`, and beside them, as
-/// real firmware has them, `auth_cnt` and `loadmgr_disabled`.
+/// real firmware has them, `auth_cnt` and `loadmgr_disabled`. The answer
+/// is written in pieces (`assemble`); a test checks that they are these
+/// structs' JSON, byte for byte.
+#[cfg(test)]
 #[derive(Serialize)]
 struct DevInfo<'a> {
     params: Params<'a>,
@@ -37,6 +49,7 @@ struct DevInfo<'a> {
 /// `get_params`: the same parameters flat at the top level (where real
 /// firmware and the PyPI `powerbrain` client have them), with every device
 /// type's name in `dev_meta`, and what the keys and numbers mean in `meta`.
+#[cfg(test)]
 #[derive(Serialize)]
 struct FlatParams<'a> {
     #[serde(flatten)]
@@ -48,6 +61,7 @@ struct FlatParams<'a> {
 }
 
 /// The top-level keys both answers share.
+#[cfg(test)]
 #[derive(Serialize)]
 struct SiteKeys<'a> {
     /// Wallboxes whose car waits for a card or PIN.
@@ -281,7 +295,9 @@ fn device<'a>(
     views: &'a [Option<Cow<'a, EvseView>>],
     now: Instant,
 ) -> Device<'a> {
-    let status: Option<&DeviceStatus> = at.and_then(|i| snapshot.devices[i].1.as_ref());
+    let status: Option<&DeviceStatus> = at
+        .and_then(|i| snapshot.devices.get(i))
+        .and_then(|(_, status)| status.as_ref());
     let kind = if s.dev_type.is_group() {
         Kind::Group {
             max_charging_cur: &s.max_charging_cur,
@@ -353,15 +369,10 @@ fn waiting_for_auth(snapshot: &Snapshot) -> usize {
         .count()
 }
 
-/// The parameters and every device as of the last cycle: nested under
-/// `params` (`get_dev_info`), or `flat` with `dev_meta` (`get_params`);
-/// user ids only for the admin.
-async fn render(state: &AppState, flat: bool, admin: bool) -> Result<String, ApiError> {
-    let snapshot = state.supervisor.send(GetSnapshot).await?;
-    let plant = state.plant();
-    let now = Instant::now();
-    // What the reader may see of each wallbox's state.
-    let views: Vec<Option<Cow<'_, EvseView>>> = snapshot
+/// What the reader may see of each wallbox's state: all of it for the
+/// admin, else users by name only (`for_anyone`).
+fn visible_views(snapshot: &Snapshot, admin: bool) -> Vec<Option<Cow<'_, EvseView>>> {
+    snapshot
         .evses
         .iter()
         .map(|v| {
@@ -373,51 +384,347 @@ async fn render(state: &AppState, flat: bool, admin: bool) -> Result<String, Api
                 }
             })
         })
-        .collect();
-    let devices = plant
-        .devices()
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            // The snapshot is by the last cycle's device list, which a change
-            // made since may have reordered: match by dev_id.
-            let at = snapshot
-                .devices
-                .iter()
-                .position(|(dev_id, _)| *dev_id == d.settings.dev_id);
-            let has_actor = !matches!(d.actor, DeviceActor::None);
-            device(i + 1, &d.settings, has_actor, at, &snapshot, &views, now)
+        .collect()
+}
+
+/// The `devices` list of one snapshot as JSON (`[{…},{…}]`), serialized
+/// once and shared by every request that reads that snapshot.
+#[derive(Debug)]
+struct DeviceList {
+    json: Bytes,
+    /// Where each device's object is in `json`, in the list's order.
+    spans: Vec<Range<usize>>,
+    /// A dev_id in lower case → its place in `spans`.
+    index: HashMap<String, usize>,
+    auth_cnt: usize,
+}
+
+impl DeviceList {
+    /// Serializes every running device as of `snapshot`: what `admin`
+    /// sees, or what anyone may see.
+    fn render<'d>(
+        snapshot: &Snapshot,
+        devices: impl ExactSizeIterator<Item = (&'d DeviceSettings, bool)>,
+        admin: bool,
+    ) -> Result<Self, ApiError> {
+        let now = Instant::now();
+        let views = visible_views(snapshot, admin);
+        // The snapshot is by the last cycle's device list, which a change
+        // made since may have reordered: match by dev_id.
+        let at: HashMap<&str, usize> = snapshot
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(i, (dev_id, _))| (dev_id.as_str(), i))
+            .collect();
+        let count = devices.len();
+        let mut json = Vec::with_capacity(count * 640 + 2);
+        let mut spans = Vec::with_capacity(count);
+        let mut index = HashMap::with_capacity(count);
+        json.push(b'[');
+        for (i, (settings, has_actor)) in devices.enumerate() {
+            if i > 0 {
+                json.push(b',');
+            }
+            let at = at.get(settings.dev_id.as_str()).copied();
+            let device = device(i + 1, settings, has_actor, at, snapshot, &views, now);
+            let start = json.len();
+            write_json(&mut json, &device)?;
+            spans.push(start..json.len());
+            index.insert(settings.dev_id.to_ascii_lowercase(), i);
+        }
+        json.push(b']');
+        Ok(DeviceList {
+            json: Bytes::from(json),
+            spans,
+            index,
+            auth_cnt: waiting_for_auth(snapshot),
         })
-        .collect();
-    let site = SiteKeys {
-        auth_cnt: waiting_for_auth(&snapshot),
-        devices,
+    }
+
+    /// The list, or only the devices `chosen` (in the order asked), each
+    /// with only the keys `fields` (and its `dev_id`).
+    fn select(&self, chosen: Option<&[usize]>, fields: Option<&[&str]>) -> Result<Bytes, ApiError> {
+        if chosen.is_none() && fields.is_none() {
+            return Ok(self.json.clone());
+        }
+        let all: Vec<usize>;
+        let chosen = match chosen {
+            Some(c) => c,
+            None => {
+                all = (0..self.spans.len()).collect();
+                &all
+            }
+        };
+        let mut out = Vec::with_capacity(2 + chosen.len() * 64);
+        out.push(b'[');
+        for (n, &i) in chosen.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            let text = &self.json[self.spans[i].clone()];
+            match fields {
+                None => out.extend_from_slice(text),
+                Some(fields) => {
+                    let mut object: Map<String, Value> = serde_json::from_slice(text)
+                        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+                    object.retain(|key, _| key == "dev_id" || fields.contains(&key.as_str()));
+                    serde_json::to_writer(&mut out, &object)
+                        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+                }
+            }
+        }
+        out.push(b']');
+        Ok(Bytes::from(out))
+    }
+}
+
+/// The device lists last serialized, one for the admin and one for anyone
+/// else: a request reading the same snapshot and the same running devices
+/// as the one before is answered from them without serializing again.
+#[derive(Debug, Default)]
+pub struct AnswerCache {
+    slots: [Mutex<Option<Arc<Slot>>>; 2],
+}
+
+#[derive(Debug)]
+struct Slot {
+    snapshot: Arc<Snapshot>,
+    plant: Arc<Plant>,
+    /// Serialized by the first request that needs it; the others wait.
+    list: OnceLock<Result<Arc<DeviceList>, String>>,
+}
+
+impl AnswerCache {
+    fn list(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        plant: &Arc<Plant>,
+        admin: bool,
+    ) -> Result<Arc<DeviceList>, ApiError> {
+        let slot = {
+            let mut slot = self.slots[usize::from(admin)]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match &*slot {
+                Some(s) if Arc::ptr_eq(&s.snapshot, snapshot) && Arc::ptr_eq(&s.plant, plant) => {
+                    s.clone()
+                }
+                _ => {
+                    let fresh = Arc::new(Slot {
+                        snapshot: snapshot.clone(),
+                        plant: plant.clone(),
+                        list: OnceLock::new(),
+                    });
+                    *slot = Some(fresh.clone());
+                    fresh
+                }
+            }
+        };
+        slot.list
+            .get_or_init(|| {
+                let devices = plant.devices().iter().map(|d| {
+                    let has_actor = !matches!(d.actor, DeviceActor::None);
+                    (d.settings.as_ref(), has_actor)
+                });
+                DeviceList::render(snapshot, devices, admin)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(ApiError::Unavailable)
+    }
+}
+
+/// What a `get_dev_info` asks for: some devices (`dev_id=E1,M2`), some of
+/// their keys (`fields=dev_id,state`), or all of it.
+#[derive(Debug, Default)]
+pub struct Filter<'a> {
+    dev_ids: Option<Vec<&'a str>>,
+    fields: Option<Vec<&'a str>>,
+}
+
+impl<'a> Filter<'a> {
+    /// The filters of a request; a field no device has is refused, naming
+    /// the ones there are.
+    pub fn parse(params: &'a super::Params) -> Result<Self, ApiError> {
+        let list = |name: &'static str| -> Result<Option<Vec<&'a str>>, ApiError> {
+            let Some(text) = params.get(name) else {
+                return Ok(None);
+            };
+            let items: Vec<&str> = text.split(',').map(str::trim).collect();
+            if items.iter().any(|i| i.is_empty()) {
+                return Err(ApiError::BadParam {
+                    name,
+                    reason: format!("'{text}' is not a comma-separated list of names"),
+                });
+            }
+            Ok(Some(items))
+        };
+        let fields = list("fields")?;
+        if let Some(fields) = &fields {
+            let known = device_keys();
+            if let Some(unknown) = fields.iter().find(|f| !known.contains(**f)) {
+                let names: Vec<&str> = known.iter().map(String::as_str).collect();
+                return Err(ApiError::BadParam {
+                    name: "fields",
+                    reason: format!(
+                        "no device has a field '{unknown}'; the fields are: {}",
+                        names.join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(Filter {
+            dev_ids: list("dev_id")?,
+            fields,
+        })
+    }
+}
+
+/// Every key a device of `get_dev_info` can have, of any type: those of a
+/// device of each type, serialized.
+pub(super) fn device_keys() -> &'static BTreeSet<String> {
+    static KEYS: OnceLock<BTreeSet<String>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let snapshot = Snapshot {
+            devices: vec![("E1".into(), None)],
+            evses: vec![Some(EvseView::default())],
+            meters: vec![Some(MeterView::default())],
+            ..Snapshot::default()
+        };
+        let views = [Some(Cow::Owned(EvseView::default()))];
+        let mut keys = BTreeSet::new();
+        for t in DeviceType::all() {
+            let settings = serde_json::from_value::<DeviceSettings>(serde_json::json!({
+                "dev_id": "E1", "dev_type": t.key(),
+            }));
+            let Ok(settings) = settings else { continue };
+            let d = device(
+                1,
+                &settings,
+                true,
+                Some(0),
+                &snapshot,
+                &views,
+                Instant::now(),
+            );
+            if let Ok(Value::Object(map)) = serde_json::to_value(&d) {
+                keys.extend(map.into_iter().map(|(k, _)| k));
+            }
+        }
+        keys
+    })
+}
+
+/// Writes `value` as JSON onto `out`.
+fn write_json(out: &mut Vec<u8>, value: &impl Serialize) -> Result<(), ApiError> {
+    serde_json::to_writer(out, value).map_err(|e| ApiError::Unavailable(e.to_string()))
+}
+
+/// The parameters and every device as of the last cycle: nested under
+/// `params` (`get_dev_info`), or `flat` with `dev_meta` (`get_params`);
+/// user ids only for the admin. The devices come serialized from the cache;
+/// the parameters around them (the time, the MQTT connection, the charge
+/// points asking) are written for each request. As one answer the pieces
+/// are exactly what serializing `DevInfo` or `FlatParams` gives.
+async fn render(
+    state: &AppState,
+    flat: bool,
+    admin: bool,
+    filter: &Filter<'_>,
+) -> Result<Vec<Bytes>, ApiError> {
+    let snapshot = state.supervisor.send(GetSnapshot).await?;
+    let plant = state.plant();
+    let list = state.answers.list(&snapshot, &plant, admin)?;
+    let chosen = match &filter.dev_ids {
+        None => None,
+        Some(ids) => {
+            let mut chosen = Vec::with_capacity(ids.len());
+            for id in ids {
+                let i = *list
+                    .index
+                    .get(&id.to_ascii_lowercase())
+                    .ok_or_else(|| ApiError::UnknownDevice((*id).to_string()))?;
+                if !chosen.contains(&i) {
+                    chosen.push(i);
+                }
+            }
+            Some(chosen)
+        }
+    };
+    let devices = list.select(chosen.as_deref(), filter.fields.as_deref())?;
+    let params = params(&snapshot, &state.serialno, state.mqtt.view());
+    let around = Around {
+        auth_cnt: list.auth_cnt,
         loadmgr_disabled: !snapshot.params.lb_enabled,
         ocpp_asking: state.ocpp.asking(),
     };
-    let params = params(&snapshot, &state.serialno, state.mqtt.view());
-    let text = if flat {
-        serde_json::to_string(&FlatParams {
-            params,
-            site,
-            dev_meta: dev_types(),
-            meta: super::meta::meta(),
-        })
+    let meta = flat.then(|| (dev_types(), super::meta::meta()));
+    assemble(&params, &around, devices, meta)
+}
+
+/// The keys of an answer beside `params` and `devices`.
+struct Around {
+    auth_cnt: usize,
+    loadmgr_disabled: bool,
+    ocpp_asking: Vec<crate::ocpp::Asking>,
+}
+
+/// The answer as three pieces around the serialized `devices`: nested
+/// under `params` (`get_dev_info`), or flat with `dev_meta` and `meta`
+/// (`get_params`). Joined, they are exactly what serializing `DevInfo` or
+/// `FlatParams` gives.
+fn assemble(
+    params: &Params<'_>,
+    around: &Around,
+    devices: Bytes,
+    flat_meta: Option<(Value, Value)>,
+) -> Result<Vec<Bytes>, ApiError> {
+    let mut head = Vec::with_capacity(2048);
+    if flat_meta.is_some() {
+        write_json(&mut head, params)?;
+        // The parameters' keys, then the site's beside them.
+        head.pop();
+        head.push(b',');
     } else {
-        serde_json::to_string(&DevInfo { params, site })
-    };
-    text.map_err(|e| ApiError::Unavailable(e.to_string()))
+        head.extend_from_slice(b"{\"params\":");
+        write_json(&mut head, params)?;
+        head.push(b',');
+    }
+    head.extend_from_slice(b"\"auth_cnt\":");
+    write_json(&mut head, &around.auth_cnt)?;
+    head.extend_from_slice(b",\"devices\":");
+    let mut tail = Vec::with_capacity(64);
+    tail.extend_from_slice(b",\"loadmgr_disabled\":");
+    write_json(&mut tail, &around.loadmgr_disabled)?;
+    if !around.ocpp_asking.is_empty() {
+        tail.extend_from_slice(b",\"ocpp_asking\":");
+        write_json(&mut tail, &around.ocpp_asking)?;
+    }
+    if let Some((dev_meta, meta)) = flat_meta {
+        tail.extend_from_slice(b",\"dev_meta\":");
+        write_json(&mut tail, &dev_meta)?;
+        tail.extend_from_slice(b",\"meta\":");
+        write_json(&mut tail, &meta)?;
+    }
+    tail.push(b'}');
+    Ok(vec![Bytes::from(head), devices, Bytes::from(tail)])
 }
 
-/// `get_dev_info`, as JSON text; user ids only for the admin.
-pub async fn get(state: &AppState, admin: bool) -> Result<String, ApiError> {
-    render(state, false, admin).await
+/// `get_dev_info`, as pieces of JSON text; user ids only for the admin.
+pub async fn get(
+    state: &AppState,
+    admin: bool,
+    filter: &Filter<'_>,
+) -> Result<Vec<Bytes>, ApiError> {
+    render(state, false, admin, filter).await
 }
 
-/// `get_params`: the parameters flat, the devices and `dev_meta`, as JSON
-/// text; user ids only for the admin.
-pub async fn get_params(state: &AppState, admin: bool) -> Result<String, ApiError> {
-    render(state, true, admin).await
+/// `get_params`: the parameters flat, the devices and `dev_meta`, as
+/// pieces of JSON text; user ids only for the admin.
+pub async fn get_params(state: &AppState, admin: bool) -> Result<Vec<Bytes>, ApiError> {
+    render(state, true, admin, &Filter::default()).await
 }
 
 /// Every supported device type with its display name (`dev_meta`).
@@ -495,6 +802,144 @@ mod tests {
             fixture, now,
             "{REASONS_FIXTURE} is not what get_dev_info gives: rerun with CHARGEBRAIN_UPDATE_SNAPSHOT=1 and check the page's tests"
         );
+    }
+
+    /// A small site: a wallbox charging for a user, one without a view yet,
+    /// a meter and a group, as `render` gets them.
+    fn site() -> (Snapshot, Vec<DeviceSettings>) {
+        let settings: Vec<DeviceSettings> = [
+            ("E1", "evse_ajax"),
+            ("E2", "evse_ajax"),
+            ("M3", "meter_ajax"),
+            ("E4", "evse_group"),
+        ]
+        .iter()
+        .map(|(dev_id, dev_type)| {
+            serde_json::from_value(serde_json::json!({
+                "dev_id": dev_id, "dev_type": dev_type, "name": format!("the \"{dev_id}\""),
+            }))
+            .unwrap()
+        })
+        .collect();
+        // The snapshot's devices in another order than the plant's (a change
+        // since the cycle): they are matched by dev_id.
+        let snapshot = Snapshot {
+            devices: ["M3", "E1", "E4", "E2"]
+                .iter()
+                .map(|d| (d.to_string(), None))
+                .collect(),
+            evses: vec![None, Some(charging(false)), None, None],
+            meters: vec![
+                Some(MeterView {
+                    import: 5,
+                    current_l2: -700,
+                    ..MeterView::default()
+                }),
+                None,
+                None,
+                None,
+            ],
+            ..Snapshot::default()
+        };
+        (snapshot, settings)
+    }
+
+    fn mqtt() -> crate::mqtt::StatusView {
+        crate::mqtt::Status::new(&crate::mqtt::MqttSettings::default()).view()
+    }
+
+    #[test]
+    fn the_answer_in_pieces_is_the_structs_serialized_byte_for_byte() {
+        let (snapshot, settings) = site();
+        for (admin, flat) in [(true, false), (false, false), (true, true), (false, true)] {
+            let list =
+                DeviceList::render(&snapshot, settings.iter().map(|s| (s, true)), admin).unwrap();
+            let around = Around {
+                auth_cnt: list.auth_cnt,
+                loadmgr_disabled: true,
+                ocpp_asking: Vec::new(),
+            };
+            let p = params(&snapshot, "CB-1", mqtt());
+            let meta = flat.then(|| (dev_types(), super::super::meta::meta()));
+            let pieces = assemble(&p, &around, list.json.clone(), meta).unwrap();
+            let joined = String::from_utf8(pieces.concat()).unwrap();
+
+            let now = Instant::now();
+            let views = visible_views(&snapshot, admin);
+            let at = |dev_id: &str| snapshot.devices.iter().position(|(d, _)| d == dev_id);
+            let devices = settings
+                .iter()
+                .enumerate()
+                .map(|(i, s)| device(i + 1, s, true, at(&s.dev_id), &snapshot, &views, now))
+                .collect();
+            let site = SiteKeys {
+                auth_cnt: around.auth_cnt,
+                devices,
+                loadmgr_disabled: true,
+                ocpp_asking: Vec::new(),
+            };
+            let typed = if flat {
+                serde_json::to_string(&FlatParams {
+                    params: p,
+                    site,
+                    dev_meta: dev_types(),
+                    meta: super::super::meta::meta(),
+                })
+            } else {
+                serde_json::to_string(&DevInfo { params: p, site })
+            }
+            .unwrap();
+            assert_eq!(joined, typed, "admin {admin}, flat {flat}");
+            let v: Value = serde_json::from_str(&joined).unwrap();
+            assert_eq!(v["devices"][0]["user"], if admin { "U3f09" } else { "" });
+            assert_eq!(v["devices"][2]["current_l2"], -700);
+        }
+    }
+
+    #[test]
+    fn a_selection_is_the_devices_asked_for_with_the_keys_asked_for() {
+        let (snapshot, settings) = site();
+        let list = DeviceList::render(&snapshot, settings.iter().map(|s| (s, true)), true).unwrap();
+        let all: Value = serde_json::from_slice(&list.json).unwrap();
+        assert_eq!(list.select(None, None).unwrap(), list.json);
+        let some: Value =
+            serde_json::from_slice(&list.select(Some(&[2, 0]), None).unwrap()).unwrap();
+        assert_eq!(some, Value::Array(vec![all[2].clone(), all[0].clone()]));
+        let keys: Value = serde_json::from_slice(
+            &list
+                .select(Some(&[0, 2]), Some(&["lb_reason", "import", "name"]))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            keys,
+            serde_json::json!([
+                {"name": "the \"E1\"", "dev_id": "E1", "lb_reason": all[0]["lb_reason"]},
+                {"name": "the \"M3\"", "dev_id": "M3", "import": 5},
+            ])
+        );
+        assert_eq!(
+            list.index.get("m3"),
+            Some(&2),
+            "dev_ids are found in any case"
+        );
+    }
+
+    #[test]
+    fn the_known_fields_are_those_of_every_kind_of_device() {
+        let keys = device_keys();
+        for key in [
+            "dev_id",
+            "name",
+            "state",
+            "lb_reason_code",
+            "import",
+            "role",
+            "group",
+        ] {
+            assert!(keys.contains(key), "{key}: {keys:?}");
+        }
+        assert!(!keys.contains("user_display"), "skipped when serialized");
     }
 
     fn charging(display: bool) -> EvseView {

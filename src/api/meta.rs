@@ -1,7 +1,8 @@
 //! `meta` of `get_params`: what the keys and numbers of the answers mean,
 //! for a client that shows them to people (the admin page): each device
 //! type's kind and how it is reached, the meter roles and the wallbox
-//! states in words. Beside `dev_meta`, which stays the cFos map of type
+//! states in words, and every key a device can have (what `get_dev_info`'s
+//! `fields=` takes). Beside `dev_meta`, which stays the cFos map of type
 //! names that existing clients read.
 
 use actors::alloc::budget::MeterRole;
@@ -83,7 +84,12 @@ pub fn meta() -> Value {
         .iter()
         .map(|&s| (s.code().to_string(), state_name(s).into()))
         .collect();
-    json!({ "dev_types": dev_types, "roles": roles, "evse_states": states })
+    json!({
+        "dev_types": dev_types,
+        "roles": roles,
+        "evse_states": states,
+        "device_fields": super::dev_info::device_keys(),
+    })
 }
 
 #[cfg(test)]

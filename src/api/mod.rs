@@ -34,6 +34,7 @@ use tokio::sync::watch;
 pub(crate) use admin::log_change;
 pub use auth::{Auth, Verifier, VerifySlots};
 pub use caller::Caller;
+pub use dev_info::AnswerCache;
 pub use error::ApiError;
 pub use params::Params;
 
@@ -69,6 +70,8 @@ pub struct AppState {
     pub mqtt_restart: crate::mqtt::Restarter,
     /// The OCPP endpoint's charge points asking to connect.
     pub ocpp: Arc<crate::ocpp::OcppServer>,
+    /// `get_dev_info`'s and `get_params`' devices, serialized once per snapshot.
+    pub answers: dev_info::AnswerCache,
 }
 
 impl AppState {
@@ -240,8 +243,11 @@ async fn cnf(
 #[derive(Debug)]
 pub enum Answer {
     Json(Value),
-    /// JSON already serialized (the big reads).
+    /// JSON already serialized.
     JsonText(String),
+    /// JSON already serialized, in pieces shared with other answers (the
+    /// big reads): sent one after the other, never joined.
+    JsonParts(Vec<web::Bytes>),
     Csv(String),
 }
 
@@ -250,6 +256,15 @@ impl Answer {
         match self {
             Answer::Json(value) => HttpResponse::Ok().json(value),
             Answer::JsonText(text) => json_text(text),
+            Answer::JsonParts(parts) => {
+                let len: usize = parts.iter().map(web::Bytes::len).sum();
+                let stream = futures_util::stream::iter(
+                    parts.into_iter().map(Ok::<_, std::convert::Infallible>),
+                );
+                HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(actix_web::body::SizedStream::new(len as u64, stream))
+            }
             Answer::Csv(csv) => HttpResponse::Ok()
                 .content_type("text/csv; charset=utf-8")
                 .body(csv),
@@ -261,6 +276,8 @@ impl Answer {
         match self {
             Answer::Json(value) => value.to_string(),
             Answer::JsonText(text) | Answer::Csv(text) => text,
+            Answer::JsonParts(parts) => String::from_utf8(parts.concat())
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
         }
     }
 }
@@ -302,10 +319,13 @@ pub async fn dispatch(
         "accept_license" => admin::accept_license(state, req, params).await?,
         "change_admin_pwd" => admin::change_admin_pwd(state, req, params, body.as_ref()).await?,
         "del_device" => admin::del_device(state, req, params).await?,
-        // The big reads are serialized straight from typed structs.
+        // The big reads: their devices serialized once per snapshot.
         "get_dev_info" => {
+            let filter = dev_info::Filter::parse(params)?;
             let admin = reads_as_admin(state, caller, &credentials).await?;
-            return Ok(Answer::JsonText(dev_info::get(state, admin).await?));
+            return Ok(Answer::JsonParts(
+                dev_info::get(state, admin, &filter).await?,
+            ));
         }
         "get_cm_vars" => admin::get_cm_vars(state).await?,
         "get_dev_types" => dev_info::dev_types(),
@@ -316,7 +336,7 @@ pub async fn dispatch(
         "get_new_user_id" => users::new_user_id()?,
         "get_params" => {
             let admin = reads_as_admin(state, caller, &credentials).await?;
-            return Ok(Answer::JsonText(dev_info::get_params(state, admin).await?));
+            return Ok(Answer::JsonParts(dev_info::get_params(state, admin).await?));
         }
         "get_ta_log" => return Ok(Answer::Csv(wallboxes::charging_log(state).await?)),
         "get_user" => users::get_user(state, req, params).await?,

@@ -1,7 +1,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { askingRows, defaultType, deviceFields, fieldsOf, isWallbox, kindOf, metaOf, nextId, roleOptions, typeInfo, typeOptions } from "../js/lib/devices.js";
+import { CHOICE_FIELDS, ID_FIELDS, askingRows, defaultType, deviceFields, fieldsOf, filterQuery, isWallbox, kindOf, metaOf, nextId, roleOptions, typeInfo, typeOptions } from "../js/lib/devices.js";
 
 // get_params's dev_meta and meta as the daemon answers them (a unit test
 // of the daemon, src/api/meta.rs, checks this file against its answer).
@@ -26,6 +26,16 @@ test("a configured device's kind is what the daemon says of its type", () => {
   assert.equal(kindOf(META, { dev_type: "evse_new", is_evse: true }), "wallbox", "a type the page was not told of: by is_evse");
   const devices = [{ dev_id: "E1", dev_type: "evse_powerbrain" }, { dev_id: "E2", dev_type: "evse_group" }, { dev_id: "M1", dev_type: "meter_ajax" }];
   assert.deepEqual(devices.filter(isWallbox(META)).map((d) => d.dev_id), ["E1"]);
+});
+
+test("the fields the views ask get_dev_info for are ones the daemon knows, and enough", () => {
+  // A field the daemon does not know is refused with 400: the view would fail.
+  for (const f of [...CHOICE_FIELDS, ...ID_FIELDS]) assert.ok(DAEMON.meta.device_fields.includes(f), f);
+  assert.deepEqual(filterQuery(CHOICE_FIELDS), { fields: "dev_type,is_evse,name" });
+  // A wallbox as the users' view gets it (only those keys and the dev_id) is still told apart.
+  const chosen = [{ dev_id: "E1", dev_type: "evse_powerbrain", is_evse: true, name: "Carport" },
+    { dev_id: "M1", dev_type: "meter_sdm630", is_evse: false, name: "Grid" }, { dev_id: "E9", dev_type: "evse_new", is_evse: true, name: "?" }];
+  assert.deepEqual(chosen.filter(isWallbox(META)).map((d) => d.dev_id), ["E1", "E9"]);
 });
 
 test("the daemon's words for the roles, by number, as select options", () => {

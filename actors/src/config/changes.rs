@@ -4,6 +4,8 @@
 //! shown; of users (whose cards and PINs are credentials) only the fields
 //! that changed are named. Pure.
 
+use std::collections::{HashMap, HashSet};
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -36,18 +38,27 @@ pub fn changes(before: &State, after: &State) -> Vec<String> {
         };
         out.push(format!("{key}: {old} → {new}"));
     }
+    // By dev_id, in one pass each (a site may have thousands of devices);
+    // only a device that differs is compared field by field.
+    let was: HashMap<&str, &DeviceSettings> = before
+        .devices
+        .iter()
+        .map(|d| (d.dev_id.as_str(), d))
+        .collect();
     for d in &after.devices {
-        match before.devices.iter().find(|b| b.dev_id == d.dev_id) {
+        match was.get(d.dev_id.as_str()) {
             None => out.push(format!("{} added ({})", d.dev_id, d.dev_type.key())),
-            Some(b) => {
+            Some(&b) if b == d => {}
+            Some(&b) => {
                 for (key, old, new) in fields_changed::<DeviceSettings>(b, d) {
                     out.push(format!("{}.{key}: {old} → {new}", d.dev_id));
                 }
             }
         }
     }
+    let kept: HashSet<&str> = after.devices.iter().map(|d| d.dev_id.as_str()).collect();
     for b in &before.devices {
-        if !after.devices.iter().any(|d| d.dev_id == b.dev_id) {
+        if !kept.contains(b.dev_id.as_str()) {
             out.push(format!("{} deleted", b.dev_id));
         }
     }

@@ -1,6 +1,6 @@
 //! How a device is declared in settings (and, later, through the API).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -346,14 +346,36 @@ pub fn validate_changed(
     changed: &[String],
     endpoint_of: &dyn Fn(&DeviceSettings) -> Result<Option<String>, String>,
 ) -> Result<(), DeviceSettingsError> {
+    changed_problems(devices, changed, endpoint_of)
+        .into_iter()
+        .next()
+        .map_or(Ok(()), Err)
+}
+
+/// Every problem `validate_changed` looks for, in the devices' order; each
+/// device's endpoint is worked out once (a site may have thousands).
+pub fn changed_problems(
+    devices: &[DeviceSettings],
+    changed: &[String],
+    endpoint_of: &dyn Fn(&DeviceSettings) -> Result<Option<String>, String>,
+) -> Vec<DeviceSettingsError> {
     let wallbox_at = |d: &DeviceSettings| -> Result<Option<(String, u8)>, String> {
         if !d.dev_type.is_evse() {
             return Ok(None);
         }
         Ok(endpoint_of(d)?.map(|e| (e, d.id)))
     };
+    let changed: HashSet<&str> = changed.iter().map(String::as_str).collect();
+    // Which wallboxes are at each endpoint and unit, in the devices' order.
+    let mut wallboxes: HashMap<(String, u8), Vec<usize>> = HashMap::new();
     for (index, d) in devices.iter().enumerate() {
-        if !changed.contains(&d.dev_id) {
+        if let Ok(Some(here)) = wallbox_at(d) {
+            wallboxes.entry(here).or_default().push(index);
+        }
+    }
+    let mut out = Vec::new();
+    for (index, d) in devices.iter().enumerate() {
+        if !changed.contains(d.dev_id.as_str()) {
             continue;
         }
         let fail = |field, reason: String| DeviceSettingsError {
@@ -362,32 +384,41 @@ pub fn validate_changed(
             reason,
         };
         if d.dev_id.get(1..).is_some_and(|n| n.starts_with('0')) {
-            return Err(fail(
+            out.push(fail(
                 "dev_id",
                 format!(
                     "'{}': the number starts at 1, without leading zeros",
                     d.dev_id
                 ),
             ));
-        }
-        let Some(here) = wallbox_at(d).map_err(|e| fail("address", e))? else {
             continue;
-        };
-        for other in devices.iter().filter(|o| o.dev_id != d.dev_id) {
-            if wallbox_at(other).ok().flatten().as_ref() == Some(&here) {
-                return Err(fail(
-                    "address",
-                    format!(
-                        "{} unit {} is wallbox {} already",
-                        d.address.trim(),
-                        d.id,
-                        other.dev_id
-                    ),
-                ));
+        }
+        let here = match wallbox_at(d) {
+            Ok(Some(here)) => here,
+            Ok(None) => continue,
+            Err(e) => {
+                out.push(fail("address", e));
+                continue;
             }
+        };
+        let other = wallboxes.get(&here).and_then(|at| {
+            at.iter()
+                .map(|&o| &devices[o])
+                .find(|o| o.dev_id != d.dev_id)
+        });
+        if let Some(other) = other {
+            out.push(fail(
+                "address",
+                format!(
+                    "{} unit {} is wallbox {} already",
+                    d.address.trim(),
+                    d.id,
+                    other.dev_id
+                ),
+            ));
         }
     }
-    Ok(())
+    out
 }
 
 /// An `attach` names a meter that exists and measures no other wallbox.

@@ -26,8 +26,8 @@ pub use cfos::{ignored_keys, IGNORED_DEVICE, READ_ONLY_DEVICE, READ_ONLY_PARAMS}
 pub use changes::changes;
 pub use codes::{DisablePolicy, MeterRole, Rotation};
 pub use device::{
-    device_problems, validate_changed, validate_devices, CurrentLimit, DeviceSettings,
-    DeviceSettingsError,
+    changed_problems, device_problems, validate_changed, validate_devices, CurrentLimit,
+    DeviceSettings, DeviceSettingsError,
 };
 pub use formulas::{
     check_formula_names, formula_problems, no_new_formula_problems, settings_formula_problems,

@@ -4,7 +4,7 @@
 //! the last hour and as one-minute means for 48 hours, in memory, bounded;
 //! saved at shutdown and loaded at start. Pure.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +66,10 @@ pub struct History {
     version: u32,
     /// The wallboxes' dev_ids; samples refer to them by index.
     wallboxes: Vec<String>,
+    /// Each dev_id's index in `wallboxes` (built when they differ in
+    /// length: a site may have thousands of wallboxes, each cycle).
+    #[serde(skip)]
+    index: HashMap<String, u16>,
     fine: VecDeque<Sample>,
     coarse: VecDeque<Sample>,
     #[serde(skip)]
@@ -154,11 +158,18 @@ impl History {
 
     /// The index of a wallbox's dev_id, added if new.
     fn index_of(&mut self, dev_id: &str) -> Option<u16> {
-        if let Some(i) = self.wallboxes.iter().position(|w| w == dev_id) {
-            return u16::try_from(i).ok();
+        if self.index.len() != self.wallboxes.len() {
+            self.index = (0..)
+                .zip(&self.wallboxes)
+                .map(|(i, w)| (w.clone(), i))
+                .collect();
+        }
+        if let Some(&i) = self.index.get(dev_id) {
+            return Some(i);
         }
         let i = u16::try_from(self.wallboxes.len()).ok()?;
         self.wallboxes.push(dev_id.to_string());
+        self.index.insert(dev_id.to_string(), i);
         Some(i)
     }
 

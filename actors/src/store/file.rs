@@ -7,7 +7,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::StoreError;
+use super::{journal, StoreError};
 use crate::config::{State, STATE_VERSION};
 
 /// The file operations the store needs, one call each, so that a test can
@@ -80,8 +80,9 @@ pub(crate) fn parent_dir(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// Reads the state file: `None` if there is none yet. A file that does not
-/// parse is an error, and is left untouched for a person to look at.
+/// Reads the state file and the changes its journal holds: `None` if there
+/// is none yet. A file that does not parse is an error, and is left
+/// untouched for a person to look at.
 pub fn load(path: &Path) -> Result<Option<State>, StoreError> {
     load_from(&RealFs, path)
 }
@@ -98,10 +99,25 @@ pub fn load_from(fs: &dyn FileSystem, path: &Path) -> Result<Option<State>, Stor
             })
         }
     };
-    let state: State = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+    let mut state: State = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
         path: path.display().to_string(),
         reason: e.to_string(),
     })?;
+    // The changes since the file was written, from its journal.
+    let journal_path = super::journal_path(path);
+    let journal = fs.read(&journal_path).map_err(|e| StoreError::Read {
+        path: journal_path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let records = journal
+        .as_deref()
+        .and_then(|j| journal::read(j, &journal::hash(&bytes)));
+    for record in records.map(|(r, _)| r).unwrap_or_default() {
+        journal::apply(&mut state, record).map_err(|reason| StoreError::Corrupt {
+            path: journal_path.display().to_string(),
+            reason,
+        })?;
+    }
     if state.version != STATE_VERSION {
         return Err(StoreError::Corrupt {
             path: path.display().to_string(),

@@ -573,3 +573,193 @@ fn the_store_prints_no_state() {
     let save = super::Save(secret);
     assert_eq!(format!("{save:?}"), "Save(..)");
 }
+
+// The journal of a large state (`journal.rs`): every state is journaled here.
+
+/// A wallbox whose name tells the state it belongs to.
+fn wallbox(n: u32, name: &str) -> crate::config::DeviceSettings {
+    serde_json::from_value(serde_json::json!({
+        "dev_id": format!("E{n}"), "dev_type": "evse_ajax", "name": name,
+    }))
+    .expect("a valid device")
+}
+
+/// A state with ten wallboxes, E2 named `name`, and `title` (its desc says
+/// the same, so that a mix of two states shows).
+fn journaled(title: &str, name: &str) -> State {
+    let mut s = state(title);
+    s.devices = (1..=10)
+        .map(|n| wallbox(n, if n == 2 { name } else { "box" }))
+        .collect();
+    s
+}
+
+/// A store that journals every change, after `changes` were saved and
+/// acknowledged one after the other on top of a seeded state file.
+fn journal_store(fs: &SimFs, changes: &[State]) -> Store {
+    let seed = journaled("seed", "seed");
+    super::save_atomic_with(fs, &dir().join(STATE_FILE), &seed).expect("seeded");
+    let mut store = Store::with_fs(dir().join(STATE_FILE), seed, Box::new(fs.clone()));
+    store.journal_from = 0;
+    for change in changes {
+        store.save(change.clone()).expect("acknowledged");
+    }
+    store
+}
+
+fn loaded(disk: &SimFs) -> Result<Option<State>, StoreError> {
+    load_from(disk, &dir().join(STATE_FILE))
+}
+
+/// Checks every disk a cut can leave: it loads as `acknowledged`, or as
+/// `in_flight` when the change was not acknowledged; and a store started on
+/// it saves and loads the next change.
+fn check_disks(fs: &SimFs, what: &str, ok: bool, acknowledged: &State, in_flight: &State) {
+    let disks = fs.after_cut();
+    assert!(!disks.is_empty());
+    for disk in disks {
+        let got = loaded(&disk);
+        let got = match got {
+            Ok(Some(s)) => s,
+            other => panic!("{what}: the disk loads as {other:?}"),
+        };
+        if ok {
+            assert_eq!(&got, in_flight, "{what}: the acknowledged state was lost");
+        } else {
+            assert!(
+                got == *acknowledged || got == *in_flight,
+                "{what}: loaded {} / {}, neither the acknowledged nor the new state",
+                got.title,
+                got.devices[1].name
+            );
+        }
+        // After the restart, the next change is saved and loads.
+        let mut restarted = Store::with_fs(dir().join(STATE_FILE), got, Box::new(disk.clone()));
+        restarted.journal_from = 0;
+        let next = journaled("after", "after");
+        restarted
+            .save(next.clone())
+            .expect("saved after the restart");
+        assert_eq!(loaded(&disk), Ok(Some(next)), "{what}: after the restart");
+    }
+}
+
+#[test]
+fn a_journal_append_cut_at_any_step_leaves_the_acknowledged_or_the_new_state() {
+    // The first append starts the journal; a later one extends it.
+    for earlier in [
+        vec![],
+        vec![journaled("one", "one"), journaled("two", "two")],
+    ] {
+        let acknowledged = earlier.last().cloned().unwrap_or(journaled("seed", "seed"));
+        // A title and a device change: both kinds of what a record holds.
+        let change = journaled("three", "three");
+        let steps = {
+            let fs = SimFs::default();
+            let mut store = journal_store(&fs, &earlier);
+            let before = fs.trace().len();
+            store.save(change.clone()).expect("saved");
+            fs.trace().len() - before
+        };
+        for cut in 0..=steps {
+            let fs = SimFs::default();
+            let mut store = journal_store(&fs, &earlier);
+            let before = fs.trace().len();
+            fs.cut_after(cut);
+            let answer = store.save(change.clone());
+            let done = fs.trace()[before..].to_vec();
+            assert_eq!(answer.is_ok(), cut == steps, "cut after {done:?}");
+            assert!(
+                !done.iter().any(|op| op.contains("rename")),
+                "an append does not rewrite the state file: {done:?}"
+            );
+            let what = format!("{} earlier, cut after {done:?}", earlier.len());
+            check_disks(&fs, &what, answer.is_ok(), &acknowledged, &change);
+        }
+    }
+}
+
+#[test]
+fn a_compaction_cut_at_any_step_loses_nothing() {
+    let changes = [journaled("one", "one"), journaled("two", "two")];
+    let steps = {
+        let fs = SimFs::default();
+        let mut store = journal_store(&fs, &changes);
+        let before = fs.trace().len();
+        store.compact().expect("compacted");
+        fs.trace().len() - before
+    };
+    assert!(steps >= 5, "a whole write and the journal emptied");
+    for cut in 0..=steps {
+        let fs = SimFs::default();
+        let mut store = journal_store(&fs, &changes);
+        let before = fs.trace().len();
+        fs.cut_after(cut);
+        let answer = store.compact();
+        let done = fs.trace()[before..].to_vec();
+        assert_eq!(answer.is_ok(), cut == steps, "cut after {done:?}");
+        // Compacting changes nothing a load sees.
+        let what = format!("compaction cut after {done:?}");
+        check_disks(&fs, &what, true, &changes[1], &changes[1]);
+    }
+    // Done, the state file holds it all and the journal is empty.
+    let fs = SimFs::default();
+    let mut store = journal_store(&fs, &changes);
+    store.compact().expect("compacted");
+    let whole: State = serde_json::from_slice(
+        &fs.read(&dir().join(STATE_FILE))
+            .expect("read")
+            .expect("a state file"),
+    )
+    .expect("the state file alone");
+    assert_eq!(whole, changes[1]);
+    assert_eq!(
+        fs.read(&super::journal_path(&dir().join(STATE_FILE)))
+            .expect("read"),
+        Some(Vec::new())
+    );
+}
+
+#[test]
+fn every_kind_of_change_goes_through_the_journal_and_loads_back() {
+    let fs = SimFs::default();
+    let mut store = journal_store(&fs, &[]);
+    let mut s = journaled("seed", "seed");
+    let mut steps: Vec<(&str, State)> = Vec::new();
+    s.devices[4].name = "five".into();
+    steps.push(("one device changed", s.clone()));
+    s.devices.remove(2);
+    steps.push(("one removed", s.clone()));
+    s.devices.push(wallbox(11, "new"));
+    s.devices.push(wallbox(3, "back"));
+    steps.push(("two added, one of them again", s.clone()));
+    s.params.max_total_current = 40_000.into();
+    s.soft_meters.insert("E1".into(), 7);
+    steps.push(("parameters and soft meters", s.clone()));
+    s.devices.swap(0, 1);
+    steps.push(("two swapped (the whole state)", s.clone()));
+    s.mqtt = Some(crate::config::MqttSettings::default());
+    steps.push(("MQTT set", s.clone()));
+    s.mqtt = None;
+    steps.push(("MQTT back to settings.toml's (a key gone)", s.clone()));
+    for (what, state) in steps {
+        let journal_before = fs
+            .read(&super::journal_path(&dir().join(STATE_FILE)))
+            .expect("read")
+            .map_or(0, |j| j.len());
+        store.save(state.clone()).expect("saved");
+        assert_eq!(loaded(&fs), Ok(Some(state.clone())), "{what}");
+        if what == "one device changed" {
+            let journal = fs
+                .read(&super::journal_path(&dir().join(STATE_FILE)))
+                .expect("read")
+                .expect("a journal");
+            let device = serde_json::to_vec(&state.devices[4]).expect("json");
+            assert!(
+                journal.len() - journal_before < device.len() + 100,
+                "the device and little more: {}",
+                String::from_utf8_lossy(&journal)
+            );
+        }
+    }
+}

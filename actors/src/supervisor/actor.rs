@@ -3,6 +3,7 @@
 //! how a new configuration is written and put into force. Its message
 //! handlers are in `handlers.rs`.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -229,10 +230,8 @@ impl Supervisor {
             .iter()
             .map(|d| d.settings.clone())
             .collect();
-        for gone in before
-            .iter()
-            .filter(|id| !settings.iter().any(|d| d.dev_id == **id))
-        {
+        let kept: HashSet<&str> = settings.iter().map(|d| d.dev_id.as_str()).collect();
+        for gone in before.iter().filter(|id| !kept.contains(id.as_str())) {
             self.metrics.forget_device(gone);
         }
         let now = self.now_ms();
@@ -245,13 +244,15 @@ impl Supervisor {
         // A running device keeps its last known status until its next poll:
         // a reconfiguration is no communication error.
         let mut devices = supervised(&self.plant);
+        let fresh_ids: HashSet<&str> = fresh.iter().map(String::as_str).collect();
+        let mut last: HashMap<&str, &Option<DeviceStatus>> = self
+            .devices
+            .iter()
+            .map(|old| (old.dev_id.as_str(), &old.last_status))
+            .collect();
         for d in &mut devices {
-            if !fresh.contains(&d.dev_id) {
-                d.last_status = self
-                    .devices
-                    .iter()
-                    .find(|old| old.dev_id == d.dev_id)
-                    .and_then(|old| old.last_status.clone());
+            if !fresh_ids.contains(d.dev_id.as_str()) {
+                d.last_status = last.remove(d.dev_id.as_str()).cloned().flatten();
             }
         }
         self.devices = devices;
@@ -339,7 +340,8 @@ impl Supervisor {
             .filter(|(view, _)| view.as_ref().is_some_and(|v| v.paused))
             .map(|(_, d)| d.dev_id.clone())
             .collect();
-        for dev_id in paused.iter().filter(|id| !self.paused.contains(id)) {
+        let before: HashSet<&String> = self.paused.iter().collect();
+        for dev_id in paused.iter().filter(|id| !before.contains(id)) {
             self.metrics
                 .wallbox_pauses
                 .get_or_create(&DeviceLabel {

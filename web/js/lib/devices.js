@@ -31,6 +31,14 @@ const always = () => true;
 export const kindOf = (meta, d) => typeInfo(meta, d.dev_type).kind || (d.is_evse ? "wallbox" : "meter");
 export const isWallbox = (meta) => (d) => kindOf(meta, d) === "wallbox";
 
+// What a view asks get_dev_info for when it does not show the devices'
+// live values (its fields= filter; each device keeps its dev_id): a list
+// of wallboxes to choose from needs what kindOf() reads and the name; a
+// view that reads only params or ocpp_asking, no more than the dev_ids.
+export const CHOICE_FIELDS = ["dev_type", "is_evse", "name"];
+export const ID_FIELDS = ["dev_id"];
+export const filterQuery = (fields) => ({ fields: fields.join(",") });
+
 // The type list for a form: [key, "Name (key)"] in the daemon's order.
 export const typeOptions = (meta) => Object.entries(meta.names).map(([key, name]) => [key, `${name} (${key})`]);
 

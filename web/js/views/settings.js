@@ -6,6 +6,7 @@ import { api, forgetToken } from "../api.js";
 import { firstStart, logInWith, showLogout } from "../login.js";
 import { changes, field } from "../form.js";
 import { amps } from "../lib/format.js";
+import { ID_FIELDS, filterQuery } from "../lib/devices.js";
 import { MQTT_FIELDS, mqttChange, mqttFacts, mqttLine, mqttSource } from "../lib/mqtt.js";
 
 // The parameters of set_params, as form fields (see form.js).
@@ -111,7 +112,7 @@ function mqttPanel() {
     source.textContent = mqttSource(m);
   }
   async function showState() {
-    const info = await api("get_dev_info");
+    const info = await api("get_dev_info", filterQuery(ID_FIELDS));
     const line = mqttLine(info.params.mqtt);
     state.className = "state " + (line ? line.cls : "");
     state.textContent = line ? line.text : "MQTT is off: no broker is set ([mqtt] url).";

@@ -4,7 +4,7 @@
 import { h, say, statusEl } from "../dom.js";
 import { api } from "../api.js";
 import { field } from "../form.js";
-import { isWallbox } from "../lib/devices.js";
+import { CHOICE_FIELDS, filterQuery, isWallbox } from "../lib/devices.js";
 import { daemonMeta } from "../meta.js";
 import { RIGHTS, rightOfCards, userBody } from "../lib/users.js";
 
@@ -21,7 +21,7 @@ export async function users(root) {
   let boxes = [];
 
   async function load() {
-    const [u, info, meta] = await Promise.all([api("get_users"), api("get_dev_info"), daemonMeta()]);
+    const [u, info, meta] = await Promise.all([api("get_users"), api("get_dev_info", filterQuery(CHOICE_FIELDS)), daemonMeta()]);
     if (!root.isConnected) return;
     all = u;
     boxes = info.devices.filter(isWallbox(meta));

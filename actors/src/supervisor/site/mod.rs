@@ -9,7 +9,7 @@
 //! what `get_dev_info` shows). `names.rs` is what formulas read,
 //! `requests.rs` what the API asks between cycles.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 mod allocation;
@@ -318,17 +318,20 @@ impl Site {
         restarted: &[String],
         now: u64,
     ) {
-        let mut old = std::mem::take(&mut self.devices);
+        // By dev_id (a site may have thousands of devices).
+        let mut old: HashMap<String, Tracked> = std::mem::take(&mut self.devices)
+            .into_iter()
+            .map(|t| (t.settings.dev_id.clone(), t))
+            .collect();
+        let fresh: HashSet<&str> = restarted.iter().map(String::as_str).collect();
         self.devices = devices
             .iter()
             .map(|settings| {
-                let kept = old
-                    .iter()
-                    .position(|t| {
-                        t.settings.dev_id == settings.dev_id
-                            && !restarted.contains(&settings.dev_id)
-                    })
-                    .map(|i| old.swap_remove(i));
+                let kept = if fresh.contains(settings.dev_id.as_str()) {
+                    None
+                } else {
+                    old.remove(&settings.dev_id)
+                };
                 match kept {
                     Some(mut t) => {
                         if t.settings.max_charging_cur != settings.max_charging_cur {
