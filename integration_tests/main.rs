@@ -17,6 +17,7 @@ mod http_json;
 mod load_management;
 mod logs;
 mod malformed;
+mod merged_reads;
 mod metrics;
 mod modbus_api;
 mod modbus_device;

@@ -118,6 +118,13 @@ impl PyDevice {
         serde_json::from_value(got["values"].clone()).ok()
     }
 
+    /// The reads answered since the last look: (function code, address,
+    /// count).
+    pub async fn reads(&mut self) -> Vec<(u8, u16, u16)> {
+        let got = self.ask(json!({"cmd": "reads"})).await;
+        serde_json::from_value(got["reads"].clone()).expect("reads")
+    }
+
     /// The writes since the last look: (function code, address, words).
     pub async fn writes(&mut self) -> Vec<(u8, u16, Vec<u16>)> {
         let got = self.ask(json!({"cmd": "writes"})).await;

@@ -21,6 +21,7 @@ command a line on stdin:
 
     {"cmd": "get", "table": "holding", "addr": A, "count": N}  -> {"values": [...]}
     {"cmd": "writes"}  -> {"writes": [[function, addr, [words]], ...]} (since the last look)
+    {"cmd": "reads"}  -> {"reads": [[function, addr, count], ...]} (answered, since the last look)
 """
 
 import asyncio
@@ -116,12 +117,15 @@ async def main():
     spec = json.loads(sys.argv[1])
     memory = {}  # "holding"/"input" -> (first address, the live registers)
     writes = []
+    reads = []
 
     async def action(function, start, address, count, registers, values):
         table = "holding" if function in HOLDING else "input"
         memory[table] = (start, registers)
         if values is not None:
             writes.append([function, address, list(values)])
+        elif function in (3, 4):
+            reads.append([function, address, count])
         return None
 
     no_bits = [SimData(65535, values=False, datatype=DataType.BITS)]
@@ -150,6 +154,9 @@ async def main():
         elif cmd["cmd"] == "writes":
             answer = {"writes": writes[:]}
             writes.clear()
+        elif cmd["cmd"] == "reads":
+            answer = {"reads": reads[:]}
+            reads.clear()
         else:
             answer = {"error": f"unknown command {cmd['cmd']}"}
         print(json.dumps(answer), flush=True)

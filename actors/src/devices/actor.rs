@@ -12,10 +12,11 @@ use super::messages::{
 };
 use super::ComStatus;
 use crate::config::DeviceSettings;
+use crate::drivers::plan::Merge;
 use crate::drivers::registry::{Decode, Discover, Layout, Modbus, Step, WallboxControl};
 use crate::drivers::{FailSafe, Read, Reading, Table};
 use crate::metrics::Metrics;
-use crate::transport::{Bus, BusRequest, DeviceError, Op};
+use crate::transport::{Bus, BusRequest, DeviceError, Exception, Op};
 
 /// How often a device that has not been identified yet is asked again.
 const IDENTIFY_RETRY: Duration = Duration::from_secs(10);
@@ -44,6 +45,9 @@ pub struct Device {
     /// observation mode writes nothing at all).
     fail_safe_seen: Option<FailSafe>,
     fail_safe_checked: bool,
+    /// How far a poll's reads are merged: as far as the layout allows,
+    /// until the device refuses a read across registers it lacks.
+    merge: Merge,
     /// Where each request's time and failure are counted.
     metrics: Arc<Metrics>,
     /// Where a discovered device's values are (SunSpec), once found.
@@ -77,6 +81,7 @@ impl Device {
             asserted_at: None,
             fail_safe_seen: None,
             fail_safe_checked: false,
+            merge: Merge::AcrossGaps,
             metrics: Arc::default(),
             layout: None,
             log,
@@ -358,8 +363,8 @@ impl Handler<Poll> for Device {
                 reading
             }));
         }
-        let work = self.exchange_untracked(modbus.reads.iter().map(op).collect());
-        Box::pin(work.into_actor(self).map(move |blocks, device, _| {
+        let work = self.read_planned(modbus, self.merge);
+        Box::pin(work.map(move |blocks, device, _| {
             let reading = blocks.and_then(|blocks| {
                 modbus
                     .decode(&blocks)
@@ -380,6 +385,37 @@ impl Handler<Poll> for Device {
                 }
             }
             reading
+        }))
+    }
+}
+
+impl Device {
+    /// Reads `modbus.reads` in the requests that `merge` plans, and gives
+    /// each read its words. A device that refuses a merged request
+    /// (illegal data address: a register in between it lacks) is asked
+    /// again at once in more careful requests, and so from then on.
+    fn read_planned(
+        &mut self,
+        modbus: &'static Modbus,
+        merge: Merge,
+    ) -> ResponseActFuture<Self, Result<Vec<Vec<u16>>, DeviceError>> {
+        let plan = modbus.plan(merge);
+        let merged = plan.merges(modbus.reads);
+        let work = self.exchange_untracked(plan.requests.iter().map(op).collect());
+        Box::pin(work.into_actor(self).then(
+            move |answers, device, _| -> ResponseActFuture<Self, Result<Vec<Vec<u16>>, DeviceError>> {
+            let refused = matches!(answers, Err(DeviceError::Exception(Exception(2))));
+            if let Some(next) = merge.fallback().filter(|_| refused && merged) {
+                info!(device.log, "a merged read was refused (illegal data address): reading in smaller requests from now on";
+                    "merge" => ?next);
+                device.merge = next;
+                return device.read_planned(modbus, next);
+            }
+            let blocks = answers.and_then(|answers| {
+                plan.split(modbus.reads, &answers)
+                    .map_err(|e| DeviceError::Protocol(e.to_string()))
+            });
+            Box::pin(fut::ready(blocks))
         }))
     }
 }
@@ -514,6 +550,9 @@ impl Handler<UpdateSettings> for Device {
         let fail_safe = |s: &DeviceSettings| (s.fail_safe_duration_s, s.fail_safe_current);
         if fail_safe(&settings) != fail_safe(&self.settings) {
             self.fail_safe_checked = false;
+        }
+        if settings.dev_type != self.settings.dev_type {
+            self.merge = Merge::AcrossGaps;
         }
         self.settings = settings;
     }

@@ -13,6 +13,7 @@ pub mod definition;
 pub mod float_meter;
 pub mod http_json;
 pub mod map;
+pub mod plan;
 pub mod powerbrain;
 pub mod registry;
 pub mod sunspec;

@@ -3,7 +3,8 @@
 //! its row. Everything else asks the row: the API's key and name, whether
 //! it is a wallbox, a meter or a group, how the device is reached, and for
 //! a Modbus device its register map, its reads, how its answers decode and
-//! how a wallbox is told its current.
+//! how a wallbox is told its current. A poll's reads are the registers a
+//! driver needs; the row plans the requests that fetch them (`plan.rs`).
 //!
 //! Adding a driver: a file in `drivers/` that declares its `DRIVER` row, and
 //! its module's name in the `drivers!` list of `drivers/mod.rs`, which puts
@@ -17,7 +18,8 @@ use std::hash::{Hash, Hasher};
 use serde::{Deserialize, Serialize};
 
 use super::http_json::JsonMeter;
-use super::map::RegisterMap;
+use super::map::{RegisterMap, MAX_READ_COUNT};
+use super::plan::{Merge, ReadPlan};
 use super::{DecodeError, EvseReading, FailSafe, FloatMeter, Read, Reading, REGISTRY};
 
 /// Device types of the cFos API document that chargebrain has no driver
@@ -135,6 +137,11 @@ pub trait Layout: fmt::Debug + Send + Sync {
 /// A decoder that is data, not a function: a row built at run time.
 pub trait DecodeData: fmt::Debug + Send + Sync {
     fn decode(&self, reads: &[Read], blocks: &[Vec<u16>]) -> Result<Reading, DecodeError>;
+
+    /// The most registers the device answers in one read.
+    fn max_read(&self) -> u16 {
+        MAX_READ_COUNT
+    }
 }
 
 /// A device that says what it is: one block read, and its `model` from it.
@@ -224,6 +231,20 @@ impl Driver {
 }
 
 impl Modbus {
+    /// The most registers the device answers in one read.
+    pub fn max_read(&self) -> u16 {
+        match self.decode {
+            Decode::Data(data) => data.max_read(),
+            Decode::Code(_) | Decode::FloatMeter(_) | Decode::Discovered(_) => MAX_READ_COUNT,
+        }
+    }
+
+    /// The requests of one poll, merged as far as `merge` allows; no
+    /// driver lists its requests itself.
+    pub fn plan(&self, merge: Merge) -> ReadPlan {
+        ReadPlan::new(self.reads, merge, self.max_read(), self.map)
+    }
+
     /// Decodes the answers to `reads`.
     pub fn decode(&self, blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
         match self.decode {
@@ -415,7 +436,6 @@ impl<'de> Deserialize<'de> for DeviceType {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drivers::map::MAX_READ_COUNT;
 
     #[test]
     fn serde_keys_are_the_api_keys() {

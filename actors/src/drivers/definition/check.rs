@@ -186,6 +186,7 @@ impl Checker<'_> {
             wallbox,
             registers,
             reads,
+            max_read: raw.max_read,
         })
     }
 

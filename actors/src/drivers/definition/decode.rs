@@ -227,6 +227,10 @@ impl DecodeData for Definition {
             },
         }
     }
+
+    fn max_read(&self) -> u16 {
+        self.max_read
+    }
 }
 
 #[allow(clippy::cast_precision_loss)]

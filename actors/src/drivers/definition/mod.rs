@@ -44,6 +44,8 @@ pub struct Definition {
     /// Every register, sorted, for `read=all`.
     pub registers: Vec<NamedRegister>,
     pub reads: Vec<Read>,
+    /// The most registers the device answers in one read (`max_read`).
+    pub max_read: u16,
 }
 
 /// One value of a checked definition.
