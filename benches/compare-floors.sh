@@ -48,12 +48,11 @@ criterion_us() { # binary filter measurement-seconds
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
-daemon_rss() {
+# VmRSS (kB) of a command after it listens and idles 3 s.
+idle_rss() {
   local dir pid
   dir=$(mktemp -d)
-  CHARGEBRAIN__HTTP__LISTEN="127.0.0.1:0" CHARGEBRAIN__SIMULATION__BASE_PORT=0 \
-  CHARGEBRAIN__STORAGE__DIR="$dir" CHARGEBRAIN__LOG__LEVEL=warn \
-    target/release/chargebrain --config settings.toml >"$dir/out" 2>"$dir/err" &
+  "$@" >"$dir/out" 2>"$dir/err" &
   pid=$!
   for _ in $(seq 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.1; done
   sleep 3
@@ -62,17 +61,16 @@ daemon_rss() {
   rm -rf "$dir"
 }
 
-floor_rss() {
-  local dir pid
-  dir=$(mktemp -d)
-  "$floor/floor_http" direct >"$dir/out" 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.1; done
-  sleep 3
-  rss_kb "$pid"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  rm -rf "$dir"
+daemon_rss() {
+  local state
+  state=$(mktemp -d)
+  CHARGEBRAIN__HTTP__LISTEN="127.0.0.1:0" CHARGEBRAIN__SIMULATION__BASE_PORT=0 \
+  CHARGEBRAIN__STORAGE__DIR="$state" CHARGEBRAIN__LOG__LEVEL=warn \
+    idle_rss target/release/chargebrain --config settings.toml
+  rm -rf "$state"
 }
+
+floor_rss() { idle_rss "$floor/floor_http" direct; }
 
 ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a / b:.2f}' if b else '-')" "$1" "$2"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
