@@ -16,9 +16,10 @@ fn common(maker: &str, model: &str) -> Value {
     json!({"id": 1, "points": {"Mn": maker, "Md": model, "Vr": "1.2.3", "SN": "SN42"}})
 }
 
-/// An inverter (103) and a grid meter (203) in one chain, with a model
-/// pysunspec2 knows but the reader does not (120, nameplate) and a
-/// maker's own model it knows neither (64900) between them.
+/// An inverter (103) with its battery (storage 124) and a grid meter (203)
+/// in one chain, with a model pysunspec2 knows but the reader does not
+/// (120, nameplate) and a maker's own model it knows neither (64900)
+/// between them.
 fn integer_chain() -> Value {
     json!({"models": [
         common("Fronius", "Symo 8.2-3-M"),
@@ -27,6 +28,11 @@ fn integer_chain() -> Value {
             "V_SF": -1, "PhVphA": 2301, "PhVphB": 2299, "PhVphC": 2310,
             "W": 6900, "W_SF": 0, "WH": 1_234_567, "WH_SF": 0, "St": 4}},
         {"id": 120, "points": {"DERTyp": 4, "WRtg": 82, "WRtg_SF": 2}},
+        // 87.5 % charged, charging, 5000 W at most, 51.2 V, 98 Ah left.
+        {"id": 124, "points": {
+            "WChaMax": 50, "WChaMax_SF": 2, "ChaState": 875, "ChaState_SF": -1,
+            "StorAval": 98, "StorAval_SF": 0, "InBatV": 512, "InBatV_SF": -1,
+            "ChaSt": 4}},
         {"id": 64900, "raw_len": 12},
         // Feeding 4623 W: L3 has no current (not implemented).
         {"id": 203, "points": {
@@ -71,8 +77,9 @@ async fn meters_and_inverters_are_read_from_their_sunspec_chains() {
     let floats = sunspec_device(float_chain()).await;
     let devices = [
         device("M1", "meter_sunspec", &ints.addr, 1),
-        device("M2", "meter_sunspec_inverter", &ints.addr, 1),
+        device("M2", "inverter_sunspec", &ints.addr, 1),
         device("M3", "meter_sunspec", &floats.addr, 1),
+        // The type's earlier key is still read.
         device("M4", "meter_sunspec_inverter", &floats.addr, 1),
     ]
     .concat();
@@ -89,6 +96,7 @@ async fn meters_and_inverters_are_read_from_their_sunspec_chains() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let info = d.ok("cmd=get_dev_info").await;
     let names = [
+        "dev_type",
         "model",
         "power_w",
         "current_l1",
@@ -102,32 +110,44 @@ async fn meters_and_inverters_are_read_from_their_sunspec_chains() {
     ];
     assert_eq!(
         fields(&device_info(&info, "M1"), &names),
-        json!({"model": "Fronius,Symo 8.2-3-M,SunSpec 203,1.2.3,SN42",
+        json!({"dev_type": "meter_sunspec", "model": "Fronius,Symo 8.2-3-M,SunSpec 203,1.2.3,SN42",
             "power_w": -4623, "current_l1": -10_120, "current_l2": -10_100, "current_l3": 0,
             "voltage_l1": 230, "voltage_l2": 231, "voltage_l3": 230,
             "import": 12_345_670, "export": 890_120})
     );
     assert_eq!(
         fields(&device_info(&info, "M2"), &names),
-        json!({"model": "Fronius,Symo 8.2-3-M,SunSpec 103,1.2.3,SN42",
+        json!({"dev_type": "inverter_sunspec", "model": "Fronius,Symo 8.2-3-M,SunSpec 103,1.2.3,SN42",
             "power_w": 6900, "current_l1": 10_000, "current_l2": 10_050, "current_l3": 9950,
             "voltage_l1": 230, "voltage_l2": 230, "voltage_l3": 231,
             "import": 1_234_567, "export": 0})
     );
     assert_eq!(
         fields(&device_info(&info, "M3"), &names),
-        json!({"model": "SMA,STP 10.0,SunSpec 213,1.2.3,SN42",
+        json!({"dev_type": "meter_sunspec", "model": "SMA,STP 10.0,SunSpec 213,1.2.3,SN42",
             "power_w": 1150, "current_l1": 3500, "current_l2": -500, "current_l3": 1250,
             "voltage_l1": 230, "voltage_l2": 231, "voltage_l3": 229,
             "import": 4_321_000, "export": 1000})
     );
     assert_eq!(
         fields(&device_info(&info, "M4"), &names),
-        json!({"model": "SMA,STP 10.0,SunSpec 113,1.2.3,SN42",
+        json!({"dev_type": "inverter_sunspec", "model": "SMA,STP 10.0,SunSpec 113,1.2.3,SN42",
             "power_w": 10_013, "current_l1": 14_500, "current_l2": 14_250, "current_l3": 14_750,
             "voltage_l1": 231, "voltage_l2": 230, "voltage_l3": 230,
             "import": 5_000_000, "export": 0})
     );
+    // The battery is shown with the devices whose chain has model 124
+    // (both read the integer chain); the float chain has none.
+    let battery = json!({"soc": 88, "state": "charging", "max_charge_w": 5000,
+        "voltage": 51, "available_ah": 98});
+    assert_eq!(device_info(&info, "M1")["storage"], battery);
+    assert_eq!(device_info(&info, "M2")["storage"], battery);
+    for m in ["M3", "M4"] {
+        assert!(device_info(&info, m).get("storage").is_none(), "{m}");
+    }
+    let params = d.ok("cmd=get_params").await;
+    assert_eq!(params["dev_meta"]["inverter_sunspec"], "SunSpec inverter");
+    assert!(params["dev_meta"].get("meter_sunspec_inverter").is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

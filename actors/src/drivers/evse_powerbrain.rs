@@ -84,7 +84,8 @@ pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
             import_wh: block.import_wh,
             export_wh: 0,
             per_phase: block.per_phase,
-        })
+        storage: None,
+})
     } else {
         None
     };

@@ -56,6 +56,7 @@ impl FloatMeter {
                     import_wh,
                     export_wh,
                     per_phase: true,
+                    storage: None,
                 }
             }
             None => {
@@ -72,6 +73,7 @@ impl FloatMeter {
                     import_wh: energy(self.import_kwh, "import energy")?,
                     export_wh: energy(self.export_kwh, "export energy")?,
                     per_phase: false,
+                    storage: None,
                 }
             }
         };
@@ -220,6 +222,7 @@ mod tests {
                     import_wh: 0,
                     export_wh: 0,
                     per_phase,
+                    storage: None,
                 },
                 "{}",
                 case.key

@@ -301,6 +301,7 @@ impl JsonMeter {
             import_wh: energy(&self.import_energy)?,
             export_wh: energy(&self.export_energy)?,
             per_phase,
+            storage: None,
         })
     }
 

@@ -45,7 +45,8 @@ pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
         import_wh: block.import_wh,
         export_wh: 0,
         per_phase: block.per_phase,
-    }))
+    storage: None,
+}))
 }
 
 const OWN: [Register; 18] = [
@@ -119,7 +120,8 @@ mod tests {
                 import_wh: 0,
                 export_wh: 0,
                 per_phase: false,
-            },
+            storage: None,
+},
             "-1 W means no pulse yet"
         );
     }

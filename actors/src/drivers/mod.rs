@@ -43,7 +43,7 @@ drivers![
     evse_ajax,
     evse_ocpp,
     meter_sunspec,
-    meter_sunspec_inverter,
+    inverter_sunspec,
 ];
 
 /// The voltage of a phase where a device reports none (a meter without
@@ -105,6 +105,26 @@ pub struct MeterReading {
     /// Whether `current_ma` holds real per-phase values. A meter without
     /// them (S0 pulse meters, SDM72D-M V1) spreads its power over its phases.
     pub per_phase: bool,
+    /// The battery behind it, where the device reports one (a SunSpec
+    /// storage model 124); shown, not used by load management.
+    pub storage: Option<Storage>,
+}
+
+/// A battery as its inverter reports it (SunSpec model 124). Each value is
+/// `None` where the device does not implement it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Storage {
+    /// State of charge, % of its capacity (`ChaState`), rounded.
+    pub soc: Option<i64>,
+    /// What it does (`ChaSt`): off, empty, discharging, charging, full,
+    /// holding, testing.
+    pub state: Option<&'static str>,
+    /// The charge power it allows at most, W (`WChaMax`).
+    pub max_charge_w: Option<i64>,
+    /// Its voltage, V (`InBatV`).
+    pub voltage: Option<i64>,
+    /// The charge it can give, Ah (`StorAval`).
+    pub available_ah: Option<i64>,
 }
 
 /// The IEC 61851 state of a wallbox, numbered as `get_dev_info` reports it.

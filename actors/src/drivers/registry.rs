@@ -27,6 +27,10 @@ use super::{DecodeError, EvseReading, FailSafe, FloatMeter, Read, Reading, REGIS
 /// be found for it; README "Supported devices").
 pub const NOT_SUPPORTED_YET: &[(&str, &str)] = &[("meter_elenker_meter", "ModbusMeter 5A")];
 
+/// Earlier keys of a type, still accepted in settings: (old key, its key
+/// now). The device is listed and saved under the key now.
+pub const RENAMED: &[(&str, &str)] = &[("meter_sunspec_inverter", "inverter_sunspec")];
+
 /// One row of the registry: a device type.
 #[derive(Debug)]
 pub struct Driver {
@@ -409,6 +413,13 @@ impl std::str::FromStr for DeviceType {
         if let Some(t) = DeviceType::find(key) {
             return Ok(t);
         }
+        if let Some(t) = RENAMED
+            .iter()
+            .find(|(old, _)| *old == key)
+            .and_then(|(_, now)| DeviceType::find(now))
+        {
+            return Ok(t);
+        }
         if let Some((_, name)) = NOT_SUPPORTED_YET.iter().find(|(k, _)| *k == key) {
             return Err(format!("{key} ({name}) is not supported yet"));
         }
@@ -459,16 +470,34 @@ mod tests {
     }
 
     #[test]
+    fn a_renamed_key_is_read_as_the_key_now_and_not_listed() {
+        for (old, now) in RENAMED {
+            let t: DeviceType = old.parse().expect("an old key is accepted");
+            assert_eq!(t.key(), *now);
+            assert_eq!(serde_json::to_value(t).unwrap(), serde_json::json!(now));
+            assert!(DeviceType::find(old).is_none(), "{old} is listed");
+        }
+    }
+
+    #[test]
     fn keys_are_unique_and_say_the_kind() {
         let mut keys: Vec<&str> = DeviceType::all().map(DeviceType::key).collect();
         keys.sort_unstable();
         keys.dedup();
         assert_eq!(keys.len(), DeviceType::all().count(), "a key twice");
-        // The admin page and cFos clients tell wallboxes from meters by the
-        // key (`dev_meta` has keys and names only).
+        // cFos clients tell wallboxes from meters by the key (`dev_meta`
+        // has keys and names only): wallboxes and groups start with
+        // `evse_`, meters with `meter_`, or `inverter_` for an inverter
+        // read as a meter.
         for t in DeviceType::all() {
-            let prefix = if t.is_evse() { "evse_" } else { "meter_" };
-            assert!(t.key().starts_with(prefix), "{t:?}");
+            if t.is_evse() {
+                assert!(t.key().starts_with("evse_"), "{t:?}");
+            } else {
+                assert!(
+                    t.key().starts_with("meter_") || t.key().starts_with("inverter_"),
+                    "{t:?}"
+                );
+            }
             assert_eq!(t.is_group(), t.key() == "evse_group", "{t:?}");
         }
     }

@@ -165,6 +165,7 @@ impl Definition {
             import_wh: energy(&r.import_energy)?,
             export_wh: energy(&r.export_energy)?,
             per_phase,
+            storage: None,
         }))
     }
 

@@ -2,7 +2,7 @@
 //! SolarEdge, KOSTAL, Huawei …) answer the same Modbus model chain. From
 //! base register 40000 ("SunS") a chain of models follows, each a header
 //! (its id and length) and its points, up to the end marker 0xFFFF. A
-//! device of type `meter_sunspec` or `meter_sunspec_inverter` walks the
+//! device of type `meter_sunspec` or `inverter_sunspec` walks the
 //! chain once (`chain.rs`), then polls the one model it reads
 //! (`models.rs`: the meter models 201–204 and 211–214, the inverter models
 //! 101–103 and 111–113), with its scale factors and "not implemented"

@@ -6,12 +6,14 @@
 //! - meters 201 (single phase), 202 (split phase), 203 (wye), 204 (delta):
 //!   integers with scale factors; 211–214 the same as float32;
 //! - inverters 101 (single phase), 102 (split phase), 103 (three phase):
-//!   integers with scale factors; 111–113 the same as float32.
+//!   integers with scale factors; 111–113 the same as float32;
+//! - storage 124 (a battery's state of charge and status), read beside
+//!   either where the chain has it.
 
 use super::chain::{Common, Model};
 use crate::drivers::definition::{in_range, signed_ma};
 use crate::drivers::registry::Layout;
-use crate::drivers::{model_text, DecodeError, MeterReading, Read, Reading, NOMINAL_V};
+use crate::drivers::{model_text, DecodeError, MeterReading, Read, Reading, Storage, NOMINAL_V};
 
 /// Which model a device type reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +122,23 @@ const INVERTER_FLOAT: Points = Points {
     read_len: 34,
 };
 
+/// The storage model: a battery's settings and state.
+const STORAGE: u16 = 124;
+/// Model 124's registers from its header on (all of them): its points,
+/// then their scale factors.
+const STORAGE_LEN: u16 = 26;
+
+/// `ChaSt`, the battery's state, by its value.
+const STORAGE_STATES: [&str; 7] = [
+    "off",
+    "empty",
+    "discharging",
+    "charging",
+    "full",
+    "holding",
+    "testing",
+];
+
 /// The points of model `id` if a device of `want` reads it.
 fn points(want: Want, id: u16) -> Option<Points> {
     match (want, id) {
@@ -136,7 +155,8 @@ fn points(want: Want, id: u16) -> Option<Points> {
 pub struct Found {
     id: u16,
     points: Points,
-    reads: [Read; 1],
+    /// The model's read, then the storage model's where the chain has one.
+    reads: Vec<Read>,
     model: String,
 }
 
@@ -164,10 +184,22 @@ impl Found {
                 model.id, model.addr, model.len
             )));
         }
+        let mut reads = vec![Read::holding(model.addr, points.read_len)];
+        if let Some(storage) = models.iter().find(|m| m.id == STORAGE) {
+            if storage.len + 2 < STORAGE_LEN {
+                return Err(DecodeError::Invalid(format!(
+                    "SunSpec: storage model {STORAGE} at {} is {} registers long, not {}",
+                    storage.addr,
+                    storage.len,
+                    STORAGE_LEN - 2
+                )));
+            }
+            reads.push(Read::holding(storage.addr, STORAGE_LEN));
+        }
         Ok(Found {
             id: model.id,
             points,
-            reads: [Read::holding(model.addr, points.read_len)],
+            reads,
             model: model_text(
                 &common.maker,
                 &common.model,
@@ -319,8 +351,50 @@ impl Found {
             import_wh: energy,
             export_wh: other,
             per_phase,
+            storage: None,
         })
     }
+}
+
+/// A battery from the words of model 124 (from its header on).
+fn storage(words: &[u16]) -> Result<Storage, DecodeError> {
+    let b = Block {
+        id: STORAGE,
+        words,
+        encoding: Encoding::Scaled,
+    };
+    // An unsigned point times its scale factor, rounded; `None` where not
+    // implemented.
+    let point = |at: u16, sf_at: u16, name: &str| -> Result<Option<i64>, DecodeError> {
+        let scale = b.scale(sf_at, &format!("{name}_SF"))?;
+        Ok(b.scaled(at, false, scale, name)?.map(|v| int(v, 1.0)))
+    };
+    let soc = point(8, 22, "ChaState")?;
+    if let Some(soc) = soc.filter(|soc| !(0..=100).contains(soc)) {
+        return Err(DecodeError::Invalid(format!(
+            "SunSpec: model {STORAGE}: ChaState is {soc} %, not 0 to 100"
+        )));
+    }
+    let state = match b.word(11)? {
+        0xffff => None,
+        raw => Some(
+            STORAGE_STATES
+                .get(usize::from(raw).wrapping_sub(1))
+                .copied()
+                .ok_or_else(|| {
+                    DecodeError::Invalid(format!(
+                        "SunSpec: model {STORAGE}: ChaSt is {raw}, not 1 to 7"
+                    ))
+                })?,
+        ),
+    };
+    Ok(Storage {
+        soc,
+        state,
+        max_charge_w: point(2, 18, "WChaMax")?,
+        voltage: point(10, 24, "InBatV")?,
+        available_ah: point(9, 23, "StorAval")?,
+    })
 }
 
 impl Layout for Found {
@@ -329,23 +403,31 @@ impl Layout for Found {
     }
 
     fn decode(&self, blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
-        let words = match blocks {
-            [words] if words.len() == usize::from(self.points.read_len) => words,
-            _ => {
-                return Err(DecodeError::Invalid(format!(
-                    "SunSpec: model {}: expected one block of {} registers",
-                    self.id, self.points.read_len
-                )))
-            }
-        };
-        let id = words.first().copied().unwrap_or_default();
-        if id != self.id {
+        let answered = blocks.len() == self.reads.len()
+            && self
+                .reads
+                .iter()
+                .zip(blocks)
+                .all(|(r, b)| b.len() == usize::from(r.count));
+        if !answered {
+            let counts: Vec<String> = self.reads.iter().map(|r| r.count.to_string()).collect();
             return Err(DecodeError::Invalid(format!(
-                "SunSpec: model {} is now model {id}: the chain changed",
-                self.id
+                "SunSpec: model {}: expected blocks of {} registers",
+                self.id,
+                counts.join(" and ")
             )));
         }
-        Ok(Reading::Meter(self.meter(words)?))
+        for (block, want) in blocks.iter().zip([self.id, STORAGE]) {
+            let id = block.first().copied().unwrap_or_default();
+            if id != want {
+                return Err(DecodeError::Invalid(format!(
+                    "SunSpec: model {want} is now model {id}: the chain changed"
+                )));
+            }
+        }
+        let mut meter = self.meter(&blocks[0])?;
+        meter.storage = blocks.get(1).map(|words| storage(words)).transpose()?;
+        Ok(Reading::Meter(meter))
     }
 
     fn model(&self) -> String {

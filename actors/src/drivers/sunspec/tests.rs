@@ -191,3 +191,83 @@ fn the_walk_starts_at_the_marker() {
         }
     );
 }
+
+/// A model 124 body (after its header): 87.5 % charged (ChaState 875,
+/// SF -1), charging, 5000 W at most (WChaMax 50, SF 2), 51.2 V, 98 Ah
+/// available; the rest not implemented.
+fn storage_124() -> Vec<u16> {
+    let mut m = vec![0xffff; 24];
+    let at = |i: usize| i - 2;
+    m[at(2)] = 50;
+    m[at(8)] = 875;
+    m[at(9)] = 98;
+    m[at(10)] = 512;
+    m[at(11)] = 4;
+    for i in 18..26 {
+        m[at(i)] = 0x8000;
+    }
+    m[at(18)] = 2;
+    m[at(22)] = (-1i16) as u16;
+    m[at(23)] = 0;
+    m[at(24)] = (-1i16) as u16;
+    m
+}
+
+#[test]
+fn a_storage_model_beside_is_read_where_present() {
+    let words = chain(&[(203, meter_203()), (124, storage_124())], true);
+    let Reading::Meter(m) = reading(Want::Meter, &words) else {
+        panic!("a meter")
+    };
+    assert_eq!(m.power_w, -4623, "the meter is read as before");
+    assert_eq!(
+        m.storage,
+        Some(crate::drivers::Storage {
+            soc: Some(88),
+            state: Some("charging"),
+            max_charge_w: Some(5000),
+            voltage: Some(51),
+            available_ah: Some(98),
+        })
+    );
+    let Reading::Meter(m) = reading(Want::Meter, &chain(&[(203, meter_203())], true)) else {
+        panic!("a meter")
+    };
+    assert_eq!(m.storage, None, "no model 124: no battery");
+}
+
+#[test]
+fn a_storage_model_too_short_or_out_of_range_is_an_error() {
+    let e = run(
+        Want::Meter,
+        &chain(&[(203, meter_203()), (124, vec![0; 10])], true),
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("storage model 124 at 40177 is 10 registers long, not 24"),
+        "{e}"
+    );
+    let decode = |body: Vec<u16>| {
+        let words = chain(&[(203, meter_203()), (124, body)], true);
+        let Ok(Step::Found(layout)) = run(Want::Meter, &words) else {
+            panic!("found")
+        };
+        let blocks: Vec<Vec<u16>> = layout
+            .reads()
+            .iter()
+            .map(|r| {
+                let from = usize::from(r.addr - 40000);
+                words[from..from + usize::from(r.count)].to_vec()
+            })
+            .collect();
+        layout.decode(&blocks).unwrap_err().to_string()
+    };
+    let mut body = storage_124();
+    body[8 - 2] = 1300;
+    let e = decode(body);
+    assert!(e.contains("ChaState is 130 %, not 0 to 100"), "{e}");
+    let mut body = storage_124();
+    body[11 - 2] = 9;
+    let e = decode(body);
+    assert!(e.contains("ChaSt is 9, not 1 to 7"), "{e}");
+}

@@ -160,6 +160,7 @@ mod tests {
             import_wh,
             export_wh: 0,
             per_phase: true,
+            storage: None,
         })
     }
 

@@ -682,6 +682,7 @@ mod extreme_readings {
                     import_wh,
                     export_wh,
                     per_phase: true,
+                    storage: None,
                 },
             )
             .boxed()

@@ -12,7 +12,7 @@ use super::{soft_wh, total, watts, Command, Now, Site};
 use crate::alloc::{Allocation, PerPhase, Reason};
 use crate::config::{needs_auth, SiteParams};
 use crate::devices::DeviceStatus;
-use crate::drivers::{EvseReading, EvseState, MeterReading};
+use crate::drivers::{EvseReading, EvseState, MeterReading, Storage};
 
 /// The load-management state of one wallbox, as `get_dev_info` shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -74,6 +74,10 @@ pub struct MeterView {
     pub voltage_l1: i64,
     pub voltage_l2: i64,
     pub voltage_l3: i64,
+    /// The battery behind the meter, where the device reports one (left
+    /// out otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Storage>,
 }
 
 /// What the site reports.
@@ -260,6 +264,7 @@ pub(super) fn meter_view(m: &MeterReading) -> MeterView {
         voltage_l1: m.voltage_v[0],
         voltage_l2: m.voltage_v[1],
         voltage_l3: m.voltage_v[2],
+        storage: m.storage.clone(),
     }
 }
 
