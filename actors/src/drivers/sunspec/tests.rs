@@ -76,15 +76,19 @@ fn reading(want: Want, words: &[u16]) -> Reading {
     let Ok(Step::Found(layout)) = run(want, words) else {
         panic!("not found")
     };
-    let blocks: Vec<Vec<u16>> = layout
+    layout.decode(&polled(&*layout, words)).expect("decodes")
+}
+
+/// The answers to a poll of `layout`, from `words` held from 40000 on.
+fn polled(layout: &dyn crate::drivers::registry::Layout, words: &[u16]) -> Vec<Vec<u16>> {
+    layout
         .reads()
         .iter()
         .map(|r| {
             let from = usize::from(r.addr - 40000);
             words[from..from + usize::from(r.count)].to_vec()
         })
-        .collect();
-    layout.decode(&blocks).expect("decodes")
+        .collect()
 }
 
 #[test]
@@ -252,15 +256,10 @@ fn a_storage_model_too_short_or_out_of_range_is_an_error() {
         let Ok(Step::Found(layout)) = run(Want::Meter, &words) else {
             panic!("found")
         };
-        let blocks: Vec<Vec<u16>> = layout
-            .reads()
-            .iter()
-            .map(|r| {
-                let from = usize::from(r.addr - 40000);
-                words[from..from + usize::from(r.count)].to_vec()
-            })
-            .collect();
-        layout.decode(&blocks).unwrap_err().to_string()
+        layout
+            .decode(&polled(&*layout, &words))
+            .unwrap_err()
+            .to_string()
     };
     let mut body = storage_124();
     body[8 - 2] = 1300;
