@@ -440,6 +440,25 @@ pub fn test_python() -> PathBuf {
     )
 }
 
+/// Sends one JSON line to a Python test device (pymodbus, PyPI ocpp) and
+/// reads its one-line JSON answer, within `within`.
+pub async fn ask_line(
+    stdin: &mut tokio::process::ChildStdin,
+    stdout: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    line: &Value,
+    within: Duration,
+) -> Value {
+    use tokio::io::AsyncWriteExt;
+    let text = format!("{line}\n");
+    stdin.write_all(text.as_bytes()).await.expect("write");
+    let answer = tokio::time::timeout(within, stdout.next_line())
+        .await
+        .unwrap_or_else(|_| panic!("{line}: no answer"))
+        .expect("read")
+        .unwrap_or_else(|| panic!("{line}: the test device exited"));
+    serde_json::from_str(&answer).expect("JSON")
+}
+
 /// Fails if any object in the JSON `text` has a key twice (a parser keeps
 /// one of them, and which one differs between clients).
 pub fn assert_no_duplicate_keys(text: &str) {

@@ -6,10 +6,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use crate::harness::{repo_file, test_python};
+use crate::harness::{ask_line, repo_file, test_python};
 
 /// What the device holds: raw words and typed values, each in its table.
 #[derive(Default, Clone)]
@@ -99,14 +99,13 @@ impl PyDevice {
     }
 
     async fn ask(&mut self, cmd: Value) -> Value {
-        let line = format!("{cmd}\n");
-        self.stdin.write_all(line.as_bytes()).await.expect("write");
-        let answer = tokio::time::timeout(Duration::from_secs(10), self.stdout.next_line())
-            .await
-            .unwrap_or_else(|_| panic!("{cmd}: no answer"))
-            .expect("read")
-            .unwrap_or_else(|| panic!("{cmd}: the device exited"));
-        serde_json::from_str(&answer).expect("JSON")
+        ask_line(
+            &mut self.stdin,
+            &mut self.stdout,
+            &cmd,
+            Duration::from_secs(10),
+        )
+        .await
     }
 
     /// The holding registers from `addr` on as the device holds them now

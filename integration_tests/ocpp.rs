@@ -9,10 +9,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use crate::harness::{device_info, repo_file, test_python, Daemon, DaemonConfig};
+use crate::harness::{ask_line, device_info, repo_file, test_python, Daemon, DaemonConfig};
 
 /// The site's limit per phase, mA.
 const LIMIT_MA: i64 = 32_000;
@@ -54,14 +54,13 @@ impl ChargePoints {
         if let (Some(line), Value::Object(args)) = (line.as_object_mut(), args) {
             line.extend(args);
         }
-        let text = format!("{line}\n");
-        self.stdin.write_all(text.as_bytes()).await.expect("write");
-        let answer = tokio::time::timeout(Duration::from_secs(30), self.stdout.next_line())
-            .await
-            .unwrap_or_else(|_| panic!("{line}: no answer"))
-            .expect("read")
-            .unwrap_or_else(|| panic!("{line}: the charge points exited"));
-        let value: Value = serde_json::from_str(&answer).expect("JSON");
+        let value = ask_line(
+            &mut self.stdin,
+            &mut self.stdout,
+            &line,
+            Duration::from_secs(30),
+        )
+        .await;
         assert!(value.get("error").is_none(), "{line}: {value}");
         value
     }
