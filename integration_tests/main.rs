@@ -20,6 +20,7 @@ mod malformed;
 mod merged_reads;
 mod metrics;
 mod modbus_api;
+mod modbus_ascii;
 mod modbus_device;
 mod modbus_faults;
 mod modbus_rtu;

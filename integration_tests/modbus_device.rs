@@ -64,6 +64,15 @@ impl PyDevice {
             .await
     }
 
+    /// A device that speaks Modbus ASCII (pymodbus's ASCII framer) on its
+    /// socket: the frames a serial device sends, for a test to carry to a
+    /// serial line.
+    pub async fn start_ascii(unit: u8, registers: &Registers) -> PyDevice {
+        Self::run(json!({"unit": unit, "registers": registers.runs,
+            "values": registers.values, "framer": "ascii"}))
+        .await
+    }
+
     /// A device whose holding registers from 40000 hold the SunSpec
     /// `chain` (see `device.py`: models laid out by pysunspec2).
     pub async fn start_sunspec(unit: u8, registers: &Registers, chain: Value) -> PyDevice {

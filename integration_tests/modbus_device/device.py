@@ -14,7 +14,10 @@ and laid over them. With "sunspec": {"models": [{"id": 1, "points":
 "end": true}, holding registers from 40000 hold a SunSpec model chain whose
 every model PyPI pysunspec2 lays out from the official model definitions it
 ships (points not given are "not implemented"). Every other address answers
-"illegal address", as a real device does for a register it lacks.
+"illegal address", as a real device does for a register it lacks. With
+"framer": "ascii" it speaks Modbus ASCII (pymodbus's ASCII framer: ':', hex,
+LRC, CR LF) on its socket instead of Modbus TCP, as a serial device behind a
+transparent link would.
 
 Prints {"port": P} once it listens on 127.0.0.1, then answers one JSON
 command a line on stdin:
@@ -28,6 +31,7 @@ import asyncio
 import json
 import sys
 
+from pymodbus.framer import FramerType
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -134,7 +138,8 @@ async def main():
         simdata=(no_bits, list(no_bits), blocks("holding", spec), blocks("input", spec)),
         action=action,
     )
-    server = ModbusTcpServer([device], address=("127.0.0.1", 0))
+    framer = FramerType.ASCII if spec.get("framer") == "ascii" else FramerType.SOCKET
+    server = ModbusTcpServer([device], address=("127.0.0.1", 0), framer=framer)
     await server.serve_forever(background=True)
     port = server.transport.sockets[0].getsockname()[1]
     print(json.dumps({"port": port}), flush=True)

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::codes::{role, MeterRole};
 use super::rotation::PhaseRotation;
 use super::DeviceType;
+use crate::transport::Endpoint;
 
 /// One `[[devices]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,6 +267,8 @@ pub fn validate_devices(devices: &[DeviceSettings]) -> Result<(), DeviceSettings
 pub fn device_problems(devices: &[DeviceSettings]) -> Vec<DeviceSettingsError> {
     let mut out = Vec::new();
     let mut names = HashSet::new();
+    // A serial line's path: its settings as the first device gave them.
+    let mut lines: HashMap<String, (String, &str)> = HashMap::new();
     let groups: std::collections::HashMap<u32, u32> = devices
         .iter()
         .filter(|d| d.dev_type.is_group())
@@ -317,6 +320,24 @@ pub fn device_problems(devices: &[DeviceSettings]) -> Vec<DeviceSettingsError> {
         if d.dev_type.is_ocpp() {
             if let Err(reason) = crate::ocpp::check_address(devices, index, d) {
                 fail("address", reason);
+            }
+        }
+        if let (true, Ok(Endpoint::Serial(line))) =
+            (d.dev_type.is_modbus(), Endpoint::parse(&d.address))
+        {
+            let written = Endpoint::Serial(line.clone()).to_string();
+            match lines.get(&line.path) {
+                Some((first, other)) if *first != written => fail(
+                    "address",
+                    format!(
+                        "{written}: {other} uses the line as {first}; \
+                         the devices of one serial line share its speed and framing"
+                    ),
+                ),
+                Some(_) => {}
+                None => {
+                    lines.insert(line.path, (written, d.dev_id.as_str()));
+                }
             }
         }
 
@@ -540,6 +561,32 @@ mod tests {
         let toml =
             format!("dev_id = \"{dev_id}\"\ndev_type = \"evse_powerbrain\"\naddress = \"evse\"\n");
         toml::from_str(&toml).unwrap()
+    }
+
+    #[test]
+    fn the_devices_of_one_serial_line_share_its_settings() {
+        let on = |dev_id: &str, address: &str| {
+            let mut d = evse(dev_id);
+            d.address = address.into();
+            d
+        };
+        let line = "/dev/ttyUSB0,38400,8,e,1,ascii";
+        assert_eq!(
+            validate_devices(&[on("E1", line), on("E2", &line.replace("ascii", "ASCII"))]),
+            Ok(())
+        );
+        let e = validate_devices(&[on("E1", line), on("E2", "/dev/ttyUSB0,38400,8,e,1")])
+            .expect_err("RTU beside ASCII");
+        assert_eq!((e.index, e.field), (1, "address"));
+        assert_eq!(
+            e.reason,
+            "/dev/ttyUSB0,38400,8,e,1: E1 uses the line as /dev/ttyUSB0,38400,8,e,1,ascii; \
+             the devices of one serial line share its speed and framing"
+        );
+        assert_eq!(
+            validate_devices(&[on("E1", line), on("E2", "/dev/ttyUSB1,9600")]),
+            Ok(())
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@ use tokio_modbus::slave::SlaveContext;
 use tokio_modbus::Slave;
 use tokio_serial::{DataBits, Parity, SerialStream, StopBits};
 
-use super::{DeviceError, Endpoint, Exception, SerialLine};
+use super::ascii::{AsciiError, AsciiLink};
+use super::{DeviceError, Endpoint, Exception, Framing, SerialLine};
 
 /// One Modbus request on a bus, for one unit id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +67,7 @@ pub struct Bus {
     endpoint: Endpoint,
     /// `None` until connected, and again after a timeout or transport
     /// error: a cancelled call leaves the stream in an unknown state.
-    session: Option<MbContext>,
+    session: Option<Session>,
     /// After a failed connect, requests fail at once until this instant
     /// instead of each waiting for its own connect attempt.
     retry_at: Option<(Instant, DeviceError)>,
@@ -156,8 +157,55 @@ impl Handler<BusRequest> for Bus {
     }
 }
 
+/// A connection: tokio-modbus's (TCP, RTU), or a serial line framed in
+/// Modbus ASCII.
+enum Session {
+    Binary(MbContext),
+    Ascii(AsciiLink),
+}
+
+/// How one request ended short of an answer from the device.
+enum Failure {
+    Transport(String),
+    Protocol(String),
+}
+
+impl Session {
+    /// Runs one request: the words read (none for a write), or the
+    /// device's exception code.
+    async fn call(&mut self, unit: u8, op: Op) -> Result<Result<Vec<u16>, u8>, Failure> {
+        let session = match self {
+            Session::Ascii(link) => {
+                return link.call(unit, &op).await.map_err(|e| match e {
+                    AsciiError::Transport(e) => Failure::Transport(e),
+                    AsciiError::Protocol(e) => Failure::Protocol(e),
+                })
+            }
+            Session::Binary(session) => session,
+        };
+        session.set_slave(Slave(unit));
+        let answer = match op {
+            Op::ReadHolding { addr, count } => session.read_holding_registers(addr, count).await,
+            Op::ReadInput { addr, count } => session.read_input_registers(addr, count).await,
+            Op::Write { addr, values } if values.len() == 1 => session
+                .write_single_register(addr, values[0])
+                .await
+                .map(|r| r.map(|()| Vec::new())),
+            Op::Write { addr, values } => session
+                .write_multiple_registers(addr, &values)
+                .await
+                .map(|r| r.map(|()| Vec::new())),
+        };
+        match answer {
+            Ok(result) => Ok(result.map_err(u8::from)),
+            Err(tokio_modbus::Error::Transport(e)) => Err(Failure::Transport(e.to_string())),
+            Err(tokio_modbus::Error::Protocol(e)) => Err(Failure::Protocol(e.to_string())),
+        }
+    }
+}
+
 struct Outcome {
-    session: Option<MbContext>,
+    session: Option<Session>,
     /// A new connection was made for this request.
     connected: bool,
     connect_failed: bool,
@@ -167,7 +215,7 @@ struct Outcome {
 /// Connects if needed, runs one request, and hands the session back when
 /// it is still usable.
 async fn exchange(
-    session: Option<MbContext>,
+    session: Option<Session>,
     endpoint: &Endpoint,
     req: BusRequest,
     log: &Logger,
@@ -190,49 +238,22 @@ async fn exchange(
             }
         },
     };
-    session.set_slave(Slave(req.unit));
     debug!(log, "request"; "unit" => req.unit, "op" => %req.op);
-    let answer = match req.op {
-        Op::ReadHolding { addr, count } => session.read_holding_registers(addr, count).await,
-        Op::ReadInput { addr, count } => session.read_input_registers(addr, count).await,
-        Op::Write { addr, values } if values.len() == 1 => session
-            .write_single_register(addr, values[0])
-            .await
-            .map(|r| r.map(|()| Vec::new())),
-        Op::Write { addr, values } => session
-            .write_multiple_registers(addr, &values)
-            .await
-            .map(|r| r.map(|()| Vec::new())),
+    let (session, result) = match session.call(req.unit, req.op).await {
+        Ok(Ok(words)) => (Some(session), Ok(words)),
+        Ok(Err(code)) => (Some(session), Err(DeviceError::Exception(Exception(code)))),
+        Err(Failure::Transport(e)) => (None, Err(DeviceError::Transport(e))),
+        Err(Failure::Protocol(e)) => (None, Err(DeviceError::Protocol(e))),
     };
-    match answer {
-        Ok(Ok(words)) => Outcome {
-            session: Some(session),
-            connected,
-            connect_failed: false,
-            result: Ok(words),
-        },
-        Ok(Err(code)) => Outcome {
-            session: Some(session),
-            connected,
-            connect_failed: false,
-            result: Err(DeviceError::Exception(Exception(u8::from(code)))),
-        },
-        Err(tokio_modbus::Error::Transport(e)) => Outcome {
-            session: None,
-            connected,
-            connect_failed: false,
-            result: Err(DeviceError::Transport(e.to_string())),
-        },
-        Err(tokio_modbus::Error::Protocol(e)) => Outcome {
-            session: None,
-            connected,
-            connect_failed: false,
-            result: Err(DeviceError::Protocol(e.to_string())),
-        },
+    Outcome {
+        session,
+        connected,
+        connect_failed: false,
+        result,
     }
 }
 
-async fn connect(endpoint: &Endpoint) -> Result<MbContext, String> {
+async fn connect(endpoint: &Endpoint) -> Result<Session, String> {
     match endpoint {
         Endpoint::Tcp(address) => {
             let addr = tokio::net::lookup_host(address.as_str())
@@ -240,11 +261,15 @@ async fn connect(endpoint: &Endpoint) -> Result<MbContext, String> {
                 .map_err(|e| e.to_string())?
                 .next()
                 .ok_or_else(|| "host has no address".to_string())?;
-            tcp::connect(addr).await.map_err(|e| e.to_string())
+            let session = tcp::connect(addr).await.map_err(|e| e.to_string())?;
+            Ok(Session::Binary(session))
         }
         Endpoint::Serial(line) => {
             let stream = SerialStream::open(&serial_builder(line)).map_err(|e| e.to_string())?;
-            Ok(rtu::attach_slave(stream, Slave(1)))
+            Ok(match line.framing {
+                Framing::Rtu => Session::Binary(rtu::attach_slave(stream, Slave(1))),
+                Framing::Ascii => Session::Ascii(AsciiLink::new(stream)),
+            })
         }
     }
 }

@@ -1,8 +1,9 @@
 use std::fmt;
 
 /// Where a device is reached: a Modbus TCP `host:port`, or a serial line
-/// written `PATH,BAUD,DATABITS,PARITY,STOPBITS` (e.g. `/dev/ttyUSB0,9600,8,n,1`;
-/// everything after the path is optional and defaults to `9600,8,n,1`).
+/// written `PATH,BAUD,DATABITS,PARITY,STOPBITS,FRAMING` (e.g.
+/// `/dev/ttyUSB0,9600,8,n,1`; everything after the path is optional and
+/// defaults to `9600,8,n,1,rtu`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     Tcp(String),
@@ -17,6 +18,16 @@ pub struct SerialLine {
     /// `n`, `e` or `o`.
     pub parity: char,
     pub stop_bits: u8,
+    pub framing: Framing,
+}
+
+/// How frames are written on a serial line: Modbus RTU (binary, CRC) or
+/// Modbus ASCII (hex text, LRC, CR LF).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Framing {
+    #[default]
+    Rtu,
+    Ascii,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,8 +77,9 @@ fn parse_serial(address: &str) -> Result<SerialLine, String> {
     let data_bits = field("8");
     let parity = field("n");
     let stop_bits = field("1");
+    let framing = field("rtu");
     if parts.next().is_some() {
-        return Err("too many fields; expected PATH,BAUD,DATABITS,PARITY,STOPBITS".into());
+        return Err("too many fields; expected PATH,BAUD,DATABITS,PARITY,STOPBITS,FRAMING".into());
     }
     let baud = baud
         .parse::<u32>()
@@ -92,12 +104,18 @@ fn parse_serial(address: &str) -> Result<SerialLine, String> {
         "2" => 2,
         other => return Err(format!("bad stop bits '{other}' (1 or 2)")),
     };
+    let framing = match framing.as_str() {
+        "rtu" => Framing::Rtu,
+        "ascii" => Framing::Ascii,
+        other => return Err(format!("bad framing '{other}' (rtu or ascii)")),
+    };
     Ok(SerialLine {
         path,
         baud,
         data_bits,
         parity,
         stop_bits,
+        framing,
     })
 }
 
@@ -105,11 +123,17 @@ impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Endpoint::Tcp(addr) => write!(f, "{addr}"),
-            Endpoint::Serial(s) => write!(
-                f,
-                "{},{},{},{},{}",
-                s.path, s.baud, s.data_bits, s.parity, s.stop_bits
-            ),
+            Endpoint::Serial(s) => {
+                write!(
+                    f,
+                    "{},{},{},{},{}",
+                    s.path, s.baud, s.data_bits, s.parity, s.stop_bits
+                )?;
+                match s.framing {
+                    Framing::Rtu => Ok(()),
+                    Framing::Ascii => write!(f, ",ascii"),
+                }
+            }
         }
     }
 }
@@ -139,6 +163,19 @@ mod tests {
             Endpoint::parse("/dev/ttyS1").map(|e| e.to_string()),
             Ok("/dev/ttyS1,9600,8,n,1".into())
         );
+        assert_eq!(line.framing, Framing::Rtu);
+        let Ok(Endpoint::Serial(ascii)) = Endpoint::parse("/dev/ttyUSB1,38400,8,e,1,ASCII") else {
+            panic!("not serial");
+        };
+        assert_eq!(ascii.framing, Framing::Ascii);
+        assert_eq!(
+            Endpoint::Serial(ascii).to_string(),
+            "/dev/ttyUSB1,38400,8,e,1,ascii"
+        );
+        assert_eq!(
+            Endpoint::parse("/dev/ttyS1,9600,8,n,1,rtu").map(|e| e.to_string()),
+            Ok("/dev/ttyS1,9600,8,n,1".into())
+        );
     }
 
     #[test]
@@ -154,7 +191,8 @@ mod tests {
             "/dev/ttyUSB0,9600,9",
             "/dev/ttyUSB0,9600,8,x",
             "/dev/ttyUSB0,9600,8,n,3",
-            "/dev/ttyUSB0,9600,8,n,1,extra",
+            "/dev/ttyUSB0,9600,8,n,1,binary",
+            "/dev/ttyUSB0,9600,8,n,1,ascii,extra",
         ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }

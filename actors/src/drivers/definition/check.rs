@@ -348,6 +348,21 @@ impl Checker<'_> {
                 ));
             }
         }
+        if let Some(byte) = v.byte {
+            let name = format!("{byte:?}").to_ascii_lowercase();
+            if v.ty != ValueType::U16 {
+                return Err((
+                    format!("{field}.byte"),
+                    format!("a {name} byte is one of a u16, not of a {}", v.ty.name()),
+                ));
+            }
+            if writable {
+                return Err((
+                    format!("{field}.byte"),
+                    "a value written to the device takes its whole register".into(),
+                ));
+            }
+        }
         if !v.scale.is_finite() || v.scale == 0.0 {
             return Err((
                 format!("{field}.scale"),
@@ -367,6 +382,7 @@ impl Checker<'_> {
             ty: v.ty,
             order: v.word_order.unwrap_or(self.raw.word_order),
             scale: if v.invert { -v.scale } else { v.scale },
+            byte: v.byte,
         };
         self.add(NamedRegister {
             name: field.to_string(),
@@ -374,7 +390,14 @@ impl Checker<'_> {
             addr: v.addr,
             width: v.ty.width(),
             writable,
-            unit: format!("{} x {} {unit}", v.ty.name(), v.scale),
+            unit: match v.byte {
+                Some(byte) => format!(
+                    "{} byte of u16 x {} {unit}",
+                    format!("{byte:?}").to_ascii_lowercase(),
+                    v.scale
+                ),
+                None => format!("{} x {} {unit}", v.ty.name(), v.scale),
+            },
         })
         .map_err(|m| (field.to_string(), m))?;
         Ok(value)

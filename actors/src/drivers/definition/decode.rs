@@ -1,7 +1,7 @@
 //! A definition at work: the reading from a poll's answers, and the words
 //! that tell a wallbox its current and its fail-safe.
 
-use super::format::{KindName, ValueType, WordOrder};
+use super::format::{Byte, KindName, ValueType, WordOrder};
 use super::{Definition, Value, Wallbox};
 use crate::drivers::registry::{DecodeData, WallboxControl, Write};
 use crate::drivers::{
@@ -44,6 +44,12 @@ impl Value {
         match self.order {
             WordOrder::HighFirst => words.iter().for_each(&mut push),
             WordOrder::LowFirst => words.iter().rev().for_each(&mut push),
+        }
+        // Only a u16 has a byte (`check.rs`).
+        match self.byte {
+            Some(Byte::High) => bits = (bits >> 8) & 0xff,
+            Some(Byte::Low) => bits &= 0xff,
+            None => {}
         }
         // Each arm reinterprets the bits at the type's width.
         #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]

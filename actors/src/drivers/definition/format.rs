@@ -146,6 +146,17 @@ pub struct Value {
     /// The device counts the other way round (negates the value).
     #[serde(default)]
     pub invert: bool,
+    /// One byte of a u16 register, for a device that packs two values
+    /// into one register (a state in its low byte, say).
+    pub byte: Option<Byte>,
+}
+
+/// Which byte of a register a value is.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Byte {
+    High,
+    Low,
 }
 
 fn one() -> f64 {

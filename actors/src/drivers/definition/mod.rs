@@ -24,7 +24,7 @@ pub(crate) use decode::{in_range, signed_ma};
 pub use library::{builtin, install, installed, load_dir, shipped, Loaded, BUILTIN};
 
 use super::{Read, Table};
-use format::{KindName, ValueType, WordOrder};
+use format::{Byte, KindName, ValueType, WordOrder};
 
 /// A definition that was checked: every value where it is and how it
 /// scales, and the reads of one poll.
@@ -59,6 +59,8 @@ pub struct Value {
     pub order: WordOrder,
     /// Negated when the device counts the other way round.
     pub scale: f64,
+    /// The one byte of a u16 the value is, if it is not the whole word.
+    pub byte: Option<Byte>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -130,6 +130,15 @@ current_limit = { function = 4, addr = 2, type = "u16" }
     );
     assert_eq!(e.field, "wallbox.states.0");
     assert!(parse("w.toml", &text.replace("function = 4, ", "")).is_ok());
+    let e = refused(&text.replace(
+        "function = 4, addr = 2, type = \"u16\"",
+        "addr = 2, type = \"u16\", byte = \"low\"",
+    ));
+    assert_eq!(e.field, "wallbox.current_limit.byte");
+    assert_eq!(
+        e.message,
+        "a value written to the device takes its whole register"
+    );
 }
 
 const F32_WALLBOX: &str = r#"
@@ -201,4 +210,29 @@ fn fed_power_apart_needs_the_drawn_power() {
         r#"export_power = { addr = 0x0034, type = "f32" }"#,
     ));
     assert_eq!(e.field, "readings.export_power");
+}
+
+#[test]
+fn a_byte_is_one_of_a_u16_that_is_only_read() {
+    let e = refused(&METER.replace(
+        r#"addr = 0x0048, type = "f32""#,
+        r#"addr = 0x0048, type = "f32", byte = "low""#,
+    ));
+    assert_eq!(e.field, "readings.import_energy.byte");
+    assert_eq!(e.message, "a low byte is one of a u16, not of a f32");
+    let e = refused(&METER.replace(
+        r#"addr = 0x0048, type = "f32""#,
+        r#"addr = 0x0048, type = "u16", byte = "middle""#,
+    ));
+    assert_eq!(e.field, "readings.import_energy.byte");
+    let d = parse(
+        "defs/test_meter.toml",
+        &METER.replace(
+            r#"addr = 0x0048, type = "f32""#,
+            r#"addr = 0x0048, type = "u16", byte = "high""#,
+        ),
+    )
+    .expect("a u16's byte");
+    let map = d.registers.iter().find(|r| r.addr == 0x0048).expect("map");
+    assert_eq!(map.unit, "high byte of u16 x 1 kWh");
 }
