@@ -189,8 +189,9 @@ async fn a_wrong_marker_a_missing_end_and_a_chain_without_a_meter_each_say_so() 
         })
         .await;
     let errors = errors(&info);
+    // Not at 40000, and the other bases the device refuses.
     assert!(
-        errors[0].contains("SunSpec: no \"SunS\" marker at 40000"),
+        errors[0].contains("SunSpec: no \"SunS\" marker at 40000 (found [5375, 6e58] \"SunX\"), 0 (refused), 50000 (refused)"),
         "{errors:?}"
     );
     assert!(
@@ -207,4 +208,24 @@ async fn a_wrong_marker_a_missing_end_and_a_chain_without_a_meter_each_say_so() 
     for m in ["M1", "M2", "M3"] {
         assert_eq!(device_info(&info, m)["com_err"], true, "{m}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_at_50000_is_found_after_40000_and_0() {
+    // The device refuses 40000 and 0 (illegal address), as one whose chain
+    // starts at 50000 does.
+    let mut chain = integer_chain();
+    chain["base"] = json!(50000);
+    let dev = sunspec_device(chain).await;
+    let settings = plain_settings(&device("M1", "meter_sunspec", &dev.addr, 1), 1000);
+    let d = Daemon::start(DaemonConfig::new(settings)).await;
+    let info = d
+        .wait_for(SETTLE, "the meter read", |i| {
+            device_info(i, "M1")["power_w"] == -4623
+        })
+        .await;
+    let m1 = device_info(&info, "M1");
+    assert_eq!(m1["model"], "Fronius,Symo 8.2-3-M,SunSpec 203,1.2.3,SN42");
+    assert_eq!(m1["com_err"], false, "{m1}");
+    assert_eq!(m1["storage"]["soc"], 88, "{m1}");
 }

@@ -11,7 +11,8 @@ Started with one argument, a JSON object:
 pymodbus itself (its DataType), high word first unless it says otherwise,
 and laid over them. With "sunspec": {"models": [{"id": 1, "points":
 {"Mn": "Maker", ...}}, {"id": 64900, "raw_len": 8}, ...], "marker": "SunS",
-"end": true}, holding registers from 40000 hold a SunSpec model chain whose
+"end": true, "base": 40000}, holding registers from "base" (40000 unless
+given) hold a SunSpec model chain whose
 every model PyPI pysunspec2 lays out from the official model definitions it
 ships (points not given are "not implemented"). Every other address answers
 "illegal address", as a real device does for a register it lacks. With
@@ -95,8 +96,9 @@ def blocks(table, spec):
     """The table's registers as SimData runs of consecutive addresses."""
     words = {}
     if table == "holding" and "sunspec" in spec:
+        base = spec["sunspec"].get("base", SUNSPEC_BASE)
         for i, w in enumerate(sunspec_words(spec["sunspec"])):
-            words[SUNSPEC_BASE + i] = w
+            words[base + i] = w
     for run in spec.get("registers", []):
         if run["table"] == table:
             for i, w in enumerate(run["words"]):

@@ -209,8 +209,15 @@ impl Device {
                             .map_err(|e| DeviceError::Protocol(e.to_string()))?;
                         match step {
                             Step::Found(layout) => break layout,
-                            Step::Read { read, what } => match ask(read).await {
+                            Step::Read {
+                                read,
+                                what,
+                                refusable,
+                            } => match ask(read).await {
                                 Ok(words) => answers.push((read, words)),
+                                Err(DeviceError::Exception(_)) if refusable => {
+                                    answers.push((read, Vec::new()));
+                                }
                                 // The device has no such register: say
                                 // which one the search wanted.
                                 Err(DeviceError::Exception(e)) => {

@@ -122,8 +122,13 @@ pub trait Discover: fmt::Debug + Send + Sync {
 #[derive(Debug)]
 pub enum Step {
     /// Read this; `what` says what it is, for a message if the device
-    /// refuses it.
-    Read { read: Read, what: String },
+    /// refuses it. A `refusable` read's refusal (a Modbus exception) is
+    /// answered as no words: the search looks elsewhere.
+    Read {
+        read: Read,
+        what: String,
+        refusable: bool,
+    },
     /// Found: poll with this.
     Found(std::sync::Arc<dyn Layout>),
 }

@@ -1,13 +1,16 @@
-//! Walking a SunSpec model chain: "SunS" at the base register, then each
-//! model's header (id, length) until the end marker, then the common
-//! model's points. Each step is a read the device actor makes; the walk
+//! Walking a SunSpec model chain: "SunS" at the base register (40000, else
+//! 0, else 50000: the bases SunSpec allows), then each model's header (id,
+//! length) until the end marker, then the common model's points. Each step is a read the device actor makes; the walk
 //! is computed again from all answers so far, so it holds no state.
 
 use crate::codec::decode_str;
 use crate::drivers::{DecodeError, Read};
 
-/// Where the chain starts.
+/// Where the chain starts on nearly every device.
 pub const BASE: u16 = 40000;
+/// Where it is looked for: at `BASE`, else at the other bases SunSpec
+/// allows, in this order.
+const BASES: [u16; 3] = [BASE, 0, 50000];
 /// "SunS" in two registers.
 const MARKER: [u16; 2] = [0x5375, 0x6e53];
 /// The id of the end marker.
@@ -41,8 +44,14 @@ pub struct Common {
 /// The next step of a walk.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Walk {
-    /// Read this; `what` says what it is, for a message if it fails.
-    Read { read: Read, what: String },
+    /// Read this; `what` says what it is, for a message if it fails. A
+    /// `refusable` read the device may refuse: its refusal is answered as
+    /// no words (the walk then looks elsewhere).
+    Read {
+        read: Read,
+        what: String,
+        refusable: bool,
+    },
     /// The chain's models, and the identity its common model gives.
     Done { models: Vec<Model>, common: Common },
 }
@@ -53,22 +62,33 @@ fn invalid(message: String) -> DecodeError {
 
 /// The next step, from the answers to the steps before (in order).
 pub fn walk(answers: &[(Read, Vec<u16>)]) -> Result<Walk, DecodeError> {
-    let Some((_, marker)) = answers.first() else {
-        return Ok(Walk::Read {
-            read: Read::holding(BASE, 2),
-            what: "the \"SunS\" marker".into(),
+    let mut rest = answers.iter();
+    let mut tried = Vec::new();
+    let base = loop {
+        let Some(&base) = BASES.get(tried.len()) else {
+            return Err(invalid(format!(
+                "no \"SunS\" marker at {}",
+                tried.join(", ")
+            )));
+        };
+        let Some((_, marker)) = rest.next() else {
+            return Ok(Walk::Read {
+                read: Read::holding(base, 2),
+                what: format!("the \"SunS\" marker at {base}"),
+                refusable: true,
+            });
+        };
+        if marker.as_slice() == MARKER {
+            break base;
+        }
+        tried.push(if marker.is_empty() {
+            format!("{base} (refused)")
+        } else {
+            format!("{base} (found {marker:04x?} {:?})", decode_str(marker))
         });
     };
-    if marker.as_slice() != MARKER {
-        let text = decode_str(marker);
-        return Err(invalid(format!(
-            "no \"SunS\" marker at {BASE}: found {:04x?} ({text:?})",
-            marker
-        )));
-    }
     let mut models = Vec::new();
-    let mut addr = u32::from(BASE) + 2;
-    let mut rest = answers[1..].iter();
+    let mut addr = u32::from(base) + 2;
     loop {
         let Ok(at) = u16::try_from(addr) else {
             return Err(invalid(format!(
@@ -93,6 +113,7 @@ pub fn walk(answers: &[(Read, Vec<u16>)]) -> Result<Walk, DecodeError> {
             return Ok(Walk::Read {
                 read: Read::holding(at, 2),
                 what,
+                refusable: false,
             });
         };
         let (id, len) = match header.as_slice() {
@@ -124,6 +145,7 @@ pub fn walk(answers: &[(Read, Vec<u16>)]) -> Result<Walk, DecodeError> {
         return Ok(Walk::Read {
             read: Read::holding(common.addr.saturating_add(2), COMMON_LEN),
             what: "the common model".into(),
+            refusable: false,
         });
     };
     let text = |from: usize, to: usize| points.get(from..to).map(decode_str).unwrap_or_default();

@@ -1,6 +1,6 @@
 //! SunSpec devices: inverters and meters of many makers (SMA, Fronius,
 //! SolarEdge, KOSTAL, Huawei …) answer the same Modbus model chain. From
-//! base register 40000 ("SunS") a chain of models follows, each a header
+//! base register 40000 ("SunS"; else 0 or 50000) a chain of models follows, each a header
 //! (its id and length) and its points, up to the end marker 0xFFFF. A
 //! device of type `meter_sunspec` or `inverter_sunspec` walks the
 //! chain once (`chain.rs`), then polls the one model it reads
@@ -31,7 +31,15 @@ pub struct SunSpec {
 impl Discover for SunSpec {
     fn next(&self, answers: &[(Read, Vec<u16>)]) -> Result<Step, DecodeError> {
         match chain::walk(answers)? {
-            chain::Walk::Read { read, what } => Ok(Step::Read { read, what }),
+            chain::Walk::Read {
+                read,
+                what,
+                refusable,
+            } => Ok(Step::Read {
+                read,
+                what,
+                refusable,
+            }),
             chain::Walk::Done { models, common } => {
                 let found = models::Found::new(self.want, &models, common)?;
                 Ok(Step::Found(Arc::new(found) as Arc<dyn Layout>))

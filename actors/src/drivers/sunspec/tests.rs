@@ -30,17 +30,30 @@ fn chain(models: &[(u16, Vec<u16>)], end: bool) -> Vec<u16> {
 /// Runs the walk against `words` (held from 40000 on) as the device actor
 /// does; a read past them is the device's refusal.
 fn run(want: Want, words: &[u16]) -> Result<Step, String> {
+    run_at(want, 40000, words)
+}
+
+/// The same with `words` held from `base` on.
+fn run_at(want: Want, base: u16, words: &[u16]) -> Result<Step, String> {
     let d = SunSpec { want };
     let mut answers: Vec<(Read, Vec<u16>)> = Vec::new();
     for _ in 0..100 {
         match d.next(&answers).map_err(|e| e.to_string())? {
-            Step::Read { read, what } => {
-                let from = usize::from(read.addr - 40000);
-                let to = from + usize::from(read.count);
-                let got = words
-                    .get(from..to)
-                    .ok_or_else(|| format!("refused: {what} at {}", read.addr))?;
-                answers.push((read, got.to_vec()));
+            Step::Read {
+                read,
+                what,
+                refusable,
+            } => {
+                let got = read
+                    .addr
+                    .checked_sub(base)
+                    .map(usize::from)
+                    .and_then(|from| words.get(from..from + usize::from(read.count)));
+                match got {
+                    Some(got) => answers.push((read, got.to_vec())),
+                    None if refusable => answers.push((read, Vec::new())),
+                    None => return Err(format!("refused: {what} at {}", read.addr)),
+                }
             }
             found => return Ok(found),
         }
@@ -117,7 +130,10 @@ fn a_wrong_marker_a_missing_end_and_a_broken_chain_say_so() {
     let mut words = chain(&[(203, meter_203())], true);
     words[1] = u16::from_be_bytes(*b"nX");
     let e = run(Want::Meter, &words).unwrap_err();
-    assert!(e.contains("no \"SunS\" marker at 40000"), "{e}");
+    assert_eq!(
+        e,
+        "SunSpec: no \"SunS\" marker at 40000 (found [5375, 6e58] \"SunX\"), 0 (refused), 50000 (refused)"
+    );
 
     let words = chain(&[(203, meter_203())], false);
     let e = run(Want::Meter, &words).unwrap_err();
@@ -191,7 +207,8 @@ fn the_walk_starts_at_the_marker() {
         walk(&[]).expect("a step"),
         Walk::Read {
             read: Read::holding(40000, 2),
-            what: "the \"SunS\" marker".into()
+            what: "the \"SunS\" marker at 40000".into(),
+            refusable: true,
         }
     );
 }
@@ -269,4 +286,20 @@ fn a_storage_model_too_short_or_out_of_range_is_an_error() {
     body[11 - 2] = 9;
     let e = decode(body);
     assert!(e.contains("ChaSt is 9, not 1 to 7"), "{e}");
+}
+
+#[test]
+fn a_chain_at_0_or_50000_is_found_there() {
+    let words = chain(&[(203, meter_203())], true);
+    for base in [0, 50000] {
+        let Ok(Step::Found(layout)) = run_at(Want::Meter, base, &words) else {
+            panic!("not found at {base}")
+        };
+        assert_eq!(layout.model(), "Acme,X1,SunSpec 203,,42");
+        assert!(
+            layout.reads().iter().all(|r| r.addr >= base),
+            "{:?}",
+            layout.reads()
+        );
+    }
 }
