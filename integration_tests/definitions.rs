@@ -212,6 +212,82 @@ fn cases() -> Vec<Case> {
     vec![
         eastron("meter_sdm120"),
         eastron("meter_sdm220"),
+        // An SDM630 drawing 2361.3 W on L1 and feeding 2300 W on L2: its
+        // currents are unsigned and take their phase's sign. Its other
+        // values (read with these) are 0.
+        Case {
+            key: "meter_sdm630",
+            registers: Registers::default()
+                .words(I, 0x0000, &[0; 80])
+                .value(I, 0x0000, "float32", 231.2)
+                .value(I, 0x0002, "float32", 229.8)
+                .value(I, 0x0004, "float32", 230.4)
+                .value(I, 0x0006, "float32", 10.2)
+                .value(I, 0x0008, "float32", 10.0)
+                .value(I, 0x000c, "float32", 2361.3)
+                .value(I, 0x000e, "float32", -2300.0)
+                .value(I, 0x0034, "float32", 61.3)
+                .value(I, 0x0048, "float32", 1234.5678)
+                .value(I, 0x004a, "float32", 87.6),
+            expect: vec![
+                ("power_w", json!(61)),
+                ("current_l1", json!(10_200)),
+                ("current_l2", json!(-10_000)),
+                ("current_l3", json!(0)),
+                ("voltage_l1", json!(231)),
+                ("voltage_l2", json!(230)),
+                ("import", json!(1_234_568)),
+                ("export", json!(87_600)),
+            ],
+        },
+        // An SDM72D-M V1 feeding 2300 W: totals only, spread over three
+        // phases at 230 V.
+        Case {
+            key: "meter_sdm72dm",
+            registers: Registers::default()
+                .words(I, 0x0034, &[0; 24])
+                .value(I, 0x0034, "float32", -2300.0)
+                .value(I, 0x0048, "float32", 12_345.678)
+                .value(I, 0x004a, "float32", 987.654),
+            expect: vec![
+                ("power_w", json!(-2300)),
+                ("current_l1", json!(-3333)),
+                ("current_l3", json!(-3333)),
+                ("voltage_l1", json!(230)),
+                ("import", json!(12_345_678)),
+                ("export", json!(987_654)),
+            ],
+        },
+        // An Orno OR-WE-516 feeding 4.6004 kW (its powers are in kW).
+        Case {
+            key: "meter_orno_we516",
+            registers: Registers::default()
+                .words(H, 0x000e, &[0; 22])
+                .words(H, 0x0108, &[0; 10])
+                .value(H, 0x000e, "float32", 229.6)
+                .value(H, 0x0010, "float32", 230.2)
+                .value(H, 0x0012, "float32", 231.4)
+                .value(H, 0x0014, "float32", 50.0)
+                .value(H, 0x0016, "float32", 6.5)
+                .value(H, 0x0018, "float32", 6.5)
+                .value(H, 0x001a, "float32", 7.0)
+                .value(H, 0x001c, "float32", -4.6004)
+                .value(H, 0x001e, "float32", -1.5)
+                .value(H, 0x0020, "float32", -1.5)
+                .value(H, 0x0022, "float32", -1.6004)
+                .value(H, 0x0108, "float32", 321.5)
+                .value(H, 0x0110, "float32", 45.25),
+            expect: vec![
+                ("power_w", json!(-4600)),
+                ("current_l1", json!(-6500)),
+                ("current_l2", json!(-6500)),
+                ("current_l3", json!(-7000)),
+                ("voltage_l1", json!(230)),
+                ("voltage_l3", json!(231)),
+                ("import", json!(321_500)),
+                ("export", json!(45_250)),
+            ],
+        },
         // A Heidelberg charging (C2) with 15.9, 16.0 and 0.0 A (0.1 A units)
         // at 232/230/229 V, 7350 VA, 100 000 Wh since installation.
         Case {

@@ -164,8 +164,9 @@ async fn check_config_speaks_the_settings_language_and_reports_every_problem() {
     let run = run_to_exit(dir.path(), &check, &[]).await;
     assert_eq!(run.code, Some(2));
     let found = problems(&run);
-    let known = "known types: evse_powerbrain, meter_powerbrain, meter_sdm630, meter_sdm72dm, \
-                 meter_orno_we516, evse_group, meter_ajax, evse_ajax, evse_ocpp";
+    let known = "known types: evse_powerbrain, meter_powerbrain, evse_group, meter_ajax, \
+                 evse_ajax, evse_ocpp, meter_sunspec, inverter_sunspec, meter_sdm630, \
+                 meter_sdm72dm, meter_orno_we516";
     for says in [
         format!("invalid settings: devices[7].dev_type: unknown type \"meter_sdm360\"; {known}"),
         "invalid settings: http.lisen: unknown key; known keys: listen, workers, public_read".into(),

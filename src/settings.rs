@@ -624,7 +624,7 @@ mod tests {
         let err = load(&typo, &[]).expect_err("unknown type");
         assert!(
             err.starts_with(
-                "devices[7].dev_type: unknown type \"meter_sdm360\"; known types: evse_powerbrain, meter_powerbrain, meter_sdm630,"
+                "devices[7].dev_type: unknown type \"meter_sdm360\"; known types: evse_powerbrain, meter_powerbrain, evse_group,"
             ),
             "{err}"
         );

@@ -4,13 +4,12 @@
 //! device actor does the I/O. `registry.rs` has the rows the rest of the
 //! daemon asks (`DeviceType`).
 //!
-//! Adding a driver: its file here (a `DRIVER` row, see `meter_sdm630.rs`
-//! for a meter described by data and `evse_powerbrain.rs` for one decoded
-//! by code), and its name in the list below, which declares the module and
-//! puts its row in the registry.
+//! Adding a driver: its file here (a `DRIVER` row, see `evse_powerbrain.rs`),
+//! and its name in the list below, which declares the module and puts its
+//! row in the registry. A device of plain registers needs no code: a
+//! definition file (`definition/`, `definitions/*.toml`).
 
 pub mod definition;
-pub mod float_meter;
 pub mod http_json;
 pub mod map;
 pub mod plan;
@@ -18,7 +17,6 @@ pub mod powerbrain;
 pub mod registry;
 pub mod sunspec;
 
-pub use float_meter::FloatMeter;
 pub use registry::{DeviceType, Driver, Kind};
 
 /// The driver modules, in the order the API lists their types; each has a
@@ -35,9 +33,6 @@ macro_rules! drivers {
 drivers![
     evse_powerbrain,
     meter_powerbrain,
-    meter_sdm630,
-    meter_sdm72dm,
-    meter_orno_we516,
     evse_group,
     meter_ajax,
     evse_ajax,
@@ -309,32 +304,6 @@ impl<'a> Answers<'a> {
     pub fn f32(&self, addr: u16) -> Result<f32, DecodeError> {
         let w = self.words(addr, 2)?;
         Ok(f32::from_bits((u32::from(w[0]) << 16) | u32::from(w[1])))
-    }
-}
-
-/// `value * scale`, rounded to the nearest integer (halves away from zero).
-/// A NaN, an infinity or a result outside `i64` is `DecodeError::Invalid`
-/// naming `what`.
-pub fn float_to_int(value: f32, scale: f64, what: &str) -> Result<i64, DecodeError> {
-    // -2^63 and 2^63 are exact in f64 (i64::MAX is not).
-    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
-    let scaled = (f64::from(value) * scale).round();
-    if scaled.is_finite() && (-LIMIT..LIMIT).contains(&scaled) {
-        Ok(scaled as i64)
-    } else {
-        Err(DecodeError::Invalid(format!(
-            "{what}: {value} is not a valid value"
-        )))
-    }
-}
-
-/// `magnitude` with the sign of `sign_of`: negative when `sign_of` is below
-/// zero (e.g. an unsigned phase current signed by the phase's power).
-pub fn signed_like(magnitude: f32, sign_of: f32) -> f32 {
-    if sign_of < 0.0 {
-        -magnitude.abs()
-    } else {
-        magnitude.abs()
     }
 }
 

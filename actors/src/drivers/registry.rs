@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::http_json::JsonMeter;
 use super::map::{RegisterMap, MAX_READ_COUNT};
 use super::plan::{Merge, ReadPlan};
-use super::{DecodeError, EvseReading, FailSafe, FloatMeter, Read, Reading, REGISTRY};
+use super::{DecodeError, EvseReading, FailSafe, Read, Reading, REGISTRY};
 
 /// Device types of the cFos API document that chargebrain has no driver
 /// for yet, with their names there (no register table of the maker could
@@ -100,8 +100,6 @@ pub struct Modbus {
 pub enum Decode {
     /// By code of the driver.
     Code(fn(&[Vec<u16>]) -> Result<Reading, DecodeError>),
-    /// A float meter, described by where its values are.
-    FloatMeter(&'static FloatMeter),
     /// By a row built at run time (a device definition).
     Data(&'static dyn DecodeData),
     /// By a layout found at run time (the device actor asks `Discover`
@@ -244,7 +242,7 @@ impl Modbus {
     pub fn max_read(&self) -> u16 {
         match self.decode {
             Decode::Data(data) => data.max_read(),
-            Decode::Code(_) | Decode::FloatMeter(_) | Decode::Discovered(_) => MAX_READ_COUNT,
+            Decode::Code(_) | Decode::Discovered(_) => MAX_READ_COUNT,
         }
     }
 
@@ -258,7 +256,6 @@ impl Modbus {
     pub fn decode(&self, blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
         match self.decode {
             Decode::Code(decode) => decode(blocks),
-            Decode::FloatMeter(meter) => meter.decode(self.reads, blocks),
             Decode::Data(data) => data.decode(self.reads, blocks),
             Decode::Discovered(_) => Err(DecodeError::Invalid(
                 "its registers are found when it is polled".into(),

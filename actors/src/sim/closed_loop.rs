@@ -599,7 +599,7 @@ impl PlantSim {
 mod tests {
     use super::*;
     use crate::drivers::testing::{blocks_of, meter_of};
-    use crate::drivers::{evse_powerbrain, meter_sdm630, EvseReading, Reading};
+    use crate::drivers::{evse_powerbrain, DeviceType, EvseReading, Reading};
 
     fn settings(toml_text: &str) -> SimulationSettings {
         let s: SimulationSettings = toml::from_str(toml_text).expect("simulation settings");
@@ -619,7 +619,7 @@ mod tests {
     /// The grid meter's currents, mA, as the daemon's driver decodes them.
     fn grid(plant: &PlantSim) -> [i64; 3] {
         let bank = plant.grid.as_ref().expect("a grid meter").lock();
-        let Some(modbus) = meter_sdm630::DRIVER.modbus() else {
+        let Some(modbus) = DeviceType::find("meter_sdm630").and_then(DeviceType::modbus) else {
             panic!("the SDM630 is a Modbus meter");
         };
         meter_of(&bank, modbus.reads, |blocks| modbus.decode(blocks)).current_ma

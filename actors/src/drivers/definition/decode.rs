@@ -132,21 +132,28 @@ impl Value {
 impl Definition {
     fn meter(&self, at: &Answers<'_>) -> Result<Option<MeterReading>, DecodeError> {
         let r = &self.readings;
-        let mut power_w = match &r.power {
-            Some(power) => power.int(at, 1.0)?,
+        // W, as read (a sum of phases is rounded once, at the end).
+        let mut power = match &r.power {
+            Some(power) => power.read(at)?,
             // A wallbox that gives the power of each phase only.
             None if !r.phase_power.is_empty() => {
-                let mut sum = 0;
+                let mut sum = 0.0;
                 for p in &r.phase_power {
-                    sum += p.int(at, 1.0)?;
+                    sum += p.read(at)?;
                 }
                 sum
             }
             None => return Ok(None),
         };
         if let Some(export) = &r.export_power {
-            power_w -= export.int(at, 1.0)?;
+            power -= export.read(at)?;
         }
+        // Each term is bounded by `read` to well inside i64.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+        let (power_w, spread_ma) = (
+            power.round() as i64,
+            (power * 1000.0 / (3 * NOMINAL_V) as f64).round() as i64,
+        );
         let energy = |v: &Option<Value>| v.as_ref().map_or(Ok(0), |v| v.int(at, 1000.0));
         let mut voltage_v = [NOMINAL_V; 3];
         for (i, v) in r.voltage.iter().enumerate() {
@@ -154,7 +161,7 @@ impl Definition {
         }
         let (current_ma, per_phase) = if r.current.is_empty() {
             // mA per phase = W * 1000 / (3 * 230 V), signed like the power.
-            ([power_w.saturating_mul(1000) / (3 * NOMINAL_V); 3], false)
+            ([spread_ma; 3], false)
         } else {
             let mut current_ma = [0; 3];
             for (i, v) in r.current.iter().enumerate() {

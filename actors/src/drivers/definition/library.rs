@@ -17,6 +17,18 @@ use crate::drivers::REGISTRY;
 /// The definitions shipped in the binary: file name and text.
 pub const BUILTIN: &[(&str, &str)] = &[
     (
+        "sdm630.toml",
+        include_str!("../../../../definitions/sdm630.toml"),
+    ),
+    (
+        "sdm72dm.toml",
+        include_str!("../../../../definitions/sdm72dm.toml"),
+    ),
+    (
+        "orno_we516.toml",
+        include_str!("../../../../definitions/orno_we516.toml"),
+    ),
+    (
         "abb_b23.toml",
         include_str!("../../../../definitions/abb_b23.toml"),
     ),

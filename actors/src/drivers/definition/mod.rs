@@ -13,6 +13,8 @@
 
 mod check;
 mod decode;
+#[cfg(test)]
+mod float_meters;
 pub mod format;
 mod library;
 
