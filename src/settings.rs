@@ -35,7 +35,7 @@ pub struct Settings {
     #[serde(default)]
     pub site: SiteSettings,
     #[serde(default)]
-    pub devices: Vec<DeviceSettings>,
+    pub devices: Vec<std::sync::Arc<DeviceSettings>>,
     #[serde(default)]
     pub mqtt: MqttSettings,
 }

@@ -175,17 +175,6 @@ impl DeviceHandle {
         }
     }
 
-    fn same_actor(&self, other: &DeviceHandle) -> bool {
-        match (&self.actor, &other.actor) {
-            (DeviceActor::Modbus(a), DeviceActor::Modbus(b)) => a == b,
-            (DeviceActor::Http(a), DeviceActor::Http(b)) => a == b,
-            (DeviceActor::Json(a), DeviceActor::Json(b)) => a == b,
-            (DeviceActor::Ocpp(a), DeviceActor::Ocpp(b)) => a == b,
-            (DeviceActor::None, DeviceActor::None) => true,
-            _ => false,
-        }
-    }
-
     /// Gives the running actor new settings of the same box.
     fn update(&self, settings: Arc<DeviceSettings>) {
         match &self.actor {
@@ -232,7 +221,7 @@ impl Plant {
     /// Starts the actors. Must run inside an actix system. Devices that
     /// share an endpoint (one serial line, one TCP gateway) share its bus.
     pub fn start(
-        devices: &[DeviceSettings],
+        devices: &[Arc<DeviceSettings>],
         local: &LocalPorts,
         timeout: Duration,
         log: &Logger,
@@ -261,8 +250,8 @@ impl Plant {
         self.local.endpoint_key(settings)
     }
 
-    fn spawn(&mut self, settings: &DeviceSettings) -> Result<DeviceHandle, EndpointError> {
-        let settings = Arc::new(settings.clone());
+    fn spawn(&mut self, settings: &Arc<DeviceSettings>) -> Result<DeviceHandle, EndpointError> {
+        let settings = settings.clone();
         if !settings.dev_type.is_modbus() {
             let actor = if settings.dev_type.is_http_input() {
                 DeviceActor::Http(HttpInput::new(settings.clone(), &self.log).start())
@@ -304,30 +293,47 @@ impl Plant {
     /// new settings. Answers the dev_ids that were (re)started.
     pub fn reconcile(
         &mut self,
-        devices: &[DeviceSettings],
+        devices: &[Arc<DeviceSettings>],
         restart: &[String],
     ) -> Result<Vec<String>, EndpointError> {
+        // Where each device was: in the same place when the list names the
+        // same devices in the same order (a change of some of them), else
+        // found by dev_id (a site may have thousands of devices).
+        let aligned = self.devices.len() == devices.len()
+            && self.devices.iter().zip(devices).all(|(old, new)| {
+                Arc::ptr_eq(&old.settings, new) || old.settings.dev_id == new.dev_id
+            });
+        let was: Vec<Option<usize>> = if aligned {
+            (0..devices.len()).map(Some).collect()
+        } else {
+            let at: HashMap<&str, usize> = self
+                .devices
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (d.settings.dev_id.as_str(), i))
+                .collect();
+            devices
+                .iter()
+                .map(|d| at.get(d.dev_id.as_str()).copied())
+                .collect()
+        };
+        let restart: HashSet<&str> = restart.iter().map(String::as_str).collect();
         let mut next = Vec::with_capacity(devices.len());
         let mut started = Vec::new();
-        let at: HashMap<String, usize> = self
-            .devices
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (d.settings.dev_id.clone(), i))
-            .collect();
-        let restart: HashSet<&str> = restart.iter().map(String::as_str).collect();
-        for settings in devices {
-            let current = at.get(settings.dev_id.as_str()).copied();
-            match current {
+        let mut kept_actor = vec![false; self.devices.len()];
+        for (settings, was) in devices.iter().zip(was) {
+            match was {
                 Some(i)
                     if same_box(&self.devices[i].settings, settings)
                         && !restart.contains(settings.dev_id.as_str()) =>
                 {
                     let mut kept = self.devices[i].clone();
-                    if *kept.settings != *settings {
-                        kept.settings = Arc::new(settings.clone());
+                    // A device the change did not touch is the same allocation.
+                    if !Arc::ptr_eq(&kept.settings, settings) && *kept.settings != **settings {
+                        kept.settings = settings.clone();
                         kept.update(kept.settings.clone());
                     }
+                    kept_actor[i] = true;
                     next.push(kept);
                 }
                 _ => {
@@ -336,26 +342,23 @@ impl Plant {
                 }
             }
         }
-        let now: HashMap<&str, &DeviceHandle> = next
-            .iter()
-            .map(|d| (d.settings.dev_id.as_str(), d))
-            .collect();
-        for old in &self.devices {
-            let kept = now
-                .get(old.settings.dev_id.as_str())
-                .is_some_and(|d| d.same_actor(old));
+        let mut stopped = false;
+        for (old, kept) in self.devices.iter().zip(kept_actor) {
             if !kept {
                 old.stop();
+                stopped = true;
             }
         }
         self.devices = next;
-        // A bus whose last device went away stops with it.
-        let used: Vec<Endpoint> = self
-            .devices
-            .iter()
-            .filter_map(|d| d.endpoint.clone())
-            .collect();
-        self.buses.retain(|endpoint, _| used.contains(endpoint));
+        if stopped {
+            // A bus whose last device went away stops with it.
+            let used: HashSet<&Endpoint> = self
+                .devices
+                .iter()
+                .filter_map(|d| d.endpoint.as_ref())
+                .collect();
+            self.buses.retain(|endpoint, _| used.contains(endpoint));
+        }
         Ok(started)
     }
 

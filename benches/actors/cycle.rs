@@ -58,7 +58,7 @@ async fn start_wallboxes(n: usize) -> Vec<SocketAddr> {
 
 /// One `[[devices]]` entry per wallbox, as a user would write it. The
 /// fail-safe matches the simulator's, so the first poll writes nothing.
-fn device_settings(addresses: &[SocketAddr]) -> Vec<DeviceSettings> {
+fn device_settings(addresses: &[SocketAddr]) -> Vec<std::sync::Arc<DeviceSettings>> {
     addresses
         .iter()
         .enumerate()
@@ -73,7 +73,7 @@ fn device_settings(addresses: &[SocketAddr]) -> Vec<DeviceSettings> {
                 i + 1,
                 addr.port()
             );
-            toml::from_str(&entry).expect("a valid device declaration")
+            std::sync::Arc::new(toml::from_str(&entry).expect("a valid device declaration"))
         })
         .collect()
 }

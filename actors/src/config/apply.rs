@@ -3,6 +3,8 @@
 //! code: a change either applies whole and validates, or is refused naming
 //! the field, and the state is untouched.
 
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -56,7 +58,7 @@ pub fn set_cm_var(
 
 /// A device error as the API names things: by dev_id, not by the device's
 /// place in the whole list.
-fn named(devices: &[DeviceSettings], e: &super::DeviceSettingsError) -> String {
+fn named(devices: &[Arc<DeviceSettings>], e: &super::DeviceSettingsError) -> String {
     match devices.get(e.index) {
         Some(d) => format!("{}.{}: {}", d.dev_id, e.field, e.reason),
         None => e.to_string(),
@@ -156,8 +158,8 @@ pub fn set_params(
         }
         endpoint_of(&device).map_err(|e| format!("{dev_id}.address: {e}"))?;
         match existing {
-            Some(i) => next.devices[i] = device,
-            None => next.devices.push(device),
+            Some(i) => next.devices[i] = Arc::new(device),
+            None => next.devices.push(Arc::new(device)),
         }
     }
     validate_devices(&next.devices).map_err(|e| named(&next.devices, &e))?;
@@ -611,7 +613,8 @@ mod tests {
     #[test]
     fn a_problem_saved_before_the_checks_does_not_block_other_changes() {
         let mut s = state();
-        s.devices[0].max_charging_cur = CurrentLimit::Formula("16000 - M9.current".into());
+        Arc::make_mut(&mut s.devices[0]).max_charging_cur =
+            CurrentLimit::Formula("16000 - M9.current".into());
         let mut map = Map::new();
         map.insert("title".into(), "Garage".into());
         let endpoint = |d: &DeviceSettings| Ok(Some(d.address.clone()));
@@ -633,8 +636,8 @@ mod tests {
         let mut group: DeviceSettings =
             toml::from_str("dev_id = \"E5\"\ndev_type = \"evse_group\"\n").unwrap();
         group.max_charging_cur = 20000.into();
-        s.devices.push(group);
-        s.devices[0].group = 5;
+        s.devices.push(Arc::new(group));
+        Arc::make_mut(&mut s.devices[0]).group = 5;
         assert_eq!(
             delete_device(&mut s, "E5"),
             Err("E5 still has members: E1".into())

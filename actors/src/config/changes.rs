@@ -5,6 +5,7 @@
 //! that changed are named. Pure.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -40,7 +41,7 @@ pub fn changes(before: &State, after: &State) -> Vec<String> {
     }
     // By dev_id, in one pass each (a site may have thousands of devices);
     // only a device that differs is compared field by field.
-    let was: HashMap<&str, &DeviceSettings> = before
+    let was: HashMap<&str, &Arc<DeviceSettings>> = before
         .devices
         .iter()
         .map(|d| (d.dev_id.as_str(), d))
@@ -176,10 +177,10 @@ mod tests {
         after.title = "Garage".into();
         after.params.max_total_current = 25_000.into();
         after.params.min_pause_time_s = 60;
-        after.devices[0].max_charging_cur = 10_000.into();
-        after
-            .devices
-            .push(toml::from_str("dev_id = \"M4\"\ndev_type = \"meter_ajax\"\n").unwrap());
+        Arc::make_mut(&mut after.devices[0]).max_charging_cur = 10_000.into();
+        after.devices.push(Arc::new(
+            toml::from_str("dev_id = \"M4\"\ndev_type = \"meter_ajax\"\n").unwrap(),
+        ));
         after.admin_hash = Some("$argon2id$secret-hash".into());
         after.users = serde_json::from_value(serde_json::json!([
             {"id": "anna", "name": "Anna", "rfids": [{"id": "1234"}]}

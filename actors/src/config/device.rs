@@ -1,6 +1,7 @@
 //! How a device is declared in settings (and, later, through the API).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -256,7 +257,7 @@ pub struct DeviceSettingsError {
 
 /// Checks every declaration, that dev_ids and aliases are unique, and that
 /// groups exist and do not contain themselves.
-pub fn validate_devices(devices: &[DeviceSettings]) -> Result<(), DeviceSettingsError> {
+pub fn validate_devices(devices: &[Arc<DeviceSettings>]) -> Result<(), DeviceSettingsError> {
     device_problems(devices)
         .into_iter()
         .next()
@@ -264,7 +265,7 @@ pub fn validate_devices(devices: &[DeviceSettings]) -> Result<(), DeviceSettings
 }
 
 /// Every problem `validate_devices` looks for, in order.
-pub fn device_problems(devices: &[DeviceSettings]) -> Vec<DeviceSettingsError> {
+pub fn device_problems(devices: &[Arc<DeviceSettings>]) -> Vec<DeviceSettingsError> {
     let mut out = Vec::new();
     let mut names = HashSet::new();
     // A serial line's path: its settings as the first device gave them.
@@ -363,7 +364,7 @@ pub fn device_problems(devices: &[DeviceSettings]) -> Vec<DeviceSettingsError> {
 /// endpoint and unit (two would fight over its current; a meter may be
 /// read twice). `endpoint_of` gives a device's endpoint in one spelling.
 pub fn validate_changed(
-    devices: &[DeviceSettings],
+    devices: &[Arc<DeviceSettings>],
     changed: &[String],
     endpoint_of: &dyn Fn(&DeviceSettings) -> Result<Option<String>, String>,
 ) -> Result<(), DeviceSettingsError> {
@@ -376,7 +377,7 @@ pub fn validate_changed(
 /// Every problem `validate_changed` looks for, in the devices' order; each
 /// device's endpoint is worked out once (a site may have thousands).
 pub fn changed_problems(
-    devices: &[DeviceSettings],
+    devices: &[Arc<DeviceSettings>],
     changed: &[String],
     endpoint_of: &dyn Fn(&DeviceSettings) -> Result<Option<String>, String>,
 ) -> Vec<DeviceSettingsError> {
@@ -444,7 +445,7 @@ pub fn changed_problems(
 
 /// An `attach` names a meter that exists and measures no other wallbox.
 fn check_attach(
-    devices: &[DeviceSettings],
+    devices: &[Arc<DeviceSettings>],
     index: usize,
     d: &DeviceSettings,
 ) -> Result<(), String> {
@@ -557,6 +558,10 @@ fn validate_numbers(d: &DeviceSettings) -> Result<(), (&'static str, String)> {
 mod tests {
     use super::*;
 
+    fn arcs<const N: usize>(devices: [DeviceSettings; N]) -> Vec<Arc<DeviceSettings>> {
+        devices.into_iter().map(Arc::new).collect()
+    }
+
     fn evse(dev_id: &str) -> DeviceSettings {
         let toml =
             format!("dev_id = \"{dev_id}\"\ndev_type = \"evse_powerbrain\"\naddress = \"evse\"\n");
@@ -593,46 +598,46 @@ mod tests {
     fn checks_prefix_unit_and_uniqueness() {
         let mut second = evse("E2");
         second.address = "evse2".into();
-        assert_eq!(validate_devices(&[evse("E1"), second]), Ok(()));
+        assert_eq!(validate_devices(&arcs([evse("E1"), second])), Ok(()));
         let text = |d: &DeviceSettings| Ok(Some(d.address.clone()));
         assert_eq!(
-            validate_changed(&[evse("E1"), evse("E2")], &["E2".into()], &text)
+            validate_changed(&arcs([evse("E1"), evse("E2")]), &["E2".into()], &text)
                 .map_err(|e| (e.field, e.reason)),
             Err(("address", "evse unit 1 is wallbox E1 already".into())),
             "two wallboxes on one unit"
         );
         assert_eq!(
-            validate_changed(&[evse("E1"), evse("E2")], &[], &text),
+            validate_changed(&arcs([evse("E1"), evse("E2")]), &[], &text),
             Ok(()),
             "what was saved before still loads"
         );
         assert_eq!(
-            validate_changed(&[evse("E07")], &["E07".into()], &text).map_err(|e| e.field),
+            validate_changed(&arcs([evse("E07")]), &["E07".into()], &text).map_err(|e| e.field),
             Err("dev_id")
         );
         assert_eq!(
-            validate_devices(&[evse("M1")]).map_err(|e| e.field),
+            validate_devices(&arcs([evse("M1")])).map_err(|e| e.field),
             Err("dev_id")
         );
         assert_eq!(
-            validate_devices(&[evse("E")]).map_err(|e| e.field),
+            validate_devices(&arcs([evse("E")])).map_err(|e| e.field),
             Err("dev_id")
         );
         assert_eq!(
-            validate_devices(&[evse("E1"), evse("e1")]).map_err(|e| e.index),
+            validate_devices(&arcs([evse("E1"), evse("e1")])).map_err(|e| e.index),
             Err(1)
         );
         let mut aliased = evse("E2");
         aliased.address = "evse2".into();
         aliased.alias = Some("E1".into());
         assert_eq!(
-            validate_devices(&[evse("E1"), aliased]).map_err(|e| e.field),
+            validate_devices(&arcs([evse("E1"), aliased])).map_err(|e| e.field),
             Err("alias")
         );
         let mut broadcast = evse("E1");
         broadcast.id = 0;
         assert_eq!(
-            validate_devices(&[broadcast]).map_err(|e| e.field),
+            validate_devices(&arcs([broadcast])).map_err(|e| e.field),
             Err("id")
         );
     }

@@ -2,6 +2,8 @@
 //! a variable that is not set, a name no formula has. Checked when a change
 //! is applied, and at start for what was saved before these checks.
 
+use std::sync::Arc;
+
 use super::{DeviceSettings, SiteParams, State, User};
 
 /// Every formula of the state that names what cannot exist: where the
@@ -16,7 +18,7 @@ pub fn formula_problems(state: &State) -> Vec<String> {
 /// charging-manager variables: where the formula is and which name.
 fn problems(
     params: &SiteParams,
-    devices: &[DeviceSettings],
+    devices: &[Arc<DeviceSettings>],
     users: &[User],
     cm_vars: &[&str],
 ) -> Vec<String> {
@@ -80,7 +82,7 @@ fn problems(
 /// any charging-manager variable is set).
 pub fn check_formula_names(
     params: &SiteParams,
-    devices: &[DeviceSettings],
+    devices: &[Arc<DeviceSettings>],
     users: &[User],
 ) -> Result<(), String> {
     problems(params, devices, users, &[])
@@ -91,7 +93,10 @@ pub fn check_formula_names(
 
 /// Every formula problem of settings read at start (no users or
 /// charging-manager variables there yet).
-pub fn settings_formula_problems(params: &SiteParams, devices: &[DeviceSettings]) -> Vec<String> {
+pub fn settings_formula_problems(
+    params: &SiteParams,
+    devices: &[Arc<DeviceSettings>],
+) -> Vec<String> {
     problems(params, devices, &[], &[])
 }
 

@@ -1,6 +1,7 @@
 //! Everything changed through the API, as the state file holds it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +20,10 @@ pub struct State {
     pub title: String,
     pub desc: String,
     pub params: SiteParams,
-    pub devices: Vec<DeviceSettings>,
+    /// Shared, so that a copy of the state (each change makes one) costs a
+    /// pointer per device, and a device a change did not touch is the same
+    /// allocation before and after it (compared by address first).
+    pub devices: Vec<Arc<DeviceSettings>>,
     /// Argon2 PHC string of the admin password; `None` = no password.
     pub admin_hash: Option<String>,
     pub license: License,

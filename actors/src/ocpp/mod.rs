@@ -33,7 +33,7 @@ pub fn valid_charge_point_id(id: &str) -> bool {
 /// wallbox has (one connection per charge point, and chargebrain manages
 /// one connector of each).
 pub fn check_address(
-    devices: &[crate::config::DeviceSettings],
+    devices: &[std::sync::Arc<crate::config::DeviceSettings>],
     index: usize,
     d: &crate::config::DeviceSettings,
 ) -> Result<(), String> {

@@ -12,6 +12,7 @@
 //! is ignored: the compaction wrote what it held into the state file.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -39,7 +40,7 @@ pub(super) enum Record {
         #[serde(default, skip_serializing_if = "Map::is_empty")]
         fields: Map<String, Value>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        devices: Vec<DeviceSettings>,
+        devices: Vec<Arc<DeviceSettings>>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         removed: Vec<String>,
     },

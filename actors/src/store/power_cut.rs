@@ -589,7 +589,7 @@ fn wallbox(n: u32, name: &str) -> crate::config::DeviceSettings {
 fn journaled(title: &str, name: &str) -> State {
     let mut s = state(title);
     s.devices = (1..=10)
-        .map(|n| wallbox(n, if n == 2 { name } else { "box" }))
+        .map(|n| Arc::new(wallbox(n, if n == 2 { name } else { "box" })))
         .collect();
     s
 }
@@ -726,12 +726,12 @@ fn every_kind_of_change_goes_through_the_journal_and_loads_back() {
     let mut store = journal_store(&fs, &[]);
     let mut s = journaled("seed", "seed");
     let mut steps: Vec<(&str, State)> = Vec::new();
-    s.devices[4].name = "five".into();
+    Arc::make_mut(&mut s.devices[4]).name = "five".into();
     steps.push(("one device changed", s.clone()));
     s.devices.remove(2);
     steps.push(("one removed", s.clone()));
-    s.devices.push(wallbox(11, "new"));
-    s.devices.push(wallbox(3, "back"));
+    s.devices.push(Arc::new(wallbox(11, "new")));
+    s.devices.push(Arc::new(wallbox(3, "back")));
     steps.push(("two added, one of them again", s.clone()));
     s.params.max_total_current = 40_000.into();
     s.soft_meters.insert("E1".into(), 7);

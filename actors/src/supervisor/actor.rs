@@ -17,11 +17,11 @@ use super::health::CycleHealth;
 use super::messages::ConfigError;
 use super::site::{Now, Site, Snapshot};
 use crate::charging_log::Transaction;
-use crate::config::{self, Change, State};
+use crate::config::{self, Change, DeviceSettings, State};
 use crate::devices::{Apply, DeviceStatus, GetStatus, Poll, Refused};
 use crate::history::{self, History};
 use crate::metrics::{DeviceLabel, Metrics};
-use crate::plant::Plant;
+use crate::plant::{DeviceHandle, Plant};
 use crate::store::{AppendLog, Save, Store};
 use crate::transport::DeviceError;
 
@@ -105,20 +105,28 @@ impl Overruns {
 }
 
 pub(super) fn supervised(plant: &Plant) -> Vec<Supervised> {
-    plant
-        .devices()
-        .iter()
-        .map(|d| Supervised {
-            dev_id: d.settings.dev_id.clone(),
-            poll: d.poll_recipient(),
-            status: d.status_recipient(),
-            last_status: None,
-            apply: d.apply_recipient(),
-            refuse: d.refused_recipient(),
-            http_input: d.settings.dev_type.is_http_input(),
-            in_flight: false,
-        })
-        .collect()
+    plant.devices().iter().map(supervised_one).collect()
+}
+
+fn supervised_one(d: &DeviceHandle) -> Supervised {
+    Supervised {
+        dev_id: d.settings.dev_id.clone(),
+        poll: d.poll_recipient(),
+        status: d.status_recipient(),
+        last_status: None,
+        apply: d.apply_recipient(),
+        refuse: d.refused_recipient(),
+        http_input: d.settings.dev_type.is_http_input(),
+        in_flight: false,
+    }
+}
+
+/// Whether two device lists name the same devices in the same order.
+fn same_ids(a: &[Arc<DeviceSettings>], b: &[Arc<DeviceSettings>]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(a, b)| Arc::ptr_eq(a, b) || a.dev_id == b.dev_id)
 }
 
 impl Supervisor {
@@ -214,25 +222,23 @@ impl Supervisor {
         // afresh (the plant restarts exactly those); one whose name, limits
         // or rules changed keeps its actor, its car's session, pause and
         // overrides.
-        let before: Vec<String> = self
-            .plant
-            .devices()
-            .iter()
-            .map(|d| d.settings.dev_id.clone())
-            .collect();
+        let settings_of = |plant: &Plant| -> Vec<Arc<DeviceSettings>> {
+            plant.devices().iter().map(|d| d.settings.clone()).collect()
+        };
+        let before = settings_of(&self.plant);
         let fresh = self
             .plant
             .reconcile(&state.devices, restart)
             .map_err(|e| ConfigError::Rejected(e.to_string()))?;
-        let settings: Vec<_> = self
-            .plant
-            .devices()
-            .iter()
-            .map(|d| d.settings.clone())
-            .collect();
-        let kept: HashSet<&str> = settings.iter().map(|d| d.dev_id.as_str()).collect();
-        for gone in before.iter().filter(|id| !kept.contains(id.as_str())) {
-            self.metrics.forget_device(gone);
+        let settings = settings_of(&self.plant);
+        // The same devices in the same order (a change of some of them):
+        // only the restarted ones are looked at below.
+        let same_devices = same_ids(&before, &settings);
+        if !same_devices {
+            let kept: HashSet<&str> = settings.iter().map(|d| d.dev_id.as_str()).collect();
+            for gone in before.iter().filter(|d| !kept.contains(d.dev_id.as_str())) {
+                self.metrics.forget_device(&gone.dev_id);
+            }
         }
         let now = self.now_ms();
         let cycle_changed = state.params.cycle_time_ms != self.site.params.cycle_time_ms;
@@ -243,19 +249,29 @@ impl Supervisor {
         self.site.set_cm_vars(&state.cm_vars);
         // A running device keeps its last known status until its next poll:
         // a reconfiguration is no communication error.
-        let mut devices = supervised(&self.plant);
         let fresh_ids: HashSet<&str> = fresh.iter().map(String::as_str).collect();
-        let mut last: HashMap<&str, &Option<DeviceStatus>> = self
-            .devices
-            .iter()
-            .map(|old| (old.dev_id.as_str(), &old.last_status))
-            .collect();
-        for d in &mut devices {
-            if !fresh_ids.contains(d.dev_id.as_str()) {
-                d.last_status = last.remove(d.dev_id.as_str()).cloned().flatten();
+        if same_devices && self.devices.len() == settings.len() {
+            for (d, handle) in self.devices.iter_mut().zip(self.plant.devices()) {
+                if fresh_ids.contains(d.dev_id.as_str()) {
+                    *d = supervised_one(handle);
+                }
+                // Polls under way are dropped (the generation below).
+                d.in_flight = false;
             }
+        } else {
+            let mut devices = supervised(&self.plant);
+            let mut last: HashMap<&str, &Option<DeviceStatus>> = self
+                .devices
+                .iter()
+                .map(|old| (old.dev_id.as_str(), &old.last_status))
+                .collect();
+            for d in &mut devices {
+                if !fresh_ids.contains(d.dev_id.as_str()) {
+                    d.last_status = last.remove(d.dev_id.as_str()).cloned().flatten();
+                }
+            }
+            self.devices = devices;
         }
-        self.devices = devices;
         self.generation += 1;
         self.published.send_replace(Arc::new(self.plant.clone()));
         if !fresh.is_empty() {

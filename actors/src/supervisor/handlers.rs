@@ -81,9 +81,7 @@ impl Handler<Configure> for Supervisor {
                         return Ok(changed);
                     }
                 }
-                // The API reports the change at once, not after the next cycle.
-                let now = act.now_ms();
-                act.decide(now, act.snapshot.cycle_time_ms);
+                act.decide_before_anything_else(ctx);
                 Ok(changed)
             },
         )))
@@ -157,8 +155,7 @@ impl Supervisor {
         AtomicResponse::new(Box::pin(fut::ready(()).into_actor(self).map(
             move |(), act, ctx| {
                 act.apply_state(state, std::slice::from_ref(&dev_id), ctx)?;
-                let now = act.now_ms();
-                act.decide(now, act.snapshot.cycle_time_ms);
+                act.decide_before_anything_else(ctx);
                 Ok(vec![format!("{dev_id} reset")])
             },
         )))
@@ -166,6 +163,18 @@ impl Supervisor {
 }
 
 impl Supervisor {
+    /// Decides once more, right after the change in force is answered and
+    /// before the actor takes any other message or runs anything else: the
+    /// API reports the change at once (a `get_dev_info` sent after the
+    /// answer sees it), not after the next cycle, and the caller of a
+    /// one-device change does not wait for a decision over every device.
+    fn decide_before_anything_else(&mut self, ctx: &mut Context<Self>) {
+        ctx.wait(fut::ready(()).map(|(), act: &mut Self, _| {
+            let now = act.now_ms();
+            act.decide(now, act.snapshot.cycle_time_ms);
+        }));
+    }
+
     /// Decides again after a change of a car's session (a card, an
     /// override) and answers `answer` once the open transactions, overrides
     /// included, are written: a crash right after the answer loses nothing.

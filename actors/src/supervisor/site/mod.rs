@@ -157,6 +157,19 @@ impl Tracked {
         }
     }
 
+    /// New settings of the same device: what is derived from them is
+    /// derived again where they changed; the rest is kept.
+    fn take_settings(&mut self, settings: Arc<DeviceSettings>) {
+        if self.settings.max_charging_cur != settings.max_charging_cur {
+            self.max_formula = max_formula(&settings.max_charging_cur);
+        }
+        if self.settings.charging_rules != settings.charging_rules {
+            self.rules = RuleSet::new(&settings.charging_rules).unwrap_or_default();
+            self.rule_memory = Memory::default();
+        }
+        self.settings = settings;
+    }
+
     /// The wallbox's reading, with the attached meter's values in place of
     /// its own meter while the attached meter answers.
     fn evse_reading(&self) -> Option<EvseReading> {
@@ -318,36 +331,48 @@ impl Site {
         restarted: &[String],
         now: u64,
     ) {
-        // By dev_id (a site may have thousands of devices).
-        let mut old: HashMap<String, Tracked> = std::mem::take(&mut self.devices)
-            .into_iter()
-            .map(|t| (t.settings.dev_id.clone(), t))
-            .collect();
         let fresh: HashSet<&str> = restarted.iter().map(String::as_str).collect();
-        self.devices = devices
-            .iter()
-            .map(|settings| {
-                let kept = if fresh.contains(settings.dev_id.as_str()) {
-                    None
-                } else {
-                    old.remove(&settings.dev_id)
-                };
-                match kept {
-                    Some(mut t) => {
-                        if t.settings.max_charging_cur != settings.max_charging_cur {
-                            t.max_formula = max_formula(&settings.max_charging_cur);
-                        }
-                        if t.settings.charging_rules != settings.charging_rules {
-                            t.rules = RuleSet::new(&settings.charging_rules).unwrap_or_default();
-                            t.rule_memory = Memory::default();
-                        }
-                        t.settings = settings.clone();
-                        t
-                    }
-                    None => Tracked::new(settings.clone(), now),
+        // The same devices in the same order (a change of some of them):
+        // each is updated where it is, and one untouched is not even looked
+        // at (its settings are the same allocation).
+        let in_place = self.devices.len() == devices.len()
+            && self
+                .devices
+                .iter()
+                .zip(devices)
+                .all(|(t, s)| Arc::ptr_eq(&t.settings, s) || t.settings.dev_id == s.dev_id);
+        if in_place {
+            for (t, settings) in self.devices.iter_mut().zip(devices) {
+                if fresh.contains(settings.dev_id.as_str()) {
+                    *t = Tracked::new(settings.clone(), now);
+                } else if !Arc::ptr_eq(&t.settings, settings) {
+                    t.take_settings(settings.clone());
                 }
-            })
-            .collect();
+            }
+        } else {
+            // By dev_id (a site may have thousands of devices).
+            let mut old: HashMap<String, Tracked> = std::mem::take(&mut self.devices)
+                .into_iter()
+                .map(|t| (t.settings.dev_id.clone(), t))
+                .collect();
+            self.devices = devices
+                .iter()
+                .map(|settings| {
+                    let kept = if fresh.contains(settings.dev_id.as_str()) {
+                        None
+                    } else {
+                        old.remove(&settings.dev_id)
+                    };
+                    match kept {
+                        Some(mut t) => {
+                            t.take_settings(settings.clone());
+                            t
+                        }
+                        None => Tracked::new(settings.clone(), now),
+                    }
+                })
+                .collect();
+        }
         if params.max_total_current != self.params.max_total_current
             || params.reserve_current != self.params.reserve_current
         {

@@ -541,14 +541,18 @@ impl Site {
     /// Forgets what was learnt about the wallboxes that are new boxes now
     /// (reset, another address or type) or are gone.
     pub(super) fn forget_wiring(&mut self, restarted: &[String]) {
+        let restarted: std::collections::HashSet<&str> =
+            restarted.iter().map(String::as_str).collect();
+        let configured: std::collections::HashSet<&str> = self
+            .devices
+            .iter()
+            .map(|t| t.settings.dev_id.as_str())
+            .collect();
         let gone: Vec<String> = self
             .wiring
             .estimator
             .ids()
-            .filter(|id| {
-                restarted.iter().any(|r| r == id)
-                    || !self.devices.iter().any(|t| t.settings.dev_id == *id)
-            })
+            .filter(|id| restarted.contains(id) || !configured.contains(id))
             .map(str::to_string)
             .collect();
         for id in gone {
