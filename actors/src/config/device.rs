@@ -577,11 +577,17 @@ mod tests {
         };
         let line = "/dev/ttyUSB0,38400,8,e,1,ascii";
         assert_eq!(
-            validate_devices(&[on("E1", line), on("E2", &line.replace("ascii", "ASCII"))]),
+            validate_devices(&arcs([
+                on("E1", line),
+                on("E2", &line.replace("ascii", "ASCII"))
+            ])),
             Ok(())
         );
-        let e = validate_devices(&[on("E1", line), on("E2", "/dev/ttyUSB0,38400,8,e,1")])
-            .expect_err("RTU beside ASCII");
+        let e = validate_devices(&arcs([
+            on("E1", line),
+            on("E2", "/dev/ttyUSB0,38400,8,e,1"),
+        ]))
+        .expect_err("RTU beside ASCII");
         assert_eq!((e.index, e.field), (1, "address"));
         assert_eq!(
             e.reason,
@@ -589,7 +595,7 @@ mod tests {
              the devices of one serial line share its speed and framing"
         );
         assert_eq!(
-            validate_devices(&[on("E1", line), on("E2", "/dev/ttyUSB1,9600")]),
+            validate_devices(&arcs([on("E1", line), on("E2", "/dev/ttyUSB1,9600")])),
             Ok(())
         );
     }
