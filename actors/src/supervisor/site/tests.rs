@@ -1485,3 +1485,70 @@ fn a_card_still_shown_after_its_car_left_does_not_authorise_the_next() {
     let (ma, _) = step(&mut site, Ok(showing_card(EvseState::Charging, "04AB")));
     assert!(ma > 0, "the card shown again authorises the next car");
 }
+
+#[test]
+fn a_car_the_site_cannot_fit_waits_its_minimum_pause() {
+    // 32 A site; E1's car charges until the house takes 28 A: the 4 A left
+    // are below its minimum, so it pauses, and stays paused for
+    // min_pause_time (300 s) even though the house load drops at once.
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), grid_meter()], 0);
+    let mut at = |now: u64, car: i64, house: i64| {
+        site.record(0, Some(Ok(charging([car; 3]))), now);
+        site.record(1, Some(Ok(grid([car + house; 3]))), now);
+        let (commands, snapshot) = site.cycle(Now::mono(now), 1000);
+        let e1 = snapshot.evses[0].clone().unwrap_or_default();
+        (command(&commands, 0), e1.lb_reason.to_string())
+    };
+    assert_eq!(at(0, 0, 0).0, 32_000);
+    assert_eq!(at(1000, 16_000, 28_000).0, 0, "4 A left: paused");
+    assert_eq!(
+        at(2000, 0, 0),
+        (0, "paused: 299 s left of its minimum pause".to_string()),
+        "the house load dropped, but the pause holds"
+    );
+    assert_eq!(at(300_000, 0, 0).0, 0, "still within the pause");
+    assert_eq!(
+        at(301_000, 0, 0).0,
+        32_000,
+        "after the pause it charges again"
+    );
+}
+
+#[test]
+fn what_a_wallbox_reports_offering_widens_its_plausible_window() {
+    // E1 is set to at most 16 A, but the wallbox itself offers 32 A (set by
+    // hand, or its own limit is higher): a car drawing 30 A is then real,
+    // and must count, or the site would be overallocated by it.
+    let e1 = || {
+        device("dev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"evse\"\nmax_charging_cur = 16000\n")
+    };
+    let offering = |offered_ma: i64, current_ma: [i64; 3]| match charging(current_ma) {
+        Reading::Evse(r) => Reading::Evse(EvseReading { offered_ma, ..r }),
+        other => other,
+    };
+    let mut site = Site::new(SiteParams::default(), &[e1()], 0);
+    assert!(site
+        .record(0, Some(Ok(offering(32_000, [0; 3]))), 0)
+        .is_none());
+    assert!(
+        site.record(0, Some(Ok(offering(32_000, [30_000; 3]))), 1000)
+            .is_none(),
+        "30 A under an offer of 32 A (plus 10 %) is plausible"
+    );
+    assert!(
+        matches!(
+            site.record(0, Some(Ok(offering(32_000, [36_000; 3]))), 2000),
+            Some(DeviceError::Implausible(_))
+        ),
+        "36 A is beyond 32 A plus 10 %"
+    );
+    // Offering only its 16 A, the same 30 A cannot be true.
+    let mut site = Site::new(SiteParams::default(), &[e1()], 0);
+    assert!(site
+        .record(0, Some(Ok(offering(16_000, [0; 3]))), 0)
+        .is_none());
+    assert!(matches!(
+        site.record(0, Some(Ok(offering(16_000, [30_000; 3]))), 1000),
+        Some(DeviceError::Implausible(_))
+    ));
+}
