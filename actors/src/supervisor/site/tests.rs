@@ -1552,3 +1552,70 @@ fn what_a_wallbox_reports_offering_widens_its_plausible_window() {
         Some(DeviceError::Implausible(_))
     ));
 }
+
+#[test]
+fn the_house_load_comes_from_the_grid_meter_or_else_from_the_others() {
+    let meter = |n: usize, role: u8| {
+        device(&format!(
+            "dev_id = \"M{n}\"\ndev_type = \"meter_sdm630\"\naddress = \"m{n}\"\nrole = {role}\n"
+        ))
+    };
+    // No grid meter: the house uses 20 A per phase (consumption meter), PV
+    // makes 8 A (production meter): 12 A of house load, 20 A for the car.
+    let mut site = Site::new(
+        SiteParams::default(),
+        &[wallbox(1, ""), meter(2, 1), meter(3, 2)],
+        0,
+    );
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.record(1, Some(Ok(grid([20_000; 3]))), 0);
+    site.record(2, Some(Ok(grid([8000; 3]))), 0);
+    let (commands, snapshot) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(command(&commands, 0), 20_000);
+    assert_eq!(
+        (snapshot.site.house_ma, snapshot.site.meter_stale),
+        ([12_000; 3], false)
+    );
+    // With a grid meter, a production meter that never answered does not
+    // matter: the grid meter alone gives the house load.
+    let mut site = Site::new(
+        SiteParams::default(),
+        &[wallbox(1, ""), grid_meter(), meter(3, 2)],
+        0,
+    );
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.record(1, Some(Ok(grid([10_000; 3]))), 0);
+    let (commands, snapshot) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(
+        command(&commands, 0),
+        22_000,
+        "not the minimum of a stale site"
+    );
+    assert_eq!(
+        (snapshot.site.house_ma, snapshot.site.meter_stale),
+        ([10_000; 3], false)
+    );
+}
+
+#[test]
+fn a_meter_made_the_grid_meter_is_not_read_with_its_old_role() {
+    // M2 measures the house (consumption, 20 A); E1's car draws 10 A.
+    let m2 = |role: u8| {
+        device(&format!(
+            "dev_id = \"M2\"\ndev_type = \"meter_sdm630\"\naddress = \"m2\"\nrole = {role}\n"
+        ))
+    };
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), m2(1)], 0);
+    site.record(0, Some(Ok(charging([10_000; 3]))), 0);
+    site.record(1, Some(Ok(grid([20_000; 3]))), 0);
+    let (commands, _) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(command(&commands, 0), 12_000);
+    // M2 becomes the grid meter, and misses its next poll: its reading
+    // (20 A, the car's 10 A included) is read as a grid meter's, 10 A of
+    // house load, not as the 20 A it meant as a consumption meter.
+    site.reconfigure(SiteParams::default(), &[wallbox(1, ""), m2(3)], &[], 500);
+    site.record(0, Some(Ok(charging([10_000; 3]))), 1000);
+    let (commands, snapshot) = site.cycle(Now::mono(1000), 1000);
+    assert_eq!(snapshot.site.house_ma, [10_000; 3]);
+    assert_eq!(command(&commands, 0), 22_000);
+}
