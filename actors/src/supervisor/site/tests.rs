@@ -292,7 +292,9 @@ fn formulas_see_the_local_calendar() {
             ),
             wallbox(
                 3,
-                &rule("date.daysecond == 21 * 3600 + 30 * 60 + 15 && date.second == 15 ? 8000 : 0"),
+                &rule(
+                    "date.daysecond == 21 * 3600 + 30 * 60 + 15 && date.second == 15 && date.hour == 21 && date.minute == 30 ? 8000 : 0",
+                ),
             ),
         ],
         0,
@@ -1618,4 +1620,22 @@ fn a_meter_made_the_grid_meter_is_not_read_with_its_old_role() {
     let (commands, snapshot) = site.cycle(Now::mono(1000), 1000);
     assert_eq!(snapshot.site.house_ma, [10_000; 3]);
     assert_eq!(command(&commands, 0), 22_000);
+}
+
+#[test]
+fn a_rule_that_wishes_the_minimum_charges_at_the_minimum() {
+    // A wish of exactly the car's minimum (6 A) charges it; only less stops it.
+    for (wish, expected) in [(6000, 6000), (5999, 0)] {
+        let rules = format!("charging_rules = [{{ current = {wish} }}]");
+        let mut site = Site::new(SiteParams::default(), &[wallbox(1, &rules)], 0);
+        site.record(0, Some(Ok(charging([0; 3]))), 0);
+        let (commands, snapshot) = site.cycle(Now::mono(0), 1000);
+        let e1 = snapshot.evses[0].clone().unwrap_or_default();
+        assert_eq!(
+            command(&commands, 0),
+            expected,
+            "{wish} mA wished: {}",
+            e1.lb_reason
+        );
+    }
 }
