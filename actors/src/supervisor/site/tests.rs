@@ -1639,3 +1639,21 @@ fn a_rule_that_wishes_the_minimum_charges_at_the_minimum() {
         );
     }
 }
+
+#[test]
+fn pb_inputs_are_the_power_brains_not_another_wallboxs() {
+    // E1 is pushed over HTTP and declared first; PB.… names the Power
+    // Brain's (E2's) inputs.
+    let e1 = device(
+        "dev_id = \"E1\"\ndev_type = \"evse_ajax\"\naddress = \"\"\nmax_charging_cur = 32000\ncharging_rules = [{ expr = \"PB.input2 && !PB.input1 ? 7000 : 0\" }]\n",
+    );
+    let mut site = Site::new(SiteParams::default(), &[e1, wallbox(2, "")], 0);
+    let with_inputs = |inputs: u8| match charging([0; 3]) {
+        Reading::Evse(r) => Reading::Evse(EvseReading { inputs, ..r }),
+        other => other,
+    };
+    site.record(0, Some(Ok(with_inputs(0b01))), 0);
+    site.record(1, Some(Ok(with_inputs(0b10))), 0);
+    let (commands, _) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(command(&commands, 0), 7000);
+}
