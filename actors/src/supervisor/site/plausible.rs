@@ -242,6 +242,15 @@ mod tests {
             "rounding"
         );
         assert_eq!(
+            check(&meter([0; 3], 0, 49_900), &w, Some((&before, 0)), 1000),
+            Ok(()),
+            "rounding: at most 100 Wh back"
+        );
+        assert!(
+            check(&meter([0; 3], 0, 49_899), &w, Some((&before, 0)), 1000)
+                .is_err_and(|e| e.contains("ran backwards"))
+        );
+        assert_eq!(
             check(&meter([0; 3], 0, 40_000), &w, Some((&before, 0)), 1000),
             Err("import energy: 40000 Wh ran backwards from 50000 Wh".into())
         );

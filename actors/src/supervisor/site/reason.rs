@@ -277,4 +277,28 @@ mod tests {
             assert_eq!(r.is_pause(), r.to_string().starts_with("paused"), "{r}");
         }
     }
+
+    #[test]
+    fn the_rule_of_a_rule_reason_can_be_renamed_and_a_reason_is_its_text() {
+        // dev_info shows a user's rule by the user's name: it renames the
+        // rule through rule_mut.
+        for mut reason in [
+            LbReason::ChargingRule {
+                rule: "E1/0".into(),
+            },
+            LbReason::ChargingRuleStop {
+                rule: "E1/0".into(),
+                ma: 0,
+            },
+        ] {
+            if let Some(rule) = reason.rule_mut() {
+                *rule = "anna/0".into();
+            }
+            assert!(reason.to_string().contains("anna/0"), "{reason}");
+        }
+        let mut other = LbReason::MinPause { secs: 1 };
+        assert_eq!(other.rule_mut(), None);
+        assert!(LbReason::NoVehicle == "no vehicle");
+        assert!(LbReason::NoVehicle != "max_charging_cur");
+    }
 }
