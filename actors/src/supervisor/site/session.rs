@@ -203,6 +203,11 @@ mod tests {
         assert_eq!(s.override_with(&u, "cE", None, &Who::Admin), Ok(()));
         assert_eq!(s.overrides.flags(), "EU");
         assert_eq!(s.overrides.mask(), 0b110);
+        // Each lower-case flag lifts its own override only.
+        assert_eq!(s.override_with(&u, "e", None, &Who::Admin), Ok(()));
+        assert_eq!(s.overrides.flags(), "U");
+        assert_eq!(s.override_with(&u, "Eu", None, &Who::Admin), Ok(()));
+        assert_eq!(s.overrides.flags(), "E");
         assert!(s.override_with(&u, "X", None, &Who::Admin).is_err());
     }
 
