@@ -40,6 +40,8 @@ struct Plant {
     cycle: u64,
     /// The most the grid showed on any phase.
     most: i64,
+    /// The grid meter reads each phase (else only the total, spread).
+    grid_per_phase: bool,
 }
 
 impl Plant {
@@ -64,6 +66,7 @@ impl Plant {
             plug_at: vec![0; configured.len()],
             cycle: 0,
             most: 0,
+            grid_per_phase: true,
         }
     }
 
@@ -111,7 +114,7 @@ impl Plant {
         let meter = Reading::Meter(MeterReading {
             current_ma: grid,
             voltage_v: [230; 3],
-            per_phase: true,
+            per_phase: self.grid_per_phase,
             ..MeterReading::default()
         });
         let grid_index = self.offered.len();
@@ -170,6 +173,17 @@ fn a_contradicted_rotation_is_warned_of_once_and_both_phases_are_protected() {
     assert!(warnings[0]
         .1
         .starts_with("E1: phase_rotation is configured 0°, but the grid meter shows 120°"));
+    let confidence = warnings[0]
+        .1
+        .split("(confidence ")
+        .nth(1)
+        .and_then(|rest| rest.split(" %)").next())
+        .and_then(|n| n.parse::<u32>().ok());
+    assert!(
+        confidence.is_some_and(|c| (50..=100).contains(&c)),
+        "{}",
+        warnings[0].1
+    );
     // The car is held to what L2 has left, and its draw is counted on both.
     let draw = plant.draw(0);
     assert!(
@@ -344,6 +358,32 @@ fn identify_phases_only_ever_lowers_a_current_and_finds_what_stood_still() {
         plant.offered
     );
     assert!(plant.site.identify_phases(Some("E7")).is_err());
+}
+
+#[test]
+fn a_grid_meter_without_per_phase_currents_teaches_no_rotation() {
+    // The same car that is found on 240° with a meter that reads each phase.
+    let mut plant = Plant::new(&["\"auto\""], &[240], [4000, 4000, 20_000]);
+    plant.grid_per_phase = false;
+    for _ in 0..20 {
+        plant.step();
+    }
+    let (_, snapshot) = plant.step();
+    let view = Plant::wiring(&snapshot, 0);
+    assert_eq!(
+        (view.phase_rotation_detected, view.phase_rotation_used),
+        (None, vec![0, 120, 240])
+    );
+}
+
+#[test]
+fn the_detected_phases_show_their_confidence_with_three_decimals() {
+    let detected = super::wiring::PhasesDetected {
+        confidence: 987_654,
+        ..Default::default()
+    };
+    let shown = serde_json::to_value(detected).unwrap();
+    assert_eq!(shown["confidence"], serde_json::json!(0.987));
 }
 
 proptest! {
