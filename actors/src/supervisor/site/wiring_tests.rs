@@ -377,6 +377,40 @@ fn a_grid_meter_without_per_phase_currents_teaches_no_rotation() {
 }
 
 #[test]
+fn each_wallbox_shows_its_own_probe_and_a_new_one_nothing_drawn() {
+    // No grid meter yet: the estimator has seen nothing of E1.
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "\"auto\"")], 0);
+    let (_, snapshot) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(
+        Plant::wiring(&snapshot, 0).phase_rotation_state,
+        "not_drawn"
+    );
+    // E1 has no car; E2's car, alone, has shown its phase already.
+    let mut plant = Plant::new(&["\"auto\"", "\"auto\""], &[120, 240], [2000; 3]);
+    plant.plug_at = vec![1000, 0];
+    plant.car_ma = 10_000;
+    for _ in 0..3 {
+        plant.step();
+    }
+    let (plan, _) = plant.site.identify_phases(None).unwrap();
+    let expected = vec![
+        ("E1".to_string(), "not_charging"),
+        ("E2".to_string(), "already_known"),
+    ];
+    assert_eq!(plan, expected);
+    let (_, snapshot) = plant.step();
+    let shown: Vec<(String, &str)> = (0..2)
+        .map(|k| {
+            (
+                format!("E{}", k + 1),
+                Plant::wiring(&snapshot, k).phase_probe,
+            )
+        })
+        .collect();
+    assert_eq!(shown, expected);
+}
+
+#[test]
 fn the_detected_phases_show_their_confidence_with_three_decimals() {
     let detected = super::wiring::PhasesDetected {
         confidence: 987_654,
