@@ -408,6 +408,14 @@ fn each_wallbox_shows_its_own_probe_and_a_new_one_nothing_drawn() {
         })
         .collect();
     assert_eq!(shown, expected);
+    // Nothing to step: the probe ends at once, and says so in the log.
+    let notices = plant.site.take_wiring_notices();
+    assert!(
+        notices
+            .iter()
+            .any(|(w, t)| !w && t.starts_with("E1 not_charging, E2 already_known: 240° (")),
+        "{notices:?}"
+    );
 }
 
 #[test]
