@@ -42,6 +42,9 @@ struct Plant {
     most: i64,
     /// The grid meter reads each phase (else only the total, spread).
     grid_per_phase: bool,
+    /// A wallbox whose reading does not come in this cycle (its poll is
+    /// still under way).
+    unread: Option<usize>,
 }
 
 impl Plant {
@@ -67,6 +70,7 @@ impl Plant {
             cycle: 0,
             most: 0,
             grid_per_phase: true,
+            unread: None,
         }
     }
 
@@ -108,7 +112,9 @@ impl Plant {
                 rfid: String::new(),
                 inputs: 0,
             });
-            self.site.record(k, Some(Ok(reading)), now);
+            if self.unread != Some(k) {
+                self.site.record(k, Some(Ok(reading)), now);
+            }
         }
         self.most = self.most.max(grid.iter().copied().max().unwrap_or(0));
         let meter = Reading::Meter(MeterReading {
@@ -415,6 +421,27 @@ fn each_wallbox_shows_its_own_probe_and_a_new_one_nothing_drawn() {
             .iter()
             .any(|(w, t)| !w && t.starts_with("E1 not_charging, E2 already_known: 240° (")),
         "{notices:?}"
+    );
+}
+
+#[test]
+fn a_cycle_in_which_a_drawing_wallbox_went_unread_teaches_nothing() {
+    // E2 (240°, configured) charges from the start; E1's car (on 120°,
+    // `auto`) plugs in a cycle later and starts in the cycle E2's reading
+    // does not come: the grid's change then cannot be told apart from
+    // E2's, so E1's start is no evidence.
+    let mut plant = Plant::new(&["\"auto\"", "240"], &[120, 240], [2000; 3]);
+    plant.plug_at = vec![1, 0];
+    for cycle in 0..12 {
+        plant.unread = (cycle == 2).then_some(1);
+        plant.step();
+    }
+    let (_, snapshot) = plant.step();
+    let view = Plant::wiring(&snapshot, 0);
+    assert_eq!(plant.draw(0), 16_000, "E1 started, and stood still since");
+    assert_eq!(
+        (view.phase_rotation_state, view.phase_rotation_used),
+        ("learning", vec![0, 120, 240])
     );
 }
 
