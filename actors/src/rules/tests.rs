@@ -193,6 +193,27 @@ fn deep_nesting_and_huge_formulas_are_refused_not_a_stack_overflow() {
         .contains("at most 4096 characters"));
 }
 
+#[test]
+fn the_limits_are_exact_what_is_at_a_limit_is_accepted() {
+    use super::formula::{MAX_LEN, MAX_NODES};
+    // Nesting: the formula is level 1, each parenthesis one more.
+    let nested = |levels: usize| format!("{}1{}", "(".repeat(levels - 1), ")".repeat(levels - 1));
+    assert_eq!(value(&nested(MAX_DEPTH)), Ok(1.0));
+    assert!(parse(&nested(MAX_DEPTH + 1)).is_err());
+    // Parts: each number, operator and sign is one; `-1+1+…+1` with k ones
+    // has 2k.
+    let parts = |k: usize| format!("-1{}", "+1".repeat(k - 1));
+    assert_eq!(value(&parts(MAX_NODES / 2)), Ok(998.0));
+    assert!(parse(&format!("-{}", parts(MAX_NODES / 2))).is_err());
+    // Length: spaces count.
+    let long = |len: usize| format!("1{}", " ".repeat(len - 1));
+    assert_eq!(value(&long(MAX_LEN)), Ok(1.0));
+    assert!(parse(&long(MAX_LEN + 1)).is_err());
+    // Powers one after the other are not nested: a hundred of them parse.
+    let powers = vec!["1^1"; 100].join("+");
+    assert_eq!(value(&powers), Ok(100.0));
+}
+
 proptest! {
     #![proptest_config(crate::property_cases(3000))]
 
