@@ -209,6 +209,10 @@ mod tests {
         assert_eq!(s.override_with(&u, "Eu", None, &Who::Admin), Ok(()));
         assert_eq!(s.overrides.flags(), "E");
         assert!(s.override_with(&u, "X", None, &Who::Admin).is_err());
+        // Saved and restored after a restart, the overrides are kept.
+        let saved = s.saved();
+        assert_eq!(saved.overrides, s.overrides);
+        assert_eq!(Session::restored(saved).overrides, s.overrides);
     }
 
     #[test]

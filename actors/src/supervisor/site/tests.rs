@@ -1657,3 +1657,16 @@ fn pb_inputs_are_the_power_brains_not_another_wallboxs() {
     let (commands, _) = site.cycle(Now::mono(0), 1000);
     assert_eq!(command(&commands, 0), 7000);
 }
+
+#[test]
+fn the_snapshot_shows_the_parameters_in_force() {
+    let params = SiteParams {
+        max_total_current: 25_000.into(),
+        reserve_current: 1000,
+        ..SiteParams::default()
+    };
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    site.reconfigure(params.clone(), &[wallbox(1, "")], &[], 0);
+    let (_, snapshot) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(snapshot.params, params);
+}
