@@ -581,7 +581,7 @@ fn extreme_site() -> impl Strategy<Value = RandomSite> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(3000))]
+    #![proptest_config(crate::property_cases(3000))]
 
     /// The i64 edges, 1e18 and negative values neither panic (the tests
     /// run with overflow checks) nor let any limit be exceeded.

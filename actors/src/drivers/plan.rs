@@ -232,7 +232,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #![proptest_config(crate::property_cases(2000))]
 
         /// Every register wanted is read, and answered from the right
         /// request; no request is over the limit, and none overlap.

@@ -716,7 +716,7 @@ mod extreme_readings {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(500))]
+        #![proptest_config(crate::property_cases(500))]
 
         /// Whatever the devices report, nothing overflows (the tests run
         /// with overflow checks), no reading beyond its window counts, and
