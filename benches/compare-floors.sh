@@ -38,10 +38,12 @@ for line in sys.stdin:
 alloc_bench=$(bench_bin alloc)
 cycle_bench=$(bench_bin cycle)
 
-# The point estimate of criterion's `time:` line, in µs.
+# The point estimate of criterion's `time:` line, in µs (a long bench name
+# puts `time:` on a line of its own).
 criterion_us() { # binary filter measurement-seconds
   "$1" --bench --warm-up-time 1 --measurement-time "$3" "$2" 2>/dev/null |
-    awk '/time:/ { v = $5; u = $6;
+    awk '/time:/ { for (i = 1; i <= NF; i++) if ($i == "time:") break;
+      v = $(i + 3); u = $(i + 4);
       f = (u == "ns") ? 0.001 : (u == "ms") ? 1000 : (u == "s") ? 1000000 : 1;
       printf "%.1f\n", v * f; exit }'
 }
