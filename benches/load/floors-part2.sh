@@ -20,16 +20,7 @@ pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
 
 # settings.toml without its devices, then a grid meter and N-1 wallboxes.
-sed '/^\[\[devices\]\]/,$d' settings.toml >"$dir/settings.toml"
-python3 - "$n" >>"$dir/settings.toml" <<'PY'
-import sys
-n = int(sys.argv[1])
-out = ['[[devices]]\ndev_id = "M1"\ndev_type = "meter_ajax"\nname = "Grid"\nrole = 3\n']
-for i in range(2, n + 1):
-    out.append(f'[[devices]]\ndev_id = "E{i}"\ndev_type = "evse_ajax"\nname = "Wallbox {i}"\n'
-               f'min_charging_cur = 6000\nmax_charging_cur = 16000\nphase_rotation = {(i % 3) * 120}\n')
-print("\n".join(out))
-PY
+python3 benches/load/many_devices.py "$n" >"$dir/settings.toml"
 
 port_of() { # output file -> port, once it listens
   local port=""

@@ -40,16 +40,7 @@ trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
 settings() { # count -> path
   local f="$dir/settings-$1.toml"
   if [ ! -f "$f" ]; then
-    sed '/^\[\[devices\]\]/,$d' settings.toml >"$f"
-    python3 - "$1" >>"$f" <<'PY'
-import sys
-n = int(sys.argv[1])
-out = ['[[devices]]\ndev_id = "M1"\ndev_type = "meter_ajax"\nname = "Grid"\nrole = 3\n']
-for i in range(2, n + 1):
-    out.append(f'[[devices]]\ndev_id = "E{i}"\ndev_type = "evse_ajax"\nname = "Wallbox {i}"\n'
-               f'min_charging_cur = 6000\nmax_charging_cur = 16000\nphase_rotation = {(i % 3) * 120}\n')
-print("\n".join(out))
-PY
+    python3 benches/load/many_devices.py "$1" >"$f"
   fi
   echo "$f"
 }
