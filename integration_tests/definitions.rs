@@ -34,7 +34,8 @@ fn heidelberg() -> SharedBank {
     SharedBank::new(bank)
 }
 
-fn set_ma(info: &Value, dev_id: &str) -> i64 {
+/// The current last written to wallbox `dev_id`, mA (-1 before any).
+pub(crate) fn set_ma(info: &Value, dev_id: &str) -> i64 {
     device_info(info, dev_id)["last_set_charging_cur"]
         .as_i64()
         .unwrap_or(-1)

@@ -305,6 +305,31 @@ async fn metrics_pass_promtool_and_agree_with_get_dev_info() {
     }
 }
 
+/// The samples the Python Prometheus client's text parser reads from an
+/// exposition: (name, its `dev_id` label or "", value).
+pub(crate) fn python_samples(exposition: &str) -> Vec<(String, String, f64)> {
+    let script =
+        "import sys\nfrom prometheus_client.parser import text_string_to_metric_families\n\
+         for f in text_string_to_metric_families(sys.stdin.read()):\n    \
+         for s in f.samples:\n        print(s.name, s.labels.get('dev_id', '-'), s.value)\n";
+    let mut python = Command::new(test_python());
+    python.args(["-c", script]);
+    let out = with_stdin(python, exposition).expect("the test venv's python ran");
+    assert!(
+        out.status.success(),
+        "the parser refused the exposition: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.split(' ');
+            let (name, dev_id, value) = (parts.next()?, parts.next()?, parts.next()?);
+            Some((name.to_string(), dev_id.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
 /// Parses an exposition with the Python Prometheus client's `parser`
 /// module: the names of the families it found, one a line.
 fn python_parse(parser: &str, exposition: &str) -> String {

@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio_serial::{SerialPort, SerialStream};
 
+use crate::definitions::set_ma;
 use crate::harness::{device, device_info, plain_settings, Daemon, DaemonConfig};
 use crate::modbus_device::{PyDevice, Registers};
 
@@ -45,12 +46,6 @@ current_limit = { addr = 20, type = "u16", scale = 0.1 }
 "2" = 2
 "3" = 3
 "#;
-
-fn set_ma(info: &Value, dev_id: &str) -> i64 {
-    device_info(info, dev_id)["last_set_charging_cur"]
-        .as_i64()
-        .unwrap_or(-1)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wallbox_over_modbus_ascii_is_read_and_set_through_pymodbus() {

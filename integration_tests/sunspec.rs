@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::harness::{device, device_info, plain_settings, Daemon, DaemonConfig};
+use crate::broker::Broker;
+use crate::harness::{device, device_info, get_path, plain_settings, Daemon, DaemonConfig};
+use crate::metrics::python_samples;
 use crate::modbus_device::{PyDevice, Registers};
+use crate::webdriver::Browser;
 
 const SETTLE: Duration = Duration::from_secs(15);
 
@@ -228,4 +231,73 @@ async fn a_chain_at_50000_is_found_after_40000_and_0() {
     assert_eq!(m1["model"], "Fronius,Symo 8.2-3-M,SunSpec 203,1.2.3,SN42");
     assert_eq!(m1["com_err"], false, "{m1}");
     assert_eq!(m1["storage"]["soc"], 88, "{m1}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_battery_is_published_over_mqtt_and_in_the_metrics() {
+    let dev = sunspec_device(integer_chain()).await;
+    let broker = Broker::start().await;
+    let sub = broker.subscribe(&["cfos_mqtt/get/+"]).await;
+    let settings = plain_settings(&device("M1", "inverter_sunspec", &dev.addr, 1), 1000)
+        + &format!("[mqtt]\nurl = \"{}\"\ninterval_ms = 500\n", broker.url());
+    let d = Daemon::start(DaemonConfig::new(settings)).await;
+
+    // MQTT: the device's state carries its battery, as get_dev_info does.
+    let published = sub
+        .wait_for("cfos_mqtt/get/M1", SETTLE, |m| {
+            m.json()["storage"]["soc"] == 88
+        })
+        .await
+        .json();
+    assert_eq!(
+        published["storage"],
+        json!({"soc": 88, "state": "charging", "max_charge_w": 5000, "voltage": 51, "available_ah": 98})
+    );
+
+    // Prometheus: read by the Python Prometheus client's parser.
+    let (status, text) = get_path(&d, "/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    let samples = python_samples(&text);
+    let value = |name: &str| {
+        samples
+            .iter()
+            .find(|(n, dev_id, _)| n == name && dev_id == "M1")
+            .map(|(_, _, v)| *v)
+            .unwrap_or_else(|| panic!("no {name} of M1 in {text}"))
+    };
+    assert_eq!(value("chargebrain_battery_state_of_charge_ratio"), 0.88);
+    assert_eq!(value("chargebrain_battery_state"), 4.0, "charging");
+    assert_eq!(value("chargebrain_battery_max_charge_power_watts"), 5000.0);
+    assert_eq!(value("chargebrain_battery_voltage_volts"), 51.0);
+    assert_eq!(value("chargebrain_meter_power_watts"), 6900.0);
+    // A device without a battery has none of them.
+    assert!(!samples
+        .iter()
+        .any(|(n, dev_id, _)| n.starts_with("chargebrain_battery") && dev_id != "M1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_page_shows_the_battery_on_the_inverters_tile() {
+    let dev = sunspec_device(integer_chain()).await;
+    let devices = [
+        device("M1", "inverter_sunspec", &dev.addr, 1),
+        device("M2", "meter_sdm630", "127.0.0.1:1", 1),
+    ]
+    .concat();
+    let d = Daemon::start(DaemonConfig::new(plain_settings(&devices, 1000))).await;
+    let browser = Browser::start(1280, 900).await;
+    browser.goto(&format!("{}/", d.base)).await;
+    browser
+        .wait_for_text("[data-testid=tile-M1] [data-testid=battery]", |t| {
+            t == "88 % · charging · charges at most 5.00 kW"
+        })
+        .await;
+    // A meter without a battery shows no battery line.
+    let line = browser
+        .wait_for("[data-testid=tile-M2] [data-testid=battery]")
+        .await;
+    assert_eq!(
+        browser.attribute(&line, "hidden").await.as_deref(),
+        Some("true")
+    );
 }

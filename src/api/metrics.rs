@@ -438,9 +438,44 @@ fn register_meters(r: &mut Registry, s: &Snapshot) {
         "Energy the meter has counted out (1 Wh = 3600 J)",
     );
 
+    let soc: Family<DeviceLabel, FloatGauge> = family(
+        r,
+        "chargebrain_battery_state_of_charge_ratio",
+        "State of charge of the battery behind the device (SunSpec storage model 124), 0 to 1",
+    );
+    let b_state: Family<DeviceLabel, Gauge> = family(
+        r,
+        "chargebrain_battery_state",
+        "What the battery does (SunSpec ChaSt): 1 off, 2 empty, 3 discharging, 4 charging, 5 full, 6 holding, 7 testing",
+    );
+    let b_max: Family<DeviceLabel, FloatGauge> = family(
+        r,
+        "chargebrain_battery_max_charge_power_watts",
+        "The charge power the battery allows at most (SunSpec WChaMax)",
+    );
+    let b_voltage: Family<DeviceLabel, FloatGauge> = family(
+        r,
+        "chargebrain_battery_voltage_volts",
+        "The battery's voltage (SunSpec InBatV)",
+    );
+
     for (i, (dev_id, _)) in s.devices.iter().enumerate() {
         let (id, phase) = labels(dev_id);
         if let Some(Some(m)) = s.meters.get(i) {
+            if let Some(battery) = &m.storage {
+                if let Some(pct) = battery.soc {
+                    soc.get_or_create(&id()).set(pct as f64 / 100.0);
+                }
+                if let Some(code) = battery.state_code() {
+                    b_state.get_or_create(&id()).set(code);
+                }
+                if let Some(w) = battery.max_charge_w {
+                    b_max.get_or_create(&id()).set(w as f64);
+                }
+                if let Some(v) = battery.voltage {
+                    b_voltage.get_or_create(&id()).set(v as f64);
+                }
+            }
             m_power.get_or_create(&id()).set(m.power_w as f64);
             let currents = [m.current_l1, m.current_l2, m.current_l3];
             let voltages = [m.voltage_l1, m.voltage_l2, m.voltage_l3];

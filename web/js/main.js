@@ -8,7 +8,8 @@
  *   Navigation  nav-dashboard nav-settings nav-devices nav-users nav-rules
  *   Dashboard   site-summary; tile-<dev_id>; inside a tile: state (words),
  *               charging-current (EVSE: offered current, "8.0 A"),
- *               role (meter: its role in words);
+ *               role (meter: its role in words), battery (a meter's
+ *               battery, "88 % · charging · …", hidden without one);
  *               history, range-<seconds>; charts chart-site-L1..L3 and
  *               chart-<dev_id> (SVG, data-max-ma/-from/-to; polygons and
  *               polylines with data-series house, cars, limit, drawn,

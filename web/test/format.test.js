@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { amps, dateTimeText, hhmm, kw, kwh, minutesOf, num, perPhase, same, timeOptions, timeText } from "../js/lib/format.js";
+import { amps, batteryText, dateTimeText, hhmm, kw, kwh, minutesOf, num, perPhase, same, timeOptions, timeText } from "../js/lib/format.js";
 
 test("currents, power and energy in their units, a dash without a value", () => {
   assert.equal(amps(8000), "8.0 A");
@@ -48,4 +48,13 @@ test("same compares values, not identity", () => {
   assert.ok(same({ a: [1, 2] }, { a: [1, 2] }));
   assert.ok(!same(1, "1"));
   assert.ok(!same(null, undefined));
+});
+
+test("a battery: its state of charge, what it does, its most charge power", () => {
+  // The storage object get_dev_info shows for a SunSpec device with model 124.
+  const storage = { soc: 88, state: "charging", max_charge_w: 5000, voltage: 51, available_ah: 98 };
+  assert.equal(batteryText(storage), "88 % · charging · charges at most 5.00 kW");
+  assert.equal(batteryText({ soc: 12, state: null, max_charge_w: null }), "12 %", "points not implemented are left out");
+  assert.equal(batteryText({ soc: null, state: null }), "—");
+  for (const none of [undefined, null, "88"]) assert.equal(batteryText(none), "", "no battery");
 });

@@ -122,6 +122,15 @@ pub struct Storage {
     pub available_ah: Option<i64>,
 }
 
+impl Storage {
+    /// `state` numbered as SunSpec does (`ChaSt`: 1 off … 7 testing).
+    pub fn state_code(&self) -> Option<i64> {
+        let state = self.state?;
+        let at = sunspec::STORAGE_STATES.iter().position(|s| *s == state)?;
+        i64::try_from(at + 1).ok()
+    }
+}
+
 /// The IEC 61851 state of a wallbox, numbered as `get_dev_info` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EvseState {

@@ -17,6 +17,18 @@ export function perPhase(d, key, unit) {
   return values.map((v) => (unit === "V" ? v : (v / 1000).toFixed(1))).join(" / ") + " " + unit;
 }
 
+// A battery as its inverter reports it (get_dev_info's `storage`): its state
+// of charge, what it does, the charge power it allows at most; "" without
+// one. Parts the device does not report are left out.
+export function batteryText(s) {
+  if (!s || typeof s !== "object") return "";
+  const parts = [];
+  if (num(s.soc)) parts.push(s.soc + " %");
+  if (typeof s.state === "string" && s.state) parts.push(s.state);
+  if (num(s.max_charge_w)) parts.push("charges at most " + kw(s.max_charge_w));
+  return parts.length ? parts.join(" · ") : "—";
+}
+
 // Minutes after midnight as HH:MM; "" for no value.
 export const hhmm = (min) =>
   num(min) ? String(Math.floor(min / 60)).padStart(2, "0") + ":" + String(min % 60).padStart(2, "0") : "";

@@ -4,7 +4,7 @@
 import { h, say, siteTitle } from "../dom.js";
 import { api } from "../api.js";
 import { pollNow, startPolling } from "../poll.js";
-import { amps, kw, kwh, num, perPhase } from "../lib/format.js";
+import { amps, batteryText, kw, kwh, num, perPhase } from "../lib/format.js";
 import { kindOf } from "../lib/devices.js";
 import { daemonMeta } from "../meta.js";
 import { reasonText } from "../lib/reasons.js";
@@ -132,6 +132,8 @@ function makeTile(meta, d) {
     row("currents", "Current L1 / L2 / L3");
     row("voltages", "Voltage L1 / L2 / L3");
     row("energy", "Energy in / out");
+    // A battery behind the device (a hybrid inverter's): shown once it reports one.
+    row("battery", "Battery", "battery");
   }
   if (kind !== "group") row("errors", "Communication errors");
 
@@ -166,6 +168,9 @@ function makeTile(meta, d) {
       v.currents.textContent = perPhase(d, "current_l", "A");
       v.voltages.textContent = perPhase(d, "voltage_l", "V");
       v.energy.textContent = kwh(d.import) + " / " + kwh(d.export);
+      const battery = batteryText(d.storage);
+      v.battery.textContent = battery;
+      v.battery.hidden = v.battery.previousElementSibling.hidden = !battery;
     }
     if (v.errors) v.errors.textContent = errorsText(d);
   }

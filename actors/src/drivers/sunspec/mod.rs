@@ -21,6 +21,7 @@ use super::{DecodeError, Read};
 
 pub use chain::BASE;
 pub use models::Want;
+pub(crate) use models::STORAGE_STATES;
 
 /// The SunSpec side of a device type: which model it reads.
 #[derive(Debug)]

@@ -129,7 +129,7 @@ const STORAGE: u16 = 124;
 const STORAGE_LEN: u16 = 26;
 
 /// `ChaSt`, the battery's state, by its value.
-const STORAGE_STATES: [&str; 7] = [
+pub(crate) const STORAGE_STATES: [&str; 7] = [
     "off",
     "empty",
     "discharging",
