@@ -58,6 +58,10 @@ pub struct Overrides {
     pub user_rules_off: bool,
     /// `mamps`: at most this current, mA.
     pub max_ma: Option<i64>,
+    /// `switch_phases`: 1p/3p switching for this car (`1p`, `3p`, `auto`
+    /// or `off`) in place of the wallbox's setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phases: Option<crate::phases::Switching>,
 }
 
 impl Overrides {

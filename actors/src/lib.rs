@@ -11,6 +11,7 @@ pub mod history;
 pub mod keyword;
 pub mod metrics;
 pub mod ocpp;
+pub mod phases;
 pub mod plant;
 pub mod rules;
 pub mod sim;

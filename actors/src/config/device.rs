@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::codes::{role, MeterRole};
 use super::rotation::PhaseRotation;
 use super::DeviceType;
+use crate::phases::Switching;
 use crate::transport::Endpoint;
 
 /// One `[[devices]]` entry.
@@ -77,6 +78,20 @@ pub struct DeviceSettings {
     pub fail_safe_duration_s: i64,
     #[serde(default = "default_min_charging_cur")]
     pub fail_safe_current: i64,
+    /// 1p/3p switching: `off`, `auto`, `1p` or `3p` (a wallbox with a
+    /// relay the daemon can set, e.g. a Power Brain).
+    #[serde(default)]
+    pub phase_switching: Switching,
+    /// How long a car is paused while the relay switches, s.
+    #[serde(default = "default_phase_switch_pause")]
+    pub phase_switch_pause_s: u64,
+    /// The least time between two automatic switches, s.
+    #[serde(default = "default_phase_switch_min_interval")]
+    pub phase_switch_min_interval_s: u64,
+    /// A car that does not start when offered current is woken once per
+    /// session (the charge pilot off for a moment).
+    #[serde(default = "enabled_by_default", deserialize_with = "bool_or_bit")]
+    pub wake_up: bool,
 
     // ---- HTTP-input devices ----
     /// Values not pushed for this long count as a communication error, s.
@@ -243,6 +258,14 @@ fn default_push_timeout() -> u64 {
 
 fn default_fail_safe_duration() -> i64 {
     60
+}
+
+fn default_phase_switch_pause() -> u64 {
+    120
+}
+
+fn default_phase_switch_min_interval() -> u64 {
+    600
 }
 
 /// A device declaration that cannot be used, naming the field at fault.
@@ -539,6 +562,32 @@ fn validate_numbers(d: &DeviceSettings) -> Result<(), (&'static str, String)> {
     if d.number.is_some_and(|n| !(1..=9999).contains(&n)) {
         return Err(("number", "is not 1 to 9999".into()));
     }
+    if d.phase_switching != Switching::Off && !d.dev_type.can_switch_phases() {
+        return Err((
+            "phase_switching",
+            format!(
+                "{} has no 1p/3p relay the daemon can set; use off",
+                d.dev_type.key()
+            ),
+        ));
+    }
+    if !(5..=600).contains(&d.phase_switch_pause_s) {
+        return Err((
+            "phase_switch_pause_s",
+            format!("{} is not 5 to 600 s", d.phase_switch_pause_s),
+        ));
+    }
+    if !(60..=86_400).contains(&d.phase_switch_min_interval_s)
+        || d.phase_switch_min_interval_s < d.phase_switch_pause_s
+    {
+        return Err((
+            "phase_switch_min_interval_s",
+            format!(
+                "{} is not 60 to 86400 s and at least phase_switch_pause_s",
+                d.phase_switch_min_interval_s
+            ),
+        ));
+    }
     if !(0..=65_535).contains(&d.fail_safe_duration_s) {
         return Err((
             "fail_safe_duration_s",
@@ -645,6 +694,45 @@ mod tests {
         assert_eq!(
             validate_devices(&arcs([broadcast])).map_err(|e| e.field),
             Err("id")
+        );
+    }
+
+    #[test]
+    fn phase_switching_settings_are_checked_with_clear_errors() {
+        let check = |extra: &str| {
+            let toml = format!(
+                "dev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"evse\"\n{extra}"
+            );
+            let d: DeviceSettings = toml::from_str(&toml).map_err(|e| e.to_string())?;
+            validate_devices(&[d]).map_err(|e| e.to_string())
+        };
+        assert_eq!(check(""), Ok(()));
+        let d = evse("E1");
+        assert_eq!(
+            (
+                d.phase_switching,
+                d.phase_switch_pause_s,
+                d.phase_switch_min_interval_s,
+                d.wake_up
+            ),
+            (Switching::Off, 120, 600, true)
+        );
+        assert_eq!(
+            check("phase_switching = \"auto\"\nphase_switch_pause_s = 30"),
+            Ok(())
+        );
+        assert!(check("phase_switching = \"2p\"").is_err_and(|e| e.contains("phase_switching")));
+        assert_eq!(
+            check("phase_switch_pause_s = 1"),
+            Err("devices[1].phase_switch_pause_s: 1 is not 5 to 600 s".into())
+        );
+        assert!(check("phase_switch_min_interval_s = 30")
+            .is_err_and(|e| e.contains("phase_switch_min_interval_s")));
+        let ajax = "dev_id = \"E1\"\ndev_type = \"evse_ajax\"\nphase_switching = \"1p\"\n";
+        let d: DeviceSettings = toml::from_str(ajax).unwrap();
+        assert_eq!(
+            validate_devices(&[d]).map_err(|e| e.to_string()),
+            Err("devices[1].phase_switching: evse_ajax has no 1p/3p relay the daemon can set; use off".into())
         );
     }
 

@@ -486,7 +486,18 @@ impl Handler<Apply> for Device {
             changed.extend(values);
         }
         let fail_safe = self.fail_safe_writes();
-        if changed.is_empty() && fail_safe.is_empty() {
+        // Written once, after the current (a car stopped first, then its
+        // relay switched), and not kept to be re-asserted.
+        let mut once = Vec::new();
+        if let Some(one_phase) = msg.one_phase {
+            info!(self.log, "switching the relay"; "phases" => if one_phase { 1 } else { 3 });
+            once.extend(control.phase_words(one_phase).unwrap_or_default());
+        }
+        if msg.wake {
+            info!(self.log, "waking the car");
+            once.extend(control.wake_words().unwrap_or_default());
+        }
+        if changed.is_empty() && fail_safe.is_empty() && once.is_empty() {
             return Box::pin(fut::ready(Ok(())));
         }
         let configuring = !fail_safe.is_empty();
@@ -497,6 +508,7 @@ impl Handler<Apply> for Device {
                 changed
                     .iter()
                     .filter(|(addr, _)| !inside(*addr))
+                    .chain(&once)
                     .map(|&(addr, value)| Op::Write {
                         addr,
                         values: vec![value],

@@ -134,6 +134,7 @@ impl Pushed {
             fail_safe: FailSafe::default(),
             rfid: self.rfid.clone(),
             inputs: 0,
+            relay: None,
         }))
     }
 }

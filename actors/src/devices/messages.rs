@@ -27,12 +27,17 @@ pub struct Poll;
 
 /// Set a wallbox's charging current (mA) and enable flag. Registers are
 /// written when their value changes or the last poll read another value
-/// back from the box, and re-asserted once a minute.
+/// back from the box, and re-asserted once a minute. `one_phase` and
+/// `wake` are written once, after them, by a wallbox that can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
 #[rtype(result = "Result<(), DeviceError>")]
 pub struct Apply {
     pub current_ma: i64,
     pub enable: bool,
+    /// Set the 1p/3p relay: `Some(true)` one phase, `Some(false)` three.
+    pub one_phase: Option<bool>,
+    /// Wake the car: the charge pilot off for a moment.
+    pub wake: bool,
 }
 
 /// The cycle refused the device's last reading as implausible: it counts

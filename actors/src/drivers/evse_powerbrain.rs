@@ -8,7 +8,7 @@ use super::map::{concat, reg, Access, Register, RegisterMap};
 use super::powerbrain::{self, CURRENT, ENERGY, METER_FLAGS, POWER, SHARED};
 use super::registry::{Control, Decode, Driver, Kind, Link, Modbus};
 use super::{deciamps_to_ma, ma_to_deciamps, Answers, NOMINAL_V};
-use super::{DecodeError, EvseReading, EvseState, FailSafe, MeterReading, Read, Reading};
+use super::{DecodeError, EvseReading, EvseState, FailSafe, MeterReading, Read, Reading, Relay};
 use crate::codec::decode_str;
 use crate::codec::RegType::{Str, I32, I64, U16};
 use Access::{Read as R, ReadWrite as RW};
@@ -29,6 +29,8 @@ pub static DRIVER: Driver = Driver {
             read_back: |reading| control_words_read(reading).to_vec(),
             written_ma,
             fail_safe: Some(|fail_safe| fail_safe_words(fail_safe).to_vec()),
+            phases: Some(|one_phase| vec![relay_word(one_phase)]),
+            wake: Some(|| vec![wake_word()]),
         }),
         // The last card read is a credential.
         secret: &[LAST_RFID],
@@ -47,8 +49,18 @@ pub const CHARGING_ENABLE: Register = reg("charging_enable", 8094, U16, RW, "0/1
 const LAST_CARD: Register = reg("last_rfid", 8096, Str(15), R, "hex text");
 /// Whether a meter is attached (its block is valid only then).
 const HAS_METER: Register = reg("has_meter", 8112, U16, R, "0/1");
-/// bit0/bit1: S0 input 1/2 is on.
+/// bit0/bit1: S0 input 1/2 is on; bit8: switching 1/3 phases while a
+/// car is plugged in is allowed.
 const S0_INPUTS: Register = reg("s0_inputs", 8113, U16, R, "bit field");
+/// Write: charge pilot off for N seconds (wakes a sleeping car); read:
+/// seconds left.
+const DISCONNECT_CP: Register = reg("disconnect_cp", 8086, U16, RW, "s");
+/// 0 = three-phase contactor, 1 = one-phase contactor.
+const RELAY_SELECT: Register = reg("relay_select", 8087, U16, RW, "0 three-phase, 1 one-phase");
+/// 8113 bit 8.
+const PHASE_SWITCH_ALLOWED: u16 = 1 << 8;
+/// How long the charge pilot goes off to wake a car, s (as evcc does).
+const WAKE_CP_OFF_S: u16 = 5;
 
 pub const METER_BLOCK: Read = Read::holding(METER_FLAGS, 13);
 pub const FAIL_SAFE_BLOCK: Read = Read::holding(FAIL_SAFE_DURATION.addr, 3);
@@ -56,6 +68,8 @@ pub const CONTROL_BLOCK: Read = Read::holding(CABLE_CURRENT.addr, 6);
 /// `has_meter` and `s0_inputs`.
 pub const HAS_METER_BLOCK: Read = Read::holding(HAS_METER.addr, 2);
 pub const LAST_RFID: Read = Read::holding(LAST_CARD.addr, 15);
+/// `disconnect_cp` and `relay_select`.
+pub const RELAY_BLOCK: Read = Read::holding(DISCONNECT_CP.addr, 2);
 
 pub const READS: &[Read] = &[
     METER_BLOCK,
@@ -63,6 +77,7 @@ pub const READS: &[Read] = &[
     CONTROL_BLOCK,
     HAS_METER_BLOCK,
     LAST_RFID,
+    RELAY_BLOCK,
 ];
 
 pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
@@ -104,7 +119,23 @@ pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
             .trim()
             .to_string(),
         inputs: (at.u16(S0_INPUTS.addr)? & 0b11) as u8,
+        relay: Some(Relay {
+            one_phase: at.u16(RELAY_SELECT.addr)? == 1,
+            switch_allowed: at.u16(S0_INPUTS.addr)? & PHASE_SWITCH_ALLOWED != 0,
+            cp_off_s: at.u16(DISCONNECT_CP.addr)?,
+        }),
     }))
+}
+
+/// The word that sets the 1p/3p relay.
+pub fn relay_word(one_phase: bool) -> (u16, u16) {
+    (RELAY_SELECT.addr, u16::from(one_phase))
+}
+
+/// The word that switches the charge pilot off for a moment, which wakes
+/// a car that fell asleep.
+pub fn wake_word() -> (u16, u16) {
+    (DISCONNECT_CP.addr, WAKE_CP_OFF_S)
 }
 
 /// The words that set the current limit and the enable flag. Below 6 A the
@@ -173,8 +204,8 @@ const OWN: [Register; 30] = [
     FAIL_SAFE_DURATION,
     FAIL_SAFE_CURRENT,
     // Volatile: safe to write every cycle.
-    reg("disconnect_cp", 8086, U16, RW, "s"),
-    reg("relay_select", 8087, U16, RW, "0 three-phase, 1 one-phase"),
+    DISCONNECT_CP,
+    RELAY_SELECT,
     reg("relay2", 8088, U16, RW, "0/1"),
     CABLE_CURRENT,
     reg("fixed_current", 8091, U16, RW, "0.1 A"),
@@ -220,6 +251,8 @@ mod tests {
         };
         assert_eq!(r.state, EvseState::Charging);
         assert_eq!(r.inputs, 0b10);
+        let relay = r.relay.expect("a relay");
+        assert!(relay.switch_allowed && !relay.one_phase);
         assert!(r.charging_enabled);
         assert_eq!(r.offered_ma, 16_000);
         assert_eq!(r.cable_ma, 32_000);
@@ -273,6 +306,15 @@ mod tests {
         assert!(decode(&[]).is_err());
         assert!(decode(&[vec![0; 13], vec![0; 3], vec![0; 2], vec![0], vec![0; 15]]).is_err());
         assert!(decode(&[vec![0; 13], vec![0; 3], vec![0; 6], vec![0], vec![0; 15]]).is_err());
+        assert!(decode(&[
+            vec![0; 13],
+            vec![0; 3],
+            vec![0; 6],
+            vec![0; 2],
+            vec![0; 15],
+            vec![0]
+        ])
+        .is_err());
     }
 
     #[test]
@@ -282,5 +324,21 @@ mod tests {
         assert_eq!(control_words(0, true), [(8093, 60), (8094, 0)]);
         assert_eq!(control_words(100_000, true), [(8093, 630), (8094, 1)]);
         assert_eq!(control_words(10_000, false), [(8093, 100), (8094, 0)]);
+    }
+
+    #[test]
+    fn the_relay_and_the_wake_up_are_one_word_each() {
+        assert_eq!(relay_word(true), (8087, 1));
+        assert_eq!(relay_word(false), (8087, 0));
+        assert_eq!(wake_word(), (8086, 5));
+        let mut bank = powerbrain::evse();
+        bank.set_int(8087, 1);
+        bank.set_int(8086, 3);
+        let Ok(Reading::Evse(r)) = decode(&blocks_of(&bank)) else {
+            panic!("not an EVSE reading");
+        };
+        let relay = r.relay.expect("a relay");
+        assert!(relay.one_phase && !relay.switch_allowed);
+        assert_eq!(relay.cp_off_s, 3);
     }
 }

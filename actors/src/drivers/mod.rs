@@ -186,6 +186,19 @@ pub struct EvseReading {
     /// Digital inputs: bit0 input 1, bit1 input 2 (a Power Brain's S0
     /// inputs), for input rules and formulas.
     pub inputs: u8,
+    /// The 1p/3p relay, on a wallbox that reports one.
+    pub relay: Option<Relay>,
+}
+
+/// A wallbox's 1p/3p relay as it reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Relay {
+    /// On the one-phase contactor.
+    pub one_phase: bool,
+    /// The wallbox allows switching while a car is plugged in.
+    pub switch_allowed: bool,
+    /// Seconds the charge pilot stays off (a switch or a wake-up running).
+    pub cp_off_s: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -177,6 +177,12 @@ pub struct Control {
     /// The writes that set the wallbox's own fail-safe, if it has one
     /// (kept in flash: written once, when it differs from the settings).
     pub fail_safe: Option<fn(FailSafe) -> Vec<Write>>,
+    /// The words that set the 1p/3p relay (`true`: one phase), if the
+    /// wallbox has one.
+    pub phases: Option<fn(one_phase: bool) -> Vec<(u16, u16)>>,
+    /// The words that wake a sleeping car (the charge pilot off for a
+    /// moment), if the wallbox can.
+    pub wake: Option<fn() -> Vec<(u16, u16)>>,
 }
 
 /// How a Modbus wallbox is told its current: by a driver's functions
@@ -203,6 +209,14 @@ pub trait WallboxControl: fmt::Debug + Send + Sync {
     fn has_fail_safe(&self) -> bool;
     /// See [`Control::fail_safe`]; nothing without one.
     fn fail_safe_words(&self, fail_safe: FailSafe) -> Vec<Write>;
+    /// See [`Control::phases`]; `None` for a wallbox without a relay.
+    fn phase_words(&self, _one_phase: bool) -> Option<Vec<(u16, u16)>> {
+        None
+    }
+    /// See [`Control::wake`]; `None` for a wallbox that cannot.
+    fn wake_words(&self) -> Option<Vec<(u16, u16)>> {
+        None
+    }
 }
 
 impl WallboxControl for Control {
@@ -224,6 +238,14 @@ impl WallboxControl for Control {
 
     fn fail_safe_words(&self, fail_safe: FailSafe) -> Vec<Write> {
         self.fail_safe.map(|f| f(fail_safe)).unwrap_or_default()
+    }
+
+    fn phase_words(&self, one_phase: bool) -> Option<Vec<(u16, u16)>> {
+        self.phases.map(|f| f(one_phase))
+    }
+
+    fn wake_words(&self) -> Option<Vec<(u16, u16)>> {
+        self.wake.map(|f| f())
     }
 }
 
@@ -365,6 +387,20 @@ impl DeviceType {
             Link::HttpJson(meter) => Some(meter),
             Link::Modbus(_) | Link::HttpInput | Link::Ocpp | Link::None => None,
         }
+    }
+
+    /// Whether this wallbox type has a 1p/3p relay the daemon can set.
+    pub fn can_switch_phases(self) -> bool {
+        self.modbus()
+            .and_then(|m| m.control)
+            .is_some_and(|c| c.phase_words(false).is_some())
+    }
+
+    /// Whether this wallbox type can wake a sleeping car.
+    pub fn can_wake(self) -> bool {
+        self.modbus()
+            .and_then(|m| m.control)
+            .is_some_and(|c| c.wake_words().is_some())
     }
 
     /// Whether a device of this type needs an address: it is reached

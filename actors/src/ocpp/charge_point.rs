@@ -128,6 +128,7 @@ impl Connector {
                 .filter(|_| state.vehicle_present())
                 .unwrap_or_default(),
             inputs: 0,
+            relay: None,
         })
     }
 }

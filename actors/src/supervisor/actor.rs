@@ -333,6 +333,8 @@ impl Supervisor {
                 let request = apply.send(Apply {
                     current_ma: c.current_ma,
                     enable: c.enable,
+                    one_phase: c.one_phase,
+                    wake: c.wake,
                 });
                 let (log, dev_id) = (self.log.clone(), device.dev_id.clone());
                 actix::spawn(async move {

@@ -222,6 +222,7 @@ impl Definition {
             fail_safe,
             rfid: String::new(),
             inputs: 0,
+            relay: None,
         })
     }
 

@@ -65,6 +65,14 @@ impl Site {
         for (((i, _), result), floor) in plan.inputs.iter().zip(&results).zip(&floors) {
             self.devices[*i].view.wiring.held_ma = floor.map(|f| (f - result.target_ma).max(0));
         }
+        let max_of = |t: &super::Tracked| {
+            let cable = match &t.reading {
+                Some(crate::drivers::Reading::Evse(r)) if r.cable_ma > 0 => r.cable_ma,
+                _ => i64::MAX,
+            };
+            t.max_charging(names).min(cable)
+        };
+        self.measure_phase_offers(&site_input, &plan.inputs, &evse_inputs, &results, &max_of);
         let pause_ms = params.min_pause_time_s * 1000;
         for ((i, input), result) in plan.inputs.iter().zip(&results) {
             if input.uncontrolled {

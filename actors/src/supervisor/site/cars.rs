@@ -41,7 +41,7 @@ impl Site {
                 .and_then(|session| session.auth.as_ref())
                 .and_then(|(_, rfid)| find_card(&self.users, rfid))
                 .map_or(0, |(_, card)| card.used_phases);
-            let phases = t.car_phases();
+            let phases = t.phase_mask();
             let draw = t.draw(now.mono_ms, params.evse_fault_after_s * 1000);
             t.drawn = draw;
             let draw_building = t.building_draw(draw);

@@ -13,6 +13,7 @@ use super::{Command, Now, Site, Tracked};
 use crate::alloc::EvseInput;
 use crate::config::{needs_auth, DisablePolicy, SiteParams, User};
 use crate::drivers::{EvseState, Reading};
+use crate::phases::Switching;
 use crate::rules::charging::{combine, Decision, Inputs as RuleInputs, RuleSet};
 
 /// What the allocator is asked, and what was decided without it.
@@ -31,11 +32,7 @@ pub(super) struct Plan {
 impl Plan {
     /// Tells wallbox `device` to stop (0 A, disabled), saying why.
     fn stop(&mut self, device: usize, why: LbReason) {
-        self.commands.push(Command {
-            device,
-            current_ma: 0,
-            enable: false,
-        });
+        self.commands.push(Command::current(device, 0, false));
         self.notes.push((device, why));
     }
 }
@@ -90,7 +87,7 @@ fn limit(i: usize, t: &mut Tracked, cx: &Context, plan: &mut Plan) {
         Some(Reading::Evse(r)) => (Some(r.state), r.cable_ma),
         _ => (None, 0),
     };
-    let building = t.building_phases(t.car_phases());
+    let building = t.building_phases(t.phase_mask());
     let max_setting = t.max_charging(cx.names);
     let base = EvseInput {
         group: s.group,
@@ -115,10 +112,18 @@ fn limit(i: usize, t: &mut Tracked, cx: &Context, plan: &mut Plan) {
     // The rules are evaluated even for a paused car, so that what they say
     // is always shown (and their undercut memory is kept).
     let decision = rules(t, &session, max, building, cx);
+    t.phases.rule_wish = if t.switching() == Switching::Auto {
+        rule_wishes(t, &session, max, cx)
+    } else {
+        None
+    };
     let stop_note = if session.overrides.disabled {
         Some(LbReason::DisabledByOverride)
     } else if needs_auth(cx.users, &s.dev_id) && session.auth.is_none() {
         Some(LbReason::WaitingForAuth)
+    } else if let Some(why) = t.phases.why.filter(|_| t.phases.paused) {
+        // The relay switches: the car's turn runs on, without current.
+        Some(LbReason::Phases(why))
     } else {
         t.turn
             .and_then(|turn| turn.pause_left_secs(now))
@@ -217,11 +222,7 @@ fn uncontrolled(
                 },
             ));
         }
-        plan.commands.push(Command {
-            device: i,
-            current_ma: current,
-            enable,
-        });
+        plan.commands.push(Command::current(i, current, enable));
         plan.notes.push((i, LbReason::Disabled(policy)));
         return true;
     }
@@ -232,6 +233,53 @@ fn uncontrolled(
         Some(_) => return false,
     }
     true
+}
+
+/// What the charging rules would wish on one phase and on three, mA per
+/// phase, for 1p/3p switching: the surplus and the sun spread over that
+/// many phases. A what-if: the rules' memory is left as it is. `None`
+/// when no rule limits the car.
+fn rule_wishes(t: &Tracked, session: &Session, max: i64, cx: &Context) -> Option<(i64, i64)> {
+    let drawn = t
+        .drawn
+        .iter()
+        .map(|ma| (*ma).max(0))
+        .fold(0, i64::saturating_add);
+    let min = t.settings.min_charging_cur;
+    let wish = |phases: i64| {
+        let inputs = RuleInputs {
+            time: cx.now.local,
+            max_ma: max,
+            min_ma: min,
+            solar_ma: cx.meters.solar_sum / phases,
+            surplus_ma: drawn.saturating_add(cx.meters.export_sum) / phases,
+            price_level: cx.params.price_level,
+            names: cx.names,
+        };
+        let wallbox = if session.overrides.wallbox_rules_off {
+            None
+        } else {
+            t.rules.decide(&inputs, &mut t.rule_memory.clone())
+        };
+        let user = match &session.auth {
+            Some((user, _)) if !session.overrides.user_rules_off => cx
+                .user_rules
+                .get(user)
+                .and_then(|r| r.decide(&inputs, &mut t.user_rule_memory.clone())),
+            _ => None,
+        };
+        combine(wallbox, user).map(|d| {
+            if d.undercut {
+                d.current_ma.max(min)
+            } else {
+                d.current_ma
+            }
+        })
+    };
+    match (wish(1), wish(3)) {
+        (None, None) => None,
+        (one, three) => Some((one.unwrap_or(i64::MAX), three.unwrap_or(i64::MAX))),
+    }
 }
 
 /// What the wallbox's and the user's charging rules decide, shown in the

@@ -17,6 +17,7 @@ mod budget;
 mod cars;
 mod limits;
 mod names;
+mod phases;
 mod plausible;
 #[cfg(test)]
 mod properties;
@@ -71,6 +72,23 @@ pub struct Command {
     pub device: usize,
     pub current_ma: i64,
     pub enable: bool,
+    /// Set the 1p/3p relay: `Some(true)` one phase, `Some(false)` three.
+    pub one_phase: Option<bool>,
+    /// Wake the car (the charge pilot off for a moment).
+    pub wake: bool,
+}
+
+impl Command {
+    /// Tells wallbox `device` its current (0: disabled).
+    pub fn current(device: usize, current_ma: i64, enable: bool) -> Self {
+        Command {
+            device,
+            current_ma,
+            enable,
+            one_phase: None,
+            wake: false,
+        }
+    }
 }
 
 /// What the cycle remembers of one device.
@@ -122,6 +140,8 @@ struct Tracked {
     pending_overrides: Option<Overrides>,
     /// The rotations load management counts it on (`wiring.rs`).
     rotations: wiring::Rotations,
+    /// 1p/3p switching (see `phases.rs`).
+    phases: phases::Switch,
 }
 
 impl Tracked {
@@ -154,6 +174,7 @@ impl Tracked {
             card_phases: 0,
             pending_overrides: None,
             rotations: wiring::ALL_ROTATIONS,
+            phases: phases::Switch::default(),
         }
     }
 
@@ -215,7 +236,7 @@ impl Tracked {
     /// current is what it may draw.
     fn draw(&self, now: u64, fault_after_ms: u64) -> PerPhase {
         let reading = self.evse_reading();
-        let phases = self.car_phases();
+        let phases = self.phase_mask();
         let silent_for = now.saturating_sub(self.last_ok.unwrap_or(self.added_ms));
         if self.offline && self.turn.is_some() && silent_for > fault_after_ms {
             let mut d = [0; 3];
@@ -470,12 +491,14 @@ impl Site {
         names.max_total_current = max_total_ma;
         let evse_ma = self.follow_cars(&params, &now);
         let budget = self.budget(&meters, evse_ma, max_total_ma, &params, &now);
+        self.decide_phases(&now);
         let mut plan = self.limits(&params, &names, &meters, &now);
         let mut allocations = self.allocate(&mut plan, &budget, &params, &names, &now);
         self.cap_for_probe(&plan, &mut allocations);
         self.wiring_views();
-        let (commands, mut snapshot) =
+        let (mut commands, mut snapshot) =
             self.commands_and_views(plan, &allocations, &budget, meters, &params, &now);
+        self.phase_commands(&mut commands);
         snapshot.cycle_time_ms = cycle_time_ms;
         (commands, snapshot)
     }

@@ -177,6 +177,7 @@ mod tests {
             fail_safe: FailSafe::default(),
             rfid: String::new(),
             inputs: 0,
+            relay: None,
         })
     }
 

@@ -363,6 +363,7 @@ impl Run {
                 fail_safe: FailSafe::default(),
                 rfid: String::new(),
                 inputs: 0,
+                relay: None,
             });
             let i = self.index[&wallbox_id(k)];
             self.site.record(i, Some(Ok(reading)), now);

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::alloc::{Constraint, Reason};
 use crate::config::DisablePolicy;
+use crate::phases::Why;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum LbReason {
@@ -48,6 +49,9 @@ pub enum LbReason {
     DisabledByOverride,
     /// A user is assigned to the wallbox and nobody authorised the car.
     WaitingForAuth,
+    /// 1p/3p switching: why the wallbox is on the phases it is on, or is
+    /// paused for a switch.
+    Phases(Why),
 }
 
 impl LbReason {
@@ -79,6 +83,7 @@ impl LbReason {
             LbReason::Disabled(DisablePolicy::NoLimit) => "disabled_no_limit",
             LbReason::DisabledByOverride => "disabled_by_override",
             LbReason::WaitingForAuth => "waiting_for_auth",
+            LbReason::Phases(why) => why.code(),
         }
     }
 
@@ -113,6 +118,11 @@ impl LbReason {
             }
             LbReason::MeterStale { meters } => put("meters", meters.join(", ").into()),
             LbReason::MinPause { secs } => put("secs", (*secs).into()),
+            LbReason::Phases(why) => {
+                for (name, value) in why.args() {
+                    put(name, value);
+                }
+            }
             _ => {}
         }
         args
@@ -123,6 +133,7 @@ impl LbReason {
         matches!(
             self,
             LbReason::MinPause { .. }
+                | LbReason::Phases(Why::Switching { .. })
                 | LbReason::Alloc(
                     Reason::NoMinimum(..) | Reason::PausedImbalance(_) | Reason::GivesWay(..)
                 )
@@ -170,6 +181,7 @@ impl fmt::Display for LbReason {
             LbReason::Disabled(DisablePolicy::NoLimit) => write!(f, "disabled: no limit"),
             LbReason::DisabledByOverride => write!(f, "disabled by override"),
             LbReason::WaitingForAuth => write!(f, "waiting for authorisation"),
+            LbReason::Phases(why) => write!(f, "{}", why.text()),
         }
     }
 }
@@ -242,6 +254,21 @@ mod tests {
                 r#"{"secs":240}"#,
             ),
             (
+                LbReason::Phases(Why::Surplus { one_ma: 9870 }),
+                "1p: solar surplus 9.8 A",
+                "phases_1p_surplus",
+                r#"{"ma":9870}"#,
+            ),
+            (
+                LbReason::Phases(Why::Blocked {
+                    to: crate::phases::Phases::Three,
+                    ago_s: 250,
+                }),
+                "3p blocked: switched 4 min ago",
+                "phases_blocked",
+                r#"{"phases":3,"ago_s":250}"#,
+            ),
+            (
                 LbReason::Disabled(DisablePolicy::NoLimit),
                 "disabled: no limit",
                 "disabled_no_limit",
@@ -267,6 +294,11 @@ mod tests {
             LbReason::Alloc(Reason::GivesWay(Constraint::Site, 0)),
             LbReason::MinPause { secs: 1 },
             LbReason::Alloc(Reason::Imbalance(0)),
+            LbReason::Phases(Why::Switching {
+                to: crate::phases::Phases::One,
+                left_s: 12,
+            }),
+            LbReason::Phases(Why::Surplus { one_ma: 9800 }),
             LbReason::NoVehicle,
             LbReason::ChargingRuleStop {
                 rule: "E1/0".into(),

@@ -36,6 +36,7 @@ fn charging(current_ma: [i64; 3]) -> Reading {
         fail_safe: FailSafe::default(),
         rfid: String::new(),
         inputs: 0,
+        relay: None,
     })
 }
 
@@ -178,11 +179,7 @@ fn disabled_wallboxes_follow_the_disable_policy() {
         let (commands, _) = site.cycle(Now::mono(0), 1000);
         assert_eq!(
             commands,
-            vec![Command {
-                device: 0,
-                current_ma: expected,
-                enable
-            }],
+            vec![Command::current(0, expected, enable)],
             "policy {policy}"
         );
     }
@@ -200,17 +197,11 @@ fn no_car_means_disabled_and_unplugging_ends_the_turn() {
         fail_safe: FailSafe::default(),
         rfid: String::new(),
         inputs: 0,
+        relay: None,
     });
     site.record(0, Some(Ok(idle)), 0);
     let (commands, snapshot) = site.cycle(Now::mono(0), 1000);
-    assert_eq!(
-        commands,
-        vec![Command {
-            device: 0,
-            current_ma: 0,
-            enable: false
-        }]
-    );
+    assert_eq!(commands, vec![Command::current(0, 0, false)]);
     assert_eq!(
         snapshot.evses[0].clone().unwrap_or_default().lb_reason,
         "no vehicle"
@@ -704,6 +695,7 @@ mod extreme_readings {
                         fail_safe: FailSafe::default(),
                         rfid: String::new(),
                         inputs: 0,
+                        relay: None,
                     })
                 })
             })
@@ -762,6 +754,7 @@ fn unmetered(state: EvseState) -> Reading {
         fail_safe: FailSafe::default(),
         rfid: String::new(),
         inputs: 0,
+        relay: None,
     })
 }
 
@@ -939,6 +932,7 @@ fn metered(state: EvseState, import_wh: i64) -> Reading {
         fail_safe: FailSafe::default(),
         rfid: String::new(),
         inputs: 0,
+        relay: None,
     })
 }
 
@@ -1100,6 +1094,7 @@ fn a_disabled_wallbox_takes_room_only_while_a_car_is_there() {
         fail_safe: FailSafe::default(),
         rfid: String::new(),
         inputs: 0,
+        relay: None,
     });
     for (e1, e2_gets) in [(charging([0; 3]), 26_000), (waiting, 32_000)] {
         let mut site = Site::new(

@@ -13,6 +13,7 @@ use crate::alloc::{Allocation, PerPhase, Reason};
 use crate::config::{needs_auth, SiteParams};
 use crate::devices::DeviceStatus;
 use crate::drivers::{EvseReading, EvseState, MeterReading, Storage};
+use crate::phases::{Switching, Why};
 
 /// The load-management state of one wallbox, as `get_dev_info` shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -53,6 +54,12 @@ pub struct EvseView {
     pub rule_id: String,
     /// What that rule wishes, mA; -1 without rules.
     pub rule_current: i64,
+    /// 1p/3p switching in force (`off`, `auto`, `1p`, `3p`).
+    pub phase_switching: &'static str,
+    /// The phases its relay is set to (1 or 3); 0 without switching.
+    pub relay_phases: u8,
+    /// Relay switches since the daemon started.
+    pub phase_switches: u64,
     /// Why it gets what it gets: the binding constraint (`lb_reason`,
     /// `lb_reason_code`, `lb_reason_args`).
     #[serde(flatten)]
@@ -193,11 +200,7 @@ impl Site {
             }
             let t = &mut self.devices[*i];
             let target = result.target_ma;
-            commands.push(Command {
-                device: *i,
-                current_ma: target,
-                enable: target > 0,
-            });
+            commands.push(Command::current(*i, target, target > 0));
             t.view.lb_reason = if meters.any_stale() {
                 LbReason::MeterStale {
                     meters: meters.stale.clone(),
@@ -222,6 +225,29 @@ impl Site {
         for (i, t) in self.devices.iter_mut().enumerate() {
             if !t.settings.dev_type.is_wallbox() {
                 continue;
+            }
+            let mode = t.switching();
+            t.view.phase_switching = mode.key();
+            t.view.relay_phases = match mode {
+                crate::phases::Switching::Off => 0,
+                _ => u8::try_from(t.phases.state.phases.count()).unwrap_or(3),
+            };
+            t.view.phase_switches = t.phases.state.switches;
+            // What the allocator or a rule says is true but tells less
+            // than why the car is on one phase, or waits for a switch.
+            let phase_why = t
+                .phases
+                .why
+                .filter(|w| !matches!(w, Why::Fixed(_)) && mode != Switching::Off);
+            if let Some(why) = phase_why {
+                if matches!(
+                    t.view.lb_reason,
+                    LbReason::Alloc(_)
+                        | LbReason::ChargingRule { .. }
+                        | LbReason::ChargingRuleStop { .. }
+                ) {
+                    t.view.lb_reason = LbReason::Phases(why);
+                }
             }
             t.view.paused =
                 t.turn.is_some_and(|turn| turn.pausing(now)) || t.view.lb_reason.is_pause();

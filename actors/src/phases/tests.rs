@@ -1,0 +1,193 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::alloc::{Allocation, EvseInput, GroupInput, Reason, SiteInput};
+
+const MIN: i64 = 6000;
+const S: u64 = 1000;
+
+fn settings(mode: Switching) -> Settings {
+    Settings {
+        mode,
+        pause_ms: 120 * S,
+        min_interval_ms: 600 * S,
+        min_ma: MIN,
+    }
+}
+
+fn offer(three_ma: i64, one_ma: i64) -> Offer {
+    Offer {
+        three_ma,
+        one_ma,
+        by_surplus: true,
+    }
+}
+
+#[test]
+fn off_never_switches() {
+    let mut st = PhaseState::default();
+    let d = st.decide(&settings(Switching::Off), offer(0, 10_000), true, true, 0);
+    assert_eq!(
+        (d.phases, d.switch_to, d.paused),
+        (Phases::Three, None, false)
+    );
+}
+
+#[test]
+fn too_little_for_three_phases_switches_to_one_with_a_pause() {
+    let s = settings(Switching::Auto);
+    let mut st = PhaseState::default();
+    let d = st.decide(&s, offer(3300, 9800), true, true, 0);
+    assert_eq!(d.switch_to, Some(Phases::One));
+    assert!(d.paused);
+    // The pause holds for its whole length, then the car charges on 1p.
+    let d = st.decide(&s, offer(3300, 9800), true, true, 119 * S);
+    assert_eq!((d.paused, d.switch_to), (true, None));
+    assert_eq!(
+        d.why.map(|w| w.text()),
+        Some("paused: switching to 1p, 1 s left".into())
+    );
+    let d = st.decide(&s, offer(3300, 9800), true, true, 120 * S);
+    assert_eq!((d.phases, d.paused), (Phases::One, false));
+    assert_eq!(
+        d.why.map(|w| w.text()),
+        Some("1p: solar surplus 9.8 A".into())
+    );
+}
+
+#[test]
+fn back_to_three_phases_only_after_the_margin_held_and_the_interval() {
+    let s = settings(Switching::Auto);
+    let mut st = PhaseState::default();
+    st.decide(&s, offer(3000, 9000), true, true, 0);
+    // Enough for 3p at once, but the interval (600 s) has not passed.
+    let mut t = 130 * S;
+    let d = st.decide(&s, offer(MIN + UP_MARGIN_MA, 21_000), true, true, t);
+    assert_eq!(d.why.map(|w| w.code()), Some("phases_3p_hold"));
+    t += UP_HOLD_MS;
+    let d = st.decide(&s, offer(MIN + UP_MARGIN_MA, 21_000), true, true, t);
+    assert_eq!(d.switch_to, None);
+    assert_eq!(
+        d.why.map(|w| w.text()),
+        Some("3p blocked: switched 4 min ago".into())
+    );
+    // Within the band (above the minimum, below minimum + margin): stays.
+    let d = st.decide(&s, offer(MIN + 500, 19_500), true, true, 700 * S);
+    assert_eq!((d.phases, d.switch_to), (Phases::One, None));
+    // The hold starts again after a break.
+    let d = st.decide(&s, offer(MIN + 2000, 24_000), true, true, 701 * S);
+    assert_eq!(d.switch_to, None);
+    let d = st.decide(
+        &s,
+        offer(MIN + 2000, 24_000),
+        true,
+        true,
+        701 * S + UP_HOLD_MS,
+    );
+    assert_eq!(d.switch_to, Some(Phases::Three));
+}
+
+#[test]
+fn fixed_settings_switch_at_once_and_not_allowed_holds() {
+    let mut st = PhaseState::default();
+    let d = st.decide(&settings(Switching::One), Offer::UNKNOWN, false, true, 0);
+    assert_eq!((d.switch_to, d.why), (None, Some(Why::NotAllowed)));
+    let d = st.decide(&settings(Switching::One), Offer::UNKNOWN, true, true, 0);
+    assert_eq!(d.switch_to, Some(Phases::One));
+    let d = st.decide(
+        &settings(Switching::Three),
+        Offer::UNKNOWN,
+        true,
+        true,
+        200 * S,
+    );
+    assert_eq!(d.switch_to, Some(Phases::Three));
+}
+
+#[test]
+fn without_a_car_a_switch_needs_no_pause() {
+    let s = settings(Switching::Auto);
+    let mut st = PhaseState::default();
+    let d = st.decide(&s, offer(3000, 9000), true, false, 0);
+    assert_eq!((d.switch_to, d.paused), (Some(Phases::One), false));
+    assert_eq!(st.last_switch, None);
+}
+
+#[test]
+fn headroom_counts_other_cars_at_their_minimum_and_gives_its_own_back() {
+    let site = SiteInput {
+        available_ma: [20_000, 20_000, 20_000],
+        groups: vec![GroupInput {
+            id: 1,
+            parent: 0,
+            limit_ma: [16_000, 10_000, 16_000],
+        }],
+        ..SiteInput::default()
+    };
+    let car = |group, phases| EvseInput {
+        group,
+        prio: 1,
+        turn: 0,
+        phases,
+        min_ma: MIN,
+        max_ma: 16_000,
+        uncontrolled: false,
+    };
+    let got = |ma| Allocation {
+        target_ma: ma,
+        reason: Reason::MaxCurrent,
+    };
+    let evses = [car(1, 0b111), car(0, 0b001)];
+    let results = [got(10_000), got(10_000)];
+    let room = Headroom::after(&site, &evses, &results);
+    // Car 0 (group 1) is given back its 6 A; car 1 counts 6 A on L1.
+    assert_eq!(
+        room.for_car(1, Some((&evses[0], &results[0]))),
+        [14_000, 10_000, 16_000]
+    );
+    // Another car in group 1, not allocated: what is left.
+    assert_eq!(room.for_car(1, None), [8_000, 4_000, 10_000]);
+}
+
+proptest! {
+    #![proptest_config(crate::property_cases(2000))]
+
+    /// Under any surplus trace, an hour has at most hour / min_interval + 1
+    /// switches, and a car never charges during a switch's pause.
+    #[test]
+    fn switches_per_hour_are_bounded_by_the_interval(
+        min_interval_s in 60u64..1800,
+        pause_s in 5u64..300,
+        step_s in 1u64..60,
+        trace in proptest::collection::vec((0i64..20_000, 0i64..40_000, any::<bool>()), 1..400),
+    ) {
+        let s = Settings {
+            mode: Switching::Auto,
+            pause_ms: pause_s * S,
+            min_interval_ms: min_interval_s * S,
+            min_ma: MIN,
+        };
+        let mut st = PhaseState::default();
+        let mut switches = Vec::new();
+        let mut now = 0;
+        let mut paused_until = 0;
+        // The trace repeats until an hour and a bit has passed.
+        let mut i = 0;
+        while now < 3_900 * S {
+            let (three, one, surplus) = trace[i % trace.len()];
+            i += 1;
+            let d = st.decide(&s, Offer { three_ma: three, one_ma: one, by_surplus: surplus }, true, true, now);
+            if d.switch_to.is_some() {
+                switches.push(now);
+                paused_until = now + s.pause_ms;
+            }
+            prop_assert_eq!(d.paused, now < paused_until, "paused exactly for the pause");
+            now += step_s * S;
+        }
+        let bound = 3600 / min_interval_s + 1;
+        for (k, &start) in switches.iter().enumerate() {
+            let in_hour = switches[k..].iter().take_while(|&&t| t < start + 3600 * S).count();
+            prop_assert!(in_hour as u64 <= bound, "{} switches in an hour, bound {}", in_hour, bound);
+        }
+    }
+}
