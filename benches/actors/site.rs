@@ -57,6 +57,7 @@ fn site(rules: &str) -> Site {
                 fail_safe: FailSafe::default(),
                 rfid: String::new(),
                 inputs: 0,
+                relay: None,
             }))),
             0,
         );
