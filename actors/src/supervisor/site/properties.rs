@@ -15,7 +15,12 @@
 //! - no spare current: a car below its maximum is held back by a limit that
 //!   is actually full (the one `lb_reason` names), or by the imbalance;
 //! - the commands do not depend on the order the devices are declared in;
-//! - among equal priorities, no car waits forever.
+//! - among equal priorities, no car waits forever;
+//! - wallboxes that switch between one and three phases (`auto`, the
+//!   relay modelled as a Power Brain's: the car pauses, then draws on the
+//!   new phases) keep every limit during and after a switch, are counted
+//!   on every phase they draw on, switch only when the box allows it, and
+//!   at most once per minimum interval.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,7 +30,7 @@ use proptest::prelude::*;
 use super::{Command, Now, Site, Snapshot};
 use crate::alloc::{PerPhase, STEP_MA};
 use crate::config::{CurrentLimit, DeviceSettings, SiteParams};
-use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
+use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading, Relay};
 use crate::transport::DeviceError;
 
 /// Cycles run per site, one second apart.
@@ -51,6 +56,10 @@ struct WallboxSpec {
     car_max_ma: i64,
     /// The cycle at which the car is plugged in.
     plug_at: u64,
+    /// `phase_switching = "auto"`.
+    switching: bool,
+    /// The box allows switching with a car plugged in (8113 bit 8).
+    switch_allowed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +77,9 @@ struct SiteSpec {
     house_step_at: u64,
     /// Cycles in which the grid meter does not answer.
     meter_silent: std::ops::Range<u64>,
+    /// With a period (cycles), the house load flickers between its two
+    /// levels instead of stepping once.
+    house_flicker: u64,
 }
 
 fn group_strategy() -> impl Strategy<Value = Vec<GroupSpec>> {
@@ -105,9 +117,20 @@ fn wallbox_strategy(groups: u32) -> impl Strategy<Value = WallboxSpec> {
         prop::sample::select(vec![0b001u8, 0b011, 0b111]),
         6_000i64..32_000,
         0u64..10,
+        (prop::bool::weighted(0.3), prop::bool::weighted(0.8)),
     )
         .prop_map(
-            |(group, prio, rotation, max_ma, cable_ma, car_phases, car_max_ma, plug_at)| {
+            |(
+                group,
+                prio,
+                rotation,
+                max_ma,
+                cable_ma,
+                car_phases,
+                car_max_ma,
+                plug_at,
+                (switching, switch_allowed),
+            )| {
                 WallboxSpec {
                     group,
                     prio,
@@ -117,6 +140,8 @@ fn wallbox_strategy(groups: u32) -> impl Strategy<Value = WallboxSpec> {
                     car_phases,
                     car_max_ma,
                     plug_at,
+                    switching,
+                    switch_allowed,
                 }
             },
         )
@@ -164,6 +189,7 @@ fn site_strategy() -> impl Strategy<Value = SiteSpec> {
                     house,
                     house_step_at,
                     meter_silent: silent_from..silent_from + silent_for,
+                    house_flicker: 0,
                 },
             )
     })
@@ -221,11 +247,19 @@ impl SiteSpec {
         }
         for (k, w) in self.wallboxes.iter().enumerate() {
             let id = wallbox_id(k);
+            let switching = if w.switching {
+                format!(
+                    "phase_switching = \"auto\"\nphase_switch_pause_s = {SWITCH_PAUSE_S}\n\
+                     phase_switch_min_interval_s = {SWITCH_INTERVAL_S}\n"
+                )
+            } else {
+                String::new()
+            };
             out.push((
                 id.clone(),
                 device(&format!(
                     "dev_id = \"{id}\"\ndev_type = \"evse_powerbrain\"\naddress = \"10.0.0.{k}:502\"\n\
-                     group = {}\nprio = {}\nphase_rotation = {}\nmax_charging_cur = {}\n",
+                     group = {}\nprio = {}\nphase_rotation = {}\nmax_charging_cur = {}\n{switching}",
                     w.group, w.prio, w.rotation, w.max_ma
                 )),
             ));
@@ -240,6 +274,9 @@ impl SiteSpec {
     }
 
     fn house_at(&self, cycle: u64) -> PerPhase {
+        if self.house_flicker > 0 {
+            return self.house[usize::from((cycle / self.house_flicker) % 2 == 1)];
+        }
         self.house[usize::from(cycle >= self.house_step_at)]
     }
 
@@ -270,6 +307,8 @@ struct Seen {
     /// Building phases the car really draws on.
     actual: u8,
     plugged: bool,
+    /// The cycle told the relay to switch though the box does not allow it.
+    refused_switch: bool,
 }
 
 /// The physical plant beside the cycle, and the cycle itself.
@@ -285,7 +324,17 @@ struct Run {
     /// The house load when the grid meter last answered: while it is
     /// silent (up to `meter_timeout`) the cycle cannot know better.
     house_known: PerPhase,
+    /// Per wallbox: its relay is on one phase.
+    relay_one: Vec<bool>,
+    /// Per wallbox: the charge pilot is off for a switch until (ms).
+    cp_off_until: Vec<u64>,
+    /// Per wallbox: the cycles at which its relay switched with a car.
+    switches: Vec<Vec<u64>>,
 }
+
+/// The switch pause and the minimum interval of the switchable wallboxes.
+const SWITCH_PAUSE_S: u64 = 5;
+const SWITCH_INTERVAL_S: u64 = 60;
 
 impl Run {
     fn new(spec: &SiteSpec, order: &[usize]) -> Self {
@@ -304,6 +353,9 @@ impl Run {
             offered: vec![0; spec.wallboxes.len()],
             seen_phases: vec![0; spec.wallboxes.len()],
             house_known: [0; 3],
+            relay_one: vec![false; spec.wallboxes.len()],
+            cp_off_until: vec![0; spec.wallboxes.len()],
+            switches: vec![Vec::new(); spec.wallboxes.len()],
             spec: spec.clone(),
         }
     }
@@ -312,15 +364,27 @@ impl Run {
         cycle >= self.spec.wallboxes[k].plug_at
     }
 
+    /// The wallbox phases car `k` draws on: its own, or L1 alone while
+    /// the relay is on one phase.
+    fn car_phases(&self, k: usize) -> u8 {
+        if self.relay_one[k] {
+            0b001
+        } else {
+            self.spec.wallboxes[k].car_phases
+        }
+    }
+
     /// What car `k` draws per wallbox phase now.
     fn car_draw(&self, k: usize, cycle: u64) -> PerPhase {
         let w = &self.spec.wallboxes[k];
-        let ma = if self.plugged(k, cycle) {
+        let switching = cycle * 1000 < self.cp_off_until[k];
+        let ma = if self.plugged(k, cycle) && !switching {
             self.offered[k].min(w.car_max_ma)
         } else {
             0
         };
-        [0, 1, 2].map(|p| if w.car_phases & (1 << p) != 0 { ma } else { 0 })
+        let phases = self.car_phases(k);
+        [0, 1, 2].map(|p| if phases & (1 << p) != 0 { ma } else { 0 })
     }
 
     /// Runs cycle `cycle`: readings in, commands out.
@@ -363,7 +427,11 @@ impl Run {
                 fail_safe: FailSafe::default(),
                 rfid: String::new(),
                 inputs: 0,
-                relay: None,
+                relay: w.switching.then(|| Relay {
+                    one_phase: self.relay_one[k],
+                    switch_allowed: w.switch_allowed,
+                    cp_off_s: 0,
+                }),
             });
             let i = self.index[&wallbox_id(k)];
             self.site.record(i, Some(Ok(reading)), now);
@@ -388,6 +456,26 @@ impl Run {
         for k in 0..self.spec.wallboxes.len() {
             let w = &self.spec.wallboxes[k];
             let i = self.index[&wallbox_id(k)];
+            let relay = commands
+                .iter()
+                .find(|c| c.device == i)
+                .and_then(|c| c.one_phase);
+            let mut refused_switch = false;
+            if let Some(one) = relay.filter(|one| *one != self.relay_one[k]) {
+                let plugged = self.plugged(k, cycle);
+                // Like a Power Brain: with a car, only when allowed, and
+                // then with the charge pilot off for the pause.
+                if plugged && !w.switch_allowed {
+                    refused_switch = true;
+                } else {
+                    self.relay_one[k] = one;
+                    self.seen_phases[k] = 0;
+                    if plugged {
+                        self.cp_off_until[k] = now + SWITCH_PAUSE_S * 1000;
+                        self.switches[k].push(cycle);
+                    }
+                }
+            }
             let command = commands.iter().find(|c| c.device == i).map_or(0, |c| {
                 if c.enable {
                     c.current_ma
@@ -402,6 +490,7 @@ impl Run {
                 .as_ref()
                 .map_or_else(Vec::new, |v| v.wiring.phase_rotation_used.clone());
             let counted = match self.seen_phases[k] {
+                _ if self.relay_one[k] => to_building(w.rotation, 0b001 | self.seen_phases[k]),
                 0 => 0b111,
                 phases => rotations.iter().fold(0, |m, r| m | to_building(*r, phases)),
             };
@@ -415,8 +504,9 @@ impl Run {
                     .map(|v| v.lb_reason.to_string())
                     .unwrap_or_default(),
                 counted,
-                actual: to_building(w.rotation, w.car_phases),
+                actual: to_building(w.rotation, self.car_phases(k)),
                 plugged: self.plugged(k, cycle),
+                refused_switch,
             });
         }
         (commands, snapshot, seen)
@@ -494,8 +584,22 @@ fn check_cycle(
 ) -> Result<(), TestCaseError> {
     let stale = snapshot.site.meter_stale;
     let all: Vec<usize> = (0..seen.len()).collect();
-    // Nobody charges without a car, or above its own maximum.
+    // Nobody charges without a car, or above its own maximum; a car is
+    // counted on every phase it draws on, and a relay is switched only
+    // where the box allows it.
     for (k, s) in seen.iter().enumerate() {
+        prop_assert!(
+            s.command == 0 || s.actual & !s.counted == 0,
+            "cycle {cycle}: E{} draws on {:03b} but is counted on {:03b}",
+            20 + k,
+            s.actual,
+            s.counted
+        );
+        prop_assert!(
+            !s.refused_switch,
+            "cycle {cycle}: E{} switched though the box does not allow it",
+            20 + k
+        );
         prop_assert!(
             s.plugged || s.command == 0,
             "E{}: current without a car",
@@ -587,6 +691,15 @@ fn check_reasons(
         }
         let reason = s.reason.as_str();
         if reason.starts_with("paused: ") && reason.ends_with("minimum pause") {
+            continue;
+        }
+        // 1p/3p switching says why the car is on one phase or waits for
+        // its relay, in place of the limit.
+        if w.switching
+            && (reason.starts_with("1p")
+                || reason.starts_with("3p")
+                || reason.starts_with("paused: switching"))
+        {
             continue;
         }
         if reason.starts_with("imbalance") || reason.starts_with("paused: imbalance") {
@@ -725,12 +838,15 @@ proptest! {
                     car_phases,
                     car_max_ma: 16_000,
                     plug_at: 0,
+                    switching: false,
+                    switch_allowed: true,
                 })
                 .collect(),
             grid_meter: true,
             house: [[0; 3]; 2],
             house_step_at: 0,
             meter_silent: 0..0,
+            house_flicker: 0,
         };
         let order: Vec<usize> = (0..spec.devices().len()).collect();
         let mut run = Run::new(&spec, &order);
@@ -747,4 +863,111 @@ proptest! {
         }
         prop_assert!(charged.iter().all(|c| *c), "a car never charged: {charged:?}");
     }
+
+    /// Switchable wallboxes under a house load that flickers across what
+    /// three phases need, for ten simulated minutes: every limit holds in
+    /// every cycle (checked as above), and no wallbox switches more often
+    /// than once per minimum interval (plus the first switch).
+    #[test]
+    fn switchable_wallboxes_keep_the_limits_and_the_minimum_interval(
+        spec in site_strategy(),
+        flicker in 3u64..90,
+    ) {
+        let mut spec = spec;
+        for w in &mut spec.wallboxes {
+            w.switching = true;
+        }
+        spec.house_flicker = flicker;
+        spec.meter_silent = 0..0;
+        let order: Vec<usize> = (0..spec.devices().len()).collect();
+        let mut run = Run::new(&spec, &order);
+        let cycles = 600;
+        for cycle in 0..cycles {
+            let (_, snapshot, seen) = run.step(cycle);
+            check_cycle(&spec, cycle, run.house_known, &snapshot, &seen)?;
+        }
+        let bound = cycles / SWITCH_INTERVAL_S + 1;
+        for (k, switches) in run.switches.iter().enumerate() {
+            prop_assert!(
+                switches.len() as u64 <= bound,
+                "E{} switched {} times in {} s: {:?}",
+                20 + k,
+                switches.len(),
+                cycles,
+                switches
+            );
+            for pair in switches.windows(2) {
+                prop_assert!(pair[1] - pair[0] >= SWITCH_INTERVAL_S, "E{}: {:?}", 20 + k, switches);
+            }
+        }
+    }
+}
+
+/// The house on L1 leaves too little for three phases, then enough, then
+/// too little again: the car goes to one phase (the wallbox's L1 is the
+/// building's L2), back to three once that has held, and to one again,
+/// with its pause each time; the limits hold throughout.
+#[test]
+fn a_full_phase_sends_a_switchable_car_to_one_phase_and_back() {
+    let spec = SiteSpec {
+        max_total_ma: 16_000,
+        reserve_ma: 0,
+        evse_cap_ma: 0,
+        max_imbalance_ma: 0,
+        imbalance_add: false,
+        groups: Vec::new(),
+        wallboxes: vec![WallboxSpec {
+            group: 0,
+            prio: 1,
+            rotation: 120,
+            max_ma: 16_000,
+            cable_ma: 32_000,
+            car_phases: 0b111,
+            car_max_ma: 16_000,
+            plug_at: 0,
+            switching: true,
+            switch_allowed: true,
+        }],
+        grid_meter: true,
+        house: [[12_000, 2_000, 2_000], [2_000; 3]],
+        house_step_at: 0,
+        meter_silent: 0..0,
+        house_flicker: 200,
+    };
+    let order: Vec<usize> = (0..spec.devices().len()).collect();
+    let mut run = Run::new(&spec, &order);
+    let mut phases_at = Vec::new();
+    for cycle in 0..600 {
+        let (_, snapshot, seen) = run.step(cycle);
+        if let Err(e) = check_cycle(&spec, cycle, run.house_known, &snapshot, &seen) {
+            panic!("{e}");
+        }
+        phases_at.push((seen[0].actual, seen[0].command, seen[0].reason.clone()));
+    }
+    let switches = &run.switches[0];
+    assert_eq!(switches.len(), 3, "{switches:?}");
+    // To one phase at once, back after the hold, down again at once.
+    assert!(switches[0] <= 3, "{switches:?}");
+    assert!(
+        (200 + 120..200 + 130).contains(&switches[1]),
+        "{switches:?}"
+    );
+    assert!((400..404).contains(&switches[2]), "{switches:?}");
+    // During each pause the car gets nothing.
+    for &at in switches {
+        for cycle in at..at + SWITCH_PAUSE_S {
+            let (_, command, reason) = &phases_at[usize::try_from(cycle).unwrap_or(0)];
+            assert_eq!(*command, 0, "cycle {cycle}: {reason}");
+        }
+    }
+    // On one phase, on the building's L2, with the reason said.
+    let (actual, command, reason) = &phases_at[100];
+    assert_eq!((*actual, *command > 0), (0b010, true), "{reason}");
+    let (actual, _, _) = &phases_at[350];
+    assert_eq!(*actual, 0b111);
+    assert!(
+        phases_at[250].2.starts_with("1p: 3p fits for"),
+        "{}",
+        phases_at[250].2
+    );
 }

@@ -235,10 +235,9 @@ impl Site {
             t.view.phase_switches = t.phases.state.switches;
             // What the allocator or a rule says is true but tells less
             // than why the car is on one phase, or waits for a switch.
-            let phase_why = t
-                .phases
-                .why
-                .filter(|w| !matches!(w, Why::Fixed(_)) && mode != Switching::Off);
+            let phase_why = t.phases.why.filter(|w| {
+                !matches!(w, Why::Fixed(_) | Why::NotAllowed) && mode != Switching::Off
+            });
             if let Some(why) = phase_why {
                 if matches!(
                     t.view.lb_reason,
