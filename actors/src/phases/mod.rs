@@ -10,7 +10,8 @@
 //!   does not fit but the one-phase minimum does (a solar surplus too small
 //!   for three phases, or a full phase of the site or a group);
 //! - `auto` on one phase switches to three when the three-phase minimum plus
-//!   [`UP_MARGIN_MA`] has fitted for [`UP_HOLD_MS`] without a break;
+//!   [`UP_MARGIN_MA`] has fitted without a break for the hold time
+//!   ([`UP_HOLD_MS`], or half the minimum interval if that is shorter);
 //! - no switch comes sooner than `min_interval` after the last one (the
 //!   hysteresis band and the hold stop flapping; the interval bounds it);
 //! - a switch pauses the car for `pause` (the wallbox's contactors change
@@ -102,8 +103,16 @@ impl fmt::Display for Phases {
 pub const UP_MARGIN_MA: i64 = 1000;
 
 /// Three phases must have fitted this long without a break before a
-/// switch up, ms (a passing gap in the clouds is not worth a pause).
+/// switch up, ms (a passing gap in the clouds is not worth a pause), or
+/// half the minimum interval if that is shorter.
 pub const UP_HOLD_MS: u64 = 120_000;
+
+impl Settings {
+    /// How long three phases must fit before a switch up, ms.
+    pub fn hold_ms(&self) -> u64 {
+        UP_HOLD_MS.min(self.min_interval_ms / 2)
+    }
+}
 
 /// A wallbox's switching settings, in ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,12 +293,12 @@ impl PhaseState {
                 }
                 let since = *self.up_since.get_or_insert(now);
                 let held = now.saturating_sub(since);
-                if held < UP_HOLD_MS && car {
+                if held < s.hold_ms() && car {
                     return stay(
                         Phases::One,
                         Some(Why::UpHold {
                             held_s: held / 1000,
-                            hold_s: UP_HOLD_MS / 1000,
+                            hold_s: s.hold_ms() / 1000,
                         }),
                     );
                 }

@@ -18,6 +18,13 @@
 //! wiring error can be simulated. Cars draw on one, two or three phases; a
 //! wallbox can lack its meter; the household load can have appliances that
 //! switch at random, seeded.
+//!
+//! A Power Brain switches between one and three phases when its relay
+//! register (8087) is written: a car plugged in gets nothing for
+//! `phase_switch_pause_s` (the charge pilot off, 8086 counting down), then
+//! draws on the wallbox's L1 alone or on its own phases. A car can be
+//! asleep: it stays in state B, drawing nothing while offered current, until
+//! the charge pilot is switched off for a moment (8086 written).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -66,6 +73,8 @@ pub struct SimulationSettings {
     pub cars: Vec<CarSettings>,
     /// Simulation step, ms.
     pub tick_ms: u64,
+    /// How long a Power Brain's relay switch keeps the car off, s.
+    pub phase_switch_pause_s: u64,
 }
 
 impl Default for SimulationSettings {
@@ -85,6 +94,7 @@ impl Default for SimulationSettings {
             pv_ma: [0; 3],
             cars: Vec::new(),
             tick_ms: 100,
+            phase_switch_pause_s: 120,
         }
     }
 }
@@ -108,6 +118,9 @@ pub struct CarSettings {
     /// Seconds after start when it leaves; 0 = never.
     #[serde(default)]
     pub leave_s: u64,
+    /// It arrives asleep: it draws nothing until woken (8086).
+    #[serde(default)]
+    pub asleep: bool,
 }
 
 fn three() -> u8 {
@@ -216,20 +229,42 @@ struct Car {
     current_ma: i64,
     /// ms since it was plugged in: cars take a moment before they draw.
     plugged_ms: u64,
+    /// Asleep: draws nothing until the charge pilot goes off a moment.
+    asleep: bool,
+    /// Its wallbox's relay is on one phase: it draws on L1 alone.
+    one_phase: bool,
 }
 
 impl Car {
     fn new(settings: CarSettings) -> Self {
         Car {
+            asleep: settings.asleep,
             settings,
             current_ma: 0,
             plugged_ms: 0,
+            one_phase: false,
         }
     }
 }
 
 /// How long a car stays in state B after plugging in before it draws.
 const START_DELAY_MS: u64 = 2000;
+
+/// What a simulated Power Brain does besides its registers.
+#[derive(Debug, Clone, Default)]
+struct BoxState {
+    /// The relay is on one phase.
+    one_phase: bool,
+    /// The charge pilot is off for this much longer, ms.
+    cp_off_ms: u64,
+    /// What the box last showed in 8086 (seconds left): another value
+    /// there was written by a client.
+    cp_shown: u16,
+    /// Relay switches with a car plugged in, and charge pilot
+    /// disconnects written by a client.
+    switches: u32,
+    cp_disconnects: u32,
+}
 
 #[derive(Debug)]
 struct State {
@@ -240,8 +275,12 @@ struct State {
     other_ma: [i64; 3],
     pv_ma: [i64; 3],
     plugged: Vec<Option<Car>>,
+    /// How long a relay switch keeps the car off, ms.
+    phase_switch_ms: u64,
     /// Cars still to come or go, and whether they have arrived.
     schedule: Vec<(CarSettings, bool)>,
+    /// Per Power Brain: its relay and charge pilot.
+    boxes: Vec<BoxState>,
     /// Energy counters in mWh, to keep sub-Wh steps.
     wallbox_mwh: Vec<i64>,
     grid_import_mwh: i64,
@@ -277,6 +316,15 @@ struct Drawn {
     offered: bool,
 }
 
+/// The phases a car draws on: its own, or L1 alone behind a one-phase relay.
+fn car_phases(car: &Car) -> u8 {
+    if car.one_phase {
+        1
+    } else {
+        car.settings.phases.min(3)
+    }
+}
+
 /// Moves `car` (if one is plugged in) on by `dt_ms` with its wallbox
 /// offering `offer_ma`.
 fn drive(car: Option<&mut Car>, offer_ma: i64, dt_ms: u64) -> Drawn {
@@ -288,7 +336,7 @@ fn drive(car: Option<&mut Car>, offer_ma: i64, dt_ms: u64) -> Drawn {
         };
     };
     car.plugged_ms += dt_ms;
-    let offer = if car.plugged_ms >= START_DELAY_MS {
+    let offer = if car.plugged_ms >= START_DELAY_MS && !car.asleep {
         offer_ma.min(car.settings.max_current_ma)
     } else {
         0
@@ -301,7 +349,7 @@ fn drive(car: Option<&mut Car>, offer_ma: i64, dt_ms: u64) -> Drawn {
     };
     Drawn {
         current_ma: car.current_ma,
-        phases: car.settings.phases.min(3),
+        phases: car_phases(car),
         offered: offer > 0,
     }
 }
@@ -395,6 +443,8 @@ impl PlantSim {
             pv_ma: settings.pv_ma,
             plugged: vec![None; slots],
             schedule: settings.cars.iter().map(|c| (c.clone(), false)).collect(),
+            boxes: vec![BoxState::default(); wallboxes.len()],
+            phase_switch_ms: settings.phase_switch_pause_s.saturating_mul(1000),
             wallbox_mwh: vec![0; slots],
             grid_import_mwh: 0,
             grid_export_mwh: 0,
@@ -447,8 +497,45 @@ impl PlantSim {
                 max_current_ma,
                 arrive_s: 0,
                 leave_s: 0,
+                asleep: false,
             }));
         }
+    }
+
+    /// Plugs in a car that is asleep: it draws nothing until woken.
+    pub fn plug_asleep(&self, wallbox: usize, phases: u8, max_current_ma: i64) {
+        self.plug(wallbox, phases, max_current_ma);
+        if let Some(Some(car)) = self.state().plugged.get_mut(wallbox.wrapping_sub(1)) {
+            car.asleep = true;
+        }
+    }
+
+    /// Sets Power Brain `wallbox`'s S0 inputs (8113 bit 0 and 1), e.g. a
+    /// grid operator's control box on input 1.
+    pub fn set_inputs(&self, wallbox: usize, bits: u8) {
+        if let Some(bank) = self.wallbox(wallbox) {
+            let mut regs = bank.lock();
+            let word = regs.read(8113, 1).map_or(0, |v| v[0]);
+            regs.set_int(8113, i64::from((word & !0b11) | u16::from(bits & 0b11)));
+        }
+    }
+
+    /// How often Power Brain `wallbox` switched its relay with a car
+    /// plugged in, and how often a client switched its charge pilot off.
+    pub fn relay_events(&self, wallbox: usize) -> (u32, u32) {
+        self.state()
+            .boxes
+            .get(wallbox.wrapping_sub(1))
+            .map_or((0, 0), |b| (b.switches, b.cp_disconnects))
+    }
+
+    /// The phases the car at `wallbox` draws on now (0 without a car).
+    pub fn car_phases(&self, wallbox: usize) -> u8 {
+        self.state()
+            .plugged
+            .get(wallbox.wrapping_sub(1))
+            .and_then(|c| c.as_ref().map(car_phases))
+            .unwrap_or(0)
     }
 
     /// Unplugs the car at wallbox `wallbox` (1-based).
@@ -489,7 +576,7 @@ impl PlantSim {
         for (w, car) in s.plugged.iter().enumerate() {
             let Some(car) = car else { continue };
             // A car draws on the wallbox's L1, L1 and L2, or all three.
-            for wallbox_phase in 0..usize::from(car.settings.phases.min(3)) {
+            for wallbox_phase in 0..usize::from(car_phases(car)) {
                 grid[(wallbox_phase + self.rotations[w]) % 3] += car.current_ma;
             }
         }
@@ -522,12 +609,13 @@ impl PlantSim {
             let mut regs = bank.lock();
             let limit_ma = regs.read(8093, 1).map_or(0, |v| i64::from(v[0]) * 100);
             let enabled = regs.read(8094, 1).is_ok_and(|v| v[0] != 0);
-            let offer_ma = if enabled && limit_ma >= 6000 {
+            let plugged = s.plugged[w].is_some();
+            let cp_off = self.relay_and_pilot(&mut s, w, &mut regs, dt_ms);
+            let offer_ma = if enabled && limit_ma >= 6000 && !cp_off {
                 limit_ma
             } else {
                 0
             };
-            let plugged = s.plugged[w].is_some();
             let Drawn {
                 current_ma: current,
                 phases,
@@ -567,6 +655,46 @@ impl PlantSim {
             wallbox.energy_wh = s.wallbox_mwh[w] / 1000;
         }
         self.write_grid(&mut s, dt);
+    }
+
+    /// Follows Power Brain `w`'s relay (8087) and charge pilot (8086) over
+    /// `dt_ms`; answers whether the charge pilot is off now.
+    fn relay_and_pilot(
+        &self,
+        s: &mut State,
+        w: usize,
+        regs: &mut super::RegisterBank,
+        dt_ms: u64,
+    ) -> bool {
+        let pause_ms = s.phase_switch_ms;
+        let one_phase = regs.read(8087, 1).is_ok_and(|v| v[0] == 1);
+        let written_cp = regs.read(8086, 1).map_or(0, |v| v[0]);
+        let car = s.plugged[w].as_mut();
+        let b = &mut s.boxes[w];
+        if one_phase != b.one_phase {
+            b.one_phase = one_phase;
+            if car.is_some() {
+                b.switches += 1;
+                b.cp_off_ms = b.cp_off_ms.max(pause_ms);
+            }
+        }
+        let mut car = car;
+        if written_cp != b.cp_shown && written_cp > 0 {
+            b.cp_disconnects += 1;
+            b.cp_off_ms = b.cp_off_ms.max(u64::from(written_cp) * 1000);
+            // A charge pilot that goes off and on again wakes a car.
+            if let Some(car) = car.as_deref_mut() {
+                car.asleep = false;
+            }
+        }
+        if let Some(car) = car {
+            car.one_phase = b.one_phase;
+        }
+        let off = b.cp_off_ms > 0;
+        b.cp_off_ms = b.cp_off_ms.saturating_sub(dt_ms);
+        b.cp_shown = u16::try_from(b.cp_off_ms.div_ceil(1000)).unwrap_or(u16::MAX);
+        regs.set_int(8086, i64::from(b.cp_shown));
+        off
     }
 
     /// Counts `dt` ms of energy and writes the grid meter's registers.

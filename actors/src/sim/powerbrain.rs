@@ -57,5 +57,7 @@ pub fn evse() -> RegisterBank {
     bank.set_int(8093, 160);
     bank.set_int(8094, 1);
     bank.set_int(8112, 1);
+    // Switching 1/3 phases with a car plugged in is allowed.
+    bank.set_int(8113, 1 << 8);
     bank
 }
