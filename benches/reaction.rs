@@ -42,6 +42,7 @@ async fn measure(cycle_ms: u64) -> Vec<Duration> {
             max_current_ma: 32_000,
             arrive_s: 0,
             leave_s: 0,
+            asleep: false,
         }],
         tick_ms: 10,
         ..SimulationSettings::default()

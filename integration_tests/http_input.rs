@@ -108,6 +108,7 @@ async fn a_pushed_overload_lowers_the_http_and_the_modbus_wallbox_together() {
             max_current_ma: 32_000,
             arrive_s: 0,
             leave_s: 0,
+            asleep: false,
         }],
         tick_ms: 50,
         ..SimulationSettings::default()

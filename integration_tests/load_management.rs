@@ -18,6 +18,7 @@ fn car(wallbox: usize, phases: u8, max_current_ma: i64, arrive_s: u64) -> CarSet
         max_current_ma,
         arrive_s,
         leave_s: 0,
+        asleep: false,
     }
 }
 

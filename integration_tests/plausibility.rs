@@ -24,6 +24,7 @@ async fn plant() -> PlantSim {
         max_current_ma: 16_000,
         arrive_s: 0,
         leave_s: 0,
+        asleep: false,
     };
     PlantSim::start(&SimulationSettings {
         enabled: true,

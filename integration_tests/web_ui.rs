@@ -25,6 +25,7 @@ async fn start_plant(house_ma: i64) -> PlantSim {
         max_current_ma: 16_000,
         arrive_s: 0,
         leave_s: 0,
+        asleep: false,
     };
     PlantSim::start(&SimulationSettings {
         enabled: true,
