@@ -29,6 +29,7 @@ mod node_red;
 mod ocpp;
 mod package;
 mod phase_discovery;
+mod phase_switching;
 mod plausibility;
 mod reconfigure;
 mod robustness;

@@ -24,6 +24,7 @@
 mod headroom;
 #[cfg(test)]
 mod tests;
+pub mod wake;
 
 use std::fmt;
 

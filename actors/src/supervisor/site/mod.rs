@@ -492,6 +492,7 @@ impl Site {
         let evse_ma = self.follow_cars(&params, &now);
         let budget = self.budget(&meters, evse_ma, max_total_ma, &params, &now);
         self.decide_phases(&now);
+        self.wake_cars(&now);
         let mut plan = self.limits(&params, &names, &meters, &now);
         let mut allocations = self.allocate(&mut plan, &budget, &params, &names, &now);
         self.cap_for_probe(&plan, &mut allocations);

@@ -8,6 +8,8 @@
 
 use super::{Command, Now, Site, Tracked};
 use crate::alloc::{Allocation, EvseInput, SiteInput};
+use crate::drivers::EvseState;
+use crate::phases::wake::Wake;
 use crate::phases::{Headroom, Offer, PhaseState, Phases, Settings, Switching, Why};
 
 /// What a wallbox's 1p/3p switching keeps between cycles.
@@ -25,6 +27,10 @@ pub(super) struct Switch {
     pub(super) rule_wish: Option<(i64, i64)>,
     /// The relay write the next command carries (`true`: one phase).
     relay_pending: Option<bool>,
+    /// Waking a car that does not start (`wake_up`).
+    pub(super) wake: Wake,
+    /// The next command wakes the car.
+    wake_pending: bool,
 }
 
 /// The wallbox phase a one-phase relay uses (its L1).
@@ -110,6 +116,26 @@ impl Site {
         }
     }
 
+    /// Wakes, once per session, a car that does not draw while its wallbox
+    /// offers it current (`wake_up`, on a wallbox that can).
+    pub(super) fn wake_cars(&mut self, now: &Now) {
+        for t in &mut self.devices {
+            if !t.settings.wake_up || !t.settings.dev_type.can_wake() || t.offline {
+                continue;
+            }
+            let reading = t.evse_reading();
+            let idle = reading.as_ref().is_some_and(|r| {
+                r.state == EvseState::Present
+                    && r.charging_enabled
+                    && r.offered_ma >= t.settings.min_charging_cur
+                    && r.relay.is_none_or(|relay| relay.cp_off_s == 0)
+            }) && !t.phases.paused;
+            if t.phases.wake.step(t.turn.is_some(), idle, now.mono_ms) {
+                t.phases.wake_pending = true;
+            }
+        }
+    }
+
     /// After the allocation: what each `auto` wallbox's car could get on
     /// three phases and on one, for the next cycle's decision. `evses[k]`
     /// is device `inputs[k].0`'s input and got `results[k]`.
@@ -162,12 +188,12 @@ impl Site {
     /// the next.
     pub(super) fn phase_commands(&mut self, commands: &mut [Command]) {
         for (i, t) in self.devices.iter_mut().enumerate() {
-            let Some(one_phase) = t.phases.relay_pending else {
+            if t.phases.relay_pending.is_none() && !t.phases.wake_pending {
                 continue;
-            };
+            }
             if let Some(c) = commands.iter_mut().find(|c| c.device == i) {
-                c.one_phase = Some(one_phase);
-                t.phases.relay_pending = None;
+                c.one_phase = t.phases.relay_pending.take();
+                c.wake = std::mem::take(&mut t.phases.wake_pending);
             }
         }
     }

@@ -60,6 +60,8 @@ pub struct EvseView {
     pub relay_phases: u8,
     /// Relay switches since the daemon started.
     pub phase_switches: u64,
+    /// The car plugged in now was woken (`wake_up`).
+    pub woken: bool,
     /// Why it gets what it gets: the binding constraint (`lb_reason`,
     /// `lb_reason_code`, `lb_reason_args`).
     #[serde(flatten)]
@@ -233,6 +235,7 @@ impl Site {
                 _ => u8::try_from(t.phases.state.phases.count()).unwrap_or(3),
             };
             t.view.phase_switches = t.phases.state.switches;
+            t.view.woken = t.phases.wake.woken_at.is_some();
             // What the allocator or a rule says is true but tells less
             // than why the car is on one phase, or waits for a switch.
             let phase_why = t.phases.why.filter(|w| {

@@ -1,0 +1,245 @@
+//! 1p/3p phase switching and the wake-up, in a closed loop through real
+//! Modbus on loopback: the simulated plant (a Power Brain with its relay,
+//! a car, an SDM630 grid meter, PV) runs in this test process, the real
+//! daemon controls it. The switch pause is 5 s and the minimum interval
+//! 60 s, so that a test takes a minute or two, not hours.
+
+use std::time::{Duration, Instant};
+
+use actors::sim::closed_loop::{PlantSim, SimulationSettings};
+use serde_json::Value;
+
+use crate::harness::{device_info, Daemon, DaemonConfig};
+
+const PAUSE_S: u64 = 5;
+const INTERVAL_S: u64 = 60;
+
+async fn start_plant(pv_ma: i64) -> PlantSim {
+    let settings = SimulationSettings {
+        enabled: true,
+        base_port: 0,
+        wallboxes: 1,
+        grid_meter: true,
+        house_load_ma: [0; 3],
+        pv_ma: [pv_ma; 3],
+        tick_ms: 50,
+        phase_switch_pause_s: PAUSE_S,
+        ..SimulationSettings::default()
+    };
+    PlantSim::start(&settings).await.expect("plant")
+}
+
+/// The daemon controlling `plant`'s wallbox E1 (with `extra` settings)
+/// and its grid meter M1.
+fn settings(plant: &PlantSim, extra: &str) -> String {
+    format!(
+        "[modbus]\ntimeout_ms = 300\n[simulation]\nenabled = false\n[load]\n\
+         max_total_current = 32000\ncycle_time_ms = 500\nmin_pause_time_s = 5\n\
+         [[devices]]\ndev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"{}\"\nid = 1\n\
+         max_charging_cur = 16000\n{extra}\n\
+         [[devices]]\ndev_id = \"M1\"\ndev_type = \"meter_sdm630\"\naddress = \"{}\"\nid = 1\nrole = 3\n",
+        plant.addresses["evse"], plant.addresses["grid"]
+    )
+}
+
+/// Surplus charging, switching automatically.
+fn switching() -> String {
+    format!(
+        "phase_switching = \"auto\"\nphase_switch_pause_s = {PAUSE_S}\n\
+         phase_switch_min_interval_s = {INTERVAL_S}\ncharging_rules = [{{ mode = 5 }}]\n"
+    )
+}
+
+fn relay_one_phase(plant: &PlantSim) -> bool {
+    let bank = plant.wallbox(1).expect("wallbox 1");
+    let word = bank.lock().read(8087, 1).map_or(0, |v| v[0]);
+    word == 1
+}
+
+fn e1(info: &Value) -> Value {
+    device_info(info, "E1")
+}
+
+/// Watches the plant until `done` holds, every 50 ms, noting when the
+/// relay changed; panics after `within`.
+async fn watch(
+    plant: &PlantSim,
+    within: Duration,
+    what: &str,
+    changes: &mut Vec<(Instant, bool)>,
+    done: impl Fn(&PlantSim) -> bool,
+) {
+    let deadline = Instant::now() + within;
+    loop {
+        let one = relay_one_phase(plant);
+        if changes.last().is_none_or(|(_, last)| *last != one) {
+            changes.push((Instant::now(), one));
+        }
+        if done(plant) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: not reached");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_surplus_step_switches_to_one_phase_and_back_with_the_pause() {
+    // 3 A of PV per phase: 9 A of surplus, too little for 3 × 6 A.
+    let plant = start_plant(3000).await;
+    plant.plug(1, 3, 16_000);
+    let d = Daemon::start(DaemonConfig::new(settings(&plant, &switching()))).await;
+    let mut changes = vec![(Instant::now(), false)];
+
+    watch(
+        &plant,
+        Duration::from_secs(30),
+        "relay on one phase",
+        &mut changes,
+        relay_one_phase,
+    )
+    .await;
+    let switched_at = Instant::now();
+    let info = d.ok("cmd=get_dev_info").await;
+    assert_eq!(
+        e1(&info)["lb_reason_code"],
+        "phases_switching",
+        "{:#}",
+        e1(&info)
+    );
+    assert_eq!(e1(&info)["lb_current"], 0);
+    // The pause: the car draws nothing until it is over.
+    while switched_at.elapsed() < Duration::from_secs(PAUSE_S - 1) {
+        assert_eq!(plant.car_currents()[0], 0, "the car draws during the pause");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Then on one phase, from the surplus.
+    watch(
+        &plant,
+        Duration::from_secs(20),
+        "the car on one phase",
+        &mut changes,
+        |p| p.car_phases(1) == 1 && p.car_currents()[0] >= 6000,
+    )
+    .await;
+    assert!(switched_at.elapsed() >= Duration::from_secs(PAUSE_S - 1));
+    let info = d
+        .wait_for(Duration::from_secs(10), "1p: solar surplus", |i| {
+            e1(i)["lb_reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("1p: solar surplus"))
+        })
+        .await;
+    assert_eq!(e1(&info)["lb_reason_code"], "phases_1p_surplus");
+    assert_eq!(e1(&info)["relay_phases"], 1);
+    assert_eq!(e1(&info)["phase_switching"], "auto");
+
+    // The sun comes out: 12 A per phase is plenty for three phases. Back
+    // to three after the hold and the minimum interval, with the pause.
+    plant.set_pv([12_000; 3]);
+    watch(
+        &plant,
+        Duration::from_secs(INTERVAL_S + 40),
+        "relay on three phases",
+        &mut changes,
+        |p| !relay_one_phase(p),
+    )
+    .await;
+    let back_at = Instant::now();
+    assert!(
+        back_at - switched_at >= Duration::from_secs(INTERVAL_S - 1),
+        "switched back after {:?}",
+        back_at - switched_at
+    );
+    watch(
+        &plant,
+        Duration::from_secs(20),
+        "the car on three phases",
+        &mut changes,
+        |p| p.car_phases(1) == 3 && p.car_currents()[0] >= 6000,
+    )
+    .await;
+    assert!(back_at.elapsed() >= Duration::from_secs(PAUSE_S - 1));
+    assert_eq!(
+        plant.relay_events(1).0,
+        2,
+        "two switches, each seen by the box"
+    );
+    assert_eq!(changes.len(), 3, "three phases, one, three");
+    let info = d.ok("cmd=get_dev_info").await;
+    assert_eq!(e1(&info)["phase_switches"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flickering_surplus_switches_at_most_once_per_minimum_interval() {
+    let plant = start_plant(3000).await;
+    plant.plug(1, 3, 16_000);
+    let d = Daemon::start(DaemonConfig::new(settings(&plant, &switching()))).await;
+    let mut changes = vec![(Instant::now(), false)];
+    let start = Instant::now();
+    let mut blocked_seen = false;
+    // Clouds: 35 s of sun, 5 s of shade, again and again, for two minutes.
+    while start.elapsed() < Duration::from_secs(2 * INTERVAL_S + 5) {
+        let t = start.elapsed().as_secs();
+        let sunny = t >= 5 && (t - 5) % 40 < 35;
+        plant.set_pv([if sunny { 12_000 } else { 3000 }; 3]);
+        watch(&plant, Duration::from_secs(1), "", &mut changes, |_| true).await;
+        if let (200, info) = d.get("cmd=get_dev_info").await {
+            blocked_seen |= e1(&info)["lb_reason_code"] == "phases_blocked";
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let switches: Vec<Instant> = changes.iter().skip(1).map(|(at, _)| *at).collect();
+    assert!(
+        !switches.is_empty(),
+        "it switched to one phase at the start"
+    );
+    let bound = (2 * INTERVAL_S + 5) / INTERVAL_S + 1;
+    assert!(
+        switches.len() as u64 <= bound,
+        "{} switches in two minutes",
+        switches.len()
+    );
+    for pair in switches.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= Duration::from_secs(INTERVAL_S - 1),
+            "two switches {:?} apart",
+            pair[1] - pair[0]
+        );
+    }
+    assert!(
+        blocked_seen,
+        "the reason said a switch was blocked by the interval"
+    );
+    assert_eq!(plant.relay_events(1).0 as usize, switches.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sleeping_car_is_woken_once() {
+    let plant = start_plant(0).await;
+    plant.plug_asleep(1, 3, 16_000);
+    let d = Daemon::start(DaemonConfig::new(settings(&plant, ""))).await;
+    // Offered 16 A, it does not draw; after 30 s the daemon switches the
+    // charge pilot off a moment (8086), and the car wakes and charges.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while plant.car_currents()[0] < 6000 {
+        assert!(Instant::now() < deadline, "the car was not woken");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(plant.relay_events(1), (0, 1), "8086 written once");
+    let info = d.ok("cmd=get_dev_info").await;
+    assert_eq!(e1(&info)["woken"], true);
+    // It charges on; nothing is written to 8086 again.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(plant.relay_events(1), (0, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_wake_up_a_sleeping_car_is_left_alone() {
+    let plant = start_plant(0).await;
+    plant.plug_asleep(1, 3, 16_000);
+    let _d = Daemon::start(DaemonConfig::new(settings(&plant, "wake_up = false\n"))).await;
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    assert_eq!(plant.relay_events(1), (0, 0));
+    assert_eq!(plant.car_currents()[0], 0);
+}
