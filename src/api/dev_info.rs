@@ -749,6 +749,7 @@ mod tests {
     fn the_page_tests_read_every_reason_as_the_daemon_gives_it() {
         use actors::alloc::{Constraint, Reason};
         use actors::config::DisablePolicy;
+        use actors::phases::{Phases, Why};
         let rule = |rule: &str| LbReason::ChargingRule { rule: rule.into() };
         let stale = |meters: &[&str]| LbReason::MeterStale {
             meters: meters.iter().map(|m| m.to_string()).collect(),
@@ -781,6 +782,20 @@ mod tests {
             LbReason::DisabledByOverride,
             LbReason::WaitingForAuth,
             LbReason::Alloc(Reason::Uncontrolled),
+            LbReason::Phases(Why::Surplus { one_ma: 9870 }),
+            LbReason::Phases(Why::FullPhase { one_ma: 12_000 }),
+            LbReason::Phases(Why::UpHold {
+                held_s: 40,
+                hold_s: 120,
+            }),
+            LbReason::Phases(Why::Blocked {
+                to: Phases::Three,
+                ago_s: 250,
+            }),
+            LbReason::Phases(Why::Switching {
+                to: Phases::One,
+                left_s: 95,
+            }),
             LbReason::None,
         ];
         let now = Value::Array(

@@ -74,7 +74,17 @@ fn link(t: DeviceType) -> &'static str {
 /// The `meta` object.
 pub fn meta() -> Value {
     let dev_types: Map<String, Value> = DeviceType::all()
-        .map(|t| (t.key().into(), json!({ "kind": kind(t), "link": link(t) })))
+        .map(|t| {
+            let mut info = json!({ "kind": kind(t), "link": link(t) });
+            // A wallbox with a 1p/3p relay, or that can wake a car, says so.
+            if t.can_switch_phases() {
+                info["phase_switching"] = true.into();
+            }
+            if t.can_wake() {
+                info["wake_up"] = true.into();
+            }
+            (t.key().into(), info)
+        })
         .collect();
     let roles: Map<String, Value> = (0..)
         .map_while(MeterRole::from_code)
@@ -127,7 +137,7 @@ mod tests {
         );
         assert_eq!(
             m["dev_types"]["evse_powerbrain"],
-            json!({"kind": "wallbox", "link": "modbus"})
+            json!({"kind": "wallbox", "link": "modbus", "phase_switching": true, "wake_up": true})
         );
         assert_eq!(
             m["dev_types"]["evse_group"],

@@ -73,10 +73,12 @@ test("the form asks each type only what applies to it", () => {
   assert.deepEqual(fieldsOf(META, "meter_ajax"), ["name", "desc", "device_enabled", "role", "invert", "timeout_s"]);
   // An HTTP-JSON meter is asked at its address; it has no Modbus unit id.
   assert.deepEqual(fieldsOf(META, "meter_shelly_pro_3em"), ["name", "desc", "address", "device_enabled", "role", "invert"]);
-  assert.deepEqual(fieldsOf(META, "evse_heidelberg"), fieldsOf(META, "evse_powerbrain"));
+  // A Power Brain has a 1p/3p relay and wakes cars; a Heidelberg has neither.
+  assert.deepEqual(fieldsOf(META, "evse_heidelberg"), fieldsOf(META, "evse_powerbrain").filter((f) => !f.startsWith("phase_switch") && f !== "wake_up"));
   assert.deepEqual(fieldsOf(META, "evse_group"), ["name", "desc", "device_enabled", "max_charging_cur", "group"]);
   assert.deepEqual(fieldsOf(META, "evse_powerbrain"), ["name", "desc", "address", "id", "device_enabled", "label", "min_charging_cur",
-    "max_charging_cur", "prio", "phase_rotation", "used_phases", "group", "attach"]);
+    "max_charging_cur", "prio", "phase_rotation", "used_phases", "group", "attach",
+    "phase_switching", "phase_switch_pause_s", "phase_switch_min_interval_s", "wake_up"]);
   assert.deepEqual(fieldsOf(META, "evse_ajax"), ["name", "desc", "device_enabled", "label", "min_charging_cur",
     "max_charging_cur", "prio", "phase_rotation", "used_phases", "group", "attach", "timeout_s"]);
   for (const t of Object.keys(DAEMON.dev_meta)) {

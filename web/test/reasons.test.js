@@ -1,7 +1,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { reasonOf, reasonText } from "../js/lib/reasons.js";
+import { phasesText, reasonOf, reasonText } from "../js/lib/reasons.js";
 
 // Every reason as get_dev_info gives it (lb_reason, lb_reason_code,
 // lb_reason_args), written by a daemon unit test that checks it is what the
@@ -34,6 +34,11 @@ const REASONS = [
   ["disabled by override", "Charging stopped by override"],
   ["waiting for authorisation", "Waiting for a card or PIN"],
   ["not controlled", "Not controlled"],
+  ["1p: solar surplus 9.9 A", "On one phase: the solar surplus gives 9.9 A, too little for three"],
+  ["1p: phase full for 3p, 12.0 A on 1p", "On one phase: a phase is full for three, 12.0 A left on its phase"],
+  ["1p: 3p fits for 40 of 120 s", "On one phase: three fit, switching after 120 s (40 s so far)"],
+  ["3p blocked: switched 4 min ago", "Stays: switching to 3 phases waits, the last switch was 4 min ago"],
+  ["paused: switching to 1p, 95 s left", "Paused: switching to 1 phase, 95 s left"],
 ];
 
 test("every reason the daemon gives is put in words, from its code", () => {
@@ -65,4 +70,10 @@ test("a reason the page does not know is shown as the daemon puts it", () => {
   assert.equal(reasonOf({ lb_reason: "x", lb_reason_code: "toString" }), null);
   assert.equal(reasonText({ lb_reason: "", lb_reason_code: "none", lb_reason_args: {} }), "—");
   assert.equal(reasonText({}), "—");
+});
+
+test("a switched wallbox's relay is put in words; one that is not, is a dash", () => {
+  assert.equal(phasesText({ relay_phases: 0, phase_switching: "off", phase_switches: 0 }), "—");
+  assert.equal(phasesText({ relay_phases: 1, phase_switching: "auto", phase_switches: 1 }), "one phase (automatic), switched once");
+  assert.equal(phasesText({ relay_phases: 3, phase_switching: "3p", phase_switches: 4 }), "three phases (set to three phases), switched 4 times");
 });

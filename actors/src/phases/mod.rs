@@ -334,10 +334,10 @@ impl PhaseState {
     }
 }
 
-/// A.B amperes from mA (one decimal, rounded down).
+/// A.B amperes from mA (one decimal, rounded as the page rounds).
 fn amps(ma: i64) -> String {
-    let ma = ma.max(0);
-    format!("{}.{}", ma / 1000, ma % 1000 / 100)
+    let tenths = ma.max(0).saturating_add(50) / 100;
+    format!("{}.{}", tenths / 10, tenths % 10)
 }
 
 impl Why {

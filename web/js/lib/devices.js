@@ -24,6 +24,8 @@ const isModbus = (ti) => ti.link === "modbus";
 const isHttpInput = (ti) => ti.link === "http_input";
 const hasAddress = (ti) => isModbus(ti) || ti.link === "http_json";
 const isOcpp = (ti) => ti.link === "ocpp";
+const canSwitchPhases = (ti) => ti.phase_switching === true;
+const canWake = (ti) => ti.wake_up === true;
 const always = () => true;
 
 // What a configured device is: "wallbox", "group" or "meter"; by its
@@ -85,6 +87,11 @@ export const deviceFields = (meta) => [
     [[0, "detect"], [1, "L1"], [2, "L2"], [4, "L3"], [3, "L1 + L2"], [5, "L1 + L3"], [6, "L2 + L3"], [7, "L1 + L2 + L3"]]], isBox],
   [["group", "Group (number n of its evse_group En; 0 = none)", "number"], isEvse],
   [["attach", "Meter that measures this wallbox (its dev_id; empty = its own meter)", "text"], isBox],
+  [["phase_switching", "1p/3p switching", "select",
+    [["off", "off"], ["auto", "auto: one phase when three do not fit"], ["1p", "always one phase"], ["3p", "always three phases"]]], canSwitchPhases],
+  [["phase_switch_pause_s", "Pause for a 1p/3p switch (s)", "number", "5 to 600; a Power Brain needs 120"], canSwitchPhases],
+  [["phase_switch_min_interval_s", "Least time between two 1p/3p switches (s)", "number", "60 to 86400"], canSwitchPhases],
+  [["wake_up", "Wake a car that does not start (once per session)", "check"], canWake],
   [["role", "Role", "select", roleOptions(meta)], isMeter],
   [["invert", "Invert currents and power (mounted the other way round)", "check"], isMeter],
   [["timeout_s", "Values count as missing after (s)", "number", "empty: unchanged (60 for a new device)"], (ti) => isHttpInput(ti) || isOcpp(ti)],
@@ -94,7 +101,7 @@ export const deviceFields = (meta) => [
 export const fieldsOf = (meta, t) => deviceFields(meta).filter(([, when]) => when(typeInfo(meta, t))).map(([def]) => def[0]);
 
 // A new device's values where the form starts.
-export const DEVICE_DEFAULTS = { id: 1, device_enabled: true, min_charging_cur: 6000, max_charging_cur: 16000, prio: 1, phase_rotation: 0, used_phases: 0, group: 0, role: 0, invert: false };
+export const DEVICE_DEFAULTS = { id: 1, device_enabled: true, min_charging_cur: 6000, max_charging_cur: 16000, prio: 1, phase_rotation: 0, used_phases: 0, group: 0, role: 0, invert: false, phase_switching: "off", phase_switch_pause_s: 120, phase_switch_min_interval_s: 600, wake_up: true };
 
 // get_dev_info's charge points asking to connect (`ocpp_asking`), as rows
 // for the list with an "Adopt" button: { id, text }.

@@ -30,6 +30,11 @@ const WORDS = {
   disabled_by_override: () => "Charging stopped by override",
   waiting_for_auth: () => "Waiting for a card or PIN",
   not_controlled: () => "Not controlled",
+  phases_1p_surplus: (r) => `On one phase: the solar surplus gives ${amps(r.ma)}, too little for three`,
+  phases_1p_full_phase: (r) => `On one phase: a phase is full for three, ${amps(r.ma)} left on its phase`,
+  phases_3p_hold: (r) => `On one phase: three fit, switching after ${r.hold_s} s (${r.held_s} s so far)`,
+  phases_blocked: (r) => `Stays: switching to ${r.phases} phase${r.phases === 1 ? "" : "s"} waits, the last switch was ${Math.floor(r.ago_s / 60)} min ago`,
+  phases_switching: (r) => `Paused: switching to ${r.phases} phase${r.phases === 1 ? "" : "s"}, ${r.secs} s left`,
 };
 
 // The reason of a wallbox of get_dev_info as { code, ...details }, or null
@@ -46,4 +51,13 @@ export function reasonText(d) {
   const r = reasonOf(d);
   const words = r && WORDS[r.code];
   return words ? words(r) : d.lb_reason;
+}
+
+// A wallbox's 1p/3p relay in words: where it is, how it is switched, how
+// often it switched; "—" for a wallbox that is not switched.
+export function phasesText(d) {
+  if (!d.relay_phases) return "—";
+  const how = { auto: "automatic", "1p": "set to one phase", "3p": "set to three phases" }[d.phase_switching] || d.phase_switching;
+  const times = d.phase_switches === 1 ? "once" : `${d.phase_switches || 0} times`;
+  return `${d.relay_phases === 1 ? "one phase" : "three phases"} (${how}), switched ${times}`;
 }

@@ -7,7 +7,7 @@ import { pollNow, startPolling } from "../poll.js";
 import { amps, batteryText, kw, kwh, num, perPhase } from "../lib/format.js";
 import { kindOf } from "../lib/devices.js";
 import { daemonMeta } from "../meta.js";
-import { reasonText } from "../lib/reasons.js";
+import { phasesText, reasonText } from "../lib/reasons.js";
 import { siteSummary } from "../lib/summary.js";
 import { mqttLine } from "../lib/mqtt.js";
 import { byUserName, errorsText, overridden, overridesText, roleName, ruleText, stateOf, userText } from "../lib/words.js";
@@ -118,6 +118,7 @@ function makeTile(meta, d) {
     row("power", "Power");
     row("energy", "Energy");
     row("reason", "Why");
+    row("phases", "1p/3p", "phases");
     row("rule", "Charging rule");
     row("user", "User");
     row("overrides", "Overrides");
@@ -152,6 +153,7 @@ function makeTile(meta, d) {
       v.power.textContent = kw(d.cur_charging_power);
       v.energy.textContent = kwh(d.total_energy);
       v.reason.textContent = byUserName(d, reasonText(d));
+      v.phases.textContent = phasesText(d);
       v.rule.textContent = ruleText(d);
       v.user.textContent = userText(d);
       v.overrides.textContent = overridesText(d);

@@ -255,7 +255,7 @@ mod tests {
             ),
             (
                 LbReason::Phases(Why::Surplus { one_ma: 9870 }),
-                "1p: solar surplus 9.8 A",
+                "1p: solar surplus 9.9 A",
                 "phases_1p_surplus",
                 r#"{"ma":9870}"#,
             ),
