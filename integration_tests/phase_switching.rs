@@ -243,3 +243,49 @@ async fn without_wake_up_a_sleeping_car_is_left_alone() {
     assert_eq!(plant.relay_events(1), (0, 0));
     assert_eq!(plant.car_currents()[0], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switch_phases_overrides_until_the_car_leaves() {
+    let plant = start_plant(0).await;
+    plant.plug(1, 3, 16_000);
+    let d = Daemon::start(DaemonConfig::new(settings(
+        &plant,
+        &format!("phase_switch_pause_s = {PAUSE_S}\n"),
+    )))
+    .await;
+    d.wait_for(Duration::from_secs(20), "the car charges", |i| {
+        e1(i)["lb_current"].as_i64().is_some_and(|ma| ma > 0)
+    })
+    .await;
+    let (status, answer) = d
+        .change("cmd=override_device&dev_id=E1&switch_phases=2")
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.to_string().contains("switch_phases"), "{answer}");
+    d.ok_change("cmd=override_device&dev_id=E1&switch_phases=1")
+        .await;
+    let mut changes = vec![(Instant::now(), false)];
+    watch(
+        &plant,
+        Duration::from_secs(20),
+        "the car on one phase",
+        &mut changes,
+        |p| p.car_phases(1) == 1 && p.car_currents()[0] >= 6000,
+    )
+    .await;
+    let info = d.ok("cmd=get_dev_info").await;
+    assert_eq!(e1(&info)["phase_switching"], "1p");
+    assert_eq!(e1(&info)["relay_phases"], 1);
+    // The car leaves: the override ends, the relay goes back to three.
+    plant.unplug(1);
+    watch(
+        &plant,
+        Duration::from_secs(20),
+        "relay back on three phases",
+        &mut changes,
+        |p| !relay_one_phase(p),
+    )
+    .await;
+    let info = d.ok("cmd=get_dev_info").await;
+    assert_eq!(e1(&info)["phase_switching"], "off");
+}

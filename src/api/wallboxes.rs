@@ -1,6 +1,7 @@
 //! What users do at the wallboxes: `enter_rfid`, `override_device`,
 //! `soft_meter`, and the charging log they leave (`get_ta_log`).
 
+use actors::phases::Switching;
 use actors::store::ReadLog;
 use actors::supervisor::{OverrideDevice, PresentRfid, SoftMeter, Who};
 use serde_json::Value;
@@ -66,7 +67,7 @@ pub async fn enter_rfid(
     Ok(Value::from(dev_id))
 }
 
-/// `override_device&dev_id=d&flags=f&mamps=ma&rfid=id`.
+/// `override_device&dev_id=d&flags=f&mamps=ma&switch_phases=1|3&rfid=id`.
 pub async fn override_device(
     state: &AppState,
     req: &Caller<'_>,
@@ -76,6 +77,14 @@ pub async fn override_device(
     let flags = params.get("flags").unwrap_or_default().to_string();
     // The Home Assistant integration sends amperes × 1000 as a float: 16000.0.
     let max_ma = params.int("mamps", 0, 1_000_000)?;
+    // cFos's `switch_phases`: 1 or 3 (also 1p, 3p, auto, off).
+    let phases = match params.get("switch_phases") {
+        Some(text) => Some(Switching::parse(text).ok_or_else(|| ApiError::BadParam {
+            name: "switch_phases",
+            reason: format!("'{text}' is not 1, 3, 1p, 3p, auto or off"),
+        })?),
+        None => None,
+    };
     let who = match params.get("rfid") {
         Some(_) => {
             let rfid = rfid_param(params)?;
@@ -93,8 +102,9 @@ pub async fn override_device(
         "a card"
     };
     let what = format!(
-        "{dev_id}: flags '{flags}'{} by {by}",
-        max_ma.map_or_else(String::new, |ma| format!(", at most {ma} mA"))
+        "{dev_id}: flags '{flags}'{}{} by {by}",
+        max_ma.map_or_else(String::new, |ma| format!(", at most {ma} mA")),
+        phases.map_or_else(String::new, |p| format!(", phases {}", p.key()))
     );
     state
         .supervisor
@@ -102,6 +112,7 @@ pub async fn override_device(
             dev_id: dev_id.clone(),
             flags: flags.clone(),
             max_ma,
+            phases,
             who,
         })
         .await??;

@@ -211,10 +211,14 @@ impl Handler<OverrideDevice> for Supervisor {
     type Result = ResponseActFuture<Self, Result<(), ConfigError>>;
 
     fn handle(&mut self, msg: OverrideDevice, _: &mut Self::Context) -> Self::Result {
-        match self
+        let done = self
             .site
             .override_device(&msg.dev_id, &msg.flags, msg.max_ma, &msg.who)
-        {
+            .and_then(|()| match msg.phases {
+                Some(phases) => self.site.override_phases(&msg.dev_id, phases, &msg.who),
+                None => Ok(()),
+            });
+        match done {
             Ok(()) => self.decide_and_save(()),
             Err(e) => Box::pin(fut::ready(Err(ConfigError::Rejected(e)))),
         }

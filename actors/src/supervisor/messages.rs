@@ -57,6 +57,8 @@ pub struct OverrideDevice {
     pub dev_id: String,
     pub flags: String,
     pub max_ma: Option<i64>,
+    /// `switch_phases`: 1p/3p switching for this car.
+    pub phases: Option<crate::phases::Switching>,
     pub who: Who,
 }
 

@@ -98,6 +98,13 @@ impl Site {
                     t.seen_phases = 0;
                 }
             }
+            // Switching off (an override ended with its car): the relay goes
+            // back to three phases before the next car.
+            let mode = if mode == Switching::Off && sw.state.phases == Phases::One && !car {
+                Switching::Three
+            } else {
+                mode
+            };
             let settings = Settings {
                 mode,
                 pause_ms: t.settings.phase_switch_pause_s.saturating_mul(1000),

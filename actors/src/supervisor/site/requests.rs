@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::session::{CardOutcome, Session, Transaction, Who};
+use super::session::{CardOutcome, Overrides, Session, Transaction, Who};
 use super::{soft_wh, Site, Tracked, UJ_PER_WH};
 use crate::config::needs_auth;
 
@@ -87,6 +87,50 @@ impl Site {
         };
         waiting.override_with(&users, flags, max_ma, who)?;
         t.pending_overrides = Some(waiting.overrides);
+        Ok(())
+    }
+
+    /// `switch_phases` of `override_device`: 1p/3p switching for the car
+    /// plugged in now, or the next one, until it is unplugged (the admin,
+    /// or the card of the user charging there).
+    pub fn override_phases(
+        &mut self,
+        dev_id: &str,
+        phases: crate::phases::Switching,
+        who: &Who,
+    ) -> Result<(), String> {
+        let users = self.users.clone();
+        let t = self.wallbox(dev_id)?;
+        if !t.settings.dev_type.can_switch_phases() {
+            return Err(format!(
+                "switch_phases: {} has no 1p/3p relay the daemon can set",
+                t.settings.dev_id
+            ));
+        }
+        let charging_user = t
+            .session
+            .as_ref()
+            .and_then(|s| s.auth.as_ref())
+            .map(|(u, _)| u.clone());
+        let allowed = match who {
+            Who::Admin => true,
+            Who::Card(rfid) => crate::config::find_card(&users, rfid)
+                .is_some_and(|(user, _)| Some(&user.id) == charging_user.as_ref()),
+        };
+        if !allowed {
+            return Err(
+                "switch_phases: needs the admin password or the card of the user charging here"
+                    .into(),
+            );
+        }
+        match t.session.as_mut() {
+            Some(session) => session.overrides.phases = Some(phases),
+            None => {
+                t.pending_overrides
+                    .get_or_insert_with(Overrides::default)
+                    .phases = Some(phases);
+            }
+        }
         Ok(())
     }
 
