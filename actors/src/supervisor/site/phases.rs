@@ -8,7 +8,7 @@
 
 use super::{Command, Now, Site, Tracked};
 use crate::alloc::{Allocation, EvseInput, SiteInput};
-use crate::drivers::EvseState;
+use crate::drivers::{EvseState, Reading, Relay};
 use crate::phases::wake::Wake;
 use crate::phases::{Headroom, Offer, PhaseState, Phases, Settings, Switching, Why};
 
@@ -45,6 +45,14 @@ impl Tracked {
             .unwrap_or(self.settings.phase_switching)
     }
 
+    /// The relay as the wallbox last reported it.
+    fn relay(&self) -> Option<Relay> {
+        match &self.reading {
+            Some(Reading::Evse(r)) => r.relay,
+            _ => None,
+        }
+    }
+
     /// The wallbox phases (bit0 L1) the car is counted on. On one phase
     /// only while the relay was told one phase and reports it (a relay
     /// that did not switch is counted on all the car's phases), and with
@@ -54,10 +62,7 @@ impl Tracked {
         if self.switching() == Switching::Off {
             return car;
         }
-        let relay_one = self
-            .evse_reading()
-            .and_then(|r| r.relay)
-            .map(|r| r.one_phase);
+        let relay_one = self.relay().map(|r| r.one_phase);
         if self.phases.state.phases == Phases::One && relay_one == Some(true) {
             ONE_PHASE_MASK | self.seen_phases
         } else {
@@ -77,7 +82,7 @@ impl Site {
             if mode == Switching::Off && t.phases.state == PhaseState::default() {
                 continue;
             }
-            let relay = t.evse_reading().and_then(|r| r.relay);
+            let relay = t.relay();
             let car = t.turn.is_some();
             let sw = &mut t.phases;
             let switching_now = sw
@@ -130,8 +135,7 @@ impl Site {
             if !t.settings.wake_up || !t.settings.dev_type.can_wake() || t.offline {
                 continue;
             }
-            let reading = t.evse_reading();
-            let idle = reading.as_ref().is_some_and(|r| {
+            let idle = matches!(&t.reading, Some(Reading::Evse(r)) if {
                 r.state == EvseState::Present
                     && r.charging_enabled
                     && r.offered_ma >= t.settings.min_charging_cur
@@ -162,14 +166,18 @@ impl Site {
             return;
         }
         let room = Headroom::after(site, evses, results);
+        // Where each device's input is, by device.
+        let mut input_of = vec![None; self.devices.len()];
+        for (k, (d, _)) in inputs.iter().enumerate() {
+            if let Some(slot) = input_of.get_mut(*d) {
+                *slot = Some(k);
+            }
+        }
         for (i, t) in self.devices.iter_mut().enumerate() {
             if t.switching() != Switching::Auto {
                 continue;
             }
-            let own = inputs
-                .iter()
-                .position(|(d, _)| *d == i)
-                .and_then(|k| Some((evses.get(k)?, results.get(k)?)));
+            let own = input_of[i].and_then(|k| Some((evses.get(k)?, results.get(k)?)));
             let r = room.for_car(t.settings.group, own);
             let three_room = r.iter().copied().min().unwrap_or(0);
             // The building phase of the wallbox's L1; while the wiring is
