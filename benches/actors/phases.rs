@@ -16,7 +16,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 const WALLBOXES: usize = 10_000;
 
 fn site(switchable_every: usize) -> Site {
-    let switches = |n: usize| switchable_every > 0 && n % switchable_every == 0;
+    let switches = |n: usize| switchable_every > 0 && n.is_multiple_of(switchable_every);
     let mut devices: Vec<Arc<DeviceSettings>> = (1..=WALLBOXES)
         .map(|n| {
             let switching = if switches(n) {

@@ -162,6 +162,12 @@ pub struct Identify {
 /// Words to write from a register on.
 pub type Write = (u16, Vec<u16>);
 
+/// The words that set a 1p/3p relay (`true`: one phase).
+pub type RelayWords = fn(one_phase: bool) -> Vec<(u16, u16)>;
+
+/// The words that wake a car.
+pub type WakeWords = fn() -> Vec<(u16, u16)>;
+
 /// How a Modbus wallbox is told its current.
 #[derive(Debug, Clone, Copy)]
 pub struct Control {
@@ -179,10 +185,10 @@ pub struct Control {
     pub fail_safe: Option<fn(FailSafe) -> Vec<Write>>,
     /// The words that set the 1p/3p relay (`true`: one phase), if the
     /// wallbox has one.
-    pub phases: Option<fn(one_phase: bool) -> Vec<(u16, u16)>>,
+    pub phases: Option<RelayWords>,
     /// The words that wake a sleeping car (the charge pilot off for a
     /// moment), if the wallbox can.
-    pub wake: Option<fn() -> Vec<(u16, u16)>>,
+    pub wake: Option<WakeWords>,
 }
 
 /// How a Modbus wallbox is told its current: by a driver's functions

@@ -274,8 +274,8 @@ impl SiteSpec {
     }
 
     fn house_at(&self, cycle: u64) -> PerPhase {
-        if self.house_flicker > 0 {
-            return self.house[usize::from((cycle / self.house_flicker) % 2 == 1)];
+        if let Some(period) = cycle.checked_div(self.house_flicker) {
+            return self.house[usize::from(period % 2 == 1)];
         }
         self.house[usize::from(cycle >= self.house_step_at)]
     }
