@@ -133,6 +133,7 @@ async fn a_surplus_step_switches_to_one_phase_and_back_with_the_pause() {
     assert_eq!(e1(&info)["lb_reason_code"], "phases_1p_surplus");
     assert_eq!(e1(&info)["relay_phases"], 1);
     assert_eq!(e1(&info)["phase_switching"], "auto");
+    assert_eq!(e1(&info)["phases_in_force"], "auto");
 
     // The sun comes out: 12 A per phase is plenty for three phases. Back
     // to three after the hold and the minimum interval, with the pause.
@@ -274,7 +275,8 @@ async fn switch_phases_overrides_until_the_car_leaves() {
     )
     .await;
     let info = d.ok("cmd=get_dev_info").await;
-    assert_eq!(e1(&info)["phase_switching"], "1p");
+    assert_eq!(e1(&info)["phases_in_force"], "1p");
+    assert_eq!(e1(&info)["phase_switching"], "off", "the setting stays");
     assert_eq!(e1(&info)["relay_phases"], 1);
     // The car leaves: the override ends, the relay goes back to three.
     plant.unplug(1);
@@ -287,5 +289,5 @@ async fn switch_phases_overrides_until_the_car_leaves() {
     )
     .await;
     let info = d.ok("cmd=get_dev_info").await;
-    assert_eq!(e1(&info)["phase_switching"], "off");
+    assert_eq!(e1(&info)["phases_in_force"], "off");
 }

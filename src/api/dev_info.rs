@@ -173,6 +173,10 @@ enum Kind<'a> {
         attach: &'a str,
         /// The wallbox's own rules, so that a client can edit and post them back.
         charging_rules: &'a [Rule],
+        phase_switching: &'static str,
+        phase_switch_pause_s: u64,
+        phase_switch_min_interval_s: u64,
+        wake_up: bool,
         #[serde(flatten)]
         view: Option<&'a EvseView>,
     },
@@ -313,6 +317,10 @@ fn device<'a>(
             group: s.group,
             attach: &s.attach,
             charging_rules: &s.charging_rules,
+            phase_switching: s.phase_switching.key(),
+            phase_switch_pause_s: s.phase_switch_pause_s,
+            phase_switch_min_interval_s: s.phase_switch_min_interval_s,
+            wake_up: s.wake_up,
             view: at.and_then(|i| views.get(i)).and_then(Option::as_deref),
         }
     } else {

@@ -73,7 +73,7 @@ test("a reason the page does not know is shown as the daemon puts it", () => {
 });
 
 test("a switched wallbox's relay is put in words; one that is not, is a dash", () => {
-  assert.equal(phasesText({ relay_phases: 0, phase_switching: "off", phase_switches: 0 }), "—");
-  assert.equal(phasesText({ relay_phases: 1, phase_switching: "auto", phase_switches: 1 }), "one phase (automatic), switched once");
-  assert.equal(phasesText({ relay_phases: 3, phase_switching: "3p", phase_switches: 4 }), "three phases (set to three phases), switched 4 times");
+  assert.equal(phasesText({ relay_phases: 0, phases_in_force: "off", phase_switches: 0 }), "—");
+  assert.equal(phasesText({ relay_phases: 1, phases_in_force: "auto", phase_switches: 1 }), "one phase (automatic), switched once");
+  assert.equal(phasesText({ relay_phases: 3, phases_in_force: "3p", phase_switches: 4 }), "three phases (set to three phases), switched 4 times");
 });

@@ -57,7 +57,7 @@ export function reasonText(d) {
 // often it switched; "—" for a wallbox that is not switched.
 export function phasesText(d) {
   if (!d.relay_phases) return "—";
-  const how = { auto: "automatic", "1p": "set to one phase", "3p": "set to three phases" }[d.phase_switching] || d.phase_switching;
+  const how = { auto: "automatic", "1p": "set to one phase", "3p": "set to three phases" }[d.phases_in_force] || d.phases_in_force;
   const times = d.phase_switches === 1 ? "once" : `${d.phase_switches || 0} times`;
   return `${d.relay_phases === 1 ? "one phase" : "three phases"} (${how}), switched ${times}`;
 }

@@ -54,8 +54,9 @@ pub struct EvseView {
     pub rule_id: String,
     /// What that rule wishes, mA; -1 without rules.
     pub rule_current: i64,
-    /// 1p/3p switching in force (`off`, `auto`, `1p`, `3p`).
-    pub phase_switching: &'static str,
+    /// 1p/3p switching in force (`off`, `auto`, `1p`, `3p`): the setting,
+    /// or the car's `switch_phases` override.
+    pub phases_in_force: &'static str,
     /// The phases its relay is set to (1 or 3); 0 without switching.
     pub relay_phases: u8,
     /// Relay switches since the daemon started.
@@ -229,7 +230,7 @@ impl Site {
                 continue;
             }
             let mode = t.switching();
-            t.view.phase_switching = mode.key();
+            t.view.phases_in_force = mode.key();
             t.view.relay_phases = match mode {
                 crate::phases::Switching::Off => 0,
                 _ => u8::try_from(t.phases.state.phases.count()).unwrap_or(3),
