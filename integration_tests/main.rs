@@ -11,6 +11,7 @@ mod configuration;
 mod definitions;
 mod demo;
 mod dev_info;
+mod grid_dimming;
 mod history;
 mod http_input;
 mod http_json;

@@ -359,6 +359,28 @@ pub fn set_diag_logging(req: &Caller<'_>, params: &Params) -> Result<Value, ApiE
     Ok(ok())
 }
 
+/// `set_grid_dimming&active=1|0`: the grid operator dims the site (§14a
+/// EnWG) until told `active=0` (a control box's contact is better read as
+/// the `grid_dimming` formula, e.g. `E1.input1`).
+pub async fn set_grid_dimming(
+    state: &AppState,
+    req: &Caller<'_>,
+    params: &Params,
+) -> Result<Value, ApiError> {
+    let active = flag(params, "active")?.ok_or(ApiError::MissingParam("active"))?;
+    state
+        .supervisor
+        .send(actors::supervisor::SetGridDimming { active })
+        .await?;
+    let what = if active {
+        "§14a grid dimming on"
+    } else {
+        "§14a grid dimming off"
+    };
+    log_change(req, "set_grid_dimming", &[what.to_string()]);
+    Ok(ok())
+}
+
 /// `set_cm_vars&name=n&val=v`: sets the charging-manager variable `n`,
 /// which formulas read as `CM.n` (the Home Assistant integration's
 /// `set_variable` service); an empty `val` removes it.

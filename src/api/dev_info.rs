@@ -130,6 +130,8 @@ struct Params<'a> {
     house_current: [i64; 3],
     evse_current: [i64; 3],
     meter_stale: bool,
+    /// §14a dimming: `active`, `since` (Unix s), `source`, `limit_w`.
+    grid_dimming: &'a actors::supervisor::DimmingView,
     /// The MQTT connection.
     mqtt: crate::mqtt::StatusView,
 }
@@ -259,6 +261,7 @@ fn params<'a>(
         house_current: site.house_ma,
         evse_current: site.evse_ma,
         meter_stale: site.meter_stale,
+        grid_dimming: &site.grid_dimming,
         mqtt,
     }
 }
@@ -790,6 +793,7 @@ mod tests {
             LbReason::DisabledByOverride,
             LbReason::WaitingForAuth,
             LbReason::Alloc(Reason::Uncontrolled),
+            LbReason::GridDimming { limit_w: 4200 },
             LbReason::Phases(Why::Surplus { one_ma: 9870 }),
             LbReason::Phases(Why::FullPhase { one_ma: 12_000 }),
             LbReason::Phases(Why::UpHold {

@@ -34,6 +34,7 @@ const REASONS = [
   ["disabled by override", "Charging stopped by override"],
   ["waiting for authorisation", "Waiting for a card or PIN"],
   ["not controlled", "Not controlled"],
+  ["§14a: dimmed, 4200 W for all wallboxes", "§14a: the grid operator dims; all wallboxes together get 4.2 kW"],
   ["1p: solar surplus 9.9 A", "On one phase: the solar surplus gives 9.9 A, too little for three"],
   ["1p: phase full for 3p, 12.0 A on 1p", "On one phase: a phase is full for three, 12.0 A left on its phase"],
   ["1p: 3p fits for 40 of 120 s", "On one phase: three fit, switching after 120 s (40 s so far)"],

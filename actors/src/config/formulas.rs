@@ -44,6 +44,9 @@ fn problems(
     if let CurrentLimit::Formula(text) = &params.max_total_current {
         check("max_total_current".into(), text, true);
     }
+    if !params.grid_dimming.trim().is_empty() {
+        check("grid_dimming".into(), &params.grid_dimming, false);
+    }
     let rule_sets = devices
         .iter()
         .map(|d| (d.dev_id.clone(), &d.charging_rules))

@@ -39,6 +39,10 @@ pub struct SiteParams {
     /// The electricity price level for price rules (-6 very cheap … -2
     /// very expensive); none = unknown.
     pub price_level: Option<i64>,
+    /// §14a EnWG: a formula; while it is above 0 the grid operator dims the
+    /// site (e.g. `E1.input1`, a control box on a Power Brain's S0 input,
+    /// or `CM.dimming`); empty = only `cmd=set_grid_dimming`.
+    pub grid_dimming: String,
 }
 
 impl Default for SiteParams {
@@ -58,6 +62,7 @@ impl Default for SiteParams {
             voltage: 230,
             meter_plausible_factor: 4,
             price_level: None,
+            grid_dimming: String::new(),
         }
     }
 }
@@ -125,6 +130,11 @@ impl SiteParams {
                 "meter_plausible_factor",
                 format!("{} is not 1 to 100", self.meter_plausible_factor),
             ));
+        }
+        if !self.grid_dimming.trim().is_empty() {
+            if let Err(e) = crate::rules::formula::parse(&self.grid_dimming) {
+                out.push(("grid_dimming", format!("formula: {e}")));
+            }
         }
         if !(100..=400).contains(&self.voltage) {
             out.push(("voltage", format!("{} V is not 100 to 400", self.voltage)));

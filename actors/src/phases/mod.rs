@@ -21,6 +21,7 @@
 //! A fixed `1p` or `3p` (the setting, or a session's override) switches at
 //! once, interval or not: someone asked for it.
 
+pub mod dimming;
 mod headroom;
 #[cfg(test)]
 mod tests;

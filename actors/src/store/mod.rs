@@ -34,6 +34,8 @@ pub const STATE_FILE: &str = "state.json";
 
 /// The charging log, next to the state file.
 pub const LOG_FILE: &str = "charging_log.csv";
+/// §14a dimming events, beside the state file: `time,event,source,limit_w`.
+pub const DIMMING_LOG_FILE: &str = "grid_dimming_log.csv";
 
 /// A state file of at least this many bytes gets a journal; a smaller one
 /// is written whole at each change (as cheap, and readable on its own).
@@ -267,6 +269,16 @@ impl Store {
         file::append_lines(self.fs.as_ref(), &self.log_path(), CSV_HEADER, &lines)
     }
 
+    fn append_dimming_log(&mut self, lines: &[String]) -> Result<(), StoreError> {
+        let path = self.path.with_file_name(DIMMING_LOG_FILE);
+        file::append_lines(
+            self.fs.as_ref(),
+            &path,
+            crate::supervisor::DIMMING_CSV_HEADER,
+            &lines.concat(),
+        )
+    }
+
     fn read_log(&self) -> Result<String, StoreError> {
         file::read_lines(self.fs.as_ref(), &self.log_path(), CSV_HEADER)
     }
@@ -314,6 +326,23 @@ pub fn journal_path(path: &Path) -> PathBuf {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), StoreError>")]
 pub struct AppendLog(pub Vec<Transaction>);
+
+/// Appends §14a dimming events (CSV lines) to the dimming log (fsynced).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), StoreError>")]
+pub struct AppendDimmingLog(pub Vec<String>);
+
+impl Handler<AppendDimmingLog> for Store {
+    type Result = Result<(), StoreError>;
+
+    fn handle(
+        &mut self,
+        AppendDimmingLog(lines): AppendDimmingLog,
+        _: &mut Self::Context,
+    ) -> Self::Result {
+        self.append_dimming_log(&lines)
+    }
+}
 
 /// The whole charging log as CSV.
 #[derive(Debug, Message)]

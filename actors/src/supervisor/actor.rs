@@ -22,7 +22,7 @@ use crate::devices::{Apply, DeviceStatus, GetStatus, Poll, Refused};
 use crate::history::{self, History};
 use crate::metrics::{DeviceLabel, Metrics};
 use crate::plant::{DeviceHandle, Plant};
-use crate::store::{AppendLog, Save, Store};
+use crate::store::{AppendDimmingLog, AppendLog, Save, Store};
 use crate::transport::DeviceError;
 
 /// One device as the supervisor reaches it.
@@ -376,6 +376,13 @@ impl Supervisor {
         let (closed, notices) = self.site.take_events();
         for notice in notices {
             info!(self.log, "card"; "event" => notice);
+        }
+        let dimming = self.site.take_dimming_events();
+        if !dimming.is_empty() {
+            for line in &dimming {
+                warn!(self.log, "§14a grid dimming"; "event" => line.trim_end());
+            }
+            self.store.do_send(AppendDimmingLog(dimming));
         }
         if !closed.is_empty() {
             info!(self.log, "transactions closed"; "count" => closed.len());

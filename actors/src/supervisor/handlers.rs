@@ -9,7 +9,7 @@ use slog::{info, warn};
 use super::actor::{saved, Supervisor};
 use super::messages::{
     ConfigError, Configure, CycleNow, Flush, GetHistory, GetSnapshot, OverrideDevice, PresentRfid,
-    Reevaluate, SoftMeter, TakeHistory,
+    Reevaluate, SetGridDimming, SoftMeter, TakeHistory,
 };
 use super::site::Snapshot;
 use crate::config::{self, Change};
@@ -222,6 +222,14 @@ impl Handler<OverrideDevice> for Supervisor {
             Ok(()) => self.decide_and_save(()),
             Err(e) => Box::pin(fut::ready(Err(ConfigError::Rejected(e)))),
         }
+    }
+}
+
+impl Handler<SetGridDimming> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetGridDimming, _: &mut Self::Context) {
+        self.site.set_grid_dimming(msg.active);
     }
 }
 

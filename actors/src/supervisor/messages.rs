@@ -62,6 +62,13 @@ pub struct OverrideDevice {
     pub who: Who,
 }
 
+/// `set_grid_dimming`: the grid operator dims the site (§14a), or stops.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct SetGridDimming {
+    pub active: bool,
+}
+
 /// Reads (and with `set`, sets) a soft meter; answers the reading before.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<i64, ConfigError>")]

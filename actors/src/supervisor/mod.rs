@@ -22,8 +22,11 @@ pub use clock::{Clock, ManualClock};
 pub use health::{CycleHealth, STALLED_AFTER_PERIODS};
 pub use messages::{
     ConfigError, Configure, CycleNow, Flush, GetHistory, GetSnapshot, OverrideDevice, PresentRfid,
-    Reevaluate, SoftMeter, TakeHistory,
+    Reevaluate, SetGridDimming, SoftMeter, TakeHistory,
 };
 pub use site::session::{self, Who};
-pub use site::{Command, EvseView, LbReason, MeterView, Now, Site, SiteView, Snapshot, WiringView};
+pub use site::{
+    Command, DimmingView, EvseView, LbReason, MeterView, Now, Site, SiteView, Snapshot, WiringView,
+    DIMMING_CSV_HEADER,
+};
 pub use wiring::{IdentifyPhases, ProbePlan};

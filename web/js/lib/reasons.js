@@ -30,6 +30,7 @@ const WORDS = {
   disabled_by_override: () => "Charging stopped by override",
   waiting_for_auth: () => "Waiting for a card or PIN",
   not_controlled: () => "Not controlled",
+  grid_dimming: (r) => `§14a: the grid operator dims; all wallboxes together get ${(r.limit_w / 1000).toFixed(1)} kW`,
   phases_1p_surplus: (r) => `On one phase: the solar surplus gives ${amps(r.ma)}, too little for three`,
   phases_1p_full_phase: (r) => `On one phase: a phase is full for three, ${amps(r.ma)} left on its phase`,
   phases_3p_hold: (r) => `On one phase: three fit, switching after ${r.hold_s} s (${r.held_s} s so far)`,

@@ -53,5 +53,8 @@ export function siteSummary(p) {
   if (p.overdraft_cur > 0) facts.push(`Overdraw seen: ${amps(p.overdraft_cur)} (subtracted for 5 minutes)`);
   if (!p.lb_enabled) facts.push("Observation mode: load management measures and reports but controls nothing.");
   if (p.meter_stale) facts.push("A site meter does not answer: every car gets its minimum current.");
+  if (p.grid_dimming?.active) {
+    facts.push(`§14a: the grid operator dims (${p.grid_dimming.source}) since ${new Date(p.grid_dimming.since * 1000).toLocaleTimeString()}: all wallboxes together get ${kw(p.grid_dimming.limit_w)}.`);
+  }
   return { limit: pct(limit), phases, facts };
 }

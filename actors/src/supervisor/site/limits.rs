@@ -27,11 +27,13 @@ pub(super) struct Plan {
     pub(super) notes: Vec<(usize, LbReason)>,
     /// Per device: its maximum this cycle is a charging rule's wish.
     pub(super) rule_limited: Vec<bool>,
+    /// Per device: its maximum this cycle is §14a dimming's.
+    pub(super) dimmed: Vec<bool>,
 }
 
 impl Plan {
     /// Tells wallbox `device` to stop (0 A, disabled), saying why.
-    fn stop(&mut self, device: usize, why: LbReason) {
+    pub(super) fn stop(&mut self, device: usize, why: LbReason) {
         self.commands.push(Command::current(device, 0, false));
         self.notes.push((device, why));
     }
@@ -66,6 +68,7 @@ impl Site {
         };
         let mut plan = Plan {
             rule_limited: vec![false; self.devices.len()],
+            dimmed: vec![false; self.devices.len()],
             ..Plan::default()
         };
         for (i, t) in self.devices.iter_mut().enumerate() {

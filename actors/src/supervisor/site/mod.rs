@@ -15,6 +15,7 @@ use std::sync::Arc;
 mod allocation;
 mod budget;
 mod cars;
+mod dimming;
 mod limits;
 mod names;
 mod phases;
@@ -39,6 +40,7 @@ use crate::drivers::{EvseReading, MeterReading, Reading};
 use crate::rules::charging::{LocalTime, Memory, RuleSet};
 use crate::rules::formula::Expr;
 use crate::transport::DeviceError;
+pub use dimming::{DimmingView, DIMMING_CSV_HEADER};
 use names::{limit_now, max_formula, NameTable};
 pub use reason::LbReason;
 use session::{Overrides, Session, Transaction};
@@ -296,6 +298,20 @@ pub struct Site {
     grid_house: Option<PerPhase>,
     /// The phase estimator, the probe and the wiring warnings.
     wiring: wiring::SiteWiring,
+    /// §14a: `grid_dimming` parsed, dimming by `cmd=set_grid_dimming`, the
+    /// state, and the dimming log's lines not yet written.
+    dimming_formula: Option<Expr>,
+    dimming_command: bool,
+    dimming: DimmingView,
+    dimming_events: Vec<String>,
+}
+
+/// `grid_dimming` parsed (checked when it was set); none when empty.
+fn dimming_formula(text: &str) -> Option<Expr> {
+    if text.trim().is_empty() {
+        return None;
+    }
+    crate::rules::formula::parse(text).ok()
 }
 
 /// The sum of three phases, saturating.
@@ -315,6 +331,7 @@ fn wallbox_phases(mask: u8) -> impl Iterator<Item = usize> {
 impl Site {
     pub fn new(params: SiteParams, devices: &[Arc<DeviceSettings>], now: u64) -> Self {
         Site {
+            dimming_formula: dimming_formula(&params.grid_dimming),
             max_total_formula: max_formula(&params.max_total_current),
             params,
             devices: devices
@@ -330,6 +347,9 @@ impl Site {
             cm_vars: Arc::default(),
             grid_house: None,
             wiring: wiring::SiteWiring::default(),
+            dimming_command: false,
+            dimming: DimmingView::default(),
+            dimming_events: Vec::new(),
         }
     }
 
@@ -399,6 +419,9 @@ impl Site {
         {
             self.overdraft_grace_until = now + OVERDRAFT_GRACE_MS;
             self.max_total_formula = max_formula(&params.max_total_current);
+        }
+        if params.grid_dimming != self.params.grid_dimming {
+            self.dimming_formula = dimming_formula(&params.grid_dimming);
         }
         self.params = params;
         self.forget_wiring(restarted);
@@ -494,6 +517,8 @@ impl Site {
         self.decide_phases(&now);
         self.wake_cars(&now);
         let mut plan = self.limits(&params, &names, &meters, &now);
+        self.follow_dimming(&names, &now);
+        self.dim(&mut plan, params.voltage);
         let mut allocations = self.allocate(&mut plan, &budget, &params, &names, &now);
         self.cap_for_probe(&plan, &mut allocations);
         self.wiring_views();

@@ -52,6 +52,11 @@ pub enum LbReason {
     /// 1p/3p switching: why the wallbox is on the phases it is on, or is
     /// paused for a switch.
     Phases(Why),
+    /// §14a: the grid operator dims the site; all wallboxes together get
+    /// `limit_w`.
+    GridDimming {
+        limit_w: i64,
+    },
 }
 
 impl LbReason {
@@ -84,6 +89,7 @@ impl LbReason {
             LbReason::DisabledByOverride => "disabled_by_override",
             LbReason::WaitingForAuth => "waiting_for_auth",
             LbReason::Phases(why) => why.code(),
+            LbReason::GridDimming { .. } => "grid_dimming",
         }
     }
 
@@ -123,6 +129,7 @@ impl LbReason {
                     put(name, value);
                 }
             }
+            LbReason::GridDimming { limit_w } => put("limit_w", (*limit_w).into()),
             _ => {}
         }
         args
@@ -182,6 +189,9 @@ impl fmt::Display for LbReason {
             LbReason::DisabledByOverride => write!(f, "disabled by override"),
             LbReason::WaitingForAuth => write!(f, "waiting for authorisation"),
             LbReason::Phases(why) => write!(f, "{}", why.text()),
+            LbReason::GridDimming { limit_w } => {
+                write!(f, "§14a: dimmed, {limit_w} W for all wallboxes")
+            }
         }
     }
 }

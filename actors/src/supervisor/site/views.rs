@@ -107,6 +107,8 @@ pub struct SiteView {
     pub max_total_ma: i64,
     pub overdraft_cur: i64,
     pub meter_stale: bool,
+    /// §14a dimming.
+    pub grid_dimming: super::DimmingView,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -169,6 +171,7 @@ impl Site {
                 max_total_ma: budget.max_total_ma,
                 overdraft_cur: self.overdraft.max_seen_ma,
                 meter_stale: meters.any_stale(),
+                grid_dimming: self.dimming.clone(),
             },
             evses: self.evse_views(params, now.mono_ms),
             meters: meters.views,
@@ -196,6 +199,7 @@ impl Site {
             mut commands,
             notes,
             rule_limited,
+            dimmed,
         } = plan;
         for ((i, input), result) in inputs.iter().zip(allocations) {
             if input.uncontrolled {
@@ -207,6 +211,10 @@ impl Site {
             t.view.lb_reason = if meters.any_stale() {
                 LbReason::MeterStale {
                     meters: meters.stale.clone(),
+                }
+            } else if result.reason == Reason::MaxCurrent && dimmed[*i] {
+                LbReason::GridDimming {
+                    limit_w: self.dimming.limit_w,
                 }
             } else if result.reason == Reason::MaxCurrent && rule_limited[*i] {
                 LbReason::ChargingRule {
