@@ -88,6 +88,7 @@ async fn start_day(switching: &str, start: DateTime) -> Day {
         serialno: String::new(),
         cm_vars: std::collections::BTreeMap::new(),
         mqtt: None,
+        learnt_rotations: std::collections::BTreeMap::new(),
     };
     let storage = tempfile::tempdir().expect("temp dir");
     let path = storage.path().join("state.json");

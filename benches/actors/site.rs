@@ -101,6 +101,7 @@ fn record_cycle(site: &mut Site, stepped: usize, now: u64) {
                 fail_safe: FailSafe::default(),
                 rfid: String::new(),
                 inputs: 0,
+                relay: None,
             }))),
             now,
         );

@@ -111,6 +111,7 @@ impl Plant {
                 fail_safe: FailSafe::default(),
                 rfid: String::new(),
                 inputs: 0,
+                relay: None,
             });
             if self.unread != Some(k) {
                 self.site.record(k, Some(Ok(reading)), now);
