@@ -34,7 +34,7 @@ async fn dimming_by_the_s0_input_and_by_the_api_caps_the_wallbox_and_is_lifted()
     plant.plug(1, 3, 16_000);
     let settings = format!(
         "[modbus]\ntimeout_ms = 300\n[simulation]\nenabled = false\n[load]\n\
-         max_total_current = 32000\ncycle_time_ms = 500\ngrid_dimming = \"E1.input1\"\n\
+         max_total_current = 32000\ncycle_time_ms = 500\ngrid_dimming_formula = \"E1.input1\"\n\
          [[devices]]\ndev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"{}\"\nid = 1\n\
          max_charging_cur = 16000\n\
          [[devices]]\ndev_id = \"M1\"\ndev_type = \"meter_sdm630\"\naddress = \"{}\"\nid = 1\nrole = 3\n",

@@ -361,7 +361,7 @@ pub fn set_diag_logging(req: &Caller<'_>, params: &Params) -> Result<Value, ApiE
 
 /// `set_grid_dimming&active=1|0`: the grid operator dims the site (§14a
 /// EnWG) until told `active=0` (a control box's contact is better read as
-/// the `grid_dimming` formula, e.g. `E1.input1`).
+/// the `grid_dimming_formula`, e.g. `E1.input1`).
 pub async fn set_grid_dimming(
     state: &AppState,
     req: &Caller<'_>,

@@ -132,6 +132,8 @@ struct Params<'a> {
     meter_stale: bool,
     /// §14a dimming: `active`, `since` (Unix s), `source`, `limit_w`.
     grid_dimming: &'a actors::supervisor::DimmingView,
+    /// What dims besides `cmd=set_grid_dimming` (empty: nothing).
+    grid_dimming_formula: &'a str,
     /// The MQTT connection.
     mqtt: crate::mqtt::StatusView,
 }
@@ -262,6 +264,7 @@ fn params<'a>(
         evse_current: site.evse_ma,
         meter_stale: site.meter_stale,
         grid_dimming: &site.grid_dimming,
+        grid_dimming_formula: &p.grid_dimming_formula,
         mqtt,
     }
 }

@@ -30,6 +30,7 @@ pub const READ_ONLY_PARAMS: &[&str] = &[
     "house_current",
     "evse_current",
     "meter_stale",
+    "grid_dimming",
     "dev_meta",
     "meta",
     "overdraft_cur",

@@ -44,8 +44,12 @@ fn problems(
     if let CurrentLimit::Formula(text) = &params.max_total_current {
         check("max_total_current".into(), text, true);
     }
-    if !params.grid_dimming.trim().is_empty() {
-        check("grid_dimming".into(), &params.grid_dimming, false);
+    if !params.grid_dimming_formula.trim().is_empty() {
+        check(
+            "grid_dimming_formula".into(),
+            &params.grid_dimming_formula,
+            false,
+        );
     }
     let rule_sets = devices
         .iter()

@@ -42,7 +42,7 @@ pub struct SiteParams {
     /// §14a EnWG: a formula; while it is above 0 the grid operator dims the
     /// site (e.g. `E1.input1`, a control box on a Power Brain's S0 input,
     /// or `CM.dimming`); empty = only `cmd=set_grid_dimming`.
-    pub grid_dimming: String,
+    pub grid_dimming_formula: String,
 }
 
 impl Default for SiteParams {
@@ -62,7 +62,7 @@ impl Default for SiteParams {
             voltage: 230,
             meter_plausible_factor: 4,
             price_level: None,
-            grid_dimming: String::new(),
+            grid_dimming_formula: String::new(),
         }
     }
 }
@@ -131,9 +131,9 @@ impl SiteParams {
                 format!("{} is not 1 to 100", self.meter_plausible_factor),
             ));
         }
-        if !self.grid_dimming.trim().is_empty() {
-            if let Err(e) = crate::rules::formula::parse(&self.grid_dimming) {
-                out.push(("grid_dimming", format!("formula: {e}")));
+        if !self.grid_dimming_formula.trim().is_empty() {
+            if let Err(e) = crate::rules::formula::parse(&self.grid_dimming_formula) {
+                out.push(("grid_dimming_formula", format!("formula: {e}")));
             }
         }
         if !(100..=400).contains(&self.voltage) {

@@ -1,5 +1,5 @@
 //! The §14a step of the cycle, between the limits and the allocation:
-//! whether the grid operator dims the site now (a `grid_dimming` formula,
+//! whether the grid operator dims the site now (a `grid_dimming_formula`,
 //! e.g. a Power Brain's S0 input `E1.input1` or a charging-manager variable,
 //! or `cmd=set_grid_dimming`), and while it does, what each wallbox may get
 //! at most, so that together they stay within what BK6-22-300 lets the

@@ -306,7 +306,7 @@ pub struct Site {
     dimming_events: Vec<String>,
 }
 
-/// `grid_dimming` parsed (checked when it was set); none when empty.
+/// `grid_dimming_formula` parsed (checked when it was set); none when empty.
 fn dimming_formula(text: &str) -> Option<Expr> {
     if text.trim().is_empty() {
         return None;
@@ -331,7 +331,7 @@ fn wallbox_phases(mask: u8) -> impl Iterator<Item = usize> {
 impl Site {
     pub fn new(params: SiteParams, devices: &[Arc<DeviceSettings>], now: u64) -> Self {
         Site {
-            dimming_formula: dimming_formula(&params.grid_dimming),
+            dimming_formula: dimming_formula(&params.grid_dimming_formula),
             max_total_formula: max_formula(&params.max_total_current),
             params,
             devices: devices
@@ -420,8 +420,8 @@ impl Site {
             self.overdraft_grace_until = now + OVERDRAFT_GRACE_MS;
             self.max_total_formula = max_formula(&params.max_total_current);
         }
-        if params.grid_dimming != self.params.grid_dimming {
-            self.dimming_formula = dimming_formula(&params.grid_dimming);
+        if params.grid_dimming_formula != self.params.grid_dimming_formula {
+            self.dimming_formula = dimming_formula(&params.grid_dimming_formula);
         }
         self.params = params;
         self.forget_wiring(restarted);
