@@ -338,7 +338,8 @@ mod tests {
             panic!("not an EVSE reading");
         };
         let relay = r.relay.expect("a relay");
-        assert!(relay.one_phase && !relay.switch_allowed);
+        // The simulated Power Brain allows switching (8113 bit 8).
+        assert!(relay.one_phase && relay.switch_allowed);
         assert_eq!(relay.cp_off_s, 3);
     }
 }
