@@ -485,14 +485,18 @@ impl Run {
             });
             self.offered[k] = command;
             // On every rotation the cycle counts the wallbox on: the
-            // configured one, and the measured one where they differ.
+            // configured one, and the measured one where they differ. A
+            // relay on one phase is counted on its L1 (and any phase seen
+            // since) under each of them too: while the grid meter has not
+            // ruled a rotation out, the car may draw there.
             let rotations = snapshot.evses[i]
                 .as_ref()
                 .map_or_else(Vec::new, |v| v.wiring.phase_rotation_used.clone());
+            let on_rotations = |phases| rotations.iter().fold(0, |m, r| m | to_building(*r, phases));
             let counted = match self.seen_phases[k] {
-                _ if self.relay_one[k] => to_building(w.rotation, 0b001 | self.seen_phases[k]),
+                _ if self.relay_one[k] => on_rotations(0b001 | self.seen_phases[k]),
                 0 => 0b111,
-                phases => rotations.iter().fold(0, |m, r| m | to_building(*r, phases)),
+                phases => on_rotations(phases),
             };
             seen.push(Seen {
                 command,
@@ -969,3 +973,4 @@ fn a_full_phase_sends_a_switchable_car_to_one_phase_and_back() {
         phases_at[215].2
     );
 }
+
