@@ -492,7 +492,8 @@ impl Run {
             let rotations = snapshot.evses[i]
                 .as_ref()
                 .map_or_else(Vec::new, |v| v.wiring.phase_rotation_used.clone());
-            let on_rotations = |phases| rotations.iter().fold(0, |m, r| m | to_building(*r, phases));
+            let on_rotations =
+                |phases| rotations.iter().fold(0, |m, r| m | to_building(*r, phases));
             let counted = match self.seen_phases[k] {
                 _ if self.relay_one[k] => on_rotations(0b001 | self.seen_phases[k]),
                 0 => 0b111,
@@ -973,4 +974,3 @@ fn a_full_phase_sends_a_switchable_car_to_one_phase_and_back() {
         phases_at[215].2
     );
 }
-
