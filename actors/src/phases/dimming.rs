@@ -3,17 +3,19 @@
 //! BK6-22-300 of the Bundesnetzagentur lets it dim them to, and never less
 //! while cars want it. Pure code.
 //!
-//! The reading implemented (see the README): each controllable device keeps
-//! at least 4.2 kW; several devices behind one energy manager keep the sum
-//! of their minimums times the ruling's simultaneity factor for their
-//! number (1: 1.0, 2: 0.8, 3: 0.75, 4: 0.7, 5: 0.65, 6: 0.6, 7: 0.55,
-//! 8: 0.5, 9 or more: 0.45).
+//! The reading implemented (see the README): one controllable device keeps
+//! at least 4.2 kW; several behind one energy manager keep together
+//! 4.2 kW + (n − 1) × GZF × 4.2 kW, with the ruling's simultaneity factor
+//! GZF for their number n (2: 0.8, 3: 0.75, 4: 0.7, 5: 0.65, 6: 0.6,
+//! 7: 0.55, 8: 0.5, 9 or more: 0.45) — Anlage 1, section 4.5.2, as the
+//! public implementations citing it read it: 7.56 kW for two, 10.5 kW for
+//! three.
 
 /// The least power a controllable device keeps while dimmed, W.
 pub const MIN_PER_DEVICE_W: i64 = 4200;
 
 /// The simultaneity factor for `n` devices behind one energy manager, in
-/// hundredths.
+/// hundredths (1.0 for one: it is not applied to the first device).
 pub fn simultaneity_pct(n: usize) -> i64 {
     match n {
         0 | 1 => 100,
@@ -28,12 +30,20 @@ pub fn simultaneity_pct(n: usize) -> i64 {
     }
 }
 
-/// What `n` controllable devices keep together while dimmed, W.
+/// What `n` controllable devices keep together while dimmed, W: the first
+/// device's 4.2 kW in full, each further one's times the simultaneity
+/// factor for `n`. 0 without devices.
 pub fn regulated_minimum_w(n: usize) -> i64 {
-    let n = i64::try_from(n).unwrap_or(i64::MAX / MIN_PER_DEVICE_W);
-    n.saturating_mul(MIN_PER_DEVICE_W)
-        .saturating_mul(simultaneity_pct(usize::try_from(n).unwrap_or(usize::MAX)))
-        / 100
+    if n == 0 {
+        return 0;
+    }
+    let further = i64::try_from(n - 1).unwrap_or(i64::MAX / MIN_PER_DEVICE_W);
+    MIN_PER_DEVICE_W.saturating_add(
+        further
+            .saturating_mul(MIN_PER_DEVICE_W)
+            .saturating_mul(simultaneity_pct(n))
+            / 100,
+    )
 }
 
 /// One car that wants current, as the allocator would serve it.
@@ -95,11 +105,21 @@ mod tests {
 
     #[test]
     fn the_regulated_minimum_follows_the_simultaneity_factors() {
+        assert_eq!(regulated_minimum_w(0), 0);
         assert_eq!(regulated_minimum_w(1), 4200);
-        assert_eq!(regulated_minimum_w(2), 6720);
-        assert_eq!(regulated_minimum_w(3), 9450);
-        assert_eq!(regulated_minimum_w(9), 17_010);
-        assert_eq!(regulated_minimum_w(20), 37_800);
+        // 4.2 kW + 1 × 0.8 × 4.2 kW, and + 2 × 0.75 × 4.2 kW: the examples
+        // given with the formula.
+        assert_eq!(regulated_minimum_w(2), 7560);
+        assert_eq!(regulated_minimum_w(3), 10_500);
+        assert_eq!(regulated_minimum_w(4), 4200 + 3 * 2940);
+        assert_eq!(regulated_minimum_w(8), 4200 + 7 * 2100);
+        // From nine on, 0.45 for each further device.
+        assert_eq!(regulated_minimum_w(9), 4200 + 8 * 1890);
+        assert_eq!(regulated_minimum_w(20), 4200 + 19 * 1890);
+        // More devices never lower the minimum.
+        for n in 1..40 {
+            assert!(regulated_minimum_w(n + 1) > regulated_minimum_w(n), "{n}");
+        }
     }
 
     #[test]
@@ -127,9 +147,10 @@ mod tests {
             min_ma: 6000,
             max_ma: 16_000,
         };
-        // 6720 W: one 3-phase minimum (4140 W) fits, two do not.
+        // 7560 W: one 3-phase minimum (4140 W) fits, two (8280 W) do not;
+        // the one let in gets the rest, 10.9 A (7521 W).
         let got = caps(regulated_minimum_w(2), 230, &[car, car]);
-        assert_eq!(got, vec![9700, 0]);
+        assert_eq!(got, vec![10_900, 0]);
     }
 
     proptest! {

@@ -1665,3 +1665,40 @@ fn the_snapshot_shows_the_parameters_in_force() {
     let (_, snapshot) = site.cycle(Now::mono(0), 1000);
     assert_eq!(snapshot.params, params);
 }
+
+#[test]
+fn dimmed_three_wallboxes_share_the_regulated_minimum_for_three() {
+    // Three three-phase cars at 16 A; the grid operator dims the site.
+    // BK6-22-300's minimum for three devices behind one energy manager:
+    // 4.2 kW + 2 × 0.75 × 4.2 kW = 10.5 kW. Two minimums (4.14 kW each)
+    // fit in it, three do not: two cars share it, the third waits.
+    let mut site = Site::new(
+        SiteParams::default(),
+        &[wallbox(1, ""), wallbox(2, ""), wallbox(3, ""), grid_meter()],
+        0,
+    );
+    site.set_grid_dimming(true);
+    for i in 0..3 {
+        site.record(i, Some(Ok(charging([16_000; 3]))), 0);
+    }
+    site.record(3, Some(Ok(grid([48_000; 3]))), 0);
+    let (commands, snapshot) = site.cycle(Now::mono(0), 1000);
+    assert!(snapshot.site.grid_dimming.active);
+    assert_eq!(snapshot.site.grid_dimming.limit_w, 10_500);
+    let got: Vec<i64> = (0..3).map(|i| command(&commands, i).max(0)).collect();
+    let charging: Vec<i64> = got.iter().copied().filter(|&ma| ma > 0).collect();
+    assert_eq!(charging.len(), 2, "{got:?}");
+    let watts: i64 = charging.iter().map(|ma| ma * 3 * 230 / 1000).sum();
+    // All of it, less the rounding of each car to 100 mA on three phases.
+    assert!(
+        (10_500 - 2 * 69..=10_500).contains(&watts),
+        "{watts} W: {got:?}"
+    );
+    let waiting = got.iter().position(|&ma| ma == 0).unwrap();
+    assert_eq!(
+        snapshot.evses[waiting]
+            .as_ref()
+            .map(|v| v.lb_reason.to_string()),
+        Some("§14a: dimmed, 10500 W for all wallboxes".to_string())
+    );
+}
