@@ -1,6 +1,8 @@
 //! What a wallbox could get per building phase after an allocation, with
 //! the other cars at their minimum: the room the phase decision measures
-//! "the minimum fits" with.
+//! "the minimum fits" with; and, under a `max_imbalance`, how much a car
+//! could take on some phases alone without the phases' spread going over
+//! it.
 
 use std::collections::HashMap;
 
@@ -14,6 +16,13 @@ use crate::alloc::{Allocation, EvseInput, PerPhase, SiteInput};
 pub struct Headroom {
     site: PerPhase,
     groups: HashMap<u32, (u32, PerPhase)>,
+    /// The limit on the phases' spread, if any.
+    max_imbalance: Option<i64>,
+    /// What the imbalance counts besides the cars (the house, with
+    /// `imbalance_add`).
+    base: PerPhase,
+    /// The base and what every car got, per phase.
+    load: PerPhase,
 }
 
 /// The lesser of each phase.
@@ -34,12 +43,49 @@ impl Headroom {
                 .iter()
                 .map(|g| (g.id, (g.parent, g.limit_ma)))
                 .collect(),
+            max_imbalance: site.max_imbalance_ma,
+            base: site.imbalance_base_ma,
+            load: site.imbalance_base_ma,
         };
         for (e, got) in evses.iter().zip(results) {
             let counted = counted_ma(e, got);
             room.take(e.group, e.phases, counted);
+            for (p, load) in room.load.iter_mut().enumerate() {
+                if e.phases & (1 << p) != 0 {
+                    *load = load.saturating_add(got.target_ma.max(0));
+                }
+            }
         }
         room
+    }
+
+    /// The most a car could take on each of the building phases `mask`
+    /// (and on no other) without the phases' spread going over what the
+    /// allocator holds it to (`max_imbalance`, or the base's own spread
+    /// where the house alone is more uneven: the cars must not make it
+    /// worse), every other car as it got (`own`: its input and what it
+    /// got, taken out). `None` without a limit, or on all three phases
+    /// (which leaves the spread as it is). Each phase it draws on may rise
+    /// to that much above each phase it does not.
+    pub fn imbalance_room(&self, mask: u8, own: Option<(&EvseInput, &Allocation)>) -> Option<i64> {
+        let spread = |l: &PerPhase| {
+            l.iter().copied().max().unwrap_or(0) - l.iter().copied().min().unwrap_or(0)
+        };
+        let limit = self.max_imbalance?.max(spread(&self.base));
+        let mut load = self.load;
+        if let Some((e, got)) = own {
+            for (p, l) in load.iter_mut().enumerate() {
+                if e.phases & (1 << p) != 0 {
+                    *l = l.saturating_sub(got.target_ma.max(0));
+                }
+            }
+        }
+        let on = |p: usize| mask & (1 << p) != 0;
+        (0..3)
+            .filter(|&a| on(a))
+            .flat_map(|a| (0..3).filter(|&b| !on(b)).map(move |b| (a, b)))
+            .map(|(a, b)| limit.saturating_add(load[b]).saturating_sub(load[a]))
+            .min()
     }
 
     /// Takes `ma` on the building phases `mask` from every limit that

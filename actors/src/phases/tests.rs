@@ -149,6 +149,50 @@ fn headroom_counts_other_cars_at_their_minimum_and_gives_its_own_back() {
     assert_eq!(room.for_car(1, None), [8_000, 4_000, 10_000]);
 }
 
+#[test]
+fn imbalance_room_keeps_the_phases_within_the_limit_or_the_house_spread() {
+    let car = |phases| EvseInput {
+        group: 0,
+        prio: 1,
+        turn: 0,
+        phases,
+        min_ma: MIN,
+        max_ma: 16_000,
+        uncontrolled: false,
+    };
+    let got = |ma| Allocation {
+        target_ma: ma,
+        reason: Reason::MaxCurrent,
+    };
+    let site = |base| SiteInput {
+        available_ma: [32_000; 3],
+        max_imbalance_ma: Some(6_000),
+        imbalance_base_ma: base,
+        ..SiteInput::default()
+    };
+    // The car itself (on three phases, 8 A) and a one-phase car at 10 A on L2.
+    let evses = [car(0b111), car(0b010)];
+    let results = [got(8_000), got(10_000)];
+    let room = Headroom::after(&site([0; 3]), &evses, &results);
+    let own = Some((&evses[0], &results[0]));
+    // On L1 alone: 6 A above L3 (empty). On L2: already 10 A over L1.
+    assert_eq!(room.imbalance_room(0b001, own), Some(6_000));
+    assert_eq!(room.imbalance_room(0b010, own), Some(-4_000));
+    // On all three phases the spread stays as it is.
+    assert_eq!(room.imbalance_room(0b111, own), None);
+    // The house alone 14 A uneven (imbalance_add): the cars may not make
+    // it worse, so L3 may rise to 14 A above L1 (4 A of house).
+    let room = Headroom::after(&site([4_000, 18_000, 4_000]), &evses, &results);
+    assert_eq!(room.imbalance_room(0b100, own), Some(14_000));
+    // Without a limit, no bound.
+    let unlimited = SiteInput {
+        max_imbalance_ma: None,
+        ..site([0; 3])
+    };
+    let room = Headroom::after(&unlimited, &evses, &results);
+    assert_eq!(room.imbalance_room(0b001, own), None);
+}
+
 proptest! {
     #![proptest_config(crate::property_cases(2000))]
 

@@ -188,6 +188,9 @@ impl Site {
                 .map(|p| r[p])
                 .min()
                 .unwrap_or(0);
+            // On one phase it also must not tip the phases' spread over
+            // `max_imbalance`, or the allocator would pause it for that.
+            let one_room = one_room.min(room.imbalance_room(one_mask, own).unwrap_or(i64::MAX));
             let max = max_of(t);
             let (rule_one, rule_three) = t.phases.rule_wish.unwrap_or((i64::MAX, i64::MAX));
             t.phases.offer = Some(Offer {

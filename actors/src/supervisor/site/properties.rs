@@ -974,3 +974,67 @@ fn a_full_phase_sends_a_switchable_car_to_one_phase_and_back() {
         phases_at[215].2
     );
 }
+
+/// The house fills L1 so that three phases do not fit; on one phase the
+/// car (its L1 on the building's L3) would have room under the site
+/// limit, but not under `max_imbalance` (5 A between the phases, less than
+/// a one-phase minimum): it is not switched to one phase only to be
+/// paused for the imbalance. With `imbalance_add` the house alone is more
+/// uneven than that, the allocator only keeps the cars from making it
+/// worse, and the car does go to one phase and charges there.
+#[test]
+fn a_switchable_car_goes_to_one_phase_only_where_the_imbalance_lets_it_charge() {
+    let spec = |imbalance_add| SiteSpec {
+        max_total_ma: 16_000,
+        reserve_ma: 0,
+        evse_cap_ma: 0,
+        max_imbalance_ma: 5_000,
+        imbalance_add,
+        groups: Vec::new(),
+        wallboxes: vec![WallboxSpec {
+            group: 0,
+            prio: 1,
+            rotation: 240,
+            max_ma: 16_000,
+            cable_ma: 32_000,
+            car_phases: 0b111,
+            car_max_ma: 16_000,
+            plug_at: 0,
+            switching: true,
+            switch_allowed: true,
+        }],
+        grid_meter: true,
+        house: [[12_000, 0, 0]; 2],
+        house_step_at: 0,
+        meter_silent: 0..0,
+        house_flicker: 0,
+    };
+    for imbalance_add in [false, true] {
+        let spec = spec(imbalance_add);
+        let order: Vec<usize> = (0..spec.devices().len()).collect();
+        let mut run = Run::new(&spec, &order);
+        let mut last = None;
+        for cycle in 0..120 {
+            let (_, snapshot, seen) = run.step(cycle);
+            if let Err(e) = check_cycle(&spec, cycle, run.house_known, &snapshot, &seen) {
+                panic!("imbalance_add {imbalance_add}: {e}");
+            }
+            let s = &seen[0];
+            assert!(
+                !s.reason.starts_with("paused: imbalance"),
+                "imbalance_add {imbalance_add}, cycle {cycle}: switched, then paused: {}",
+                s.reason
+            );
+            last = Some(s.clone());
+        }
+        let last = last.expect("cycles ran");
+        if imbalance_add {
+            assert_eq!(run.switches[0].len(), 1, "{:?}", run.switches[0]);
+            assert_eq!(last.actual, 0b100, "{}", last.reason);
+            assert!(last.command >= 6000, "{}", last.reason);
+        } else {
+            assert!(run.switches[0].is_empty(), "{:?}", run.switches[0]);
+            assert_eq!(last.command, 0, "{}", last.reason);
+        }
+    }
+}
