@@ -113,6 +113,26 @@ fn without_a_car_a_switch_needs_no_pause() {
     assert_eq!(st.last_switch, None);
 }
 
+/// A car in `group` on the building phases `phases`, 6 to 16 A.
+fn car(group: u32, phases: u8) -> EvseInput {
+    EvseInput {
+        group,
+        prio: 1,
+        turn: 0,
+        phases,
+        min_ma: MIN,
+        max_ma: 16_000,
+        uncontrolled: false,
+    }
+}
+
+fn got(ma: i64) -> Allocation {
+    Allocation {
+        target_ma: ma,
+        reason: Reason::MaxCurrent,
+    }
+}
+
 #[test]
 fn headroom_counts_other_cars_at_their_minimum_and_gives_its_own_back() {
     let site = SiteInput {
@@ -123,19 +143,6 @@ fn headroom_counts_other_cars_at_their_minimum_and_gives_its_own_back() {
             limit_ma: [16_000, 10_000, 16_000],
         }],
         ..SiteInput::default()
-    };
-    let car = |group, phases| EvseInput {
-        group,
-        prio: 1,
-        turn: 0,
-        phases,
-        min_ma: MIN,
-        max_ma: 16_000,
-        uncontrolled: false,
-    };
-    let got = |ma| Allocation {
-        target_ma: ma,
-        reason: Reason::MaxCurrent,
     };
     let evses = [car(1, 0b111), car(0, 0b001)];
     let results = [got(10_000), got(10_000)];
@@ -151,19 +158,6 @@ fn headroom_counts_other_cars_at_their_minimum_and_gives_its_own_back() {
 
 #[test]
 fn imbalance_room_keeps_the_phases_within_the_limit_or_the_house_spread() {
-    let car = |phases| EvseInput {
-        group: 0,
-        prio: 1,
-        turn: 0,
-        phases,
-        min_ma: MIN,
-        max_ma: 16_000,
-        uncontrolled: false,
-    };
-    let got = |ma| Allocation {
-        target_ma: ma,
-        reason: Reason::MaxCurrent,
-    };
     let site = |base| SiteInput {
         available_ma: [32_000; 3],
         max_imbalance_ma: Some(6_000),
@@ -171,7 +165,7 @@ fn imbalance_room_keeps_the_phases_within_the_limit_or_the_house_spread() {
         ..SiteInput::default()
     };
     // The car itself (on three phases, 8 A) and a one-phase car at 10 A on L2.
-    let evses = [car(0b111), car(0b010)];
+    let evses = [car(0, 0b111), car(0, 0b010)];
     let results = [got(8_000), got(10_000)];
     let room = Headroom::after(&site([0; 3]), &evses, &results);
     let own = Some((&evses[0], &results[0]));

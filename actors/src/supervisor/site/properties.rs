@@ -908,6 +908,23 @@ proptest! {
     }
 }
 
+/// A 16 A three-phase car, plugged in from the start, at a wallbox turned
+/// by `rotation` that switches 1p/3p (`auto`) and allows it.
+fn switchable_three_phase_car(rotation: i64) -> WallboxSpec {
+    WallboxSpec {
+        group: 0,
+        prio: 1,
+        rotation,
+        max_ma: 16_000,
+        cable_ma: 32_000,
+        car_phases: 0b111,
+        car_max_ma: 16_000,
+        plug_at: 0,
+        switching: true,
+        switch_allowed: true,
+    }
+}
+
 /// The house on L1 leaves too little for three phases, then enough, then
 /// too little again: the car goes to one phase (the wallbox's L1 is the
 /// building's L2), back to three once that has held, and to one again,
@@ -922,18 +939,7 @@ fn a_full_phase_sends_a_switchable_car_to_one_phase_and_back() {
         max_imbalance_ma: 0,
         imbalance_add: false,
         groups: Vec::new(),
-        wallboxes: vec![WallboxSpec {
-            group: 0,
-            prio: 1,
-            rotation: 120,
-            max_ma: 16_000,
-            cable_ma: 32_000,
-            car_phases: 0b111,
-            car_max_ma: 16_000,
-            plug_at: 0,
-            switching: true,
-            switch_allowed: true,
-        }],
+        wallboxes: vec![switchable_three_phase_car(120)],
         grid_meter: true,
         house: [[12_000, 2_000, 2_000], [2_000; 3]],
         house_step_at: 0,
@@ -991,18 +997,7 @@ fn a_switchable_car_goes_to_one_phase_only_where_the_imbalance_lets_it_charge() 
         max_imbalance_ma: 5_000,
         imbalance_add,
         groups: Vec::new(),
-        wallboxes: vec![WallboxSpec {
-            group: 0,
-            prio: 1,
-            rotation: 240,
-            max_ma: 16_000,
-            cable_ma: 32_000,
-            car_phases: 0b111,
-            car_max_ma: 16_000,
-            plug_at: 0,
-            switching: true,
-            switch_allowed: true,
-        }],
+        wallboxes: vec![switchable_three_phase_car(240)],
         grid_meter: true,
         house: [[12_000, 0, 0]; 2],
         house_step_at: 0,
