@@ -52,7 +52,7 @@ async fn start_day(switching: &str, start: DateTime) -> Day {
     .await
     .expect("plant starts");
     plant.plug(1, 3, 16_000);
-    let devices = vec![
+    let devices: Vec<std::sync::Arc<_>> = vec![
         device(&format!(
             "dev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"evse\"\nid = 1\n\
              max_charging_cur = 16000\ncharging_rules = [{{ mode = 5, udur = 300 }}]\n\
@@ -62,7 +62,10 @@ async fn start_day(switching: &str, start: DateTime) -> Day {
         device(
             "dev_id = \"M1\"\ndev_type = \"meter_sdm630\"\naddress = \"grid\"\nid = 1\nrole = 3\n",
         ),
-    ];
+    ]
+    .into_iter()
+    .map(std::sync::Arc::new)
+    .collect();
     let log = Logger::root(slog::Discard, o!());
     let live = Plant::start(
         &devices,

@@ -704,7 +704,7 @@ mod tests {
                 "dev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"evse\"\n{extra}"
             );
             let d: DeviceSettings = toml::from_str(&toml).map_err(|e| e.to_string())?;
-            validate_devices(&[d]).map_err(|e| e.to_string())
+            validate_devices(&arcs([d])).map_err(|e| e.to_string())
         };
         assert_eq!(check(""), Ok(()));
         let d = evse("E1");
@@ -731,7 +731,7 @@ mod tests {
         let ajax = "dev_id = \"E1\"\ndev_type = \"evse_ajax\"\nphase_switching = \"1p\"\n";
         let d: DeviceSettings = toml::from_str(ajax).unwrap();
         assert_eq!(
-            validate_devices(&[d]).map_err(|e| e.to_string()),
+            validate_devices(&arcs([d])).map_err(|e| e.to_string()),
             Err("devices[1].phase_switching: evse_ajax has no 1p/3p relay the daemon can set; use off".into())
         );
     }
