@@ -98,7 +98,10 @@ async fn a_meter_answering_in_900_ms_neither_slows_the_cycle_nor_counts_as_dead(
     )
     .await
     .expect("meter");
-    // Each of the SDM630's two requests per poll is answered after 900 ms.
+    // Each of the SDM630's two requests per poll is answered after 900 ms:
+    // a poll takes 1.8 s, longer than the 1 s cycle, yet each request is
+    // well within its 2 s timeout (a 1 s timeout left 100 ms, which a
+    // loaded machine overran).
     let slow = slow_proxy(sdm630.addr, Duration::from_millis(900)).await;
     let devices = [
         device("M1", "meter_sdm630", &slow.to_string(), 1),
@@ -106,7 +109,7 @@ async fn a_meter_answering_in_900_ms_neither_slows_the_cycle_nor_counts_as_dead(
     ]
     .concat();
     let settings =
-        plain_settings(&devices, 1000) + "[load]\ncycle_time_ms = 1000\nmeter_timeout_s = 10\n";
+        plain_settings(&devices, 2000) + "[load]\ncycle_time_ms = 1000\nmeter_timeout_s = 10\n";
     let d = Daemon::start(DaemonConfig::new(settings)).await;
     // The slow meter's first reading comes after two answers.
     let info = d
