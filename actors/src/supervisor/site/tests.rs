@@ -1702,3 +1702,23 @@ fn dimmed_three_wallboxes_share_the_regulated_minimum_for_three() {
         Some("§14a: dimmed, 10500 W for all wallboxes".to_string())
     );
 }
+
+#[test]
+fn a_silent_wallbox_without_a_meter_counts_at_what_it_was_last_set_to() {
+    // Neither wallbox has a meter of its own; no grid meter. They share the
+    // 32 A; then E2 falls silent: it may still be drawing its 16 A.
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), wallbox(2, "")], 0);
+    for i in 0..2 {
+        site.record(i, Some(Ok(unmetered(EvseState::Charging))), 0);
+    }
+    let (commands, _) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(
+        (command(&commands, 0), command(&commands, 1)),
+        (16_000, 16_000)
+    );
+    site.record(0, Some(Ok(unmetered(EvseState::Charging))), 1000);
+    site.record(1, Some(Err(DeviceError::Timeout(1000))), 1000);
+    let (commands, snapshot) = site.cycle(Now::mono(1000), 1000);
+    assert_eq!(command(&commands, 0), 16_000, "not the 32 A of an idle E2");
+    assert_eq!(snapshot.site.evse_ma, [32_000; 3]);
+}
