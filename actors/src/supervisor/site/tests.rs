@@ -1722,3 +1722,26 @@ fn a_silent_wallbox_without_a_meter_counts_at_what_it_was_last_set_to() {
     assert_eq!(command(&commands, 0), 16_000, "not the 32 A of an idle E2");
     assert_eq!(snapshot.site.evse_ma, [32_000; 3]);
 }
+
+#[test]
+fn a_silent_wallbox_counts_its_last_draw_until_its_fault_time() {
+    // No grid meter (nothing measures what E2 really draws): E2 drew 16 A
+    // and falls silent; until evse_fault_after (180 s) it is counted at
+    // 16 A, then at its fail-safe current (8 A).
+    let mut site = Site::new(
+        SiteParams::default(),
+        &[wallbox(1, ""), wallbox(2, "fail_safe_current = 8000")],
+        0,
+    );
+    let mut at = |now: u64, e2: Result<Reading, DeviceError>| {
+        site.record(0, Some(Ok(charging([16_000; 3]))), now);
+        site.record(1, Some(e2), now);
+        let (commands, _) = site.cycle(Now::mono(now), 1000);
+        command(&commands, 0)
+    };
+    assert_eq!(at(0, Ok(charging([16_000; 3]))), 16_000);
+    let silent = || Err(DeviceError::Timeout(1000));
+    assert_eq!(at(1000, silent()), 16_000, "E2 still counts at 16 A");
+    assert_eq!(at(180_000, silent()), 16_000, "within the fault time");
+    assert_eq!(at(182_000, silent()), 24_000, "then at its fail-safe 8 A");
+}
