@@ -1745,3 +1745,16 @@ fn a_silent_wallbox_counts_its_last_draw_until_its_fault_time() {
     assert_eq!(at(180_000, silent()), 16_000, "within the fault time");
     assert_eq!(at(182_000, silent()), 24_000, "then at its fail-safe 8 A");
 }
+
+#[test]
+fn a_solar_rule_charges_with_the_solar_current_per_phase() {
+    // PV makes 10 A on each phase (30 A in all); a three-phase car on a
+    // solar rule (mode 2) charges with 10 A.
+    let pv = device("dev_id = \"M2\"\ndev_type = \"meter_sdm630\"\naddress = \"pv\"\nrole = 2\n");
+    let rule = "charging_rules = [{ mode = 2 }]";
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, rule), pv], 0);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.record(1, Some(Ok(grid([10_000; 3]))), 0);
+    let (commands, _) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(command(&commands, 0), 10_000);
+}
