@@ -209,6 +209,10 @@ mod tests {
                 |e| e.starts_with("current L1: -1000000 mA is outside -128000 to 128000 mA")
             )
         );
+        // 128 A × 3 × 300 V = 115.2 kW either way, and not a watt more.
+        assert_eq!(w.max_power_w, 115_200);
+        assert_eq!(check(&meter([0; 3], -115_200, 0), &w, None, 0), Ok(()));
+        assert!(check(&meter([0; 3], 115_201, 0), &w, None, 0).is_err());
         assert!(
             check(&meter([0; 3], 1_000_000_000_000_000_000, 0), &w, None, 0)
                 .is_err_and(|e| e.starts_with("power: 1000000000000000000 W is beyond"))
@@ -236,6 +240,11 @@ mod tests {
         assert!(
             check(&meter([0; 3], 0, 166_000), &w, Some((&before, 0)), hour)
                 .is_err_and(|e| e.starts_with("import energy: 166000 Wh jumped 116000 Wh"))
+        );
+        // Two hours: twice as much.
+        assert_eq!(
+            check(&meter([0; 3], 0, 280_000), &w, Some((&before, 0)), 2 * hour),
+            Ok(())
         );
         assert_eq!(
             check(&meter([0; 3], 0, 49_950), &w, Some((&before, 0)), 1000),
