@@ -447,6 +447,59 @@ fn a_cycle_in_which_a_drawing_wallbox_went_unread_teaches_nothing() {
 }
 
 #[test]
+fn a_car_is_counted_on_the_building_phases_of_every_rotation_counted() {
+    let mut t = super::Tracked::new(wallbox(1, "0"), 0);
+    // 0° and 120° (a configured rotation the grid meter contradicts).
+    t.rotations = 0b011;
+    assert_eq!(t.building_phases(0b001), 0b011, "one phase: L1 or L2");
+    assert_eq!(t.building_phases(0b011), 0b111, "two: L1+L2 or L2+L3");
+    assert_eq!(t.building_phases(0b111), 0b111, "three");
+}
+
+#[test]
+fn identify_phases_does_not_step_a_disabled_wallbox() {
+    // Disabled with the policy "no limit" (-1): it is given its maximum,
+    // and its car charges, but load management may not step it.
+    let e1 = device(
+        "dev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"10.0.0.1:502\"\n\
+         max_charging_cur = 32000\nphase_rotation = \"auto\"\ndevice_enabled = false\n",
+    );
+    let params = SiteParams {
+        disable_policy: crate::config::DisablePolicy::NoLimit,
+        ..SiteParams::default()
+    };
+    let mut site = Site::new(params, &[e1, grid_meter()], 0);
+    let car = Reading::Evse(EvseReading {
+        state: EvseState::Charging,
+        charging_enabled: true,
+        offered_ma: 16_000,
+        cable_ma: 32_000,
+        meter: Some(MeterReading {
+            current_ma: [16_000, 0, 0],
+            voltage_v: [230; 3],
+            per_phase: true,
+            ..MeterReading::default()
+        }),
+        fail_safe: FailSafe::default(),
+        rfid: String::new(),
+        inputs: 0,
+        relay: None,
+    });
+    let grid = Reading::Meter(MeterReading {
+        current_ma: [18_000, 2000, 2000],
+        voltage_v: [230; 3],
+        per_phase: true,
+        ..MeterReading::default()
+    });
+    site.record(0, Some(Ok(car)), 0);
+    site.record(1, Some(Ok(grid)), 0);
+    let (commands, _) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(commands.first().map(|c| c.current_ma), Some(32_000));
+    let (plan, _) = site.identify_phases(None).unwrap();
+    assert_eq!(plan, vec![("E1".to_string(), "not_charging")]);
+}
+
+#[test]
 fn the_detected_phases_show_their_confidence_with_three_decimals() {
     let detected = super::wiring::PhasesDetected {
         confidence: 987_654,
