@@ -17,8 +17,9 @@ pub struct Transaction {
     pub start: u64,
     /// Unix seconds; 0 while open.
     pub end: u64,
-    /// The wallbox's energy counter at plug-in, Wh.
-    pub energy_start_wh: i64,
+    /// The wallbox's energy counter where the stay began, Wh; `None` until
+    /// it was read (see `Session::take_energy_start`).
+    pub energy_start_wh: Option<i64>,
     /// Energy charged, Wh (set when it closes).
     pub energy_wh: i64,
     /// The overrides in force when it was saved, so that a restart keeps a
@@ -28,6 +29,15 @@ pub struct Transaction {
 }
 
 impl Transaction {
+    /// Closes it at `end` (Unix s) with the wallbox's counter at `end_wh`:
+    /// what was charged since its start, nothing if the start was never read.
+    pub fn close(&mut self, end: u64, end_wh: i64) {
+        self.end = end;
+        self.energy_wh = self
+            .energy_start_wh
+            .map_or(0, |start| end_wh.saturating_sub(start).max(0));
+    }
+
     /// A line of the charging log (CSV).
     pub fn csv_line(&self) -> String {
         let field = |s: &str| s.replace([',', '"', '\n', '\r'], " ");

@@ -69,6 +69,7 @@ fn site(switchable_every: usize) -> Site {
                     switch_allowed: true,
                     cp_off_s: 0,
                 }),
+                transaction_start_wh: None,
             }))),
             0,
         );

@@ -58,6 +58,7 @@ fn site(rules: &str) -> Site {
                 rfid: String::new(),
                 inputs: 0,
                 relay: None,
+                transaction_start_wh: None,
             }))),
             0,
         );
@@ -102,6 +103,7 @@ fn record_cycle(site: &mut Site, stepped: usize, now: u64) {
                 rfid: String::new(),
                 inputs: 0,
                 relay: None,
+                transaction_start_wh: None,
             }))),
             now,
         );

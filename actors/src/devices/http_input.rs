@@ -135,6 +135,7 @@ impl Pushed {
             rfid: self.rfid.clone(),
             inputs: 0,
             relay: None,
+            transaction_start_wh: None,
         }))
     }
 }

@@ -124,6 +124,7 @@ pub fn decode(blocks: &[Vec<u16>]) -> Result<Reading, DecodeError> {
             switch_allowed: at.u16(S0_INPUTS.addr)? & PHASE_SWITCH_ALLOWED != 0,
             cp_off_s: at.u16(DISCONNECT_CP.addr)?,
         }),
+        transaction_start_wh: None,
     }))
 }
 

@@ -188,6 +188,10 @@ pub struct EvseReading {
     pub inputs: u8,
     /// The 1p/3p relay, on a wallbox that reports one.
     pub relay: Option<Relay>,
+    /// The energy counter when the wallbox's own transaction began (OCPP's
+    /// `meterStart`), Wh, while that transaction's car is plugged in;
+    /// `None` from wallboxes that do not say.
+    pub transaction_start_wh: Option<i64>,
 }
 
 /// A wallbox's 1p/3p relay as it reports it.

@@ -34,6 +34,10 @@ pub struct Connector {
     pub id_tag: Option<String>,
     /// The open transaction, if any.
     pub transaction: Option<i64>,
+    /// The meter at the start of the transaction of the car plugged in
+    /// (StartTransaction's `meterStart`), Wh: where its session's energy
+    /// counts from, whenever the meter values come.
+    pub meter_start_wh: Option<i64>,
     /// The lowest current the charge point was told since its last meter
     /// values, set when a command lowered it (mA): those values are older
     /// than the cut, so the cycle counts at most this.
@@ -58,6 +62,7 @@ impl Connector {
         if !state.vehicle_present() {
             // The car left: its card and transaction are over.
             self.id_tag = None;
+            self.meter_start_wh = None;
         }
         Ok(())
     }
@@ -129,6 +134,7 @@ impl Connector {
                 .unwrap_or_default(),
             inputs: 0,
             relay: None,
+            transaction_start_wh: self.meter_start_wh.filter(|_| state.vehicle_present()),
         })
     }
 }
@@ -326,6 +332,25 @@ mod tests {
             {"value": "13", "measurand": "Current.Import", "phase": "L1", "unit": "A"}
         ])));
         assert_eq!(counted(&c).current_ma, [13_000, 16_000, 0]);
+    }
+
+    #[test]
+    fn the_meter_start_counts_while_its_car_is_plugged_in() {
+        let mut c = Connector::default();
+        c.status(&status("Preparing")).unwrap();
+        let start = |c: &Connector| {
+            c.reading((0, false), FailSafe::default())
+                .unwrap()
+                .transaction_start_wh
+        };
+        assert_eq!(start(&c), None, "no transaction yet");
+        c.meter_start_wh = Some(1000);
+        c.status(&status("Charging")).unwrap();
+        assert_eq!(start(&c), Some(1000), "before any meter values");
+        c.status(&status("Finishing")).unwrap();
+        assert_eq!(start(&c), Some(1000));
+        c.status(&status("Available")).unwrap();
+        assert_eq!((start(&c), c.meter_start_wh), (None, None), "the car left");
     }
 
     #[test]

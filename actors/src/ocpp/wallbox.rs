@@ -503,6 +503,7 @@ impl OcppWallbox {
                     let tx = wallbox.next_transaction;
                     if accepted && s.connector_id == wallbox.connector_id() {
                         wallbox.connector.transaction = Some(tx);
+                        wallbox.connector.meter_start_wh = Some(s.meter_start);
                     }
                     info!(wallbox.log, "transaction started"; "transaction" => tx,
                         "card" => &tag, "status" => status, "meter_start_wh" => s.meter_start);

@@ -407,7 +407,7 @@ fn tx(dev_id: &str, start: u64) -> Transaction {
         rfid: "04AB".into(),
         start,
         end: start + 10,
-        energy_start_wh: 0,
+        energy_start_wh: Some(0),
         energy_wh: 7,
         overrides: Default::default(),
     }

@@ -223,6 +223,7 @@ impl Definition {
             rfid: String::new(),
             inputs: 0,
             relay: None,
+            transaction_start_wh: None,
         })
     }
 

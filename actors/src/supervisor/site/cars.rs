@@ -3,9 +3,9 @@
 //! the car draws on, and so what each wallbox draws on the building's
 //! phases.
 
-use super::session::{Session, Transaction};
+use super::session::{EnergyFrom, Session, Transaction};
 use super::views::evse_view;
-use super::{Now, Site, Tracked};
+use super::{soft_wh, Now, Site, Tracked};
 use crate::alloc::turns::TurnState;
 use crate::alloc::PerPhase;
 use crate::config::{find_card, SiteParams, User};
@@ -29,6 +29,7 @@ impl Site {
                 if let Some(tx) = t.plug_or_unplug(r, now) {
                     self.closed.push(tx);
                 }
+                t.take_energy_start(r);
                 if let Some(notice) = t.card_read(r, &self.users) {
                     self.notices.push(notice);
                 }
@@ -87,11 +88,11 @@ impl Tracked {
             (true, None) => {
                 self.turn = Some(TurnState::plugged(now.mono_ms));
                 self.seen_phases = 0;
-                let energy = self.energy_wh();
+                // Its energy counts from the first counter read (below).
                 let tx = self.restored_tx.take().unwrap_or(Transaction {
                     dev_id: self.settings.dev_id.clone(),
                     start: now.wall_secs,
-                    energy_start_wh: energy,
+                    energy_start_wh: None,
                     ..Transaction::default()
                 });
                 let mut session = Session::restored(tx);
@@ -115,13 +116,33 @@ impl Tracked {
                     .map(|s| s.tx)
                     .or_else(|| self.restored_tx.take());
                 open.map(|mut tx| {
-                    tx.end = now.wall_secs;
-                    tx.energy_wh = (energy - tx.energy_start_wh).max(0);
+                    tx.close(now.wall_secs, energy);
                     tx
                 })
             }
             _ => None,
         }
+    }
+
+    /// Where the open session's energy counts from: the wallbox's word for
+    /// its transaction's start, else its meter once read, else (no meter)
+    /// the soft meter.
+    fn take_energy_start(&mut self, r: &EvseReading) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        let mut seen = Vec::with_capacity(2);
+        // A counter of 0 is one not read yet (a charge point without a
+        // meter sends a meterStart of 0 too).
+        if let Some(wh) = r.transaction_start_wh.filter(|wh| *wh > 0) {
+            seen.push((EnergyFrom::Wallbox, wh));
+        }
+        match &r.meter {
+            Some(m) if m.import_wh > 0 => seen.push((EnergyFrom::Meter, m.import_wh)),
+            Some(_) => {}
+            None => seen.push((EnergyFrom::SoftMeter, soft_wh(self.soft_uj))),
+        }
+        session.take_energy_start(&seen);
     }
 
     /// A card read by the wallbox itself (Power Brain 8096, the `rfid` of

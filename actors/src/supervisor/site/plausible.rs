@@ -178,6 +178,7 @@ mod tests {
             rfid: String::new(),
             inputs: 0,
             relay: None,
+            transaction_start_wh: None,
         })
     }
 

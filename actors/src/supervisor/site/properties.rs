@@ -432,6 +432,7 @@ impl Run {
                     switch_allowed: w.switch_allowed,
                     cp_off_s: 0,
                 }),
+                transaction_start_wh: None,
             });
             let i = self.index[&wallbox_id(k)];
             self.site.record(i, Some(Ok(reading)), now);

@@ -18,6 +18,24 @@ pub struct Session {
     pub auth: Option<(String, String)>,
     pub overrides: Overrides,
     pub tx: Transaction,
+    /// Where `tx.energy_start_wh` was read.
+    pub energy_from: EnergyFrom,
+}
+
+/// A counter the energy of a stay can count from, from the least to the
+/// most trusted: each replaces the ones before it when it first shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EnergyFrom {
+    /// Not read yet.
+    #[default]
+    Nothing,
+    /// The soft meter of a wallbox that shows no meter (yet).
+    SoftMeter,
+    /// The wallbox's meter (or the meter attached to it).
+    Meter,
+    /// The wallbox's own word for where its transaction began (OCPP's
+    /// `meterStart`); also a start saved before a restart, which is kept.
+    Wallbox,
 }
 
 /// What presenting a card did.
@@ -48,7 +66,26 @@ impl Session {
         Session {
             auth: (!tx.user.is_empty()).then(|| (tx.user.clone(), tx.rfid.clone())),
             overrides: tx.overrides.clone(),
+            energy_from: if tx.energy_start_wh.is_some() {
+                EnergyFrom::Wallbox
+            } else {
+                EnergyFrom::Nothing
+            },
             tx,
+        }
+    }
+
+    /// The counters the wallbox shows this cycle (Wh; a meter's counter of
+    /// 0 is one not read yet, and is left out by the caller): the stay's
+    /// energy counts from the most trusted one seen since plug-in. A
+    /// session never counts from a counter that was not read, so a car
+    /// that arrives before the wallbox's first meter values is not charged
+    /// for the whole meter.
+    pub fn take_energy_start(&mut self, seen: &[(EnergyFrom, i64)]) {
+        let best = seen.iter().copied().max_by_key(|(from, _)| *from);
+        if let Some((from, wh)) = best.filter(|(from, _)| *from > self.energy_from) {
+            self.energy_from = from;
+            self.tx.energy_start_wh = Some(wh);
         }
     }
 
@@ -216,6 +253,41 @@ mod tests {
     }
 
     #[test]
+    fn a_stay_counts_from_the_most_trusted_counter_read() {
+        use EnergyFrom::{Meter, SoftMeter, Wallbox};
+        let mut s = Session::default();
+        s.take_energy_start(&[]);
+        assert_eq!(s.tx.energy_start_wh, None, "nothing read: no start");
+        // No meter yet: the soft meter, until the meter is read.
+        s.take_energy_start(&[(SoftMeter, 7)]);
+        assert_eq!((s.tx.energy_start_wh, s.energy_from), (Some(7), SoftMeter));
+        s.take_energy_start(&[(Meter, 1200)]);
+        s.take_energy_start(&[(Meter, 1300), (SoftMeter, 9)]);
+        assert_eq!((s.tx.energy_start_wh, s.energy_from), (Some(1200), Meter));
+        // The wallbox's word for its transaction's start beats both, once:
+        // a second transaction of the same car does not move it.
+        s.take_energy_start(&[(Meter, 1400), (Wallbox, 1000)]);
+        s.take_energy_start(&[(Wallbox, 1400)]);
+        assert_eq!((s.tx.energy_start_wh, s.energy_from), (Some(1000), Wallbox));
+        let mut tx = s.tx.clone();
+        tx.close(50, 4500);
+        assert_eq!((tx.end, tx.energy_wh), (50, 3500));
+        // A start never read counts nothing; a counter that ran back, 0.
+        let mut unread = Transaction::default();
+        unread.close(50, 4500);
+        assert_eq!(unread.energy_wh, 0);
+        tx.close(60, 900);
+        assert_eq!(tx.energy_wh, 0);
+        // A start saved before a restart is kept.
+        let restored = Session::restored(s.saved());
+        assert_eq!(restored.energy_from, Wallbox);
+        assert_eq!(
+            Session::restored(Transaction::default()).energy_from,
+            EnergyFrom::Nothing
+        );
+    }
+
+    #[test]
     fn csv_lines_cannot_be_split() {
         let tx = Transaction {
             dev_id: "E1".into(),
@@ -223,7 +295,7 @@ mod tests {
             rfid: "04AB".into(),
             start: 10,
             end: 20,
-            energy_start_wh: 0,
+            energy_start_wh: Some(0),
             energy_wh: 5,
             overrides: Overrides::default(),
         };

@@ -37,6 +37,7 @@ fn charging(current_ma: [i64; 3]) -> Reading {
         rfid: String::new(),
         inputs: 0,
         relay: None,
+        transaction_start_wh: None,
     })
 }
 
@@ -198,6 +199,7 @@ fn no_car_means_disabled_and_unplugging_ends_the_turn() {
         rfid: String::new(),
         inputs: 0,
         relay: None,
+        transaction_start_wh: None,
     });
     site.record(0, Some(Ok(idle)), 0);
     let (commands, snapshot) = site.cycle(Now::mono(0), 1000);
@@ -696,6 +698,7 @@ mod extreme_readings {
                         rfid: String::new(),
                         inputs: 0,
                         relay: None,
+                        transaction_start_wh: None,
                     })
                 })
             })
@@ -755,6 +758,7 @@ fn unmetered(state: EvseState) -> Reading {
         rfid: String::new(),
         inputs: 0,
         relay: None,
+        transaction_start_wh: None,
     })
 }
 
@@ -933,6 +937,7 @@ fn metered(state: EvseState, import_wh: i64) -> Reading {
         rfid: String::new(),
         inputs: 0,
         relay: None,
+        transaction_start_wh: None,
     })
 }
 
@@ -963,7 +968,79 @@ fn a_closed_charge_logs_what_the_meter_or_the_soft_meter_counted() {
         .iter()
         .map(|tx| (tx.dev_id.as_str(), tx.energy_start_wh, tx.energy_wh))
         .collect();
-    assert_eq!(energy, [("E1", 10_000, 3_600), ("E2", 0, 11_040)]);
+    assert_eq!(
+        energy,
+        [("E1", Some(10_000), 3_600), ("E2", Some(0), 11_040)]
+    );
+}
+
+/// `reading` with the wallbox's word for where its transaction began.
+fn with_transaction_start(reading: Reading, wh: i64) -> Reading {
+    match reading {
+        Reading::Evse(r) => Reading::Evse(EvseReading {
+            transaction_start_wh: Some(wh),
+            ..r
+        }),
+        other => other,
+    }
+}
+
+#[test]
+fn a_car_that_arrives_before_the_first_meter_values_is_charged_from_its_start() {
+    // Both cars are seen before their wallboxes' meters were first read
+    // (an OCPP charge point sends its first MeterValues after the car
+    // arrived), both meters count 1000 Wh by then. E1 says nothing more: its
+    // first reading is the start. E2 says where its transaction began
+    // (OCPP's meterStart, 1000 Wh) before its first meter reading, 1200 Wh,
+    // came: the meterStart counts.
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), wallbox(2, "")], 0);
+    let hour = 3_600_000;
+    site.record(0, Some(Ok(unmetered(EvseState::Present))), 0);
+    site.record(1, Some(Ok(unmetered(EvseState::Present))), 0);
+    site.cycle(Now::mono(0), 1000);
+    site.record(0, Some(Ok(metered(EvseState::Present, 0))), 1000);
+    site.record(
+        1,
+        Some(Ok(with_transaction_start(
+            unmetered(EvseState::Charging),
+            1000,
+        ))),
+        1000,
+    );
+    site.cycle(Now::mono(1000), 1000);
+    assert_eq!(
+        site.open_transactions()
+            .iter()
+            .map(|tx| tx.energy_start_wh)
+            .collect::<Vec<_>>(),
+        [Some(0), Some(1000)],
+        "E1 counts from its soft meter until its meter is read (a meter at \
+         0 Wh was not); the charge point's word counts for E2"
+    );
+    site.record(0, Some(Ok(metered(EvseState::Charging, 1000))), 2000);
+    site.record(
+        1,
+        Some(Ok(with_transaction_start(
+            metered(EvseState::Charging, 1200),
+            1000,
+        ))),
+        2000,
+    );
+    site.cycle(Now::mono(2000), 1000);
+    for (i, wh) in [(0, 4500), (1, 4500)] {
+        site.record(i, Some(Ok(metered(EvseState::Charging, wh))), hour);
+    }
+    site.cycle(Now::mono(hour), 1000);
+    for i in 0..2 {
+        site.record(i, Some(Ok(metered(EvseState::Waiting, 4500))), hour + 1000);
+    }
+    site.cycle(Now::mono(hour + 1000), 1000);
+    let (closed, _) = site.take_events();
+    let energy: Vec<_> = closed
+        .iter()
+        .map(|tx| (tx.dev_id.as_str(), tx.energy_start_wh, tx.energy_wh))
+        .collect();
+    assert_eq!(energy, [("E1", Some(1000), 3500), ("E2", Some(1000), 3500)]);
 }
 
 #[test]
@@ -1095,6 +1172,7 @@ fn a_disabled_wallbox_takes_room_only_while_a_car_is_there() {
         rfid: String::new(),
         inputs: 0,
         relay: None,
+        transaction_start_wh: None,
     });
     for (e1, e2_gets) in [(charging([0; 3]), 26_000), (waiting, 32_000)] {
         let mut site = Site::new(
@@ -1248,7 +1326,7 @@ fn soft_meters_are_read_set_and_restored_by_dev_id() {
     let open = crate::charging_log::Transaction {
         dev_id: "E1".into(),
         start: 1_700_000_000,
-        energy_start_wh: 1000,
+        energy_start_wh: Some(1000),
         ..Default::default()
     };
     let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), wallbox(2, "")], 0);
@@ -1261,7 +1339,7 @@ fn soft_meters_are_read_set_and_restored_by_dev_id() {
         open.iter()
             .map(|tx| (tx.dev_id.as_str(), tx.start, tx.energy_start_wh))
             .collect::<Vec<_>>(),
-        [("E1", 1_700_000_000, 1000)]
+        [("E1", 1_700_000_000, Some(1000))]
     );
 }
 

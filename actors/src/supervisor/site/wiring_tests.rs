@@ -112,6 +112,7 @@ impl Plant {
                 rfid: String::new(),
                 inputs: 0,
                 relay: None,
+                transaction_start_wh: None,
             });
             if self.unread != Some(k) {
                 self.site.record(k, Some(Ok(reading)), now);
@@ -484,6 +485,7 @@ fn identify_phases_does_not_step_a_disabled_wallbox() {
         rfid: String::new(),
         inputs: 0,
         relay: None,
+        transaction_start_wh: None,
     });
     let grid = Reading::Meter(MeterReading {
         current_ma: [18_000, 2000, 2000],
