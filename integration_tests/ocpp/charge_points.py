@@ -23,7 +23,7 @@ step by step. Every command names its charge point ("cp"). Commands:
                                    the next frame or the close code
   flood {n}                     -> sends n Heartbeat calls as fast as possible;
                                    answers how many were answered and whether
-                                   the connection was closed
+                                   the connection was closed (code, reason)
 """
 
 import asyncio
@@ -236,7 +236,11 @@ async def run(cmd):
                 if json.loads(frame)[0] == 3:
                     answered += 1
         except websockets.exceptions.ConnectionClosed as e:
-            return {"answered": answered, "closed": e.rcvd.code if e.rcvd else None}
+            return {
+                "answered": answered,
+                "closed": e.rcvd.code if e.rcvd else None,
+                "reason": e.rcvd.reason if e.rcvd else None,
+            }
         except asyncio.TimeoutError:
             pass
         return {"answered": answered, "closed": None}

@@ -18,8 +18,8 @@ use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 use actors::ocpp::{
-    valid_charge_point_id, Alive, Attach, Detached, Inbound, OcppWallbox, Outbound, RemoteStart,
-    RemoteStop, ResetChargePoint, SUBPROTOCOL,
+    valid_charge_point_id, Alive, Attach, Detached, Inbound, OcppWallbox, RemoteStart, RemoteStop,
+    ResetChargePoint, SUBPROTOCOL,
 };
 use actors::supervisor::{Configure, Supervisor};
 use serde::Serialize;
@@ -41,6 +41,10 @@ pub const MAX_FRAMES_PER_SECOND: u32 = 100;
 
 /// How often the charge point is pinged.
 pub const PING_EVERY: Duration = Duration::from_secs(20);
+
+/// How long the close frame may take to get out before the connection is
+/// dropped (a charge point that reads nothing).
+const CLOSE_WITHIN: Duration = Duration::from_secs(5);
 
 /// How many unknown charge points are listed at most (the oldest go first).
 const MAX_ASKING: usize = 32;
@@ -226,24 +230,36 @@ async fn connect(
         .max_continuation_size(MAX_FRAME);
     let conn = server.next_conn.fetch_add(1, Ordering::Relaxed);
     let (out, out_rx) = mpsc::channel(actors::ocpp::wallbox::OUTBOUND_QUEUE);
+    let (close, close_rx) = mpsc::channel(1);
     addr.do_send(Attach {
         conn,
         out,
+        close,
         cards: state.supervisor.clone().recipient(),
         peer: peer.clone(),
     });
     let log = server.log.new(slog::o!("charge_point" => id));
     let stopping = server.stopping.subscribe();
-    actix_web::rt::spawn(pump(session, stream, out_rx, (addr, conn), stopping, log));
+    actix_web::rt::spawn(pump(
+        session,
+        stream,
+        (out_rx, close_rx),
+        (addr, conn),
+        stopping,
+        log,
+    ));
     Ok(response)
 }
 
 /// Moves frames between one connection and its device actor until either
-/// side ends it.
+/// side ends it. Whatever protection ends it (too many frames, too big a
+/// frame, a bad one, answers piling up), the charge point gets a close
+/// frame with its code and reason: the actor's close has its own channel,
+/// and is looked at before the frames waiting.
 async fn pump(
     mut session: actix_ws::Session,
     mut stream: actix_ws::AggregatedMessageStream,
-    mut out: mpsc::Receiver<Outbound>,
+    (mut out, mut closing): (mpsc::Receiver<String>, mpsc::Receiver<String>),
     (addr, conn): (Addr<OcppWallbox>, u64),
     mut stopping: tokio::sync::watch::Receiver<bool>,
     log: Logger,
@@ -251,6 +267,9 @@ async fn pump(
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     let mut window = (Instant::now(), 0u32);
+    // Until the actor drops its close sender: then the frames it queued
+    // before are still written, and the end of `out` closes the connection.
+    let mut close_open = true;
     let close = |code: CloseCode, why: &str| {
         Some(CloseReason {
             code,
@@ -259,6 +278,24 @@ async fn pump(
     };
     let (reason, why) = loop {
         tokio::select! {
+            // In this order: a close before the frames it cuts short, and
+            // the answers waiting before more calls are read.
+            biased;
+            _ = stopping.wait_for(|stop| *stop) => {
+                break (close(CloseCode::Away, "chargebrain stops"), "chargebrain stops".to_string());
+            }
+            why = closing.recv(), if close_open => match why {
+                Some(why) => break (close(CloseCode::Policy, &why), why),
+                None => close_open = false,
+            },
+            next = out.recv() => match next {
+                Some(text) => {
+                    if session.text(text).await.is_err() {
+                        break (None, "the connection ended".to_string());
+                    }
+                }
+                None => break (close(CloseCode::Away, "device removed"), "device removed".to_string()),
+            },
             msg = stream.recv() => match msg {
                 None => break (None, "the connection ended".to_string()),
                 Some(Err(actix_ws::ProtocolError::Io(_))) => {
@@ -298,27 +335,17 @@ async fn pump(
                     break (close(CloseCode::Normal, "bye"), "closed by the charge point".to_string());
                 }
             },
-            next = out.recv() => match next {
-                Some(Outbound::Text(text)) => {
-                    if session.text(text).await.is_err() {
-                        break (None, "the connection ended".to_string());
-                    }
-                }
-                Some(Outbound::Close(why)) => break (close(CloseCode::Policy, &why), why),
-                None => break (close(CloseCode::Away, "device removed"), "device removed".to_string()),
-            },
             _ = ping.tick() => {
                 if session.ping(b"").await.is_err() {
                     break (None, "the connection ended".to_string());
                 }
             }
-            _ = stopping.wait_for(|stop| *stop) => {
-                break (close(CloseCode::Away, "chargebrain stops"), "chargebrain stops".to_string());
-            }
         }
     };
     info!(log, "connection closed"; "reason" => &why);
-    let _ = session.close(reason).await;
+    // A charge point that reads nothing cannot hold the close (and its
+    // actor's `Detached`) back.
+    let _ = tokio::time::timeout(CLOSE_WITHIN, session.close(reason)).await;
     addr.do_send(Detached { conn, why });
 }
 

@@ -11,8 +11,7 @@ pub mod profiles;
 pub mod wallbox;
 
 pub use wallbox::{
-    Alive, Attach, Detached, Inbound, OcppWallbox, Outbound, RemoteStart, RemoteStop,
-    ResetChargePoint,
+    Alive, Attach, Detached, Inbound, OcppWallbox, RemoteStart, RemoteStop, ResetChargePoint,
 };
 
 /// The WebSocket subprotocol of OCPP 1.6J.

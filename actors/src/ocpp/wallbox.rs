@@ -46,16 +46,8 @@ pub const SAMPLED_DATA: &str =
     "Current.Import,Voltage,Power.Active.Import,Energy.Active.Import.Register";
 
 /// Frames waiting to be written to one connection; a charge point that
-/// reads none of them is disconnected.
+/// sends faster than it reads them is disconnected when they are full.
 pub const OUTBOUND_QUEUE: usize = 64;
-
-/// What the actor asks the connection to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outbound {
-    Text(String),
-    /// Close the connection, saying why.
-    Close(String),
-}
 
 /// A charge point connected: its frames come as `Inbound` under `conn`, and
 /// what is written to it goes into `out`. A new connection replaces an
@@ -64,7 +56,13 @@ pub enum Outbound {
 #[rtype(result = "()")]
 pub struct Attach {
     pub conn: u64,
-    pub out: mpsc::Sender<Outbound>,
+    /// The text frames to write, at most `OUTBOUND_QUEUE` waiting.
+    pub out: mpsc::Sender<String>,
+    /// Why the connection is closed (a policy violation), outside the
+    /// frames' queue so that it gets out when that queue is full. Dropping
+    /// both senders closes the connection as "going away" once the frames
+    /// queued before are written.
+    pub close: mpsc::Sender<String>,
     /// Where cards are checked (the supervisor).
     pub cards: Recipient<CheckCard>,
     pub peer: String,
@@ -113,7 +111,8 @@ pub struct ResetChargePoint;
 
 struct Link {
     conn: u64,
-    out: mpsc::Sender<Outbound>,
+    out: mpsc::Sender<String>,
+    close: mpsc::Sender<String>,
     cards: Recipient<CheckCard>,
     /// When the last frame (or pong) came.
     heard: Instant,
@@ -194,16 +193,18 @@ impl OcppWallbox {
     }
 
     /// Writes `text` to the connection; a connection that does not take
-    /// it (its queue is full: the charge point reads nothing) is closed.
+    /// it (its queue is full: the charge point sends faster than it reads
+    /// the answers, or reads nothing) is closed.
     fn write(&mut self, text: String) {
         let Some(link) = &self.link else { return };
-        if link.out.try_send(Outbound::Text(text)).is_err() {
-            warn!(
-                self.log,
-                "the charge point reads nothing; closing its connection"
+        if link.out.try_send(text).is_err() {
+            let why = format!(
+                "{OUTBOUND_QUEUE} frames wait to be written: the charge point sends faster than it reads"
             );
-            let _ = link.out.try_send(Outbound::Close("not reading".into()));
-            self.drop_link("the charge point read nothing");
+            warn!(self.log, "closing the connection"; "reason" => &why);
+            // The close has its own channel: it gets out past the full queue.
+            let _ = link.close.try_send(why.clone());
+            self.drop_link(&why);
         }
     }
 
@@ -547,9 +548,8 @@ impl Actor for OcppWallbox {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        if let Some(link) = self.link.take() {
-            let _ = link.out.try_send(Outbound::Close("device removed".into()));
-        }
+        // Its channels dropped, the connection closes as "going away".
+        self.link = None;
     }
 }
 
@@ -558,9 +558,7 @@ impl Handler<Attach> for OcppWallbox {
 
     fn handle(&mut self, a: Attach, ctx: &mut Self::Context) {
         if let Some(old) = self.link.take() {
-            let _ = old
-                .out
-                .try_send(Outbound::Close("replaced by a new connection".into()));
+            let _ = old.close.try_send("replaced by a new connection".into());
         }
         info!(self.log, "charge point connected"; "peer" => &a.peer);
         self.first_connect_by = None;
@@ -568,6 +566,7 @@ impl Handler<Attach> for OcppWallbox {
         self.link = Some(Link {
             conn: a.conn,
             out: a.out,
+            close: a.close,
             cards: a.cards,
             heard: Instant::now(),
             booted: false,
@@ -778,5 +777,74 @@ impl Handler<Shutdown> for OcppWallbox {
 
     fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where cards would be checked; no card is shown in these tests.
+    struct NoCards;
+
+    impl Actor for NoCards {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<CheckCard> for NoCards {
+        type Result = Result<String, String>;
+
+        fn handle(&mut self, _: CheckCard, _: &mut Self::Context) -> Self::Result {
+            Err("no cards here".into())
+        }
+    }
+
+    #[test]
+    fn a_charge_point_that_sends_faster_than_it_reads_gets_its_close_past_the_full_queue() {
+        let settings: DeviceSettings =
+            toml::from_str("dev_id = \"E1\"\ndev_type = \"evse_ocpp\"\naddress = \"CP1\"\n")
+                .expect("settings");
+        let log = Logger::root(slog::Discard, o!());
+        actix::System::new().block_on(async move {
+            let wallbox = OcppWallbox::new(Arc::new(settings), &log).start();
+            let (out, mut written) = mpsc::channel(OUTBOUND_QUEUE);
+            let (close, mut closing) = mpsc::channel(1);
+            wallbox
+                .send(Attach {
+                    conn: 1,
+                    out,
+                    close,
+                    cards: NoCards.start().recipient(),
+                    peer: "test".into(),
+                })
+                .await
+                .expect("attached");
+            // Heartbeats whose answers nobody writes out: the queue fills,
+            // and the one answer too many closes the connection.
+            for n in 0..=OUTBOUND_QUEUE {
+                let call = format!(r#"[2,"h{n}","Heartbeat",{{}}]"#);
+                wallbox
+                    .send(Inbound {
+                        conn: 1,
+                        text: call,
+                    })
+                    .await
+                    .expect("the wallbox answers");
+            }
+            let why = closing
+                .recv()
+                .await
+                .expect("a close, not a dropped channel");
+            assert!(why.contains("faster than it reads"), "{why}");
+            let mut answers = 0;
+            while written.recv().await.is_some() {
+                answers += 1;
+            }
+            assert_eq!(answers, OUTBOUND_QUEUE, "the queue was full");
+            // The link is gone: the wallbox is not connected.
+            let status = wallbox.send(GetStatus).await.expect("status");
+            assert_eq!(status.model, "not connected");
+            assert!(status.com.com_err, "{:?}", status.com);
+        });
     }
 }
