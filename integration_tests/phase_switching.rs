@@ -216,6 +216,77 @@ async fn a_flickering_surplus_switches_at_most_once_per_minimum_interval() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_wallbox_goes_back_to_three_phases_for_the_next_car() {
+    // 3 A of PV per phase: a three-phase car is switched to one phase.
+    let plant = start_plant(3000).await;
+    plant.plug(1, 3, 16_000);
+    let d = Daemon::start(DaemonConfig::new(settings(&plant, &switching()))).await;
+    let mut changes = vec![(Instant::now(), false)];
+    watch(
+        &plant,
+        Duration::from_secs(60),
+        "the car on one phase",
+        &mut changes,
+        |p| p.car_phases(1) == 1 && p.car_currents()[0] >= 6000,
+    )
+    .await;
+    let switched_at = changes[1].0;
+    // The box no longer lets the relay switch with a car plugged in
+    // (8113 bit 8 clear), and the car leaves, the surplus still fitting
+    // one phase only. Empty, the relay goes back to three phases at once
+    // (8087 = 0), inside the minimum interval: with the next car it could
+    // not any more.
+    plant.set_switch_with_car(1, false);
+    plant.unplug(1);
+    watch(
+        &plant,
+        Duration::from_secs(30),
+        "8087 written to 0 (three phases) while empty",
+        &mut changes,
+        |p| !relay_one_phase(p),
+    )
+    .await;
+    assert!(
+        switched_at.elapsed() < Duration::from_secs(INTERVAL_S),
+        "back on three phases only {:?} after the switch to one",
+        switched_at.elapsed()
+    );
+    d.wait_for(Duration::from_secs(10), "relay_phases 3", |i| {
+        e1(i)["relay_phases"] == 3
+    })
+    .await;
+    // The sun comes out and a three-phase car arrives: it draws on three
+    // phases, and the box is not asked to switch while it is there.
+    plant.set_pv([12_000; 3]);
+    plant.plug(1, 3, 16_000);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(plant.car_phases(1) == 3 && plant.car_currents()[0] >= 6000) {
+        if Instant::now() > deadline {
+            let info = d.ok("cmd=get_dev_info").await;
+            panic!(
+                "the next car on three phases: not reached: phases {}, currents {:?}, grid {:?}, {:#}",
+                plant.car_phases(1),
+                plant.car_currents(),
+                plant.grid_ma(),
+                e1(&info)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(plant.car_phases(1), 3);
+    assert_eq!(changes.len(), 3, "three phases, one, three");
+    assert_eq!(
+        plant.relay_events(1).0,
+        1,
+        "switched with a car plugged in only the first time"
+    );
+    let info = d.ok("cmd=get_dev_info").await;
+    assert_eq!(e1(&info)["relay_phases"], 3);
+    assert_eq!(e1(&info)["phase_switches"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sleeping_car_is_woken_once() {
     let plant = start_plant(0).await;
     plant.plug_asleep(1, 3, 16_000);

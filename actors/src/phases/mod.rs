@@ -14,6 +14,10 @@
 //!   ([`UP_HOLD_MS`], or half the minimum interval if that is shorter);
 //! - no switch comes sooner than `min_interval` after the last one (the
 //!   hysteresis band and the hold stop flapping; the interval bounds it);
+//! - `auto` without a car never goes to one phase, and a relay left on one
+//!   phase goes back to three while the wallbox is empty (the pause costs
+//!   no one anything then), so that a three-phase car arriving is not held
+//!   on one phase by a box that cannot switch with a car plugged in;
 //! - a switch pauses the car for `pause` (the wallbox's contactors change
 //!   with the charge pilot off); the allocator does not give it current
 //!   until the pause is over, and then only on the new phases.
@@ -149,6 +153,28 @@ impl Offer {
     };
 }
 
+/// When a wallbox lets its relay be switched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowed {
+    /// Not at all (its relay is not known).
+    Never,
+    /// Only while no car is plugged in (a Power Brain with 8113 bit 8 clear).
+    Empty,
+    /// With a car plugged in too.
+    Always,
+}
+
+impl Allowed {
+    /// Whether the relay may be switched now.
+    fn now(self, car: bool) -> bool {
+        match self {
+            Allowed::Never => false,
+            Allowed::Empty => !car,
+            Allowed::Always => true,
+        }
+    }
+}
+
 /// Why a switchable wallbox is on the phases it is on, for `lb_reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Why {
@@ -198,14 +224,14 @@ pub struct PhaseState {
 }
 
 impl PhaseState {
-    /// The decision at `now`. `allowed`: the wallbox lets the relay be
-    /// switched now; `car`: a car is plugged in (without one a switch needs
+    /// The decision at `now`. `allowed`: when the wallbox lets the relay
+    /// be switched; `car`: a car is plugged in (without one a switch needs
     /// no pause and is not counted against the interval).
     pub fn decide(
         &mut self,
         s: &Settings,
         offer: Offer,
-        allowed: bool,
+        allowed: Allowed,
         car: bool,
         now: u64,
     ) -> Decision {
@@ -220,7 +246,8 @@ impl PhaseState {
                 return Decision {
                     phases: self.phases,
                     switch_to: None,
-                    paused: true,
+                    // A car that arrived during the pause waits the rest of it.
+                    paused: car,
                     why: Some(Why::Switching {
                         to: self.phases,
                         left_s: (until - now).div_ceil(1000),
@@ -232,7 +259,7 @@ impl PhaseState {
         if s.mode == Switching::Off {
             return stay(self.phases, None);
         }
-        if !allowed {
+        if !allowed.now(car) {
             self.up_since = None;
             return stay(self.phases, Some(Why::NotAllowed));
         }
@@ -248,12 +275,19 @@ impl PhaseState {
             }
             return self.start(to, s, car, now);
         }
-        self.auto(s, offer, car, now)
+        self.auto(s, offer, allowed, car, now)
     }
 
-    fn auto(&mut self, s: &Settings, offer: Offer, car: bool, now: u64) -> Decision {
+    fn auto(
+        &mut self,
+        s: &Settings,
+        offer: Offer,
+        allowed: Allowed,
+        car: bool,
+        now: u64,
+    ) -> Decision {
         let ago_ms = self.last_switch.map(|at| now.saturating_sub(at));
-        let interval_over = ago_ms.is_none_or(|ago| ago >= s.min_interval_ms) || !car;
+        let interval_over = ago_ms.is_none_or(|ago| ago >= s.min_interval_ms);
         let blocked = |to| {
             Some(Why::Blocked {
                 to,
@@ -266,6 +300,22 @@ impl PhaseState {
             paused: false,
             why,
         };
+        if !car {
+            // Empty: three phases, whatever the offer, so that the next car
+            // (maybe a three-phase one) does not start on one phase. A box
+            // that cannot switch once a car is plugged in has only this
+            // moment: it switches now, interval or not. Otherwise the
+            // interval holds as always (a car arriving meanwhile follows
+            // the usual rules).
+            self.up_since = None;
+            return match self.phases {
+                Phases::Three => stay(Phases::Three, None),
+                Phases::One if interval_over || allowed == Allowed::Empty => {
+                    self.start(Phases::Three, s, car, now)
+                }
+                Phases::One => stay(Phases::One, blocked(Phases::Three)),
+            };
+        }
         match self.phases {
             Phases::Three => {
                 self.up_since = None;
@@ -295,7 +345,7 @@ impl PhaseState {
                 }
                 let since = *self.up_since.get_or_insert(now);
                 let held = now.saturating_sub(since);
-                if held < s.hold_ms() && car {
+                if held < s.hold_ms() {
                     return stay(
                         Phases::One,
                         Some(Why::UpHold {
@@ -313,15 +363,17 @@ impl PhaseState {
         }
     }
 
-    /// Starts a switch to `to`: with a car, its pause, counted against the
-    /// interval.
+    /// Starts a switch to `to` and its pause (the contactors change). With
+    /// a car, it is paused and the switch counts against the interval;
+    /// without one the pause costs no one anything, and a car that arrives
+    /// during it waits the rest.
     fn start(&mut self, to: Phases, s: &Settings, car: bool, now: u64) -> Decision {
         self.phases = to;
         self.up_since = None;
         self.switches += 1;
+        self.switch_until = Some(now.saturating_add(s.pause_ms));
         if car {
             self.last_switch = Some(now);
-            self.switch_until = Some(now.saturating_add(s.pause_ms));
         }
         Decision {
             phases: to,
@@ -329,7 +381,7 @@ impl PhaseState {
             paused: car,
             why: Some(Why::Switching {
                 to,
-                left_s: if car { s.pause_ms.div_ceil(1000) } else { 0 },
+                left_s: s.pause_ms.div_ceil(1000),
             }),
         }
     }

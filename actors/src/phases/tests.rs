@@ -26,7 +26,13 @@ fn offer(three_ma: i64, one_ma: i64) -> Offer {
 #[test]
 fn off_never_switches() {
     let mut st = PhaseState::default();
-    let d = st.decide(&settings(Switching::Off), offer(0, 10_000), true, true, 0);
+    let d = st.decide(
+        &settings(Switching::Off),
+        offer(0, 10_000),
+        Allowed::Always,
+        true,
+        0,
+    );
     assert_eq!(
         (d.phases, d.switch_to, d.paused),
         (Phases::Three, None, false)
@@ -37,17 +43,17 @@ fn off_never_switches() {
 fn too_little_for_three_phases_switches_to_one_with_a_pause() {
     let s = settings(Switching::Auto);
     let mut st = PhaseState::default();
-    let d = st.decide(&s, offer(3300, 9800), true, true, 0);
+    let d = st.decide(&s, offer(3300, 9800), Allowed::Always, true, 0);
     assert_eq!(d.switch_to, Some(Phases::One));
     assert!(d.paused);
     // The pause holds for its whole length, then the car charges on 1p.
-    let d = st.decide(&s, offer(3300, 9800), true, true, 119 * S);
+    let d = st.decide(&s, offer(3300, 9800), Allowed::Always, true, 119 * S);
     assert_eq!((d.paused, d.switch_to), (true, None));
     assert_eq!(
         d.why.map(|w| w.text()),
         Some("paused: switching to 1p, 1 s left".into())
     );
-    let d = st.decide(&s, offer(3300, 9800), true, true, 120 * S);
+    let d = st.decide(&s, offer(3300, 9800), Allowed::Always, true, 120 * S);
     assert_eq!((d.phases, d.paused), (Phases::One, false));
     assert_eq!(
         d.why.map(|w| w.text()),
@@ -59,28 +65,46 @@ fn too_little_for_three_phases_switches_to_one_with_a_pause() {
 fn back_to_three_phases_only_after_the_margin_held_and_the_interval() {
     let s = settings(Switching::Auto);
     let mut st = PhaseState::default();
-    st.decide(&s, offer(3000, 9000), true, true, 0);
+    st.decide(&s, offer(3000, 9000), Allowed::Always, true, 0);
     // Enough for 3p at once, but the interval (600 s) has not passed.
     let mut t = 130 * S;
-    let d = st.decide(&s, offer(MIN + UP_MARGIN_MA, 21_000), true, true, t);
+    let d = st.decide(
+        &s,
+        offer(MIN + UP_MARGIN_MA, 21_000),
+        Allowed::Always,
+        true,
+        t,
+    );
     assert_eq!(d.why.map(|w| w.code()), Some("phases_3p_hold"));
     t += UP_HOLD_MS;
-    let d = st.decide(&s, offer(MIN + UP_MARGIN_MA, 21_000), true, true, t);
+    let d = st.decide(
+        &s,
+        offer(MIN + UP_MARGIN_MA, 21_000),
+        Allowed::Always,
+        true,
+        t,
+    );
     assert_eq!(d.switch_to, None);
     assert_eq!(
         d.why.map(|w| w.text()),
         Some("3p blocked: switched 4 min ago".into())
     );
     // Within the band (above the minimum, below minimum + margin): stays.
-    let d = st.decide(&s, offer(MIN + 500, 19_500), true, true, 700 * S);
+    let d = st.decide(&s, offer(MIN + 500, 19_500), Allowed::Always, true, 700 * S);
     assert_eq!((d.phases, d.switch_to), (Phases::One, None));
     // The hold starts again after a break.
-    let d = st.decide(&s, offer(MIN + 2000, 24_000), true, true, 701 * S);
+    let d = st.decide(
+        &s,
+        offer(MIN + 2000, 24_000),
+        Allowed::Always,
+        true,
+        701 * S,
+    );
     assert_eq!(d.switch_to, None);
     let d = st.decide(
         &s,
         offer(MIN + 2000, 24_000),
-        true,
+        Allowed::Always,
         true,
         701 * S + UP_HOLD_MS,
     );
@@ -90,14 +114,26 @@ fn back_to_three_phases_only_after_the_margin_held_and_the_interval() {
 #[test]
 fn fixed_settings_switch_at_once_and_not_allowed_holds() {
     let mut st = PhaseState::default();
-    let d = st.decide(&settings(Switching::One), Offer::UNKNOWN, false, true, 0);
+    let d = st.decide(
+        &settings(Switching::One),
+        Offer::UNKNOWN,
+        Allowed::Never,
+        true,
+        0,
+    );
     assert_eq!((d.switch_to, d.why), (None, Some(Why::NotAllowed)));
-    let d = st.decide(&settings(Switching::One), Offer::UNKNOWN, true, true, 0);
+    let d = st.decide(
+        &settings(Switching::One),
+        Offer::UNKNOWN,
+        Allowed::Always,
+        true,
+        0,
+    );
     assert_eq!(d.switch_to, Some(Phases::One));
     let d = st.decide(
         &settings(Switching::Three),
         Offer::UNKNOWN,
-        true,
+        Allowed::Always,
         true,
         200 * S,
     );
@@ -106,11 +142,119 @@ fn fixed_settings_switch_at_once_and_not_allowed_holds() {
 
 #[test]
 fn without_a_car_a_switch_needs_no_pause() {
-    let s = settings(Switching::Auto);
     let mut st = PhaseState::default();
-    let d = st.decide(&s, offer(3000, 9000), true, false, 0);
+    let d = st.decide(
+        &settings(Switching::One),
+        Offer::UNKNOWN,
+        Allowed::Always,
+        false,
+        0,
+    );
     assert_eq!((d.switch_to, d.paused), (Some(Phases::One), false));
     assert_eq!(st.last_switch, None);
+}
+
+/// A wallbox on one phase whose car has just left after a switch at 0 s.
+fn left_on_one_phase(allowed: Allowed) -> PhaseState {
+    let mut st = PhaseState::default();
+    st.decide(
+        &settings(Switching::Auto),
+        offer(3000, 9000),
+        allowed,
+        true,
+        0,
+    );
+    st.decide(
+        &settings(Switching::Auto),
+        offer(3000, 9000),
+        allowed,
+        true,
+        130 * S,
+    );
+    assert_eq!(st.phases, Phases::One);
+    st
+}
+
+#[test]
+fn without_a_car_auto_never_goes_to_one_phase() {
+    let s = settings(Switching::Auto);
+    for allowed in [Allowed::Always, Allowed::Empty] {
+        let mut st = PhaseState::default();
+        // A surplus for one phase only, for an hour: the empty box stays on three.
+        for t in 0..3600 {
+            let d = st.decide(&s, offer(3000, 9000), allowed, false, t * S);
+            assert_eq!((d.phases, d.switch_to), (Phases::Three, None));
+        }
+        assert_eq!(st.switches, 0);
+    }
+}
+
+#[test]
+fn without_a_car_one_phase_goes_back_to_three_after_the_interval() {
+    // The box switches with a car plugged in too: the next car could be
+    // switched up itself, so the interval holds.
+    let s = settings(Switching::Auto);
+    let mut st = left_on_one_phase(Allowed::Always);
+    let d = st.decide(&s, offer(3000, 9000), Allowed::Always, false, 300 * S);
+    assert_eq!((d.phases, d.switch_to), (Phases::One, None));
+    assert_eq!(d.why.map(|w| w.code()), Some("phases_blocked"));
+    let d = st.decide(&s, offer(3000, 9000), Allowed::Always, false, 600 * S);
+    assert_eq!(d.switch_to, Some(Phases::Three));
+    assert!(!d.paused, "no car, no pause");
+}
+
+#[test]
+fn without_a_car_a_box_that_cannot_switch_with_one_goes_to_three_at_once() {
+    // 8113 bit 8 clear: the empty moment is the only chance, so the
+    // interval (600 s, 1 s after the last switch) does not hold it.
+    let s = settings(Switching::Auto);
+    let mut st = left_on_one_phase(Allowed::Always);
+    let d = st.decide(&s, offer(3000, 9000), Allowed::Empty, false, 131 * S);
+    assert_eq!((d.switch_to, d.paused), (Some(Phases::Three), false));
+    // A three-phase car arriving during the pause waits the rest of it,
+    // then starts on three phases and stays there: the box does not switch
+    // with it plugged in.
+    let d = st.decide(&s, offer(3000, 9000), Allowed::Empty, true, 132 * S);
+    assert_eq!((d.phases, d.paused), (Phases::Three, true));
+    assert_eq!(
+        d.why.map(|w| w.text()),
+        Some("paused: switching to 3p, 119 s left".into())
+    );
+    let d = st.decide(&s, offer(3000, 9000), Allowed::Empty, true, 251 * S);
+    assert_eq!(
+        (d.phases, d.switch_to, d.why),
+        (Phases::Three, None, Some(Why::NotAllowed))
+    );
+}
+
+#[test]
+fn with_a_car_the_usual_rules_hold() {
+    // On one phase with a car and too little for three: stays.
+    let s = settings(Switching::Auto);
+    let mut st = left_on_one_phase(Allowed::Always);
+    let d = st.decide(&s, offer(3000, 9000), Allowed::Always, true, 700 * S);
+    assert_eq!((d.phases, d.switch_to), (Phases::One, None));
+    assert_eq!(d.why.map(|w| w.code()), Some("phases_1p_surplus"));
+    // Bit 8 clear with the car there: nothing is switched.
+    let d = st.decide(&s, offer(20_000, 20_000), Allowed::Empty, true, 800 * S);
+    assert_eq!((d.phases, d.why), (Phases::One, Some(Why::NotAllowed)));
+    // A fixed 1p is kept without a car: someone asked for it.
+    let mut st = PhaseState::default();
+    st.decide(
+        &settings(Switching::One),
+        Offer::UNKNOWN,
+        Allowed::Empty,
+        false,
+        0,
+    );
+    let d = st.decide(
+        &settings(Switching::One),
+        Offer::UNKNOWN,
+        Allowed::Empty,
+        false,
+        S,
+    );
+    assert_eq!((d.phases, d.switch_to), (Phases::One, None));
 }
 
 /// A car in `group` on the building phases `phases`, 6 to 16 A.
@@ -214,7 +358,7 @@ proptest! {
         while now < 3_900 * S {
             let (three, one, surplus) = trace[i % trace.len()];
             i += 1;
-            let d = st.decide(&s, Offer { three_ma: three, one_ma: one, by_surplus: surplus }, true, true, now);
+            let d = st.decide(&s, Offer { three_ma: three, one_ma: one, by_surplus: surplus }, Allowed::Always, true, now);
             if d.switch_to.is_some() {
                 switches.push(now);
                 paused_until = now + s.pause_ms;

@@ -22,7 +22,8 @@
 //! A Power Brain switches between one and three phases when its relay
 //! register (8087) is written: a car plugged in gets nothing for
 //! `phase_switch_pause_s` (the charge pilot off, 8086 counting down), then
-//! draws on the wallbox's L1 alone or on its own phases. A car can be
+//! draws on the wallbox's L1 alone or on its own phases (with a car plugged
+//! in only while 8113 bit 8 allows it). A car can be
 //! asleep: it stays in state B, drawing nothing while offered current, until
 //! the charge pilot is switched off for a moment (8086 written).
 
@@ -249,6 +250,9 @@ impl Car {
 
 /// How long a car stays in state B after plugging in before it draws.
 const START_DELAY_MS: u64 = 2000;
+
+/// 8113 bit 8: the relay may be switched with a car plugged in.
+const SWITCH_WITH_CAR: u16 = 1 << 8;
 
 /// What a simulated Power Brain does besides its registers.
 #[derive(Debug, Clone, Default)]
@@ -520,6 +524,21 @@ impl PlantSim {
         }
     }
 
+    /// Sets whether Power Brain `wallbox` lets its relay be switched with
+    /// a car plugged in (8113 bit 8, set in its own web page).
+    pub fn set_switch_with_car(&self, wallbox: usize, allowed: bool) {
+        if let Some(bank) = self.wallbox(wallbox) {
+            let mut regs = bank.lock();
+            let word = regs.read(8113, 1).map_or(0, |v| v[0]);
+            let word = if allowed {
+                word | SWITCH_WITH_CAR
+            } else {
+                word & !SWITCH_WITH_CAR
+            };
+            regs.set_int(8113, i64::from(word));
+        }
+    }
+
     /// How often Power Brain `wallbox` switched its relay with a car
     /// plugged in, and how often a client switched its charge pilot off.
     pub fn relay_events(&self, wallbox: usize) -> (u32, u32) {
@@ -669,13 +688,22 @@ impl PlantSim {
         let pause_ms = s.phase_switch_ms;
         let one_phase = regs.read(8087, 1).is_ok_and(|v| v[0] == 1);
         let written_cp = regs.read(8086, 1).map_or(0, |v| v[0]);
+        let with_car = regs
+            .read(8113, 1)
+            .is_ok_and(|v| v[0] & SWITCH_WITH_CAR != 0);
         let car = s.plugged[w].as_mut();
         let b = &mut s.boxes[w];
         if one_phase != b.one_phase {
-            b.one_phase = one_phase;
-            if car.is_some() {
-                b.switches += 1;
-                b.cp_off_ms = b.cp_off_ms.max(pause_ms);
+            if car.is_some() && !with_car {
+                // Switching with a car plugged in is not allowed (8113 bit
+                // 8 clear): the relay stays, and so does its register.
+                regs.set_int(8087, i64::from(b.one_phase));
+            } else {
+                b.one_phase = one_phase;
+                if car.is_some() {
+                    b.switches += 1;
+                    b.cp_off_ms = b.cp_off_ms.max(pause_ms);
+                }
             }
         }
         let mut car = car;

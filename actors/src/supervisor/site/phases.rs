@@ -10,7 +10,7 @@ use super::{Command, Now, Site, Tracked};
 use crate::alloc::{Allocation, EvseInput, SiteInput};
 use crate::drivers::{EvseState, Reading, Relay};
 use crate::phases::wake::Wake;
-use crate::phases::{Headroom, Offer, PhaseState, Phases, Settings, Switching, Why};
+use crate::phases::{Allowed, Headroom, Offer, PhaseState, Phases, Settings, Switching, Why};
 
 /// What a wallbox's 1p/3p switching keeps between cycles.
 #[derive(Debug, Clone, Default)]
@@ -116,7 +116,11 @@ impl Site {
                 min_interval_ms: t.settings.phase_switch_min_interval_s.saturating_mul(1000),
                 min_ma: t.settings.min_charging_cur,
             };
-            let allowed = relay.is_some_and(|r| r.switch_allowed || !car);
+            let allowed = match relay {
+                None => Allowed::Never,
+                Some(r) if r.switch_allowed => Allowed::Always,
+                Some(_) => Allowed::Empty,
+            };
             let offer = sw.offer.unwrap_or(Offer::UNKNOWN);
             let d = sw.state.decide(&settings, offer, allowed, car, now.mono_ms);
             if let Some(to) = d.switch_to {
