@@ -44,12 +44,42 @@ impl Site {
                 .dev_id
                 .cmp(&self.devices[*b].settings.dev_id)
         });
-        let evse_inputs: Vec<_> = plan.inputs.iter().map(|(_, e)| e.clone()).collect();
-        let floors: Vec<PerPhase> = plan
+        let mut evse_inputs: Vec<_> = plan.inputs.iter().map(|(_, e)| e.clone()).collect();
+        let mut floors: Vec<PerPhase> = plan
             .inputs
             .iter()
-            .map(|(i, _)| self.devices[*i].uncertain_floor())
+            .map(|(i, _)| self.devices[*i].drawn_floor)
             .collect();
+        // A car stopped this cycle (paused for its relay to switch, by a
+        // rule, by an override) still draws what it drew until it follows:
+        // on a phase it may or may not be on, the house load was computed
+        // with that draw taken off, so it is held back there as an
+        // uncontrolled draw, as for a car the allocation lowers.
+        let asked: Vec<bool> = {
+            let mut asked = vec![false; self.devices.len()];
+            for (i, _) in &plan.inputs {
+                asked[*i] = true;
+            }
+            asked
+        };
+        for (i, t) in self.devices.iter_mut().enumerate() {
+            if asked[i] || !t.settings.dev_type.is_wallbox() || t.drawn_floor == [0; 3] {
+                continue;
+            }
+            t.view.wiring.held_ma = t.drawn_floor;
+            for (p, &held) in t.drawn_floor.iter().enumerate().filter(|(_, f)| **f > 0) {
+                evse_inputs.push(EvseInput {
+                    group: t.settings.group,
+                    prio: t.settings.prio,
+                    turn: u64::MAX,
+                    phases: 1 << p,
+                    min_ma: 0,
+                    max_ma: held,
+                    uncontrolled: true,
+                });
+                floors.push([0; 3]);
+            }
+        }
         let results =
             allocate_with_floors(&site_input, &evse_inputs, &floors).unwrap_or_else(|_| {
                 // Settings validation rules out unknown groups; should one slip
@@ -82,6 +112,8 @@ impl Site {
                 turn.settle(result.target_ma, now.mono_ms, pause_ms);
             }
         }
+        let mut results = results;
+        results.truncate(plan.inputs.len());
         results
     }
 

@@ -45,6 +45,7 @@ impl Site {
             let phases = t.phase_mask();
             let draw = t.draw(now.mono_ms, params.evse_fault_after_s * 1000);
             t.drawn = draw;
+            t.drawn_floor = t.uncertain_floor(phases);
             let draw_building = t.building_draw(draw);
             for p in 0..3 {
                 evse_ma[p] = evse_ma[p].saturating_add(draw_building[p]);

@@ -115,6 +115,9 @@ struct Tracked {
     seen_phases: u8,
     /// What it draws this cycle, per wallbox phase (set by the cars step).
     drawn: PerPhase,
+    /// What it is counted as drawing at the least on the building phases
+    /// it may or may not be on (set by the cars step, with `drawn`).
+    drawn_floor: PerPhase,
     last_set: i64,
     view: EvseView,
     /// The car plugged in now: who authorised it, overrides, transaction.
@@ -161,6 +164,7 @@ impl Tracked {
             turn: None,
             seen_phases: 0,
             drawn: [0; 3],
+            drawn_floor: [0; 3],
             last_set: -1,
             view: EvseView::default(),
             session: None,

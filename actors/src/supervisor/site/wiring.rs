@@ -204,9 +204,10 @@ impl Tracked {
     /// What it is counted as drawing at the least this cycle, on each
     /// building phase it may or may not be on (some rotation counted puts
     /// it there, another does not): what it draws there as counted. On the
-    /// phases it surely draws on, and those it is not on, 0.
-    pub(super) fn uncertain_floor(&self) -> PerPhase {
-        let phases = self.car_phases();
+    /// phases it surely draws on, and those it is not on, 0. `phases` are
+    /// the wallbox phases its draw was counted on (the cars step's): a
+    /// relay told to switch in this cycle's phase step still draws there.
+    pub(super) fn uncertain_floor(&self, phases: u8) -> PerPhase {
         let surely = each(self.rotations).fold(0b111, |m, r| m & r.to_building(phases));
         let maybe = self.building_phases(phases) & !surely;
         let draw = self.building_draw(self.drawn);
