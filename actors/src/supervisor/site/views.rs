@@ -246,17 +246,20 @@ impl Site {
             t.view.phase_switches = t.phases.state.switches;
             t.view.woken = t.phases.wake.woken_at.is_some();
             // What the allocator or a rule says is true but tells less
-            // than why the car is on one phase, or waits for a switch.
+            // than why the car is on one phase, or waits for a switch;
+            // except where the allocator gives it nothing: then why it
+            // waits (its minimum does not fit, another car's turn) is what
+            // there is to tell, and a car of its priority gives way to it.
             let phase_why = t.phases.why.filter(|w| {
                 !matches!(w, Why::Fixed(_) | Why::NotAllowed) && mode != Switching::Off
             });
             if let Some(why) = phase_why {
-                if matches!(
-                    t.view.lb_reason,
-                    LbReason::Alloc(_)
-                        | LbReason::ChargingRule { .. }
-                        | LbReason::ChargingRuleStop { .. }
-                ) {
+                let replaced = match &t.view.lb_reason {
+                    LbReason::Alloc(_) => !t.view.lb_reason.is_pause(),
+                    LbReason::ChargingRule { .. } | LbReason::ChargingRuleStop { .. } => true,
+                    _ => false,
+                };
+                if replaced {
                     t.view.lb_reason = LbReason::Phases(why);
                 }
             }
