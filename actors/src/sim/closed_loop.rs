@@ -494,7 +494,9 @@ impl PlantSim {
     /// Plugs a car into wallbox `wallbox` (1-based) now.
     pub fn plug(&self, wallbox: usize, phases: u8, max_current_ma: i64) {
         let mut s = self.state();
-        if let Some(slot) = s.plugged.get_mut(wallbox.wrapping_sub(1)) {
+        let w = wallbox.wrapping_sub(1);
+        self.settle_relay(&mut s, w);
+        if let Some(slot) = s.plugged.get_mut(w) {
             *slot = Some(Car::new(CarSettings {
                 wallbox,
                 phases,
@@ -504,6 +506,21 @@ impl PlantSim {
                 asleep: false,
             }));
         }
+    }
+
+    /// Power Brain `w` (0-based) without a car: a relay write (8087) it
+    /// got since its last step has taken effect, as a box switches when it
+    /// is written, not at the plant's next step. Called before a car
+    /// arrives, which would otherwise find the write still to do and (with
+    /// 8113 bit 8 clear) have it refused.
+    fn settle_relay(&self, s: &mut State, w: usize) {
+        let (Some(bank), Some(b)) = (self.wallboxes.get(w), s.boxes.get_mut(w)) else {
+            return;
+        };
+        if s.plugged.get(w).is_some_and(Option::is_some) {
+            return;
+        }
+        b.one_phase = bank.lock().read(8087, 1).is_ok_and(|v| v[0] == 1);
     }
 
     /// Plugs in a car that is asleep: it draws nothing until woken.
@@ -613,6 +630,7 @@ impl PlantSim {
             let slot = car.wallbox - 1;
             if !*arrived && now_s >= car.arrive_s {
                 *arrived = true;
+                self.settle_relay(&mut s, slot);
                 s.plugged[slot] = Some(Car::new(car.clone()));
             }
             let gone = car.leave_s != 0 && now_s >= car.leave_s;
@@ -891,6 +909,36 @@ mod tests {
             settings("ocpp_wallboxes = 2\n").ocpp_ids(),
             ["ocpp1", "ocpp2"]
         );
+    }
+
+    #[tokio::test]
+    async fn a_relay_written_while_empty_has_switched_when_the_next_car_arrives() {
+        let plant = PlantSim::start_stepped(&settings("grid_meter = true\n"))
+            .await
+            .expect("plant starts");
+        let bank = plant.wallbox(1).expect("wallbox 1").clone();
+        // Empty, on one phase; the box lets its relay switch only without a
+        // car (8113 bit 8 clear).
+        bank.lock().set_int(8087, 1);
+        plant.step(100);
+        plant.set_switch_with_car(1, false);
+        // Written back to three phases while empty, and a three-phase car
+        // plugged in before the plant's next step: it draws on three.
+        bank.lock().set_int(8087, 0);
+        plant.plug(1, 3, 16_000);
+        for _ in 0..30 {
+            plant.step(100);
+        }
+        assert_eq!(plant.car_phases(1), 3);
+        assert_eq!(bank.lock().read(8087, 1).ok().map(|v| v[0]), Some(0));
+        assert_eq!(plant.car_currents(), vec![16_000]);
+        assert_eq!(plant.relay_events(1), (0, 0), "no switch with the car");
+        // With the car, a write to one phase is refused, and its register
+        // shows the relay where it stays.
+        bank.lock().set_int(8087, 1);
+        plant.step(100);
+        assert_eq!(plant.car_phases(1), 3);
+        assert_eq!(bank.lock().read(8087, 1).ok().map(|v| v[0]), Some(0));
     }
 
     #[test]
