@@ -7,132 +7,24 @@
 //! and, for comparison, `off`. Prints the switches and where the car's
 //! energy came from (BENCHMARKS.md quotes it).
 
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
-use actix::{Actor, Addr, SyncArbiter};
-use actors::config::{DeviceSettings, SiteParams, State};
-use actors::drivers::evse_powerbrain::control_words;
-use actors::plant::{LocalPorts, Plant};
-use actors::sim::closed_loop::{PlantSim, SimulationSettings};
-use actors::store::Store;
-use actors::supervisor::{Clock, CycleNow, ManualClock, Supervisor};
+use common::{start_day, Day, HOUSE_MA, VOLTS};
 use jiff::civil::{date, DateTime};
-use slog::{o, Logger};
 
-const VOLTS: i64 = 230;
-/// What the house draws on each phase all day, mA.
-const HOUSE_MA: i64 = 1500;
 /// The switch pause and the minimum interval, s (a Power Brain's and the default).
 const PAUSE_S: u64 = 120;
 const INTERVAL_S: u64 = 600;
 const STEP_MS: u64 = 10_000;
 
-struct Day {
-    plant: PlantSim,
-    clock: ManualClock,
-    supervisor: Addr<Supervisor>,
-    _storage: tempfile::TempDir,
-}
-
-fn device(toml_text: &str) -> DeviceSettings {
-    toml::from_str(toml_text).expect("test device settings")
-}
-
-async fn start_day(switching: &str, start: DateTime) -> Day {
-    let plant = PlantSim::start_stepped(&SimulationSettings {
-        enabled: true,
-        base_port: 0,
-        wallboxes: 1,
-        grid_meter: true,
-        house_load_ma: [HOUSE_MA; 3],
-        phase_switch_pause_s: PAUSE_S,
-        ..SimulationSettings::default()
-    })
-    .await
-    .expect("plant starts");
-    plant.plug(1, 3, 16_000);
-    let devices: Vec<std::sync::Arc<_>> = vec![
-        device(&format!(
-            "dev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"evse\"\nid = 1\n\
-             max_charging_cur = 16000\ncharging_rules = [{{ mode = 5, udur = 300 }}]\n\
-             phase_switching = \"{switching}\"\nphase_switch_pause_s = {PAUSE_S}\n\
-             phase_switch_min_interval_s = {INTERVAL_S}\n"
-        )),
-        device(
-            "dev_id = \"M1\"\ndev_type = \"meter_sdm630\"\naddress = \"grid\"\nid = 1\nrole = 3\n",
-        ),
-    ]
-    .into_iter()
-    .map(std::sync::Arc::new)
-    .collect();
-    let log = Logger::root(slog::Discard, o!());
-    let live = Plant::start(
-        &devices,
-        &LocalPorts(plant.addresses.clone()),
-        Duration::from_secs(1),
-        &log,
-    )
-    .expect("devices start");
-    let state = State {
-        params: SiteParams {
-            max_total_current: 32_000.into(),
-            ..SiteParams::default()
-        },
-        devices,
-        version: actors::config::STATE_VERSION,
-        title: "phase day".into(),
-        desc: String::new(),
-        admin_hash: None,
-        license: actors::config::License::default(),
-        users: Vec::new(),
-        open_transactions: Vec::new(),
-        soft_meters: std::collections::BTreeMap::new(),
-        serialno: String::new(),
-        cm_vars: std::collections::BTreeMap::new(),
-        mqtt: None,
-        learnt_rotations: std::collections::BTreeMap::new(),
-    };
-    let storage = tempfile::tempdir().expect("temp dir");
-    let path = storage.path().join("state.json");
-    let stored = state.clone();
-    let store = SyncArbiter::start(1, move || Store::new(path.clone(), stored.clone()));
-    let (published, _) = tokio::sync::watch::channel(Arc::new(live.clone()));
-    let clock = ManualClock::starting_at(start);
-    let supervisor = Supervisor::new(state, live, published, store, &log)
-        .with_clock(Clock::Manual(clock.clone()))
-        .start();
-    let day = Day {
-        plant,
-        clock,
-        supervisor,
-        _storage: storage,
-    };
-    day.cycle().await;
-    day
-}
-
-impl Day {
-    /// One cycle, and its decision in the wallbox's registers.
-    async fn cycle(&self) {
-        let snapshot = self
-            .supervisor
-            .send(CycleNow)
-            .await
-            .expect("supervisor runs");
-        let decided = snapshot.evses[0].as_ref().map_or(0, |e| e.lb_current);
-        let words = control_words(decided, decided > 0).map(|(_, word)| word);
-        let bank = self.plant.wallbox(1).expect("wallbox 1");
-        for _ in 0..1000 {
-            if bank.lock().read(8093, 2).is_ok_and(|w| w == words) {
-                // The relay write follows the current's in the same exchange.
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        panic!("the wallbox was not set to {decided} mA within a second");
-    }
+/// The day's wallbox, switching 1p/3p as `switching` says.
+async fn start_phase_day(switching: &str, start: DateTime) -> Day {
+    let wallbox = format!(
+        "max_charging_cur = 16000\ncharging_rules = [{{ mode = 5, udur = 300 }}]\n\
+         phase_switching = \"{switching}\"\nphase_switch_pause_s = {PAUSE_S}\n\
+         phase_switch_min_interval_s = {INTERVAL_S}\n"
+    );
+    start_day("phase day", &wallbox, PAUSE_S, start).await
 }
 
 /// Clear-sky PV per phase: a sine from 06:00 to 20:00, 14.5 A at 13:00.
@@ -170,7 +62,7 @@ struct Outcome {
 }
 
 async fn run(switching: &str) -> Outcome {
-    let day = start_day(switching, date(2026, 6, 22).at(5, 0, 0, 0)).await;
+    let day = start_phase_day(switching, date(2026, 6, 22).at(5, 0, 0, 0)).await;
     let step_h = STEP_MS as f64 / 3_600_000.0;
     let (mut charged, mut from_pv, mut from_grid) = (0.0, 0.0, 0.0);
     let mut switch_times = Vec::new();

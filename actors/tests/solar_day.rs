@@ -3,22 +3,12 @@
 //! (a Power Brain wallbox with a car, an SDM630 grid meter, a house and
 //! PV), on a clock the test moves forward one cycle at a time.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
-use actix::{Actor, Addr, SyncArbiter};
-use actors::config::{DeviceSettings, SiteParams, State};
-use actors::drivers::evse_powerbrain::control_words;
-use actors::plant::{LocalPorts, Plant};
-use actors::sim::closed_loop::{PlantSim, SimulationSettings};
-use actors::store::Store;
-use actors::supervisor::{Clock, CycleNow, ManualClock, SoftMeter, Supervisor};
+use actors::supervisor::SoftMeter;
+use common::{start_day, Day, HOUSE_MA, VOLTS};
 use jiff::civil::{date, DateTime};
-use slog::{o, Logger};
 
-const VOLTS: i64 = 230;
-/// What the house draws on each phase all day, mA.
-const HOUSE_MA: i64 = 1500;
 /// The car's least current, mA.
 const MIN_MA: i64 = 6000;
 
@@ -34,113 +24,15 @@ struct Moment {
     grid_w: i64,
 }
 
-struct Day {
-    plant: PlantSim,
-    clock: ManualClock,
-    supervisor: Addr<Supervisor>,
-    _storage: tempfile::TempDir,
-}
-
-fn device(toml_text: &str) -> DeviceSettings {
-    toml::from_str(toml_text).expect("test device settings")
-}
-
-/// The plant with one three-phase car plugged in, and the daemon's actors
-/// on a manual clock that starts at `start`.
-async fn start_day(rules: &str, start: DateTime) -> Day {
-    let plant = PlantSim::start_stepped(&SimulationSettings {
-        enabled: true,
-        base_port: 0,
-        wallboxes: 1,
-        grid_meter: true,
-        house_load_ma: [HOUSE_MA; 3],
-        ..SimulationSettings::default()
-    })
-    .await
-    .expect("plant starts");
-    plant.plug(1, 3, 16_000);
-    let devices: Vec<std::sync::Arc<_>> = vec![
-        device(&format!(
-            "dev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"evse\"\nid = 1\n\
-             min_charging_cur = {MIN_MA}\nmax_charging_cur = 16000\ncharging_rules = {rules}\n"
-        )),
-        device(
-            "dev_id = \"M1\"\ndev_type = \"meter_sdm630\"\naddress = \"grid\"\nid = 1\nrole = 3\n",
-        ),
-    ]
-    .into_iter()
-    .map(std::sync::Arc::new)
-    .collect();
-    let log = Logger::root(slog::Discard, o!());
-    let live = Plant::start(
-        &devices,
-        &LocalPorts(plant.addresses.clone()),
-        Duration::from_secs(1),
-        &log,
-    )
-    .expect("devices start");
-    let state = State {
-        params: SiteParams {
-            max_total_current: 32_000.into(),
-            ..SiteParams::default()
-        },
-        devices,
-        version: actors::config::STATE_VERSION,
-        title: "solar day".into(),
-        desc: String::new(),
-        admin_hash: None,
-        license: actors::config::License::default(),
-        users: Vec::new(),
-        open_transactions: Vec::new(),
-        soft_meters: std::collections::BTreeMap::new(),
-        serialno: String::new(),
-        learnt_rotations: std::collections::BTreeMap::new(),
-        cm_vars: std::collections::BTreeMap::new(),
-        mqtt: None,
-    };
-    let storage = tempfile::tempdir().expect("temp dir");
-    let path = storage.path().join("state.json");
-    let stored = state.clone();
-    let store = SyncArbiter::start(1, move || Store::new(path.clone(), stored.clone()));
-    let (published, _) = tokio::sync::watch::channel(Arc::new(live.clone()));
-    let clock = ManualClock::starting_at(start);
-    let supervisor = Supervisor::new(state, live, published, store, &log)
-        .with_clock(Clock::Manual(clock.clone()))
-        .start();
-    let day = Day {
-        plant,
-        clock,
-        supervisor,
-        _storage: storage,
-    };
-    // A first decision before the car can draw what the wallbox offers by
-    // default.
-    day.cycle().await;
-    day
+/// The day's wallbox: a car's minimum of `MIN_MA`, under `rules`.
+async fn start_solar_day(rules: &str, start: DateTime) -> Day {
+    let wallbox = format!(
+        "min_charging_cur = {MIN_MA}\nmax_charging_cur = 16000\ncharging_rules = {rules}\n"
+    );
+    start_day("solar day", &wallbox, 120, start).await
 }
 
 impl Day {
-    /// Runs one cycle and waits until its decision is in the wallbox's
-    /// registers (the write follows the decision), as it would be well
-    /// within a real cycle.
-    async fn cycle(&self) {
-        let snapshot = self
-            .supervisor
-            .send(CycleNow)
-            .await
-            .expect("supervisor runs");
-        let decided = snapshot.evses[0].as_ref().map_or(0, |e| e.lb_current);
-        let words = control_words(decided, decided > 0).map(|(_, word)| word);
-        let bank = self.plant.wallbox(1).expect("wallbox 1");
-        for _ in 0..1000 {
-            if bank.lock().read(8093, 2).is_ok_and(|w| w == words) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        panic!("the wallbox was not set to {decided} mA within a second");
-    }
-
     /// Moves the plant and the clock on by `step_ms` with `pv_ma` per
     /// phase, lets the daemon run one cycle, and reports the moment.
     async fn step(&self, step_ms: u64, pv_ma: i64) -> Moment {
@@ -189,7 +81,7 @@ const UDUR_S: i64 = 300;
 #[actix::test]
 async fn a_sunny_day_charges_from_the_surplus_only() {
     let surplus_rule = format!("[{{ mode = 5, udur = {UDUR_S} }}]");
-    let day = start_day(&surplus_rule, date(2026, 6, 22).at(5, 0, 0, 0)).await;
+    let day = start_solar_day(&surplus_rule, date(2026, 6, 22).at(5, 0, 0, 0)).await;
     let mut moments = Vec::new();
     while day.clock.datetime() < date(2026, 6, 22).at(21, 0, 0, 0) {
         let next = day.clock.datetime() + jiff::Span::new().milliseconds(DAY_STEP_MS as i64);
@@ -299,7 +191,7 @@ async fn a_sunny_day_charges_from_the_surplus_only() {
 async fn a_night_rule_charges_from_22_to_6_only() {
     let night = "[{ time = 1320, dur = 480, current = 16000 }]";
     // From Monday noon to Tuesday noon, one cycle a minute.
-    let day = start_day(night, date(2026, 6, 22).at(12, 0, 0, 0)).await;
+    let day = start_solar_day(night, date(2026, 6, 22).at(12, 0, 0, 0)).await;
     let mut moments = Vec::new();
     while day.clock.datetime() < date(2026, 6, 23).at(12, 0, 0, 0) {
         moments.push(day.step(60_000, 0).await);
@@ -323,7 +215,7 @@ async fn a_wallbox_without_a_meter_counts_what_it_is_offered_on_its_soft_meter()
     // The Power Brain says it has no meter (register 8112): the soft meter
     // integrates the current it offers while the car charges, 16 A on three
     // phases at 230 V, on the manual clock.
-    let day = start_day("[]", date(2026, 6, 21).at(12, 0, 0, 0)).await;
+    let day = start_solar_day("[]", date(2026, 6, 21).at(12, 0, 0, 0)).await;
     if let Some(bank) = day.plant.wallbox(1) {
         bank.lock().set_words(8112, &[0]);
     }
