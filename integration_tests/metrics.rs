@@ -252,6 +252,26 @@ async fn metrics_pass_promtool_and_agree_with_get_dev_info() {
     assert!(value(&s, "chargebrain_cycle_duration_seconds_count") >= 1.0);
     assert!(value(&s, "chargebrain_cycles_total") >= 1.0);
     assert!(value(&s, "chargebrain_decision_duration_seconds_count") >= 1.0);
+    // Each step of the cycle, timed on its own.
+    for step in [
+        "poll",
+        "record",
+        "budget",
+        "limits",
+        "allocation",
+        "views",
+        "snapshot",
+        "history",
+    ] {
+        let count = value(
+            &s,
+            &series(
+                "chargebrain_cycle_step_duration_seconds_count",
+                &format!("step=\"{step}\""),
+            ),
+        );
+        assert!(count >= 1.0, "step {step}: {count}");
+    }
     for dev_id in ["E1", "E2", "M1", "M2", "M3"] {
         let count = value(
             &s,
@@ -295,6 +315,7 @@ async fn metrics_pass_promtool_and_agree_with_get_dev_info() {
             "chargebrain_wallbox_energy_joules",
             "chargebrain_meter_current_amperes",
             "chargebrain_cycle_duration_seconds",
+            "chargebrain_cycle_step_duration_seconds",
             "chargebrain_modbus_request_duration_seconds",
         ] {
             assert!(

@@ -25,7 +25,37 @@ pub struct ModbusErrorLabels {
     pub error: &'static str,
 }
 
+/// A step of the cycle (see `CycleSteps`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StepLabel {
+    pub step: &'static str,
+}
+
 type NewHistogram = fn() -> Histogram;
+
+/// How long each step of the cycle took, by step: `poll` (waiting for the
+/// devices' answers), `record` (checking and recording them), `budget`
+/// (meters to the site's budget), `limits` (cars, phases, each wallbox's
+/// limits), `allocation`, `views` (commands and what the API shows),
+/// `snapshot` (statuses joined, commands sent, the snapshot published),
+/// `history`. Every decision counts its steps (also one after a push or a
+/// change); `poll`, `record` and `history` only the timer's cycles.
+#[derive(Debug)]
+pub struct CycleSteps(Family<StepLabel, Histogram, NewHistogram>);
+
+impl Default for CycleSteps {
+    fn default() -> Self {
+        CycleSteps(Family::new_with_constructor(step_histogram))
+    }
+}
+
+impl CycleSteps {
+    pub fn observe(&self, step: &'static str, took: Duration) {
+        self.0
+            .get_or_create(&StepLabel { step })
+            .observe(took.as_secs_f64());
+    }
+}
 
 /// Buckets for a cycle: it waits up to three quarters of a period (up to a
 /// minute) for the devices.
@@ -38,6 +68,12 @@ fn cycle_histogram() -> Histogram {
 /// Buckets for the pure decision: 10 µs to about 0.3 s.
 fn decision_histogram() -> Histogram {
     Histogram::new(exponential_buckets(1e-5, 4.0, 8))
+}
+
+/// Buckets for a step of the cycle: 10 µs to about 2.6 s (the poll
+/// waits up to three quarters of a period).
+fn step_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1e-5, 4.0, 10))
 }
 
 /// Buckets for one Modbus request: 1 ms to about 4 s, then the timeout's range.
@@ -53,6 +89,8 @@ pub struct Metrics {
     pub cycle_overruns: Counter,
     /// How long the pure decision (rules, budget, allocation) took.
     pub decision_duration: Histogram,
+    /// Each step of the cycle.
+    pub cycle_steps: CycleSteps,
     /// A wallbox's car was paused (counted when a pause begins).
     pub wallbox_pauses: Family<DeviceLabel, Counter>,
     /// One Modbus request, from being issued to its answer (including any
@@ -68,6 +106,7 @@ impl Default for Metrics {
             cycle_duration: cycle_histogram(),
             cycle_overruns: Counter::default(),
             decision_duration: decision_histogram(),
+            cycle_steps: CycleSteps::default(),
             wallbox_pauses: Family::default(),
             modbus_duration: Family::new_with_constructor(modbus_histogram),
             modbus_errors: Family::default(),
@@ -93,6 +132,11 @@ impl Metrics {
             "chargebrain_decision_duration_seconds",
             "Time the decision took: charging rules, site budget and allocation (every decision, also those after a push or a change)",
             self.decision_duration.clone(),
+        );
+        registry.register(
+            "chargebrain_cycle_step_duration_seconds",
+            "Time each step of the cycle took: poll (waiting for the devices), record (checking their readings), budget, limits, allocation, views, snapshot, history",
+            self.cycle_steps.0.clone(),
         );
         registry.register(
             "chargebrain_wallbox_pauses",

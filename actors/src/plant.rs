@@ -208,7 +208,9 @@ pub fn same_box(a: &DeviceSettings, b: &DeviceSettings) -> bool {
 /// start more.
 #[derive(Debug, Clone)]
 pub struct Plant {
-    devices: Vec<DeviceHandle>,
+    /// Shared, so that a copy of the plant (the one published to the API
+    /// after every change) costs a pointer per device.
+    devices: Vec<Arc<DeviceHandle>>,
     buses: HashMap<Endpoint, Addr<Bus>>,
     local: LocalPorts,
     timeout: Duration,
@@ -236,7 +238,7 @@ impl Plant {
         };
         for settings in devices {
             let handle = plant.spawn(settings)?;
-            plant.devices.push(handle);
+            plant.devices.push(Arc::new(handle));
         }
         Ok(plant)
     }
@@ -330,14 +332,15 @@ impl Plant {
                     let mut kept = self.devices[i].clone();
                     // A device the change did not touch is the same allocation.
                     if !Arc::ptr_eq(&kept.settings, settings) && *kept.settings != **settings {
-                        kept.settings = settings.clone();
-                        kept.update(kept.settings.clone());
+                        let handle = Arc::make_mut(&mut kept);
+                        handle.settings = settings.clone();
+                        handle.update(settings.clone());
                     }
                     kept_actor[i] = true;
                     next.push(kept);
                 }
                 _ => {
-                    next.push(self.spawn(settings)?);
+                    next.push(Arc::new(self.spawn(settings)?));
                     started.push(settings.dev_id.clone());
                 }
             }
@@ -362,7 +365,7 @@ impl Plant {
         Ok(started)
     }
 
-    pub fn devices(&self) -> &[DeviceHandle] {
+    pub fn devices(&self) -> &[Arc<DeviceHandle>] {
         &self.devices
     }
 
@@ -377,18 +380,22 @@ impl Plant {
         self.devices
             .iter()
             .find(|d| d.settings.dev_type.is_ocpp() && d.settings.address.trim() == id)
+            .map(Arc::as_ref)
     }
 
     /// The device named `name`: its alias or dev_id, case-insensitive.
     pub fn find(&self, name: &str) -> Option<&DeviceHandle> {
         let name = name.trim();
-        self.devices.iter().find(|d| {
-            d.settings.dev_id.eq_ignore_ascii_case(name)
-                || d.settings
-                    .alias
-                    .as_deref()
-                    .is_some_and(|a| a.eq_ignore_ascii_case(name))
-        })
+        self.devices
+            .iter()
+            .find(|d| {
+                d.settings.dev_id.eq_ignore_ascii_case(name)
+                    || d.settings
+                        .alias
+                        .as_deref()
+                        .is_some_and(|a| a.eq_ignore_ascii_case(name))
+            })
+            .map(Arc::as_ref)
     }
 }
 

@@ -307,7 +307,7 @@ fn device<'a>(
 ) -> Device<'a> {
     let status: Option<&DeviceStatus> = at
         .and_then(|i| snapshot.devices.get(i))
-        .and_then(|(_, status)| status.as_ref());
+        .and_then(|(_, status)| status.as_deref());
     let kind = if s.dev_type.is_group() {
         Kind::Group {
             max_charging_cur: &s.max_charging_cur,

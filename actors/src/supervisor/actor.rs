@@ -3,12 +3,15 @@
 //! how a new configuration is written and put into force. Its message
 //! handlers are in `handlers.rs`.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use futures_util::stream::FuturesUnordered;
 use slog::{debug, info, o, warn, Logger};
 use tokio::sync::watch;
 
@@ -19,6 +22,7 @@ use super::site::{Now, Site, Snapshot};
 use crate::charging_log::Transaction;
 use crate::config::{self, Change, DeviceSettings, State};
 use crate::devices::{Apply, DeviceStatus, GetStatus, Poll, Refused};
+use crate::drivers::Reading;
 use crate::history::{self, History};
 use crate::metrics::{DeviceLabel, Metrics};
 use crate::plant::{DeviceHandle, Plant};
@@ -30,7 +34,8 @@ pub(super) struct Supervised {
     pub(super) dev_id: String,
     pub(super) poll: Option<Recipient<Poll>>,
     pub(super) status: Option<Recipient<GetStatus>>,
-    pub(super) last_status: Option<DeviceStatus>,
+    /// Shared with the snapshots (a snapshot copies a pointer per device).
+    pub(super) last_status: Option<Arc<DeviceStatus>>,
     pub(super) apply: Option<Recipient<Apply>>,
     pub(super) refuse: Option<Recipient<Refused>>,
     pub(super) http_input: bool,
@@ -69,7 +74,64 @@ pub struct Supervisor {
     pub(super) stall_after: Option<u64>,
     /// Cycles skipped because the one before was still running.
     pub(super) overruns: Overruns,
+    /// The supervisor's time recording this cycle's readings, so far.
+    pub(super) recording: Duration,
     pub(super) log: Logger,
+}
+
+/// The polls of one cycle not answered yet: the cycle decides when none is
+/// left, or at its deadline.
+struct Outstanding {
+    left: Cell<usize>,
+    all_in: tokio::sync::Notify,
+}
+
+impl Outstanding {
+    fn new(polls: usize) -> Rc<Self> {
+        Rc::new(Outstanding {
+            left: Cell::new(polls),
+            all_in: tokio::sync::Notify::new(),
+        })
+    }
+
+    fn one_done(&self) {
+        let left = self.left.get().saturating_sub(1);
+        self.left.set(left);
+        if left == 0 {
+            self.all_in.notify_one();
+        }
+    }
+
+    async fn all_answered(&self) {
+        while self.left.get() > 0 {
+            self.all_in.notified().await;
+        }
+    }
+}
+
+/// One device's answer to a poll: its index, the reading, its status.
+type Answer = (usize, Result<Reading, DeviceError>, Option<DeviceStatus>);
+
+/// Polls one device, then asks its status (which the poll just updated).
+/// A plain future, not the actor's: the cycle runs all of them in one
+/// `FuturesUnordered`, which wakes only the polls that were answered
+/// (10 000 futures spawned into the actor's context would each be polled
+/// at every wake-up of the actor).
+async fn poll_device(
+    i: usize,
+    poll: Recipient<Poll>,
+    status: Option<Recipient<GetStatus>>,
+) -> Answer {
+    let polled = match poll.send(Poll).await {
+        Ok(polled) => polled,
+        // The device's actor is gone: it is being replaced.
+        Err(_) => Err(DeviceError::Stopped),
+    };
+    let status = match status {
+        Some(status) => status.send(GetStatus).await.ok(),
+        None => None,
+    };
+    (i, polled, status)
 }
 
 /// Counts cycles that were due while the one before still ran (and were
@@ -105,7 +167,7 @@ impl Overruns {
 }
 
 pub(super) fn supervised(plant: &Plant) -> Vec<Supervised> {
-    plant.devices().iter().map(supervised_one).collect()
+    plant.devices().iter().map(|d| supervised_one(d)).collect()
 }
 
 fn supervised_one(d: &DeviceHandle) -> Supervised {
@@ -151,6 +213,7 @@ impl Supervisor {
             paused: Vec::new(),
             stall_after: None,
             overruns: Overruns::default(),
+            recording: Duration::ZERO,
             site,
             devices: supervised(&plant),
             plant,
@@ -260,7 +323,7 @@ impl Supervisor {
             }
         } else {
             let mut devices = supervised(&self.plant);
-            let mut last: HashMap<&str, &Option<DeviceStatus>> = self
+            let mut last: HashMap<&str, &Option<Arc<DeviceStatus>>> = self
                 .devices
                 .iter()
                 .map(|old| (old.dev_id.as_str(), &old.last_status))
@@ -294,9 +357,19 @@ impl Supervisor {
         };
         let began = Instant::now();
         let (commands, mut snapshot) = self.site.cycle(at, cycle_time);
+        let decided = Instant::now();
         self.metrics
             .decision_duration
-            .observe(began.elapsed().as_secs_f64());
+            .observe(decided.duration_since(began).as_secs_f64());
+        let steps = self.site.steps();
+        for (step, took) in [
+            ("budget", steps.budget),
+            ("limits", steps.limits),
+            ("allocation", steps.allocation),
+            ("views", steps.views),
+        ] {
+            self.metrics.cycle_steps.observe(step, took);
+        }
         self.count_pauses(&snapshot);
         self.keep_records();
         self.log_wiring();
@@ -347,6 +420,9 @@ impl Supervisor {
         }
         self.snapshot = Arc::new(snapshot);
         self.snapshots.send_replace(self.snapshot.clone());
+        self.metrics
+            .cycle_steps
+            .observe("snapshot", decided.elapsed());
     }
 
     /// Counts the pauses that began with this decision.
@@ -527,9 +603,8 @@ impl Supervisor {
             self.last_start = Some(start);
             period
         };
-        let mut answered = Vec::new();
-        for i in 0..self.devices.len() {
-            let d = &mut self.devices[i];
+        let polls = FuturesUnordered::new();
+        for (i, d) in self.devices.iter_mut().enumerate() {
             if d.in_flight || (http_only && !d.http_input) {
                 continue;
             }
@@ -537,27 +612,47 @@ impl Supervisor {
                 continue;
             };
             d.in_flight = true;
-            let (done, answer) = tokio::sync::oneshot::channel::<()>();
-            answered.push(answer);
-            ctx.spawn(self.poll_one(i, poll).map(move |(), _, _| {
-                let _ = done.send(());
-            }));
+            // Outside tokio's budget: a poll that ran out of it would be
+            // woken again only when the thread idles, and `FuturesUnordered`
+            // would poll every waiting device once more on each round.
+            polls.push(tokio::task::unconstrained(poll_device(
+                i,
+                poll,
+                d.status.clone(),
+            )));
+        }
+        if !http_only {
+            self.recording = Duration::ZERO;
+        }
+        let outstanding = Outstanding::new(polls.len());
+        if !polls.is_empty() {
+            // Each answer is recorded when it comes, also after the
+            // decision: the stream lives until the last device answered.
+            let (generation, answers) = (self.generation, outstanding.clone());
+            ctx.spawn(
+                fut::wrap_stream::<_, Self>(polls)
+                    .map(move |answer, act, ctx| {
+                        act.record_answer(generation, answer, &answers, ctx)
+                    })
+                    .finish(),
+            );
         }
         let budget = Duration::from_millis(self.site.params.cycle_time_ms * 3 / 4);
         let gather = async move {
-            // The polls run at once; awaiting them in turn costs the slowest.
-            let all = async {
-                for answer in answered {
-                    let _ = answer.await;
-                }
-            };
-            let _ = tokio::time::timeout(budget, all).await;
+            let _ = tokio::time::timeout(budget, outstanding.all_answered()).await;
         };
         Box::pin(gather.into_actor(self).map(move |(), act, _| {
             let now = act.now_ms();
+            if !http_only {
+                let steps = &act.metrics.cycle_steps;
+                steps.observe("poll", began.elapsed());
+                steps.observe("record", act.recording);
+            }
             act.decide(now, cycle_time);
             if !http_only {
+                let recorded = Instant::now();
                 act.record_history();
+                act.metrics.cycle_steps.observe("history", recorded.elapsed());
             }
             debug!(act.log, "cycle"; "ms" => now.saturating_sub(start),
                 "available_ma" => ?act.snapshot.site.available_ma, "house_ma" => ?act.snapshot.site.house_ma);
@@ -584,53 +679,53 @@ impl Supervisor {
         }))
     }
 
-    /// Polls device `i` and records what it answers: the reading (a refused
-    /// one is reported back to the device as a failed reading), then the
-    /// device's communication status. Dropped if the devices change meanwhile.
-    pub(super) fn poll_one(
+    /// Records device `i`'s answer to a poll: the reading (a refused one is
+    /// reported back to the device as a failed reading, and its status is
+    /// asked again after that), then the device's communication status.
+    /// Dropped if the devices changed since the poll was sent.
+    fn record_answer(
         &mut self,
-        i: usize,
-        poll: Recipient<Poll>,
-    ) -> impl ActorFuture<Self, Output = ()> {
-        let generation = self.generation;
-        let request = poll.send(Poll);
-        async move {
-            match request.await {
-                Ok(polled) => polled,
-                // The device's actor is gone: it is being replaced.
-                Err(_) => Err(DeviceError::Stopped),
+        generation: u64,
+        (i, polled, status): Answer,
+        outstanding: &Rc<Outstanding>,
+        ctx: &mut Context<Self>,
+    ) {
+        if generation != self.generation {
+            outstanding.one_done();
+            return;
+        }
+        let began = Instant::now();
+        let now = self.now_ms();
+        let refused = self.site.record(i, Some(polled), now);
+        let mut ask_again = None;
+        if let Some(d) = self.devices.get_mut(i) {
+            d.in_flight = false;
+            match (refused, &d.refuse, &d.status) {
+                (Some(why), Some(refuse), Some(ask)) => {
+                    refuse.do_send(Refused(why));
+                    ask_again = Some(ask.send(GetStatus));
+                }
+                _ => d.last_status = status.map(Arc::new).or(d.last_status.take()),
             }
         }
-        .into_actor(self)
-        .then(move |polled, act, _| {
-            let mut status = None;
-            if generation == act.generation {
-                let now = act.now_ms();
-                let refused = act.site.record(i, Some(polled), now);
-                if let Some(d) = act.devices.get_mut(i) {
-                    d.in_flight = false;
-                    if let (Some(why), Some(refuse)) = (refused, &d.refuse) {
-                        refuse.do_send(Refused(why));
+        self.recording += began.elapsed();
+        let Some(request) = ask_again else {
+            outstanding.one_done();
+            return;
+        };
+        let outstanding = outstanding.clone();
+        ctx.spawn(
+            async move { request.await.ok() }
+                .into_actor(self)
+                .map(move |status, act, _| {
+                    if generation == act.generation {
+                        if let (Some(d), Some(status)) = (act.devices.get_mut(i), status) {
+                            d.last_status = Some(Arc::new(status));
+                        }
                     }
-                    status = d.status.as_ref().map(|r| r.send(GetStatus));
-                }
-            }
-            async move {
-                match status {
-                    Some(request) => request.await.ok(),
-                    None => None,
-                }
-            }
-            .into_actor(act)
-        })
-        .map(move |status, act, _| {
-            if generation != act.generation {
-                return;
-            }
-            if let (Some(d), Some(status)) = (act.devices.get_mut(i), status) {
-                d.last_status = Some(status);
-            }
-        })
+                    outstanding.one_done();
+                }),
+        );
     }
 }
 

@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 mod allocation;
 mod budget;
@@ -308,6 +309,21 @@ pub struct Site {
     dimming_command: bool,
     dimming: DimmingView,
     dimming_events: Vec<String>,
+    /// How long the last cycle's steps took (the `/metrics` of each step).
+    steps: StepTimes,
+}
+
+/// How long the steps of one cycle took.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepTimes {
+    /// Meters, cars and roles to the site's budget.
+    pub budget: Duration,
+    /// Phases, wake-ups, each wallbox's limits, dimming.
+    pub limits: Duration,
+    /// The allocator.
+    pub allocation: Duration,
+    /// Commands and the views the API shows.
+    pub views: Duration,
 }
 
 /// `grid_dimming_formula` parsed (checked when it was set); none when empty.
@@ -354,6 +370,7 @@ impl Site {
             dimming_command: false,
             dimming: DimmingView::default(),
             dimming_events: Vec::new(),
+            steps: StepTimes::default(),
         }
     }
 
@@ -502,6 +519,7 @@ impl Site {
     /// Runs the allocation at `now`: the commands for the wallboxes (empty
     /// in observation mode) and the snapshot for the API.
     pub fn cycle(&mut self, now: Now, cycle_time_ms: u64) -> (Vec<Command>, Snapshot) {
+        let began = Instant::now();
         let params = self.params.clone();
         let stale_after = params.meter_timeout_s * 1000;
         self.attach_meters(now.mono_ms, stale_after);
@@ -518,19 +536,33 @@ impl Site {
         names.max_total_current = max_total_ma;
         let evse_ma = self.follow_cars(&params, &now);
         let budget = self.budget(&meters, evse_ma, max_total_ma, &params, &now);
+        let budgeted = Instant::now();
         self.decide_phases(&now);
         self.wake_cars(&now);
         let mut plan = self.limits(&params, &names, &meters, &now);
         self.follow_dimming(&names, &now);
         self.dim(&mut plan, params.voltage);
+        let limited = Instant::now();
         let mut allocations = self.allocate(&mut plan, &budget, &params, &names, &now);
         self.cap_for_probe(&plan, &mut allocations);
+        let allocated = Instant::now();
         self.wiring_views();
         let (mut commands, mut snapshot) =
             self.commands_and_views(plan, &allocations, &budget, meters, &params, &now);
         self.phase_commands(&mut commands);
         snapshot.cycle_time_ms = cycle_time_ms;
+        self.steps = StepTimes {
+            budget: budgeted.duration_since(began),
+            limits: limited.duration_since(budgeted),
+            allocation: allocated.duration_since(limited),
+            views: allocated.elapsed(),
+        };
         (commands, snapshot)
+    }
+
+    /// How long the last cycle's steps took.
+    pub fn steps(&self) -> StepTimes {
+        self.steps
     }
 
     /// The users, for authorisation.

@@ -114,8 +114,9 @@ pub struct SiteView {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Per device, in declaration order: its dev_id and its communication
-    /// status after the cycle's poll (`None` for groups).
-    pub devices: Vec<(String, Option<DeviceStatus>)>,
+    /// status after the cycle's poll (`None` for groups), shared with the
+    /// supervisor's copy (a snapshot of 10 000 devices copies no status).
+    pub devices: Vec<(String, Option<std::sync::Arc<DeviceStatus>>)>,
     pub title: String,
     pub desc: String,
     pub params: SiteParams,
