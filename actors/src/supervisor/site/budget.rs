@@ -54,27 +54,38 @@ impl Site {
     /// Gives each wallbox with an `attach` its meter's reading, while that
     /// meter answers (a silent one leaves the wallbox to its own values).
     pub(super) fn attach_meters(&mut self, now: u64, stale_after: u64) {
-        let readings: Vec<Option<MeterReading>> = self
+        // Only the wallboxes with an `attach` (a list of them all, with
+        // 10 000 devices, was the largest allocation of the cycle).
+        let readings: Vec<(usize, Option<MeterReading>)> = self
             .devices
             .iter()
-            .map(|t| {
-                let attach = t.settings.attached()?;
+            .enumerate()
+            .filter_map(|(i, t)| Some((i, t.settings.attached()?)))
+            .map(|(i, attach)| {
                 let meter = self
                     .devices
                     .iter()
-                    .find(|m| m.settings.dev_id.eq_ignore_ascii_case(attach))?;
-                let fresh = !meter.offline
-                    && meter
-                        .last_ok
-                        .is_some_and(|at| now.saturating_sub(at) <= stale_after);
-                match &meter.reading {
-                    Some(Reading::Meter(m)) if fresh => Some(inverted(m, meter.settings.invert)),
-                    _ => None,
-                }
+                    .find(|m| m.settings.dev_id.eq_ignore_ascii_case(attach));
+                let reading = meter.and_then(|meter| {
+                    let fresh = !meter.offline
+                        && meter
+                            .last_ok
+                            .is_some_and(|at| now.saturating_sub(at) <= stale_after);
+                    match &meter.reading {
+                        Some(Reading::Meter(m)) if fresh => {
+                            Some(inverted(m, meter.settings.invert))
+                        }
+                        _ => None,
+                    }
+                });
+                (i, reading)
             })
             .collect();
-        for (t, reading) in self.devices.iter_mut().zip(readings) {
-            t.attached = reading;
+        for t in &mut self.devices {
+            t.attached = None;
+        }
+        for (i, reading) in readings {
+            self.devices[i].attached = reading;
         }
     }
 

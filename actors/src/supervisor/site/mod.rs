@@ -98,6 +98,9 @@ impl Command {
 #[derive(Debug, Clone)]
 struct Tracked {
     settings: Arc<DeviceSettings>,
+    /// The dev_id in lower case, as formulas name it (made once, not
+    /// every cycle).
+    id_lower: Arc<str>,
     /// When it was configured: silence counts from here until a first reading.
     added_ms: u64,
     reading: Option<Reading>,
@@ -155,6 +158,7 @@ impl Tracked {
         let settings_rules = settings.charging_rules.clone();
         let settings_max = settings.max_charging_cur.clone();
         Tracked {
+            id_lower: settings.dev_id.to_ascii_lowercase().into(),
             settings,
             added_ms: now,
             reading: None,
@@ -194,6 +198,9 @@ impl Tracked {
         if self.settings.charging_rules != settings.charging_rules {
             self.rules = RuleSet::new(&settings.charging_rules).unwrap_or_default();
             self.rule_memory = Memory::default();
+        }
+        if self.settings.dev_id != settings.dev_id {
+            self.id_lower = settings.dev_id.to_ascii_lowercase().into();
         }
         self.settings = settings;
     }

@@ -32,7 +32,7 @@ struct NamedEvse {
 /// A device for formulas: lower-case dev_id, its wallbox values, its meter.
 #[derive(Debug, Clone)]
 struct NamedDevice {
-    dev_id: String,
+    dev_id: Arc<str>,
     evse: Option<NamedEvse>,
     meter: Option<MeterReading>,
 }
@@ -145,7 +145,7 @@ impl NameTable {
     }
 
     fn device(&self, dev_id: &str, field: DeviceField) -> Option<i64> {
-        let device = self.devices.iter().find(|d| d.dev_id == dev_id)?;
+        let device = self.devices.iter().find(|d| &*d.dev_id == dev_id)?;
         let evse = device.evse.as_ref();
         let meter = device.meter.as_ref();
         Some(match field {
@@ -289,7 +289,7 @@ impl Site {
                     _ => (None, None),
                 };
                 NamedDevice {
-                    dev_id: t.settings.dev_id.to_ascii_lowercase(),
+                    dev_id: t.id_lower.clone(),
                     evse,
                     meter,
                 }
