@@ -11,7 +11,8 @@ use slog::Logger;
 
 use crate::config::DeviceSettings;
 use crate::devices::{
-    Apply, Device, GetStatus, HttpInput, HttpJsonMeter, Poll, Refused, Shutdown, UpdateSettings,
+    Apply, Device, GetStatus, HttpInput, HttpJsonMeter, Poll, PollAndStatus, Refused, Shutdown,
+    UpdateSettings,
 };
 use crate::metrics::Metrics;
 use crate::ocpp::OcppWallbox;
@@ -136,6 +137,17 @@ impl DeviceHandle {
     }
 
     pub fn poll_recipient(&self) -> Option<Recipient<Poll>> {
+        match &self.actor {
+            DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Http(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Json(addr) => Some(addr.clone().recipient()),
+            DeviceActor::Ocpp(addr) => Some(addr.clone().recipient()),
+            DeviceActor::None => None,
+        }
+    }
+
+    /// The cycle's poll: the reading and the status after it in one message.
+    pub fn poll_and_status_recipient(&self) -> Option<Recipient<PollAndStatus>> {
         match &self.actor {
             DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
             DeviceActor::Http(addr) => Some(addr.clone().recipient()),

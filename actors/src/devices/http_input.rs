@@ -10,7 +10,9 @@ use actix::prelude::*;
 use slog::{o, Logger};
 
 use super::failures::{log_notice, FailureLog};
-use super::messages::{Apply, DeviceStatus, GetStatus, Poll, Refused, Shutdown, UpdateSettings};
+use super::messages::{
+    Apply, DeviceStatus, GetStatus, Poll, PollAndStatus, Polled, Refused, Shutdown, UpdateSettings,
+};
 use super::ComStatus;
 use crate::config::DeviceSettings;
 use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading, NOMINAL_V};
@@ -258,6 +260,16 @@ impl Handler<GetStatus> for HttpInput {
                 .command
                 .map(|(ma, enable)| if enable { ma } else { 0 }),
         })
+    }
+}
+
+impl Handler<PollAndStatus> for HttpInput {
+    type Result = MessageResult<PollAndStatus>;
+
+    fn handle(&mut self, _: PollAndStatus, ctx: &mut Self::Context) -> Self::Result {
+        let reading = Handler::<Poll>::handle(self, Poll, ctx);
+        let MessageResult(status) = Handler::<GetStatus>::handle(self, GetStatus, ctx);
+        MessageResult(Polled { reading, status })
     }
 }
 

@@ -11,7 +11,9 @@ use actix::prelude::*;
 use slog::{o, Logger};
 
 use super::failures::{log_notice, FailureLog};
-use super::messages::{Apply, DeviceStatus, GetStatus, Poll, Refused, Shutdown, UpdateSettings};
+use super::messages::{
+    Apply, DeviceStatus, GetStatus, Poll, PollAndStatus, Polled, Refused, Shutdown, UpdateSettings,
+};
 use super::ComStatus;
 use crate::config::DeviceSettings;
 use crate::drivers::http_json::JsonMeter;
@@ -163,6 +165,18 @@ impl Handler<GetStatus> for HttpJsonMeter {
             is_va: false,
             written_ma: None,
         })
+    }
+}
+
+impl Handler<PollAndStatus> for HttpJsonMeter {
+    type Result = ResponseActFuture<Self, Polled>;
+
+    fn handle(&mut self, _: PollAndStatus, ctx: &mut Self::Context) -> Self::Result {
+        let poll = Handler::<Poll>::handle(self, Poll, ctx);
+        Box::pin(poll.map(|reading, device, ctx| {
+            let MessageResult(status) = Handler::<GetStatus>::handle(device, GetStatus, ctx);
+            Polled { reading, status }
+        }))
     }
 }
 

@@ -51,6 +51,19 @@ pub struct Refused(pub DeviceError);
 #[rtype(result = "DeviceStatus")]
 pub struct GetStatus;
 
+/// `Poll`, answered with the reading and the status after it: the
+/// cycle's poll, one message per device instead of two.
+#[derive(Debug, Message)]
+#[rtype(result = "Polled")]
+pub struct PollAndStatus;
+
+/// The answer to `PollAndStatus`.
+#[derive(Debug)]
+pub struct Polled {
+    pub reading: Result<Reading, DeviceError>,
+    pub status: DeviceStatus,
+}
+
 #[derive(Debug, Clone)]
 pub struct DeviceStatus {
     pub com: ComStatus,

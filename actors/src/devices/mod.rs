@@ -14,8 +14,8 @@ pub use actor::Device;
 pub use http_input::{EvsePush, HttpInput, MeterPush, Push};
 pub use http_json::HttpJsonMeter;
 pub use messages::{
-    Apply, DeviceStatus, GetStatus, Poll, ReadRegisters, Refused, Shutdown, UpdateSettings,
-    WriteRegisters,
+    Apply, DeviceStatus, GetStatus, Poll, PollAndStatus, Polled, ReadRegisters, Refused, Shutdown,
+    UpdateSettings, WriteRegisters,
 };
 
 use crate::transport::DeviceError;

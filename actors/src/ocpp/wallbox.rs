@@ -26,7 +26,8 @@ use super::profiles::{self, Limit, Sent};
 use crate::config::DeviceSettings;
 use crate::devices::failures::{log_notice, FailureLog};
 use crate::devices::{
-    Apply, ComStatus, DeviceStatus, GetStatus, Poll, Refused, Shutdown, UpdateSettings,
+    Apply, ComStatus, DeviceStatus, GetStatus, Poll, PollAndStatus, Polled, Refused, Shutdown,
+    UpdateSettings,
 };
 use crate::drivers::{model_text, FailSafe, Reading};
 use crate::supervisor::CheckCard;
@@ -735,6 +736,16 @@ impl Handler<Refused> for OcppWallbox {
     fn handle(&mut self, Refused(why): Refused, _: &mut Self::Context) {
         warn!(self.log, "reading refused"; "reason" => %why);
         self.com.failed(&why, Instant::now());
+    }
+}
+
+impl Handler<PollAndStatus> for OcppWallbox {
+    type Result = MessageResult<PollAndStatus>;
+
+    fn handle(&mut self, _: PollAndStatus, ctx: &mut Self::Context) -> Self::Result {
+        let reading = Handler::<Poll>::handle(self, Poll, ctx);
+        let MessageResult(status) = Handler::<GetStatus>::handle(self, GetStatus, ctx);
+        MessageResult(Polled { reading, status })
     }
 }
 

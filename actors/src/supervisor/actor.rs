@@ -21,7 +21,7 @@ use super::messages::ConfigError;
 use super::site::{Now, Site, Snapshot};
 use crate::charging_log::Transaction;
 use crate::config::{self, Change, DeviceSettings, State};
-use crate::devices::{Apply, DeviceStatus, GetStatus, Poll, Refused};
+use crate::devices::{Apply, DeviceStatus, GetStatus, PollAndStatus, Polled, Refused};
 use crate::drivers::Reading;
 use crate::history::{self, History};
 use crate::metrics::{DeviceLabel, Metrics};
@@ -32,7 +32,7 @@ use crate::transport::DeviceError;
 /// One device as the supervisor reaches it.
 pub(super) struct Supervised {
     pub(super) dev_id: String,
-    pub(super) poll: Option<Recipient<Poll>>,
+    pub(super) poll: Option<Recipient<PollAndStatus>>,
     pub(super) status: Option<Recipient<GetStatus>>,
     /// Shared with the snapshots (a snapshot copies a pointer per device).
     pub(super) last_status: Option<Arc<DeviceStatus>>,
@@ -112,26 +112,17 @@ impl Outstanding {
 /// One device's answer to a poll: its index, the reading, its status.
 type Answer = (usize, Result<Reading, DeviceError>, Option<DeviceStatus>);
 
-/// Polls one device, then asks its status (which the poll just updated).
-/// A plain future, not the actor's: the cycle runs all of them in one
+/// Polls one device; it answers with its status after the poll. A plain
+/// future, not the actor's: the cycle runs all of them in one
 /// `FuturesUnordered`, which wakes only the polls that were answered
 /// (10 000 futures spawned into the actor's context would each be polled
 /// at every wake-up of the actor).
-async fn poll_device(
-    i: usize,
-    poll: Recipient<Poll>,
-    status: Option<Recipient<GetStatus>>,
-) -> Answer {
-    let polled = match poll.send(Poll).await {
-        Ok(polled) => polled,
+async fn poll_device(i: usize, poll: Recipient<PollAndStatus>) -> Answer {
+    match poll.send(PollAndStatus).await {
+        Ok(Polled { reading, status }) => (i, reading, Some(status)),
         // The device's actor is gone: it is being replaced.
-        Err(_) => Err(DeviceError::Stopped),
-    };
-    let status = match status {
-        Some(status) => status.send(GetStatus).await.ok(),
-        None => None,
-    };
-    (i, polled, status)
+        Err(_) => (i, Err(DeviceError::Stopped), None),
+    }
 }
 
 /// Counts cycles that were due while the one before still ran (and were
@@ -173,7 +164,7 @@ pub(super) fn supervised(plant: &Plant) -> Vec<Supervised> {
 fn supervised_one(d: &DeviceHandle) -> Supervised {
     Supervised {
         dev_id: d.settings.dev_id.clone(),
-        poll: d.poll_recipient(),
+        poll: d.poll_and_status_recipient(),
         status: d.status_recipient(),
         last_status: None,
         apply: d.apply_recipient(),
@@ -615,11 +606,7 @@ impl Supervisor {
             // Outside tokio's budget: a poll that ran out of it would be
             // woken again only when the thread idles, and `FuturesUnordered`
             // would poll every waiting device once more on each round.
-            polls.push(tokio::task::unconstrained(poll_device(
-                i,
-                poll,
-                d.status.clone(),
-            )));
+            polls.push(tokio::task::unconstrained(poll_device(i, poll)));
         }
         if !http_only {
             self.recording = Duration::ZERO;
