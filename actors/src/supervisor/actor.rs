@@ -393,19 +393,14 @@ impl Supervisor {
             let Some(device) = self.devices.get(c.device) else {
                 continue;
             };
+            // Nobody waits for the answer (the device logs its failures
+            // itself, once): no task per wallbox and decision.
             if let Some(apply) = device.apply.as_ref() {
-                let request = apply.send(Apply {
+                apply.do_send(Apply {
                     current_ma: c.current_ma,
                     enable: c.enable,
                     one_phase: c.one_phase,
                     wake: c.wake,
-                });
-                let (log, dev_id) = (self.log.clone(), device.dev_id.clone());
-                actix::spawn(async move {
-                    if let Ok(Err(e)) = request.await {
-                        // The device logs its failures itself, once.
-                        debug!(log, "could not set a wallbox"; "device" => dev_id, "error" => %e);
-                    }
                 });
             }
         }
