@@ -29,12 +29,33 @@ struct NamedEvse {
     inputs: u8,
 }
 
+/// A meter's values formulas read (not the whole reading: the table is
+/// made every cycle, for every device).
+#[derive(Debug, Clone, Copy)]
+struct NamedMeter {
+    power_w: i64,
+    current_ma: PerPhase,
+    import_wh: i64,
+    export_wh: i64,
+}
+
+impl From<&MeterReading> for NamedMeter {
+    fn from(m: &MeterReading) -> Self {
+        NamedMeter {
+            power_w: m.power_w,
+            current_ma: m.current_ma,
+            import_wh: m.import_wh,
+            export_wh: m.export_wh,
+        }
+    }
+}
+
 /// A device for formulas: lower-case dev_id, its wallbox values, its meter.
 #[derive(Debug, Clone)]
 struct NamedDevice {
     dev_id: Arc<str>,
     evse: Option<NamedEvse>,
-    meter: Option<MeterReading>,
+    meter: Option<NamedMeter>,
 }
 
 /// The measured global meters `GM.*`, per building phase, mA.
@@ -277,14 +298,14 @@ impl Site {
             .iter()
             .map(|t| {
                 let (evse, meter) = match (&t.reading, t.evse_reading()) {
-                    (Some(Reading::Meter(m)), _) => (None, Some(m.clone())),
+                    (Some(Reading::Meter(m)), _) => (None, Some(NamedMeter::from(m))),
                     (_, Some(e)) => (
                         Some(NamedEvse {
                             state: e.state.code(),
                             offered_ma: e.offered_ma,
                             inputs: e.inputs,
                         }),
-                        e.meter,
+                        e.meter.as_ref().map(NamedMeter::from),
                     ),
                     _ => (None, None),
                 };
