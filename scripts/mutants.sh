@@ -14,7 +14,7 @@
 # meanwhile), MUTANTS_IN_PLACE=1 mutates that copy where it is (no copy per
 # run: its build stays warm), MUTANTS_ARGS adds options for cargo-mutants.
 #
-# Modules: alloc rules codec drivers cycle store. Results go to
+# Modules: alloc rules codec drivers cycle phases store. Results go to
 # target/mutants/<module>/mutants.out (missed.txt lists the missed mutants).
 # It takes long (hours for all of them on two cores): run it when the
 # machine is free. It runs niced (10); MUTANTS_NICE=0 runs it at normal
@@ -36,9 +36,10 @@ declare -A FILES=(
   [codec]='actors/src/codec.rs'
   [drivers]='actors/src/drivers/*.rs'
   [cycle]='actors/src/supervisor/site/*.rs'
+  [phases]='actors/src/phases/*.rs'
   [store]='actors/src/store/*.rs actors/src/config/*.rs'
 )
-ORDER=(alloc rules codec drivers cycle store)
+ORDER=(alloc rules codec drivers cycle phases store)
 # The tests that can notice a change in each module (the modules that use
 # it); the others only cost time. A mutant these miss may still be caught
 # elsewhere, so the figures are, if anything, low.
@@ -48,6 +49,7 @@ declare -A TESTS=(
   [codec]=''
   [drivers]='drivers:: devices:: sim:: supervisor::'
   [cycle]='supervisor::'
+  [phases]='phases:: supervisor::'
   [store]='store:: config:: supervisor::'
 )
 # The tree to mutate (a copy is made of it); another checkout of the

@@ -1836,3 +1836,100 @@ fn a_solar_rule_charges_with_the_solar_current_per_phase() {
     let (commands, _) = site.cycle(Now::mono(0), 1000);
     assert_eq!(command(&commands, 0), 10_000);
 }
+
+#[test]
+fn a_cards_phases_and_any_more_the_meter_shows_are_counted() {
+    // Anna's card says her car charges on L2; E1's meter shows it.
+    let users: Vec<crate::config::User> = serde_json::from_value(serde_json::json!([
+        {"id": "anna", "dev_ids": ["E1"], "rfids": [{"id": "04AB", "used_phases": 2}]}
+    ]))
+    .unwrap();
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    site.set_users(users);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.cycle(Now::mono(0), 1000);
+    site.present_rfid(Some("E1"), "04AB").expect("anna's card");
+    site.record(0, Some(Ok(charging([0, 10_000, 0]))), 1000);
+    let (_, snapshot) = site.cycle(Now::mono(1000), 1000);
+    let phases = |s: &super::Snapshot| s.evses[0].as_ref().map(|v| v.phases);
+    assert_eq!(phases(&snapshot), Some(0b010), "the card's L2, as measured");
+    // The meter shows it drawing on L1 as well: counted on both.
+    site.record(0, Some(Ok(charging([10_000, 10_000, 0]))), 2000);
+    let (_, snapshot) = site.cycle(Now::mono(2000), 1000);
+    assert_eq!(phases(&snapshot), Some(0b011));
+}
+
+#[test]
+fn a_grid_dimming_formula_dims_the_site_while_it_holds() {
+    // The grid operator's control box switches E1's input 1.
+    let params = SiteParams {
+        grid_dimming_formula: "E1.input1".into(),
+        ..SiteParams::default()
+    };
+    let mut site = Site::new(params, &[wallbox(1, "")], 0);
+    let with_input = |inputs: u8| match charging([16_000; 3]) {
+        Reading::Evse(r) => Reading::Evse(EvseReading { inputs, ..r }),
+        other => other,
+    };
+    site.record(0, Some(Ok(with_input(0))), 0);
+    let (commands, snapshot) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(command(&commands, 0), 32_000);
+    assert!(!snapshot.site.grid_dimming.active);
+    site.record(0, Some(Ok(with_input(1))), 1000);
+    let (commands, snapshot) = site.cycle(Now::mono(1000), 1000);
+    // One device keeps 4.2 kW: 6.0 A on three phases at 230 V.
+    assert_eq!(command(&commands, 0), 6000);
+    let dimming = &snapshot.site.grid_dimming;
+    assert_eq!(
+        (dimming.active, dimming.source.as_str(), dimming.limit_w),
+        (true, "formula", 4200)
+    );
+    let events = site.take_dimming_events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].ends_with(",start,formula,4200\n"), "{events:?}");
+    // The formula taken out of the settings: no longer dimmed.
+    site.reconfigure(SiteParams::default(), &[wallbox(1, "")], &[], 2000);
+    site.record(0, Some(Ok(with_input(1))), 2000);
+    let (commands, snapshot) = site.cycle(Now::mono(2000), 1000);
+    assert_eq!(command(&commands, 0), 32_000);
+    assert!(!snapshot.site.grid_dimming.active);
+}
+
+#[test]
+fn an_auto_wallbox_switches_to_one_phase_for_a_surplus_too_small_for_three() {
+    // PV makes 3 A on each phase, 9 A in all: under a solar rule a
+    // three-phase car (6 A minimum) cannot charge, on one phase it can.
+    // Also where the wallbox does not say what its cable takes (0).
+    for cable_ma in [0, 32_000] {
+        let pv =
+            device("dev_id = \"M2\"\ndev_type = \"meter_sdm630\"\naddress = \"pv\"\nrole = 2\n");
+        let e1 = wallbox(
+            1,
+            "charging_rules = [{ mode = 2 }]\nphase_switching = \"auto\"\n",
+        );
+        let mut site = Site::new(SiteParams::default(), &[e1, pv], 0);
+        let reading = || match charging([0; 3]) {
+            Reading::Evse(r) => Reading::Evse(EvseReading {
+                cable_ma,
+                relay: Some(crate::drivers::Relay {
+                    one_phase: false,
+                    switch_allowed: true,
+                    cp_off_s: 0,
+                }),
+                ..r
+            }),
+            other => other,
+        };
+        let mut one_phase = None;
+        for now in [0, 1000] {
+            site.record(0, Some(Ok(reading())), now);
+            site.record(1, Some(Ok(grid([3000; 3]))), now);
+            let (commands, _) = site.cycle(Now::mono(now), 1000);
+            one_phase = commands
+                .iter()
+                .find(|c| c.device == 0)
+                .and_then(|c| c.one_phase);
+        }
+        assert_eq!(one_phase, Some(true), "cable {cable_ma} mA");
+    }
+}
