@@ -1933,3 +1933,73 @@ fn an_auto_wallbox_switches_to_one_phase_for_a_surplus_too_small_for_three() {
         assert_eq!(one_phase, Some(true), "cable {cable_ma} mA");
     }
 }
+
+/// `reading` from a wallbox whose 1p/3p relay is on one phase or on three.
+fn with_relay(reading: Reading, one_phase: bool) -> Reading {
+    match reading {
+        Reading::Evse(r) => Reading::Evse(EvseReading {
+            relay: Some(crate::drivers::Relay {
+                one_phase,
+                switch_allowed: true,
+                cp_off_s: 0,
+            }),
+            ..r
+        }),
+        other => other,
+    }
+}
+
+#[test]
+fn a_relay_still_on_three_phases_during_the_switch_pause_is_not_taken_as_switched_back() {
+    // A small surplus (3 A per phase) switches E1 to one phase; its
+    // contactors change during the 120 s pause, and until they have, it
+    // reports three phases still.
+    let pv = device("dev_id = \"M2\"\ndev_type = \"meter_sdm630\"\naddress = \"pv\"\nrole = 2\n");
+    let e1 = wallbox(
+        1,
+        "charging_rules = [{ mode = 2 }]\nphase_switching = \"auto\"\n",
+    );
+    let mut site = Site::new(SiteParams::default(), &[e1, pv], 0);
+    let mut at = |now: u64| {
+        site.record(0, Some(Ok(with_relay(charging([0; 3]), false))), now);
+        site.record(1, Some(Ok(grid([3000; 3]))), now);
+        let (commands, snapshot) = site.cycle(Now::mono(now), 1000);
+        let one_phase = commands
+            .iter()
+            .find(|c| c.device == 0)
+            .and_then(|c| c.one_phase);
+        let reason = snapshot.evses[0]
+            .as_ref()
+            .map(|v| v.lb_reason.to_string())
+            .unwrap_or_default();
+        (one_phase, reason)
+    };
+    at(0);
+    let (one_phase, _) = at(1000);
+    assert_eq!(one_phase, Some(true), "the switch to one phase");
+    let (one_phase, reason) = at(2000);
+    assert_eq!(one_phase, None);
+    assert_eq!(reason, "paused: switching to 1p, 119 s left");
+}
+
+#[test]
+fn a_wallbox_set_to_one_phase_stays_on_one_phase_while_empty() {
+    let e1 = wallbox(1, "phase_switching = \"1p\"\nphase_switch_pause_s = 1\n");
+    let mut site = Site::new(SiteParams::default(), &[e1], 0);
+    let mut relay_one = false;
+    let mut writes = Vec::new();
+    for now in (0..10).map(|s| s * 1000) {
+        let empty = with_relay(unmetered(EvseState::Waiting), relay_one);
+        site.record(0, Some(Ok(empty)), now);
+        let (commands, _) = site.cycle(Now::mono(now), 1000);
+        if let Some(one) = commands
+            .iter()
+            .find(|c| c.device == 0)
+            .and_then(|c| c.one_phase)
+        {
+            writes.push((now, one));
+            relay_one = one;
+        }
+    }
+    assert_eq!(writes, vec![(0, true)], "set to one phase once, and left");
+}
