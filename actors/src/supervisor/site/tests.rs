@@ -2003,3 +2003,26 @@ fn a_wallbox_set_to_one_phase_stays_on_one_phase_while_empty() {
     }
     assert_eq!(writes, vec![(0, true)], "set to one phase once, and left");
 }
+
+#[test]
+fn an_idle_car_is_woken_once_and_never_where_wake_up_is_off() {
+    // Two cars plugged in that do not start while offered 16 A; E2 has
+    // `wake_up` turned off (it is on by default).
+    let mut site = Site::new(
+        SiteParams::default(),
+        &[wallbox(1, ""), wallbox(2, "wake_up = false")],
+        0,
+    );
+    let mut woken = Vec::new();
+    for now in (0..=70).map(|s| s * 5000) {
+        for i in 0..2 {
+            site.record(i, Some(Ok(unmetered(EvseState::Present))), now);
+        }
+        let (commands, _) = site.cycle(Now::mono(now), 1000);
+        for c in commands.iter().filter(|c| c.wake) {
+            woken.push((c.device, now));
+        }
+    }
+    let after = crate::phases::wake::WAKE_AFTER_MS;
+    assert_eq!(woken, vec![(0, after)]);
+}
