@@ -279,6 +279,12 @@ mod tests {
                 r#"{"phases":3,"ago_s":250}"#,
             ),
             (
+                LbReason::GridDimming { limit_w: 7560 },
+                "§14a: dimmed, 7560 W for all wallboxes",
+                "grid_dimming",
+                r#"{"limit_w":7560}"#,
+            ),
+            (
                 LbReason::Disabled(DisablePolicy::NoLimit),
                 "disabled: no limit",
                 "disabled_no_limit",
