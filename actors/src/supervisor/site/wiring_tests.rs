@@ -49,12 +49,23 @@ struct Plant {
 
 impl Plant {
     fn new(configured: &[&str], true_rotations: &[usize], house: [i64; 3]) -> Self {
+        Self::with(configured, true_rotations, house, &[])
+    }
+
+    /// With `more` devices after the grid meter (none of them read).
+    fn with(
+        configured: &[&str],
+        true_rotations: &[usize],
+        house: [i64; 3],
+        more: &[Arc<DeviceSettings>],
+    ) -> Self {
         let mut devices: Vec<_> = configured
             .iter()
             .enumerate()
             .map(|(i, r)| wallbox(i + 1, r))
             .collect();
         devices.push(grid_meter());
+        devices.extend_from_slice(more);
         let params = SiteParams {
             max_total_current: LIMIT_MA.into(),
             max_imbalance: 0,
@@ -381,6 +392,25 @@ fn a_grid_meter_without_per_phase_currents_teaches_no_rotation() {
     assert_eq!(
         (view.phase_rotation_detected, view.phase_rotation_used),
         (None, vec![0, 120, 240])
+    );
+}
+
+#[test]
+fn a_silent_meter_that_is_not_the_grid_meter_does_not_stop_the_rotation_being_learned() {
+    // The same car that is found on 240° with the grid meter alone; a PV
+    // meter beside it has not answered.
+    let pv = device(
+        "dev_id = \"M2\"\ndev_type = \"meter_sdm630\"\naddress = \"10.0.0.98:502\"\nrole = 2\n",
+    );
+    let mut plant = Plant::with(&["\"auto\""], &[240], [4000, 4000, 20_000], &[pv]);
+    for _ in 0..10 {
+        plant.step();
+    }
+    let (_, snapshot) = plant.step();
+    let view = Plant::wiring(&snapshot, 0);
+    assert_eq!(
+        (view.phase_rotation_detected, view.phase_rotation_used),
+        (Some(240), vec![240])
     );
 }
 
