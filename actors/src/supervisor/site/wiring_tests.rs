@@ -582,3 +582,69 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_wallbox_enabled_again_during_the_probe_is_not_held_at_nothing() {
+    // E1 is disabled by an override when the probe starts (set to 0), E2
+    // charges and is stepped. Enabled again, E1 charges at once: only what
+    // charged when the probe started is held.
+    use super::session::Who;
+    let mut site = Site::new(
+        SiteParams::default(),
+        &[wallbox(1, "\"auto\""), wallbox(2, "\"auto\""), grid_meter()],
+        0,
+    );
+    let car = |draw: i64| {
+        Reading::Evse(EvseReading {
+            state: EvseState::Charging,
+            charging_enabled: true,
+            offered_ma: 16_000,
+            cable_ma: 32_000,
+            meter: Some(MeterReading {
+                current_ma: [draw, 0, 0],
+                voltage_v: [230; 3],
+                per_phase: true,
+                ..MeterReading::default()
+            }),
+            fail_safe: FailSafe::default(),
+            rfid: String::new(),
+            inputs: 0,
+            relay: None,
+            transaction_start_wh: None,
+        })
+    };
+    let grid = Reading::Meter(MeterReading {
+        current_ma: [16_000, 0, 0],
+        voltage_v: [230; 3],
+        per_phase: true,
+        ..MeterReading::default()
+    });
+    let mut at = |site: &mut Site, now: u64| {
+        site.record(0, Some(Ok(car(0))), now);
+        site.record(1, Some(Ok(car(16_000))), now);
+        site.record(2, Some(Ok(grid.clone())), now);
+        let (commands, _) = site.cycle(Now::mono(now), 1000);
+        let set = |i: usize| {
+            commands
+                .iter()
+                .find(|c| c.device == i)
+                .map_or(-1, |c| c.current_ma)
+        };
+        (set(0), set(1))
+    };
+    at(&mut site, 0);
+    site.override_device("E1", "C", None, &Who::Admin).unwrap();
+    assert_eq!(at(&mut site, 1000).0, 0);
+    let (plan, _) = site.identify_phases(None).unwrap();
+    assert_eq!(
+        plan,
+        vec![
+            ("E1".to_string(), "not_charging"),
+            ("E2".to_string(), "waiting")
+        ]
+    );
+    site.override_device("E1", "c", None, &Who::Admin).unwrap();
+    at(&mut site, 2000);
+    let (e1, _) = at(&mut site, 3000);
+    assert!(e1 >= 6000, "E1 set to {e1} mA");
+}
