@@ -373,3 +373,31 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn switching_settings_are_read_and_shown_by_their_names() {
+    // `phases_in_force` shows the key; the setting and cFos's
+    // `switch_phases` override are read by parse (which takes 1 and 3 too).
+    for mode in [
+        Switching::Off,
+        Switching::Auto,
+        Switching::One,
+        Switching::Three,
+    ] {
+        assert_eq!(Switching::parse(mode.key()), Some(mode), "{mode:?}");
+    }
+    assert_eq!(
+        [
+            Switching::Off,
+            Switching::Auto,
+            Switching::One,
+            Switching::Three
+        ]
+        .map(Switching::key),
+        ["off", "auto", "1p", "3p"]
+    );
+    assert_eq!(Switching::parse(" 1 "), Some(Switching::One));
+    assert_eq!(Switching::parse("3"), Some(Switching::Three));
+    assert_eq!(Switching::parse("2p"), None);
+    assert_eq!(Switching::parse(""), None);
+}
