@@ -401,3 +401,22 @@ fn switching_settings_are_read_and_shown_by_their_names() {
     assert_eq!(Switching::parse("2p"), None);
     assert_eq!(Switching::parse(""), None);
 }
+
+#[test]
+fn on_one_phase_the_reason_shows_how_long_three_phases_have_fitted_of_the_hold() {
+    let s = settings(Switching::Auto);
+    let mut st = PhaseState::default();
+    st.decide(&s, offer(3000, 9000), Allowed::Always, true, 0);
+    let fits = offer(MIN + UP_MARGIN_MA, 21_000);
+    st.decide(&s, fits, Allowed::Always, true, 130 * S);
+    let d = st.decide(&s, fits, Allowed::Always, true, 160 * S);
+    let why = d.why.expect("a reason");
+    assert_eq!(why.text(), "1p: 3p fits for 30 of 120 s");
+    assert_eq!(
+        why.args(),
+        vec![
+            ("held_s", serde_json::json!(30)),
+            ("hold_s", serde_json::json!(120))
+        ]
+    );
+}
