@@ -116,10 +116,12 @@ mod tests {
         // From nine on, 0.45 for each further device.
         assert_eq!(regulated_minimum_w(9), 4200 + 8 * 1890);
         assert_eq!(regulated_minimum_w(20), 4200 + 19 * 1890);
-        // More devices never lower the minimum.
+        // More devices never lower the minimum, not even past what the
+        // arithmetic can hold (it saturates).
         for n in 1..40 {
             assert!(regulated_minimum_w(n + 1) > regulated_minimum_w(n), "{n}");
         }
+        assert!(regulated_minimum_w(usize::MAX) >= regulated_minimum_w(1 << 40));
     }
 
     #[test]
