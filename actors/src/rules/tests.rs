@@ -212,6 +212,9 @@ fn the_limits_are_exact_what_is_at_a_limit_is_accepted() {
     // Powers one after the other are not nested: a hundred of them parse.
     let powers = vec!["1^1"; 100].join("+");
     assert_eq!(value(&powers), Ok(100.0));
+    // Nor are conditions one after the other.
+    let conditions = vec!["(1 ? 1 : 0)"; 100].join("+");
+    assert_eq!(value(&conditions), Ok(100.0));
 }
 
 proptest! {
