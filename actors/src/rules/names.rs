@@ -442,6 +442,8 @@ mod tests {
             ("GM.surplu.current", "GM has surplus, grid_demand"),
             ("GM.surplus", "global meters are GM.<meter>.<field>"),
             ("GM.grid.current", "GM has surplus, grid_demand"),
+            ("date.hour.minute", "DATE names have one part after the dot"),
+            ("PB.input1.state", "PB names have one part after the dot"),
         ] {
             let err = checked(text).expect_err(text);
             assert!(err.contains(says), "{text}: {err}");
