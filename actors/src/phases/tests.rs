@@ -316,6 +316,10 @@ fn imbalance_room_keeps_the_phases_within_the_limit_or_the_house_spread() {
     // On L1 alone: 6 A above L3 (empty). On L2: already 10 A over L1.
     assert_eq!(room.imbalance_room(0b001, own), Some(6_000));
     assert_eq!(room.imbalance_room(0b010, own), Some(-4_000));
+    // For the one-phase car on L2 itself, given back its 10 A (on L2
+    // only): 6 A above the others.
+    let own_l2 = Some((&evses[1], &results[1]));
+    assert_eq!(room.imbalance_room(0b010, own_l2), Some(6_000));
     // On all three phases the spread stays as it is.
     assert_eq!(room.imbalance_room(0b111, own), None);
     // The house alone 14 A uneven (imbalance_add): the cars may not make

@@ -619,7 +619,7 @@ fn a_wallbox_enabled_again_during_the_probe_is_not_held_at_nothing() {
         per_phase: true,
         ..MeterReading::default()
     });
-    let mut at = |site: &mut Site, now: u64| {
+    let at = |site: &mut Site, now: u64| {
         site.record(0, Some(Ok(car(0))), now);
         site.record(1, Some(Ok(car(16_000))), now);
         site.record(2, Some(Ok(grid.clone())), now);
