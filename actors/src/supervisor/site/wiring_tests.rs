@@ -487,6 +487,28 @@ fn a_car_is_counted_on_the_building_phases_of_every_rotation_counted() {
     assert_eq!(t.building_phases(0b111), 0b111, "three");
 }
 
+/// A car charging on the wallbox's L1, offered 16 A, its meter showing
+/// `draw_ma` there.
+fn one_phase_car(draw_ma: i64) -> Reading {
+    Reading::Evse(EvseReading {
+        state: EvseState::Charging,
+        charging_enabled: true,
+        offered_ma: 16_000,
+        cable_ma: 32_000,
+        meter: Some(MeterReading {
+            current_ma: [draw_ma, 0, 0],
+            voltage_v: [230; 3],
+            per_phase: true,
+            ..MeterReading::default()
+        }),
+        fail_safe: FailSafe::default(),
+        rfid: String::new(),
+        inputs: 0,
+        relay: None,
+        transaction_start_wh: None,
+    })
+}
+
 #[test]
 fn identify_phases_does_not_step_a_disabled_wallbox() {
     // Disabled with the policy "no limit" (-1): it is given its maximum,
@@ -500,23 +522,7 @@ fn identify_phases_does_not_step_a_disabled_wallbox() {
         ..SiteParams::default()
     };
     let mut site = Site::new(params, &[e1, grid_meter()], 0);
-    let car = Reading::Evse(EvseReading {
-        state: EvseState::Charging,
-        charging_enabled: true,
-        offered_ma: 16_000,
-        cable_ma: 32_000,
-        meter: Some(MeterReading {
-            current_ma: [16_000, 0, 0],
-            voltage_v: [230; 3],
-            per_phase: true,
-            ..MeterReading::default()
-        }),
-        fail_safe: FailSafe::default(),
-        rfid: String::new(),
-        inputs: 0,
-        relay: None,
-        transaction_start_wh: None,
-    });
+    let car = one_phase_car(16_000);
     let grid = Reading::Meter(MeterReading {
         current_ma: [18_000, 2000, 2000],
         voltage_v: [230; 3],
@@ -594,25 +600,6 @@ fn a_wallbox_enabled_again_during_the_probe_is_not_held_at_nothing() {
         &[wallbox(1, "\"auto\""), wallbox(2, "\"auto\""), grid_meter()],
         0,
     );
-    let car = |draw: i64| {
-        Reading::Evse(EvseReading {
-            state: EvseState::Charging,
-            charging_enabled: true,
-            offered_ma: 16_000,
-            cable_ma: 32_000,
-            meter: Some(MeterReading {
-                current_ma: [draw, 0, 0],
-                voltage_v: [230; 3],
-                per_phase: true,
-                ..MeterReading::default()
-            }),
-            fail_safe: FailSafe::default(),
-            rfid: String::new(),
-            inputs: 0,
-            relay: None,
-            transaction_start_wh: None,
-        })
-    };
     let grid = Reading::Meter(MeterReading {
         current_ma: [16_000, 0, 0],
         voltage_v: [230; 3],
@@ -620,8 +607,8 @@ fn a_wallbox_enabled_again_during_the_probe_is_not_held_at_nothing() {
         ..MeterReading::default()
     });
     let at = |site: &mut Site, now: u64| {
-        site.record(0, Some(Ok(car(0))), now);
-        site.record(1, Some(Ok(car(16_000))), now);
+        site.record(0, Some(Ok(one_phase_car(0))), now);
+        site.record(1, Some(Ok(one_phase_car(16_000))), now);
         site.record(2, Some(Ok(grid.clone())), now);
         let (commands, _) = site.cycle(Now::mono(now), 1000);
         let set = |i: usize| {
