@@ -41,6 +41,10 @@ pub(super) struct Supervised {
     pub(super) http_input: bool,
     /// A poll was sent and has not been answered yet.
     pub(super) in_flight: bool,
+    /// The polls sent, numbered; and the newest whose answer was recorded:
+    /// an answer older than that one is not (it was read before it).
+    pub(super) polls_sent: u64,
+    pub(super) recorded: u64,
 }
 
 pub struct Supervisor {
@@ -110,18 +114,24 @@ impl Outstanding {
 }
 
 /// One device's answer to a poll: its index, the reading, its status.
-type Answer = (usize, Result<Reading, DeviceError>, Option<DeviceStatus>);
+/// Device `i`'s answer to its poll number `seq`.
+type Answer = (
+    usize,
+    u64,
+    Result<Reading, DeviceError>,
+    Option<DeviceStatus>,
+);
 
 /// Polls one device; it answers with its status after the poll. A plain
 /// future, not the actor's: the cycle runs all of them in one
 /// `FuturesUnordered`, which wakes only the polls that were answered
 /// (10 000 futures spawned into the actor's context would each be polled
 /// at every wake-up of the actor).
-async fn poll_device(i: usize, poll: Recipient<PollAndStatus>) -> Answer {
+async fn poll_device(i: usize, seq: u64, poll: Recipient<PollAndStatus>) -> Answer {
     match poll.send(PollAndStatus).await {
-        Ok(Polled { reading, status }) => (i, reading, Some(status)),
+        Ok(Polled { reading, status }) => (i, seq, reading, Some(status)),
         // The device's actor is gone: it is being replaced.
-        Err(_) => (i, Err(DeviceError::Stopped), None),
+        Err(_) => (i, seq, Err(DeviceError::Stopped), None),
     }
 }
 
@@ -171,6 +181,8 @@ fn supervised_one(d: &DeviceHandle) -> Supervised {
         refuse: d.refused_recipient(),
         http_input: d.settings.dev_type.is_http_input(),
         in_flight: false,
+        polls_sent: 0,
+        recorded: 0,
     }
 }
 
@@ -591,17 +603,22 @@ impl Supervisor {
         };
         let polls = FuturesUnordered::new();
         for (i, d) in self.devices.iter_mut().enumerate() {
-            if d.in_flight || (http_only && !d.http_input) {
+            // A pushed value acts now: an HTTP-input device is asked again
+            // even while the periodic cycle's poll of it is under way (that
+            // one may have been answered before the push).
+            if (http_only && !d.http_input) || (d.in_flight && !http_only) {
                 continue;
             }
             let Some(poll) = d.poll.clone() else {
                 continue;
             };
             d.in_flight = true;
+            d.polls_sent += 1;
+            let seq = d.polls_sent;
             // Outside tokio's budget: a poll that ran out of it would be
             // woken again only when the thread idles, and `FuturesUnordered`
             // would poll every waiting device once more on each round.
-            polls.push(tokio::task::unconstrained(poll_device(i, poll)));
+            polls.push(tokio::task::unconstrained(poll_device(i, seq, poll)));
         }
         if !http_only {
             self.recording = Duration::ZERO;
@@ -664,15 +681,18 @@ impl Supervisor {
     /// Records device `i`'s answer to a poll: the reading (a refused one is
     /// reported back to the device as a failed reading, and its status is
     /// asked again after that), then the device's communication status.
-    /// Dropped if the devices changed since the poll was sent.
+    /// Dropped if the devices changed since the poll was sent, or if the
+    /// answer to a later poll of the device was recorded already.
     fn record_answer(
         &mut self,
         generation: u64,
-        (i, polled, status): Answer,
+        (i, seq, polled, status): Answer,
         outstanding: &Rc<Outstanding>,
         ctx: &mut Context<Self>,
     ) {
-        if generation != self.generation {
+        // An answer read before one already recorded would undo it.
+        let older = self.devices.get(i).is_some_and(|d| seq <= d.recorded);
+        if generation != self.generation || older {
             outstanding.one_done();
             return;
         }
@@ -681,7 +701,8 @@ impl Supervisor {
         let refused = self.site.record(i, Some(polled), now);
         let mut ask_again = None;
         if let Some(d) = self.devices.get_mut(i) {
-            d.in_flight = false;
+            d.recorded = seq;
+            d.in_flight = seq < d.polls_sent;
             match (refused, &d.refuse, &d.status) {
                 (Some(why), Some(refuse), Some(ask)) => {
                     refuse.do_send(Refused(why));
