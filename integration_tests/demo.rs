@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{device_info, simulated_power_brain, Daemon};
+use crate::harness::{device_info, simulated_power_brain, Daemon, LOG_WAIT};
 
 /// The shipped plant's household load per phase (`settings.toml`).
 const HOUSE_MA: [i64; 3] = [10_000, 6_000, 4_000];
@@ -179,7 +179,7 @@ async fn a_power_brain_and_an_ocpp_wallbox_share_the_demo_site() {
                     .is_some_and(|m| m.contains("simulated OCPP wallbox"))
         })
         .await;
-    assert!(d.logged("charge point booted"), "booted over OCPP");
+    d.wait_logged(&["charge point booted"], LOG_WAIT).await;
     let e4 = device_info(&info, "E4");
     assert_eq!(
         (&e4["dev_type"], &e4["com_err"]),

@@ -11,6 +11,10 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// How long a test waits for a line of the daemon's log: generous, as a
+/// loaded machine can hold the pipe back.
+pub const LOG_WAIT: Duration = Duration::from_secs(15);
+
 /// How long the daemon may take to announce its address.
 const START_DEADLINE: Duration = Duration::from_secs(20);
 
@@ -301,6 +305,24 @@ impl Daemon {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         kept.iter().any(|line| line.contains(text))
+    }
+
+    /// Waits until lines of the log contain each of `texts`. The log comes
+    /// through a pipe, so a line can arrive after the answer it follows.
+    pub async fn wait_logged(&self, texts: &[&str], within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let missing: Vec<_> = texts.iter().filter(|t| !self.logged(t)).collect();
+            if missing.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never logged: {missing:?}\n{:#?}",
+                self.log_lines()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The recent lines of the daemon's log (stderr), oldest first.

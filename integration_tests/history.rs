@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::harness::{repo_file, Daemon, DaemonConfig};
+use crate::harness::{repo_file, Daemon, DaemonConfig, LOG_WAIT};
 
 /// The shipped simulated plant in `dir`, cycling every 200 ms.
 fn config(dir: &std::path::Path) -> DaemonConfig {
@@ -151,5 +151,9 @@ async fn a_history_file_that_cannot_be_used_does_not_stop_the_start() {
     .expect("write");
     let d = Daemon::start(config(dir.path())).await;
     at_least(&d, 2).await;
-    assert!(d.logged("the history file cannot be used; the charts start afresh"));
+    d.wait_logged(
+        &["the history file cannot be used; the charts start afresh"],
+        LOG_WAIT,
+    )
+    .await;
 }

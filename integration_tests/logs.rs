@@ -1,21 +1,11 @@
 //! What the daemon logs: the levels the README documents, configuration
 //! changes, and a failing device without a flood.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actors::sim::{powerbrain, serve_tcp, SharedBank};
 
 use crate::harness::{device, device_info, simulated_power_brain, Daemon, DaemonConfig};
-
-/// Waits until a line of the log contains each of `texts`.
-pub(crate) async fn wait_logged(d: &Daemon, texts: &[&str], within: Duration) {
-    let deadline = Instant::now() + within;
-    while !texts.iter().all(|t| d.logged(t)) {
-        let missing: Vec<_> = texts.iter().filter(|t| !d.logged(t)).collect();
-        assert!(Instant::now() < deadline, "never logged: {missing:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// How many polls of `dev_id` have failed since the start.
 fn failed_polls(info: &serde_json::Value, dev_id: &str) -> u64 {
@@ -42,8 +32,7 @@ async fn meter_settings(level: &str) -> String {
 #[tokio::test]
 async fn level_debug_logs_every_modbus_request_and_every_cycle() {
     let d = Daemon::start(DaemonConfig::new(meter_settings("debug").await)).await;
-    wait_logged(
-        &d,
+    d.wait_logged(
         &[
             "DEBG request",
             "read holding registers 8000",
@@ -113,7 +102,8 @@ async fn a_failing_device_is_logged_once_then_its_recovery_once() {
     let device_warnings = d.count_logged(&["WARN", "device: M"]);
     assert_eq!(device_warnings, 2, "no other warnings about the devices");
     bank.set_online(true);
-    wait_logged(&d, &["INFO device answers again"], Duration::from_secs(15)).await;
+    d.wait_logged(&["INFO device answers again"], Duration::from_secs(15))
+        .await;
     // Ten more polls (M2, refusing all along, counts them): M1's recovery
     // is said once, and M2 has nothing to say.
     let m2 = failed_polls(&d.ok("cmd=get_dev_info").await, "M2");
@@ -135,8 +125,7 @@ async fn configuration_changes_are_logged_with_who_and_what_but_no_secret() {
     let d = Daemon::start(simulated_power_brain()).await;
     let body = serde_json::json!({"max_total_current": 25000, "devices": [{"dev_id": "E1", "name": "Garage"}]});
     assert_eq!(d.post("cmd=set_params", body.to_string()).await.0, 200);
-    wait_logged(
-        &d,
+    d.wait_logged(
         &[
             "INFO configuration changed",
             "client: 127.0.0.1",
@@ -159,8 +148,7 @@ async fn configuration_changes_are_logged_with_who_and_what_but_no_secret() {
     d.ok_change("cmd=modbus&device=evse&write=8093&value=100")
         .await;
     d.set_password("very-secret-9").await;
-    wait_logged(
-        &d,
+    d.wait_logged(
         &[
             "cmd: set_user, changes: user anna added",
             "cmd: del_device, changes: M2 deleted",

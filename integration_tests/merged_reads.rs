@@ -10,7 +10,7 @@ use std::time::Duration;
 use actors::drivers::evse_powerbrain;
 
 use crate::harness::{
-    device, device_info, get_path, plain_settings, samples, Daemon, DaemonConfig,
+    device, device_info, get_path, plain_settings, samples, Daemon, DaemonConfig, LOG_WAIT,
 };
 use crate::modbus_device::{PyDevice, Registers};
 
@@ -96,7 +96,8 @@ async fn a_device_with_holes_in_its_map_is_read_around_them_after_one_refusal() 
         1.0,
         "the read across the holes was refused once, and not asked again"
     );
-    assert!(d.logged("illegal data address"), "the fallback is logged");
+    // The fallback is logged.
+    d.wait_logged(&["illegal data address"], LOG_WAIT).await;
     let e1 = device_info(&d.ok("cmd=get_dev_info").await, "E1");
     assert_eq!(e1["com_err"], false, "{e1}");
 }

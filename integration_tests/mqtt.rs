@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::broker::{Broker, Message, Subscriber};
-use crate::harness::{device_info, get_path, Daemon, DaemonConfig};
+use crate::harness::{device_info, get_path, Daemon, DaemonConfig, LOG_WAIT};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -338,7 +338,8 @@ async fn an_api_call_is_answered_on_api_res_and_changes_only_when_allowed() {
     let res = sub.wait_for("cfos_mqtt/api_res", WAIT, |_| true).await;
     let (_, http) = d.get("cmd=no_such_thing").await;
     assert_eq!(res.json(), http);
-    assert!(d.logged("configuration changed") && d.logged("client: mqtt"));
+    d.wait_logged(&["configuration changed", "client: mqtt"], LOG_WAIT)
+        .await;
 }
 
 #[tokio::test]

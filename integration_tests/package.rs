@@ -255,10 +255,9 @@ async fn the_packaged_binary_starts_with_the_packaged_settings() {
     );
     assert_eq!(info["params"]["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(wait_until_ready(&d).await["devices"], 0);
-    crate::logs::wait_logged(
-        &d,
+    d.wait_logged(
         &["no devices are configured", "no admin password is set"],
-        std::time::Duration::from_secs(10),
+        crate::harness::LOG_WAIT,
     )
     .await;
     let (status, page) = get_path(&d, "/").await;

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tokio_modbus::client::tcp;
 use tokio_modbus::prelude::*;
 
-use crate::harness::{device_info, repo_file, Daemon, DaemonConfig};
+use crate::harness::{device_info, repo_file, Daemon, DaemonConfig, LOG_WAIT};
 
 /// The shipped settings with this `[simulation]` and E2's `phase_rotation`
 /// (shipped: 120, as the shipped plant is wired) given as `e2_rotation`.
@@ -180,16 +180,15 @@ async fn a_wrong_phase_rotation_is_warned_of_once_and_auto_takes_up_the_measured
         near(&evse[0], e1_ma) && near(&evse[1], e1_ma + e2_ma) && near(&evse[2], e1_ma),
         "E2's {e2_ma} mA counted on L2 only, E1's {e1_ma} mA on all: {evse}"
     );
-    assert!(
-        d.logged("E2: phase rotation measured 120°"),
-        "{:#?}",
-        d.log_lines()
-    );
-    assert!(
-        d.logged("E2: phase_rotation auto no longer contradicts the grid meter"),
-        "the warning's end is logged: {:#?}",
-        d.log_lines()
-    );
+    // The measurement and the warning's end are logged.
+    d.wait_logged(
+        &[
+            "E2: phase rotation measured 120°",
+            "E2: phase_rotation auto no longer contradicts the grid meter",
+        ],
+        LOG_WAIT,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -297,8 +296,14 @@ async fn identify_phases_finds_the_rotations_where_charging_alone_does_not() {
             .all(|id| device_info(info, id)["current_l1"].as_i64() > Some(9000))
     })
     .await;
-    assert!(d.logged("identifying phases: E1 waiting, E2 waiting"));
-    assert!(d.logged("E1 found: 120°"), "{:#?}", d.log_lines());
+    d.wait_logged(
+        &[
+            "identifying phases: E1 waiting, E2 waiting",
+            "E1 found: 120°",
+        ],
+        LOG_WAIT,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use actors::sim::closed_loop::{PlantSim, SimulationSettings};
 use serde_json::{json, Value};
 
-use crate::harness::{device_info, Daemon, DaemonConfig};
+use crate::harness::{device_info, Daemon, DaemonConfig, LOG_WAIT};
 
 const ANNA: &str = r#"{"id": "anna", "name": "Anna", "dev_ids": ["E1", "E2"],
     "rfids": [{"id": "04AB"}, {"id": "7777", "ac_auth": false, "ac_ovch": true}]}"#;
@@ -97,14 +97,14 @@ async fn a_stop_by_card_and_a_current_cap_survive_a_stop_and_a_kill() {
     );
     wait_for_the_sessions(&d, 8000, "before the restarts").await;
     // The log says it in words.
-    assert!(
-        d.logged("outcome: authorised user anna"),
-        "card logged in words"
-    );
-    assert!(
-        d.logged("outcome: stopped charging for user anna"),
-        "stop logged in words"
-    );
+    d.wait_logged(
+        &[
+            "outcome: authorised user anna",
+            "outcome: stopped charging for user anna",
+        ],
+        LOG_WAIT,
+    )
+    .await;
 
     // SIGTERM: a clean stop.
     assert_eq!(d.stop().await, Some(0));

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use actors::sim::closed_loop::{PlantSim, SimulationSettings};
 use serde_json::{json, Value};
 
-use crate::harness::{device_info, Daemon, DaemonConfig};
+use crate::harness::{device_info, Daemon, DaemonConfig, LOG_WAIT};
 
 const ANNA: &str = r#"{"id": "anna", "name": "Anna", "dev_ids": ["E1", "E2"],
     "rfids": [{"id": "04AB"}, {"id": "7777", "ac_auth": false, "ac_ovch": true}]}"#;
@@ -520,7 +520,8 @@ async fn the_seed_user_example_is_read_back_as_posted() {
     let extra = r#"{"id": "2167520770", "name": "Wusel", "valid_until": 0,
         "rfids": [{"id": "4711", "used_phases": 7, "pin": "x"}]}"#;
     assert_eq!(d.post("cmd=set_user", extra).await, (200, json!("ok")));
-    assert!(d.logged("valid_until") && d.logged("rfids[0].pin"));
+    d.wait_logged(&["valid_until", "rfids[0].pin"], LOG_WAIT)
+        .await;
     let user = d.ok("cmd=get_user&id=2167520770").await;
     assert_eq!(
         (&user["name"], &user["display"]),

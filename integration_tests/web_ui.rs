@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use actors::sim::closed_loop::{CarSettings, PlantSim, SimulationSettings};
 use serde_json::Value;
 
-use crate::harness::{device_info, repo_file, Daemon, DaemonConfig};
+use crate::harness::{device_info, repo_file, Daemon, DaemonConfig, LOG_WAIT};
 use crate::webdriver::{Browser, WAIT};
 
 fn artifacts() -> PathBuf {
@@ -425,7 +425,7 @@ async fn everything_is_configured_through_the_page() {
 
     // A fresh install has no password: the page asks for one (and the log
     // said so at start). Set there, it logs the page in at once.
-    assert!(d.logged("no admin password is set"), "the log says so");
+    d.wait_logged(&["no admin password is set"], LOG_WAIT).await;
     browser
         .wait_for_text("[data-testid=setpw]", |t| {
             t.contains("Set an admin password")
