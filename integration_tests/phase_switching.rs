@@ -42,6 +42,15 @@ fn settings(plant: &PlantSim, extra: &str) -> String {
     )
 }
 
+/// The plant with `pv_ma` of PV per phase and a three-phase 16 A car
+/// plugged in, and the daemon controlling it with `extra` settings.
+async fn car_and_daemon(pv_ma: i64, extra: &str) -> (PlantSim, Daemon) {
+    let plant = start_plant(pv_ma).await;
+    plant.plug(1, 3, 16_000);
+    let d = Daemon::start(DaemonConfig::new(settings(&plant, extra))).await;
+    (plant, d)
+}
+
 /// Surplus charging, switching automatically.
 fn switching() -> String {
     format!(
@@ -86,9 +95,7 @@ async fn watch(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_surplus_step_switches_to_one_phase_and_back_with_the_pause() {
     // 3 A of PV per phase: 9 A of surplus, too little for 3 × 6 A.
-    let plant = start_plant(3000).await;
-    plant.plug(1, 3, 16_000);
-    let d = Daemon::start(DaemonConfig::new(settings(&plant, &switching()))).await;
+    let (plant, d) = car_and_daemon(3000, &switching()).await;
     let mut changes = vec![(Instant::now(), false)];
 
     watch(
@@ -173,9 +180,7 @@ async fn a_surplus_step_switches_to_one_phase_and_back_with_the_pause() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flickering_surplus_switches_at_most_once_per_minimum_interval() {
-    let plant = start_plant(3000).await;
-    plant.plug(1, 3, 16_000);
-    let d = Daemon::start(DaemonConfig::new(settings(&plant, &switching()))).await;
+    let (plant, d) = car_and_daemon(3000, &switching()).await;
     let mut changes = vec![(Instant::now(), false)];
     let start = Instant::now();
     let mut blocked_seen = false;
@@ -218,9 +223,7 @@ async fn a_flickering_surplus_switches_at_most_once_per_minimum_interval() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_wallbox_goes_back_to_three_phases_for_the_next_car() {
     // 3 A of PV per phase: a three-phase car is switched to one phase.
-    let plant = start_plant(3000).await;
-    plant.plug(1, 3, 16_000);
-    let d = Daemon::start(DaemonConfig::new(settings(&plant, &switching()))).await;
+    let (plant, d) = car_and_daemon(3000, &switching()).await;
     let mut changes = vec![(Instant::now(), false)];
     watch(
         &plant,
@@ -318,13 +321,7 @@ async fn without_wake_up_a_sleeping_car_is_left_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switch_phases_overrides_until_the_car_leaves() {
-    let plant = start_plant(0).await;
-    plant.plug(1, 3, 16_000);
-    let d = Daemon::start(DaemonConfig::new(settings(
-        &plant,
-        &format!("phase_switch_pause_s = {PAUSE_S}\n"),
-    )))
-    .await;
+    let (plant, d) = car_and_daemon(0, &format!("phase_switch_pause_s = {PAUSE_S}\n")).await;
     d.wait_for(Duration::from_secs(20), "the car charges", |i| {
         e1(i)["lb_current"].as_i64().is_some_and(|ma| ma > 0)
     })

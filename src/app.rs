@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use actix::{Actor, SyncArbiter};
 use actix_web::{web, App, HttpServer};
-use actors::config::{License, State, STATE_VERSION};
+use actors::config::State;
 use actors::history::History;
 use actors::plant::{LocalPorts, Plant};
 use actors::sim::closed_loop::PlantSim;
@@ -94,20 +94,11 @@ fn load_or_seed(settings: &Settings, log: &Logger) -> Result<(PathBuf, State), S
         return Ok((path, state));
     }
     let state = State {
-        version: STATE_VERSION,
-        title: settings.site.title.clone(),
         desc: settings.site.desc.clone(),
         params: settings.load.clone(),
         devices: settings.devices.clone(),
-        admin_hash: None,
-        license: License::default(),
-        users: Vec::new(),
-        open_transactions: Vec::new(),
-        soft_meters: std::collections::BTreeMap::new(),
         serialno: new_serial()?,
-        learnt_rotations: std::collections::BTreeMap::new(),
-        cm_vars: std::collections::BTreeMap::new(),
-        mqtt: None,
+        ..State::new(settings.site.title.clone())
     };
     store::save_atomic(&path, &state).map_err(|e| StartError::State(e.to_string()))?;
     info!(log, "state seeded from the settings"; "file" => %path.display());

@@ -6,14 +6,11 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Addr, Recipient};
+use actix::{Actor, Addr, Handler, Message, Recipient};
 use slog::Logger;
 
 use crate::config::DeviceSettings;
-use crate::devices::{
-    Apply, Device, GetStatus, HttpInput, HttpJsonMeter, Poll, PollAndStatus, Refused, Shutdown,
-    UpdateSettings,
-};
+use crate::devices::{Device, HttpInput, HttpJsonMeter, Shutdown, UpdateSettings};
 use crate::metrics::Metrics;
 use crate::ocpp::OcppWallbox;
 use crate::transport::{Bus, Endpoint, EndpointError};
@@ -136,48 +133,17 @@ impl DeviceHandle {
         }
     }
 
-    pub fn poll_recipient(&self) -> Option<Recipient<Poll>> {
-        match &self.actor {
-            DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
-            DeviceActor::Http(addr) => Some(addr.clone().recipient()),
-            DeviceActor::Json(addr) => Some(addr.clone().recipient()),
-            DeviceActor::Ocpp(addr) => Some(addr.clone().recipient()),
-            DeviceActor::None => None,
-        }
-    }
-
-    /// The cycle's poll: the reading and the status after it in one message.
-    pub fn poll_and_status_recipient(&self) -> Option<Recipient<PollAndStatus>> {
-        match &self.actor {
-            DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
-            DeviceActor::Http(addr) => Some(addr.clone().recipient()),
-            DeviceActor::Json(addr) => Some(addr.clone().recipient()),
-            DeviceActor::Ocpp(addr) => Some(addr.clone().recipient()),
-            DeviceActor::None => None,
-        }
-    }
-
-    pub fn status_recipient(&self) -> Option<Recipient<GetStatus>> {
-        match &self.actor {
-            DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
-            DeviceActor::Http(addr) => Some(addr.clone().recipient()),
-            DeviceActor::Json(addr) => Some(addr.clone().recipient()),
-            DeviceActor::Ocpp(addr) => Some(addr.clone().recipient()),
-            DeviceActor::None => None,
-        }
-    }
-
-    pub fn refused_recipient(&self) -> Option<Recipient<Refused>> {
-        match &self.actor {
-            DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
-            DeviceActor::Http(addr) => Some(addr.clone().recipient()),
-            DeviceActor::Json(addr) => Some(addr.clone().recipient()),
-            DeviceActor::Ocpp(addr) => Some(addr.clone().recipient()),
-            DeviceActor::None => None,
-        }
-    }
-
-    pub fn apply_recipient(&self) -> Option<Recipient<Apply>> {
+    /// Where to send the device a message its actor answers, whichever kind
+    /// of actor it is (`None` for a device without one).
+    pub fn recipient<M>(&self) -> Option<Recipient<M>>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        Device: Handler<M>,
+        HttpInput: Handler<M>,
+        HttpJsonMeter: Handler<M>,
+        OcppWallbox: Handler<M>,
+    {
         match &self.actor {
             DeviceActor::Modbus(addr) => Some(addr.clone().recipient()),
             DeviceActor::Http(addr) => Some(addr.clone().recipient()),
@@ -189,23 +155,15 @@ impl DeviceHandle {
 
     /// Gives the running actor new settings of the same box.
     fn update(&self, settings: Arc<DeviceSettings>) {
-        match &self.actor {
-            DeviceActor::Modbus(addr) => addr.do_send(UpdateSettings(settings)),
-            DeviceActor::Http(addr) => addr.do_send(UpdateSettings(settings)),
-            DeviceActor::Json(addr) => addr.do_send(UpdateSettings(settings)),
-            DeviceActor::Ocpp(addr) => addr.do_send(UpdateSettings(settings)),
-            DeviceActor::None => {}
+        if let Some(actor) = self.recipient() {
+            actor.do_send(UpdateSettings(settings));
         }
     }
 
     /// Stops the device's actor (its interval timers would keep it alive).
     fn stop(&self) {
-        match &self.actor {
-            DeviceActor::Modbus(addr) => addr.do_send(Shutdown),
-            DeviceActor::Http(addr) => addr.do_send(Shutdown),
-            DeviceActor::Json(addr) => addr.do_send(Shutdown),
-            DeviceActor::Ocpp(addr) => addr.do_send(Shutdown),
-            DeviceActor::None => {}
+        if let Some(actor) = self.recipient() {
+            actor.do_send(Shutdown);
         }
     }
 }

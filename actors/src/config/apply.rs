@@ -212,28 +212,16 @@ pub fn delete_device(state: &mut State, dev_id: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ignored_keys;
     use crate::config::CurrentLimit;
-    use crate::config::{ignored_keys, License, STATE_VERSION};
 
     fn state() -> State {
         State {
-            version: STATE_VERSION,
-            title: "t".into(),
-            desc: String::new(),
-            params: SiteParams::default(),
             devices: vec![toml::from_str(
                 "dev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"evse\"\n",
             )
             .unwrap()],
-            admin_hash: None,
-            license: License::default(),
-            users: Vec::new(),
-            open_transactions: Vec::new(),
-            soft_meters: std::collections::BTreeMap::new(),
-            serialno: String::new(),
-            learnt_rotations: std::collections::BTreeMap::new(),
-            cm_vars: std::collections::BTreeMap::new(),
-            mqtt: None,
+            ..State::new("t")
         }
     }
 

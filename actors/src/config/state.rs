@@ -54,6 +54,29 @@ pub struct State {
     pub learnt_rotations: BTreeMap<String, LearntRotation>,
 }
 
+impl State {
+    /// A site with this title and nothing else yet: no devices, users,
+    /// password or history, the default limits.
+    pub fn new(title: impl Into<String>) -> Self {
+        State {
+            version: STATE_VERSION,
+            title: title.into(),
+            desc: String::new(),
+            params: SiteParams::default(),
+            devices: Vec::new(),
+            admin_hash: None,
+            license: License::default(),
+            users: Vec::new(),
+            open_transactions: Vec::new(),
+            soft_meters: BTreeMap::new(),
+            serialno: String::new(),
+            cm_vars: BTreeMap::new(),
+            mqtt: None,
+            learnt_rotations: BTreeMap::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct License {

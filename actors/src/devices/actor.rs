@@ -7,8 +7,8 @@ use slog::{info, o, warn, Logger};
 
 use super::failures::{log_notice, FailureLog};
 use super::messages::{
-    Apply, DeviceStatus, GetStatus, Poll, PollAndStatus, Polled, ReadRegisters, Refused, Shutdown,
-    UpdateSettings, WriteRegisters,
+    poll_then_status, Apply, DeviceStatus, GetStatus, Poll, PollAndStatus, Polled, ReadRegisters,
+    Refused, Shutdown, UpdateSettings, WriteRegisters,
 };
 use super::ComStatus;
 use crate::config::DeviceSettings;
@@ -566,11 +566,7 @@ impl Handler<PollAndStatus> for Device {
     type Result = ResponseActFuture<Self, Polled>;
 
     fn handle(&mut self, _: PollAndStatus, ctx: &mut Self::Context) -> Self::Result {
-        let poll = Handler::<Poll>::handle(self, Poll, ctx);
-        Box::pin(poll.map(|reading, device, ctx| {
-            let MessageResult(status) = Handler::<GetStatus>::handle(device, GetStatus, ctx);
-            Polled { reading, status }
-        }))
+        poll_then_status(self, ctx)
     }
 }
 

@@ -12,7 +12,8 @@ use slog::{o, Logger};
 
 use super::failures::{log_notice, FailureLog};
 use super::messages::{
-    Apply, DeviceStatus, GetStatus, Poll, PollAndStatus, Polled, Refused, Shutdown, UpdateSettings,
+    poll_then_status, Apply, DeviceStatus, GetStatus, Poll, PollAndStatus, Polled, Refused,
+    Shutdown, UpdateSettings,
 };
 use super::ComStatus;
 use crate::config::DeviceSettings;
@@ -172,11 +173,7 @@ impl Handler<PollAndStatus> for HttpJsonMeter {
     type Result = ResponseActFuture<Self, Polled>;
 
     fn handle(&mut self, _: PollAndStatus, ctx: &mut Self::Context) -> Self::Result {
-        let poll = Handler::<Poll>::handle(self, Poll, ctx);
-        Box::pin(poll.map(|reading, device, ctx| {
-            let MessageResult(status) = Handler::<GetStatus>::handle(device, GetStatus, ctx);
-            Polled { reading, status }
-        }))
+        poll_then_status(self, ctx)
     }
 }
 

@@ -1,4 +1,4 @@
-use actix::Message;
+use actix::{Actor, ActorFutureExt, Context, Handler, Message, MessageResult, ResponseActFuture};
 
 use super::ComStatus;
 use crate::drivers::Reading;
@@ -62,6 +62,24 @@ pub struct PollAndStatus;
 pub struct Polled {
     pub reading: Result<Reading, DeviceError>,
     pub status: DeviceStatus,
+}
+
+/// `PollAndStatus` for an actor whose `Poll` waits for its device: the
+/// status is taken once the reading is in, so the two agree.
+pub(crate) fn poll_then_status<A>(
+    actor: &mut A,
+    ctx: &mut Context<A>,
+) -> ResponseActFuture<A, Polled>
+where
+    A: Actor<Context = Context<A>>
+        + Handler<Poll, Result = ResponseActFuture<A, Result<Reading, DeviceError>>>
+        + Handler<GetStatus, Result = MessageResult<GetStatus>>,
+{
+    let poll = Handler::<Poll>::handle(actor, Poll, ctx);
+    Box::pin(poll.map(|reading, actor, ctx| {
+        let MessageResult(status) = Handler::<GetStatus>::handle(actor, GetStatus, ctx);
+        Polled { reading, status }
+    }))
 }
 
 #[derive(Debug, Clone)]

@@ -218,25 +218,9 @@ pub fn read_lines(fs: &dyn FileSystem, path: &Path, header: &str) -> Result<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{License, SiteParams};
 
     fn state(title: &str) -> State {
-        State {
-            version: STATE_VERSION,
-            title: title.into(),
-            desc: String::new(),
-            params: SiteParams::default(),
-            devices: Vec::new(),
-            admin_hash: None,
-            license: License::default(),
-            users: Vec::new(),
-            open_transactions: Vec::new(),
-            soft_meters: std::collections::BTreeMap::new(),
-            serialno: String::new(),
-            learnt_rotations: std::collections::BTreeMap::new(),
-            cm_vars: std::collections::BTreeMap::new(),
-            mqtt: None,
-        }
+        State::new(title)
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::file::{parent_dir, FileSystem};
 use super::{load_from, Store, StoreError, STATE_FILE};
 use crate::charging_log::{Transaction, CSV_HEADER};
-use crate::config::{License, SiteParams, State, STATE_VERSION};
+use crate::config::State;
 
 #[derive(Debug, Clone, PartialEq)]
 enum DataOp {
@@ -274,20 +274,8 @@ fn dir() -> PathBuf {
 
 fn state(title: &str) -> State {
     State {
-        version: STATE_VERSION,
-        title: title.into(),
         desc: format!("the state called {title}"),
-        params: SiteParams::default(),
-        devices: Vec::new(),
-        admin_hash: None,
-        license: License::default(),
-        users: Vec::new(),
-        open_transactions: Vec::new(),
-        soft_meters: BTreeMap::new(),
-        serialno: String::new(),
-        learnt_rotations: std::collections::BTreeMap::new(),
-        cm_vars: BTreeMap::new(),
-        mqtt: None,
+        ..State::new(title)
     }
 }
 

@@ -174,11 +174,11 @@ pub(super) fn supervised(plant: &Plant) -> Vec<Supervised> {
 fn supervised_one(d: &DeviceHandle) -> Supervised {
     Supervised {
         dev_id: d.settings.dev_id.clone(),
-        poll: d.poll_and_status_recipient(),
-        status: d.status_recipient(),
+        poll: d.recipient(),
+        status: d.recipient(),
         last_status: None,
-        apply: d.apply_recipient(),
-        refuse: d.refused_recipient(),
+        apply: d.recipient(),
+        refuse: d.recipient(),
         http_input: d.settings.dev_type.is_http_input(),
         in_flight: false,
         polls_sent: 0,

@@ -75,18 +75,7 @@ pub async fn start_day(title: &str, wallbox: &str, pause_s: u64, start: DateTime
             ..SiteParams::default()
         },
         devices,
-        version: actors::config::STATE_VERSION,
-        title: title.into(),
-        desc: String::new(),
-        admin_hash: None,
-        license: actors::config::License::default(),
-        users: Vec::new(),
-        open_transactions: Vec::new(),
-        soft_meters: std::collections::BTreeMap::new(),
-        serialno: String::new(),
-        learnt_rotations: std::collections::BTreeMap::new(),
-        cm_vars: std::collections::BTreeMap::new(),
-        mqtt: None,
+        ..State::new(title)
     };
     let storage = tempfile::tempdir().expect("temp dir");
     let path = storage.path().join("state.json");

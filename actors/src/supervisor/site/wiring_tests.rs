@@ -154,6 +154,15 @@ impl Plant {
             .map(|v| v.wiring.clone())
             .unwrap_or_default()
     }
+
+    /// The first wallbox's wiring as shown after `cycles` more cycles.
+    fn first_wiring_after(&mut self, cycles: usize) -> super::WiringView {
+        for _ in 1..cycles {
+            self.step();
+        }
+        let (_, snapshot) = self.step();
+        Self::wiring(&snapshot, 0)
+    }
 }
 
 #[test]
@@ -245,11 +254,7 @@ fn on_auto_a_car_is_counted_on_every_phase_until_its_rotation_is_known() {
         vec![0, 120, 240]
     );
     assert_eq!(commands.first().map(|c| c.current_ma), Some(12_000));
-    for _ in 0..10 {
-        plant.step();
-    }
-    let (_, snapshot) = plant.step();
-    let view = Plant::wiring(&snapshot, 0);
+    let view = plant.first_wiring_after(11);
     assert_eq!(
         (view.phase_rotation_detected, view.phase_rotation_used),
         (Some(240), vec![240])
@@ -384,11 +389,7 @@ fn a_grid_meter_without_per_phase_currents_teaches_no_rotation() {
     // The same car that is found on 240° with a meter that reads each phase.
     let mut plant = Plant::new(&["\"auto\""], &[240], [4000, 4000, 20_000]);
     plant.grid_per_phase = false;
-    for _ in 0..20 {
-        plant.step();
-    }
-    let (_, snapshot) = plant.step();
-    let view = Plant::wiring(&snapshot, 0);
+    let view = plant.first_wiring_after(21);
     assert_eq!(
         (view.phase_rotation_detected, view.phase_rotation_used),
         (None, vec![0, 120, 240])
@@ -403,11 +404,7 @@ fn a_silent_meter_that_is_not_the_grid_meter_does_not_stop_the_rotation_being_le
         "dev_id = \"M2\"\ndev_type = \"meter_sdm630\"\naddress = \"10.0.0.98:502\"\nrole = 2\n",
     );
     let mut plant = Plant::with(&["\"auto\""], &[240], [4000, 4000, 20_000], &[pv]);
-    for _ in 0..10 {
-        plant.step();
-    }
-    let (_, snapshot) = plant.step();
-    let view = Plant::wiring(&snapshot, 0);
+    let view = plant.first_wiring_after(11);
     assert_eq!(
         (view.phase_rotation_detected, view.phase_rotation_used),
         (Some(240), vec![240])
