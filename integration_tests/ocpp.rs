@@ -291,10 +291,11 @@ async fn ocpp_cards_are_checked_and_a_transaction_reaches_the_charging_log() {
         cps.wait_received("CP2", "Reset").await,
         [json!({"type": "Soft"})]
     );
+    // The stop's meterStop is 10 Wh past the last meter values.
     cps.run(
         "CP1",
         "stop",
-        json!({"transaction_id": tx_id, "meter_stop": 1090, "tag": "04AB"}),
+        json!({"transaction_id": tx_id, "meter_stop": 1100, "tag": "04AB"}),
     )
     .await;
     cps.run("CP1", "status", json!({"status": "Finishing"}))
@@ -317,8 +318,8 @@ async fn ocpp_cards_are_checked_and_a_transaction_reaches_the_charging_log() {
     assert!(row.contains("anna") && row.contains("04AB"), "{row}");
     assert_eq!(
         row.rsplit(',').next(),
-        Some("90"),
-        "90 Wh charged since meterStart: {row}\n{log}"
+        Some("100"),
+        "100 Wh charged from meterStart to meterStop: {row}\n{log}"
     );
 
     // The next car waits for a card; one entered through the API (a PIN

@@ -1,7 +1,7 @@
 //! What a charge point has told chargebrain about the connector of one
 //! wallbox, and the reading the cycle gets from it. Pure.
 
-use super::messages::{MeterValues, SampledValue, StatusNotification};
+use super::messages::{MeterValues, SampledValue, StatusNotification, StopTransaction};
 use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, NOMINAL_V};
 
 /// The API's `state` (1–6) for an OCPP 1.6 connector status; `None` for a
@@ -95,6 +95,23 @@ impl Connector {
         self.meter = Some(meter);
         self.lowered_to = None;
         skipped
+    }
+
+    /// A StopTransaction. For the open transaction, its `meterStop` may be
+    /// newer than the last meter values (they come every few seconds, the
+    /// stop at once), so the session's energy counts to it. A value below
+    /// the last reading is ignored: an energy register never runs back (and
+    /// the cycle's plausibility check still bounds a jump by the power).
+    pub fn stopped(&mut self, s: &StopTransaction) {
+        if self.transaction != Some(s.transaction_id) {
+            return;
+        }
+        self.transaction = None;
+        if let Some(meter) = self.meter.as_mut() {
+            if s.meter_stop > meter.import_wh && (s.meter_stop as f64) < MAX_SAMPLE {
+                meter.import_wh = s.meter_stop;
+            }
+        }
     }
 
     /// A new current for the car (0 when charging is disabled). Meter values
@@ -287,6 +304,37 @@ mod tests {
         let m = c.meter.unwrap();
         assert_eq!((m.current_ma[0], m.import_wh), (10_000, 12_500));
         assert_eq!(m.power_w, (10_000 * 231 + 16_040 * 230) / 1000);
+    }
+
+    #[test]
+    fn the_stop_of_the_open_transaction_carries_the_meter_to_its_meter_stop() {
+        let stop = |tx: i64, wh: i64| -> StopTransaction {
+            serde_json::from_value(json!({
+                "meterStop": wh, "timestamp": "2025-01-01T00:00:00Z", "transactionId": tx
+            }))
+            .unwrap()
+        };
+        let mut c = Connector {
+            transaction: Some(7),
+            ..Connector::default()
+        };
+        c.meter_values(&meter_values(json!([{"value": "1090", "unit": "Wh"}])));
+        // Another transaction's stop changes nothing.
+        c.stopped(&stop(6, 1200));
+        assert_eq!(
+            (c.transaction, c.meter.as_ref().unwrap().import_wh),
+            (Some(7), 1090)
+        );
+        // The open one's: closed, and the meter at its meterStop.
+        c.stopped(&stop(7, 1100));
+        assert_eq!(
+            (c.transaction, c.meter.as_ref().unwrap().import_wh),
+            (None, 1100)
+        );
+        // A meterStop below the last reading does not run the meter back.
+        c.transaction = Some(8);
+        c.stopped(&stop(8, 900));
+        assert_eq!((c.transaction, c.meter.unwrap().import_wh), (None, 1100));
     }
 
     #[test]

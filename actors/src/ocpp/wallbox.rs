@@ -423,9 +423,7 @@ impl OcppWallbox {
                 Err(e) => Err(e),
             },
             "StopTransaction" => parse::<StopTransaction>(payload).map(|s| {
-                if self.connector.transaction == Some(s.transaction_id) {
-                    self.connector.transaction = None;
-                }
+                self.connector.stopped(&s);
                 info!(self.log, "transaction stopped"; "transaction" => s.transaction_id,
                     "meter_stop_wh" => s.meter_stop, "reason" => s.reason.unwrap_or_default());
                 let answer = match s.id_tag {
