@@ -10,8 +10,8 @@
 //!   all awaited (one read per device, as the perf-ceilings row);
 //! - `poll_100_parallel`: `Poll` sent to all 100 devices at once, then all
 //!   awaited (one supervisor cycle's poll; a Power Brain poll is planned
-//!   into 3 reads on the simulator, which refuses its map's holes, and 1 on
-//!   a box that answers across them);
+//!   into one read over its block, which the simulator answers whole, as
+//!   the real box does);
 //! - `poll_100_sequential`: the same 100 polls one after another.
 //!
 //! Each runs in two layouts: `sims_in_system`, the simulators on the actix

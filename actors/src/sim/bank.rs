@@ -1,6 +1,7 @@
 //! A register bank: the memory of a simulated device. Pure code.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use crate::codec::{encode_int, encode_str, RegType};
 use crate::drivers::map::RegisterMap;
@@ -10,30 +11,45 @@ use crate::drivers::map::RegisterMap;
 pub struct IllegalAddress(pub u16);
 
 /// The words of a simulated device, checked against its register map:
-/// reading an address outside the map or writing a read-only register is
+/// reading an address outside the map (and outside the block the device
+/// answers whole, if it has one) or writing a read-only register is
 /// refused, as the real device does.
 #[derive(Debug, Clone)]
 pub struct RegisterBank {
     map: &'static RegisterMap,
+    /// Addresses read as 0 where the map lists no register: a device that
+    /// answers a read anywhere in its register block, reserved words too.
+    answered: Option<RangeInclusive<u16>>,
     words: BTreeMap<u16, u16>,
 }
 
 impl RegisterBank {
-    /// All registers zero.
+    /// All registers zero; only the map's registers can be read.
     pub fn new(map: &'static RegisterMap) -> Self {
         RegisterBank {
             map,
+            answered: None,
             words: BTreeMap::new(),
         }
     }
 
-    /// Reads `count` words from `addr`; every one must lie in the map.
-    /// Write-only registers read as 0.
+    /// The same bank, also answering reads anywhere in `block` (0 where
+    /// the map lists nothing). Writes there are still refused.
+    pub fn answering_all_of(mut self, block: RangeInclusive<u16>) -> Self {
+        self.answered = Some(block);
+        self
+    }
+
+    /// Reads `count` words from `addr`; every one must lie in the map or
+    /// the block the device answers whole. Write-only registers read as 0.
     pub fn read(&self, addr: u16, count: u16) -> Result<Vec<u16>, IllegalAddress> {
+        let in_block = |a: u16| self.answered.as_ref().is_some_and(|b| b.contains(&a));
         (0..count)
             .map(|i| {
                 let a = addr.checked_add(i).ok_or(IllegalAddress(addr))?;
-                self.map.covering(a).ok_or(IllegalAddress(a))?;
+                if self.map.covering(a).is_none() && !in_block(a) {
+                    return Err(IllegalAddress(a));
+                }
                 Ok(self.words.get(&a).copied().unwrap_or(0))
             })
             .collect()
@@ -109,6 +125,22 @@ mod tests {
         assert_eq!(bank.write(8044, &[7, 230, 230, 230]), Ok(()));
         assert_eq!(bank.read(8044, 4), Ok(vec![7, 230, 230, 230]));
         assert_eq!(bank.read(65535, 2), Err(IllegalAddress(65535)));
+    }
+
+    #[test]
+    fn a_device_answering_its_whole_block_reads_unlisted_words_as_zero() {
+        let mut bank = RegisterBank::new(&POWER_BRAIN_METER).answering_all_of(8000..=8121);
+        bank.set_int(8045, 230);
+        bank.set_int(8057, 1);
+        // 8048–8049 are no register of the meter: read along as 0.
+        let words = bank.read(8045, 13).expect("inside the block");
+        assert_eq!(words[..4], [230, 0, 0, 0]);
+        assert_eq!(words[12], 1);
+        assert_eq!(bank.read(8032, 8), Ok(vec![0; 8]));
+        // Beyond the block, and writes to unlisted words, are still refused.
+        assert_eq!(bank.read(8120, 3), Err(IllegalAddress(8122)));
+        assert_eq!(bank.read(7999, 1), Err(IllegalAddress(7999)));
+        assert_eq!(bank.write(8048, &[1]), Err(IllegalAddress(8048)));
     }
 
     #[test]

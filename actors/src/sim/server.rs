@@ -55,6 +55,8 @@ struct BankService {
     /// On TCP a wrong unit id gets exception 0x0B; on a serial bus the
     /// request belongs to another device, so the answer is silence.
     silent_for_other_units: bool,
+    /// Requests addressed to one of the units, answered or refused.
+    requests: Arc<AtomicUsize>,
 }
 
 impl Service for BankService {
@@ -74,6 +76,7 @@ impl Service for BankService {
         if !bank.is_online() {
             return ready(Ok(None));
         }
+        self.requests.fetch_add(1, Ordering::Relaxed);
         let mut bank = bank.lock();
         let illegal = |_| ExceptionCode::IllegalDataAddress;
         ready(match req.request {
@@ -106,6 +109,8 @@ pub struct TcpSim {
     pub addr: SocketAddr,
     /// Connections accepted so far.
     pub connections: Arc<AtomicUsize>,
+    /// Requests answered so far (exceptions included).
+    pub requests: Arc<AtomicUsize>,
 }
 
 /// Serves `bank` as unit `unit` on a TCP listener until the runtime stops
@@ -114,9 +119,11 @@ pub async fn serve_tcp(addr: SocketAddr, unit: u8, bank: SharedBank) -> io::Resu
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let connections = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(AtomicUsize::new(0));
     let service = BankService {
         units: Arc::new([(unit, bank)]),
         silent_for_other_units: false,
+        requests: requests.clone(),
     };
     let counter = connections.clone();
     tokio::spawn(async move {
@@ -134,6 +141,7 @@ pub async fn serve_tcp(addr: SocketAddr, unit: u8, bank: SharedBank) -> io::Resu
     Ok(TcpSim {
         addr: local,
         connections,
+        requests,
     })
 }
 
@@ -143,6 +151,7 @@ pub async fn serve_rtu(serial: SerialStream, units: Vec<(u8, SharedBank)>) -> io
     let service = BankService {
         units: units.into(),
         silent_for_other_units: true,
+        requests: Arc::default(),
     };
     tokio_modbus::server::rtu::Server::new(serial)
         .serve_forever(service)
