@@ -540,26 +540,30 @@ fn allocate_limits(
     }
     radix_sort(&mut keys, &mut spare);
     let order: Vec<usize> = keys.iter().map(|k| k.1).collect();
+    let candidates = candidates_in_order(&order, evses, &cons.class_of);
 
     let mut scratch = fill::Scratch::new(cons.class_count(), cons.room.len());
     let mut admitted = Vec::new();
     // What the level may use, and what is kept for cars that wait.
     let mut level_room = Vec::new();
     let mut kept: Vec<i64> = vec![0; cons.room.len()];
-    for level in order.chunk_by(|&a, &b| evses[a].prio == evses[b].prio) {
+    for level in candidates.chunk_by(|a, b| a.prio == b.prio) {
         admitted.clear();
         level_room.clone_from(&cons.room);
         kept.fill(0);
-        for &i in level {
-            let e = &evses[i];
-            let (min, max) = (round_up(e.min_ma.max(STEP_MA)), round_down(e.max_ma));
-            if max < min || e.phases & 0b111 == 0 {
+        for &Candidate {
+            evse: i,
+            min,
+            max,
+            class,
+            ..
+        } in level
+        {
+            if max < min || class == NO_PHASES {
                 continue;
             }
-            let class = cons.class_of[i];
             let slots = &cons.class_slots[cons.class_range(class)];
-            let full = first_below(slots, min, |s| cons.room[s]);
-            let blocked = full.or_else(|| first_below(slots, min, |s| cons.room[s] - kept[s]));
+            let (full, blocked) = first_blocking(slots, min, &cons.room, &kept);
             match blocked {
                 Some(s) => {
                     let (kind, p) = (cons.kinds[s / 3], s % 3);
@@ -592,6 +596,69 @@ fn allocate_limits(
         fill::water_fill(&admitted, &mut cons, &mut scratch, &mut out);
     }
     Ok((out, order))
+}
+
+/// What admission reads of one EVSE, in serving order.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    evse: usize,
+    prio: i64,
+    /// Its minimum and maximum, rounded to whole steps.
+    min: i64,
+    max: i64,
+    /// Its class, or `NO_PHASES` if it draws on no phase.
+    class: u32,
+}
+
+/// The class of a candidate that draws on no phase (it gets nothing).
+const NO_PHASES: u32 = u32::MAX;
+
+/// The candidates of `order`, gathered once into an array in that order.
+/// Admission then reads them one after another in memory; reading
+/// `evses[i]` and `class_of[i]` in serving order inside the admission loop
+/// was a cache miss per EVSE, which the loop waited for each time (the
+/// loop was 62 % of `allocate/10000`, that read alone 9 %). Here the reads
+/// do not depend on each other, so the processor overlaps their misses.
+fn candidates_in_order(order: &[usize], evses: &[EvseInput], class_of: &[u32]) -> Vec<Candidate> {
+    order
+        .iter()
+        .map(|&i| {
+            let e = &evses[i];
+            Candidate {
+                evse: i,
+                prio: e.prio,
+                min: round_up(e.min_ma.max(STEP_MA)),
+                max: round_down(e.max_ma),
+                class: if e.phases & 0b111 == 0 {
+                    NO_PHASES
+                } else {
+                    class_of[i]
+                },
+            }
+        })
+        .collect()
+}
+
+/// In one pass over `slots`: the first whose room is below `min` (its
+/// minimum does not fit), and the first that blocks it, that one or else
+/// the first whose room less what is `kept` for waiting cars is below `min`.
+fn first_blocking(
+    slots: &[u32],
+    min: i64,
+    room: &[i64],
+    kept: &[i64],
+) -> (Option<usize>, Option<usize>) {
+    let mut short = None;
+    for &s in slots {
+        let s = s as usize;
+        if room[s] < min {
+            return (Some(s), Some(s));
+        }
+        if short.is_none() && room[s] - kept[s] < min {
+            short = Some(s);
+        }
+    }
+    (None, short)
 }
 
 /// The first of `slots` whose room is below `min`.
