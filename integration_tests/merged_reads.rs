@@ -7,12 +7,11 @@
 //! the built-in plant answers its whole block as the real box does, so it
 //! too is polled in one request per device.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use actors::drivers::evse_powerbrain;
-use actors::sim::{powerbrain, serve_tcp, SharedBank, TcpSim};
+use actors::sim::{powerbrain, serve_on_loopback, TcpSim};
 
 use crate::harness::{
     device, device_info, get_path, plain_settings, samples, simulated_power_brain, Daemon,
@@ -109,13 +108,9 @@ async fn a_device_with_holes_in_its_map_is_read_around_them_after_one_refusal() 
 }
 
 async fn simulated(unit: u8, bank: actors::sim::RegisterBank) -> TcpSim {
-    serve_tcp(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        unit,
-        SharedBank::new(bank),
-    )
-    .await
-    .expect("a free loopback port for the simulator")
+    serve_on_loopback(unit, bank)
+        .await
+        .expect("a free loopback port for the simulator")
 }
 
 fn requests(sim: &TcpSim) -> usize {

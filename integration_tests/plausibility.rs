@@ -2,12 +2,11 @@
 //! the real daemon with readings far outside what it could measure, while
 //! the simulated plant's grid meter shows what really flows through the fuse.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use actors::sim::closed_loop::{CarSettings, PlantSim, SimulationSettings};
 use actors::sim::meters::{self, set_f32, set_sdm630};
-use actors::sim::{powerbrain, serve_tcp, SharedBank, TcpSim};
+use actors::sim::{powerbrain, serve_on_loopback, TcpSim};
 use serde_json::Value;
 
 use crate::harness::{device_info, Daemon, DaemonConfig};
@@ -41,13 +40,9 @@ async fn plant() -> PlantSim {
 }
 
 async fn serve(bank: actors::sim::RegisterBank, unit: u8) -> TcpSim {
-    serve_tcp(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        unit,
-        SharedBank::new(bank),
-    )
-    .await
-    .expect("the lying device")
+    serve_on_loopback(unit, bank)
+        .await
+        .expect("the lying device")
 }
 
 /// The plant's wallboxes and grid meter, and `extra` devices.

@@ -12,4 +12,4 @@ mod server;
 pub mod site_model;
 
 pub use bank::{IllegalAddress, RegisterBank};
-pub use server::{serve_rtu, serve_tcp, SharedBank, TcpSim};
+pub use server::{serve_on_loopback, serve_rtu, serve_tcp, SharedBank, TcpSim};

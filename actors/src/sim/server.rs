@@ -145,6 +145,12 @@ pub async fn serve_tcp(addr: SocketAddr, unit: u8, bank: SharedBank) -> io::Resu
     })
 }
 
+/// Serves a new bank as unit `unit` on a free loopback port.
+pub async fn serve_on_loopback(unit: u8, bank: RegisterBank) -> io::Result<TcpSim> {
+    let any_port = SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));
+    serve_tcp(any_port, unit, SharedBank::new(bank)).await
+}
+
 /// Serves several units on one end of a serial line (e.g. a pty), as
 /// devices on one RS-485 bus: each answers only its own unit id.
 pub async fn serve_rtu(serial: SerialStream, units: Vec<(u8, SharedBank)>) -> io::Result<()> {
