@@ -17,7 +17,9 @@ floor="${1:-target/floor/release}"
 n=10000
 dir=$(mktemp -d)
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
+# The daemon writes its state while it stops: wait for it before removing
+# its directory.
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
 
 # settings.toml without its devices, then a grid meter and N-1 wallboxes.
 python3 benches/load/many_devices.py "$n" >"$dir/settings.toml"
