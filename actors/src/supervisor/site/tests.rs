@@ -1078,6 +1078,57 @@ fn a_reconfigure_applies_the_new_limits_and_keeps_what_it_tracked() {
 }
 
 #[test]
+fn a_reconfigure_applies_a_wallboxs_new_charging_rules() {
+    let rule = |ma: i64| format!("charging_rules = [{{ current = {ma} }}]");
+    let mut site = Site::new(
+        SiteParams::default(),
+        &[wallbox(1, &rule(10_000)), grid_meter()],
+        0,
+    );
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.record(1, Some(Ok(grid([0; 3]))), 0);
+    let (commands, _) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(command(&commands, 0), 10_000);
+    // The same wallbox (same dev_id) with another rule.
+    site.reconfigure(
+        SiteParams::default(),
+        &[wallbox(1, &rule(16_000)), grid_meter()],
+        &[],
+        1000,
+    );
+    let (commands, _) = site.cycle(Now::mono(1000), 1000);
+    assert_eq!(command(&commands, 0), 16_000, "the new rule");
+}
+
+#[test]
+fn a_reconfigure_keeps_each_devices_readings_by_its_dev_id() {
+    // What was read of each wallbox: its draw on L1, per device in order.
+    let drawn = |site: &mut Site, at: u64| {
+        let (_, snapshot) = site.cycle(Now::mono(at), 1000);
+        snapshot
+            .evses
+            .iter()
+            .map(|v| v.as_ref().map_or(-1, |v| v.current_l1))
+            .collect::<Vec<_>>()
+    };
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), wallbox(2, "")], 0);
+    site.record(0, Some(Ok(charging([7000; 3]))), 0);
+    site.record(1, Some(Ok(charging([9000; 3]))), 0);
+    assert_eq!(drawn(&mut site, 0), [7000, 9000]);
+    // The same wallboxes in the other order: each keeps its own reading.
+    let params = SiteParams::default();
+    site.reconfigure(params.clone(), &[wallbox(2, ""), wallbox(1, "")], &[], 1000);
+    assert_eq!(drawn(&mut site, 1000), [9000, 7000]);
+    // E1 replaced by a new wallbox: nothing has been read of it.
+    site.reconfigure(params.clone(), &[wallbox(2, ""), wallbox(3, "")], &[], 2000);
+    assert_eq!(drawn(&mut site, 2000), [9000, 0]);
+    // One more added at the end: all three are there.
+    let all = [wallbox(2, ""), wallbox(3, ""), wallbox(4, "")];
+    site.reconfigure(params, &all, &[], 3000);
+    assert_eq!(drawn(&mut site, 3000), [9000, 0, 0]);
+}
+
+#[test]
 fn the_largest_overdraw_is_shown_until_it_is_reset() {
     let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), grid_meter()], 0);
     site.record(0, Some(Ok(charging([0; 3]))), 0);
