@@ -2077,3 +2077,94 @@ fn an_idle_car_is_woken_once_and_never_where_wake_up_is_off() {
     let after = crate::phases::wake::WAKE_AFTER_MS;
     assert_eq!(woken, vec![(0, after)]);
 }
+
+#[test]
+fn a_charge_point_asks_about_a_card_against_the_users_set_last() {
+    use crate::supervisor::cards::card_accepted;
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    let users: Vec<crate::config::User> = serde_json::from_value(serde_json::json!([
+        {"id": "anna", "dev_ids": ["E1"], "rfids": [{"id": "04AB"}]}
+    ]))
+    .unwrap();
+    site.set_users(users);
+    assert_eq!(card_accepted(site.users(), "E1", "04AB"), Ok("anna".into()));
+    site.set_users(Vec::new());
+    assert!(card_accepted(site.users(), "E1", "04AB").is_err());
+}
+
+#[test]
+fn on_one_phase_an_auto_wallbox_is_offered_no_more_than_its_cable_takes() {
+    // L2 and L3 are nearly full, L1 is free: three phases do not fit, one
+    // does, but the cable takes 16 A.
+    let e1 = wallbox(
+        1,
+        "phase_switching = \"auto\"\nphase_switch_pause_s = 1\nphase_rotation = 0\n",
+    );
+    let params = SiteParams {
+        max_imbalance: 0,
+        ..SiteParams::default()
+    };
+    let mut site = Site::new(params, &[e1, grid_meter()], 0);
+    let mut relay_one = false;
+    let mut reason = String::new();
+    for now in (0..10).map(|s| s * 1000) {
+        let reading = match with_relay(charging([0; 3]), relay_one) {
+            Reading::Evse(r) => Reading::Evse(EvseReading {
+                cable_ma: 16_000,
+                ..r
+            }),
+            other => other,
+        };
+        site.record(0, Some(Ok(reading)), now);
+        site.record(1, Some(Ok(grid([0, 28_000, 28_000]))), now);
+        let (commands, snapshot) = site.cycle(Now::mono(now), 1000);
+        if let Some(one) = commands
+            .iter()
+            .find(|c| c.device == 0)
+            .and_then(|c| c.one_phase)
+        {
+            relay_one = one;
+        }
+        reason = snapshot.evses[0]
+            .clone()
+            .unwrap_or_default()
+            .lb_reason
+            .to_string();
+    }
+    assert!(relay_one, "switched to one phase");
+    assert_eq!(reason, "1p: phase full for 3p, 16.0 A on 1p");
+}
+
+#[test]
+fn a_wallbox_without_a_meter_counts_as_drawing_only_while_it_charges() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), grid_meter()], 0);
+    // A car plugged in, not charging yet, offered 16 A: the grid's 20 A
+    // are all the house's.
+    site.record(0, Some(Ok(unmetered(EvseState::Present))), 0);
+    site.record(1, Some(Ok(grid([20_000; 3]))), 0);
+    let (commands, snapshot) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(snapshot.site.house_ma, [20_000; 3]);
+    assert_eq!(command(&commands, 0), 12_000);
+    // Charging, it counts at what it is offered.
+    site.record(0, Some(Ok(unmetered(EvseState::Charging))), 1000);
+    site.record(1, Some(Ok(grid([20_000; 3]))), 1000);
+    let (_, snapshot) = site.cycle(Now::mono(1000), 1000);
+    assert_eq!(snapshot.site.house_ma, [4000; 3]);
+}
+
+#[test]
+fn the_metrics_see_how_long_each_step_of_the_last_cycle_took() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), grid_meter()], 0);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.record(1, Some(Ok(grid([0; 3]))), 0);
+    let began = std::time::Instant::now();
+    site.cycle(Now::mono(0), 1000);
+    let took = began.elapsed();
+    let steps = site.steps();
+    let each = [steps.budget, steps.limits, steps.allocation, steps.views];
+    assert!(each.iter().all(|t| !t.is_zero()), "{steps:?}");
+    assert!(
+        each.iter().sum::<std::time::Duration>() <= took,
+        "{steps:?}"
+    );
+}
