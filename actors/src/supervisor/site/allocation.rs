@@ -278,6 +278,22 @@ mod tests {
     }
 
     #[test]
+    fn a_car_that_draws_exactly_what_it_gets_is_lowered_only_as_far_as_it_must() {
+        // 30 A per phase. The first car (higher priority, at most 24 A)
+        // draws 24 A on L1 only; the second still draws 10 A on L2. The
+        // first gets its 24 A at first; once the second's draw is counted,
+        // L2 has 20 A left for it, which it keeps: what it still draws fits
+        // on L1, so it is not held at its minimum.
+        let evses = [car(2, 0b011, 24_000), car(1, 0b010, 32_000)];
+        let floors = [[24_000, 0, 0], [0, 10_000, 0]];
+        let out = allocate_with_floors(&site(30_000), &evses, &floors).unwrap();
+        assert_eq!((out[0].target_ma, out[1].target_ma), (20_000, 0), "{out:?}");
+        assert!(counted(&evses, &floors, &out)
+            .iter()
+            .all(|&ma| ma <= 30_000));
+    }
+
+    #[test]
     fn without_floors_above_what_cars_get_it_is_the_allocation() {
         let evses = [car(2, 0b001, 16_000), car(1, 0b111, 16_000)];
         let floors = [[0; 3], [8000; 3]];
