@@ -1044,6 +1044,33 @@ fn a_car_that_arrives_before_the_first_meter_values_is_charged_from_its_start() 
 }
 
 #[test]
+fn a_meter_start_of_0_is_a_counter_not_read_and_the_meter_counts() {
+    // A charge point without a meter of its own sends meterStart 0; the
+    // meter at the wallbox reads 5000 Wh when the car arrives.
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    site.record(
+        0,
+        Some(Ok(with_transaction_start(
+            metered(EvseState::Charging, 5000),
+            0,
+        ))),
+        0,
+    );
+    site.cycle(Now::mono(0), 1000);
+    let hour = 3_600_000;
+    site.record(0, Some(Ok(metered(EvseState::Charging, 6000))), hour);
+    site.cycle(Now::mono(hour), 1000);
+    site.record(0, Some(Ok(metered(EvseState::Waiting, 6000))), hour + 1000);
+    site.cycle(Now::mono(hour + 1000), 1000);
+    let (closed, _) = site.take_events();
+    let energy: Vec<_> = closed
+        .iter()
+        .map(|tx| (tx.energy_start_wh, tx.energy_wh))
+        .collect();
+    assert_eq!(energy, [(Some(5000), 1000)]);
+}
+
+#[test]
 fn a_reconfigure_applies_the_new_limits_and_keeps_what_it_tracked() {
     let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), grid_meter()], 0);
     site.record(0, Some(Ok(charging([0; 3]))), 0);
