@@ -2195,3 +2195,80 @@ fn the_metrics_see_how_long_each_step_of_the_last_cycle_took() {
         "{steps:?}"
     );
 }
+
+#[test]
+fn a_dimming_formula_that_cannot_be_evaluated_keeps_its_last_verdict() {
+    let params = SiteParams {
+        grid_dimming_formula: "E1.input1".into(),
+        ..SiteParams::default()
+    };
+    let mut site = Site::new(params.clone(), &[wallbox(1, "")], 0);
+    let with_input = |inputs: u8| match charging([16_000; 3]) {
+        Reading::Evse(r) => Reading::Evse(EvseReading { inputs, ..r }),
+        other => other,
+    };
+    let dimmed = |site: &mut Site, input: Option<u8>, now: u64| {
+        if let Some(input) = input {
+            site.record(0, Some(Ok(with_input(input))), now);
+        }
+        let (_, snapshot) = site.cycle(Now::mono(now), 1000);
+        snapshot.site.grid_dimming.active
+    };
+    assert!(dimmed(&mut site, Some(1), 0));
+    assert!(!dimmed(&mut site, Some(0), 1000));
+    // E1 restarted: nothing read of it yet, the formula cannot be
+    // evaluated. It stays as it was: not dimmed.
+    site.reconfigure(params, &[wallbox(1, "")], &["E1".to_string()], 2000);
+    assert!(!dimmed(&mut site, None, 2000));
+}
+
+#[test]
+fn while_dimmed_a_disabled_wallboxs_draw_comes_off_the_regulated_power() {
+    // E2 is disabled with the policy "minimum": it draws 6 A on three
+    // phases uncontrolled, 4140 W at 230 V, of the 7560 W two wallboxes
+    // keep while dimmed. 3420 W are left for E1's one-phase car: 14.8 A.
+    let mut site = Site::new(
+        SiteParams {
+            grid_dimming_formula: "1".into(),
+            disable_policy: crate::config::DisablePolicy::Minimum,
+            ..SiteParams::default()
+        },
+        &[
+            wallbox(1, "used_phases = 1"),
+            wallbox(2, "device_enabled = false"),
+        ],
+        0,
+    );
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.record(1, Some(Ok(charging([0; 3]))), 0);
+    let (commands, snapshot) = site.cycle(Now::mono(0), 1000);
+    let limit_w = snapshot.site.grid_dimming.limit_w;
+    assert_eq!(command(&commands, 1), 6000);
+    assert_eq!(limit_w, 7560);
+    assert_eq!(command(&commands, 0), 14_800);
+}
+
+#[test]
+fn while_dimmed_a_car_below_its_share_is_not_said_to_be_dimmed() {
+    // One wallbox keeps 4200 W; a car at its maximum of 6 A on three
+    // phases takes 4140 W: the maximum holds it, not the dimming.
+    let mut site = Site::new(
+        SiteParams {
+            grid_dimming_formula: "1".into(),
+            ..SiteParams::default()
+        },
+        &[device(
+            "dev_id = \"E1\"\ndev_type = \"evse_powerbrain\"\naddress = \"evse\"\nmax_charging_cur = 6000\n",
+        )],
+        0,
+    );
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    let (commands, snapshot) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(command(&commands, 0), 6000);
+    let reason = snapshot.evses[0]
+        .clone()
+        .unwrap_or_default()
+        .lb_reason
+        .to_string();
+    assert!(!reason.contains("dimmed"), "{reason}");
+}
