@@ -2272,3 +2272,79 @@ fn while_dimmed_a_car_below_its_share_is_not_said_to_be_dimmed() {
         .to_string();
     assert!(!reason.contains("dimmed"), "{reason}");
 }
+
+/// Whether an `auto` wallbox charging nothing yet is switched to one phase
+/// once its user is known, the site reading `meter` (a grid meter's or a PV
+/// meter's currents), the car's user (`anna`, with `user_rules`)
+/// authorised, with the override `flags` set.
+fn switched_to_one_phase(
+    e1: Arc<DeviceSettings>,
+    meter: (Arc<DeviceSettings>, [i64; 3]),
+    user_rules: serde_json::Value,
+    flags: &str,
+) -> bool {
+    let mut site = Site::new(SiteParams::default(), &[e1, meter.0], 0);
+    let users: Vec<crate::config::User> = serde_json::from_value(serde_json::json!([
+        {"id": "anna", "dev_ids": ["E1"], "rfids": [{"id": "04AB"}], "charging_rules": user_rules}
+    ]))
+    .unwrap();
+    site.set_users(users);
+    let mut one_phase = None;
+    for now in [0, 1000, 2000] {
+        site.record(0, Some(Ok(with_relay(charging([0; 3]), false))), now);
+        site.record(1, Some(Ok(grid(meter.1))), now);
+        if now == 1000 {
+            // The car is there: the card and the override are for it.
+            site.present_rfid(Some("E1"), "04AB").unwrap();
+            if !flags.is_empty() {
+                site.override_device("E1", flags, None, &crate::supervisor::Who::Admin)
+                    .unwrap();
+            }
+        }
+        let (commands, _) = site.cycle(Now::mono(now), 1000);
+        one_phase = one_phase.or(commands
+            .iter()
+            .find(|c| c.device == 0 && now > 0)
+            .and_then(|c| c.one_phase));
+    }
+    one_phase == Some(true)
+}
+
+#[test]
+fn a_surplus_too_small_for_three_phases_switches_an_auto_wallbox_to_one() {
+    // 3 A go out on each phase, 9 A in all: on three phases the surplus
+    // rule wishes 3 A (under the 6 A minimum), on one phase 9 A.
+    let e1 = wallbox(
+        1,
+        "charging_rules = [{ mode = 5 }]\nphase_switching = \"auto\"\n",
+    );
+    assert!(switched_to_one_phase(
+        e1,
+        (grid_meter(), [-3000; 3]),
+        serde_json::json!([]),
+        ""
+    ));
+}
+
+#[test]
+fn a_users_solar_rule_switches_an_auto_wallbox_unless_the_users_rules_are_off() {
+    // PV makes 3 A on each phase; the rule is the user's (solar only).
+    let pv =
+        || device("dev_id = \"M2\"\ndev_type = \"meter_sdm630\"\naddress = \"pv\"\nrole = 2\n");
+    let e1 = || wallbox(1, "phase_switching = \"auto\"\n");
+    let solar = || serde_json::json!([{"mode": 2}]);
+    assert!(switched_to_one_phase(e1(), (pv(), [3000; 3]), solar(), ""));
+    assert!(
+        !switched_to_one_phase(e1(), (pv(), [3000; 3]), solar(), "U"),
+        "with the user's rules off it charges at full power on three"
+    );
+}
+
+#[test]
+fn a_wallbox_without_rules_shows_no_rule_current() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    let (_, snapshot) = site.cycle(Now::mono(0), 1000);
+    let e1 = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!((e1.rule_id.as_str(), e1.rule_current), ("", -1));
+}
