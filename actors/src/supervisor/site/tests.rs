@@ -2348,3 +2348,110 @@ fn a_wallbox_without_rules_shows_no_rule_current() {
     let e1 = snapshot.evses[0].clone().unwrap_or_default();
     assert_eq!((e1.rule_id.as_str(), e1.rule_current), ("", -1));
 }
+
+#[test]
+fn a_wallbox_that_cannot_wake_a_car_is_never_told_to() {
+    // An HTTP-input wallbox (no wake-up the daemon can send), an idle car.
+    let ajax = device(
+        "dev_id = \"E1\"\ndev_type = \"evse_ajax\"\naddress = \"\"\nmax_charging_cur = 32000\n",
+    );
+    let mut site = Site::new(SiteParams::default(), &[ajax], 0);
+    for now in (0..=70).map(|s| s * 5000) {
+        site.record(0, Some(Ok(unmetered(EvseState::Present))), now);
+        let (commands, _) = site.cycle(Now::mono(now), 1000);
+        assert!(commands.iter().all(|c| !c.wake), "at {now}: {commands:?}");
+    }
+}
+
+/// One cycle of a switchable wallbox E1 (alone, or with a PV meter making
+/// 3 A per phase): its relay on one phase or not, or silent (`None`); the
+/// car there or not. Answers the relay write and the phases and reason it
+/// shows.
+fn relay_cycle(
+    site: &mut Site,
+    relay_one: Option<bool>,
+    car: bool,
+    now: u64,
+) -> (Option<bool>, u8, String) {
+    let state = if car {
+        EvseState::Charging
+    } else {
+        EvseState::Waiting
+    };
+    let reading = relay_one.map(|one| with_relay(unmetered(state), one));
+    site.record(0, Some(reading.ok_or(DeviceError::Timeout(1000))), now);
+    if site.devices.len() > 1 {
+        site.record(1, Some(Ok(grid([3000; 3]))), now);
+    }
+    let (commands, snapshot) = site.cycle(Now::mono(now), 1000);
+    let write = commands
+        .iter()
+        .find(|c| c.device == 0)
+        .and_then(|c| c.one_phase);
+    let view = snapshot.evses[0].clone().unwrap_or_default();
+    (write, view.phases, view.lb_reason.to_string())
+}
+
+#[test]
+fn a_car_is_counted_on_one_phase_only_once_the_relay_reports_it() {
+    let pv = device("dev_id = \"M2\"\ndev_type = \"meter_sdm630\"\naddress = \"pv\"\nrole = 2\n");
+    let e1 = wallbox(
+        1,
+        "charging_rules = [{ mode = 2 }]\nphase_switching = \"auto\"\nphase_switch_pause_s = 5\n",
+    );
+    let mut site = Site::new(SiteParams::default(), &[e1, pv], 0);
+    relay_cycle(&mut site, Some(false), true, 0);
+    let (write, ..) = relay_cycle(&mut site, Some(false), true, 1000);
+    assert_eq!(write, Some(true), "the switch to one phase");
+    // Still on three phases during the pause: counted on three.
+    let (_, phases, reason) = relay_cycle(&mut site, Some(false), true, 2000);
+    assert_eq!(phases, 0b111, "{reason}");
+    let (_, phases, reason) = relay_cycle(&mut site, Some(true), true, 3000);
+    assert_eq!(phases, 0b001, "{reason}");
+}
+
+#[test]
+fn a_relay_that_has_not_switched_when_the_pause_ends_is_taken_as_it_is() {
+    let pv = device("dev_id = \"M2\"\ndev_type = \"meter_sdm630\"\naddress = \"pv\"\nrole = 2\n");
+    let e1 = wallbox(
+        1,
+        "charging_rules = [{ mode = 2 }]\nphase_switching = \"auto\"\nphase_switch_pause_s = 1\n",
+    );
+    let mut site = Site::new(SiteParams::default(), &[e1, pv], 0);
+    relay_cycle(&mut site, Some(false), true, 0);
+    let (write, ..) = relay_cycle(&mut site, Some(false), true, 1000);
+    assert_eq!(write, Some(true), "the switch to one phase");
+    // The pause ends at 2000 with the relay still on three phases: it is
+    // taken as on three phases, and switching again waits its interval.
+    let (write, phases, reason) = relay_cycle(&mut site, Some(false), true, 2000);
+    assert_eq!(
+        (write, phases, reason.as_str()),
+        (None, 0b111, "1p blocked: switched 0 min ago")
+    );
+}
+
+#[test]
+fn after_an_override_to_one_phase_the_relay_goes_back_to_three_before_the_next_car() {
+    let mut site = Site::new(
+        SiteParams::default(),
+        &[wallbox(1, "phase_switch_pause_s = 1")],
+        0,
+    );
+    relay_cycle(&mut site, Some(false), true, 0);
+    site.override_phases(
+        "E1",
+        crate::phases::Switching::One,
+        &crate::supervisor::Who::Admin,
+    )
+    .unwrap();
+    let mut writes = Vec::new();
+    let mut relay_one = false;
+    for (now, car) in (1..8).map(|s| (s * 1000, s < 4)) {
+        let (write, ..) = relay_cycle(&mut site, Some(relay_one), car, now);
+        if let Some(one) = write {
+            writes.push((now, one));
+            relay_one = one;
+        }
+    }
+    assert_eq!(writes, vec![(1000, true), (4000, false)]);
+}
