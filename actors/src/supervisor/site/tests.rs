@@ -2455,3 +2455,110 @@ fn after_an_override_to_one_phase_the_relay_goes_back_to_three_before_the_next_c
     }
     assert_eq!(writes, vec![(1000, true), (4000, false)]);
 }
+
+#[test]
+fn a_car_that_charges_is_never_woken() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    for now in (0..=70).map(|s| s * 5000) {
+        site.record(0, Some(Ok(unmetered(EvseState::Charging))), now);
+        let (commands, _) = site.cycle(Now::mono(now), 1000);
+        assert!(commands.iter().all(|c| !c.wake), "at {now}: {commands:?}");
+    }
+}
+
+#[test]
+fn an_override_of_the_phases_turned_off_leaves_the_relay_until_the_car_leaves() {
+    let mut site = Site::new(
+        SiteParams::default(),
+        &[wallbox(1, "phase_switch_pause_s = 1")],
+        0,
+    );
+    let admin = crate::supervisor::Who::Admin;
+    relay_cycle(&mut site, Some(false), true, 0);
+    site.override_phases("E1", crate::phases::Switching::One, &admin)
+        .unwrap();
+    let mut writes = Vec::new();
+    let mut relay_one = false;
+    for (now, car) in (1..8).map(|s| (s * 1000, s < 5)) {
+        if now == 3000 {
+            // Switching off for this car: its relay stays as it is.
+            site.override_phases("E1", crate::phases::Switching::Off, &admin)
+                .unwrap();
+        }
+        let (write, ..) = relay_cycle(&mut site, Some(relay_one), car, now);
+        if let Some(one) = write {
+            writes.push((now, one));
+            relay_one = one;
+        }
+    }
+    assert_eq!(writes, vec![(1000, true), (5000, false)]);
+}
+
+#[test]
+fn auto_wallboxes_alone_are_switched_without_a_meter() {
+    // No meter, a site limit of 10 A. E2 (first in priority) has a
+    // one-phase car on L2 that takes all of L2: three phases do not fit
+    // for E1's car, one (L1) does.
+    let params = SiteParams {
+        max_total_current: crate::config::CurrentLimit::Fixed(10_000),
+        max_imbalance: 0,
+        ..SiteParams::default()
+    };
+    let auto = "phase_switching = \"auto\"\nphase_rotation = 0\n";
+    let e2 = format!("{auto}prio = 2\nused_phases = 2\n");
+    let mut site = Site::new(params, &[wallbox(1, auto), wallbox(2, &e2)], 0);
+    let mut writes = Vec::new();
+    for now in [0, 1000, 2000] {
+        site.record(0, Some(Ok(with_relay(charging([0; 3]), false))), now);
+        site.record(
+            1,
+            Some(Ok(with_relay(charging([0, 10_000, 0]), false))),
+            now,
+        );
+        let (commands, _) = site.cycle(Now::mono(now), 1000);
+        writes.extend(
+            commands
+                .iter()
+                .filter_map(|c| Some((c.device, c.one_phase?))),
+        );
+    }
+    assert!(writes.contains(&(0, true)), "{writes:?}");
+}
+
+#[test]
+fn on_one_phase_for_the_sun_the_reason_names_the_sun() {
+    // L2 and L3 have 4 A left; the sun gives 4 A per phase (12 A on one
+    // phase).
+    let pv = device("dev_id = \"M2\"\ndev_type = \"meter_sdm630\"\naddress = \"pv\"\nrole = 2\n");
+    let e1 = wallbox(
+        1,
+        "charging_rules = [{ mode = 2 }]\nphase_switching = \"auto\"\nphase_switch_pause_s = 1\nphase_rotation = 0\n",
+    );
+    let params = SiteParams {
+        max_imbalance: 0,
+        ..SiteParams::default()
+    };
+    let mut site = Site::new(params, &[e1, grid_meter(), pv], 0);
+    let mut relay_one = false;
+    let mut reason = String::new();
+    for now in (0..6).map(|s| s * 1000) {
+        site.record(0, Some(Ok(with_relay(charging([0; 3]), relay_one))), now);
+        site.record(1, Some(Ok(grid([0, 28_000, 28_000]))), now);
+        site.record(2, Some(Ok(grid([4000; 3]))), now);
+        let (commands, snapshot) = site.cycle(Now::mono(now), 1000);
+        if let Some(one) = commands
+            .iter()
+            .find(|c| c.device == 0)
+            .and_then(|c| c.one_phase)
+        {
+            relay_one = one;
+        }
+        reason = snapshot.evses[0]
+            .clone()
+            .unwrap_or_default()
+            .lb_reason
+            .to_string();
+    }
+    assert!(relay_one);
+    assert_eq!(reason, "1p: solar surplus 12.0 A");
+}
