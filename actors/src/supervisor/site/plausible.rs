@@ -242,6 +242,12 @@ mod tests {
             check(&meter([0; 3], 0, 166_000), &w, Some((&before, 0)), hour)
                 .is_err_and(|e| e.starts_with("import energy: 166000 Wh jumped 116000 Wh"))
         );
+        // Exactly at the bound (115.2 kWh and the 100 Wh of slack): accepted.
+        assert_eq!(
+            check(&meter([0; 3], 0, 165_300), &w, Some((&before, 0)), hour),
+            Ok(())
+        );
+        assert!(check(&meter([0; 3], 0, 165_301), &w, Some((&before, 0)), hour).is_err());
         // Two hours: twice as much.
         assert_eq!(
             check(&meter([0; 3], 0, 280_000), &w, Some((&before, 0)), 2 * hour),

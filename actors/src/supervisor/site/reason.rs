@@ -250,6 +250,14 @@ mod tests {
                 r#"{"rule":"anna/2","ma":0}"#,
             ),
             (
+                LbReason::ChargingRule {
+                    rule: "E1/0".into(),
+                },
+                "charging rule E1/0",
+                "charging_rule",
+                r#"{"rule":"E1/0"}"#,
+            ),
+            (
                 LbReason::MeterStale {
                     meters: vec!["M1".into(), "M3".into()],
                 },
