@@ -2562,3 +2562,20 @@ fn on_one_phase_for_the_sun_the_reason_names_the_sun() {
     assert!(relay_one);
     assert_eq!(reason, "1p: solar surplus 12.0 A");
 }
+
+#[test]
+fn the_phases_of_a_wallbox_without_a_relay_the_daemon_can_set_cannot_be_overridden() {
+    let ajax = device(
+        "dev_id = \"E2\"\ndev_type = \"evse_ajax\"\naddress = \"\"\nmax_charging_cur = 32000\n",
+    );
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, ""), ajax], 0);
+    let admin = crate::supervisor::Who::Admin;
+    assert_eq!(
+        site.override_phases("E1", crate::phases::Switching::One, &admin),
+        Ok(())
+    );
+    assert_eq!(
+        site.override_phases("E2", crate::phases::Switching::One, &admin),
+        Err("switch_phases: E2 has no 1p/3p relay the daemon can set".into())
+    );
+}
