@@ -2578,4 +2578,13 @@ fn the_phases_of_a_wallbox_without_a_relay_the_daemon_can_set_cannot_be_overridd
         site.override_phases("E2", crate::phases::Switching::One, &admin),
         Err("switch_phases: E2 has no 1p/3p relay the daemon can set".into())
     );
+    // A card that is not the charging user's.
+    assert_eq!(
+        site.override_phases(
+            "E1",
+            crate::phases::Switching::One,
+            &crate::supervisor::Who::Card("FFFF".into())
+        ),
+        Err("switch_phases: needs the admin password or the card of the user charging here".into())
+    );
 }
