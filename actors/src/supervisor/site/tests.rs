@@ -2588,3 +2588,29 @@ fn the_phases_of_a_wallbox_without_a_relay_the_daemon_can_set_cannot_be_overridd
         Err("switch_phases: needs the admin password or the card of the user charging here".into())
     );
 }
+
+#[test]
+fn only_the_charging_users_card_overrides_the_phases_and_the_log_says_what_a_card_did() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    let users: Vec<crate::config::User> = serde_json::from_value(serde_json::json!([
+        {"id": "anna", "dev_ids": ["E1"], "rfids": [{"id": "04AB"}]},
+        {"id": "bob", "dev_ids": ["E1"], "rfids": [{"id": "05CD"}]}
+    ]))
+    .unwrap();
+    site.set_users(users);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.cycle(Now::mono(0), 1000);
+    let (dev_id, outcome) = site.present_rfid(Some("E1"), "04AB").unwrap();
+    assert_eq!(format!("{dev_id}: {outcome}"), "E1: authorised user anna");
+    let card = |rfid: &str| crate::supervisor::Who::Card(rfid.into());
+    let one = crate::phases::Switching::One;
+    assert!(
+        site.override_phases("E1", one, &card("05CD")).is_err(),
+        "bob's card"
+    );
+    assert_eq!(
+        site.override_phases("E1", one, &card("04AB")),
+        Ok(()),
+        "anna's"
+    );
+}
