@@ -2614,3 +2614,67 @@ fn only_the_charging_users_card_overrides_the_phases_and_the_log_says_what_a_car
         "anna's"
     );
 }
+
+#[test]
+fn a_car_the_site_cannot_fit_is_told_to_stop_not_to_charge_at_nothing() {
+    // 4 A per phase for a car whose minimum is 6 A.
+    let params = SiteParams {
+        max_total_current: crate::config::CurrentLimit::Fixed(4000),
+        ..SiteParams::default()
+    };
+    let mut site = Site::new(params, &[wallbox(1, "")], 0);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    let (commands, _) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(commands, vec![Command::current(0, 0, false)]);
+}
+
+#[test]
+fn a_car_held_by_the_dimming_says_so() {
+    let params = SiteParams {
+        grid_dimming_formula: "1".into(),
+        ..SiteParams::default()
+    };
+    let mut site = Site::new(params, &[wallbox(1, "")], 0);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    let (commands, snapshot) = site.cycle(Now::mono(0), 1000);
+    assert_eq!(command(&commands, 0), 6000);
+    let e1 = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!(
+        e1.lb_reason.to_string(),
+        "§14a: dimmed, 4200 W for all wallboxes"
+    );
+}
+
+#[test]
+fn the_relay_shows_its_phases_only_where_the_daemon_switches_it() {
+    let mut site = Site::new(
+        SiteParams::default(),
+        &[wallbox(1, ""), wallbox(2, "phase_switching = \"1p\"")],
+        0,
+    );
+    for now in [0, 1000] {
+        site.record(0, Some(Ok(with_relay(charging([0; 3]), false))), now);
+        site.record(1, Some(Ok(with_relay(charging([0; 3]), now > 0))), now);
+        site.cycle(Now::mono(now), 1000);
+    }
+    let (_, snapshot) = site.cycle(Now::mono(2000), 1000);
+    let relay = |i: usize| snapshot.evses[i].clone().unwrap_or_default().relay_phases;
+    assert_eq!((relay(0), relay(1)), (0, 1), "switching off: not shown");
+}
+
+#[test]
+fn a_wallbox_shows_the_name_of_the_user_charging() {
+    let mut site = Site::new(SiteParams::default(), &[wallbox(1, "")], 0);
+    let users: Vec<crate::config::User> = serde_json::from_value(serde_json::json!([
+        {"id": "anna", "name": "Anna A.", "dev_ids": ["E1"], "rfids": [{"id": "04AB"}]},
+        {"id": "bob", "name": "Bob B.", "dev_ids": ["E1"], "rfids": [{"id": "05CD"}]}
+    ]))
+    .unwrap();
+    site.set_users(users);
+    site.record(0, Some(Ok(charging([0; 3]))), 0);
+    site.cycle(Now::mono(0), 1000);
+    site.present_rfid(Some("E1"), "05CD").unwrap();
+    let (_, snapshot) = site.cycle(Now::mono(1000), 1000);
+    let e1 = snapshot.evses[0].clone().unwrap_or_default();
+    assert_eq!((e1.user.as_str(), e1.user_name.as_str()), ("bob", "Bob B."));
+}
