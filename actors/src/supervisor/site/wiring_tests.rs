@@ -291,6 +291,21 @@ fn what_was_learnt_is_taken_up_after_a_restart_and_forgotten_when_the_box_change
         (Some(120), vec![120])
     );
 
+    // Certainty (all of the million parts on one rotation) is taken up too.
+    let mut certain = learnt.clone();
+    if let Some(l) = certain.get_mut("E1") {
+        l.ppm = [0, 1_000_000, 0];
+    }
+    let mut sure = Plant::new(&["\"auto\""], &[120], [4000, 4000, 4000]);
+    sure.site.restore_rotations(&certain);
+    sure.car_ma = 0;
+    let (_, snapshot) = sure.step();
+    let view = Plant::wiring(&snapshot, 0);
+    assert_eq!(
+        (view.phase_rotation_detected, view.phase_rotation_used),
+        (Some(120), vec![120])
+    );
+
     // Values that cannot be probabilities are left out.
     let mut bad = learnt.clone();
     if let Some(l) = bad.get_mut("E1") {
