@@ -60,6 +60,10 @@ fn operators_and_precedence() {
         ("2 <= 2", 1.0),
         ("3 > 4", 0.0),
         ("4 >= 5", 0.0),
+        ("2 < 2", 0.0),
+        ("2 > 2", 0.0),
+        ("2 >= 2", 1.0),
+        ("3 > 2", 1.0),
         ("5 == 5", 1.0),
         ("5 != 5", 0.0),
         ("!0", 1.0),
@@ -212,6 +216,9 @@ fn the_limits_are_exact_what_is_at_a_limit_is_accepted() {
     // Powers one after the other are not nested: a hundred of them parse.
     let powers = vec!["1^1"; 100].join("+");
     assert_eq!(value(&powers), Ok(100.0));
+    // Nor are negations.
+    let negations = vec!["-1"; 100].join("+");
+    assert_eq!(value(&negations), Ok(-100.0));
     // Nor are conditions one after the other.
     let conditions = vec!["(1 ? 1 : 0)"; 100].join("+");
     assert_eq!(value(&conditions), Ok(100.0));
