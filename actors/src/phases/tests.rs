@@ -62,6 +62,22 @@ fn too_little_for_three_phases_switches_to_one_with_a_pause() {
 }
 
 #[test]
+fn one_phase_at_exactly_the_minimum_is_enough_to_switch_and_each_switch_is_counted() {
+    let s = settings(Switching::Auto);
+    let mut st = PhaseState::default();
+    let d = st.decide(&s, offer(MIN - 100, MIN), Allowed::Always, true, 0);
+    assert_eq!(d.switch_to, Some(Phases::One));
+    assert_eq!(st.switches, 1);
+    // Back to three phases once they fit for the hold and the interval.
+    let mut now = 0;
+    while st.phases == Phases::One && now < 3600 * S {
+        now += 10 * S;
+        st.decide(&s, offer(32_000, 32_000), Allowed::Always, true, now);
+    }
+    assert_eq!((st.phases, st.switches), (Phases::Three, 2));
+}
+
+#[test]
 fn back_to_three_phases_only_after_the_margin_held_and_the_interval() {
     let s = settings(Switching::Auto);
     let mut st = PhaseState::default();
