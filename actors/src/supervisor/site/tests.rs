@@ -2032,30 +2032,8 @@ fn a_relay_still_on_three_phases_during_the_switch_pause_is_not_taken_as_switche
     // A small surplus (3 A per phase) switches E1 to one phase; its
     // contactors change during the 120 s pause, and until they have, it
     // reports three phases still.
-    let pv = device("dev_id = \"M2\"\ndev_type = \"meter_sdm630\"\naddress = \"pv\"\nrole = 2\n");
-    let e1 = wallbox(
-        1,
-        "charging_rules = [{ mode = 2 }]\nphase_switching = \"auto\"\n",
-    );
-    let mut site = Site::new(SiteParams::default(), &[e1, pv], 0);
-    let mut at = |now: u64| {
-        site.record(0, Some(Ok(with_relay(charging([0; 3]), false))), now);
-        site.record(1, Some(Ok(grid([3000; 3]))), now);
-        let (commands, snapshot) = site.cycle(Now::mono(now), 1000);
-        let one_phase = commands
-            .iter()
-            .find(|c| c.device == 0)
-            .and_then(|c| c.one_phase);
-        let reason = snapshot.evses[0]
-            .as_ref()
-            .map(|v| v.lb_reason.to_string())
-            .unwrap_or_default();
-        (one_phase, reason)
-    };
-    at(0);
-    let (one_phase, _) = at(1000);
-    assert_eq!(one_phase, Some(true), "the switch to one phase");
-    let (one_phase, reason) = at(2000);
+    let mut site = switched_to_one_phase_at_1000(120);
+    let (one_phase, _, reason) = relay_cycle(&mut site, Some(false), true, 2000);
     assert_eq!(one_phase, None);
     assert_eq!(reason, "paused: switching to 1p, 119 s left");
 }
@@ -2119,31 +2097,19 @@ fn a_charge_point_asks_about_a_card_against_the_users_set_last() {
     assert!(card_accepted(site.users(), "E1", "04AB").is_err());
 }
 
-#[test]
-fn on_one_phase_an_auto_wallbox_is_offered_no_more_than_its_cable_takes() {
-    // L2 and L3 are nearly full, L1 is free: three phases do not fit, one
-    // does, but the cable takes 16 A.
-    let e1 = wallbox(
-        1,
-        "phase_switching = \"auto\"\nphase_switch_pause_s = 1\nphase_rotation = 0\n",
-    );
-    let params = SiteParams {
-        max_imbalance: 0,
-        ..SiteParams::default()
-    };
-    let mut site = Site::new(params, &[e1, grid_meter()], 0);
+/// Runs the site a second a cycle for `seconds`, E1's (device 0) relay
+/// following what it is told; `record` reads the devices for a cycle (E1's
+/// relay on one phase or not). Answers where E1's relay ended and its
+/// last reason.
+fn follow_relay(
+    site: &mut Site,
+    seconds: u64,
+    record: impl Fn(&mut Site, bool, u64),
+) -> (bool, String) {
     let mut relay_one = false;
     let mut reason = String::new();
-    for now in (0..10).map(|s| s * 1000) {
-        let reading = match with_relay(charging([0; 3]), relay_one) {
-            Reading::Evse(r) => Reading::Evse(EvseReading {
-                cable_ma: 16_000,
-                ..r
-            }),
-            other => other,
-        };
-        site.record(0, Some(Ok(reading)), now);
-        site.record(1, Some(Ok(grid([0, 28_000, 28_000]))), now);
+    for now in (0..seconds).map(|s| s * 1000) {
+        record(site, relay_one, now);
         let (commands, snapshot) = site.cycle(Now::mono(now), 1000);
         if let Some(one) = commands
             .iter()
@@ -2158,6 +2124,33 @@ fn on_one_phase_an_auto_wallbox_is_offered_no_more_than_its_cable_takes() {
             .lb_reason
             .to_string();
     }
+    (relay_one, reason)
+}
+
+#[test]
+fn on_one_phase_an_auto_wallbox_is_offered_no_more_than_its_cable_takes() {
+    // L2 and L3 are nearly full, L1 is free: three phases do not fit, one
+    // does, but the cable takes 16 A.
+    let e1 = wallbox(
+        1,
+        "phase_switching = \"auto\"\nphase_switch_pause_s = 1\nphase_rotation = 0\n",
+    );
+    let params = SiteParams {
+        max_imbalance: 0,
+        ..SiteParams::default()
+    };
+    let mut site = Site::new(params, &[e1, grid_meter()], 0);
+    let (relay_one, reason) = follow_relay(&mut site, 10, |site, relay_one, now| {
+        let reading = match with_relay(charging([0; 3]), relay_one) {
+            Reading::Evse(r) => Reading::Evse(EvseReading {
+                cable_ma: 16_000,
+                ..r
+            }),
+            other => other,
+        };
+        site.record(0, Some(Ok(reading)), now);
+        site.record(1, Some(Ok(grid([0, 28_000, 28_000]))), now);
+    });
     assert!(relay_one, "switched to one phase");
     assert_eq!(reason, "1p: phase full for 3p, 16.0 A on 1p");
 }
@@ -2392,17 +2385,27 @@ fn relay_cycle(
     (write, view.phases, view.lb_reason.to_string())
 }
 
-#[test]
-fn a_car_is_counted_on_one_phase_only_once_the_relay_reports_it() {
+/// E1 with a solar rule, `auto`, its relay on three phases, and 3 A of
+/// sun per phase: switched to one phase at 1000 ms (the pause
+/// `pause_s` long).
+fn switched_to_one_phase_at_1000(pause_s: u64) -> Site {
     let pv = device("dev_id = \"M2\"\ndev_type = \"meter_sdm630\"\naddress = \"pv\"\nrole = 2\n");
     let e1 = wallbox(
         1,
-        "charging_rules = [{ mode = 2 }]\nphase_switching = \"auto\"\nphase_switch_pause_s = 5\n",
+        &format!(
+            "charging_rules = [{{ mode = 2 }}]\nphase_switching = \"auto\"\nphase_switch_pause_s = {pause_s}\n"
+        ),
     );
     let mut site = Site::new(SiteParams::default(), &[e1, pv], 0);
     relay_cycle(&mut site, Some(false), true, 0);
     let (write, ..) = relay_cycle(&mut site, Some(false), true, 1000);
     assert_eq!(write, Some(true), "the switch to one phase");
+    site
+}
+
+#[test]
+fn a_car_is_counted_on_one_phase_only_once_the_relay_reports_it() {
+    let mut site = switched_to_one_phase_at_1000(5);
     // Still on three phases during the pause: counted on three.
     let (_, phases, reason) = relay_cycle(&mut site, Some(false), true, 2000);
     assert_eq!(phases, 0b111, "{reason}");
@@ -2412,15 +2415,7 @@ fn a_car_is_counted_on_one_phase_only_once_the_relay_reports_it() {
 
 #[test]
 fn a_relay_that_has_not_switched_when_the_pause_ends_is_taken_as_it_is() {
-    let pv = device("dev_id = \"M2\"\ndev_type = \"meter_sdm630\"\naddress = \"pv\"\nrole = 2\n");
-    let e1 = wallbox(
-        1,
-        "charging_rules = [{ mode = 2 }]\nphase_switching = \"auto\"\nphase_switch_pause_s = 1\n",
-    );
-    let mut site = Site::new(SiteParams::default(), &[e1, pv], 0);
-    relay_cycle(&mut site, Some(false), true, 0);
-    let (write, ..) = relay_cycle(&mut site, Some(false), true, 1000);
-    assert_eq!(write, Some(true), "the switch to one phase");
+    let mut site = switched_to_one_phase_at_1000(1);
     // The pause ends at 2000 with the relay still on three phases: it is
     // taken as on three phases, and switching again waits its interval.
     let (write, phases, reason) = relay_cycle(&mut site, Some(false), true, 2000);
@@ -2430,30 +2425,44 @@ fn a_relay_that_has_not_switched_when_the_pause_ends_is_taken_as_it_is() {
     );
 }
 
-#[test]
-fn after_an_override_to_one_phase_the_relay_goes_back_to_three_before_the_next_car() {
+/// The relay writes to E1 (its relay following them) when its car is
+/// told by the admin at 0 ms to charge on one phase; the car leaves at
+/// `leaves_at`; the override is turned off at `off_at`, if at all.
+fn relay_writes_after_an_override_to_one_phase(
+    leaves_at: u64,
+    off_at: Option<u64>,
+) -> Vec<(u64, bool)> {
     let mut site = Site::new(
         SiteParams::default(),
         &[wallbox(1, "phase_switch_pause_s = 1")],
         0,
     );
+    let admin = crate::supervisor::Who::Admin;
     relay_cycle(&mut site, Some(false), true, 0);
-    site.override_phases(
-        "E1",
-        crate::phases::Switching::One,
-        &crate::supervisor::Who::Admin,
-    )
-    .unwrap();
+    site.override_phases("E1", crate::phases::Switching::One, &admin)
+        .unwrap();
     let mut writes = Vec::new();
     let mut relay_one = false;
-    for (now, car) in (1..8).map(|s| (s * 1000, s < 4)) {
-        let (write, ..) = relay_cycle(&mut site, Some(relay_one), car, now);
+    for now in (1..8).map(|s| s * 1000) {
+        if off_at == Some(now) {
+            site.override_phases("E1", crate::phases::Switching::Off, &admin)
+                .unwrap();
+        }
+        let (write, ..) = relay_cycle(&mut site, Some(relay_one), now < leaves_at, now);
         if let Some(one) = write {
             writes.push((now, one));
             relay_one = one;
         }
     }
-    assert_eq!(writes, vec![(1000, true), (4000, false)]);
+    writes
+}
+
+#[test]
+fn after_an_override_to_one_phase_the_relay_goes_back_to_three_before_the_next_car() {
+    assert_eq!(
+        relay_writes_after_an_override_to_one_phase(4000, None),
+        vec![(1000, true), (4000, false)]
+    );
 }
 
 #[test]
@@ -2468,30 +2477,11 @@ fn a_car_that_charges_is_never_woken() {
 
 #[test]
 fn an_override_of_the_phases_turned_off_leaves_the_relay_until_the_car_leaves() {
-    let mut site = Site::new(
-        SiteParams::default(),
-        &[wallbox(1, "phase_switch_pause_s = 1")],
-        0,
+    // Switching off for this car at 3000: its relay stays as it is.
+    assert_eq!(
+        relay_writes_after_an_override_to_one_phase(5000, Some(3000)),
+        vec![(1000, true), (5000, false)]
     );
-    let admin = crate::supervisor::Who::Admin;
-    relay_cycle(&mut site, Some(false), true, 0);
-    site.override_phases("E1", crate::phases::Switching::One, &admin)
-        .unwrap();
-    let mut writes = Vec::new();
-    let mut relay_one = false;
-    for (now, car) in (1..8).map(|s| (s * 1000, s < 5)) {
-        if now == 3000 {
-            // Switching off for this car: its relay stays as it is.
-            site.override_phases("E1", crate::phases::Switching::Off, &admin)
-                .unwrap();
-        }
-        let (write, ..) = relay_cycle(&mut site, Some(relay_one), car, now);
-        if let Some(one) = write {
-            writes.push((now, one));
-            relay_one = one;
-        }
-    }
-    assert_eq!(writes, vec![(1000, true), (5000, false)]);
 }
 
 #[test]
@@ -2539,26 +2529,11 @@ fn on_one_phase_for_the_sun_the_reason_names_the_sun() {
         ..SiteParams::default()
     };
     let mut site = Site::new(params, &[e1, grid_meter(), pv], 0);
-    let mut relay_one = false;
-    let mut reason = String::new();
-    for now in (0..6).map(|s| s * 1000) {
+    let (relay_one, reason) = follow_relay(&mut site, 6, |site, relay_one, now| {
         site.record(0, Some(Ok(with_relay(charging([0; 3]), relay_one))), now);
         site.record(1, Some(Ok(grid([0, 28_000, 28_000]))), now);
         site.record(2, Some(Ok(grid([4000; 3]))), now);
-        let (commands, snapshot) = site.cycle(Now::mono(now), 1000);
-        if let Some(one) = commands
-            .iter()
-            .find(|c| c.device == 0)
-            .and_then(|c| c.one_phase)
-        {
-            relay_one = one;
-        }
-        reason = snapshot.evses[0]
-            .clone()
-            .unwrap_or_default()
-            .lb_reason
-            .to_string();
-    }
+    });
     assert!(relay_one);
     assert_eq!(reason, "1p: solar surplus 12.0 A");
 }
