@@ -647,3 +647,63 @@ fn a_wallbox_enabled_again_during_the_probe_is_not_held_at_nothing() {
     let (e1, _) = at(&mut site, 3000);
     assert!(e1 >= 6000, "E1 set to {e1} mA");
 }
+
+#[test]
+fn a_car_plugged_in_but_not_charging_does_not_hide_another_wallboxs_rotation() {
+    // E1 has no meter and a car that waits (state B) while its offer goes
+    // up and down; E2's metered one-phase car, wired at 240°, steps with
+    // it. E1's car draws nothing, so only E2's steps show in the grid: they
+    // teach E2's rotation. Counted as charging at its offer, E1 would be
+    // an unknown change as large as E2's, and E2 would learn nothing.
+    let devices = [wallbox(1, "\"auto\""), wallbox(2, "\"auto\""), grid_meter()];
+    let params = SiteParams {
+        max_total_current: LIMIT_MA.into(),
+        max_imbalance: 0,
+        ..SiteParams::default()
+    };
+    let mut site = Site::new(params, &devices, 0);
+    let evse = |state, offered_ma, meter: Option<[i64; 3]>| {
+        Reading::Evse(EvseReading {
+            state,
+            charging_enabled: true,
+            offered_ma,
+            cable_ma: 32_000,
+            meter: meter.map(|current_ma| MeterReading {
+                current_ma,
+                voltage_v: [230; 3],
+                per_phase: true,
+                ..MeterReading::default()
+            }),
+            fail_safe: FailSafe::default(),
+            rfid: String::new(),
+            inputs: 0,
+            relay: None,
+            transaction_start_wh: None,
+        })
+    };
+    let mut view = None;
+    for cycle in 0..40u64 {
+        let now = cycle * 1000;
+        let ma = if cycle % 2 == 0 { 6_000 } else { 16_000 };
+        site.record(0, Some(Ok(evse(EvseState::Present, ma, None))), now);
+        site.record(
+            1,
+            Some(Ok(evse(EvseState::Charging, ma, Some([ma, 0, 0])))),
+            now,
+        );
+        let grid = Reading::Meter(MeterReading {
+            current_ma: [4_000, 4_000, 4_000 + ma],
+            voltage_v: [230; 3],
+            per_phase: true,
+            ..MeterReading::default()
+        });
+        site.record(2, Some(Ok(grid)), now);
+        let (_, snapshot) = site.cycle(Now::mono(now), 1000);
+        view = Some(Plant::wiring(&snapshot, 1));
+    }
+    let view = view.unwrap_or_default();
+    assert_eq!(
+        (view.phase_rotation_detected, view.phase_rotation_used),
+        (Some(240), vec![240])
+    );
+}
