@@ -21,13 +21,15 @@ fn grid_meter() -> Arc<DeviceSettings> {
     device("dev_id = \"M1\"\ndev_type = \"meter_sdm630\"\naddress = \"grid\"\nrole = 3\n")
 }
 
-fn charging(current_ma: [i64; 3]) -> Reading {
+/// A wallbox's reading: its state, its offer, and what its meter shows per
+/// wallbox phase (`None`: it has no meter).
+pub(super) fn evse_reading(state: EvseState, offered_ma: i64, meter: Option<[i64; 3]>) -> Reading {
     Reading::Evse(EvseReading {
-        state: EvseState::Charging,
+        state,
         charging_enabled: true,
-        offered_ma: 16_000,
+        offered_ma,
         cable_ma: 32_000,
-        meter: Some(MeterReading {
+        meter: meter.map(|current_ma| MeterReading {
             current_ma,
             voltage_v: [230; 3],
             per_phase: true,
@@ -39,6 +41,10 @@ fn charging(current_ma: [i64; 3]) -> Reading {
         relay: None,
         transaction_start_wh: None,
     })
+}
+
+fn charging(current_ma: [i64; 3]) -> Reading {
+    evse_reading(EvseState::Charging, 16_000, Some(current_ma))
 }
 
 fn grid(current_ma: [i64; 3]) -> Reading {
@@ -748,18 +754,7 @@ mod extreme_readings {
 
 /// A wallbox charging without a meter of its own.
 fn unmetered(state: EvseState) -> Reading {
-    Reading::Evse(EvseReading {
-        state,
-        charging_enabled: true,
-        offered_ma: 16_000,
-        cable_ma: 32_000,
-        meter: None,
-        fail_safe: FailSafe::default(),
-        rfid: String::new(),
-        inputs: 0,
-        relay: None,
-        transaction_start_wh: None,
-    })
+    evse_reading(state, 16_000, None)
 }
 
 #[test]

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
+use super::tests::evse_reading;
 use super::{Command, Now, Site};
 use crate::config::{DeviceSettings, SiteParams};
-use crate::drivers::{EvseReading, EvseState, FailSafe, MeterReading, Reading};
+use crate::drivers::{EvseState, MeterReading, Reading};
 
 const LIMIT_MA: i64 = 32_000;
 
@@ -104,27 +105,12 @@ impl Plant {
         for k in 0..self.offered.len() {
             let draw = self.draw(k);
             grid[self.true_rotations[k] / 120] += draw;
-            let reading = Reading::Evse(EvseReading {
-                state: if self.plugged(k) {
-                    EvseState::Charging
-                } else {
-                    EvseState::Waiting
-                },
-                charging_enabled: true,
-                offered_ma: self.offered[k],
-                cable_ma: 32_000,
-                meter: Some(MeterReading {
-                    current_ma: [draw, 0, 0],
-                    voltage_v: [230; 3],
-                    per_phase: true,
-                    ..MeterReading::default()
-                }),
-                fail_safe: FailSafe::default(),
-                rfid: String::new(),
-                inputs: 0,
-                relay: None,
-                transaction_start_wh: None,
-            });
+            let state = if self.plugged(k) {
+                EvseState::Charging
+            } else {
+                EvseState::Waiting
+            };
+            let reading = evse_reading(state, self.offered[k], Some([draw, 0, 0]));
             if self.unread != Some(k) {
                 self.site.record(k, Some(Ok(reading)), now);
             }
@@ -502,23 +488,7 @@ fn a_car_is_counted_on_the_building_phases_of_every_rotation_counted() {
 /// A car charging on the wallbox's L1, offered 16 A, its meter showing
 /// `draw_ma` there.
 fn one_phase_car(draw_ma: i64) -> Reading {
-    Reading::Evse(EvseReading {
-        state: EvseState::Charging,
-        charging_enabled: true,
-        offered_ma: 16_000,
-        cable_ma: 32_000,
-        meter: Some(MeterReading {
-            current_ma: [draw_ma, 0, 0],
-            voltage_v: [230; 3],
-            per_phase: true,
-            ..MeterReading::default()
-        }),
-        fail_safe: FailSafe::default(),
-        rfid: String::new(),
-        inputs: 0,
-        relay: None,
-        transaction_start_wh: None,
-    })
+    evse_reading(EvseState::Charging, 16_000, Some([draw_ma, 0, 0]))
 }
 
 #[test]
@@ -662,33 +632,14 @@ fn a_car_plugged_in_but_not_charging_does_not_hide_another_wallboxs_rotation() {
         ..SiteParams::default()
     };
     let mut site = Site::new(params, &devices, 0);
-    let evse = |state, offered_ma, meter: Option<[i64; 3]>| {
-        Reading::Evse(EvseReading {
-            state,
-            charging_enabled: true,
-            offered_ma,
-            cable_ma: 32_000,
-            meter: meter.map(|current_ma| MeterReading {
-                current_ma,
-                voltage_v: [230; 3],
-                per_phase: true,
-                ..MeterReading::default()
-            }),
-            fail_safe: FailSafe::default(),
-            rfid: String::new(),
-            inputs: 0,
-            relay: None,
-            transaction_start_wh: None,
-        })
-    };
     let mut view = None;
     for cycle in 0..40u64 {
         let now = cycle * 1000;
         let ma = if cycle % 2 == 0 { 6_000 } else { 16_000 };
-        site.record(0, Some(Ok(evse(EvseState::Present, ma, None))), now);
+        site.record(0, Some(Ok(evse_reading(EvseState::Present, ma, None))), now);
         site.record(
             1,
-            Some(Ok(evse(EvseState::Charging, ma, Some([ma, 0, 0])))),
+            Some(Ok(evse_reading(EvseState::Charging, ma, Some([ma, 0, 0])))),
             now,
         );
         let grid = Reading::Meter(MeterReading {
